@@ -1,0 +1,70 @@
+//! Reads the secret named by `?name=` and answers which scope it came from (for tests).
+//!
+//! `?scope=package|project|platform|user` reads one scope with `get_from`; `?reveal=1` also
+//! returns the value (a test fixture: real functions should not echo secrets); `?list=1` lists
+//! the names this package may read.
+
+use edgeward_sdk::secrets::{self, Scope};
+use edgeward_sdk::{Request, Response};
+use serde_json::json;
+
+fn handle(req: Request) -> Response {
+    if req.query_param("list").is_some() {
+        return match secrets::list() {
+            Ok(names) => {
+                let names: Vec<_> = names
+                    .iter()
+                    .map(|(scope, name)| json!({"scope": scope.as_str(), "name": name}))
+                    .collect();
+                Response::json(200, json!({ "secrets": names }).to_string())
+            }
+            Err(e) => error_response(&e),
+        };
+    }
+    let name = req.query_param("name").unwrap_or_default();
+    let result = match req.query_param("scope").as_deref() {
+        None => secrets::get(&name),
+        Some(scope) => match parse_scope(scope) {
+            Some(scope) => secrets::get_from(scope, &name),
+            None => return Response::text(400, format!("unknown scope {scope:?}\n")),
+        },
+    };
+    match result {
+        Ok(Some(secret)) => {
+            let mut body = json!({
+                "found": true,
+                "name": secret.name(),
+                "scope": secret.scope().as_str(),
+                "version": secret.version(),
+            });
+            if req.query_param("reveal").is_some() {
+                let value = secret.reveal();
+                body["value"] = json!(value.expose());
+                body["object"] = json!(value.is_object());
+            }
+            Response::json(200, body.to_string())
+        }
+        Ok(None) => Response::json(200, json!({ "found": false, "name": name }).to_string()),
+        Err(e) => error_response(&e),
+    }
+}
+
+fn parse_scope(s: &str) -> Option<Scope> {
+    Some(match s {
+        "package" => Scope::Package,
+        "project" => Scope::Project,
+        "platform" => Scope::Platform,
+        "user" => Scope::User,
+        _ => return None,
+    })
+}
+
+fn error_response(e: &secrets::Error) -> Response {
+    let status = if e.code() == "unavailable" { 503 } else { 200 };
+    Response::json(
+        status,
+        json!({ "found": false, "error": e.code(), "message": e.to_string() }).to_string(),
+    )
+}
+
+edgeward_sdk::handler!(handle);

@@ -1,0 +1,231 @@
+//! Typed request and response over the raw `wasi:http` resources.
+
+use crate::bindings::wasi::http::types::{
+    ErrorCode, Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
+};
+use crate::bindings::wasi::io::streams::StreamError;
+
+/// An incoming HTTP request, read whole.
+///
+/// The path is what follows `/{project}/{package}` in the URL the caller used, so a function
+/// does not depend on where it is deployed.
+#[derive(Debug, Clone)]
+pub struct Request {
+    method: String,
+    path_with_query: String,
+    headers: Vec<(String, Vec<u8>)>,
+    body: Vec<u8>,
+}
+
+impl Request {
+    /// The method, upper-case (`GET`, `POST`, …).
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The path without the query, starting with `/`.
+    pub fn path(&self) -> &str {
+        self.path_with_query
+            .split_once('?')
+            .map_or(self.path_with_query.as_str(), |(p, _)| p)
+    }
+
+    /// The raw query string without the `?`, if any.
+    pub fn query(&self) -> Option<&str> {
+        self.path_with_query.split_once('?').map(|(_, q)| q)
+    }
+
+    /// The value of query parameter `key` (first occurrence, `+` and `%XX` decoded).
+    pub fn query_param(&self, key: &str) -> Option<String> {
+        self.query()?.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k) == key).then(|| percent_decode(v))
+        })
+    }
+
+    /// All headers in the order received; names are lower-case.
+    pub fn headers(&self) -> &[(String, Vec<u8>)] {
+        &self.headers
+    }
+
+    /// The first value of header `name` (case-insensitive), if it is valid UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+    }
+
+    /// The request body.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The request body as text, with invalid UTF-8 replaced.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// An HTTP response to send back.
+#[derive(Debug, Clone)]
+pub struct Response {
+    status: u16,
+    headers: Vec<(String, Vec<u8>)>,
+    body: Vec<u8>,
+}
+
+impl Response {
+    /// A response with `status` and an empty body.
+    pub fn new(status: u16) -> Self {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// A `text/plain; charset=utf-8` response.
+    pub fn text(status: u16, body: impl Into<String>) -> Self {
+        Response::new(status)
+            .with_header("content-type", "text/plain; charset=utf-8")
+            .with_body(body.into().into_bytes())
+    }
+
+    /// An `application/json` response from JSON text the caller has already encoded.
+    pub fn json(status: u16, json: impl Into<String>) -> Self {
+        Response::new(status)
+            .with_header("content-type", "application/json")
+            .with_body(json.into().into_bytes())
+    }
+
+    /// Adds a header (names are case-insensitive; repeated names are kept).
+    pub fn with_header(mut self, name: impl Into<String>, value: impl AsRef<[u8]>) -> Self {
+        self.headers.push((name.into(), value.as_ref().to_vec()));
+        self
+    }
+
+    /// Replaces the body.
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+}
+
+/// Reads the request, calls the handler, writes its response. Used by [`crate::handler!`].
+pub fn run(request: IncomingRequest, out: ResponseOutparam, handler: fn(Request) -> Response) {
+    let request = match read_request(request) {
+        Ok(request) => request,
+        Err(code) => {
+            ResponseOutparam::set(out, Err(code));
+            return;
+        }
+    };
+    let response = handler(request);
+    write_response(response, out);
+}
+
+fn read_request(request: IncomingRequest) -> Result<Request, ErrorCode> {
+    let method = match request.method() {
+        Method::Get => "GET".to_string(),
+        Method::Head => "HEAD".to_string(),
+        Method::Post => "POST".to_string(),
+        Method::Put => "PUT".to_string(),
+        Method::Delete => "DELETE".to_string(),
+        Method::Connect => "CONNECT".to_string(),
+        Method::Options => "OPTIONS".to_string(),
+        Method::Trace => "TRACE".to_string(),
+        Method::Patch => "PATCH".to_string(),
+        Method::Other(other) => other,
+    };
+    let path_with_query = request.path_with_query().unwrap_or_else(|| "/".to_string());
+    let headers = request.headers().entries();
+    let body_resource = request
+        .consume()
+        .map_err(|()| ErrorCode::InternalError(Some("request body already taken".into())))?;
+    let stream = body_resource
+        .stream()
+        .map_err(|()| ErrorCode::InternalError(Some("request body stream unavailable".into())))?;
+    let mut body = Vec::new();
+    loop {
+        match stream.blocking_read(64 * 1024) {
+            Ok(chunk) => body.extend_from_slice(&chunk),
+            Err(StreamError::Closed) => break,
+            Err(StreamError::LastOperationFailed(e)) => {
+                return Err(ErrorCode::InternalError(Some(e.to_debug_string())));
+            }
+        }
+    }
+    drop(stream);
+    Ok(Request {
+        method,
+        path_with_query,
+        headers,
+        body,
+    })
+}
+
+fn write_response(response: Response, out: ResponseOutparam) {
+    let headers = match Fields::from_list(&response.headers) {
+        Ok(headers) => headers,
+        Err(e) => {
+            let message = format!("the function returned an invalid header: {e:?}");
+            ResponseOutparam::set(out, Err(ErrorCode::InternalError(Some(message))));
+            return;
+        }
+    };
+    let outgoing = OutgoingResponse::new(headers);
+    if outgoing.set_status_code(response.status).is_err() {
+        let message = format!(
+            "the function returned an invalid status {}",
+            response.status
+        );
+        ResponseOutparam::set(out, Err(ErrorCode::InternalError(Some(message))));
+        return;
+    }
+    let Ok(body) = outgoing.body() else {
+        return;
+    };
+    ResponseOutparam::set(out, Ok(outgoing));
+    let Ok(stream) = body.write() else {
+        return;
+    };
+    // `blocking-write-and-flush` takes at most 4096 bytes per call.
+    for chunk in response.body.chunks(4096) {
+        if stream.blocking_write_and_flush(chunk).is_err() {
+            // The client went away; nothing more to do.
+            return;
+        }
+    }
+    drop(stream);
+    let _ = OutgoingBody::finish(body, None);
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

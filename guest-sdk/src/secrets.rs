@@ -1,0 +1,215 @@
+//! Secrets the host resolves for this function.
+//!
+//! [`get`] looks a name up in the package's own scope, then the project's, then the platform's,
+//! and says where it found it. [`get_from`] reads one scope; it is the only way to reach `user`
+//! scope, and only when the request carried that user's token. The value stays behind a handle
+//! until [`Secret::reveal`], and [`SecretValue`] never prints it.
+
+use crate::bindings::edgeward::platform::secrets as wit;
+use std::fmt;
+
+/// Where a secret lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// This package's own secrets.
+    Package,
+    /// Shared by every package of this project.
+    Project,
+    /// Shared by every package of the installation.
+    Platform,
+    /// The secrets of the user whose token triggered this request.
+    User,
+}
+
+impl Scope {
+    /// The scope's name as the API and CLI spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Package => "package",
+            Scope::Project => "project",
+            Scope::Platform => "platform",
+            Scope::User => "user",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<wit::Scope> for Scope {
+    fn from(s: wit::Scope) -> Self {
+        match s {
+            wit::Scope::Package => Scope::Package,
+            wit::Scope::Project => Scope::Project,
+            wit::Scope::Platform => Scope::Platform,
+            wit::Scope::User => Scope::User,
+        }
+    }
+}
+
+impl From<Scope> for wit::Scope {
+    fn from(s: Scope) -> Self {
+        match s {
+            Scope::Package => wit::Scope::Package,
+            Scope::Project => wit::Scope::Project,
+            Scope::Platform => wit::Scope::Platform,
+            Scope::User => wit::Scope::User,
+        }
+    }
+}
+
+/// Why a secret could not be read. Each carries the host's explanation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// The name breaks the naming rule (`bad_entry`).
+    InvalidName(String),
+    /// This function may not read that name or scope (`denied`).
+    Denied(String),
+    /// The secret backend could not be reached; retrying later may succeed (`unavailable`).
+    Unavailable(String),
+}
+
+impl Error {
+    /// The stable error code shared with the API and CLI.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidName(_) => "bad_entry",
+            Error::Denied(_) => "denied",
+            Error::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (Error::InvalidName(m) | Error::Denied(m) | Error::Unavailable(m)) = self;
+        write!(f, "{}: {m}", self.code())
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<wit::Error> for Error {
+    fn from(e: wit::Error) -> Self {
+        match e {
+            wit::Error::InvalidName(m) => Error::InvalidName(m),
+            wit::Error::Denied(m) => Error::Denied(m),
+            wit::Error::Unavailable(m) => Error::Unavailable(m),
+        }
+    }
+}
+
+/// A resolved secret. Its value is read with [`Secret::reveal`].
+pub struct Secret {
+    handle: wit::Secret,
+    name: String,
+    scope: Scope,
+    version: u64,
+}
+
+impl Secret {
+    fn from_handle(handle: wit::Secret) -> Self {
+        Secret {
+            name: handle.name(),
+            scope: handle.scope().into(),
+            version: handle.version(),
+            handle,
+        }
+    }
+
+    /// The name asked for.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The scope it was found in.
+    pub fn scope(&self) -> Scope {
+        self.scope
+    }
+
+    /// The version of its value.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Copies the value into this instance's memory.
+    pub fn reveal(&self) -> SecretValue {
+        match self.handle.reveal() {
+            wit::SecretValue::Text(s) => SecretValue {
+                value: s,
+                is_object: false,
+            },
+            wit::SecretValue::Object(s) => SecretValue {
+                value: s,
+                is_object: true,
+            },
+        }
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Secret")
+            .field("name", &self.name)
+            .field("scope", &self.scope)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A secret's value. `Debug` and `Display` print `***`; the memory is overwritten on drop.
+pub struct SecretValue {
+    value: String,
+    is_object: bool,
+}
+
+impl SecretValue {
+    /// The value: the string itself, or for a multi-field secret its JSON object text.
+    pub fn expose(&self) -> &str {
+        &self.value
+    }
+
+    /// Whether this is a multi-field secret (a JSON object).
+    pub fn is_object(&self) -> bool {
+        self.is_object
+    }
+}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretValue(***)")
+    }
+}
+
+impl fmt::Display for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl Drop for SecretValue {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.value);
+    }
+}
+
+/// Looks `name` up in package, then project, then platform scope.
+pub fn get(name: &str) -> Result<Option<Secret>, Error> {
+    Ok(wit::get(name)?.map(Secret::from_handle))
+}
+
+/// Looks `name` up in `scope` alone.
+pub fn get_from(scope: Scope, name: &str) -> Result<Option<Secret>, Error> {
+    Ok(wit::get_from(scope.into(), name)?.map(Secret::from_handle))
+}
+
+/// The names this function may read, with their scopes. Never values.
+pub fn list() -> Result<Vec<(Scope, String)>, Error> {
+    Ok(wit::list()?
+        .into_iter()
+        .map(|(scope, name)| (scope.into(), name))
+        .collect())
+}

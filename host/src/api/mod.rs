@@ -1,0 +1,216 @@
+//! The control plane: JSON over HTTP under `/v1`, bearer tokens.
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | GET | `/v1/health` | liveness (no token) |
+//! | GET, POST | `/v1/projects` | list, create `{"name"}` |
+//! | GET | `/v1/projects/{p}/packages` | packages of a project |
+//! | GET, DELETE | `/v1/projects/{p}/packages/{pkg}` | a package and its versions; delete it |
+//! | POST | `/v1/projects/{p}/packages/{pkg}/versions` | upload a version (raw or multipart) |
+//! | POST | `/v1/projects/{p}/packages/{pkg}/rollback` | make `{"version"}` (or the previous) current |
+//!
+//! Errors are `{"error": {"code", "message"}}` with a stable code.
+
+mod error;
+mod upload;
+
+pub use error::ApiError;
+
+use crate::auth::{self, Principal};
+use crate::names::Name;
+use crate::server::App;
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// The `/v1` router over the shared application state.
+pub fn router(app: Arc<App>) -> Router {
+    let authed = Router::new()
+        .route("/v1/projects", get(list_projects).post(create_project))
+        .route("/v1/projects/{project}/packages", get(list_packages))
+        .route(
+            "/v1/projects/{project}/packages/{package}",
+            get(show_package).delete(delete_package),
+        )
+        .route(
+            "/v1/projects/{project}/packages/{package}/versions",
+            post(upload::upload_version),
+        )
+        .route(
+            "/v1/projects/{project}/packages/{package}/rollback",
+            post(rollback),
+        )
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .route_layer(middleware::from_fn_with_state(app.clone(), require_token));
+    Router::new()
+        .route("/v1/health", get(health))
+        .merge(authed)
+        .fallback(|| async { ApiError::not_found("no such API route; see /v1 in the README") })
+        .with_state(app)
+}
+
+async fn require_token(
+    State(app): State<Arc<App>>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let header = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let principal = auth::authenticate(&app.store, header).await?;
+    request.extensions_mut().insert(principal);
+    Ok(next.run(request).await)
+}
+
+/// Formats Unix milliseconds as RFC 3339.
+pub(crate) fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+async fn health(State(app): State<Arc<App>>) -> Json<Value> {
+    Json(json!({ "status": "ok", "packages_serving": app.packages.serving_count() }))
+}
+
+#[derive(Deserialize)]
+struct CreateProject {
+    name: String,
+}
+
+async fn create_project(
+    State(app): State<Arc<App>>,
+    Extension(who): Extension<Principal>,
+    body: Result<Json<CreateProject>, axum::extract::rejection::JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Json(body) =
+        body.map_err(|e| ApiError::bad_entry(format!("expected {{\"name\": …}}: {e}")))?;
+    let name = Name::parse("project", &body.name)?;
+    app.store
+        .create_project(name.to_string(), who.name.clone())
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "name": name }))))
+}
+
+async fn list_projects(State(app): State<Arc<App>>) -> Result<Json<Value>, ApiError> {
+    let projects: Vec<Value> = app
+        .store
+        .list_projects()
+        .await?
+        .into_iter()
+        .map(|p| json!({ "name": p.name, "created_at": rfc3339(p.created_at), "created_by": p.created_by }))
+        .collect();
+    Ok(Json(json!({ "projects": projects })))
+}
+
+async fn project_name(app: &App, project: &str) -> Result<Name, ApiError> {
+    let name = Name::parse("project", project)?;
+    if !app.store.project_exists(name.to_string()).await? {
+        return Err(ApiError::not_found(format!("no project {name:?}")));
+    }
+    Ok(name)
+}
+
+async fn list_packages(
+    State(app): State<Arc<App>>,
+    Path(project): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let project = project_name(&app, &project).await?;
+    let packages: Vec<Value> = app
+        .store
+        .list_packages(project.to_string())
+        .await?
+        .into_iter()
+        .map(|p| {
+            json!({
+                "name": p.name,
+                "current_version": p.current_version,
+                "versions": p.versions,
+                "created_at": rfc3339(p.created_at),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "project": project, "packages": packages })))
+}
+
+async fn show_package(
+    State(app): State<Arc<App>>,
+    Path((project, package)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let project = Name::parse("project", &project)?;
+    let package = Name::parse("package", &package)?;
+    let (pkg, versions) = app
+        .store
+        .list_versions(project.to_string(), package.to_string())
+        .await?;
+    let versions: Vec<Value> = versions
+        .into_iter()
+        .map(|v| {
+            json!({
+                "version": v.version,
+                "sha256": v.sha256,
+                "size": v.size,
+                "manifest": serde_json::from_str::<Value>(&v.manifest).unwrap_or(Value::Null),
+                "created_at": rfc3339(v.created_at),
+                "created_by": v.created_by,
+                "current": Some(v.version) == pkg.current_version,
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "project": project,
+        "name": package,
+        "current_version": pkg.current_version,
+        "versions": versions,
+    })))
+}
+
+async fn delete_package(
+    State(app): State<Arc<App>>,
+    Path((project, package)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let project = Name::parse("project", &project)?;
+    let package = Name::parse("package", &package)?;
+    app.packages.delete(&project, &package).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Rollback {
+    version: Option<i64>,
+}
+
+async fn rollback(
+    State(app): State<Arc<App>>,
+    Path((project, package)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let project = Name::parse("project", &project)?;
+    let package = Name::parse("package", &package)?;
+    let body: Rollback = if body.iter().all(u8::is_ascii_whitespace) {
+        Rollback::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_entry(format!("expected {{\"version\": N}} or no body: {e}"))
+        })?
+    };
+    let version = app
+        .packages
+        .rollback(&project, &package, body.version)
+        .await?;
+    Ok(Json(
+        json!({ "project": project, "package": package, "version": version }),
+    ))
+}

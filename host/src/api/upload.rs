@@ -1,0 +1,113 @@
+//! Uploading a package version: a raw component body, or `multipart/form-data` with a
+//! `component` part and an optional `manifest` part.
+
+use super::ApiError;
+use crate::auth::Principal;
+use crate::manifest::{MAX_MANIFEST_BYTES, Manifest};
+use crate::names::Name;
+use crate::server::App;
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::{Extension, Json};
+use bytes::Bytes;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+pub(super) async fn upload_version(
+    State(app): State<Arc<App>>,
+    Extension(who): Extension<Principal>,
+    Path((project, package)): Path<(String, String)>,
+    request: Request,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let project = Name::parse("project", &project)?;
+    let package = Name::parse("package", &package)?;
+    let limit = app.max_upload_bytes;
+    let too_large = || {
+        ApiError::too_large(format!(
+            "the upload is larger than the limit of {limit} bytes (set --max-upload-bytes on \
+             the server to change it)"
+        ))
+    };
+    let multipart_boundary = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| multer::parse_boundary(ct).ok());
+    // Room for the manifest and multipart framing on top of the component itself.
+    let body_limit = limit + MAX_MANIFEST_BYTES + 16 * 1024;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > body_limit) {
+        return Err(too_large());
+    }
+    let body = Limited::new(request.into_body(), body_limit)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.downcast_ref::<LengthLimitError>().is_some() {
+                too_large()
+            } else {
+                ApiError::bad_entry(format!("could not read the upload: {e}"))
+            }
+        })?
+        .to_bytes();
+
+    let (component, manifest) = match multipart_boundary {
+        Some(boundary) => read_multipart(body, boundary).await?,
+        None => (body.to_vec(), None),
+    };
+    if component.len() > limit {
+        return Err(too_large());
+    }
+    let manifest = match manifest {
+        Some(text) => Manifest::parse(&text)
+            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad_manifest", e.0))?,
+        None => Manifest::default(),
+    };
+    let uploaded = app
+        .packages
+        .upload(project, package, component, manifest, &who.name, true)
+        .await?;
+    tracing::info!(
+        project = %uploaded.project, package = %uploaded.package, version = uploaded.version,
+        sha256 = %uploaded.sha256, by = %who.name, "package version deployed"
+    );
+    Ok((StatusCode::CREATED, Json(json!(uploaded))))
+}
+
+async fn read_multipart(
+    body: Bytes,
+    boundary: String,
+) -> Result<(Vec<u8>, Option<Vec<u8>>), ApiError> {
+    let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(body) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    let mut component = None;
+    let mut manifest = None;
+    let bad = |e: multer::Error| ApiError::bad_entry(format!("malformed multipart body: {e}"));
+    while let Some(field) = multipart.next_field().await.map_err(bad)? {
+        let name = field.name().unwrap_or_default().to_string();
+        let bytes = field.bytes().await.map_err(bad)?;
+        match name.as_str() {
+            "component" => component = Some(bytes.to_vec()),
+            "manifest" => manifest = Some(bytes.to_vec()),
+            other => {
+                return Err(ApiError::bad_entry(format!(
+                    "unexpected multipart part {other:?}: send `component` and optionally \
+                     `manifest`"
+                )));
+            }
+        }
+    }
+    let component = component.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "empty_body",
+            "the multipart upload has no `component` part",
+        )
+    })?;
+    Ok((component, manifest))
+}

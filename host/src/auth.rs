@@ -1,0 +1,142 @@
+//! API tokens: high-entropy, recognisable (`ew_…`), stored only as a SHA-256 hash, shown once.
+//!
+//! On first start the server makes a platform admin token and writes it to
+//! `<data-dir>/admin.token` (0600): the one credential an operator needs to begin.
+
+use crate::datadir::DataDir;
+use crate::store::{Store, StoreError};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+/// Every token starts with this, so a leaked one is easy to recognise and scan for.
+pub const TOKEN_PREFIX: &str = "ew_";
+
+/// The admin token file under the data directory.
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+
+/// Who is calling. Never holds the token itself.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The token's public id.
+    pub token_id: String,
+    /// The token's name, used as "who" in records.
+    pub name: String,
+    /// Whether it acts as a platform admin.
+    pub platform_admin: bool,
+}
+
+/// Why a caller was not let in. Messages never echo the token.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No token, a malformed one, an unknown one or a revoked one.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A new random token (`ew_` and 64 hex digits: 256 bits) and its public id.
+pub fn generate_token() -> (String, Zeroizing<String>) {
+    let mut raw = Zeroizing::new([0u8; 32]);
+    rand::rng().fill_bytes(raw.as_mut());
+    let token = Zeroizing::new(format!("{TOKEN_PREFIX}{}", hex::encode(raw.as_ref())));
+    (token_id(&token), token)
+}
+
+/// The stored form of a token. Tokens carry 256 bits of entropy, so a plain SHA-256 is
+/// enough: there is nothing to brute-force.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A short public id for a token (a prefix of a second, domain-separated hash).
+pub fn token_id(token: &str) -> String {
+    let digest = Sha256::digest(format!("edgeward-token-id:{token}").as_bytes());
+    format!("tok_{}", &hex::encode(digest)[..16])
+}
+
+/// Makes sure the admin token file exists and is known to the store. Returns whether it was
+/// created now.
+pub async fn ensure_admin_token(store: &Store, data_dir: &DataDir) -> anyhow::Result<bool> {
+    if let Some(bytes) = data_dir.read(ADMIN_TOKEN_FILE)? {
+        let token = Zeroizing::new(String::from_utf8_lossy(&bytes).trim().to_string());
+        if !token.starts_with(TOKEN_PREFIX) {
+            anyhow::bail!(
+                "{} does not hold an Edgeward token (expected {TOKEN_PREFIX}…)",
+                data_dir.path().join(ADMIN_TOKEN_FILE).display()
+            );
+        }
+        store
+            .insert_token(token_id(&token), hash_token(&token), "admin".into(), true)
+            .await?;
+        return Ok(false);
+    }
+    let (id, token) = generate_token();
+    store
+        .insert_token(id, hash_token(&token), "admin".into(), true)
+        .await?;
+    let mut contents = Zeroizing::new(token.to_string());
+    contents.push('\n');
+    data_dir.write_atomic(ADMIN_TOKEN_FILE, contents.as_bytes(), 0o600)?;
+    Ok(true)
+}
+
+/// Checks an `Authorization` header value.
+pub async fn authenticate(store: &Store, header: Option<&str>) -> Result<Principal, AuthError> {
+    let header = header.ok_or(AuthError::Unauthenticated(
+        "missing bearer token: send `Authorization: Bearer ew_…`",
+    ))?;
+    let token = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .ok_or(AuthError::Unauthenticated(
+            "the Authorization header must be `Bearer ew_…`",
+        ))?;
+    if !token.starts_with(TOKEN_PREFIX) || token.len() > 256 {
+        return Err(AuthError::Unauthenticated("invalid token"));
+    }
+    let row = store
+        .token_by_hash(hash_token(token))
+        .await?
+        .ok_or(AuthError::Unauthenticated("invalid token"))?;
+    if row.revoked_at.is_some() {
+        return Err(AuthError::Unauthenticated("invalid token"));
+    }
+    Ok(Principal {
+        token_id: row.id,
+        name: row.name,
+        platform_admin: row.platform_admin,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn admin_token_is_created_once_and_stored_hashed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dd = DataDir::open(tmp.path()).unwrap();
+        let store = Store::open(&tmp.path().join("db")).unwrap();
+        assert!(ensure_admin_token(&store, &dd).await.unwrap());
+        assert!(!ensure_admin_token(&store, &dd).await.unwrap());
+        let token = String::from_utf8(dd.read(ADMIN_TOKEN_FILE).unwrap().unwrap()).unwrap();
+        let token = token.trim();
+        assert!(token.starts_with("ew_") && token.len() == 67);
+        let who = authenticate(&store, Some(&format!("Bearer {token}")))
+            .await
+            .unwrap();
+        assert!(who.platform_admin);
+        assert!(!format!("{who:?}").contains(token));
+        for bad in [None, Some("Bearer ew_nope"), Some(token), Some("Basic abc")] {
+            assert!(authenticate(&store, bad).await.is_err());
+        }
+        let db = std::fs::read(tmp.path().join("db")).unwrap();
+        let wal = std::fs::read(tmp.path().join("db-wal")).unwrap_or_default();
+        let all = [db, wal].concat();
+        assert!(!String::from_utf8_lossy(&all).contains(token));
+    }
+}

@@ -1,0 +1,435 @@
+//! The API client behind the CLI's commands.
+
+use super::{Command, ConnArgs, PackagesCommand, ProjectsCommand, split_target};
+use crate::auth::ADMIN_TOKEN_FILE;
+use crate::server::SERVER_FILE;
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value;
+use std::fmt;
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+/// A client-side failure: a stable code and a one-line message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientError {
+    /// The stable code (the server's, or `unavailable`, `bad_entry`, `io` from the client).
+    pub code: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+fn err(code: &str, message: impl Into<String>) -> ClientError {
+    ClientError {
+        code: code.into(),
+        message: message.into(),
+    }
+}
+
+/// A connection to the API.
+pub struct Client {
+    http: reqwest::Client,
+    api: String,
+    token: Option<String>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("api", &self.api)
+            .finish_non_exhaustive()
+    }
+}
+
+fn server_file(data_dir: &Path) -> Option<Value> {
+    let text = std::fs::read_to_string(data_dir.join(SERVER_FILE)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+impl Client {
+    /// Resolves the API address and token from flags, environment and the data directory.
+    pub fn from_args(conn: &ConnArgs) -> Result<Client, ClientError> {
+        let api = conn
+            .api
+            .clone()
+            .or_else(|| {
+                server_file(&conn.data_dir)?
+                    .get("api")?
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| "http://127.0.0.1:8081".into());
+        let token = conn.token.clone().or_else(|| {
+            std::fs::read_to_string(conn.data_dir.join(ADMIN_TOKEN_FILE))
+                .ok()
+                .map(|t| t.trim().to_string())
+        });
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| err("internal", e.to_string()))?;
+        Ok(Client {
+            http,
+            api: api.trim_end_matches('/').to_string(),
+            token,
+        })
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let builder = self.http.request(method, format!("{}{path}", self.api));
+        match &self.token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    async fn send(&self, builder: reqwest::RequestBuilder) -> Result<Value, ClientError> {
+        let response = builder.send().await.map_err(|e| self.transport(e))?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| self.transport(e))?;
+        if status.is_success() {
+            if bytes.is_empty() {
+                return Ok(Value::Null);
+            }
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| err("internal", format!("the server sent invalid JSON: {e}")));
+        }
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let code = body["error"]["code"].as_str().unwrap_or("http_error");
+        let message = body["error"]["message"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("the server answered {status}"));
+        let hint = if code == "unauthenticated" && self.token.is_none() {
+            " (no token found: pass --token, set EDGEWARD_TOKEN, or run from the directory \
+             that holds .edgeward/admin.token)"
+        } else {
+            ""
+        };
+        Err(err(code, format!("{message}{hint}")))
+    }
+
+    fn transport(&self, e: reqwest::Error) -> ClientError {
+        if e.is_connect() || e.is_timeout() {
+            err(
+                "unavailable",
+                format!(
+                    "cannot reach the Edgeward API at {}: is `edgeward serve` running? (set \
+                     --api or EDGEWARD_API)",
+                    self.api
+                ),
+            )
+        } else {
+            err(
+                "unavailable",
+                format!("request to {} failed: {e}", self.api),
+            )
+        }
+    }
+}
+
+/// Runs a client command, printing its result to stdout.
+pub async fn run(command: Command) -> Result<(), ClientError> {
+    match command {
+        Command::Serve(_) => Err(err("internal", "serve is not a client command")),
+        Command::Deploy {
+            target,
+            file,
+            manifest,
+            conn,
+        } => {
+            deploy(
+                &Client::from_args(&conn)?,
+                &target,
+                &file,
+                manifest.as_deref(),
+            )
+            .await
+        }
+        Command::Projects(ProjectsCommand::Create { name, conn }) => {
+            let client = Client::from_args(&conn)?;
+            client
+                .send(
+                    client
+                        .request(reqwest::Method::POST, "/v1/projects")
+                        .json(&serde_json::json!({ "name": name })),
+                )
+                .await?;
+            println!("created project {name}");
+            Ok(())
+        }
+        Command::Projects(ProjectsCommand::List { conn }) => {
+            let client = Client::from_args(&conn)?;
+            let body = client
+                .send(client.request(reqwest::Method::GET, "/v1/projects"))
+                .await?;
+            for p in body["projects"].as_array().into_iter().flatten() {
+                println!("{}", p["name"].as_str().unwrap_or_default());
+            }
+            Ok(())
+        }
+        Command::Packages(PackagesCommand::List { project, conn }) => {
+            let client = Client::from_args(&conn)?;
+            let projects = match project {
+                Some(p) => vec![p],
+                None => {
+                    let body = client
+                        .send(client.request(reqwest::Method::GET, "/v1/projects"))
+                        .await?;
+                    body["projects"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|p| p["name"].as_str().map(str::to_string))
+                        .collect()
+                }
+            };
+            println!(
+                "{:<40} {:>8} {:>9}  CREATED",
+                "PACKAGE", "CURRENT", "VERSIONS"
+            );
+            for project in projects {
+                let body = client
+                    .send(client.request(
+                        reqwest::Method::GET,
+                        &format!("/v1/projects/{project}/packages"),
+                    ))
+                    .await?;
+                for p in body["packages"].as_array().into_iter().flatten() {
+                    println!(
+                        "{:<40} {:>8} {:>9}  {}",
+                        format!("{project}/{}", p["name"].as_str().unwrap_or_default()),
+                        p["current_version"]
+                            .as_i64()
+                            .map_or("-".into(), |v| v.to_string()),
+                        p["versions"].as_i64().unwrap_or(0),
+                        p["created_at"].as_str().unwrap_or_default()
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Packages(PackagesCommand::Show { target, conn }) => {
+            let (project, package) = split_target(&target)?;
+            let client = Client::from_args(&conn)?;
+            let body = client
+                .send(client.request(
+                    reqwest::Method::GET,
+                    &format!("/v1/projects/{project}/packages/{package}"),
+                ))
+                .await?;
+            println!("{:>8}  {:<64}  {:>9}  CREATED", "VERSION", "SHA256", "SIZE");
+            for v in body["versions"].as_array().into_iter().flatten() {
+                println!(
+                    "{:>7}{}  {:<64}  {:>9}  {}",
+                    v["version"].as_i64().unwrap_or(0),
+                    if v["current"].as_bool() == Some(true) {
+                        "*"
+                    } else {
+                        " "
+                    },
+                    v["sha256"].as_str().unwrap_or_default(),
+                    v["size"].as_i64().unwrap_or(0),
+                    v["created_at"].as_str().unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        Command::Packages(PackagesCommand::Delete { target, conn }) => {
+            let (project, package) = split_target(&target)?;
+            let client = Client::from_args(&conn)?;
+            client
+                .send(client.request(
+                    reqwest::Method::DELETE,
+                    &format!("/v1/projects/{project}/packages/{package}"),
+                ))
+                .await?;
+            println!("deleted {project}/{package}");
+            Ok(())
+        }
+        Command::Rollback { target, to, conn } => {
+            let (project, package) = split_target(&target)?;
+            let client = Client::from_args(&conn)?;
+            let body = client
+                .send(
+                    client
+                        .request(
+                            reqwest::Method::POST,
+                            &format!("/v1/projects/{project}/packages/{package}/rollback"),
+                        )
+                        .json(&serde_json::json!({ "version": to })),
+                )
+                .await?;
+            println!(
+                "{project}/{package} now serves version {}",
+                body["version"].as_i64().unwrap_or(0)
+            );
+            Ok(())
+        }
+        Command::Invoke {
+            target,
+            path,
+            method,
+            data,
+            headers,
+            include,
+            url,
+            conn,
+        } => invoke(&target, path, &method, data, &headers, include, url, &conn).await,
+    }
+}
+
+async fn deploy(
+    client: &Client,
+    target: &str,
+    file: &Path,
+    manifest: Option<&Path>,
+) -> Result<(), ClientError> {
+    let (project, package) = split_target(target)?;
+    let io = |path: &Path, e: std::io::Error| err("io", format!("{}: {e}", path.display()));
+    let size = tokio::fs::metadata(file)
+        .await
+        .map_err(|e| io(file, e))?
+        .len();
+    let component = tokio::fs::File::open(file).await.map_err(|e| io(file, e))?;
+    let manifest_text = match manifest {
+        Some(path) => Some(tokio::fs::read(path).await.map_err(|e| io(path, e))?),
+        None => None,
+    };
+
+    let bar = ProgressBar::new(size);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(format!("uploading {}", file.display()));
+    let progress = bar.clone();
+    let stream = tokio_util::io::ReaderStream::new(component).map(move |chunk| {
+        if let Ok(bytes) = &chunk {
+            progress.inc(bytes.len() as u64);
+            if progress.position() >= size {
+                progress.set_message("validating and compiling");
+            }
+        }
+        chunk
+    });
+    let part =
+        reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(stream), size)
+            .file_name("component.wasm")
+            .mime_str("application/wasm")
+            .map_err(|e| err("internal", e.to_string()))?;
+    let mut form = reqwest::multipart::Form::new().part("component", part);
+    if let Some(text) = manifest_text {
+        form = form.part("manifest", reqwest::multipart::Part::bytes(text));
+    }
+    let result = client
+        .send(
+            client
+                .request(
+                    reqwest::Method::POST,
+                    &format!("/v1/projects/{project}/packages/{package}/versions"),
+                )
+                .multipart(form),
+        )
+        .await;
+    bar.finish_and_clear();
+    let body = result?;
+    println!(
+        "deployed {project}/{package} version {} (sha256 {}, {} bytes)",
+        body["version"].as_i64().unwrap_or(0),
+        body["sha256"].as_str().unwrap_or_default(),
+        body["size"].as_u64().unwrap_or(0)
+    );
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn invoke(
+    target: &str,
+    path: Option<String>,
+    method: &str,
+    data: Option<String>,
+    headers: &[String],
+    include: bool,
+    url: Option<String>,
+    conn: &ConnArgs,
+) -> Result<(), ClientError> {
+    let (project, package) = split_target(target)?;
+    let base = url
+        .or_else(|| {
+            server_file(&conn.data_dir)?
+                .get("listen")?
+                .as_str()
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    let path = path.unwrap_or_else(|| "/".into());
+    let path = if path.starts_with('/') {
+        path
+    } else {
+        format!("/{path}")
+    };
+    let url = format!("{}/{project}/{package}{path}", base.trim_end_matches('/'));
+    let method = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+        .map_err(|_| err("bad_entry", format!("invalid method {method:?}")))?;
+    let mut request = reqwest::Client::new().request(method, &url);
+    for header in headers {
+        let (name, value) = header.split_once(':').ok_or_else(|| {
+            err(
+                "bad_entry",
+                format!("expected `Name: value`, got {header:?}"),
+            )
+        })?;
+        request = request.header(name.trim(), value.trim());
+    }
+    if let Some(data) = data {
+        let body = match data.strip_prefix('@') {
+            Some("-") => {
+                let mut buf = Vec::new();
+                std::io::stdin()
+                    .read_to_end(&mut buf)
+                    .map_err(|e| err("io", format!("stdin: {e}")))?;
+                buf
+            }
+            Some(file) => std::fs::read(file).map_err(|e| err("io", format!("{file}: {e}")))?,
+            None => data.into_bytes(),
+        };
+        request = request.body(body);
+    }
+    let response = request.send().await.map_err(|e| {
+        err(
+            "unavailable",
+            format!("cannot reach {url}: {e} (is `edgeward serve` running? set --url)"),
+        )
+    })?;
+    let status = response.status();
+    if include {
+        println!("{status}");
+        for (name, value) in response.headers() {
+            println!("{name}: {}", value.to_str().unwrap_or("<binary>"));
+        }
+        println!();
+    }
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| err("unavailable", e.to_string()))?;
+    use std::io::Write;
+    let _ = std::io::stdout().write_all(&body);
+    if !status.is_success() {
+        let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let code = parsed["error"]["code"].as_str().unwrap_or("http_error");
+        return Err(err(code, format!("{url} answered {status}")));
+    }
+    Ok(())
+}

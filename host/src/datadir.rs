@@ -1,0 +1,120 @@
+//! The data directory: every file Edgeward keeps outside SQLite.
+//!
+//! Files are opened through a `cap_std::fs::Dir` rooted at the data directory, so a path built
+//! from a name can never reach outside it, and written atomically (temp file, fsync, rename,
+//! fsync of the directory) so a crash leaves either the old file or the new one.
+
+use cap_std::ambient_authority;
+use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt, PermissionsExt};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// The data directory, opened once.
+#[derive(Debug)]
+pub struct DataDir {
+    path: PathBuf,
+    dir: Dir,
+}
+
+impl DataDir {
+    /// Opens `path`, creating it (mode 0700) if it does not exist.
+    pub fn open(path: &Path) -> io::Result<DataDir> {
+        if !path.exists() {
+            std::fs::create_dir_all(path)?;
+            std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+        }
+        let dir = Dir::open_ambient_dir(path, ambient_authority())?;
+        let path = std::fs::canonicalize(path)?;
+        Ok(DataDir { path, dir })
+    }
+
+    /// The directory's absolute path, for messages and for SQLite.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Creates sub-directory `rel` (and its parents) if missing.
+    pub fn ensure_dir(&self, rel: &str) -> io::Result<()> {
+        self.dir.create_dir_all(rel)
+    }
+
+    /// Reads `rel`, `None` if it does not exist.
+    pub fn read(&self, rel: &str) -> io::Result<Option<Vec<u8>>> {
+        match self.dir.read(rel) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether `rel` exists.
+    pub fn exists(&self, rel: &str) -> bool {
+        self.dir.exists(rel)
+    }
+
+    /// Removes `rel` if it exists.
+    pub fn remove(&self, rel: &str) -> io::Result<()> {
+        match self.dir.remove_file(rel) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes `contents` to `rel` atomically with permissions `mode`.
+    pub fn write_atomic(&self, rel: &str, contents: &[u8], mode: u32) -> io::Result<()> {
+        let tmp = format!("{rel}.tmp-{}", uuid::Uuid::now_v7().simple());
+        let result = (|| {
+            let mut options = OpenOptions::new();
+            options.write(true).create_new(true).mode(mode);
+            let mut file = self.dir.open_with(&tmp, &options)?;
+            file.write_all(contents)?;
+            // `mode` is filtered by the umask at creation; set it exactly.
+            file.set_permissions(cap_std::fs::Permissions::from_mode(mode))?;
+            file.sync_all()?;
+            drop(file);
+            self.dir.rename(&tmp, &self.dir, rel)?;
+            self.sync_parent(rel)
+        })();
+        if result.is_err() {
+            let _ = self.dir.remove_file(&tmp);
+        }
+        result
+    }
+
+    fn sync_parent(&self, rel: &str) -> io::Result<()> {
+        let parent = Path::new(rel)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        // A read-only handle: the `O_PATH` handle `open_dir` gives cannot be fsync'ed.
+        let mut options = OpenOptions::new();
+        options.read(true);
+        self.dir.open_with(parent, &options)?.sync_all()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    #[test]
+    fn atomic_write_sets_mode_and_stays_inside() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dd = DataDir::open(&tmp.path().join("data")).unwrap();
+        dd.write_atomic("admin.token", b"secret", 0o600).unwrap();
+        let meta = std::fs::metadata(tmp.path().join("data/admin.token")).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(dd.read("admin.token").unwrap().unwrap(), b"secret");
+        // Nothing outside the root is reachable, whatever the name.
+        assert!(dd.write_atomic("../escape", b"x", 0o600).is_err());
+        assert!(dd.read("../data/admin.token").is_err());
+        assert!(!tmp.path().join("escape").exists());
+        // No temp files are left behind.
+        let names: Vec<_> = std::fs::read_dir(tmp.path().join("data"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("admin.token")]);
+    }
+}

@@ -1,0 +1,39 @@
+//! Edgeward's host: runs WebAssembly components on HTTP requests and hands them secrets.
+//!
+//! One module per capability, each owning its types and errors:
+//! - [`store`]: metadata and package blobs in SQLite, with migrations.
+//! - [`datadir`]: files under the data directory, opened through a `cap_std` directory.
+//! - [`runtime`]: the wasmtime engine, compiled package versions and per-request instances.
+//! - [`secrets`]: scopes, names, the backend trait, the embedded backend and the guest interface.
+//! - [`manifest`]: what a package declares about itself.
+//! - [`trigger`]: the data-plane listener that routes requests to packages.
+//! - [`api`]: the control-plane JSON API under `/v1`.
+//! - [`auth`]: API tokens.
+//! - [`server`]: wires the above into `edgeward serve`.
+//! - [`cli`]: the `edgeward` command-line client of the API.
+//!
+//! Embedding the server in-process (as the integration tests' helpers do through the binary):
+//!
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! let config = edgeward_host::server::ServeConfig::with_data_dir("/tmp/edgeward".into());
+//! let server = edgeward_host::server::Server::start(config).await?;
+//! println!("data plane on {}", server.listen_addr());
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod datadir;
+pub mod manifest;
+pub mod names;
+pub mod packages;
+pub mod runtime;
+pub mod secrets;
+pub mod server;
+pub mod store;
+pub mod trigger;

@@ -1,0 +1,204 @@
+//! A package's manifest: what it declares about itself, checked at upload.
+//!
+//! TOML or JSON, every field optional:
+//!
+//! ```toml
+//! secrets = ["DB_PASS", "API_KEY"]      # allowlist; other names are `denied`
+//!
+//! [env]                                  # the guest's WASI environment
+//! DB_PASSWORD = "secret:DB_PASS"         # bound to a secret, resolved per instance
+//! MODE = "production"                    # a literal
+//!
+//! [outbound]
+//! hosts = ["api.example.com", "*.example.org:443"]
+//!
+//! [limits]
+//! timeout-ms = 10000
+//! memory-mb = 64
+//! ```
+
+use crate::names::SecretName;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The largest manifest accepted.
+pub const MAX_MANIFEST_BYTES: usize = 64 * 1024;
+
+/// A parsed, validated manifest.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Manifest {
+    /// Secret names the package may read; `None` means any name its scopes hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<Vec<String>>,
+    /// Environment variables for the guest: a literal, or `secret:NAME`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Outbound HTTP.
+    #[serde(default, skip_serializing_if = "Outbound::is_empty")]
+    pub outbound: Outbound,
+    /// Resource limits; unset fields take the server's defaults.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// Outbound HTTP permissions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Outbound {
+    /// Hosts a guest may call: `host`, `*.suffix`, optionally `:port`.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+}
+
+impl Outbound {
+    fn is_empty(&self) -> bool {
+        self.hosts.is_empty()
+    }
+}
+
+/// Per-package limits.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Limits {
+    /// Wall time per request, milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Linear memory per instance, MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<u64>,
+}
+
+/// What is wrong with a manifest, in words a person can act on.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct ManifestError(pub String);
+
+/// A value bound into the guest's environment.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EnvBinding {
+    /// A literal value.
+    Literal(String),
+    /// The value of a secret, resolved like `get(name)`.
+    Secret(SecretName),
+}
+
+impl Manifest {
+    /// Parses TOML or JSON (chosen by the first non-blank character) and validates it.
+    pub fn parse(text: &[u8]) -> Result<Manifest, ManifestError> {
+        if text.len() > MAX_MANIFEST_BYTES {
+            return Err(ManifestError(format!(
+                "the manifest is {} bytes; the limit is {MAX_MANIFEST_BYTES}",
+                text.len()
+            )));
+        }
+        let text = std::str::from_utf8(text)
+            .map_err(|_| ManifestError("the manifest is not valid UTF-8".into()))?;
+        let manifest: Manifest = if text.trim_start().starts_with('{') {
+            serde_json::from_str(text)
+                .map_err(|e| ManifestError(format!("the manifest is not valid JSON: {e}")))?
+        } else {
+            toml::from_str(text)
+                .map_err(|e| ManifestError(format!("the manifest is not valid TOML: {e}")))?
+        };
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    fn validate(&self) -> Result<(), ManifestError> {
+        for name in self.secrets.iter().flatten() {
+            SecretName::parse(name).map_err(|e| ManifestError(format!("secrets: {e}")))?;
+        }
+        for (key, _) in self.env_bindings()? {
+            let ok = key
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && key.len() <= 128;
+            if !ok {
+                return Err(ManifestError(format!(
+                    "env: invalid variable name {key:?}: use A-Z, a-z, 0-9 and '_', not \
+                     starting with a digit"
+                )));
+            }
+        }
+        if let Some(0) = self.limits.timeout_ms {
+            return Err(ManifestError("limits.timeout-ms must be above 0".into()));
+        }
+        if let Some(0) = self.limits.memory_mb {
+            return Err(ManifestError("limits.memory-mb must be above 0".into()));
+        }
+        Ok(())
+    }
+
+    /// The env bindings, with `secret:` references parsed.
+    pub fn env_bindings(&self) -> Result<Vec<(String, EnvBinding)>, ManifestError> {
+        self.env
+            .iter()
+            .map(|(k, v)| {
+                let binding = match v.strip_prefix("secret:") {
+                    Some(name) => EnvBinding::Secret(
+                        SecretName::parse(name)
+                            .map_err(|e| ManifestError(format!("env.{k}: {e}")))?,
+                    ),
+                    None => EnvBinding::Literal(v.clone()),
+                };
+                Ok((k.clone(), binding))
+            })
+            .collect()
+    }
+
+    /// Whether the allowlist (if any) admits `name`.
+    pub fn allows_secret(&self, name: &str) -> bool {
+        self.secrets
+            .as_ref()
+            .is_none_or(|names| names.iter().any(|n| n == name))
+    }
+
+    /// The manifest as normalised JSON, for storage.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_and_json_agree() {
+        let toml = br#"
+secrets = ["DB_PASS"]
+[env]
+DB_PASSWORD = "secret:DB_PASS"
+MODE = "prod"
+[limits]
+timeout-ms = 500
+"#;
+        let json = br#"{"secrets":["DB_PASS"],"env":{"DB_PASSWORD":"secret:DB_PASS","MODE":"prod"},
+                      "limits":{"timeout-ms":500}}"#;
+        let a = Manifest::parse(toml).unwrap();
+        assert_eq!(a, Manifest::parse(json).unwrap());
+        assert!(a.allows_secret("DB_PASS") && !a.allows_secret("OTHER"));
+        assert!(Manifest::default().allows_secret("ANY"));
+        assert_eq!(Manifest::parse(a.to_json().as_bytes()).unwrap(), a);
+    }
+
+    #[test]
+    fn bad_manifests_say_what_is_wrong() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"secrets = [\"../x\"]", "invalid secret name"),
+            (b"[env]\n\"1X\" = \"v\"", "invalid variable name"),
+            (b"[env]\nX = \"secret:\"", "env.X"),
+            (b"unknown = 1", "unknown field"),
+            (b"{not json", "not valid JSON"),
+            (b"[limits]\ntimeout-ms = 0", "above 0"),
+            (&[0xff, 0xfe], "UTF-8"),
+        ];
+        for (text, want) in cases {
+            let err = Manifest::parse(text).unwrap_err();
+            assert!(err.0.contains(want), "{err} should mention {want}");
+        }
+    }
+}

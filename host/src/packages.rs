@@ -1,0 +1,305 @@
+//! Packages: accepting uploads, keeping versions, and the table of what serves.
+//!
+//! An upload is checked and compiled before anything is written; then its precompiled
+//! artifact goes to disk (atomically) and its version to the store (one transaction); only
+//! then does the in-memory table point at it. A crash at any step leaves the previous version
+//! serving. Writes to one installation's packages are serialised so the table always matches
+//! the store's current pointers.
+
+use crate::datadir::DataDir;
+use crate::manifest::Manifest;
+use crate::names::Name;
+use crate::runtime::{Deployed, Rejection, Runtime};
+use crate::store::{Store, StoreError, VersionRow};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use wasmtime::component::Component;
+
+/// Where precompiled artifacts live under the data directory.
+pub const ARTIFACTS_DIR: &str = "artifacts";
+
+/// Why a package operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    /// The upload was refused; nothing changed.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// The store said no (not found, already exists) or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Anything else (I/O, a compile that failed for a stored version).
+    #[error("{0:#}")]
+    Internal(anyhow::Error),
+}
+
+/// The outcome of an accepted upload.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Uploaded {
+    /// The project.
+    pub project: String,
+    /// The package.
+    pub package: String,
+    /// The new version number, now current.
+    pub version: i64,
+    /// The component's sha256.
+    pub sha256: String,
+    /// Its size in bytes.
+    pub size: usize,
+}
+
+/// The packages of the installation and the versions that serve.
+pub struct Packages {
+    runtime: Arc<Runtime>,
+    store: Store,
+    data_dir: Arc<DataDir>,
+    serving: RwLock<HashMap<(String, String), Arc<Deployed>>>,
+    write_lock: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Packages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Packages").finish_non_exhaustive()
+    }
+}
+
+impl Packages {
+    /// A table over `store`, empty until [`Packages::load_all`].
+    pub fn new(runtime: Arc<Runtime>, store: Store, data_dir: Arc<DataDir>) -> Packages {
+        Packages {
+            runtime,
+            store,
+            data_dir,
+            serving: RwLock::default(),
+            write_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The version serving `project/package`, if any.
+    pub fn serving(&self, project: &str, package: &str) -> Option<Arc<Deployed>> {
+        let map = self.serving.read().ok()?;
+        map.get(&(project.to_string(), package.to_string()))
+            .cloned()
+    }
+
+    /// How many packages are serving.
+    pub fn serving_count(&self) -> usize {
+        self.serving.read().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Loads the current version of every package, from precompiled artifacts where they
+    /// exist. A version that cannot load is reported and skipped; the rest still serve.
+    pub async fn load_all(&self) -> Result<usize, PackageError> {
+        let rows = self.store.current_versions().await?;
+        let mut loaded = 0;
+        for row in rows {
+            match self.load_version(&row).await {
+                Ok(deployed) => {
+                    self.set_serving(deployed);
+                    loaded += 1;
+                }
+                Err(e) => tracing::error!(
+                    project = %row.project, package = %row.package, version = row.version,
+                    error = %e, "could not load package version; it will not serve"
+                ),
+            }
+        }
+        Ok(loaded)
+    }
+
+    fn set_serving(&self, deployed: Deployed) {
+        if let Ok(mut map) = self.serving.write() {
+            map.insert(
+                (deployed.project.to_string(), deployed.package.to_string()),
+                Arc::new(deployed),
+            );
+        }
+    }
+
+    fn artifact_name(&self, sha256: &str) -> String {
+        format!(
+            "{ARTIFACTS_DIR}/{sha256}-{}.cwasm",
+            self.runtime.compat_key()
+        )
+    }
+
+    /// Compiles or deserializes the component of a stored version.
+    async fn load_version(&self, row: &VersionRow) -> Result<Deployed, PackageError> {
+        let project = Name::parse("project", &row.project)
+            .map_err(|e| PackageError::Internal(anyhow::anyhow!(e)))?;
+        let package = Name::parse("package", &row.package)
+            .map_err(|e| PackageError::Internal(anyhow::anyhow!(e)))?;
+        let manifest = Manifest::parse(row.manifest.as_bytes())
+            .map_err(|e| PackageError::Internal(anyhow::anyhow!(e)))?;
+        let artifact = self.artifact_name(&row.sha256);
+        let runtime = self.runtime.clone();
+        let cached = self.data_dir.read(&artifact).ok().flatten();
+        let component = match cached {
+            Some(bytes) => {
+                let rt = runtime.clone();
+                match blocking(move || rt.deserialize(&bytes)).await {
+                    Ok(component) => Some(component),
+                    Err(e) => {
+                        tracing::warn!(%artifact, error = %e, "stale artifact; recompiling");
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        let component = match component {
+            Some(c) => c,
+            None => {
+                let blob = self.store.blob(row.sha256.clone()).await?;
+                let (component, _) = self.compile(blob).await?;
+                self.write_artifact(&row.sha256, &component).await?;
+                component
+            }
+        };
+        let pre = runtime.prepare(&component)?;
+        Ok(runtime.deployed(project, package, row.version, pre, manifest))
+    }
+
+    async fn compile(
+        &self,
+        bytes: Vec<u8>,
+    ) -> Result<(Component, crate::runtime::state::HostStateProxyPre), PackageError> {
+        let rt = self.runtime.clone();
+        tokio::task::spawn_blocking(move || rt.compile(&bytes))
+            .await
+            .map_err(|e| PackageError::Internal(e.into()))?
+            .map_err(PackageError::Rejected)
+    }
+
+    async fn write_artifact(
+        &self,
+        sha256: &str,
+        component: &Component,
+    ) -> Result<(), PackageError> {
+        let name = self.artifact_name(sha256);
+        if self.data_dir.exists(&name) {
+            return Ok(());
+        }
+        let bytes = self
+            .runtime
+            .serialize(component)
+            .map_err(PackageError::Internal)?;
+        let dd = self.data_dir.clone();
+        blocking(move || {
+            dd.ensure_dir(ARTIFACTS_DIR)?;
+            dd.write_atomic(&name, &bytes, 0o600)?;
+            Ok(())
+        })
+        .await
+        .map_err(PackageError::Internal)
+    }
+
+    /// Checks, compiles and stores an upload, and makes it the current version.
+    pub async fn upload(
+        &self,
+        project: Name,
+        package: Name,
+        bytes: Vec<u8>,
+        manifest: Manifest,
+        by: &str,
+        create_project: bool,
+    ) -> Result<Uploaded, PackageError> {
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        let size = bytes.len();
+        let bytes = Arc::new(bytes);
+        let rt = self.runtime.clone();
+        let to_compile = bytes.clone();
+        let (component, pre) = tokio::task::spawn_blocking(move || rt.compile(&to_compile))
+            .await
+            .map_err(|e| PackageError::Internal(e.into()))??;
+        self.write_artifact(&sha256, &component).await?;
+
+        let _guard = self.write_lock.lock().await;
+        let version = self
+            .store
+            .add_version(
+                project.to_string(),
+                package.to_string(),
+                sha256.clone(),
+                bytes,
+                manifest.to_json(),
+                by.to_string(),
+                create_project,
+            )
+            .await?;
+        let deployed =
+            self.runtime
+                .deployed(project.clone(), package.clone(), version, pre, manifest);
+        self.set_serving(deployed);
+        Ok(Uploaded {
+            project: project.to_string(),
+            package: package.to_string(),
+            version,
+            sha256,
+            size,
+        })
+    }
+
+    /// Makes `version` (or, if `None`, the newest version older than the current one) current.
+    pub async fn rollback(
+        &self,
+        project: &Name,
+        package: &Name,
+        version: Option<i64>,
+    ) -> Result<i64, PackageError> {
+        let _guard = self.write_lock.lock().await;
+        let (pkg, versions) = self
+            .store
+            .list_versions(project.to_string(), package.to_string())
+            .await?;
+        let target = match version {
+            Some(v) => v,
+            None => {
+                let current = pkg.current_version.unwrap_or(i64::MAX);
+                versions
+                    .iter()
+                    .rev()
+                    .map(|v| v.version)
+                    .find(|v| *v < current)
+                    .ok_or_else(|| {
+                        StoreError::NotFound(format!(
+                            "package {project}/{package} has no version older than {current} \
+                             to roll back to"
+                        ))
+                    })?
+            }
+        };
+        let row = versions
+            .into_iter()
+            .find(|v| v.version == target)
+            .ok_or_else(|| {
+                StoreError::NotFound(format!(
+                    "package {project}/{package} has no version {target}"
+                ))
+            })?;
+        let deployed = self.load_version(&row).await?;
+        self.store
+            .set_current(project.to_string(), package.to_string(), target)
+            .await?;
+        self.set_serving(deployed);
+        Ok(target)
+    }
+
+    /// Deletes a package and all its versions; it stops serving at once.
+    pub async fn delete(&self, project: &Name, package: &Name) -> Result<(), PackageError> {
+        let _guard = self.write_lock.lock().await;
+        self.store
+            .delete_package(project.to_string(), package.to_string())
+            .await?;
+        if let Ok(mut map) = self.serving.write() {
+            map.remove(&(project.to_string(), package.to_string()));
+        }
+        Ok(())
+    }
+}
+
+async fn blocking<R: Send + 'static>(
+    f: impl FnOnce() -> anyhow::Result<R> + Send + 'static,
+) -> anyhow::Result<R> {
+    tokio::task::spawn_blocking(f).await?
+}

@@ -1,0 +1,301 @@
+//! The wasmtime side: one engine, compiled package versions, and a fresh instance per request.
+//!
+//! Per process: the [`Engine`] (pooling allocator, async, epoch interruption) and the
+//! [`Linker`] with exactly the host-provided imports. Per package version: a compiled
+//! [`Component`] and its [`ProxyPre`], made once ([`Runtime::prepare`]) and cached on disk as a
+//! precompiled artifact keyed by the engine's compatibility hash. Per request: a [`Store`]
+//! with a sandboxed WASI context ([`state::HostState`]), see [`execute`].
+
+pub mod execute;
+mod output;
+pub mod state;
+
+pub use execute::{Execution, ExecutionStatus, execute};
+pub use output::CapturedOutput;
+
+use crate::manifest::Manifest;
+use crate::names::Name;
+use crate::secrets::guest::Secrets;
+use state::HostState;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+
+/// How often the epoch advances; the granularity of wall-time limits and of yielding.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Engine-wide settings and the defaults for per-package limits.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Instances alive at once across all packages.
+    pub max_instances: u32,
+    /// Largest linear memory any package may ask for, bytes.
+    pub max_memory_bytes: usize,
+    /// Default linear memory per instance, bytes.
+    pub default_memory_bytes: usize,
+    /// Default wall time per request.
+    pub default_timeout: Duration,
+    /// Captured stdout/stderr per execution, bytes each.
+    pub output_cap: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            max_instances: 1000,
+            max_memory_bytes: 1 << 30,
+            default_memory_bytes: 128 << 20,
+            default_timeout: Duration::from_secs(30),
+            output_cap: 64 * 1024,
+        }
+    }
+}
+
+/// Why an upload was refused. `code` is stable; `message` says what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct Rejection {
+    /// The stable error code.
+    pub code: &'static str,
+    /// A message a person can act on.
+    pub message: String,
+}
+
+fn reject(code: &'static str, message: impl Into<String>) -> Rejection {
+    Rejection {
+        code,
+        message: message.into(),
+    }
+}
+
+/// A package version ready to serve: compiled, pre-instantiated, with its manifest.
+pub struct Deployed {
+    /// Its project.
+    pub project: Name,
+    /// Its package.
+    pub package: Name,
+    /// Its version number.
+    pub version: i64,
+    /// The pre-instantiated component.
+    pub pre: ProxyPre<HostState>,
+    /// What it declared.
+    pub manifest: Arc<Manifest>,
+    /// The manifest's secrets allowlist, shared with every execution.
+    pub allow: Option<Arc<[String]>>,
+    /// Its wall-time limit per request.
+    pub timeout: Duration,
+    /// Its linear-memory limit per instance, bytes.
+    pub memory_bytes: usize,
+}
+
+impl std::fmt::Debug for Deployed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deployed")
+            .field("project", &self.project)
+            .field("package", &self.package)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The engine, the linker and the epoch ticker.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    config: RuntimeConfig,
+    compat_key: String,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Builds the engine and linker and starts the epoch ticker (a thread that lives as long
+    /// as the engine).
+    pub fn new(config: RuntimeConfig) -> anyhow::Result<Runtime> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(config.max_instances)
+            .total_core_instances(config.max_instances * 4)
+            .total_memories(config.max_instances)
+            .total_tables(config.max_instances * 2)
+            .max_memory_size(config.max_memory_bytes)
+            // Keeping a little memory resident between instances saves most of the kernel
+            // time of resetting a slot (see BENCHMARKS in issue 6).
+            .linear_memory_keep_resident(2 << 20)
+            .table_keep_resident(512 << 10);
+        let mut wasm = Config::new();
+        wasm.epoch_interruption(true)
+            .wasm_component_model(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&wasm)?;
+
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        crate::secrets::guest::add_to_linker::<HostState, Secrets>(&mut linker, |s| {
+            s.secrets_view()
+        })?;
+
+        let weak = engine.weak();
+        std::thread::Builder::new()
+            .name("edgeward-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })?;
+
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let compat_key = format!("{:016x}", hasher.finish());
+        Ok(Runtime {
+            engine,
+            linker,
+            config,
+            compat_key,
+        })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The engine-wide settings.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    /// A key that changes whenever precompiled artifacts stop being loadable.
+    pub fn compat_key(&self) -> &str {
+        &self.compat_key
+    }
+
+    /// Checks an upload and compiles it: a component, not a core module, whose imports the
+    /// host provides and which exports `wasi:http/incoming-handler`. CPU-heavy: call from a
+    /// blocking thread.
+    pub fn compile(&self, bytes: &[u8]) -> Result<(Component, ProxyPre<HostState>), Rejection> {
+        if bytes.is_empty() {
+            return Err(reject(
+                "empty_body",
+                "the upload is empty: send the .wasm file as the request body",
+            ));
+        }
+        if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+            return Err(reject(
+                "not_wasm",
+                "the upload is not WebAssembly (no \\0asm header): send the .wasm file built \
+                 with `cargo build --target wasm32-wasip2 --release`",
+            ));
+        }
+        // Bytes 4..8 are the version and layer: layer 0 is a core module, 1 a component.
+        if bytes[6..8] == [0, 0] {
+            return Err(reject(
+                "not_a_component",
+                "the upload is a core WebAssembly module, not a component: build for the \
+                 wasm32-wasip2 target (or wrap the module with `wasm-tools component new`)",
+            ));
+        }
+        let component = Component::new(&self.engine, bytes).map_err(|e| {
+            reject(
+                "invalid_component",
+                format!("the component does not validate: {}", root_cause(&e)),
+            )
+        })?;
+        let pre = self.prepare(&component)?;
+        Ok((component, pre))
+    }
+
+    /// Links `component` against the host's imports and checks its export.
+    pub fn prepare(&self, component: &Component) -> Result<ProxyPre<HostState>, Rejection> {
+        let instance_pre = self.linker.instantiate_pre(component).map_err(|e| {
+            reject(
+                "unsupported_import",
+                format!(
+                    "the component imports something Edgeward does not provide ({}); a \
+                     function may import wasi:http, wasi:cli, wasi:io, wasi:clocks, \
+                     wasi:random, wasi:filesystem, wasi:sockets and edgeward:platform/secrets",
+                    root_cause(&e)
+                ),
+            )
+        })?;
+        ProxyPre::new(instance_pre).map_err(|e| {
+            reject(
+                "missing_export",
+                format!(
+                    "the component does not export wasi:http/incoming-handler@0.2.x, so it \
+                     cannot handle requests ({}); use the edgeward-sdk `handler!` macro",
+                    root_cause(&e)
+                ),
+            )
+        })
+    }
+
+    /// The precompiled artifact for `component`, to cache on disk.
+    pub fn serialize(&self, component: &Component) -> anyhow::Result<Vec<u8>> {
+        Ok(component.serialize()?)
+    }
+
+    /// Loads an artifact written by [`Runtime::serialize`] under the same compatibility key.
+    pub fn deserialize(&self, artifact: &[u8]) -> anyhow::Result<Component> {
+        // SAFETY: artifacts are only ever written by `serialize` of this engine configuration
+        // into the data directory (0700, written atomically), and their file name carries the
+        // engine's compatibility key; wasmtime checks the header as well. Anyone able to write
+        // there could already replace the binary or the database.
+        #[allow(unsafe_code)]
+        let component = unsafe { Component::deserialize(&self.engine, artifact)? };
+        Ok(component)
+    }
+
+    /// Builds the served form of a version from its component and manifest.
+    pub fn deployed(
+        &self,
+        project: Name,
+        package: Name,
+        version: i64,
+        pre: ProxyPre<HostState>,
+        manifest: Manifest,
+    ) -> Deployed {
+        let timeout = manifest
+            .limits
+            .timeout_ms
+            .map_or(self.config.default_timeout, Duration::from_millis);
+        let memory_bytes = manifest
+            .limits
+            .memory_mb
+            .and_then(|mb| usize::try_from(mb.saturating_mul(1 << 20)).ok())
+            .unwrap_or(self.config.default_memory_bytes)
+            .min(self.config.max_memory_bytes);
+        let allow = manifest.secrets.clone().map(Arc::from);
+        Deployed {
+            project,
+            package,
+            version,
+            pre,
+            manifest: Arc::new(manifest),
+            allow,
+            timeout,
+            memory_bytes,
+        }
+    }
+}
+
+/// The innermost message of an error chain: what actually went wrong.
+fn root_cause(e: &wasmtime::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        msg = format!("{msg}: {cause}");
+    }
+    let msg: String = msg.chars().take(600).collect();
+    msg
+}

@@ -1,0 +1,196 @@
+//! The guest side of secrets: `edgeward:platform/secrets` implemented over a [`Resolver`].
+//!
+//! Backend and resolution errors become the WIT `error` variant (`Ok(Err(_))`); only a broken
+//! resource handle traps. Every value a guest obtained is remembered for the execution record
+//! (names and scopes) and for masking its output.
+
+use super::{ResolveError, Resolver, Scope, SecretValue, StoredSecret};
+use wasmtime::component::{HasData, Resource, ResourceTable};
+
+#[allow(missing_docs)]
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "edgeward:platform/imports",
+        imports: { default: async | trappable },
+        with: {
+            "edgeward:platform/secrets.secret": super::GuestSecret,
+        },
+    });
+}
+
+use bindings::edgeward::platform::secrets as wit;
+pub use bindings::edgeward::platform::secrets::add_to_linker;
+
+/// A secret handed to a guest, behind a resource handle.
+#[derive(Debug)]
+pub struct GuestSecret {
+    scope: Scope,
+    secret: StoredSecret,
+}
+
+/// Per-execution secrets state: the resolver and what this execution has read.
+#[derive(Debug)]
+pub struct SecretsCtx {
+    resolver: Resolver,
+    resolved: Vec<(Scope, String)>,
+    revealed: Vec<SecretValue>,
+}
+
+impl SecretsCtx {
+    /// State for one execution.
+    pub fn new(resolver: Resolver) -> SecretsCtx {
+        SecretsCtx {
+            resolver,
+            resolved: Vec::new(),
+            revealed: Vec::new(),
+        }
+    }
+
+    /// Records a secret bound into the environment: resolved and exposed to the guest.
+    pub fn note_bound(&mut self, scope: Scope, secret: &StoredSecret) {
+        self.resolved
+            .push((scope, secret.name.as_str().to_string()));
+        self.revealed.push(secret.value.clone());
+    }
+
+    /// The names this execution resolved, with their scopes.
+    pub fn resolved(&self) -> &[(Scope, String)] {
+        &self.resolved
+    }
+
+    /// The values this execution obtained, for masking its output.
+    pub fn revealed(&self) -> &[SecretValue] {
+        &self.revealed
+    }
+}
+
+/// What the generated `Host` traits are implemented for: the store's secrets state and table.
+pub struct SecretsView<'a> {
+    /// This execution's secrets state.
+    pub ctx: &'a mut SecretsCtx,
+    /// The store's resource table.
+    pub table: &'a mut ResourceTable,
+}
+
+/// Marks [`SecretsView`] as the data `add_to_linker` hands to the host implementation.
+pub struct Secrets;
+
+impl HasData for Secrets {
+    type Data<'a> = SecretsView<'a>;
+}
+
+impl From<Scope> for wit::Scope {
+    fn from(s: Scope) -> Self {
+        match s {
+            Scope::Package => wit::Scope::Package,
+            Scope::Project => wit::Scope::Project,
+            Scope::Platform => wit::Scope::Platform,
+            Scope::User => wit::Scope::User,
+        }
+    }
+}
+
+impl From<wit::Scope> for Scope {
+    fn from(s: wit::Scope) -> Self {
+        match s {
+            wit::Scope::Package => Scope::Package,
+            wit::Scope::Project => Scope::Project,
+            wit::Scope::Platform => Scope::Platform,
+            wit::Scope::User => Scope::User,
+        }
+    }
+}
+
+/// The one place resolver errors become WIT errors.
+fn to_wit(e: ResolveError) -> wit::Error {
+    match e {
+        ResolveError::InvalidName(m) => wit::Error::InvalidName(m),
+        ResolveError::Denied(m) => wit::Error::Denied(m),
+        ResolveError::Unavailable(m) => wit::Error::Unavailable(m),
+    }
+}
+
+impl SecretsView<'_> {
+    fn hand_out(
+        &mut self,
+        scope: Scope,
+        secret: StoredSecret,
+    ) -> wasmtime::Result<Resource<GuestSecret>> {
+        self.ctx
+            .resolved
+            .push((scope, secret.name.as_str().to_string()));
+        self.ctx.revealed.push(secret.value.clone());
+        Ok(self.table.push(GuestSecret { scope, secret })?)
+    }
+}
+
+impl wit::Host for SecretsView<'_> {
+    async fn get(
+        &mut self,
+        name: String,
+    ) -> wasmtime::Result<Result<Option<Resource<GuestSecret>>, wit::Error>> {
+        match self.ctx.resolver.get(&name).await {
+            Ok(Some((scope, secret))) => Ok(Ok(Some(self.hand_out(scope, secret)?))),
+            Ok(None) => Ok(Ok(None)),
+            Err(e) => Ok(Err(to_wit(e))),
+        }
+    }
+
+    async fn get_from(
+        &mut self,
+        scope: wit::Scope,
+        name: String,
+    ) -> wasmtime::Result<Result<Option<Resource<GuestSecret>>, wit::Error>> {
+        let scope = Scope::from(scope);
+        match self.ctx.resolver.get_from(scope, &name).await {
+            Ok(Some(secret)) => Ok(Ok(Some(self.hand_out(scope, secret)?))),
+            Ok(None) => Ok(Ok(None)),
+            Err(e) => Ok(Err(to_wit(e))),
+        }
+    }
+
+    async fn list(&mut self) -> wasmtime::Result<Result<Vec<(wit::Scope, String)>, wit::Error>> {
+        Ok(self
+            .ctx
+            .resolver
+            .list()
+            .await
+            .map(|names| {
+                names
+                    .into_iter()
+                    .map(|(scope, name)| (scope.into(), name.as_str().to_string()))
+                    .collect()
+            })
+            .map_err(to_wit))
+    }
+}
+
+impl wit::HostSecret for SecretsView<'_> {
+    async fn name(&mut self, this: Resource<GuestSecret>) -> wasmtime::Result<String> {
+        Ok(self.table.get(&this)?.secret.name.as_str().to_string())
+    }
+
+    async fn scope(&mut self, this: Resource<GuestSecret>) -> wasmtime::Result<wit::Scope> {
+        Ok(self.table.get(&this)?.scope.into())
+    }
+
+    async fn version(&mut self, this: Resource<GuestSecret>) -> wasmtime::Result<u64> {
+        Ok(self.table.get(&this)?.secret.version)
+    }
+
+    async fn reveal(&mut self, this: Resource<GuestSecret>) -> wasmtime::Result<wit::SecretValue> {
+        let value = &self.table.get(&this)?.secret.value;
+        let text = value.expose().to_string();
+        Ok(if value.is_object() {
+            wit::SecretValue::Object(text)
+        } else {
+            wit::SecretValue::Text(text)
+        })
+    }
+
+    async fn drop(&mut self, this: Resource<GuestSecret>) -> wasmtime::Result<()> {
+        self.table.delete(this)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,330 @@
+//! Secrets: scopes, values, the backend trait and resolution.
+//!
+//! The guest-facing interface ([`guest`]) is kept apart from the backends ([`embedded`], and
+//! later Vault): it talks to one [`SecretBackend`] trait, and resolution rules live here, once.
+//! Values are held in [`SecretValue`], whose `Debug` never prints them and which zeroizes on drop.
+
+pub mod embedded;
+pub mod guest;
+
+use crate::names::{Name, SecretName};
+use secrecy::{ExposeSecret, SecretString};
+use std::fmt;
+use std::sync::Arc;
+
+/// Where a secret lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// One package of one project.
+    Package,
+    /// One project, shared by its packages.
+    Project,
+    /// The whole installation.
+    Platform,
+    /// One user; only by explicit scope, only for executions triggered with their token.
+    User,
+}
+
+impl Scope {
+    /// The scope's name as the API, CLI and storage spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Package => "package",
+            Scope::Project => "project",
+            Scope::Platform => "platform",
+            Scope::User => "user",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whose secrets: a scope together with its owner.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Owner {
+    /// The platform's secrets.
+    Platform,
+    /// A project's shared secrets.
+    Project(Name),
+    /// A package's own secrets.
+    Package(Name, Name),
+    /// A user's secrets (by user id).
+    User(String),
+}
+
+impl Owner {
+    /// The scope this owner's secrets are in.
+    pub fn scope(&self) -> Scope {
+        match self {
+            Owner::Platform => Scope::Platform,
+            Owner::Project(_) => Scope::Project,
+            Owner::Package(..) => Scope::Package,
+            Owner::User(_) => Scope::User,
+        }
+    }
+
+    /// A stable key for the owner within its scope (`""`, `p`, `p/pkg`, `user`).
+    pub fn key(&self) -> String {
+        match self {
+            Owner::Platform => String::new(),
+            Owner::Project(p) => p.to_string(),
+            Owner::Package(p, pkg) => format!("{p}/{pkg}"),
+            Owner::User(u) => u.clone(),
+        }
+    }
+}
+
+/// A secret's value: a plain string or a JSON object of fields. Never printed.
+#[derive(Clone)]
+pub enum SecretValue {
+    /// A plain string.
+    Text(Arc<SecretString>),
+    /// A JSON object, as text.
+    Object(Arc<SecretString>),
+}
+
+impl SecretValue {
+    /// A plain-string value.
+    pub fn text(s: String) -> SecretValue {
+        SecretValue::Text(Arc::new(SecretString::from(s)))
+    }
+
+    /// A JSON-object value (the caller has checked it is an object).
+    pub fn object(s: String) -> SecretValue {
+        SecretValue::Object(Arc::new(SecretString::from(s)))
+    }
+
+    /// The plaintext. Every caller is a place where a value leaves its wrapper.
+    pub fn expose(&self) -> &str {
+        match self {
+            SecretValue::Text(s) | SecretValue::Object(s) => s.expose_secret(),
+        }
+    }
+
+    /// Whether this is a multi-field (object) value.
+    pub fn is_object(&self) -> bool {
+        matches!(self, SecretValue::Object(_))
+    }
+}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretValue::Text(_) => f.write_str("Text(***)"),
+            SecretValue::Object(_) => f.write_str("Object(***)"),
+        }
+    }
+}
+
+/// A secret as a backend returns it.
+#[derive(Debug, Clone)]
+pub struct StoredSecret {
+    /// Its name.
+    pub name: SecretName,
+    /// Its version, increasing with each write.
+    pub version: u64,
+    /// Its value.
+    pub value: SecretValue,
+}
+
+/// A secret's metadata, for listings. Never a value.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SecretMeta {
+    /// Its name.
+    pub name: SecretName,
+    /// Its scope.
+    pub scope: Scope,
+    /// Its version.
+    pub version: u64,
+    /// Last write, Unix milliseconds.
+    pub updated_at: i64,
+    /// Who wrote it last.
+    pub updated_by: String,
+}
+
+/// Why a backend could not answer. Messages never contain a value or a credential.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The backend could not be reached in time; retrying may succeed.
+    #[error("secret backend unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be decrypted or decoded.
+    #[error("secret backend: {0}")]
+    Corrupt(String),
+}
+
+/// A place secrets are kept. One conformance suite runs against every implementation.
+#[async_trait::async_trait]
+pub trait SecretBackend: Send + Sync + 'static {
+    /// Reads `name` of `owner`; `None` if absent.
+    async fn get(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+    ) -> Result<Option<StoredSecret>, BackendError>;
+
+    /// Lists `owner`'s secrets.
+    async fn list(&self, owner: &Owner) -> Result<Vec<SecretMeta>, BackendError>;
+
+    /// Writes `name` of `owner` (creating or replacing it); returns the new version.
+    async fn put(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+        value: &SecretValue,
+        by: &str,
+    ) -> Result<u64, BackendError>;
+
+    /// Deletes `name` of `owner`; whether it existed.
+    async fn delete(&self, owner: &Owner, name: &SecretName) -> Result<bool, BackendError>;
+}
+
+/// Which package is running, and for whom: everything resolution needs, fixed by the host.
+#[derive(Clone)]
+pub struct Resolver {
+    backend: Arc<dyn SecretBackend>,
+    project: Name,
+    package: Name,
+    allow: Option<Arc<[String]>>,
+    user: Option<String>,
+}
+
+impl fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Resolver")
+            .field("project", &self.project)
+            .field("package", &self.package)
+            .field("user", &self.user.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a guest's lookup failed; maps one-to-one onto the WIT `error` variant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    /// The name breaks the rule.
+    #[error("{0}")]
+    InvalidName(String),
+    /// The name or scope is not this package's to read.
+    #[error("{0}")]
+    Denied(String),
+    /// The backend could not answer.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl Resolver {
+    /// A resolver for `project/package`, with the manifest's allowlist and the triggering user.
+    pub fn new(
+        backend: Arc<dyn SecretBackend>,
+        project: Name,
+        package: Name,
+        allow: Option<Arc<[String]>>,
+        user: Option<String>,
+    ) -> Resolver {
+        Resolver {
+            backend,
+            project,
+            package,
+            allow,
+            user,
+        }
+    }
+
+    fn check(&self, name: &str) -> Result<SecretName, ResolveError> {
+        let name = SecretName::parse(name).map_err(|e| ResolveError::InvalidName(e.0))?;
+        if let Some(allow) = &self.allow
+            && !allow.iter().any(|n| n == name.as_str())
+        {
+            return Err(ResolveError::Denied(format!(
+                "{name} is not in this package's secrets allowlist"
+            )));
+        }
+        Ok(name)
+    }
+
+    fn owner(&self, scope: Scope) -> Result<Owner, ResolveError> {
+        Ok(match scope {
+            Scope::Package => Owner::Package(self.project.clone(), self.package.clone()),
+            Scope::Project => Owner::Project(self.project.clone()),
+            Scope::Platform => Owner::Platform,
+            Scope::User => Owner::User(self.user.clone().ok_or_else(|| {
+                ResolveError::Denied(
+                    "user scope is only readable by a request made with a user's token".into(),
+                )
+            })?),
+        })
+    }
+
+    async fn lookup(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+    ) -> Result<Option<StoredSecret>, ResolveError> {
+        self.backend.get(owner, name).await.map_err(|e| match e {
+            BackendError::Unavailable(m) => ResolveError::Unavailable(m),
+            BackendError::Corrupt(m) => ResolveError::Unavailable(m),
+        })
+    }
+
+    /// Resolves `name` through package, then project, then platform scope.
+    #[tracing::instrument(level = "debug", skip(self), fields(project = %self.project, package = %self.package))]
+    pub async fn get(&self, name: &str) -> Result<Option<(Scope, StoredSecret)>, ResolveError> {
+        let name = self.check(name)?;
+        for scope in [Scope::Package, Scope::Project, Scope::Platform] {
+            let owner = self.owner(scope)?;
+            if let Some(found) = self.lookup(&owner, &name).await? {
+                return Ok(Some((scope, found)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads `name` from `scope` alone.
+    #[tracing::instrument(level = "debug", skip(self), fields(project = %self.project, package = %self.package))]
+    pub async fn get_from(
+        &self,
+        scope: Scope,
+        name: &str,
+    ) -> Result<Option<StoredSecret>, ResolveError> {
+        let name = self.check(name)?;
+        let owner = self.owner(scope)?;
+        self.lookup(&owner, &name).await
+    }
+
+    /// The names this package may read, with their scopes (user scope only with a user).
+    pub async fn list(&self) -> Result<Vec<(Scope, SecretName)>, ResolveError> {
+        let mut scopes = vec![Scope::Package, Scope::Project, Scope::Platform];
+        if self.user.is_some() {
+            scopes.push(Scope::User);
+        }
+        let mut out = Vec::new();
+        for scope in scopes {
+            let owner = self.owner(scope)?;
+            let metas = self.backend.list(&owner).await.map_err(|e| match e {
+                BackendError::Unavailable(m) | BackendError::Corrupt(m) => {
+                    ResolveError::Unavailable(m)
+                }
+            })?;
+            out.extend(
+                metas
+                    .into_iter()
+                    .filter(|m| {
+                        self.allow
+                            .as_ref()
+                            .is_none_or(|a| a.iter().any(|n| n == m.name.as_str()))
+                    })
+                    .map(|m| (scope, m.name)),
+            );
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,169 @@
+use super::embedded::EmbeddedBackend;
+use super::*;
+use crate::store::Store;
+
+fn name(s: &str) -> Name {
+    Name::parse("test", s).unwrap()
+}
+
+fn sname(s: &str) -> SecretName {
+    SecretName::parse(s).unwrap()
+}
+
+async fn backend(dir: &std::path::Path) -> Arc<dyn SecretBackend> {
+    let store = Store::open(&dir.join("db")).unwrap();
+    Arc::new(EmbeddedBackend::new(store, &[7u8; 32]))
+}
+
+fn resolver(b: &Arc<dyn SecretBackend>, allow: Option<&[&str]>, user: Option<&str>) -> Resolver {
+    Resolver::new(
+        b.clone(),
+        name("acme"),
+        name("api"),
+        allow.map(|a| a.iter().map(|s| s.to_string()).collect()),
+        user.map(str::to_string),
+    )
+}
+
+async fn put(b: &Arc<dyn SecretBackend>, owner: Owner, n: &str, v: &str) {
+    b.put(&owner, &sname(n), &SecretValue::text(v.into()), "test")
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn resolution_order_with_a_name_in_one_two_and_three_scopes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let b = backend(tmp.path()).await;
+    let pkg = Owner::Package(name("acme"), name("api"));
+    let proj = Owner::Project(name("acme"));
+    put(&b, Owner::Platform, "ONE", "platform-1").await;
+    put(&b, Owner::Platform, "TWO", "platform-2").await;
+    put(&b, proj.clone(), "TWO", "project-2").await;
+    put(&b, Owner::Platform, "THREE", "platform-3").await;
+    put(&b, proj.clone(), "THREE", "project-3").await;
+    put(&b, pkg.clone(), "THREE", "package-3").await;
+    // Another project's and package's secrets are never reached.
+    put(&b, Owner::Project(name("other")), "OTHER", "x").await;
+    put(
+        &b,
+        Owner::Package(name("acme"), name("web")),
+        "SIBLING",
+        "x",
+    )
+    .await;
+
+    let r = resolver(&b, None, None);
+    for (n, scope, value) in [
+        ("ONE", Scope::Platform, "platform-1"),
+        ("TWO", Scope::Project, "project-2"),
+        ("THREE", Scope::Package, "package-3"),
+    ] {
+        let (got_scope, secret) = r.get(n).await.unwrap().unwrap();
+        assert_eq!((got_scope, secret.value.expose()), (scope, value), "{n}");
+    }
+    assert!(r.get("OTHER").await.unwrap().is_none());
+    assert!(r.get("SIBLING").await.unwrap().is_none());
+    assert!(r.get("MISSING").await.unwrap().is_none());
+    // get-from reads one scope only.
+    let s = r.get_from(Scope::Platform, "THREE").await.unwrap().unwrap();
+    assert_eq!(s.value.expose(), "platform-3");
+    assert!(r.get_from(Scope::Package, "ONE").await.unwrap().is_none());
+    // list gives names and scopes, never values.
+    let listed = r.list().await.unwrap();
+    assert_eq!(listed.len(), 6);
+    assert!(!format!("{listed:?}").contains("platform-1"));
+}
+
+#[tokio::test]
+async fn user_scope_needs_a_user_and_an_explicit_scope() {
+    let tmp = tempfile::tempdir().unwrap();
+    let b = backend(tmp.path()).await;
+    put(&b, Owner::User("alice".into()), "TOKEN", "alice-secret").await;
+    let anonymous = resolver(&b, None, None);
+    assert!(matches!(
+        anonymous.get_from(Scope::User, "TOKEN").await,
+        Err(ResolveError::Denied(_))
+    ));
+    let alice = resolver(&b, None, Some("alice"));
+    assert!(
+        alice.get("TOKEN").await.unwrap().is_none(),
+        "never implicit"
+    );
+    let s = alice.get_from(Scope::User, "TOKEN").await.unwrap().unwrap();
+    assert_eq!(s.value.expose(), "alice-secret");
+    let bob = resolver(&b, None, Some("bob"));
+    assert!(bob.get_from(Scope::User, "TOKEN").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn allowlist_and_bad_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let b = backend(tmp.path()).await;
+    put(&b, Owner::Platform, "ALLOWED", "a").await;
+    put(&b, Owner::Platform, "HIDDEN", "h").await;
+    let r = resolver(&b, Some(&["ALLOWED"]), None);
+    assert!(r.get("ALLOWED").await.unwrap().is_some());
+    assert!(matches!(
+        r.get("HIDDEN").await,
+        Err(ResolveError::Denied(_))
+    ));
+    assert_eq!(r.list().await.unwrap().len(), 1);
+    let long = "A".repeat(10 * 1024);
+    for bad in [
+        "",
+        "../platform/X",
+        "projects/other/shared/X",
+        long.as_str(),
+    ] {
+        assert!(
+            matches!(r.get(bad).await, Err(ResolveError::InvalidName(_))),
+            "{bad:.20}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn values_are_encrypted_at_rest_and_bound_to_their_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let b = backend(tmp.path()).await;
+    let marker = "plaintext-marker-5d1f0c";
+    put(&b, Owner::Platform, "MARK", marker).await;
+    let obj = SecretValue::object(r#"{"host":"db","password":"pw-marker-77"}"#.into());
+    b.put(&Owner::Platform, &sname("DB"), &obj, "t")
+        .await
+        .unwrap();
+    let got = b
+        .get(&Owner::Platform, &sname("DB"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(got.value.is_object());
+    assert!(
+        !format!("{got:?}").contains("pw-marker-77"),
+        "Debug hides values"
+    );
+    // A version bump on rewrite.
+    put(&b, Owner::Platform, "MARK", marker).await;
+    assert_eq!(
+        b.get(&Owner::Platform, &sname("MARK"))
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        2
+    );
+    let mut raw = Vec::new();
+    for entry in std::fs::read_dir(tmp.path()).unwrap() {
+        raw.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(!raw.contains(marker) && !raw.contains("pw-marker-77"));
+    // A different key cannot read it: the error says so without the value.
+    let other = EmbeddedBackend::new(Store::open(&tmp.path().join("db")).unwrap(), &[8u8; 32]);
+    let err = other
+        .get(&Owner::Platform, &sname("MARK"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("does not decrypt"));
+}

@@ -1,0 +1,279 @@
+//! `edgeward serve`: opens the data directory, loads what was deployed, and runs the data
+//! plane and the API on their own listeners until asked to stop, then drains.
+
+use crate::auth;
+use crate::datadir::DataDir;
+use crate::packages::Packages;
+use crate::runtime::{Runtime, RuntimeConfig};
+use crate::secrets::SecretBackend;
+use crate::secrets::embedded::EmbeddedBackend;
+use crate::store::Store;
+use anyhow::Context as _;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// The SQLite file under the data directory.
+pub const DB_FILE: &str = "edgeward.db";
+/// Where a running server writes its real addresses, for the CLI.
+pub const SERVER_FILE: &str = "server.json";
+
+/// Everything `edgeward serve` is configured with.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The data-plane address.
+    pub listen: SocketAddr,
+    /// The API address.
+    pub api_listen: SocketAddr,
+    /// The largest component accepted, bytes.
+    pub max_upload_bytes: usize,
+    /// The embedded backend's master key (hex), instead of `<data-dir>/master.key`.
+    pub master_key: Option<String>,
+    /// How long to wait for in-flight requests on shutdown.
+    pub drain_timeout: Duration,
+    /// Engine settings and default limits.
+    pub runtime: RuntimeConfig,
+}
+
+impl ServeConfig {
+    /// The defaults, with `data_dir`.
+    pub fn with_data_dir(data_dir: PathBuf) -> ServeConfig {
+        ServeConfig {
+            data_dir,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            api_listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            max_upload_bytes: 50 << 20,
+            master_key: None,
+            drain_timeout: Duration::from_secs(30),
+            runtime: RuntimeConfig::default(),
+        }
+    }
+}
+
+/// The state shared by both listeners.
+pub struct App {
+    /// The engine and linker.
+    pub runtime: Arc<Runtime>,
+    /// The metadata store.
+    pub store: Store,
+    /// The data directory.
+    pub data_dir: Arc<DataDir>,
+    /// Where secrets are kept.
+    pub backend: Arc<dyn SecretBackend>,
+    /// Deployed packages and what serves.
+    pub packages: Packages,
+    /// The largest component accepted, bytes.
+    pub max_upload_bytes: usize,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").finish_non_exhaustive()
+    }
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    listen_addr: SocketAddr,
+    api_addr: SocketAddr,
+    admin_token_path: PathBuf,
+    admin_token_created: bool,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Server {
+    /// Opens everything, binds both listeners and starts serving.
+    pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
+        let data_dir = Arc::new(DataDir::open(&config.data_dir).with_context(|| {
+            format!("cannot open data directory {}", config.data_dir.display())
+        })?);
+        let store = Store::open(&data_dir.path().join(DB_FILE))
+            .context("cannot open the metadata store")?;
+        let key = EmbeddedBackend::load_key(&data_dir, config.master_key.as_deref())?;
+        let backend: Arc<dyn SecretBackend> = Arc::new(EmbeddedBackend::new(store.clone(), &key));
+        drop(key);
+        let runtime = Arc::new(Runtime::new(config.runtime.clone())?);
+        let packages = Packages::new(runtime.clone(), store.clone(), data_dir.clone());
+        let started = std::time::Instant::now();
+        let loaded = packages.load_all().await?;
+        tracing::info!(
+            loaded,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "packages loaded"
+        );
+        let admin_token_created = auth::ensure_admin_token(&store, &data_dir).await?;
+        let admin_token_path = data_dir.path().join(auth::ADMIN_TOKEN_FILE);
+
+        let app = Arc::new(App {
+            runtime,
+            store,
+            data_dir: data_dir.clone(),
+            backend,
+            packages,
+            max_upload_bytes: config.max_upload_bytes,
+        });
+
+        let data_listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (data plane)", config.listen))?;
+        let api_listener = TcpListener::bind(config.api_listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (API)", config.api_listen))?;
+        let listen_addr = data_listener.local_addr()?;
+        let api_addr = api_listener.local_addr()?;
+        let server_file = serde_json::json!({
+            "listen": format!("http://{listen_addr}"),
+            "api": format!("http://{api_addr}"),
+            "pid": std::process::id(),
+        });
+        data_dir.write_atomic(SERVER_FILE, server_file.to_string().as_bytes(), 0o600)?;
+
+        let (shutdown, _) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let drain = config.drain_timeout;
+        {
+            let app = app.clone();
+            let rx = shutdown.subscribe();
+            tasks.spawn(async move {
+                let service = move |req| {
+                    let app = app.clone();
+                    async move {
+                        Ok::<_, std::convert::Infallible>(crate::trigger::handle(app, req).await)
+                    }
+                };
+                serve_hyper(data_listener, service, rx, drain, "data plane").await;
+            });
+        }
+        {
+            let router = crate::api::router(app.clone());
+            let rx = shutdown.subscribe();
+            tasks.spawn(async move {
+                let service = move |req: hyper::Request<hyper::body::Incoming>| {
+                    let router = router.clone();
+                    async move {
+                        use tower::ServiceExt;
+                        router.oneshot(req.map(axum::body::Body::new)).await
+                    }
+                };
+                serve_hyper(api_listener, service, rx, drain, "API").await;
+            });
+        }
+        Ok(Server {
+            listen_addr,
+            api_addr,
+            admin_token_path,
+            admin_token_created,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// The data plane's bound address.
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen_addr
+    }
+
+    /// The API's bound address.
+    pub fn api_addr(&self) -> SocketAddr {
+        self.api_addr
+    }
+
+    /// Where the admin token is, and whether it was created by this start.
+    pub fn admin_token(&self) -> (&std::path::Path, bool) {
+        (&self.admin_token_path, self.admin_token_created)
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to the drain timeout), and returns.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Accepts connections on `listener` and serves HTTP/1.1 and HTTP/2 with `service` until
+/// `shutdown` flips, then drains for at most `drain`.
+async fn serve_hyper<S, F, B>(
+    listener: TcpListener,
+    service: S,
+    mut shutdown: watch::Receiver<bool>,
+    drain: Duration,
+    what: &'static str,
+) where
+    S: Fn(hyper::Request<hyper::body::Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<hyper::Response<B>, std::convert::Infallible>> + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10))
+        .max_buf_size(64 * 1024);
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _peer) = match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        tracing::warn!(%what, error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let service = hyper::service::service_fn(service.clone());
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn.into_owned());
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%what, error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(%what, "drain timeout passed with requests still in flight");
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn wait_for_shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

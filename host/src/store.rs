@@ -1,0 +1,703 @@
+//! The metadata store: projects, packages, versions, package blobs, API tokens and the embedded
+//! backend's ciphertexts, in one SQLite file under the data directory.
+//!
+//! Every multi-step change is one transaction, so a crash leaves the previous state. The schema
+//! is versioned (`PRAGMA user_version`) and migrated forward on open; the SQL is kept to what
+//! PostgreSQL also speaks so a second store can follow.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// Errors from the metadata store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The thing asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The thing to create exists already.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// SQLite failed.
+    #[error("metadata store: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// The blocking task running the query died.
+    #[error("metadata store task failed: {0}")]
+    Task(String),
+}
+
+/// Schema migrations, applied in order; entry `i` brings the schema to version `i + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE projects (
+    name        TEXT PRIMARY KEY,
+    created_at  INTEGER NOT NULL,
+    created_by  TEXT NOT NULL
+);
+CREATE TABLE blobs (
+    sha256      TEXT PRIMARY KEY,
+    size        INTEGER NOT NULL,
+    bytes       BLOB NOT NULL
+);
+CREATE TABLE packages (
+    project         TEXT NOT NULL REFERENCES projects(name) ON DELETE CASCADE,
+    name            TEXT NOT NULL,
+    current_version INTEGER,
+    next_version    INTEGER NOT NULL,
+    created_at      INTEGER NOT NULL,
+    PRIMARY KEY (project, name)
+);
+CREATE TABLE versions (
+    project     TEXT NOT NULL,
+    package     TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    sha256      TEXT NOT NULL REFERENCES blobs(sha256),
+    size        INTEGER NOT NULL,
+    manifest    TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    created_by  TEXT NOT NULL,
+    PRIMARY KEY (project, package, version),
+    FOREIGN KEY (project, package) REFERENCES packages(project, name) ON DELETE CASCADE
+);
+CREATE TABLE tokens (
+    id              TEXT PRIMARY KEY,
+    hash            TEXT NOT NULL UNIQUE,
+    name            TEXT NOT NULL,
+    platform_admin  INTEGER NOT NULL,
+    created_at      INTEGER NOT NULL,
+    revoked_at      INTEGER
+);
+CREATE TABLE secrets (
+    scope       TEXT NOT NULL,
+    owner       TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    nonce       BLOB NOT NULL,
+    ciphertext  BLOB NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    updated_by  TEXT NOT NULL,
+    PRIMARY KEY (scope, owner, name)
+);
+"#];
+
+/// A project.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProjectRow {
+    /// Its name.
+    pub name: String,
+    /// Creation time, Unix milliseconds.
+    pub created_at: i64,
+    /// Who created it.
+    pub created_by: String,
+}
+
+/// A package and its current version.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PackageRow {
+    /// Its project.
+    pub project: String,
+    /// Its name.
+    pub name: String,
+    /// The version that serves requests.
+    pub current_version: Option<i64>,
+    /// How many versions are kept.
+    pub versions: i64,
+    /// Creation time, Unix milliseconds.
+    pub created_at: i64,
+}
+
+/// One uploaded version of a package.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VersionRow {
+    /// Its project.
+    pub project: String,
+    /// Its package.
+    pub package: String,
+    /// Its number, from 1, never reused within a package.
+    pub version: i64,
+    /// The component's sha256, hex.
+    pub sha256: String,
+    /// The component's size in bytes.
+    pub size: i64,
+    /// The manifest, as normalised JSON.
+    pub manifest: String,
+    /// Upload time, Unix milliseconds.
+    pub created_at: i64,
+    /// Who uploaded it.
+    pub created_by: String,
+}
+
+/// An API token's record (the token itself is never stored).
+#[derive(Debug, Clone)]
+pub struct TokenRow {
+    /// Its public id.
+    pub id: String,
+    /// What it is for.
+    pub name: String,
+    /// Whether it acts as a platform admin.
+    pub platform_admin: bool,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<i64>,
+}
+
+/// A stored ciphertext of the embedded secret backend.
+#[derive(Debug, Clone)]
+pub struct SecretRow {
+    /// The secret's name.
+    pub name: String,
+    /// Its version.
+    pub version: i64,
+    /// The AEAD nonce.
+    pub nonce: Vec<u8>,
+    /// The AEAD ciphertext (with tag).
+    pub ciphertext: Vec<u8>,
+    /// Last write time, Unix milliseconds.
+    pub updated_at: i64,
+    /// Who wrote it last.
+    pub updated_by: String,
+}
+
+/// The current time in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A handle to the metadata store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the SQLite file at `path` and migrates it.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let mut conn = Connection::open(path)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+             PRAGMA busy_timeout = 5000;",
+        )?;
+        migrate(&mut conn)?;
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` on the connection in a blocking task.
+    pub async fn call<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn
+                .lock()
+                .map_err(|_| StoreError::Task("connection lock poisoned".into()))?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// Creates a project; `AlreadyExists` if it exists.
+    pub async fn create_project(&self, name: String, by: String) -> Result<(), StoreError> {
+        self.call(move |c| {
+            let n = c.execute(
+                "INSERT INTO projects (name, created_at, created_by) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (name) DO NOTHING",
+                params![name, now_ms(), by],
+            )?;
+            if n == 0 {
+                return Err(StoreError::AlreadyExists(format!(
+                    "project {name:?} already exists"
+                )));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// All projects, by name.
+    pub async fn list_projects(&self) -> Result<Vec<ProjectRow>, StoreError> {
+        self.call(|c| {
+            let mut st =
+                c.prepare("SELECT name, created_at, created_by FROM projects ORDER BY name")?;
+            let rows = st.query_map([], |r| {
+                Ok(ProjectRow {
+                    name: r.get(0)?,
+                    created_at: r.get(1)?,
+                    created_by: r.get(2)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// Whether project `name` exists.
+    pub async fn project_exists(&self, name: String) -> Result<bool, StoreError> {
+        self.call(move |c| Ok(project_exists(c, &name)?)).await
+    }
+
+    /// Records a new version of `project/package` with its blob and makes it current, in one
+    /// transaction. Creates the project (when `create_project`) and the package if missing.
+    /// Returns the new version number.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn add_version(
+        &self,
+        project: String,
+        package: String,
+        sha256: String,
+        bytes: Arc<Vec<u8>>,
+        manifest: String,
+        by: String,
+        create_project: bool,
+    ) -> Result<i64, StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            let now = now_ms();
+            if !project_exists(&tx, &project)? {
+                if !create_project {
+                    return Err(StoreError::NotFound(format!("no project {project:?}")));
+                }
+                tx.execute(
+                    "INSERT INTO projects (name, created_at, created_by) VALUES (?1, ?2, ?3)",
+                    params![project, now, by],
+                )?;
+            }
+            tx.execute(
+                "INSERT INTO blobs (sha256, size, bytes) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (sha256) DO NOTHING",
+                params![sha256, bytes.len() as i64, bytes.as_slice()],
+            )?;
+            tx.execute(
+                "INSERT INTO packages (project, name, current_version, next_version, created_at) \
+                 VALUES (?1, ?2, NULL, 1, ?3) ON CONFLICT (project, name) DO NOTHING",
+                params![project, package, now],
+            )?;
+            let version: i64 = tx.query_row(
+                "SELECT next_version FROM packages WHERE project = ?1 AND name = ?2",
+                params![project, package],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                "INSERT INTO versions (project, package, version, sha256, size, manifest, \
+                 created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    project,
+                    package,
+                    version,
+                    sha256,
+                    bytes.len() as i64,
+                    manifest,
+                    now,
+                    by
+                ],
+            )?;
+            tx.execute(
+                "UPDATE packages SET current_version = ?3, next_version = ?3 + 1 \
+                 WHERE project = ?1 AND name = ?2",
+                params![project, package, version],
+            )?;
+            tx.commit()?;
+            Ok(version)
+        })
+        .await
+    }
+
+    /// The packages of `project`.
+    pub async fn list_packages(&self, project: String) -> Result<Vec<PackageRow>, StoreError> {
+        self.call(move |c| {
+            let mut st = c.prepare(
+                "SELECT p.project, p.name, p.current_version, \
+                   (SELECT COUNT(*) FROM versions v WHERE v.project = p.project \
+                      AND v.package = p.name), p.created_at \
+                 FROM packages p WHERE p.project = ?1 ORDER BY p.name",
+            )?;
+            let rows = st.query_map([project], |r| {
+                Ok(PackageRow {
+                    project: r.get(0)?,
+                    name: r.get(1)?,
+                    current_version: r.get(2)?,
+                    versions: r.get(3)?,
+                    created_at: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// The versions of `project/package`, oldest first; `NotFound` if there is no such package.
+    pub async fn list_versions(
+        &self,
+        project: String,
+        package: String,
+    ) -> Result<(PackageRow, Vec<VersionRow>), StoreError> {
+        self.call(move |c| {
+            let pkg = c
+                .query_row(
+                    "SELECT project, name, current_version, created_at FROM packages \
+                     WHERE project = ?1 AND name = ?2",
+                    params![project, package],
+                    |r| {
+                        Ok(PackageRow {
+                            project: r.get(0)?,
+                            name: r.get(1)?,
+                            current_version: r.get(2)?,
+                            versions: 0,
+                            created_at: r.get(3)?,
+                        })
+                    },
+                )
+                .optional()?
+                .ok_or_else(|| no_package(&project, &package))?;
+            let mut st = c.prepare(&format!(
+                "{VERSION_COLUMNS} WHERE project = ?1 AND package = ?2 ORDER BY version"
+            ))?;
+            let versions: Vec<VersionRow> = st
+                .query_map(params![project, package], version_row)?
+                .collect::<Result<_, _>>()?;
+            Ok((
+                PackageRow {
+                    versions: versions.len() as i64,
+                    ..pkg
+                },
+                versions,
+            ))
+        })
+        .await
+    }
+
+    /// One version with its blob.
+    pub async fn version_with_blob(
+        &self,
+        project: String,
+        package: String,
+        version: i64,
+    ) -> Result<(VersionRow, Vec<u8>), StoreError> {
+        self.call(move |c| {
+            let row = c
+                .query_row(
+                    &format!(
+                        "{VERSION_COLUMNS} WHERE project = ?1 AND package = ?2 AND version = ?3"
+                    ),
+                    params![project, package, version],
+                    version_row,
+                )
+                .optional()?
+                .ok_or_else(|| {
+                    StoreError::NotFound(format!(
+                        "package {project}/{package} has no version {version}"
+                    ))
+                })?;
+            let bytes: Vec<u8> = c.query_row(
+                "SELECT bytes FROM blobs WHERE sha256 = ?1",
+                [&row.sha256],
+                |r| r.get(0),
+            )?;
+            Ok((row, bytes))
+        })
+        .await
+    }
+
+    /// Points `project/package` at `version`.
+    pub async fn set_current(
+        &self,
+        project: String,
+        package: String,
+        version: i64,
+    ) -> Result<(), StoreError> {
+        self.call(move |c| {
+            let exists: bool = c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM versions WHERE project = ?1 AND package = ?2 \
+                 AND version = ?3)",
+                params![project, package, version],
+                |r| r.get(0),
+            )?;
+            if !exists {
+                return Err(StoreError::NotFound(format!(
+                    "package {project}/{package} has no version {version}"
+                )));
+            }
+            c.execute(
+                "UPDATE packages SET current_version = ?3 WHERE project = ?1 AND name = ?2",
+                params![project, package, version],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Deletes `project/package`, its versions, and blobs no other version uses.
+    pub async fn delete_package(&self, project: String, package: String) -> Result<(), StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            let n = tx.execute(
+                "DELETE FROM packages WHERE project = ?1 AND name = ?2",
+                params![project, package],
+            )?;
+            if n == 0 {
+                return Err(no_package(&project, &package));
+            }
+            tx.execute(
+                "DELETE FROM blobs WHERE sha256 NOT IN (SELECT sha256 FROM versions)",
+                [],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The current version of every package, for loading at start.
+    pub async fn current_versions(&self) -> Result<Vec<VersionRow>, StoreError> {
+        self.call(|c| {
+            let mut st = c.prepare(&format!(
+                "{VERSION_COLUMNS} v WHERE version = (SELECT current_version FROM packages p \
+                 WHERE p.project = v.project AND p.name = v.package) ORDER BY project, package"
+            ))?;
+            let rows = st.query_map([], version_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// The bytes of blob `sha256`.
+    pub async fn blob(&self, sha256: String) -> Result<Vec<u8>, StoreError> {
+        self.call(move |c| {
+            c.query_row(
+                "SELECT bytes FROM blobs WHERE sha256 = ?1",
+                [&sha256],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("no blob {sha256}")))
+        })
+        .await
+    }
+
+    /// Records a token by its hash.
+    pub async fn insert_token(
+        &self,
+        id: String,
+        hash: String,
+        name: String,
+        platform_admin: bool,
+    ) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO tokens (id, hash, name, platform_admin, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (hash) DO NOTHING",
+                params![id, hash, name, platform_admin, now_ms()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The token whose hash is `hash`, if any.
+    pub async fn token_by_hash(&self, hash: String) -> Result<Option<TokenRow>, StoreError> {
+        self.call(move |c| {
+            Ok(c.query_row(
+                "SELECT id, name, platform_admin, revoked_at FROM tokens WHERE hash = ?1",
+                [hash],
+                |r| {
+                    Ok(TokenRow {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        platform_admin: r.get(2)?,
+                        revoked_at: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    /// Reads one embedded-backend ciphertext.
+    pub async fn secret_get(
+        &self,
+        scope: &'static str,
+        owner: String,
+        name: String,
+    ) -> Result<Option<SecretRow>, StoreError> {
+        self.call(move |c| {
+            Ok(c.query_row(
+                "SELECT name, version, nonce, ciphertext, updated_at, updated_by FROM secrets \
+                 WHERE scope = ?1 AND owner = ?2 AND name = ?3",
+                params![scope, owner, name],
+                secret_row,
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    /// Lists the embedded-backend ciphertexts of one owner in one scope.
+    pub async fn secret_list(
+        &self,
+        scope: &'static str,
+        owner: String,
+    ) -> Result<Vec<SecretRow>, StoreError> {
+        self.call(move |c| {
+            let mut st = c.prepare(
+                "SELECT name, version, nonce, ciphertext, updated_at, updated_by FROM secrets \
+                 WHERE scope = ?1 AND owner = ?2 ORDER BY name",
+            )?;
+            let rows = st.query_map(params![scope, owner], secret_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// Writes one embedded-backend ciphertext, bumping its version; returns the new version.
+    pub async fn secret_put(
+        &self,
+        scope: &'static str,
+        owner: String,
+        name: String,
+        nonce: Vec<u8>,
+        ciphertext: Vec<u8>,
+        by: String,
+    ) -> Result<i64, StoreError> {
+        self.call(move |c| {
+            Ok(c.query_row(
+                "INSERT INTO secrets (scope, owner, name, version, nonce, ciphertext, updated_at, \
+                 updated_by) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7) \
+                 ON CONFLICT (scope, owner, name) DO UPDATE SET version = version + 1, \
+                 nonce = excluded.nonce, ciphertext = excluded.ciphertext, \
+                 updated_at = excluded.updated_at, updated_by = excluded.updated_by \
+                 RETURNING version",
+                params![scope, owner, name, nonce, ciphertext, now_ms(), by],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    /// Deletes one embedded-backend secret; whether it existed.
+    pub async fn secret_delete(
+        &self,
+        scope: &'static str,
+        owner: String,
+        name: String,
+    ) -> Result<bool, StoreError> {
+        self.call(move |c| {
+            Ok(c.execute(
+                "DELETE FROM secrets WHERE scope = ?1 AND owner = ?2 AND name = ?3",
+                params![scope, owner, name],
+            )? > 0)
+        })
+        .await
+    }
+}
+
+const VERSION_COLUMNS: &str = "SELECT project, package, version, sha256, size, manifest, \
+                               created_at, created_by FROM versions";
+
+fn version_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VersionRow> {
+    Ok(VersionRow {
+        project: r.get(0)?,
+        package: r.get(1)?,
+        version: r.get(2)?,
+        sha256: r.get(3)?,
+        size: r.get(4)?,
+        manifest: r.get(5)?,
+        created_at: r.get(6)?,
+        created_by: r.get(7)?,
+    })
+}
+
+fn secret_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SecretRow> {
+    Ok(SecretRow {
+        name: r.get(0)?,
+        version: r.get(1)?,
+        nonce: r.get(2)?,
+        ciphertext: r.get(3)?,
+        updated_at: r.get(4)?,
+        updated_by: r.get(5)?,
+    })
+}
+
+fn no_package(project: &str, package: &str) -> StoreError {
+    StoreError::NotFound(format!("no package {project}/{package}"))
+}
+
+fn project_exists(c: &Connection, name: &str) -> rusqlite::Result<bool> {
+    c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM projects WHERE name = ?1)",
+        [name],
+        |r| r.get(0),
+    )
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let current: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn versions_rollback_and_delete() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(&tmp.path().join("db")).unwrap();
+        let blob = Arc::new(vec![1u8, 2, 3]);
+        let add = |sha: &str| {
+            store.add_version(
+                "acme".into(),
+                "hello".into(),
+                sha.into(),
+                blob.clone(),
+                "{}".into(),
+                "admin".into(),
+                true,
+            )
+        };
+        assert_eq!(add("aa").await.unwrap(), 1);
+        assert_eq!(add("bb").await.unwrap(), 2);
+        let (pkg, versions) = store
+            .list_versions("acme".into(), "hello".into())
+            .await
+            .unwrap();
+        assert_eq!((pkg.current_version, versions.len()), (Some(2), 2));
+        store
+            .set_current("acme".into(), "hello".into(), 1)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.set_current("acme".into(), "hello".into(), 9).await,
+            Err(StoreError::NotFound(_))
+        ));
+        let current = store.current_versions().await.unwrap();
+        assert_eq!(current.len(), 1);
+        assert_eq!(current[0].sha256, "aa");
+        store
+            .delete_package("acme".into(), "hello".into())
+            .await
+            .unwrap();
+        assert!(store.blob("aa".into()).await.is_err(), "orphan blobs go");
+        // Reopening keeps the schema version and does not re-run migrations.
+        drop(store);
+        let store = Store::open(&tmp.path().join("db")).unwrap();
+        assert_eq!(store.list_projects().await.unwrap().len(), 1);
+    }
+}

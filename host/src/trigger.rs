@@ -1,0 +1,162 @@
+//! The data plane: `ANY /{project}/{package}/{rest…}` runs the package's current version.
+//!
+//! The guest sees `/{rest…}` with the query, the headers and the body; its response is
+//! streamed back with an `x-edgeward-execution-id` header. Unknown routes get a JSON 404.
+
+use crate::names::Name;
+use crate::runtime::execute::error_response;
+use crate::runtime::{Execution, ExecutionStatus, execute};
+use crate::server::App;
+use http::uri::{Authority, PathAndQuery, Uri};
+use hyper::body::Incoming;
+use std::sync::Arc;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+/// Where a request goes: project, package, and what the guest should see as its path.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Route {
+    /// The project.
+    pub project: Name,
+    /// The package.
+    pub package: Name,
+    /// `/{rest…}` plus `?query` if any.
+    pub path_and_query: String,
+}
+
+/// Splits `/{project}/{package}/{rest…}`. `None` for anything that cannot name a package
+/// (including `..` and other names outside the naming rule).
+pub fn route(path: &str, query: Option<&str>) -> Option<Route> {
+    let path = path.strip_prefix('/')?;
+    let (project, rest) = path.split_once('/').unwrap_or((path, ""));
+    let (package, rest) = match rest.split_once('/') {
+        Some((package, rest)) => (package, format!("/{rest}")),
+        None => (rest, "/".to_string()),
+    };
+    let project = Name::parse("project", project).ok()?;
+    let package = Name::parse("package", package).ok()?;
+    let path_and_query = match query {
+        Some(q) => format!("{rest}?{q}"),
+        None => rest,
+    };
+    Some(Route {
+        project,
+        package,
+        path_and_query,
+    })
+}
+
+/// Handles one data-plane request.
+pub async fn handle(
+    app: Arc<App>,
+    request: hyper::Request<Incoming>,
+) -> hyper::Response<HyperOutgoingBody> {
+    let execution_id = uuid::Uuid::now_v7().to_string();
+    let Some(route) = route(request.uri().path(), request.uri().query()) else {
+        return error_response(
+            404,
+            "not_found",
+            "no function here: call /{project}/{package}/…",
+            None,
+        );
+    };
+    let Some(deployed) = app
+        .packages
+        .serving(route.project.as_str(), route.package.as_str())
+    else {
+        return error_response(
+            404,
+            "not_found",
+            &format!("no package {}/{}", route.project, route.package),
+            None,
+        );
+    };
+
+    let (mut parts, body) = request.into_parts();
+    let authority = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse::<Authority>().ok())
+        .unwrap_or_else(|| Authority::from_static("localhost"));
+    let uri = PathAndQuery::try_from(route.path_and_query.as_str())
+        .ok()
+        .and_then(|pq| {
+            Uri::builder()
+                .scheme("http")
+                .authority(authority)
+                .path_and_query(pq)
+                .build()
+                .ok()
+        });
+    let Some(uri) = uri else {
+        return error_response(400, "bad_request", "the request path is not valid", None);
+    };
+    parts.uri = uri;
+    let request = hyper::Request::from_parts(parts, body);
+
+    let project = route.project.clone();
+    let package = route.package.clone();
+    let version = deployed.version;
+    let on_done = move |execution: Execution| {
+        let status = execution.status;
+        let resolved: Vec<String> = execution
+            .resolved
+            .iter()
+            .map(|(scope, name)| format!("{scope}:{name}"))
+            .collect();
+        // Names and scopes only: stdout/stderr may hold secret values and are never logged.
+        if status == ExecutionStatus::Ok {
+            tracing::info!(
+                execution = %execution.id, %project, %package, version, ?status,
+                duration_ms = execution.duration.as_secs_f64() * 1000.0,
+                secrets = ?resolved, "execution finished"
+            );
+        } else {
+            tracing::warn!(
+                execution = %execution.id, %project, %package, version, ?status,
+                duration_ms = execution.duration.as_secs_f64() * 1000.0,
+                secrets = ?resolved, "execution failed"
+            );
+        }
+    };
+    execute(
+        &app.runtime,
+        deployed,
+        app.backend.clone(),
+        request,
+        execution_id,
+        on_done,
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        let r = route("/acme/hello/a/b", Some("x=1")).unwrap();
+        assert_eq!(
+            (
+                r.project.as_str(),
+                r.package.as_str(),
+                r.path_and_query.as_str()
+            ),
+            ("acme", "hello", "/a/b?x=1")
+        );
+        assert_eq!(route("/acme/hello", None).unwrap().path_and_query, "/");
+        assert_eq!(route("/acme/hello/", None).unwrap().path_and_query, "/");
+        for bad in [
+            "/",
+            "/acme",
+            "/acme/",
+            "/acme/../x",
+            "/../acme/hello",
+            "/Acme/hello",
+            "//x",
+        ] {
+            assert!(route(bad, None).is_none(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,337 @@
+//! Test harness: builds the guest examples once per run, starts real `edgeward serve`
+//! processes on free loopback ports with a temporary data directory, and talks to them over
+//! HTTP. The server's stderr (its log) is kept so tests can search it for leaked secrets.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Marker strings planted in the server's environment; no guest, response or log may show them.
+pub const ENV_MARKERS: &[(&str, &str)] = &[
+    ("VAULT_TOKEN", "hvs.marker-vault-token-3b9f1c"),
+    ("EDGEWARD_TEST_HOST_SECRET", "marker-host-secret-8e2d4a"),
+    ("AWS_SECRET_ACCESS_KEY", "marker-aws-key-51c7e0"),
+];
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ has a parent")
+        .to_path_buf()
+}
+
+/// Path of a guest example's `.wasm`, building all examples on first use.
+pub fn guest(name: &str) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let root = repo_root();
+        let target_dir = root.join("target").join("guests");
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(&root)
+            .args(["build", "--release", "--target", "wasm32-wasip2"])
+            .args([
+                "-p", "hello", "-p", "echo", "-p", "secrets", "-p", "inspect",
+            ])
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .status()
+            .expect("run cargo to build the guest examples");
+        assert!(status.success(), "building the guest examples failed");
+        target_dir.join("wasm32-wasip2").join("release")
+    });
+    let path = dir.join(format!("{name}.wasm"));
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+/// A running `edgeward serve`.
+pub struct Server {
+    child: Option<Child>,
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    pub listen: String,
+    pub api: String,
+    pub token: String,
+    pub log_path: PathBuf,
+    pub stdout_lines: Vec<String>,
+    http: reqwest::Client,
+}
+
+#[derive(Default)]
+pub struct Options {
+    pub extra_args: Vec<String>,
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        Server::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(options: Options) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data_dir = tmp.path().join("data");
+        let mut server = Server::spawn(&data_dir, &options, tmp.path().join("server.log"));
+        server._tmp = Some(tmp);
+        server
+    }
+
+    /// Starts a server on an existing data directory (for restart tests); the caller keeps
+    /// the directory alive.
+    pub fn spawn(data_dir: &Path, options: &Options, log_path: PathBuf) -> Server {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .expect("open log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_edgeward"));
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
+            .args(&options.extra_args)
+            .env(
+                "EDGEWARD_LOG",
+                "debug,cranelift=info,wasmtime=info,hyper=info,h2=info",
+            )
+            .env_remove("EDGEWARD_MASTER_KEY")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log);
+        for (k, v) in ENV_MARKERS {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start edgeward serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut lines = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    let done = line == "ready";
+                    lines.push(line);
+                    if done {
+                        break;
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                    panic!("server did not become ready; stdout {lines:?}\nlog:\n{log}");
+                }
+            }
+        }
+        let find = |prefix: &str| {
+            lines
+                .iter()
+                .find_map(|l| l.strip_prefix(prefix))
+                .unwrap_or_else(|| panic!("no {prefix:?} line in {lines:?}"))
+                .to_string()
+        };
+        let listen = find("listening: data-plane ");
+        let api = find("listening: api ");
+        let token = std::fs::read_to_string(data_dir.join("admin.token"))
+            .expect("admin token file")
+            .trim()
+            .to_string();
+        Server {
+            child: Some(child),
+            data_dir: data_dir.to_path_buf(),
+            _tmp: None,
+            listen,
+            api,
+            token,
+            log_path,
+            stdout_lines: lines,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// An authenticated API request.
+    pub fn api(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.api))
+            .bearer_auth(&self.token)
+    }
+
+    /// A data-plane request.
+    pub fn call(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.listen))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let r = self
+            .call(reqwest::Method::GET, path)
+            .send()
+            .await
+            .expect("GET");
+        let status = r.status().as_u16();
+        (status, r.text().await.expect("body"))
+    }
+
+    /// Uploads `bytes` as a new version; returns status and JSON body.
+    pub async fn upload(&self, target: &str, bytes: Vec<u8>) -> (u16, Value) {
+        let (project, package) = target.split_once('/').expect("project/package");
+        let r = self
+            .api(
+                reqwest::Method::POST,
+                &format!("/v1/projects/{project}/packages/{package}/versions"),
+            )
+            .header("content-type", "application/wasm")
+            .body(bytes)
+            .send()
+            .await
+            .expect("upload");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn deploy(&self, target: &str, guest_name: &str) -> Value {
+        let bytes = std::fs::read(guest(guest_name)).expect("read guest");
+        let (status, body) = self.upload(target, bytes).await;
+        assert_eq!(status, 201, "deploy {guest_name} to {target}: {body}");
+        body
+    }
+
+    pub async fn json(&self, method: reqwest::Method, path: &str) -> (u16, Value) {
+        let r = self.api(method, path).send().await.expect("API call");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Sends raw bytes to the data plane and returns everything it answers.
+    pub fn raw(&self, request: &str) -> String {
+        use std::io::{Read, Write};
+        let addr = self.listen.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        stream.write_all(request.as_bytes()).expect("write");
+        let mut out = Vec::new();
+        let _ = stream.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Uploads `total` bytes with chunked encoding over a raw connection, reading the answer
+    /// concurrently (a server may answer before the body is done); returns the answer.
+    pub fn raw_chunked_upload(&self, path: &str, total: usize) -> String {
+        use std::io::{Read, Write};
+        let addr = self.api.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let mut writer = stream.try_clone().expect("clone");
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+             Transfer-Encoding: chunked\r\n\r\n",
+            self.token
+        );
+        let sender = std::thread::spawn(move || {
+            writer.write_all(head.as_bytes())?;
+            let chunk = vec![0u8; 65536];
+            let mut left = total;
+            while left > 0 {
+                let n = left.min(chunk.len());
+                writer.write_all(format!("{n:x}\r\n").as_bytes())?;
+                writer.write_all(&chunk[..n])?;
+                writer.write_all(b"\r\n")?;
+                left -= n;
+            }
+            writer.write_all(b"0\r\n\r\n")
+        });
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stream.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+            if String::from_utf8_lossy(&out).contains("}}") {
+                break;
+            }
+        }
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+        let _ = sender.join();
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Runs the CLI against this server; returns (exit ok, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_edgeward"))
+            .args(args)
+            .env("EDGEWARD_API", &self.api)
+            .env("EDGEWARD_URL", &self.listen)
+            .env("EDGEWARD_TOKEN", &self.token)
+            .env("EDGEWARD_DATA_DIR", &self.data_dir)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run edgeward");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Sends SIGTERM and waits; returns whether it exited with status 0.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return true;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Asserts that none of the planted markers nor `extra` appear in `haystack`.
+pub fn assert_no_leak(what: &str, haystack: &str, extra: &[&str]) {
+    for (_, marker) in ENV_MARKERS {
+        assert!(
+            !haystack.contains(marker),
+            "{what} leaks host env marker {marker}"
+        );
+    }
+    for marker in extra {
+        assert!(!haystack.contains(marker), "{what} leaks {marker}");
+    }
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: the real `edgeward` binary, real guests built for wasm32-wasip2, real
+//! sockets on loopback.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod harness;
+
+mod cli;
+mod packages;
+mod sandbox;

@@ -1,0 +1,359 @@
+//! Deploying, calling, rejecting bad uploads, rolling back, deleting, restarting.
+
+use crate::harness::{Options, Server, guest};
+use reqwest::Method;
+use serde_json::Value;
+
+#[tokio::test]
+async fn deploy_then_call_hello() {
+    let server = Server::start().await;
+    let body = server.deploy("acme/hello", "hello").await;
+    assert_eq!(body["version"], 1);
+    assert_eq!(body["sha256"].as_str().unwrap().len(), 64);
+
+    let r = server
+        .call(Method::GET, "/acme/hello/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let id = r.headers()["x-edgeward-execution-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    let text = r.text().await.unwrap();
+    assert!(text.starts_with("Hello from Edgeward!"), "{text}");
+    // Without the trailing slash too, and deeper paths are passed on.
+    let (status, text) = server.get("/acme/hello").await;
+    assert_eq!((status, text.contains("You asked for /")), (200, true));
+    let (_, text) = server.get("/acme/hello/a/b").await;
+    assert!(text.contains("You asked for /a/b"), "{text}");
+    // Each request gets its own execution id.
+    let a = server
+        .call(Method::GET, "/acme/hello/")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(a.headers()["x-edgeward-execution-id"].to_str().unwrap(), id);
+}
+
+#[tokio::test]
+async fn echo_sees_method_path_query_headers_and_body() {
+    let server = Server::start().await;
+    server.deploy("acme/echo", "echo").await;
+    let r = server
+        .call(Method::POST, "/acme/echo/some/path?x=1&y=two")
+        .header("x-custom", "yes")
+        .body("the body")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["method"], "POST");
+    assert_eq!(v["path"], "/some/path");
+    assert_eq!(v["query"], "x=1&y=two");
+    assert_eq!(v["body"], "the body");
+    let headers = v["headers"].as_array().unwrap();
+    assert!(
+        headers.iter().any(|h| h[0] == "x-custom" && h[1] == "yes"),
+        "{headers:?}"
+    );
+    // A large body goes through whole.
+    let big = "z".repeat(300_000);
+    let r = server
+        .call(Method::PUT, "/acme/echo/")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["method"], "PUT");
+    assert_eq!(v["body"].as_str().unwrap().len(), big.len());
+}
+
+/// A component whose only import is one the host does not provide.
+fn component_with_foreign_import() -> Vec<u8> {
+    wat::parse_str(
+        r#"(component
+             (import "acme:nope/thing@1.0.0" (instance (export "f" (func))))
+           )"#,
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn every_bad_upload_gets_its_own_code_and_changes_nothing() {
+    let server = Server::start_with(Options {
+        extra_args: vec!["--max-upload-bytes".into(), "1500000".into()],
+    })
+    .await;
+    server.deploy("acme/app", "hello").await;
+
+    let core_module = wat::parse_str("(module (func (export \"f\")))").unwrap();
+    let empty_component = wat::parse_str("(component)").unwrap();
+    let mut truncated = std::fs::read(guest("hello")).unwrap();
+    truncated.truncate(truncated.len() / 2);
+    let random: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let cases: Vec<(&str, Vec<u8>, u16, &str, &str)> = vec![
+        ("empty body", vec![], 422, "empty_body", "empty"),
+        ("random bytes", random, 422, "not_wasm", "not WebAssembly"),
+        (
+            "core module",
+            core_module,
+            422,
+            "not_a_component",
+            "core WebAssembly module",
+        ),
+        (
+            "truncated component",
+            truncated,
+            422,
+            "invalid_component",
+            "does not validate",
+        ),
+        (
+            "no incoming-handler",
+            empty_component,
+            422,
+            "missing_export",
+            "incoming-handler",
+        ),
+        (
+            "foreign import",
+            component_with_foreign_import(),
+            422,
+            "unsupported_import",
+            "acme:nope/thing",
+        ),
+        (
+            "over the size limit",
+            vec![0u8; 1_700_000],
+            413,
+            "too_large",
+            "1500000",
+        ),
+    ];
+    for (what, bytes, status, code, says) in cases {
+        let (got, body) = server.upload("acme/app", bytes).await;
+        assert_eq!(got, status, "{what}: {body}");
+        assert_eq!(body["error"]["code"], code, "{what}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(says),
+            "{what}: {message:?} should mention {says:?}"
+        );
+    }
+
+    // Over the limit without a Content-Length (chunked) is refused the same way. The server
+    // answers before the client has finished sending, so read while writing.
+    let response = server.raw_chunked_upload("/v1/projects/acme/packages/app/versions", 1_700_000);
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert!(response.contains("\"too_large\""), "{response}");
+
+    // A bad manifest beside a good component.
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "component",
+            reqwest::multipart::Part::bytes(std::fs::read(guest("hello")).unwrap()),
+        )
+        .part(
+            "manifest",
+            reqwest::multipart::Part::text("secrets = [\"../x\"]"),
+        );
+    let r = server
+        .api(Method::POST, "/v1/projects/acme/packages/app/versions")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "bad_manifest");
+
+    // Bad names.
+    let (status, body) = server.upload("Acme/app", vec![1]).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("bad_entry"))
+    );
+
+    // Nothing changed: still one version, still serving hello.
+    let (_, pkg) = server
+        .json(Method::GET, "/v1/projects/acme/packages/app")
+        .await;
+    assert_eq!(pkg["current_version"], 1);
+    assert_eq!(pkg["versions"].as_array().unwrap().len(), 1);
+    let (status, text) = server.get("/acme/app/").await;
+    assert_eq!((status, text.starts_with("Hello")), (200, true));
+}
+
+#[tokio::test]
+async fn rollback_moves_the_pointer_and_versions_are_kept() {
+    let server = Server::start().await;
+    server.deploy("acme/app", "hello").await;
+    let v2 = server.deploy("acme/app", "echo").await;
+    assert_eq!(v2["version"], 2);
+    let (_, text) = server.get("/acme/app/").await;
+    assert!(text.contains("\"method\""), "v2 (echo) serves: {text}");
+
+    let (status, body) = server
+        .json(Method::POST, "/v1/projects/acme/packages/app/rollback")
+        .await;
+    assert_eq!((status, body["version"].as_i64()), (200, Some(1)), "{body}");
+    let (_, text) = server.get("/acme/app/").await;
+    assert!(text.starts_with("Hello"), "v1 (hello) serves again: {text}");
+
+    let r = server
+        .api(Method::POST, "/v1/projects/acme/packages/app/rollback")
+        .json(&serde_json::json!({ "version": 2 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (_, text) = server.get("/acme/app/").await;
+    assert!(text.contains("\"method\""), "{text}");
+
+    let r = server
+        .api(Method::POST, "/v1/projects/acme/packages/app/rollback")
+        .json(&serde_json::json!({ "version": 99 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+
+    let (_, pkg) = server
+        .json(Method::GET, "/v1/projects/acme/packages/app")
+        .await;
+    assert_eq!(pkg["current_version"], 2);
+    assert_eq!(pkg["versions"].as_array().unwrap().len(), 2);
+
+    // Delete: gone from the API and the data plane.
+    let (status, _) = server
+        .json(Method::DELETE, "/v1/projects/acme/packages/app")
+        .await;
+    assert_eq!(status, 204);
+    let (status, body) = server.get("/acme/app/").await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _) = server
+        .json(Method::DELETE, "/v1/projects/acme/packages/app")
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_restart_keeps_every_package_and_reuses_compiled_artifacts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let log = tmp.path().join("server.log");
+    let mut server = Server::spawn(&data_dir, &Options::default(), log.clone());
+    assert!(server.stdout_lines.iter().any(|l| l.ends_with("(created)")));
+    server.deploy("acme/hello", "hello").await;
+    server.deploy("acme/echo", "echo").await;
+    server.deploy("other/hello", "hello").await;
+    server.deploy("acme/hello", "echo").await;
+    server
+        .json(Method::POST, "/v1/projects/acme/packages/hello/rollback")
+        .await;
+    let token = server.token.clone();
+    assert!(server.stop(), "SIGTERM exits 0");
+
+    let artifacts: Vec<_> = std::fs::read_dir(data_dir.join("artifacts"))
+        .unwrap()
+        .collect();
+    assert_eq!(artifacts.len(), 2, "one artifact per distinct component");
+
+    let server = Server::spawn(&data_dir, &Options::default(), log);
+    assert!(
+        server
+            .stdout_lines
+            .iter()
+            .any(|l| l.ends_with("(existing)"))
+    );
+    assert_eq!(server.token, token, "the admin token survives");
+    let (status, text) = server.get("/acme/hello/").await;
+    assert_eq!(
+        (status, text.starts_with("Hello")),
+        (200, true),
+        "rollback survived: {text}"
+    );
+    let (status, text) = server.get("/acme/echo/").await;
+    assert_eq!((status, text.contains("\"method\"")), (200, true));
+    let (status, _) = server.get("/other/hello/").await;
+    assert_eq!(status, 200);
+    let (_, projects) = server.json(Method::GET, "/v1/projects").await;
+    assert_eq!(projects["projects"].as_array().unwrap().len(), 2);
+    let log_text = server.log();
+    assert!(
+        !log_text.contains("recompiling"),
+        "artifacts were reused:\n{log_text}"
+    );
+    assert!(
+        !log_text.contains(&token),
+        "the admin token is never logged"
+    );
+}
+
+#[tokio::test]
+async fn the_api_wants_a_valid_token() {
+    let server = Server::start().await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/projects", server.api);
+    for auth in [
+        None,
+        Some("Bearer ew_0000"),
+        Some("Bearer nope"),
+        Some("Basic YTpi"),
+    ] {
+        let mut req = http.get(&url);
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 401, "{auth:?}");
+        assert_eq!(r.headers()["www-authenticate"], "Bearer");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unauthenticated");
+    }
+    let r = http
+        .get(format!("{}/v1/health", server.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (status, body) = server.json(Method::GET, "/v1/nope").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+
+    // Projects: create, duplicate, bad name, list.
+    let create = |name: &str| {
+        server
+            .api(Method::POST, "/v1/projects")
+            .json(&serde_json::json!({ "name": name }))
+            .send()
+    };
+    assert_eq!(create("team-a").await.unwrap().status(), 201);
+    let r = create("team-a").await.unwrap();
+    assert_eq!(r.status(), 409);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "already_exists"
+    );
+    let r = create("Team A").await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "bad_entry"
+    );
+    let (_, body) = server.json(Method::GET, "/v1/projects").await;
+    assert_eq!(body["projects"][0]["name"], "team-a");
+    let (status, _) = server.json(Method::GET, "/v1/projects/nope/packages").await;
+    assert_eq!(status, 404);
+}
