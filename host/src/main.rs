@@ -36,6 +36,7 @@ async fn serve(args: edgeward_host::cli::ServeArgs) -> ExitCode {
                 .unwrap_or_else(|_| "info,wasmtime_wasi_http=warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let server = match Server::start(args.into_config()).await {
         Ok(server) => server,

@@ -71,6 +71,10 @@ pub async fn handle(
         );
     };
 
+    tracing::debug!(
+        execution = %execution_id, project = %route.project, package = %route.package,
+        path = %route.path_and_query, "request routed"
+    );
     let (mut parts, body) = request.into_parts();
     let authority = parts
         .headers

@@ -357,3 +357,53 @@ async fn the_api_wants_a_valid_token() {
     let (status, _) = server.json(Method::GET, "/v1/projects/nope/packages").await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn sigterm_drains_in_flight_requests_then_exits_zero() {
+    use std::io::{Read, Write};
+    let mut server = Server::start().await;
+    server.deploy("acme/echo", "echo").await;
+    let addr = server.listen.trim_start_matches("http://").to_string();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    // Half a request: the guest is now waiting for the rest of the body.
+    stream
+        .write_all(b"POST /acme/echo/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
+        .unwrap();
+    // Signal only once the server has routed the request (it logs that at debug level).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !server.log().contains("path=/slow") {
+        assert!(std::time::Instant::now() < deadline, "request never routed");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    server.terminate();
+    // New connections are refused once the listener is closed...
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(&addr).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "listener still open after SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // ...but the one in flight finishes.
+    stream.write_all(b"world").unwrap();
+    let mut response = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = stream.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        response.extend_from_slice(&buf[..n]);
+        if response.ends_with(b"0\r\n\r\n") || response.ends_with(b"}") {
+            break;
+        }
+    }
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("helloworld"), "{response}");
+    drop(stream);
+    assert!(server.stop(), "exit status 0 after draining");
+}
