@@ -15,14 +15,17 @@ pub const TOKEN_PREFIX: &str = "ew_";
 /// The admin token file under the data directory.
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 
+/// The bootstrap platform admin user, who owns `admin.token`.
+pub const ADMIN_USER: &str = "admin";
+
 /// Who is calling. Never holds the token itself.
 #[derive(Debug, Clone)]
 pub struct Principal {
+    /// The user.
+    pub user: String,
     /// The token's public id.
     pub token_id: String,
-    /// The token's name, used as "who" in records.
-    pub name: String,
-    /// Whether it acts as a platform admin.
+    /// Whether the user administers the whole installation.
     pub platform_admin: bool,
 }
 
@@ -57,9 +60,12 @@ pub fn token_id(token: &str) -> String {
     format!("tok_{}", &hex::encode(digest)[..16])
 }
 
-/// Makes sure the admin token file exists and is known to the store. Returns whether it was
-/// created now.
+/// Makes sure the admin user and the admin token file exist and the token is known to the
+/// store. Returns whether the token was created now.
 pub async fn ensure_admin_token(store: &Store, data_dir: &DataDir) -> anyhow::Result<bool> {
+    store
+        .create_user(ADMIN_USER.into(), true, "edgeward".into(), true)
+        .await?;
     if let Some(bytes) = data_dir.read(ADMIN_TOKEN_FILE)? {
         let token = Zeroizing::new(String::from_utf8_lossy(&bytes).trim().to_string());
         if !token.starts_with(TOKEN_PREFIX) {
@@ -69,18 +75,75 @@ pub async fn ensure_admin_token(store: &Store, data_dir: &DataDir) -> anyhow::Re
             );
         }
         store
-            .insert_token(token_id(&token), hash_token(&token), "admin".into(), true)
+            .insert_token(
+                token_id(&token),
+                hash_token(&token),
+                ADMIN_USER.into(),
+                "admin.token".into(),
+                None,
+            )
             .await?;
         return Ok(false);
     }
-    let (id, token) = generate_token();
-    store
-        .insert_token(id, hash_token(&token), "admin".into(), true)
-        .await?;
+    let (_, token) = issue_token(store, ADMIN_USER, "admin.token", None).await?;
     let mut contents = Zeroizing::new(token.to_string());
     contents.push('\n');
     data_dir.write_atomic(ADMIN_TOKEN_FILE, contents.as_bytes(), 0o600)?;
     Ok(true)
+}
+
+/// Creates a token for `user`; returns its id and the token, which is not kept anywhere.
+pub async fn issue_token(
+    store: &Store,
+    user: &str,
+    label: &str,
+    expires_at: Option<i64>,
+) -> Result<(String, Zeroizing<String>), StoreError> {
+    let (id, token) = generate_token();
+    store
+        .insert_token(
+            id.clone(),
+            hash_token(&token),
+            user.to_string(),
+            label.to_string(),
+            expires_at,
+        )
+        .await?;
+    Ok((id, token))
+}
+
+/// Checks a bearer token (without the `Bearer ` prefix).
+pub async fn authenticate_token(store: &Store, token: &str) -> Result<Principal, AuthError> {
+    if !token.starts_with(TOKEN_PREFIX) || token.len() > 256 {
+        return Err(AuthError::Unauthenticated("invalid token"));
+    }
+    let owner = store
+        .token_by_hash(hash_token(token))
+        .await?
+        .ok_or(AuthError::Unauthenticated("invalid token"))?;
+    if owner.token.revoked_at.is_some() {
+        return Err(AuthError::Unauthenticated("invalid token"));
+    }
+    if owner
+        .token
+        .expires_at
+        .is_some_and(|at| at <= crate::store::now_ms())
+    {
+        return Err(AuthError::Unauthenticated("the token has expired"));
+    }
+    Ok(Principal {
+        user: owner.token.user_name,
+        token_id: owner.token.id,
+        platform_admin: owner.platform_admin,
+    })
+}
+
+/// The token in an `Authorization: Bearer …` header value, if it is one.
+pub fn bearer(header: &str) -> Option<&str> {
+    header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
 }
 
 /// Checks an `Authorization` header value.
@@ -88,28 +151,10 @@ pub async fn authenticate(store: &Store, header: Option<&str>) -> Result<Princip
     let header = header.ok_or(AuthError::Unauthenticated(
         "missing bearer token: send `Authorization: Bearer ew_…`",
     ))?;
-    let token = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .map(str::trim)
-        .ok_or(AuthError::Unauthenticated(
-            "the Authorization header must be `Bearer ew_…`",
-        ))?;
-    if !token.starts_with(TOKEN_PREFIX) || token.len() > 256 {
-        return Err(AuthError::Unauthenticated("invalid token"));
-    }
-    let row = store
-        .token_by_hash(hash_token(token))
-        .await?
-        .ok_or(AuthError::Unauthenticated("invalid token"))?;
-    if row.revoked_at.is_some() {
-        return Err(AuthError::Unauthenticated("invalid token"));
-    }
-    Ok(Principal {
-        token_id: row.id,
-        name: row.name,
-        platform_admin: row.platform_admin,
-    })
+    let token = bearer(header).ok_or(AuthError::Unauthenticated(
+        "the Authorization header must be `Bearer ew_…`",
+    ))?;
+    authenticate_token(store, token).await
 }
 
 #[cfg(test)]

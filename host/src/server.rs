@@ -146,7 +146,7 @@ impl Server {
             let app = app.clone();
             let rx = shutdown.subscribe();
             tasks.spawn(async move {
-                let service = move |req| {
+                let service = move |req, _peer| {
                     let app = app.clone();
                     async move {
                         Ok::<_, std::convert::Infallible>(crate::trigger::handle(app, req).await)
@@ -159,8 +159,9 @@ impl Server {
             let router = crate::api::router(app.clone());
             let rx = shutdown.subscribe();
             tasks.spawn(async move {
-                let service = move |req: hyper::Request<hyper::body::Incoming>| {
+                let service = move |mut req: hyper::Request<hyper::body::Incoming>, peer| {
                     let router = router.clone();
+                    req.extensions_mut().insert(crate::api::RemoteAddr(peer));
                     async move {
                         use tower::ServiceExt;
                         router.oneshot(req.map(axum::body::Body::new)).await
@@ -210,7 +211,7 @@ async fn serve_hyper<S, F, B>(
     drain: Duration,
     what: &'static str,
 ) where
-    S: Fn(hyper::Request<hyper::body::Incoming>) -> F + Clone + Send + Sync + 'static,
+    S: Fn(hyper::Request<hyper::body::Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Result<hyper::Response<B>, std::convert::Infallible>> + Send + 'static,
     B: hyper::body::Body + Send + 'static,
     B::Data: Send,
@@ -226,7 +227,7 @@ async fn serve_hyper<S, F, B>(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _peer) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(conn) => conn,
                     Err(e) => {
                         tracing::warn!(%what, error = %e, "accept failed");
@@ -235,7 +236,8 @@ async fn serve_hyper<S, F, B>(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let service = hyper::service::service_fn(service.clone());
+                let per_conn = service.clone();
+                let service = hyper::service::service_fn(move |req| per_conn(req, peer));
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn.into_owned());
                 tokio::spawn(async move {

@@ -76,6 +76,34 @@ pub async fn handle(
         path = %route.path_and_query, "request routed"
     );
     let (mut parts, body) = request.into_parts();
+    // A user's Edgeward token makes this execution theirs (for user-scope secrets). It is
+    // checked here and never passed on; any other Authorization header is the function's.
+    let mut user = None;
+    let ours = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::auth::bearer)
+        .filter(|t| t.starts_with(crate::auth::TOKEN_PREFIX))
+        .map(str::to_string);
+    if let Some(token) = ours {
+        parts.headers.remove(http::header::AUTHORIZATION);
+        match crate::auth::authenticate_token(&app.store, &token).await {
+            Ok(principal) => user = Some(principal.user),
+            Err(crate::auth::AuthError::Unauthenticated(m)) => {
+                return error_response(401, "unauthenticated", m, Some(&execution_id));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "token check failed");
+                return error_response(
+                    503,
+                    "unavailable",
+                    "cannot check the token now",
+                    Some(&execution_id),
+                );
+            }
+        }
+    }
     let authority = parts
         .headers
         .get(http::header::HOST)
@@ -127,6 +155,7 @@ pub async fn handle(
         &app.runtime,
         deployed,
         app.backend.clone(),
+        user,
         request,
         execution_id,
         on_done,

@@ -6,5 +6,6 @@
 mod harness;
 
 mod cli;
+mod identity;
 mod packages;
 mod sandbox;

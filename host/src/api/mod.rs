@@ -12,27 +12,53 @@
 //! Errors are `{"error": {"code", "message"}}` with a stable code.
 
 mod error;
+mod identity;
+pub mod policy;
 mod upload;
 
 pub use error::ApiError;
+pub use policy::{Caller, RemoteAddr};
 
-use crate::auth::{self, Principal};
 use crate::names::Name;
 use crate::server::App;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::middleware;
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, post, put};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-/// The `/v1` router over the shared application state.
+/// The `/v1` router over the shared application state. Every route passes through
+/// [`policy::enforce`].
 pub fn router(app: Arc<App>) -> Router {
-    let authed = Router::new()
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/whoami", get(identity::whoami))
+        .route(
+            "/v1/users",
+            get(identity::list_users).post(identity::create_user),
+        )
+        .route(
+            "/v1/users/{user}/tokens",
+            get(identity::list_tokens).post(identity::create_token),
+        )
+        .route(
+            "/v1/users/{user}/tokens/{token}",
+            delete(identity::revoke_token),
+        )
+        .route("/v1/audit", get(identity::audit))
         .route("/v1/projects", get(list_projects).post(create_project))
+        .route(
+            "/v1/projects/{project}/members",
+            get(identity::list_members),
+        )
+        .route(
+            "/v1/projects/{project}/members/{user}",
+            put(identity::set_member).delete(identity::remove_member),
+        )
         .route("/v1/projects/{project}/packages", get(list_packages))
         .route(
             "/v1/projects/{project}/packages/{package}",
@@ -47,26 +73,9 @@ pub fn router(app: Arc<App>) -> Router {
             post(rollback),
         )
         .layer(axum::extract::DefaultBodyLimit::disable())
-        .route_layer(middleware::from_fn_with_state(app.clone(), require_token));
-    Router::new()
-        .route("/v1/health", get(health))
-        .merge(authed)
+        .route_layer(middleware::from_fn_with_state(app.clone(), policy::enforce))
         .fallback(|| async { ApiError::not_found("no such API route; see /v1 in the README") })
         .with_state(app)
-}
-
-async fn require_token(
-    State(app): State<Arc<App>>,
-    mut request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let header = request
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let principal = auth::authenticate(&app.store, header).await?;
-    request.extensions_mut().insert(principal);
-    Ok(next.run(request).await)
 }
 
 /// Formats Unix milliseconds as RFC 3339.
@@ -91,30 +100,46 @@ struct CreateProject {
 
 async fn create_project(
     State(app): State<Arc<App>>,
-    Extension(who): Extension<Principal>,
+    Extension(caller): Extension<Caller>,
     body: Result<Json<CreateProject>, axum::extract::rejection::JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let Json(body) =
         body.map_err(|e| ApiError::bad_entry(format!("expected {{\"name\": …}}: {e}")))?;
     let name = Name::parse("project", &body.name)?;
     app.store
-        .create_project(name.to_string(), who.name.clone())
+        .create_project(name.to_string(), caller.principal.user.clone())
         .await?;
     Ok((StatusCode::CREATED, Json(json!({ "name": name }))))
 }
 
-async fn list_projects(State(app): State<Arc<App>>) -> Result<Json<Value>, ApiError> {
+async fn list_projects(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Value>, ApiError> {
+    let p = &caller.principal;
+    // Everyone sees the projects they belong to; platform admins see all.
+    let mine: Vec<String> = if p.platform_admin {
+        Vec::new()
+    } else {
+        app.store
+            .memberships(p.user.clone())
+            .await?
+            .into_iter()
+            .map(|m| m.project)
+            .collect()
+    };
     let projects: Vec<Value> = app
         .store
         .list_projects()
         .await?
         .into_iter()
+        .filter(|row| p.platform_admin || mine.contains(&row.name))
         .map(|p| json!({ "name": p.name, "created_at": rfc3339(p.created_at), "created_by": p.created_by }))
         .collect();
     Ok(Json(json!({ "projects": projects })))
 }
 
-async fn project_name(app: &App, project: &str) -> Result<Name, ApiError> {
+pub(crate) async fn project_name(app: &App, project: &str) -> Result<Name, ApiError> {
     let name = Name::parse("project", project)?;
     if !app.store.project_exists(name.to_string()).await? {
         return Err(ApiError::not_found(format!("no project {name:?}")));

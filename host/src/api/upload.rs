@@ -2,7 +2,7 @@
 //! `component` part and an optional `manifest` part.
 
 use super::ApiError;
-use crate::auth::Principal;
+use super::policy::Caller;
 use crate::manifest::{MAX_MANIFEST_BYTES, Manifest};
 use crate::names::Name;
 use crate::server::App;
@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 pub(super) async fn upload_version(
     State(app): State<Arc<App>>,
-    Extension(who): Extension<Principal>,
+    Extension(caller): Extension<Caller>,
     Path((project, package)): Path<(String, String)>,
     request: Request,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -70,11 +70,19 @@ pub(super) async fn upload_version(
     };
     let uploaded = app
         .packages
-        .upload(project, package, component, manifest, &who.name, true)
+        .upload(
+            project,
+            package,
+            component,
+            manifest,
+            &caller.principal.user,
+            // Only platform admins create projects, here as on POST /v1/projects.
+            caller.principal.platform_admin,
+        )
         .await?;
     tracing::info!(
         project = %uploaded.project, package = %uploaded.package, version = uploaded.version,
-        sha256 = %uploaded.sha256, by = %who.name, "package version deployed"
+        sha256 = %uploaded.sha256, by = %caller.principal.user, "package version deployed"
     );
     Ok((StatusCode::CREATED, Json(json!(uploaded))))
 }

@@ -1,10 +1,14 @@
 //! The API client behind the CLI's commands.
 
-use super::{Command, ConnArgs, PackagesCommand, ProjectsCommand, split_target};
+use super::{
+    Command, ConnArgs, MembersCommand, PackagesCommand, ProjectsCommand, TokensCommand,
+    UsersCommand, parse_duration_secs, split_target,
+};
 use crate::auth::ADMIN_TOKEN_FILE;
 use crate::server::SERVER_FILE;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
+use reqwest::Method;
 use serde_json::Value;
 use std::fmt;
 use std::io::Read;
@@ -275,6 +279,75 @@ pub async fn run(command: Command) -> Result<(), ClientError> {
             );
             Ok(())
         }
+        Command::Projects(ProjectsCommand::Members(cmd)) => members(cmd).await,
+        Command::Users(cmd) => users(cmd).await,
+        Command::Tokens(cmd) => tokens(cmd).await,
+        Command::Whoami { conn } => {
+            let client = Client::from_args(&conn)?;
+            let me = client
+                .send(client.request(Method::GET, "/v1/whoami"))
+                .await?;
+            println!(
+                "{}{}",
+                me["user"].as_str().unwrap_or_default(),
+                if me["platform_admin"].as_bool() == Some(true) {
+                    " (platform admin)"
+                } else {
+                    ""
+                }
+            );
+            for p in me["projects"].as_array().into_iter().flatten() {
+                println!(
+                    "  {} {}",
+                    p["project"].as_str().unwrap_or_default(),
+                    p["role"].as_str().unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        Command::Audit {
+            project,
+            actor,
+            since,
+            until,
+            limit,
+            conn,
+        } => {
+            let client = Client::from_args(&conn)?;
+            let mut query: Vec<(&str, String)> = vec![("limit", limit.to_string())];
+            for (k, v) in [
+                ("project", project),
+                ("actor", actor),
+                ("since", since),
+                ("until", until),
+            ] {
+                if let Some(v) = v {
+                    query.push((k, v));
+                }
+            }
+            let body = client
+                .send(client.request(Method::GET, "/v1/audit").query(&query))
+                .await?;
+            for e in body["entries"].as_array().into_iter().flatten() {
+                println!(
+                    "{}  {:<10} {:<15} {:>3} {:<8} {}",
+                    e["at"].as_str().unwrap_or_default(),
+                    e["actor"].as_str().unwrap_or_default(),
+                    e["remote"].as_str().unwrap_or("-"),
+                    e["status"].as_u64().unwrap_or(0),
+                    e["outcome"].as_str().unwrap_or_default(),
+                    e["action"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .split_once(' ')
+                        .map_or(
+                            e["target"].as_str().unwrap_or_default().to_string(),
+                            |(m, _)| format!("{m} {}", e["target"].as_str().unwrap_or_default())
+                        ),
+                );
+            }
+            Ok(())
+        }
         Command::Invoke {
             target,
             path,
@@ -286,6 +359,165 @@ pub async fn run(command: Command) -> Result<(), ClientError> {
             conn,
         } => invoke(&target, path, &method, data, &headers, include, url, &conn).await,
     }
+}
+
+async fn members(cmd: MembersCommand) -> Result<(), ClientError> {
+    match cmd {
+        MembersCommand::Add {
+            project,
+            user,
+            role,
+            conn,
+        } => {
+            let client = Client::from_args(&conn)?;
+            client
+                .send(
+                    client
+                        .request(
+                            Method::PUT,
+                            &format!("/v1/projects/{project}/members/{user}"),
+                        )
+                        .json(&serde_json::json!({ "role": role })),
+                )
+                .await?;
+            println!("{user} is now {role} in {project}");
+        }
+        MembersCommand::Remove {
+            project,
+            user,
+            conn,
+        } => {
+            let client = Client::from_args(&conn)?;
+            client
+                .send(client.request(
+                    Method::DELETE,
+                    &format!("/v1/projects/{project}/members/{user}"),
+                ))
+                .await?;
+            println!("removed {user} from {project}");
+        }
+        MembersCommand::List { project, conn } => {
+            let client = Client::from_args(&conn)?;
+            let body = client
+                .send(client.request(Method::GET, &format!("/v1/projects/{project}/members")))
+                .await?;
+            for m in body["members"].as_array().into_iter().flatten() {
+                println!(
+                    "{:<30} {}",
+                    m["user"].as_str().unwrap_or_default(),
+                    m["role"].as_str().unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn users(cmd: UsersCommand) -> Result<(), ClientError> {
+    match cmd {
+        UsersCommand::Create {
+            name,
+            platform_admin,
+            conn,
+        } => {
+            let client = Client::from_args(&conn)?;
+            client
+                .send(
+                    client.request(Method::POST, "/v1/users").json(
+                        &serde_json::json!({ "name": name, "platform_admin": platform_admin }),
+                    ),
+                )
+                .await?;
+            println!("created user {name}");
+        }
+        UsersCommand::List { conn } => {
+            let client = Client::from_args(&conn)?;
+            let body = client
+                .send(client.request(Method::GET, "/v1/users"))
+                .await?;
+            for u in body["users"].as_array().into_iter().flatten() {
+                println!(
+                    "{}{}",
+                    u["name"].as_str().unwrap_or_default(),
+                    if u["platform_admin"].as_bool() == Some(true) {
+                        " (platform admin)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn whoami_name(client: &Client, user: Option<String>) -> Result<String, ClientError> {
+    match user {
+        Some(u) => Ok(u),
+        None => {
+            let me = client
+                .send(client.request(Method::GET, "/v1/whoami"))
+                .await?;
+            Ok(me["user"].as_str().unwrap_or_default().to_string())
+        }
+    }
+}
+
+async fn tokens(cmd: TokensCommand) -> Result<(), ClientError> {
+    match cmd {
+        TokensCommand::Create {
+            user,
+            name,
+            expires_in,
+            conn,
+        } => {
+            let client = Client::from_args(&conn)?;
+            let expires_in = expires_in.as_deref().map(parse_duration_secs).transpose()?;
+            let user = whoami_name(&client, user).await?;
+            let body = client
+                .send(
+                    client
+                        .request(Method::POST, &format!("/v1/users/{user}/tokens"))
+                        .json(&serde_json::json!({ "name": name, "expires_in": expires_in })),
+                )
+                .await?;
+            eprintln!(
+                "created token {} for {user}; it is shown once, store it now",
+                body["id"].as_str().unwrap_or_default()
+            );
+            println!("{}", body["token"].as_str().unwrap_or_default());
+        }
+        TokensCommand::List { user, conn } => {
+            let client = Client::from_args(&conn)?;
+            let user = whoami_name(&client, user).await?;
+            let body = client
+                .send(client.request(Method::GET, &format!("/v1/users/{user}/tokens")))
+                .await?;
+            println!("{:<21} {:<20} {:<25} STATE", "ID", "NAME", "EXPIRES");
+            for t in body["tokens"].as_array().into_iter().flatten() {
+                let state = if t["revoked_at"].is_string() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{:<21} {:<20} {:<25} {state}",
+                    t["id"].as_str().unwrap_or_default(),
+                    t["name"].as_str().unwrap_or_default(),
+                    t["expires_at"].as_str().unwrap_or("never"),
+                );
+            }
+        }
+        TokensCommand::Revoke { id, user, conn } => {
+            let client = Client::from_args(&conn)?;
+            let user = whoami_name(&client, user).await?;
+            client
+                .send(client.request(Method::DELETE, &format!("/v1/users/{user}/tokens/{id}")))
+                .await?;
+            println!("revoked {id}");
+        }
+    }
+    Ok(())
 }
 
 async fn deploy(

@@ -57,6 +57,37 @@ pub enum Command {
         #[command(flatten)]
         conn: ConnArgs,
     },
+    /// Users (platform admins).
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// API tokens.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+    /// Show who the token belongs to and their roles.
+    Whoami {
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Read the audit log (platform admins; project admins with --project).
+    Audit {
+        /// Only this project.
+        #[arg(long)]
+        project: Option<String>,
+        /// Only this user.
+        #[arg(long)]
+        actor: Option<String>,
+        /// From this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        /// At most this many entries, newest first.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
     /// Call a function over the data plane and print its response body.
     Invoke {
         /// `project/package`.
@@ -96,6 +127,102 @@ pub enum ProjectsCommand {
     },
     /// List projects.
     List {
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Project members and their roles.
+    #[command(subcommand)]
+    Members(MembersCommand),
+}
+
+/// `edgeward projects members …`
+#[allow(missing_docs)]
+#[derive(Debug, Subcommand)]
+pub enum MembersCommand {
+    /// Grant a user a role (viewer, developer, admin) in a project, or change it.
+    Add {
+        /// The project.
+        project: String,
+        /// The user.
+        user: String,
+        /// viewer, developer or admin.
+        #[arg(long)]
+        role: String,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Remove a user from a project.
+    Remove {
+        /// The project.
+        project: String,
+        /// The user.
+        user: String,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// List a project's members.
+    List {
+        /// The project.
+        project: String,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+}
+
+/// `edgeward users …`
+#[allow(missing_docs)]
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user.
+    Create {
+        /// Their name: a-z, 0-9 and '-'.
+        name: String,
+        /// Make them a platform admin.
+        #[arg(long)]
+        platform_admin: bool,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// List users.
+    List {
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+}
+
+/// `edgeward tokens …`
+#[allow(missing_docs)]
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Create a token (printed once).
+    Create {
+        /// For this user (default: yourself).
+        #[arg(long)]
+        user: Option<String>,
+        /// What it is for.
+        #[arg(long)]
+        name: Option<String>,
+        /// Lifetime: seconds, or a number with s, m, h or d (e.g. 30d).
+        #[arg(long)]
+        expires_in: Option<String>,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// List tokens (never the tokens themselves).
+    List {
+        /// Of this user (default: yourself).
+        #[arg(long)]
+        user: Option<String>,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Revoke a token by its id.
+    Revoke {
+        /// The token id (tok_…).
+        id: String,
+        /// Whose (default: yourself).
+        #[arg(long)]
+        user: Option<String>,
         #[command(flatten)]
         conn: ConnArgs,
     },
@@ -186,6 +313,24 @@ impl ServeArgs {
         };
         config
     }
+}
+
+/// Parses a lifetime: seconds, or a number with `s`, `m`, `h` or `d`.
+pub fn parse_duration_secs(s: &str) -> Result<u64, ClientError> {
+    let bad = || ClientError {
+        code: "bad_entry".into(),
+        message: format!("invalid duration {s:?}: use e.g. 3600, 90m, 12h or 30d"),
+    };
+    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(mult).filter(|n| *n > 0).ok_or_else(bad)
 }
 
 /// Splits `project/package`.

@@ -100,6 +100,7 @@ pub async fn execute<B>(
     runtime: &Runtime,
     deployed: Arc<Deployed>,
     backend: Arc<dyn SecretBackend>,
+    user: Option<String>,
     request: hyper::Request<B>,
     execution_id: String,
     on_done: impl FnOnce(Execution) + Send + 'static,
@@ -115,7 +116,7 @@ where
         deployed.project.clone(),
         deployed.package.clone(),
         deployed.allow.clone(),
-        None,
+        user,
     );
     let mut secrets = SecretsCtx::new(resolver.clone());
     let env = match bind_env(&deployed, &resolver, &mut secrets).await {

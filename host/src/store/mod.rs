@@ -5,6 +5,12 @@
 //! is versioned (`PRAGMA user_version`) and migrated forward on open; the SQL is kept to what
 //! PostgreSQL also speaks so a second store can follow.
 
+mod audit;
+mod identity;
+
+pub use audit::{AuditFilter, AuditRow};
+pub use identity::{MemberRow, Role, TokenOwner, TokenRow, UserRow};
+
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -58,14 +64,44 @@ CREATE TABLE versions (
     PRIMARY KEY (project, package, version),
     FOREIGN KEY (project, package) REFERENCES packages(project, name) ON DELETE CASCADE
 );
-CREATE TABLE tokens (
-    id              TEXT PRIMARY KEY,
-    hash            TEXT NOT NULL UNIQUE,
-    name            TEXT NOT NULL,
+CREATE TABLE users (
+    name            TEXT PRIMARY KEY,
     platform_admin  INTEGER NOT NULL,
     created_at      INTEGER NOT NULL,
-    revoked_at      INTEGER
+    created_by      TEXT NOT NULL
 );
+CREATE TABLE tokens (
+    id          TEXT PRIMARY KEY,
+    hash        TEXT NOT NULL UNIQUE,
+    user_name   TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    label       TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER,
+    revoked_at  INTEGER
+);
+CREATE TABLE members (
+    project     TEXT NOT NULL REFERENCES projects(name) ON DELETE CASCADE,
+    user_name   TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    role        TEXT NOT NULL CHECK (role IN ('viewer', 'developer', 'admin')),
+    granted_at  INTEGER NOT NULL,
+    granted_by  TEXT NOT NULL,
+    PRIMARY KEY (project, user_name)
+);
+CREATE TABLE audit (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    at          INTEGER NOT NULL,
+    actor       TEXT NOT NULL,
+    token_id    TEXT,
+    action      TEXT NOT NULL,
+    target      TEXT NOT NULL,
+    project     TEXT,
+    scope       TEXT,
+    remote      TEXT,
+    status      INTEGER NOT NULL,
+    outcome     TEXT NOT NULL
+);
+CREATE INDEX audit_at ON audit (at);
+CREATE INDEX audit_project ON audit (project, at);
 CREATE TABLE secrets (
     scope       TEXT NOT NULL,
     owner       TEXT NOT NULL,
@@ -124,19 +160,6 @@ pub struct VersionRow {
     pub created_at: i64,
     /// Who uploaded it.
     pub created_by: String,
-}
-
-/// An API token's record (the token itself is never stored).
-#[derive(Debug, Clone)]
-pub struct TokenRow {
-    /// Its public id.
-    pub id: String,
-    /// What it is for.
-    pub name: String,
-    /// Whether it acts as a platform admin.
-    pub platform_admin: bool,
-    /// When it was revoked, if it was.
-    pub revoked_at: Option<i64>,
 }
 
 /// A stored ciphertext of the embedded secret backend.
@@ -485,45 +508,6 @@ impl Store {
         .await
     }
 
-    /// Records a token by its hash.
-    pub async fn insert_token(
-        &self,
-        id: String,
-        hash: String,
-        name: String,
-        platform_admin: bool,
-    ) -> Result<(), StoreError> {
-        self.call(move |c| {
-            c.execute(
-                "INSERT INTO tokens (id, hash, name, platform_admin, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (hash) DO NOTHING",
-                params![id, hash, name, platform_admin, now_ms()],
-            )?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// The token whose hash is `hash`, if any.
-    pub async fn token_by_hash(&self, hash: String) -> Result<Option<TokenRow>, StoreError> {
-        self.call(move |c| {
-            Ok(c.query_row(
-                "SELECT id, name, platform_admin, revoked_at FROM tokens WHERE hash = ?1",
-                [hash],
-                |r| {
-                    Ok(TokenRow {
-                        id: r.get(0)?,
-                        name: r.get(1)?,
-                        platform_admin: r.get(2)?,
-                        revoked_at: r.get(3)?,
-                    })
-                },
-            )
-            .optional()?)
-        })
-        .await
-    }
-
     /// Reads one embedded-backend ciphertext.
     pub async fn secret_get(
         &self,
@@ -633,7 +617,7 @@ fn no_package(project: &str, package: &str) -> StoreError {
     StoreError::NotFound(format!("no package {project}/{package}"))
 }
 
-fn project_exists(c: &Connection, name: &str) -> rusqlite::Result<bool> {
+pub(crate) fn project_exists(c: &Connection, name: &str) -> rusqlite::Result<bool> {
     c.query_row(
         "SELECT EXISTS (SELECT 1 FROM projects WHERE name = ?1)",
         [name],

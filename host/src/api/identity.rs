@@ -1,0 +1,314 @@
+//! Users, tokens, project members and the audit log.
+
+use super::policy::Caller;
+use super::{ApiError, rfc3339};
+use crate::auth;
+use crate::names::Name;
+use crate::server::App;
+use crate::store::{AuditFilter, Role};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+fn user_name(s: &str) -> Result<Name, ApiError> {
+    Ok(Name::parse("user", s)?)
+}
+
+pub(super) async fn whoami(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Value>, ApiError> {
+    let p = &caller.principal;
+    let projects: Vec<Value> = app
+        .store
+        .memberships(p.user.clone())
+        .await?
+        .into_iter()
+        .map(|m| json!({ "project": m.project, "role": m.role }))
+        .collect();
+    Ok(Json(json!({
+        "user": p.user,
+        "token_id": p.token_id,
+        "platform_admin": p.platform_admin,
+        "projects": projects,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CreateUser {
+    name: String,
+    #[serde(default)]
+    platform_admin: bool,
+}
+
+pub(super) async fn create_user(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    body: Result<Json<CreateUser>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(body) = body.map_err(|e| {
+        ApiError::bad_entry(format!("expected {{\"name\", \"platform_admin\"?}}: {e}"))
+    })?;
+    let name = user_name(&body.name)?;
+    app.store
+        .create_user(
+            name.to_string(),
+            body.platform_admin,
+            caller.principal.user.clone(),
+            false,
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "name": name, "platform_admin": body.platform_admin })),
+    ))
+}
+
+pub(super) async fn list_users(State(app): State<Arc<App>>) -> Result<Json<Value>, ApiError> {
+    let users: Vec<Value> = app
+        .store
+        .list_users()
+        .await?
+        .into_iter()
+        .map(|u| {
+            json!({
+                "name": u.name,
+                "platform_admin": u.platform_admin,
+                "created_at": rfc3339(u.created_at),
+                "created_by": u.created_by,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "users": users })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CreateToken {
+    #[serde(default)]
+    name: Option<String>,
+    /// Lifetime in seconds; none means no expiry.
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+pub(super) async fn create_token(
+    State(app): State<Arc<App>>,
+    Path(user): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let user = user_name(&user)?;
+    let body: CreateToken = if body.iter().all(u8::is_ascii_whitespace) {
+        CreateToken::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_entry(format!(
+                "expected {{\"name\"?, \"expires_in\"? (seconds)}}: {e}"
+            ))
+        })?
+    };
+    if !app.store.user_exists(user.to_string()).await? {
+        return Err(ApiError::not_found(format!("no user {user:?}")));
+    }
+    let label = body.name.unwrap_or_else(|| "api".into());
+    if label.len() > 100 || label.chars().any(char::is_control) {
+        return Err(ApiError::bad_entry(
+            "token names are at most 100 printable characters",
+        ));
+    }
+    let expires_at = match body.expires_in {
+        Some(0) => return Err(ApiError::bad_entry("expires_in must be above 0 seconds")),
+        Some(secs) => Some(
+            crate::store::now_ms()
+                .saturating_add(i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)),
+        ),
+        None => None,
+    };
+    let (id, token) = auth::issue_token(&app.store, user.as_str(), &label, expires_at).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "id": id,
+            "user": user,
+            "name": label,
+            "token": token.as_str(),
+            "expires_at": expires_at.map(rfc3339),
+            "note": "the token is shown once; store it now",
+        })),
+    ))
+}
+
+pub(super) async fn list_tokens(
+    State(app): State<Arc<App>>,
+    Path(user): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let user = user_name(&user)?;
+    let tokens: Vec<Value> = app
+        .store
+        .list_tokens(user.to_string())
+        .await?
+        .into_iter()
+        .map(|t| {
+            json!({
+                "id": t.id,
+                "name": t.label,
+                "created_at": rfc3339(t.created_at),
+                "expires_at": t.expires_at.map(rfc3339),
+                "revoked_at": t.revoked_at.map(rfc3339),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "user": user, "tokens": tokens })))
+}
+
+pub(super) async fn revoke_token(
+    State(app): State<Arc<App>>,
+    Path((user, token)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let user = user_name(&user)?;
+    app.store.revoke_token(user.to_string(), token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn list_members(
+    State(app): State<Arc<App>>,
+    Path(project): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let project = super::project_name(&app, &project).await?;
+    let members: Vec<Value> = app
+        .store
+        .list_members(project.to_string())
+        .await?
+        .into_iter()
+        .map(|m| {
+            json!({
+                "user": m.user,
+                "role": m.role,
+                "granted_at": rfc3339(m.granted_at),
+                "granted_by": m.granted_by,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "project": project, "members": members })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SetMember {
+    role: String,
+}
+
+pub(super) async fn set_member(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path((project, user)): Path<(String, String)>,
+    body: Result<Json<SetMember>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(body) = body.map_err(|e| {
+        ApiError::bad_entry(format!(
+            "expected {{\"role\": \"viewer|developer|admin\"}}: {e}"
+        ))
+    })?;
+    let role = Role::parse(&body.role).ok_or_else(|| {
+        ApiError::bad_entry(format!(
+            "unknown role {:?}: use viewer, developer or admin",
+            body.role
+        ))
+    })?;
+    let project = Name::parse("project", &project)?;
+    let user = user_name(&user)?;
+    app.store
+        .set_member(
+            project.to_string(),
+            user.to_string(),
+            role,
+            caller.principal.user.clone(),
+        )
+        .await?;
+    Ok(Json(
+        json!({ "project": project, "user": user, "role": role }),
+    ))
+}
+
+pub(super) async fn remove_member(
+    State(app): State<Arc<App>>,
+    Path((project, user)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let project = Name::parse("project", &project)?;
+    let user = user_name(&user)?;
+    app.store
+        .remove_member(project.to_string(), user.to_string())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AuditQuery {
+    since: Option<String>,
+    until: Option<String>,
+    actor: Option<String>,
+    project: Option<String>,
+    limit: Option<u32>,
+}
+
+fn parse_time(what: &str, s: &str) -> Result<i64, ApiError> {
+    if let Ok(ms) = s.parse::<i64>() {
+        return Ok(ms);
+    }
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
+        .map_err(|_| {
+            ApiError::bad_entry(format!(
+                "{what} must be RFC 3339 (2026-01-31T12:00:00Z) or Unix milliseconds"
+            ))
+        })
+}
+
+pub(super) async fn audit(
+    State(app): State<Arc<App>>,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_entry(e.to_string()))?;
+    let filter = AuditFilter {
+        since: q
+            .since
+            .as_deref()
+            .map(|s| parse_time("since", s))
+            .transpose()?,
+        until: q
+            .until
+            .as_deref()
+            .map(|s| parse_time("until", s))
+            .transpose()?,
+        actor: q.actor,
+        project: q.project,
+        limit: q.limit.unwrap_or(100).clamp(1, 1000),
+    };
+    let entries: Vec<Value> = app
+        .store
+        .query_audit(filter)
+        .await?
+        .into_iter()
+        .map(|a| {
+            json!({
+                "id": a.id,
+                "at": rfc3339(a.at),
+                "actor": a.actor,
+                "token_id": a.token_id,
+                "action": a.action,
+                "target": a.target,
+                "project": a.project,
+                "scope": a.scope,
+                "remote": a.remote,
+                "status": a.status,
+                "outcome": a.outcome,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "entries": entries })))
+}

@@ -1,0 +1,119 @@
+//! The audit log: append-only records of who did what, never a value or a token.
+
+use super::{Store, StoreError};
+use rusqlite::params_from_iter;
+
+/// One audit record.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AuditRow {
+    /// Its sequence number.
+    pub id: i64,
+    /// When, Unix milliseconds.
+    pub at: i64,
+    /// Who (a user name, or `anonymous`).
+    pub actor: String,
+    /// With which token (its public id).
+    pub token_id: Option<String>,
+    /// What: method and route pattern, e.g. `POST /v1/projects/{project}/packages/{package}/versions`.
+    pub action: String,
+    /// On what: the concrete path.
+    pub target: String,
+    /// The project concerned, if any.
+    pub project: Option<String>,
+    /// The secret scope concerned, if any.
+    pub scope: Option<String>,
+    /// From where (remote address).
+    pub remote: Option<String>,
+    /// The HTTP status answered.
+    pub status: u16,
+    /// `ok`, `denied`, `unauthenticated`, `rejected` or `error`.
+    pub outcome: String,
+}
+
+/// Which records to return.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// At or after, Unix milliseconds.
+    pub since: Option<i64>,
+    /// Before, Unix milliseconds.
+    pub until: Option<i64>,
+    /// By this actor.
+    pub actor: Option<String>,
+    /// About this project.
+    pub project: Option<String>,
+    /// At most this many, newest first.
+    pub limit: u32,
+}
+
+impl Store {
+    /// Appends a record.
+    pub async fn append_audit(&self, row: AuditRow) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO audit (at, actor, token_id, action, target, project, scope, remote, \
+                 status, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                rusqlite::params![
+                    row.at,
+                    row.actor,
+                    row.token_id,
+                    row.action,
+                    row.target,
+                    row.project,
+                    row.scope,
+                    row.remote,
+                    row.status,
+                    row.outcome
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records matching `filter`, newest first.
+    pub async fn query_audit(&self, filter: AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
+        self.call(move |c| {
+            let mut sql = String::from(
+                "SELECT id, at, actor, token_id, action, target, project, scope, remote, status, \
+                 outcome FROM audit WHERE 1 = 1",
+            );
+            let mut args: Vec<rusqlite::types::Value> = Vec::new();
+            if let Some(since) = filter.since {
+                sql.push_str(" AND at >= ?");
+                args.push(since.into());
+            }
+            if let Some(until) = filter.until {
+                sql.push_str(" AND at < ?");
+                args.push(until.into());
+            }
+            if let Some(actor) = filter.actor {
+                sql.push_str(" AND actor = ?");
+                args.push(actor.into());
+            }
+            if let Some(project) = filter.project {
+                sql.push_str(" AND project = ?");
+                args.push(project.into());
+            }
+            sql.push_str(" ORDER BY id DESC LIMIT ?");
+            args.push(i64::from(filter.limit).into());
+            let mut st = c.prepare(&sql)?;
+            let rows = st.query_map(params_from_iter(args), |r| {
+                Ok(AuditRow {
+                    id: r.get(0)?,
+                    at: r.get(1)?,
+                    actor: r.get(2)?,
+                    token_id: r.get(3)?,
+                    action: r.get(4)?,
+                    target: r.get(5)?,
+                    project: r.get(6)?,
+                    scope: r.get(7)?,
+                    remote: r.get(8)?,
+                    status: r.get(9)?,
+                    outcome: r.get(10)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+}
