@@ -38,7 +38,14 @@ async fn serve(args: edgeward_host::cli::ServeArgs) -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let server = match Server::start(args.into_config()).await {
+    let config = match args.into_config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: bad_entry: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let server = match Server::start(config).await {
         Ok(server) => server,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -48,6 +48,21 @@ pub struct Uploaded {
     pub size: usize,
 }
 
+/// An upload that passed every check and compiled, not yet recorded.
+pub struct Prepared {
+    sha256: String,
+    bytes: Arc<Vec<u8>>,
+    pre: crate::runtime::state::HostStateProxyPre,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("sha256", &self.sha256)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The packages of the installation and the versions that serve.
 pub struct Packages {
     runtime: Arc<Runtime>,
@@ -194,18 +209,9 @@ impl Packages {
         .map_err(PackageError::Internal)
     }
 
-    /// Checks, compiles and stores an upload, and makes it the current version.
-    pub async fn upload(
-        &self,
-        project: Name,
-        package: Name,
-        bytes: Vec<u8>,
-        manifest: Manifest,
-        by: &str,
-        create_project: bool,
-    ) -> Result<Uploaded, PackageError> {
+    /// Checks and compiles an upload and caches its artifact; nothing is recorded yet.
+    pub async fn prepare(&self, bytes: Vec<u8>) -> Result<Prepared, PackageError> {
         let sha256 = hex::encode(Sha256::digest(&bytes));
-        let size = bytes.len();
         let bytes = Arc::new(bytes);
         let rt = self.runtime.clone();
         let to_compile = bytes.clone();
@@ -213,7 +219,21 @@ impl Packages {
             .await
             .map_err(|e| PackageError::Internal(e.into()))??;
         self.write_artifact(&sha256, &component).await?;
+        Ok(Prepared { sha256, bytes, pre })
+    }
 
+    /// Records a prepared upload as the new current version of `project/package`.
+    pub async fn commit(
+        &self,
+        project: Name,
+        package: Name,
+        prepared: Prepared,
+        manifest: Manifest,
+        by: &str,
+        create_project: bool,
+    ) -> Result<Uploaded, PackageError> {
+        let Prepared { sha256, bytes, pre } = prepared;
+        let size = bytes.len();
         let _guard = self.write_lock.lock().await;
         let version = self
             .store

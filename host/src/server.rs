@@ -6,7 +6,9 @@ use crate::datadir::DataDir;
 use crate::packages::Packages;
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::secrets::SecretBackend;
+use crate::secrets::cache::CachedBackend;
 use crate::secrets::embedded::EmbeddedBackend;
+use crate::secrets::vault::{VaultBackend, VaultConfig};
 use crate::store::Store;
 use anyhow::Context as _;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -26,7 +28,7 @@ pub const DB_FILE: &str = "edgeward.db";
 pub const SERVER_FILE: &str = "server.json";
 
 /// Everything `edgeward serve` is configured with.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ServeConfig {
     /// The data directory.
     pub data_dir: PathBuf,
@@ -42,6 +44,29 @@ pub struct ServeConfig {
     pub drain_timeout: Duration,
     /// Engine settings and default limits.
     pub runtime: RuntimeConfig,
+    /// Where secrets live and how they are cached.
+    pub secrets: SecretsConfig,
+}
+
+/// The secret backend and its cache.
+#[derive(Debug)]
+pub struct SecretsConfig {
+    /// Vault (or OpenBao) when set; the embedded store otherwise.
+    pub vault: Option<VaultConfig>,
+    /// How long a resolved secret (or its absence) is cached.
+    pub cache_ttl: Duration,
+    /// How long one backend call may take before it counts as `unavailable`.
+    pub timeout: Duration,
+}
+
+impl Default for SecretsConfig {
+    fn default() -> Self {
+        SecretsConfig {
+            vault: None,
+            cache_ttl: Duration::from_secs(30),
+            timeout: Duration::from_secs(2),
+        }
+    }
 }
 
 impl ServeConfig {
@@ -55,6 +80,7 @@ impl ServeConfig {
             master_key: None,
             drain_timeout: Duration::from_secs(30),
             runtime: RuntimeConfig::default(),
+            secrets: SecretsConfig::default(),
         }
     }
 }
@@ -73,6 +99,8 @@ pub struct App {
     pub packages: Packages,
     /// The largest component accepted, bytes.
     pub max_upload_bytes: usize,
+    /// The API's base URL (for unwrap links).
+    pub api_url: String,
 }
 
 impl std::fmt::Debug for App {
@@ -100,9 +128,21 @@ impl Server {
         })?);
         let store = Store::open(&data_dir.path().join(DB_FILE))
             .context("cannot open the metadata store")?;
-        let key = EmbeddedBackend::load_key(&data_dir, config.master_key.as_deref())?;
-        let backend: Arc<dyn SecretBackend> = Arc::new(EmbeddedBackend::new(store.clone(), &key));
-        drop(key);
+        let backend: Arc<dyn SecretBackend> = match config.secrets.vault {
+            Some(vault) => {
+                tracing::info!(addr = %vault.addr, mount = %vault.mount, prefix = %vault.prefix, "secrets in Vault");
+                Arc::new(VaultBackend::new(vault)?)
+            }
+            None => {
+                let key = EmbeddedBackend::load_key(&data_dir, config.master_key.as_deref())?;
+                Arc::new(EmbeddedBackend::new(store.clone(), &key))
+            }
+        };
+        let backend: Arc<dyn SecretBackend> = Arc::new(CachedBackend::new(
+            backend,
+            config.secrets.cache_ttl,
+            config.secrets.timeout,
+        ));
         let runtime = Arc::new(Runtime::new(config.runtime.clone())?);
         let packages = Packages::new(runtime.clone(), store.clone(), data_dir.clone());
         let started = std::time::Instant::now();
@@ -115,15 +155,6 @@ impl Server {
         let admin_token_created = auth::ensure_admin_token(&store, &data_dir).await?;
         let admin_token_path = data_dir.path().join(auth::ADMIN_TOKEN_FILE);
 
-        let app = Arc::new(App {
-            runtime,
-            store,
-            data_dir: data_dir.clone(),
-            backend,
-            packages,
-            max_upload_bytes: config.max_upload_bytes,
-        });
-
         let data_listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (data plane)", config.listen))?;
@@ -132,6 +163,15 @@ impl Server {
             .with_context(|| format!("cannot listen on {} (API)", config.api_listen))?;
         let listen_addr = data_listener.local_addr()?;
         let api_addr = api_listener.local_addr()?;
+        let app = Arc::new(App {
+            runtime,
+            store,
+            data_dir: data_dir.clone(),
+            backend,
+            packages,
+            max_upload_bytes: config.max_upload_bytes,
+            api_url: format!("http://{api_addr}"),
+        });
         let server_file = serde_json::json!({
             "listen": format!("http://{listen_addr}"),
             "api": format!("http://{api_addr}"),
@@ -278,4 +318,17 @@ pub async fn wait_for_shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// Reads and discards up to `limit` bytes of a request body a handler refused, for at most a
+/// few seconds. A client that is still sending then reads the refusal instead of finding the
+/// connection closed under it.
+pub async fn drain<B>(body: B, limit: usize)
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    use http_body_util::BodyExt;
+    let limited = http_body_util::Limited::new(body, limit);
+    let _ = tokio::time::timeout(Duration::from_secs(5), limited.collect()).await;
 }

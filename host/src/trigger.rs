@@ -91,6 +91,7 @@ pub async fn handle(
         match crate::auth::authenticate_token(&app.store, &token).await {
             Ok(principal) => user = Some(principal.user),
             Err(crate::auth::AuthError::Unauthenticated(m)) => {
+                crate::server::drain(body, 1 << 20).await;
                 return error_response(401, "unauthenticated", m, Some(&execution_id));
             }
             Err(e) => {

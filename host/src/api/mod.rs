@@ -14,6 +14,7 @@
 mod error;
 mod identity;
 pub mod policy;
+pub mod secrets;
 mod upload;
 
 pub use error::ApiError;
@@ -66,16 +67,43 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route(
             "/v1/projects/{project}/packages/{package}/versions",
-            post(upload::upload_version),
+            post(upload::upload_version).layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .route(
             "/v1/projects/{project}/packages/{package}/rollback",
             post(rollback),
         )
-        .layer(axum::extract::DefaultBodyLimit::disable())
+        .merge(secret_routes("/v1/secrets/platform"))
+        .merge(secret_routes("/v1/projects/{project}/secrets"))
+        .merge(secret_routes(
+            "/v1/projects/{project}/packages/{package}/secrets",
+        ))
+        .merge(secret_routes("/v1/users/{user}/secrets"))
+        .route("/v1/unwrap", post(secrets::unwrap))
+        .layer(axum::extract::DefaultBodyLimit::max(secrets::BODY_LIMIT))
         .route_layer(middleware::from_fn_with_state(app.clone(), policy::enforce))
         .fallback(|| async { ApiError::not_found("no such API route; see /v1 in the README") })
         .with_state(app)
+}
+
+/// The same five routes for every scope: list, create and import on the collection; read,
+/// set, update and delete on a name; wrap below a name.
+fn secret_routes(base: &str) -> Router<Arc<App>> {
+    Router::new()
+        .route(
+            base,
+            get(secrets::list)
+                .post(secrets::create)
+                .put(secrets::import),
+        )
+        .route(
+            &format!("{base}/{{name}}"),
+            get(secrets::read)
+                .put(secrets::set)
+                .patch(secrets::update)
+                .delete(secrets::remove),
+        )
+        .route(&format!("{base}/{{name}}/wrap"), post(secrets::wrap))
 }
 
 /// Formats Unix milliseconds as RFC 3339.

@@ -35,6 +35,8 @@ pub enum Need {
     SelfOrPlatformAdmin,
     /// A platform admin, or an admin of the project named by `?project=`.
     AuditReader,
+    /// The `{user}` of the path themselves, and nobody else (user-scope secrets).
+    SelfOnly,
 }
 
 /// The policy table.
@@ -51,7 +53,19 @@ pub fn need(method: &Method, route: &str) -> Need {
         ("GET" | "POST", "/v1/users/{user}/tokens") => SelfOrPlatformAdmin,
         ("DELETE", "/v1/users/{user}/tokens/{token}") => SelfOrPlatformAdmin,
         ("GET", "/v1/audit") => AuditReader,
+        // The wrapping token is the credential.
+        ("POST", "/v1/unwrap") => Public,
+        _ if route.starts_with("/v1/secrets/platform") => PlatformAdmin,
+        _ if route.starts_with("/v1/users/{user}/secrets") => SelfOnly,
         _ => match route.strip_prefix(P) {
+            // Project scope: names for members, everything else for project admins.
+            Some("/secrets") if m == "GET" => Project(Role::Viewer),
+            Some(r) if r.starts_with("/secrets") => Project(Role::Admin),
+            // Package scope: names for members, writes for developers, values for admins.
+            Some("/packages/{package}/secrets") if m == "GET" => Project(Role::Viewer),
+            Some("/packages/{package}/secrets/{name}") if m == "GET" => Project(Role::Admin),
+            Some("/packages/{package}/secrets/{name}/wrap") => Project(Role::Admin),
+            Some(r) if r.starts_with("/packages/{package}/secrets") => Project(Role::Developer),
             Some("/packages" | "/packages/{package}" | "/members") if m == "GET" => {
                 Project(Role::Viewer)
             }
@@ -140,6 +154,9 @@ pub async fn enforce(State(app): State<Arc<App>>, request: Request, next: Next) 
             if let Some(p) = who {
                 actor = (p.user, Some(p.token_id));
             }
+            // Read what the client is still sending (bounded), so it sees this answer rather
+            // than a connection closed under its upload.
+            crate::server::drain(body, app.max_upload_bytes + (1 << 20)).await;
             e.into_response()
         }
     };
@@ -251,6 +268,14 @@ async fn authorise(
             }
             Some(_) => {}
         },
+        Need::SelfOnly => {
+            if user.as_deref() != Some(principal.user.as_str()) {
+                return deny(
+                    &principal,
+                    "user secrets are readable and writable by that user alone".into(),
+                );
+            }
+        }
         Need::SelfOrPlatformAdmin => {
             if !principal.platform_admin && user.as_deref() != Some(principal.user.as_str()) {
                 return deny(
@@ -307,6 +332,24 @@ mod tests {
         assert_eq!(
             need(&Method::PUT, "/v1/projects/{project}/members/{user}"),
             Need::Project(Role::Admin)
+        );
+        let pkg = "/v1/projects/{project}/packages/{package}/secrets";
+        assert_eq!(need(&Method::GET, pkg), Need::Project(Role::Viewer));
+        assert_eq!(need(&Method::PUT, pkg), Need::Project(Role::Developer));
+        let name = format!("{pkg}/{{name}}");
+        assert_eq!(need(&Method::GET, &name), Need::Project(Role::Admin));
+        assert_eq!(need(&Method::PATCH, &name), Need::Project(Role::Developer));
+        assert_eq!(
+            need(&Method::POST, &format!("{name}/wrap")),
+            Need::Project(Role::Admin)
+        );
+        assert_eq!(
+            need(&Method::PUT, "/v1/projects/{project}/secrets/{name}"),
+            Need::Project(Role::Admin)
+        );
+        assert_eq!(
+            need(&Method::GET, "/v1/users/{user}/secrets/{name}"),
+            Need::SelfOnly
         );
     }
 }

@@ -56,9 +56,9 @@ pub(super) async fn upload_version(
         })?
         .to_bytes();
 
-    let (component, manifest) = match multipart_boundary {
+    let (component, manifest, secrets_json) = match multipart_boundary {
         Some(boundary) => read_multipart(body, boundary).await?,
-        None => (body.to_vec(), None),
+        None => (body.to_vec(), None, None),
     };
     if component.len() > limit {
         return Err(too_large());
@@ -68,12 +68,35 @@ pub(super) async fn upload_version(
             .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad_manifest", e.0))?,
         None => Manifest::default(),
     };
+    // A secrets.json beside the component seeds package-scope secrets: checked whole before
+    // anything is written, imported all or nothing, and only then is the version recorded.
+    let seeds = match secrets_json {
+        Some(text) => {
+            let json: Value = serde_json::from_slice(&text)
+                .map_err(|e| ApiError::bad_entry(format!("secrets.json is not valid JSON: {e}")))?;
+            Some(super::secrets::parse_secrets_json(&json)?)
+        }
+        None => None,
+    };
+    let prepared = app.packages.prepare(component).await?;
+    if let Some(seeds) = &seeds {
+        // Only a platform admin may create the project here; for anyone else it must exist.
+        if !caller.principal.platform_admin
+            && !app.store.project_exists(project.to_string()).await?
+        {
+            return Err(ApiError::not_found(format!("no project {project:?}")));
+        }
+        let owner = crate::secrets::Owner::Package(project.clone(), package.clone());
+        app.backend
+            .import(&owner, seeds, &caller.principal.user)
+            .await?;
+    }
     let uploaded = app
         .packages
-        .upload(
+        .commit(
             project,
             package,
-            component,
+            prepared,
             manifest,
             &caller.principal.user,
             // Only platform admins create projects, here as on POST /v1/projects.
@@ -87,14 +110,14 @@ pub(super) async fn upload_version(
     Ok((StatusCode::CREATED, Json(json!(uploaded))))
 }
 
-async fn read_multipart(
-    body: Bytes,
-    boundary: String,
-) -> Result<(Vec<u8>, Option<Vec<u8>>), ApiError> {
+type Parts = (Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
+
+async fn read_multipart(body: Bytes, boundary: String) -> Result<Parts, ApiError> {
     let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(body) });
     let mut multipart = multer::Multipart::new(stream, boundary);
     let mut component = None;
     let mut manifest = None;
+    let mut secrets = None;
     let bad = |e: multer::Error| ApiError::bad_entry(format!("malformed multipart body: {e}"));
     while let Some(field) = multipart.next_field().await.map_err(bad)? {
         let name = field.name().unwrap_or_default().to_string();
@@ -102,10 +125,11 @@ async fn read_multipart(
         match name.as_str() {
             "component" => component = Some(bytes.to_vec()),
             "manifest" => manifest = Some(bytes.to_vec()),
+            "secrets" => secrets = Some(bytes.to_vec()),
             other => {
                 return Err(ApiError::bad_entry(format!(
                     "unexpected multipart part {other:?}: send `component` and optionally \
-                     `manifest`"
+                     `manifest` and `secrets` (secrets.json)"
                 )));
             }
         }
@@ -117,5 +141,5 @@ async fn read_multipart(
             "the multipart upload has no `component` part",
         )
     })?;
-    Ok((component, manifest))
+    Ok((component, manifest, secrets))
 }

@@ -1,8 +1,8 @@
 //! The API client behind the CLI's commands.
 
 use super::{
-    Command, ConnArgs, MembersCommand, PackagesCommand, ProjectsCommand, TokensCommand,
-    UsersCommand, parse_duration_secs, split_target,
+    Command, ConnArgs, MembersCommand, PackagesCommand, ProjectsCommand, ScopeArgs, SecretsCommand,
+    TokensCommand, UsersCommand, ValueArgs, parse_duration_secs, split_target,
 };
 use crate::auth::ADMIN_TOKEN_FILE;
 use crate::server::SERVER_FILE;
@@ -149,6 +149,7 @@ pub async fn run(command: Command) -> Result<(), ClientError> {
             target,
             file,
             manifest,
+            secrets,
             conn,
         } => {
             deploy(
@@ -156,9 +157,11 @@ pub async fn run(command: Command) -> Result<(), ClientError> {
                 &target,
                 &file,
                 manifest.as_deref(),
+                secrets.as_deref(),
             )
             .await
         }
+        Command::Secrets(cmd) => secrets(cmd).await,
         Command::Projects(ProjectsCommand::Create { name, conn }) => {
             let client = Client::from_args(&conn)?;
             client
@@ -361,6 +364,237 @@ pub async fn run(command: Command) -> Result<(), ClientError> {
     }
 }
 
+/// The API collection path of a scope.
+async fn scope_path(client: &Client, scope: &ScopeArgs) -> Result<String, ClientError> {
+    match scope {
+        ScopeArgs { platform: true, .. } => Ok("/v1/secrets/platform".into()),
+        ScopeArgs {
+            project: Some(p),
+            package: Some(k),
+            ..
+        } => Ok(format!("/v1/projects/{p}/packages/{k}/secrets")),
+        ScopeArgs {
+            project: Some(p), ..
+        } => Ok(format!("/v1/projects/{p}/secrets")),
+        ScopeArgs { user: Some(u), .. } => {
+            let u = if u.is_empty() {
+                whoami_name(client, None).await?
+            } else {
+                u.clone()
+            };
+            Ok(format!("/v1/users/{u}/secrets"))
+        }
+        _ => Err(err(
+            "bad_entry",
+            "say which scope: --platform, --project P [--package K], or --user",
+        )),
+    }
+}
+
+fn read_value(v: &ValueArgs) -> Result<Value, ClientError> {
+    let text = match (&v.value, &v.file, v.stdin) {
+        (Some(value), _, _) => value.clone(),
+        (None, Some(file), _) => std::fs::read_to_string(file)
+            .map_err(|e| err("io", format!("{}: {e}", file.display())))?,
+        (None, None, true) => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .map_err(|e| err("io", format!("stdin: {e}")))?;
+            s
+        }
+        (None, None, false) => {
+            return Err(err(
+                "bad_entry",
+                "give the value as an argument, with --file F, or with --stdin",
+            ));
+        }
+    };
+    // A file or stdin usually ends with a newline that is not part of the secret.
+    let text = if v.value.is_none() {
+        text.strip_suffix('\n')
+            .map(|t| t.strip_suffix('\r').unwrap_or(t))
+            .unwrap_or(&text)
+            .to_string()
+    } else {
+        text
+    };
+    if v.json {
+        let parsed: Value = serde_json::from_str(&text)
+            .map_err(|e| err("bad_entry", format!("--json: the value is not JSON: {e}")))?;
+        if !parsed.is_object() {
+            return Err(err(
+                "bad_entry",
+                "--json: the value must be a JSON object of fields",
+            ));
+        }
+        Ok(parsed)
+    } else {
+        Ok(Value::String(text))
+    }
+}
+
+fn print_value(v: &Value) {
+    match v {
+        Value::String(s) => println!("{s}"),
+        other => println!("{other}"),
+    }
+}
+
+async fn write_secret(
+    method: Method,
+    name: &str,
+    value: &ValueArgs,
+    scope: &ScopeArgs,
+    conn: &ConnArgs,
+) -> Result<(), ClientError> {
+    let client = Client::from_args(conn)?;
+    let base = scope_path(&client, scope).await?;
+    let value = read_value(value)?;
+    let (path, body) = if method == Method::POST {
+        (base, serde_json::json!({ "name": name, "value": value }))
+    } else {
+        (
+            format!("{base}/{name}"),
+            serde_json::json!({ "value": value }),
+        )
+    };
+    let body = client
+        .send(client.request(method, &path).json(&body))
+        .await?;
+    println!(
+        "{} {name} version {}",
+        body["scope"].as_str().unwrap_or_default(),
+        body["version"].as_u64().unwrap_or(0)
+    );
+    Ok(())
+}
+
+async fn secrets(cmd: SecretsCommand) -> Result<(), ClientError> {
+    match cmd {
+        SecretsCommand::Set {
+            name,
+            value,
+            scope,
+            conn,
+        } => write_secret(Method::PUT, &name, &value, &scope, &conn).await,
+        SecretsCommand::Create {
+            name,
+            value,
+            scope,
+            conn,
+        } => write_secret(Method::POST, &name, &value, &scope, &conn).await,
+        SecretsCommand::Update {
+            name,
+            value,
+            scope,
+            conn,
+        } => write_secret(Method::PATCH, &name, &value, &scope, &conn).await,
+        SecretsCommand::Get { name, scope, conn } => {
+            let client = Client::from_args(&conn)?;
+            let base = scope_path(&client, &scope).await?;
+            let body = client
+                .send(client.request(Method::GET, &format!("{base}/{name}")))
+                .await?;
+            print_value(&body["value"]);
+            Ok(())
+        }
+        SecretsCommand::List { scope, conn } => {
+            let client = Client::from_args(&conn)?;
+            let base = scope_path(&client, &scope).await?;
+            let body = client.send(client.request(Method::GET, &base)).await?;
+            println!("{:<40} {:>7}  {:<25} BY", "NAME", "VERSION", "UPDATED");
+            for s in body["secrets"].as_array().into_iter().flatten() {
+                println!(
+                    "{:<40} {:>7}  {:<25} {}",
+                    s["name"].as_str().unwrap_or_default(),
+                    s["version"].as_u64().unwrap_or(0),
+                    s["updated_at"].as_str().unwrap_or_default(),
+                    s["updated_by"].as_str().unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        SecretsCommand::Rm { name, scope, conn } => {
+            let client = Client::from_args(&conn)?;
+            let base = scope_path(&client, &scope).await?;
+            client
+                .send(client.request(Method::DELETE, &format!("{base}/{name}")))
+                .await?;
+            println!("deleted {name}");
+            Ok(())
+        }
+        SecretsCommand::Import { file, scope, conn } => {
+            let client = Client::from_args(&conn)?;
+            let base = scope_path(&client, &scope).await?;
+            let text = if file.as_os_str() == "-" {
+                let mut s = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut s)
+                    .map_err(|e| err("io", format!("stdin: {e}")))?;
+                s
+            } else {
+                std::fs::read_to_string(&file)
+                    .map_err(|e| err("io", format!("{}: {e}", file.display())))?
+            };
+            let json: Value = serde_json::from_str(&text)
+                .map_err(|e| err("bad_entry", format!("the file is not JSON: {e}")))?;
+            let body = client
+                .send(client.request(Method::PUT, &base).json(&json))
+                .await?;
+            let n = body["imported"].as_array().map_or(0, Vec::len);
+            println!("imported {n} secrets");
+            Ok(())
+        }
+        SecretsCommand::Wrap {
+            name,
+            ttl,
+            scope,
+            conn,
+        } => {
+            let client = Client::from_args(&conn)?;
+            let base = scope_path(&client, &scope).await?;
+            let ttl = ttl.as_deref().map(parse_duration_secs).transpose()?;
+            let body = client
+                .send(
+                    client
+                        .request(Method::POST, &format!("{base}/{name}/wrap"))
+                        .json(&serde_json::json!({ "ttl": ttl })),
+                )
+                .await?;
+            eprintln!(
+                "single-use token for {name}, valid until {}; redeem with `edgeward secrets \
+                 unwrap` or at {}",
+                body["expires_at"].as_str().unwrap_or_default(),
+                body["unwrap_url"].as_str().unwrap_or_default()
+            );
+            println!("{}", body["token"].as_str().unwrap_or_default());
+            Ok(())
+        }
+        SecretsCommand::Unwrap { token, conn } => {
+            let client = Client::from_args(&conn)?;
+            let token = if token == "-" {
+                let mut s = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut s)
+                    .map_err(|e| err("io", format!("stdin: {e}")))?;
+                s.trim().to_string()
+            } else {
+                token
+            };
+            let body = client
+                .send(
+                    client
+                        .request(Method::POST, "/v1/unwrap")
+                        .json(&serde_json::json!({ "token": token })),
+                )
+                .await?;
+            print_value(&body["value"]);
+            Ok(())
+        }
+    }
+}
+
 async fn members(cmd: MembersCommand) -> Result<(), ClientError> {
     match cmd {
         MembersCommand::Add {
@@ -525,6 +759,7 @@ async fn deploy(
     target: &str,
     file: &Path,
     manifest: Option<&Path>,
+    secrets: Option<&Path>,
 ) -> Result<(), ClientError> {
     let (project, package) = split_target(target)?;
     let io = |path: &Path, e: std::io::Error| err("io", format!("{}: {e}", path.display()));
@@ -534,6 +769,10 @@ async fn deploy(
         .len();
     let component = tokio::fs::File::open(file).await.map_err(|e| io(file, e))?;
     let manifest_text = match manifest {
+        Some(path) => Some(tokio::fs::read(path).await.map_err(|e| io(path, e))?),
+        None => None,
+    };
+    let secrets_text = match secrets {
         Some(path) => Some(tokio::fs::read(path).await.map_err(|e| io(path, e))?),
         None => None,
     };
@@ -563,6 +802,9 @@ async fn deploy(
     let mut form = reqwest::multipart::Form::new().part("component", part);
     if let Some(text) = manifest_text {
         form = form.part("manifest", reqwest::multipart::Part::bytes(text));
+    }
+    if let Some(text) = secrets_text {
+        form = form.part("secrets", reqwest::multipart::Part::bytes(text));
     }
     let result = client
         .send(

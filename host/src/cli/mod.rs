@@ -38,6 +38,9 @@ pub enum Command {
         /// A manifest (TOML or JSON).
         #[arg(long)]
         manifest: Option<PathBuf>,
+        /// A secrets.json object seeding the package's own secrets (all or nothing).
+        #[arg(long)]
+        secrets: Option<PathBuf>,
         #[command(flatten)]
         conn: ConnArgs,
     },
@@ -57,6 +60,9 @@ pub enum Command {
         #[command(flatten)]
         conn: ConnArgs,
     },
+    /// Secrets in every scope: set, get, list, rm, import, wrap, unwrap.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Users (platform admins).
     #[command(subcommand)]
     Users(UsersCommand),
@@ -164,6 +170,124 @@ pub enum MembersCommand {
     List {
         /// The project.
         project: String,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+}
+
+/// Which scope a `secrets` command works on. Exactly one of `--platform`, `--project`
+/// (with `--package` for package scope) or `--user`.
+#[derive(Debug, Clone, Args)]
+pub struct ScopeArgs {
+    /// The platform scope (platform admins).
+    #[arg(long, conflicts_with_all = ["project", "user"])]
+    pub platform: bool,
+    /// The project scope of PROJECT (with --package: that package's scope).
+    #[arg(long)]
+    pub project: Option<String>,
+    /// The package scope (needs --project).
+    #[arg(long, requires = "project")]
+    pub package: Option<String>,
+    /// Your own user scope (or USER's: only they may use it).
+    #[arg(long, num_args = 0..=1, default_missing_value = "", conflicts_with = "project")]
+    pub user: Option<String>,
+}
+
+/// Where a value comes from; arguments stay out of shell history when you use a file or stdin.
+#[derive(Debug, Clone, Args)]
+pub struct ValueArgs {
+    /// The value (prefer --file or --stdin: arguments end up in shell history).
+    pub value: Option<String>,
+    /// Read the value from a file.
+    #[arg(long, conflicts_with = "value")]
+    pub file: Option<PathBuf>,
+    /// Read the value from standard input.
+    #[arg(long, conflicts_with_all = ["value", "file"])]
+    pub stdin: bool,
+    /// The value is a JSON object of fields (a multi-field secret).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `edgeward secrets …`
+#[allow(missing_docs)]
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Create or replace a secret.
+    Set {
+        name: String,
+        #[command(flatten)]
+        value: ValueArgs,
+        #[command(flatten)]
+        scope: ScopeArgs,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Create a secret; fails with already_exists if it is there.
+    Create {
+        name: String,
+        #[command(flatten)]
+        value: ValueArgs,
+        #[command(flatten)]
+        scope: ScopeArgs,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Replace a secret; fails with not_found if it is not there.
+    Update {
+        name: String,
+        #[command(flatten)]
+        value: ValueArgs,
+        #[command(flatten)]
+        scope: ScopeArgs,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Print a secret's value.
+    Get {
+        name: String,
+        #[command(flatten)]
+        scope: ScopeArgs,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// List names and metadata (never values).
+    List {
+        #[command(flatten)]
+        scope: ScopeArgs,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Delete a secret.
+    Rm {
+        name: String,
+        #[command(flatten)]
+        scope: ScopeArgs,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Import a secrets.json object (NAME: value, ...) all or nothing; `-` reads stdin.
+    Import {
+        file: PathBuf,
+        #[command(flatten)]
+        scope: ScopeArgs,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Exchange a secret for a single-use token (printed on stdout).
+    Wrap {
+        name: String,
+        /// Lifetime: seconds, or a number with s, m, h or d (default 5m).
+        #[arg(long)]
+        ttl: Option<String>,
+        #[command(flatten)]
+        scope: ScopeArgs,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Redeem a wrapping token once and print the value; `-` reads the token from stdin.
+    Unwrap {
+        token: String,
         #[command(flatten)]
         conn: ConnArgs,
     },
@@ -295,12 +419,34 @@ pub struct ServeArgs {
     /// How long shutdown waits for in-flight requests, in seconds.
     #[arg(long, default_value_t = 30)]
     pub drain_seconds: u64,
+    /// Where secrets live: `embedded` (encrypted in the data directory) or `vault`.
+    #[arg(long, env = "EDGEWARD_SECRETS_BACKEND", default_value = "embedded", value_parser = ["embedded", "vault"])]
+    pub secrets_backend: String,
+    /// Vault's address (vault backend).
+    #[arg(long, env = "VAULT_ADDR", default_value = "http://127.0.0.1:8200")]
+    pub vault_addr: String,
+    /// The KV v2 mount (vault backend).
+    #[arg(long, env = "EDGEWARD_VAULT_MOUNT", default_value = "secret")]
+    pub vault_mount: String,
+    /// The path prefix under the mount (vault backend).
+    #[arg(long, env = "EDGEWARD_VAULT_PREFIX", default_value = "edgeward")]
+    pub vault_prefix: String,
+    /// The AppRole auth mount, when `VAULT_ROLE_ID` and `VAULT_SECRET_ID` are set.
+    #[arg(long, env = "EDGEWARD_VAULT_APPROLE_MOUNT", default_value = "approle")]
+    pub vault_approle_mount: String,
+    /// How long resolved secrets are cached, in milliseconds (0 turns the cache off).
+    #[arg(long, env = "EDGEWARD_SECRETS_CACHE_TTL_MS", default_value_t = 30_000)]
+    pub secrets_cache_ttl_ms: u64,
+    /// How long one secret-backend call may take, in milliseconds.
+    #[arg(long, env = "EDGEWARD_SECRETS_TIMEOUT_MS", default_value_t = 2_000)]
+    pub secrets_timeout_ms: u64,
 }
 
 impl ServeArgs {
-    /// The server configuration these flags describe. The master key comes only from the
-    /// environment (`EDGEWARD_MASTER_KEY`), never from a flag that would show in `ps`.
-    pub fn into_config(self) -> ServeConfig {
+    /// The server configuration these flags describe. Credentials (the master key,
+    /// `VAULT_TOKEN`, `VAULT_SECRET_ID`) come only from the environment, never from a flag that
+    /// would show in `ps`.
+    pub fn into_config(self) -> Result<ServeConfig, String> {
         let mut config = ServeConfig::with_data_dir(self.data_dir);
         config.listen = self.listen;
         config.api_listen = self.api_listen;
@@ -311,7 +457,38 @@ impl ServeArgs {
             default_timeout: std::time::Duration::from_millis(self.timeout_ms),
             ..RuntimeConfig::default()
         };
-        config
+        config.secrets.cache_ttl = std::time::Duration::from_millis(self.secrets_cache_ttl_ms);
+        config.secrets.timeout = std::time::Duration::from_millis(self.secrets_timeout_ms.max(1));
+        if self.secrets_backend == "vault" {
+            use crate::secrets::vault::{VaultAuth, VaultConfig};
+            use zeroize::Zeroizing;
+            let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+            let auth = match (
+                env("VAULT_ROLE_ID"),
+                env("VAULT_SECRET_ID"),
+                env("VAULT_TOKEN"),
+            ) {
+                (Some(role_id), Some(secret_id), _) => VaultAuth::AppRole {
+                    mount: self.vault_approle_mount,
+                    role_id,
+                    secret_id: Zeroizing::new(secret_id),
+                },
+                (_, _, Some(token)) => VaultAuth::Token(Zeroizing::new(token)),
+                _ => {
+                    return Err("the vault backend needs VAULT_TOKEN, or VAULT_ROLE_ID and \
+                         VAULT_SECRET_ID, in the environment"
+                        .into());
+                }
+            };
+            config.secrets.vault = Some(VaultConfig {
+                addr: self.vault_addr,
+                auth,
+                mount: self.vault_mount,
+                prefix: self.vault_prefix,
+                timeout: config.secrets.timeout,
+            });
+        }
+        Ok(config)
     }
 }
 

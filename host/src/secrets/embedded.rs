@@ -4,10 +4,12 @@
 //! with mode 0600 on first start. Each ciphertext is bound to its scope, owner and name as
 //! associated data, so a row copied to another place in the database does not decrypt.
 
-use super::{BackendError, Owner, SecretBackend, SecretMeta, SecretValue, StoredSecret};
+use super::{
+    BackendError, Owner, SecretBackend, SecretMeta, SecretValue, StoredSecret, Wrapped, WriteMode,
+};
 use crate::datadir::DataDir;
 use crate::names::SecretName;
-use crate::store::{SecretRow, Store};
+use crate::store::{SecretRow, Store, StoreError};
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use rand::RngCore;
@@ -85,22 +87,51 @@ impl EmbeddedBackend {
         name: &SecretName,
         row: &SecretRow,
     ) -> Result<SecretValue, BackendError> {
+        let what = format!("{} secret {name}", owner.scope());
+        self.open(&what, &Self::aad(owner, name), &row.nonce, &row.ciphertext)
+    }
+
+    /// Encrypts a value (tagged text or object) under `aad`; returns nonce and ciphertext.
+    fn seal(&self, aad: &str, value: &SecretValue) -> Result<(Vec<u8>, Vec<u8>), BackendError> {
+        let mut plain = Zeroizing::new(Vec::with_capacity(value.expose().len() + 1));
+        plain.push(if value.is_object() { b'o' } else { b't' });
+        plain.extend_from_slice(value.expose().as_bytes());
+        let mut nonce = [0u8; 12];
+        rand::rng().fill_bytes(&mut nonce);
+        let ciphertext = self
+            .cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &plain,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .map_err(|_| BackendError::Corrupt("encryption failed".into()))?;
+        Ok((nonce.to_vec(), ciphertext))
+    }
+
+    fn open(
+        &self,
+        what: &str,
+        aad: &str,
+        nonce: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<SecretValue, BackendError> {
         let corrupt = || {
             BackendError::Corrupt(format!(
-                "{} secret {name} does not decrypt (wrong master key or damaged row)",
-                owner.scope()
+                "{what} does not decrypt (wrong master key or damaged row)"
             ))
         };
-        if row.nonce.len() != 12 {
+        if nonce.len() != 12 {
             return Err(corrupt());
         }
-        let aad = Self::aad(owner, name);
         let plain = Zeroizing::new(
             self.cipher
                 .decrypt(
-                    Nonce::from_slice(&row.nonce),
+                    Nonce::from_slice(nonce),
                     Payload {
-                        msg: &row.ciphertext,
+                        msg: ciphertext,
                         aad: aad.as_bytes(),
                     },
                 )
@@ -122,8 +153,19 @@ fn parse_key(hex_key: &str) -> Option<Zeroizing<[u8; 32]>> {
     Some(key)
 }
 
-fn store_error(e: crate::store::StoreError) -> BackendError {
-    BackendError::Unavailable(e.to_string())
+/// Embedded wrapping tokens start with this.
+pub const WRAP_PREFIX: &str = "ewr_";
+
+fn wrap_aad(hash: &str) -> String {
+    format!("edgeward:wrap:v1:{hash}")
+}
+
+fn store_error(e: StoreError) -> BackendError {
+    match e {
+        StoreError::NotFound(m) => BackendError::NotFound(m),
+        StoreError::AlreadyExists(m) => BackendError::AlreadyExists(m),
+        other => BackendError::Unavailable(other.to_string()),
+    }
 }
 
 #[async_trait::async_trait]
@@ -167,42 +209,94 @@ impl SecretBackend for EmbeddedBackend {
             .collect())
     }
 
-    async fn put(
+    async fn write(
         &self,
         owner: &Owner,
         name: &SecretName,
         value: &SecretValue,
         by: &str,
+        mode: WriteMode,
     ) -> Result<u64, BackendError> {
-        let mut plain = Zeroizing::new(Vec::with_capacity(value.expose().len() + 1));
-        plain.push(if value.is_object() { b'o' } else { b't' });
-        plain.extend_from_slice(value.expose().as_bytes());
-        let mut nonce = [0u8; 12];
-        rand::rng().fill_bytes(&mut nonce);
-        let aad = Self::aad(owner, name);
-        let ciphertext = self
-            .cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: &plain,
-                    aad: aad.as_bytes(),
-                },
-            )
-            .map_err(|_| BackendError::Corrupt("encryption failed".into()))?;
+        let (nonce, ciphertext) = self.seal(&Self::aad(owner, name), value)?;
+        let mode = match mode {
+            WriteMode::Upsert => None,
+            WriteMode::Create => Some(true),
+            WriteMode::Update => Some(false),
+        };
         let version = self
             .store
-            .secret_put(
+            .secret_write(
                 owner.scope().as_str(),
                 owner.key(),
                 name.to_string(),
-                nonce.to_vec(),
+                nonce,
                 ciphertext,
                 by.to_string(),
+                mode,
             )
             .await
             .map_err(store_error)?;
         Ok(u64::try_from(version).unwrap_or(0))
+    }
+
+    async fn import(
+        &self,
+        owner: &Owner,
+        entries: &[(SecretName, SecretValue)],
+        by: &str,
+    ) -> Result<(), BackendError> {
+        let mut sealed = Vec::with_capacity(entries.len());
+        for (name, value) in entries {
+            let (nonce, ciphertext) = self.seal(&Self::aad(owner, name), value)?;
+            sealed.push((name.to_string(), nonce, ciphertext));
+        }
+        self.store
+            .secret_import(owner.scope().as_str(), owner.key(), sealed, by.to_string())
+            .await
+            .map_err(store_error)
+    }
+
+    async fn wrap(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+        ttl: std::time::Duration,
+    ) -> Result<Option<Wrapped>, BackendError> {
+        let Some(secret) = self.get(owner, name).await? else {
+            return Ok(None);
+        };
+        let mut raw = Zeroizing::new([0u8; 32]);
+        rand::rng().fill_bytes(raw.as_mut());
+        let token = Zeroizing::new(format!("{WRAP_PREFIX}{}", hex::encode(raw.as_ref())));
+        let hash = crate::auth::hash_token(&token);
+        let (nonce, ciphertext) = self.seal(&wrap_aad(&hash), &secret.value)?;
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let expires_at = crate::store::now_ms().saturating_add(ttl_ms);
+        self.store
+            .wrap_insert(hash, name.to_string(), nonce, ciphertext, expires_at)
+            .await
+            .map_err(store_error)?;
+        Ok(Some(Wrapped {
+            token,
+            expires_at,
+            unwrap_url: None,
+        }))
+    }
+
+    async fn unwrap(&self, token: &str) -> Result<SecretValue, BackendError> {
+        let gone =
+            || BackendError::NotFound("the wrapping token is unknown, used or expired".into());
+        if !token.starts_with(WRAP_PREFIX) || token.len() > 128 {
+            return Err(gone());
+        }
+        let hash = crate::auth::hash_token(token);
+        let (_, nonce, ciphertext) = self
+            .store
+            .wrap_take(hash.clone())
+            .await
+            .map_err(store_error)?
+            .ok_or_else(gone)?;
+        self.open("wrapped value", &wrap_aad(&hash), &nonce, &ciphertext)
     }
 
     async fn delete(&self, owner: &Owner, name: &SecretName) -> Result<bool, BackendError> {

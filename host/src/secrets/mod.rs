@@ -4,8 +4,10 @@
 //! later Vault): it talks to one [`SecretBackend`] trait, and resolution rules live here, once.
 //! Values are held in [`SecretValue`], whose `Debug` never prints them and which zeroizes on drop.
 
+pub mod cache;
 pub mod embedded;
 pub mod guest;
+pub mod vault;
 
 use crate::names::{Name, SecretName};
 use secrecy::{ExposeSecret, SecretString};
@@ -156,7 +158,46 @@ pub enum BackendError {
     /// Stored data could not be decrypted or decoded.
     #[error("secret backend: {0}")]
     Corrupt(String),
+    /// An update or unwrap found nothing.
+    #[error("{0}")]
+    NotFound(String),
+    /// A create found the name taken.
+    #[error("{0}")]
+    AlreadyExists(String),
 }
+
+/// How a write treats an existing secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Create or replace (`set`).
+    Upsert,
+    /// Create only; `AlreadyExists` if present.
+    Create,
+    /// Replace only; `NotFound` if absent.
+    Update,
+}
+
+/// A single-use token standing for a secret's value.
+pub struct Wrapped {
+    /// The token to hand over.
+    pub token: zeroize::Zeroizing<String>,
+    /// When it stops working, Unix milliseconds.
+    pub expires_at: i64,
+    /// Where to redeem it, when that is the backend itself (Vault's `sys/wrapping/unwrap`).
+    pub unwrap_url: Option<String>,
+}
+
+impl fmt::Debug for Wrapped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Wrapped")
+            .field("expires_at", &self.expires_at)
+            .field("unwrap_url", &self.unwrap_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The largest value accepted, in bytes.
+pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 
 /// A place secrets are kept. One conformance suite runs against every implementation.
 #[async_trait::async_trait]
@@ -171,17 +212,77 @@ pub trait SecretBackend: Send + Sync + 'static {
     /// Lists `owner`'s secrets.
     async fn list(&self, owner: &Owner) -> Result<Vec<SecretMeta>, BackendError>;
 
-    /// Writes `name` of `owner` (creating or replacing it); returns the new version.
-    async fn put(
+    /// Writes `name` of `owner` as `mode` says; returns the new version.
+    async fn write(
         &self,
         owner: &Owner,
         name: &SecretName,
         value: &SecretValue,
         by: &str,
+        mode: WriteMode,
     ) -> Result<u64, BackendError>;
 
     /// Deletes `name` of `owner`; whether it existed.
     async fn delete(&self, owner: &Owner, name: &SecretName) -> Result<bool, BackendError>;
+
+    /// Writes all of `entries` (upserts) or, on failure, none of them.
+    async fn import(
+        &self,
+        owner: &Owner,
+        entries: &[(SecretName, SecretValue)],
+        by: &str,
+    ) -> Result<(), BackendError>;
+
+    /// Exchanges the current value of `name` for a single-use token valid for `ttl`;
+    /// `None` if there is no such secret.
+    async fn wrap(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+        ttl: std::time::Duration,
+    ) -> Result<Option<Wrapped>, BackendError>;
+
+    /// Redeems a token from [`SecretBackend::wrap`] once; `NotFound` when it is unknown,
+    /// used or expired.
+    async fn unwrap(&self, token: &str) -> Result<SecretValue, BackendError>;
+}
+
+/// Writes with [`WriteMode::Upsert`]; a convenience for tests and seeding.
+pub async fn put(
+    backend: &dyn SecretBackend,
+    owner: &Owner,
+    name: &SecretName,
+    value: &SecretValue,
+    by: &str,
+) -> Result<u64, BackendError> {
+    backend
+        .write(owner, name, value, by, WriteMode::Upsert)
+        .await
+}
+
+/// Parses an API or `secrets.json` value: a string, or an object of fields.
+pub fn value_from_json(v: &serde_json::Value) -> Result<SecretValue, String> {
+    let value = match v {
+        serde_json::Value::String(s) => SecretValue::text(s.clone()),
+        serde_json::Value::Object(_) => SecretValue::object(v.to_string()),
+        _ => return Err("a secret value is a string or a JSON object of fields".into()),
+    };
+    if value.expose().len() > MAX_VALUE_BYTES {
+        return Err(format!(
+            "a secret value is at most {MAX_VALUE_BYTES} bytes; this one is {}",
+            value.expose().len()
+        ));
+    }
+    Ok(value)
+}
+
+/// The value as JSON for the API: a string, or the object itself.
+pub fn value_to_json(v: &SecretValue) -> serde_json::Value {
+    if v.is_object() {
+        serde_json::from_str(v.expose()).unwrap_or(serde_json::Value::Null)
+    } else {
+        serde_json::Value::String(v.expose().to_string())
+    }
 }
 
 /// Which package is running, and for whom: everything resolution needs, fixed by the host.
@@ -266,10 +367,7 @@ impl Resolver {
         owner: &Owner,
         name: &SecretName,
     ) -> Result<Option<StoredSecret>, ResolveError> {
-        self.backend.get(owner, name).await.map_err(|e| match e {
-            BackendError::Unavailable(m) => ResolveError::Unavailable(m),
-            BackendError::Corrupt(m) => ResolveError::Unavailable(m),
-        })
+        self.backend.get(owner, name).await.map_err(unavailable)
     }
 
     /// Resolves `name` through package, then project, then platform scope.
@@ -306,11 +404,7 @@ impl Resolver {
         let mut out = Vec::new();
         for scope in scopes {
             let owner = self.owner(scope)?;
-            let metas = self.backend.list(&owner).await.map_err(|e| match e {
-                BackendError::Unavailable(m) | BackendError::Corrupt(m) => {
-                    ResolveError::Unavailable(m)
-                }
-            })?;
+            let metas = self.backend.list(&owner).await.map_err(unavailable)?;
             out.extend(
                 metas
                     .into_iter()
@@ -324,6 +418,12 @@ impl Resolver {
         }
         Ok(out)
     }
+}
+
+/// Any backend failure seen by a guest is `unavailable`: it says the backend failed, never
+/// what it held.
+fn unavailable(e: BackendError) -> ResolveError {
+    ResolveError::Unavailable(e.to_string())
 }
 
 #[cfg(test)]

@@ -26,9 +26,15 @@ fn resolver(b: &Arc<dyn SecretBackend>, allow: Option<&[&str]>, user: Option<&st
 }
 
 async fn put(b: &Arc<dyn SecretBackend>, owner: Owner, n: &str, v: &str) {
-    b.put(&owner, &sname(n), &SecretValue::text(v.into()), "test")
-        .await
-        .unwrap();
+    super::put(
+        &**b,
+        &owner,
+        &sname(n),
+        &SecretValue::text(v.into()),
+        "test",
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -130,7 +136,7 @@ async fn values_are_encrypted_at_rest_and_bound_to_their_place() {
     let marker = "plaintext-marker-5d1f0c";
     put(&b, Owner::Platform, "MARK", marker).await;
     let obj = SecretValue::object(r#"{"host":"db","password":"pw-marker-77"}"#.into());
-    b.put(&Owner::Platform, &sname("DB"), &obj, "t")
+    super::put(&*b, &Owner::Platform, &sname("DB"), &obj, "t")
         .await
         .unwrap();
     let got = b

@@ -64,6 +64,13 @@ CREATE TABLE versions (
     PRIMARY KEY (project, package, version),
     FOREIGN KEY (project, package) REFERENCES packages(project, name) ON DELETE CASCADE
 );
+CREATE TABLE wraps (
+    hash        TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    nonce       BLOB NOT NULL,
+    ciphertext  BLOB NOT NULL,
+    expires_at  INTEGER NOT NULL
+);
 CREATE TABLE users (
     name            TEXT PRIMARY KEY,
     platform_admin  INTEGER NOT NULL,
@@ -545,7 +552,9 @@ impl Store {
     }
 
     /// Writes one embedded-backend ciphertext, bumping its version; returns the new version.
-    pub async fn secret_put(
+    /// `mode` is `None` for upsert, `Some(true)` for create-only, `Some(false)` for update-only.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn secret_write(
         &self,
         scope: &'static str,
         owner: String,
@@ -553,18 +562,76 @@ impl Store {
         nonce: Vec<u8>,
         ciphertext: Vec<u8>,
         by: String,
+        mode: Option<bool>,
     ) -> Result<i64, StoreError> {
         self.call(move |c| {
-            Ok(c.query_row(
-                "INSERT INTO secrets (scope, owner, name, version, nonce, ciphertext, updated_at, \
-                 updated_by) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7) \
-                 ON CONFLICT (scope, owner, name) DO UPDATE SET version = version + 1, \
-                 nonce = excluded.nonce, ciphertext = excluded.ciphertext, \
-                 updated_at = excluded.updated_at, updated_by = excluded.updated_by \
-                 RETURNING version",
-                params![scope, owner, name, nonce, ciphertext, now_ms(), by],
-                |r| r.get(0),
-            )?)
+            let tx = c.transaction()?;
+            let version =
+                secret_write_in(&tx, scope, &owner, &name, &nonce, &ciphertext, &by, mode)?;
+            tx.commit()?;
+            Ok(version)
+        })
+        .await
+    }
+
+    /// Upserts many ciphertexts of one owner in one transaction: all or none.
+    pub async fn secret_import(
+        &self,
+        scope: &'static str,
+        owner: String,
+        entries: Vec<(String, Vec<u8>, Vec<u8>)>,
+        by: String,
+    ) -> Result<(), StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            for (name, nonce, ciphertext) in &entries {
+                secret_write_in(&tx, scope, &owner, name, nonce, ciphertext, &by, None)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Stores a wrapped value under the hash of its token.
+    pub async fn wrap_insert(
+        &self,
+        hash: String,
+        name: String,
+        nonce: Vec<u8>,
+        ciphertext: Vec<u8>,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO wraps (hash, name, nonce, ciphertext, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![hash, name, nonce, ciphertext, expires_at],
+            )?;
+            // Expired wraps are useless; drop them whenever a new one is made.
+            c.execute("DELETE FROM wraps WHERE expires_at <= ?1", [now_ms()])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Removes and returns the wrapped value for `hash` if it has not expired: single use.
+    pub async fn wrap_take(
+        &self,
+        hash: String,
+    ) -> Result<Option<(String, Vec<u8>, Vec<u8>)>, StoreError> {
+        self.call(move |c| {
+            let row: Option<(String, Vec<u8>, Vec<u8>, i64)> = c
+                .query_row(
+                    "DELETE FROM wraps WHERE hash = ?1 \
+                     RETURNING name, nonce, ciphertext, expires_at",
+                    [hash],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            Ok(row
+                .filter(|(_, _, _, expires_at)| *expires_at > now_ms())
+                .map(|(name, nonce, ct, _)| (name, nonce, ct)))
         })
         .await
     }
@@ -611,6 +678,45 @@ fn secret_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SecretRow> {
         updated_at: r.get(4)?,
         updated_by: r.get(5)?,
     })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn secret_write_in(
+    c: &Connection,
+    scope: &str,
+    owner: &str,
+    name: &str,
+    nonce: &[u8],
+    ciphertext: &[u8],
+    by: &str,
+    mode: Option<bool>,
+) -> Result<i64, StoreError> {
+    let exists: bool = c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM secrets WHERE scope = ?1 AND owner = ?2 AND name = ?3)",
+        params![scope, owner, name],
+        |r| r.get(0),
+    )?;
+    match mode {
+        Some(true) if exists => {
+            return Err(StoreError::AlreadyExists(format!(
+                "{scope} secret {name} already exists"
+            )));
+        }
+        Some(false) if !exists => {
+            return Err(StoreError::NotFound(format!("no {scope} secret {name}")));
+        }
+        _ => {}
+    }
+    Ok(c.query_row(
+        "INSERT INTO secrets (scope, owner, name, version, nonce, ciphertext, updated_at, \
+         updated_by) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7) \
+         ON CONFLICT (scope, owner, name) DO UPDATE SET version = version + 1, \
+         nonce = excluded.nonce, ciphertext = excluded.ciphertext, \
+         updated_at = excluded.updated_at, updated_by = excluded.updated_by \
+         RETURNING version",
+        params![scope, owner, name, nonce, ciphertext, now_ms(), by],
+        |r| r.get(0),
+    )?)
 }
 
 fn no_package(project: &str, package: &str) -> StoreError {

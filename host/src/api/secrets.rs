@@ -1,0 +1,359 @@
+//! Secrets over the API, for every scope. The route says the scope and owner; the policy
+//! table says who may call it; the backend holds the values. Reading a value, wrapping and
+//! unwrapping are audited like writes. Listings carry names and metadata, never values.
+
+use super::policy::{AuditScope, Caller, ValueRead};
+use super::{ApiError, rfc3339};
+use crate::names::{Name, SecretName};
+use crate::secrets::{
+    BackendError, MAX_VALUE_BYTES, Owner, SecretValue, WriteMode, value_from_json, value_to_json,
+};
+use crate::server::App;
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The default and largest lifetimes of a wrapping token.
+const DEFAULT_WRAP_TTL: u64 = 300;
+const MAX_WRAP_TTL: u64 = 24 * 3600;
+/// The most names one import may carry.
+const MAX_IMPORT: usize = 1000;
+
+type Params = Path<HashMap<String, String>>;
+
+impl From<BackendError> for ApiError {
+    fn from(e: BackendError) -> Self {
+        match e {
+            BackendError::NotFound(m) => ApiError::not_found(m),
+            BackendError::AlreadyExists(m) => {
+                ApiError::new(StatusCode::CONFLICT, "already_exists", m)
+            }
+            BackendError::Unavailable(m) | BackendError::Corrupt(m) => {
+                tracing::warn!(error = %m, "secret backend failed");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
+            }
+        }
+    }
+}
+
+/// The owner named by the route's parameters, checked to exist (a package need not exist
+/// yet: its secrets may be set before its first deploy).
+async fn owner(app: &App, params: &HashMap<String, String>) -> Result<Owner, ApiError> {
+    let owner = match (
+        params.get("project"),
+        params.get("package"),
+        params.get("user"),
+    ) {
+        (Some(project), Some(package), _) => Owner::Package(
+            Name::parse("project", project)?,
+            Name::parse("package", package)?,
+        ),
+        (Some(project), None, _) => Owner::Project(Name::parse("project", project)?),
+        (None, None, Some(user)) => Owner::User(Name::parse("user", user)?.to_string()),
+        _ => Owner::Platform,
+    };
+    match &owner {
+        Owner::Package(p, _) | Owner::Project(p) => {
+            if !app.store.project_exists(p.to_string()).await? {
+                return Err(ApiError::not_found(format!("no project {p:?}")));
+            }
+        }
+        Owner::User(u) => {
+            if !app.store.user_exists(u.clone()).await? {
+                return Err(ApiError::not_found(format!("no user {u:?}")));
+            }
+        }
+        Owner::Platform => {}
+    }
+    Ok(owner)
+}
+
+fn secret_name(params: &HashMap<String, String>) -> Result<SecretName, ApiError> {
+    let name = params.get("name").map(String::as_str).unwrap_or_default();
+    SecretName::parse(name).map_err(|e| ApiError::bad_entry(e.0))
+}
+
+/// Parses a JSON body, mapping every failure to a stable code.
+fn json_body(body: Result<Bytes, BytesRejection>, expected: &str) -> Result<Value, ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large("the request body is too large")
+        } else {
+            ApiError::bad_entry(format!("could not read the body: {e}"))
+        }
+    })?;
+    serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_entry(format!("expected {expected}: {e}")))
+}
+
+fn value_of(v: Option<&Value>) -> Result<SecretValue, ApiError> {
+    let v = v.ok_or_else(|| ApiError::bad_entry("missing \"value\": a string or an object"))?;
+    value_from_json(v).map_err(|m| {
+        if m.contains("at most") {
+            ApiError::too_large(m)
+        } else {
+            ApiError::bad_entry(m)
+        }
+    })
+}
+
+fn tagged(owner: &Owner, response: impl IntoResponse, value_read: bool) -> Response {
+    let mut response = response.into_response();
+    response
+        .extensions_mut()
+        .insert(AuditScope(owner.scope().as_str()));
+    if value_read {
+        response.extensions_mut().insert(ValueRead);
+    }
+    response
+}
+
+pub(super) async fn list(
+    State(app): State<Arc<App>>,
+    Path(p): Params,
+) -> Result<Response, ApiError> {
+    let owner = owner(&app, &p).await?;
+    let secrets: Vec<Value> = app
+        .backend
+        .list(&owner)
+        .await?
+        .into_iter()
+        .map(|m| {
+            json!({
+                "name": m.name,
+                "scope": m.scope,
+                "version": m.version,
+                "updated_at": rfc3339(m.updated_at),
+                "updated_by": m.updated_by,
+            })
+        })
+        .collect();
+    Ok(tagged(
+        &owner,
+        axum::Json(json!({ "scope": owner.scope(), "secrets": secrets })),
+        false,
+    ))
+}
+
+pub(super) async fn create(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(p): Params,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let owner = owner(&app, &p).await?;
+    let body = json_body(body, r#"{"name": "...", "value": "..." or {...}}"#)?;
+    let name = body["name"].as_str().unwrap_or_default();
+    let name = SecretName::parse(name).map_err(|e| ApiError::bad_entry(e.0))?;
+    let value = value_of(body.get("value"))?;
+    let version = app
+        .backend
+        .write(
+            &owner,
+            &name,
+            &value,
+            &caller.principal.user,
+            WriteMode::Create,
+        )
+        .await?;
+    Ok(tagged(
+        &owner,
+        (
+            StatusCode::CREATED,
+            axum::Json(json!({ "name": name, "scope": owner.scope(), "version": version })),
+        ),
+        false,
+    ))
+}
+
+async fn write(
+    app: &App,
+    caller: &Caller,
+    p: &HashMap<String, String>,
+    body: Result<Bytes, BytesRejection>,
+    mode: WriteMode,
+) -> Result<Response, ApiError> {
+    let owner = owner(app, p).await?;
+    let name = secret_name(p)?;
+    let body = json_body(body, r#"{"value": "..." or {...}}"#)?;
+    let value = value_of(body.get("value"))?;
+    let version = app
+        .backend
+        .write(&owner, &name, &value, &caller.principal.user, mode)
+        .await?;
+    Ok(tagged(
+        &owner,
+        axum::Json(json!({ "name": name, "scope": owner.scope(), "version": version })),
+        false,
+    ))
+}
+
+pub(super) async fn set(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(p): Params,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    write(&app, &caller, &p, body, WriteMode::Upsert).await
+}
+
+pub(super) async fn update(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(p): Params,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    write(&app, &caller, &p, body, WriteMode::Update).await
+}
+
+pub(super) async fn read(
+    State(app): State<Arc<App>>,
+    Path(p): Params,
+) -> Result<Response, ApiError> {
+    let owner = owner(&app, &p).await?;
+    let name = secret_name(&p)?;
+    let secret = app
+        .backend
+        .get(&owner, &name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no {} secret {name}", owner.scope())))?;
+    Ok(tagged(
+        &owner,
+        axum::Json(json!({
+            "name": name,
+            "scope": owner.scope(),
+            "version": secret.version,
+            "value": value_to_json(&secret.value),
+        })),
+        true,
+    ))
+}
+
+pub(super) async fn remove(
+    State(app): State<Arc<App>>,
+    Path(p): Params,
+) -> Result<Response, ApiError> {
+    let owner = owner(&app, &p).await?;
+    let name = secret_name(&p)?;
+    if !app.backend.delete(&owner, &name).await? {
+        return Err(ApiError::not_found(format!(
+            "no {} secret {name}",
+            owner.scope()
+        )));
+    }
+    Ok(tagged(&owner, StatusCode::NO_CONTENT, false))
+}
+
+/// Validates a `secrets.json` object: every name and value, all before anything is written.
+pub fn parse_secrets_json(body: &Value) -> Result<Vec<(SecretName, SecretValue)>, ApiError> {
+    let map = body.as_object().ok_or_else(|| {
+        ApiError::bad_entry("secrets.json must be a JSON object of NAME: value pairs")
+    })?;
+    if map.len() > MAX_IMPORT {
+        return Err(ApiError::too_large(format!(
+            "an import carries at most {MAX_IMPORT} secrets"
+        )));
+    }
+    map.iter()
+        .map(|(k, v)| {
+            let name = SecretName::parse(k).map_err(|e| ApiError::bad_entry(e.0))?;
+            let value = value_from_json(v).map_err(|m| {
+                let m = format!("{name}: {m}");
+                if m.contains("at most") {
+                    ApiError::too_large(m)
+                } else {
+                    ApiError::bad_entry(m)
+                }
+            })?;
+            Ok((name, value))
+        })
+        .collect()
+}
+
+pub(super) async fn import(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(p): Params,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let owner = owner(&app, &p).await?;
+    let body = json_body(body, "a secrets.json object {\"NAME\": value, ...}")?;
+    let entries = parse_secrets_json(&body)?;
+    app.backend
+        .import(&owner, &entries, &caller.principal.user)
+        .await?;
+    let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+    Ok(tagged(
+        &owner,
+        axum::Json(json!({ "scope": owner.scope(), "imported": names })),
+        false,
+    ))
+}
+
+pub(super) async fn wrap(
+    State(app): State<Arc<App>>,
+    Path(p): Params,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let owner = owner(&app, &p).await?;
+    let name = secret_name(&p)?;
+    let body = match &body {
+        Ok(b) if b.iter().all(u8::is_ascii_whitespace) => json!({}),
+        _ => json_body(body, r#"{"ttl": seconds} or no body"#)?,
+    };
+    let ttl = match &body["ttl"] {
+        Value::Null => DEFAULT_WRAP_TTL,
+        v => v
+            .as_u64()
+            .filter(|t| (1..=MAX_WRAP_TTL).contains(t))
+            .ok_or_else(|| {
+                ApiError::bad_entry(format!("ttl is whole seconds from 1 to {MAX_WRAP_TTL}"))
+            })?,
+    };
+    let wrapped = app
+        .backend
+        .wrap(&owner, &name, Duration::from_secs(ttl))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no {} secret {name}", owner.scope())))?;
+    let unwrap_url = wrapped
+        .unwrap_url
+        .clone()
+        .unwrap_or_else(|| format!("{}/v1/unwrap", app.api_url));
+    Ok(tagged(
+        &owner,
+        (
+            StatusCode::CREATED,
+            axum::Json(json!({
+                "token": wrapped.token.as_str(),
+                "ttl": ttl,
+                "expires_at": rfc3339(wrapped.expires_at),
+                "unwrap_url": unwrap_url,
+            })),
+        ),
+        true,
+    ))
+}
+
+pub(super) async fn unwrap(
+    State(app): State<Arc<App>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = json_body(body, r#"{"token": "..."}"#)?;
+    let token = body["token"]
+        .as_str()
+        .ok_or_else(|| ApiError::bad_entry(r#"expected {"token": "..."}"#))?;
+    let value = app.backend.unwrap(token).await?;
+    let mut response = axum::Json(json!({ "value": value_to_json(&value) })).into_response();
+    response.extensions_mut().insert(ValueRead);
+    Ok(response)
+}
+
+/// The body limit of secret routes: an import of many values, with room for JSON framing.
+pub const BODY_LIMIT: usize = 16 * MAX_VALUE_BYTES * 8;

@@ -1,0 +1,161 @@
+//! A read cache in front of any backend, with a bound on how long a backend call may take.
+//!
+//! Entries are kept per (scope, owner, name), misses too, for a TTL (default 30 s), and dropped
+//! on every write made through Edgeward. A change made directly in the backend (a rotation in
+//! Vault) is seen once the entry expires. Errors are never cached, and every backend call is
+//! bounded by a timeout so a dead backend answers `unavailable` promptly.
+
+use super::{
+    BackendError, Owner, SecretBackend, SecretMeta, SecretValue, StoredSecret, Wrapped, WriteMode,
+};
+use crate::names::SecretName;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+type Key = (Owner, SecretName);
+
+/// More entries than this and the cache starts over, bounding its memory.
+const MAX_ENTRIES: usize = 100_000;
+
+/// The caching, time-bounded wrapper.
+pub struct CachedBackend {
+    inner: Arc<dyn SecretBackend>,
+    ttl: Duration,
+    timeout: Duration,
+    entries: Mutex<HashMap<Key, (Instant, Option<StoredSecret>)>>,
+}
+
+impl std::fmt::Debug for CachedBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedBackend")
+            .field("ttl", &self.ttl)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CachedBackend {
+    /// Wraps `inner`; `ttl` zero turns caching off.
+    pub fn new(inner: Arc<dyn SecretBackend>, ttl: Duration, timeout: Duration) -> CachedBackend {
+        CachedBackend {
+            inner,
+            ttl,
+            timeout,
+            entries: Mutex::default(),
+        }
+    }
+
+    async fn bounded<T>(
+        &self,
+        what: &str,
+        fut: impl Future<Output = Result<T, BackendError>>,
+    ) -> Result<T, BackendError> {
+        tokio::time::timeout(self.timeout, fut)
+            .await
+            .unwrap_or_else(|_| {
+                Err(BackendError::Unavailable(format!(
+                    "the secret backend did not answer {what} within {} ms",
+                    self.timeout.as_millis()
+                )))
+            })
+    }
+
+    fn forget(&self, owner: &Owner, name: &SecretName) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(&(owner.clone(), name.clone()));
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl SecretBackend for CachedBackend {
+    async fn get(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+    ) -> Result<Option<StoredSecret>, BackendError> {
+        let key = (owner.clone(), name.clone());
+        if !self.ttl.is_zero()
+            && let Ok(entries) = self.entries.lock()
+            && let Some((at, hit)) = entries.get(&key)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(hit.clone());
+        }
+        let found = self.bounded("a read", self.inner.get(owner, name)).await?;
+        if !self.ttl.is_zero()
+            && let Ok(mut entries) = self.entries.lock()
+        {
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
+            entries.insert(key, (Instant::now(), found.clone()));
+        }
+        Ok(found)
+    }
+
+    async fn list(&self, owner: &Owner) -> Result<Vec<SecretMeta>, BackendError> {
+        self.bounded("a list", self.inner.list(owner)).await
+    }
+
+    async fn write(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+        value: &SecretValue,
+        by: &str,
+        mode: WriteMode,
+    ) -> Result<u64, BackendError> {
+        let result = self
+            .bounded("a write", self.inner.write(owner, name, value, by, mode))
+            .await;
+        self.forget(owner, name);
+        result
+    }
+
+    async fn delete(&self, owner: &Owner, name: &SecretName) -> Result<bool, BackendError> {
+        let result = self
+            .bounded("a delete", self.inner.delete(owner, name))
+            .await;
+        self.forget(owner, name);
+        result
+    }
+
+    async fn import(
+        &self,
+        owner: &Owner,
+        entries: &[(SecretName, SecretValue)],
+        by: &str,
+    ) -> Result<(), BackendError> {
+        // An import writes many entries: give it a timeout per entry.
+        let budget = self
+            .timeout
+            .saturating_mul(u32::try_from(entries.len()).unwrap_or(1).max(1) * 3);
+        let result = tokio::time::timeout(budget, self.inner.import(owner, entries, by))
+            .await
+            .unwrap_or_else(|_| {
+                Err(BackendError::Unavailable(
+                    "the secret backend did not finish the import in time".into(),
+                ))
+            });
+        for (name, _) in entries {
+            self.forget(owner, name);
+        }
+        result
+    }
+
+    async fn wrap(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+        ttl: Duration,
+    ) -> Result<Option<Wrapped>, BackendError> {
+        self.bounded("a wrap", self.inner.wrap(owner, name, ttl))
+            .await
+    }
+
+    async fn unwrap(&self, token: &str) -> Result<SecretValue, BackendError> {
+        self.bounded("an unwrap", self.inner.unwrap(token)).await
+    }
+}

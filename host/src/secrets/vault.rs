@@ -1,0 +1,536 @@
+//! The Vault backend: KV v2 in Vault or OpenBao through `vaultrs`.
+//!
+//! One KV entry per secret, under a mount (default `secret`) and prefix (default `edgeward`):
+//! `<prefix>/platform/<name>`, `<prefix>/projects/<p>/shared/<name>`,
+//! `<prefix>/projects/<p>/packages/<pkg>/<name>`, `<prefix>/users/<u>/<name>`. A plain string
+//! is the single field `value`; an object is stored as its fields. So Vault's own tools see
+//! and write the same secrets. The host authenticates with a token or AppRole; that
+//! credential never leaves this module (it is not in any `Debug` output or error).
+
+use super::{
+    BackendError, Owner, SecretBackend, SecretMeta, SecretValue, StoredSecret, Wrapped, WriteMode,
+};
+use crate::names::SecretName;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::RwLock;
+use vaultrs::api::kv2::requests::{ReadSecretRequest, SetSecretMetadataRequest};
+use vaultrs::api::kv2::responses::ReadSecretResponse;
+use vaultrs::client::{Client, VaultClient, VaultClientSettingsBuilder};
+use vaultrs::error::ClientError;
+use vaultrs::kv2;
+use zeroize::Zeroizing;
+
+/// How the host proves itself to Vault.
+pub enum VaultAuth {
+    /// A token (`VAULT_TOKEN`).
+    Token(Zeroizing<String>),
+    /// AppRole (`VAULT_ROLE_ID`, `VAULT_SECRET_ID`) at an auth mount (default `approle`).
+    AppRole {
+        /// The auth mount.
+        mount: String,
+        /// The role id.
+        role_id: String,
+        /// The secret id.
+        secret_id: Zeroizing<String>,
+    },
+}
+
+impl std::fmt::Debug for VaultAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VaultAuth::Token(_) => f.write_str("Token(***)"),
+            VaultAuth::AppRole { mount, .. } => write!(f, "AppRole {{ mount: {mount:?}, .. }}"),
+        }
+    }
+}
+
+/// Where and how to reach Vault.
+#[derive(Debug)]
+pub struct VaultConfig {
+    /// The server address (`VAULT_ADDR`).
+    pub addr: String,
+    /// How to authenticate.
+    pub auth: VaultAuth,
+    /// The KV v2 mount.
+    pub mount: String,
+    /// The path prefix under the mount.
+    pub prefix: String,
+    /// The timeout of each request.
+    pub timeout: Duration,
+}
+
+/// Secrets kept in Vault's KV v2.
+pub struct VaultBackend {
+    client: RwLock<Arc<VaultClient>>,
+    addr: String,
+    auth: VaultAuth,
+    mount: String,
+    prefix: String,
+    http: reqwest::Client,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for VaultBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VaultBackend")
+            .field("addr", &self.addr)
+            .field("mount", &self.mount)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+const VALUE_FIELD: &str = "value";
+const UPDATED_BY: &str = "edgeward-updated-by";
+
+impl VaultBackend {
+    /// A backend for `config`. AppRole logs in lazily, on first use, and again when Vault
+    /// refuses the token.
+    pub fn new(config: VaultConfig) -> Result<VaultBackend, BackendError> {
+        let token = match &config.auth {
+            VaultAuth::Token(t) => t.to_string(),
+            VaultAuth::AppRole { .. } => String::new(),
+        };
+        let settings = VaultClientSettingsBuilder::default()
+            .address(&config.addr)
+            .token(token)
+            .timeout(Some(config.timeout))
+            .build()
+            .map_err(|e| BackendError::Unavailable(format!("invalid Vault settings: {e}")))?;
+        let client = VaultClient::new(settings)
+            .map_err(|e| BackendError::Unavailable(format!("cannot set up a Vault client: {e}")))?;
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .build()
+            .map_err(|e| BackendError::Unavailable(e.to_string()))?;
+        Ok(VaultBackend {
+            client: RwLock::new(Arc::new(client)),
+            addr: config.addr.trim_end_matches('/').to_string(),
+            auth: config.auth,
+            mount: config.mount,
+            prefix: config.prefix.trim_matches('/').to_string(),
+            http,
+            timeout: config.timeout,
+        })
+    }
+
+    /// The KV path of `owner`'s folder.
+    fn folder(&self, owner: &Owner) -> String {
+        let p = &self.prefix;
+        match owner {
+            Owner::Platform => format!("{p}/platform"),
+            Owner::Project(project) => format!("{p}/projects/{project}/shared"),
+            Owner::Package(project, package) => {
+                format!("{p}/projects/{project}/packages/{package}")
+            }
+            Owner::User(user) => format!("{p}/users/{user}"),
+        }
+    }
+
+    fn path(&self, owner: &Owner, name: &SecretName) -> String {
+        format!("{}/{name}", self.folder(owner))
+    }
+
+    async fn login(&self) -> Result<(), BackendError> {
+        let VaultAuth::AppRole {
+            mount,
+            role_id,
+            secret_id,
+        } = &self.auth
+        else {
+            return Ok(());
+        };
+        let current = self.client.read().await.clone();
+        let info = vaultrs::auth::approle::login(&*current, mount, role_id, secret_id)
+            .await
+            .map_err(|e| self.error("AppRole login", e))?;
+        let mut settings = current.settings.clone();
+        settings.token = info.client_token;
+        let client = VaultClient::new(settings)
+            .map_err(|e| BackendError::Unavailable(format!("cannot set up a Vault client: {e}")))?;
+        *self.client.write().await = Arc::new(client);
+        Ok(())
+    }
+
+    /// Runs `f` with the client, logging in first (AppRole) when there is no token yet, and
+    /// once more if Vault answers 403 (an expired AppRole token).
+    async fn with_client<T, F, Fut>(&self, what: &str, f: F) -> Result<T, BackendError>
+    where
+        F: Fn(Arc<VaultClient>) -> Fut,
+        Fut: Future<Output = Result<T, ClientError>>,
+    {
+        let approle = matches!(self.auth, VaultAuth::AppRole { .. });
+        if approle && self.client.read().await.settings().token.is_empty() {
+            self.login().await?;
+        }
+        let client = self.client.read().await.clone();
+        let first = f(client).await;
+        match first {
+            Err(ClientError::APIError { code: 403, .. }) if approle => {
+                self.login().await?;
+                let client = self.client.read().await.clone();
+                f(client).await.map_err(|e| self.error(what, e))
+            }
+            other => other.map_err(|e| self.error(what, e)),
+        }
+    }
+
+    /// Describes a client error without anything secret: Vault's messages name paths and
+    /// policies, never values or tokens.
+    fn error(&self, what: &str, e: ClientError) -> BackendError {
+        match e {
+            ClientError::APIError { code, errors } => BackendError::Unavailable(format!(
+                "Vault at {} refused {what} ({code}: {})",
+                self.addr,
+                errors.join("; ")
+            )),
+            ClientError::RestClientError { .. } => {
+                BackendError::Unavailable(format!("cannot reach Vault at {} ({what})", self.addr))
+            }
+            other => BackendError::Unavailable(format!("Vault {what}: {other}")),
+        }
+    }
+
+    async fn read(&self, path: &str) -> Result<Option<ReadSecretResponse>, BackendError> {
+        let result = self
+            .with_client("a read", |client| async move {
+                let endpoint = ReadSecretRequest::builder()
+                    .mount(&self.mount)
+                    .path(path)
+                    .build()
+                    .map_err(|_| ClientError::ResponseEmptyError)?;
+                match vaultrs::api::exec_with_result(&*client, endpoint).await {
+                    Ok(r) => Ok(Some(r)),
+                    Err(ClientError::APIError { code: 404, .. }) => Ok(None),
+                    // A soft-deleted latest version reads as no data.
+                    Err(
+                        ClientError::ResponseDataEmptyError | ClientError::JsonParseError { .. },
+                    ) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
+            .await?;
+        Ok(result.filter(|r| !r.data.is_null()))
+    }
+
+    fn decode(data: &serde_json::Value) -> Result<SecretValue, BackendError> {
+        let map = data
+            .as_object()
+            .ok_or_else(|| BackendError::Corrupt("a Vault entry that is not an object".into()))?;
+        if map.len() == 1
+            && let Some(serde_json::Value::String(s)) = map.get(VALUE_FIELD)
+        {
+            return Ok(SecretValue::text(s.clone()));
+        }
+        Ok(SecretValue::object(data.to_string()))
+    }
+
+    fn encode(value: &SecretValue) -> Result<serde_json::Value, BackendError> {
+        if value.is_object() {
+            serde_json::from_str(value.expose())
+                .map_err(|_| BackendError::Corrupt("an object value that is not JSON".into()))
+        } else {
+            Ok(serde_json::json!({ VALUE_FIELD: value.expose() }))
+        }
+    }
+
+    async fn current_version(&self, path: &str) -> Result<Option<u64>, BackendError> {
+        self.with_client("a metadata read", |client| async move {
+            match kv2::read_metadata(&*client, &self.mount, path).await {
+                Ok(m) => Ok(Some(m.current_version)),
+                Err(ClientError::APIError { code: 404, .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+
+    async fn tag_writer(&self, path: &str, by: &str) {
+        let result = self
+            .with_client("a metadata write", |client| async move {
+                let endpoint = SetSecretMetadataRequest::builder()
+                    .mount(&self.mount)
+                    .path(path)
+                    .custom_metadata(HashMap::from([(UPDATED_BY.to_string(), by.to_string())]))
+                    .build()
+                    .map_err(|_| ClientError::ResponseEmptyError)?;
+                vaultrs::api::exec_with_empty(&*client, endpoint).await
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not record who wrote a Vault secret");
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl SecretBackend for VaultBackend {
+    async fn get(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+    ) -> Result<Option<StoredSecret>, BackendError> {
+        let Some(read) = self.read(&self.path(owner, name)).await? else {
+            return Ok(None);
+        };
+        Ok(Some(StoredSecret {
+            name: name.clone(),
+            version: read.metadata.version,
+            value: Self::decode(&read.data)?,
+        }))
+    }
+
+    async fn list(&self, owner: &Owner) -> Result<Vec<SecretMeta>, BackendError> {
+        let folder = self.folder(owner);
+        let keys = self
+            .with_client("a list", |client| {
+                let folder = folder.clone();
+                async move {
+                    match kv2::list(&*client, &self.mount, &folder).await {
+                        Ok(keys) => Ok(keys),
+                        Err(ClientError::APIError { code: 404, .. }) => Ok(Vec::new()),
+                        Err(e) => Err(e),
+                    }
+                }
+            })
+            .await?;
+        let mut out = Vec::new();
+        for key in keys {
+            // Sub-folders end with '/', and names Vault allows but Edgeward does not are
+            // skipped: a guest could never ask for them.
+            let Ok(name) = SecretName::parse(&key) else {
+                continue;
+            };
+            let path = format!("{folder}/{name}");
+            let meta = self
+                .with_client("a metadata read", |client| {
+                    let path = path.clone();
+                    async move {
+                        match kv2::read_metadata(&*client, &self.mount, &path).await {
+                            Ok(m) => Ok(Some(m)),
+                            Err(ClientError::APIError { code: 404, .. }) => Ok(None),
+                            Err(e) => Err(e),
+                        }
+                    }
+                })
+                .await?;
+            let Some(meta) = meta else { continue };
+            let updated_at = time::OffsetDateTime::parse(
+                &meta.updated_time,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .map(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0))
+            .unwrap_or(0);
+            out.push(SecretMeta {
+                name,
+                scope: owner.scope(),
+                version: meta.current_version,
+                updated_at,
+                updated_by: meta
+                    .custom_metadata
+                    .and_then(|m| m.get(UPDATED_BY).cloned())
+                    .unwrap_or_else(|| "vault".into()),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn write(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+        value: &SecretValue,
+        by: &str,
+        mode: WriteMode,
+    ) -> Result<u64, BackendError> {
+        let path = self.path(owner, name);
+        let data = Self::encode(value)?;
+        let cas = match mode {
+            WriteMode::Upsert => None,
+            // Check-and-set 0: written only if the key does not exist yet.
+            WriteMode::Create => Some(0),
+            WriteMode::Update => match self.current_version(&path).await? {
+                Some(v) => Some(u32::try_from(v).unwrap_or(u32::MAX)),
+                None => {
+                    return Err(BackendError::NotFound(format!(
+                        "no {} secret {name}",
+                        owner.scope()
+                    )));
+                }
+            },
+        };
+        let written = self
+            .with_client("a write", |client| {
+                let data = data.clone();
+                let path = path.clone();
+                async move {
+                    let result = match cas {
+                        None => kv2::set(&*client, &self.mount, &path, &data).await,
+                        Some(cas) => {
+                            kv2::set_with_options(
+                                &*client,
+                                &self.mount,
+                                &path,
+                                &data,
+                                vaultrs::api::kv2::requests::SetSecretRequestOptions { cas },
+                            )
+                            .await
+                        }
+                    };
+                    match result {
+                        Ok(meta) => Ok(Some(meta.version)),
+                        // A check-and-set mismatch: someone else wrote first.
+                        Err(ClientError::APIError { code: 400, .. }) if cas.is_some() => Ok(None),
+                        Err(e) => Err(e),
+                    }
+                }
+            })
+            .await?;
+        let version = written.ok_or_else(|| match mode {
+            WriteMode::Create => BackendError::AlreadyExists(format!(
+                "{} secret {name} already exists",
+                owner.scope()
+            )),
+            _ => BackendError::Unavailable(format!(
+                "{} secret {name} changed during the update; retry",
+                owner.scope()
+            )),
+        })?;
+        self.tag_writer(&path, by).await;
+        Ok(version)
+    }
+
+    async fn delete(&self, owner: &Owner, name: &SecretName) -> Result<bool, BackendError> {
+        let path = self.path(owner, name);
+        if self.current_version(&path).await?.is_none() {
+            return Ok(false);
+        }
+        self.with_client("a delete", |client| {
+            let path = path.clone();
+            async move { kv2::delete_metadata(&*client, &self.mount, &path).await }
+        })
+        .await?;
+        Ok(true)
+    }
+
+    /// Vault has no transactions: on a failure part-way, what was written is put back as it
+    /// was (previous value restored, new names deleted) before the error is returned.
+    async fn import(
+        &self,
+        owner: &Owner,
+        entries: &[(SecretName, SecretValue)],
+        by: &str,
+    ) -> Result<(), BackendError> {
+        let mut previous = Vec::with_capacity(entries.len());
+        for (name, _) in entries {
+            previous.push(self.get(owner, name).await?.map(|s| s.value));
+        }
+        for (i, (name, value)) in entries.iter().enumerate() {
+            if let Err(e) = self.write(owner, name, value, by, WriteMode::Upsert).await {
+                for ((name, _), before) in entries[..i].iter().zip(&previous) {
+                    let undo = match before {
+                        Some(v) => self
+                            .write(owner, name, v, by, WriteMode::Upsert)
+                            .await
+                            .map(|_| ()),
+                        None => self.delete(owner, name).await.map(|_| ()),
+                    };
+                    if let Err(undo) = undo {
+                        tracing::error!(%name, error = %undo, "could not undo a partial import");
+                    }
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Vault's own response wrapping: the KV read is answered with a wrapping token
+    /// (`X-Vault-Wrap-TTL`), redeemable once at `sys/wrapping/unwrap`.
+    async fn wrap(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+        ttl: Duration,
+    ) -> Result<Option<Wrapped>, BackendError> {
+        let path = self.path(owner, name);
+        if self.read(&path).await?.is_none() {
+            return Ok(None);
+        }
+        let token = Zeroizing::new(self.client.read().await.settings().token.clone());
+        let url = format!("{}/v1/{}/data/{path}", self.addr, self.mount);
+        let response = self
+            .http
+            .get(&url)
+            .header("X-Vault-Token", token.as_str())
+            .header("X-Vault-Wrap-TTL", format!("{}s", ttl.as_secs().max(1)))
+            .send()
+            .await
+            .map_err(|_| {
+                BackendError::Unavailable(format!("cannot reach Vault at {}", self.addr))
+            })?;
+        let status = response.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(BackendError::Unavailable(format!(
+                "Vault at {} refused to wrap ({status})",
+                self.addr
+            )));
+        }
+        let body: serde_json::Value = response
+            .json()
+            .await
+            .map_err(|e| BackendError::Unavailable(format!("Vault's wrap answer: {e}")))?;
+        let wrapped = body["wrap_info"]["token"]
+            .as_str()
+            .ok_or_else(|| BackendError::Unavailable("Vault did not wrap the response".into()))?;
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        Ok(Some(Wrapped {
+            token: Zeroizing::new(wrapped.to_string()),
+            expires_at: crate::store::now_ms().saturating_add(ttl_ms),
+            unwrap_url: Some(format!("{}/v1/sys/wrapping/unwrap", self.addr)),
+        }))
+    }
+
+    async fn unwrap(&self, token: &str) -> Result<SecretValue, BackendError> {
+        let gone =
+            || BackendError::NotFound("the wrapping token is unknown, used or expired".into());
+        if token.is_empty() || token.len() > 512 {
+            return Err(gone());
+        }
+        // Redeemed with the wrapping token itself as the client token, as Vault's CLI does.
+        let url = format!("{}/v1/sys/wrapping/unwrap", self.addr);
+        let response = self
+            .http
+            .post(&url)
+            .header("X-Vault-Token", token)
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|_| {
+                BackendError::Unavailable(format!("cannot reach Vault at {}", self.addr))
+            })?;
+        let status = response.status();
+        if status == reqwest::StatusCode::BAD_REQUEST
+            || status == reqwest::StatusCode::FORBIDDEN
+            || status == reqwest::StatusCode::NOT_FOUND
+        {
+            return Err(gone());
+        }
+        if !status.is_success() {
+            return Err(BackendError::Unavailable(format!(
+                "Vault at {} refused to unwrap ({status})",
+                self.addr
+            )));
+        }
+        let body: serde_json::Value = response
+            .json()
+            .await
+            .map_err(|e| BackendError::Unavailable(format!("Vault's unwrap answer: {e}")))?;
+        Self::decode(&body["data"]["data"])
+    }
+}
