@@ -129,3 +129,145 @@ async fn cli_errors_are_one_line_with_a_code() {
         assert!(!err.contains(&server.token), "errors never show the token");
     }
 }
+
+#[tokio::test]
+async fn cli_secrets_in_every_scope() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let server = Server::start().await;
+    let ok = |args: &[&str]| {
+        let (ok, out, err) = server.cli(args);
+        assert!(ok, "{args:?}: {err}");
+        out
+    };
+    ok(&["projects", "create", "acme"]);
+    // From an argument, a file and stdin (the last two keep values out of shell history).
+    ok(&["secrets", "set", "ARG", "arg-value", "--platform"]);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), "file-value\n").unwrap();
+    ok(&[
+        "secrets",
+        "set",
+        "FROM_FILE",
+        "--file",
+        file.path().to_str().unwrap(),
+        "--project",
+        "acme",
+    ]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_edgeward"))
+        .args([
+            "secrets",
+            "set",
+            "DB",
+            "--stdin",
+            "--json",
+            "--project",
+            "acme",
+            "--package",
+            "api",
+        ])
+        .env("EDGEWARD_API", &server.api)
+        .env("EDGEWARD_TOKEN", &server.token)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"host":"db","password":"stdin-pw"}"#)
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+
+    assert_eq!(ok(&["secrets", "get", "ARG", "--platform"]), "arg-value\n");
+    assert_eq!(
+        ok(&["secrets", "get", "FROM_FILE", "--project", "acme"]),
+        "file-value\n",
+        "the trailing newline is not part of it"
+    );
+    let db = ok(&[
+        "secrets",
+        "get",
+        "DB",
+        "--project",
+        "acme",
+        "--package",
+        "api",
+    ]);
+    let db: serde_json::Value = serde_json::from_str(&db).unwrap();
+    assert_eq!(db["password"], "stdin-pw");
+    let list = ok(&["secrets", "list", "--project", "acme"]);
+    assert!(
+        list.contains("FROM_FILE") && !list.contains("file-value"),
+        "{list}"
+    );
+    // Create and update semantics.
+    let (okc, _, err) = server.cli(&["secrets", "create", "ARG", "x", "--platform"]);
+    assert!(!okc && err.starts_with("error: already_exists: "), "{err}");
+    let (oku, _, err) = server.cli(&["secrets", "update", "NOPE", "x", "--platform"]);
+    assert!(!oku && err.starts_with("error: not_found: "), "{err}");
+    // User scope: your own by default.
+    ok(&["secrets", "set", "MINE", "mine-value", "--user"]);
+    assert_eq!(ok(&["secrets", "get", "MINE", "--user"]), "mine-value\n");
+    // Import, all or nothing.
+    let json = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(json.path(), r#"{"I1": "one", "I2": {"k": "v"}}"#).unwrap();
+    assert!(
+        ok(&[
+            "secrets",
+            "import",
+            json.path().to_str().unwrap(),
+            "--project",
+            "acme"
+        ])
+        .contains("imported 2")
+    );
+    std::fs::write(json.path(), r#"{"I3": "three", "bad name": "x"}"#).unwrap();
+    let (oki, _, err) = server.cli(&[
+        "secrets",
+        "import",
+        json.path().to_str().unwrap(),
+        "--project",
+        "acme",
+    ]);
+    assert!(!oki && err.starts_with("error: bad_entry: "), "{err}");
+    assert!(!ok(&["secrets", "list", "--project", "acme"]).contains("I3"));
+    // Wrap and unwrap once.
+    let token = ok(&["secrets", "wrap", "ARG", "--platform", "--ttl", "5m"])
+        .trim()
+        .to_string();
+    assert!(token.starts_with("ewr_"), "{token}");
+    assert_eq!(ok(&["secrets", "unwrap", &token]), "arg-value\n");
+    let (okw, _, err) = server.cli(&["secrets", "unwrap", &token]);
+    assert!(!okw && err.starts_with("error: not_found: "), "{err}");
+    ok(&["secrets", "rm", "ARG", "--platform"]);
+    let (okr, _, err) = server.cli(&["secrets", "get", "ARG", "--platform"]);
+    assert!(!okr && err.starts_with("error: not_found: "), "{err}");
+    let (oks, _, err) = server.cli(&["secrets", "list"]);
+    assert!(
+        !oks && err.starts_with("error: bad_entry: "),
+        "no scope given: {err}"
+    );
+    // Deploy with a secrets.json beside it.
+    std::fs::write(json.path(), r#"{"SEEDED": "seeded-by-deploy"}"#).unwrap();
+    let secrets = guest("secrets");
+    ok(&[
+        "deploy",
+        "acme/api",
+        secrets.to_str().unwrap(),
+        "--secrets",
+        json.path().to_str().unwrap(),
+    ]);
+    let (status, text) = server.get("/acme/api/?name=SEEDED&reveal=1").await;
+    assert_eq!(status, 200);
+    assert!(
+        text.contains("seeded-by-deploy") && text.contains("\"package\""),
+        "{text}"
+    );
+    crate::harness::assert_no_leak(
+        "the server log",
+        &server.log(),
+        &["stdin-pw", "mine-value", "file-value", "seeded-by-deploy"],
+    );
+}

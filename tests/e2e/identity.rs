@@ -9,20 +9,25 @@ const CALLERS: [&str; 8] = [
     "none", "viewer", "dev", "padmin", "oadmin", "platform", "revoked", "expired",
 ];
 
-struct Fixture {
-    server: Server,
-    tokens: Vec<(String, Option<String>)>,
+pub(crate) struct Fixture {
+    pub(crate) server: Server,
+    pub(crate) tokens: Vec<(String, Option<String>)>,
 }
 
 impl Fixture {
-    fn token(&self, caller: &str) -> Option<&str> {
+    pub(crate) fn token(&self, caller: &str) -> Option<&str> {
         self.tokens
             .iter()
             .find(|(c, _)| c == caller)
             .and_then(|(_, t)| t.as_deref())
     }
 
-    async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn admin(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut req = self.server.api(method, path);
         if let Some(b) = body {
             req = req.json(&b);
@@ -49,7 +54,13 @@ async fn token_for(fx: &Fixture, user: &str, expires_in: Option<u64>) -> (String
 }
 
 async fn fixture() -> Fixture {
-    let server = Server::start().await;
+    fixture_with(crate::harness::Options::default()).await
+}
+
+/// Projects `acme` and `other`; users with roles (viewer, dev, padmin of acme; oadmin of
+/// other), alice and bob without any, revoked and expired tokens; each caller's token.
+pub(crate) async fn fixture_with(options: crate::harness::Options) -> Fixture {
+    let server = Server::start_with(options).await;
     let mut fx = Fixture {
         server,
         tokens: Vec::new(),
@@ -68,11 +79,16 @@ async fn fixture() -> Fixture {
         ("revoked", "acme", "admin"),
         ("expired", "acme", "admin"),
         ("guest", "other", "viewer"),
+        ("alice", "", ""),
+        ("bob", "", ""),
     ] {
         let (s, b) = fx
             .admin(Method::POST, "/v1/users", Some(json!({ "name": user })))
             .await;
         assert_eq!(s, 201, "{b}");
+        if project.is_empty() {
+            continue;
+        }
         let (s, b) = fx
             .admin(
                 Method::PUT,
@@ -83,7 +99,7 @@ async fn fixture() -> Fixture {
         assert_eq!(s, 200, "{b}");
     }
     fx.tokens.push(("none".into(), None));
-    for user in ["viewer", "dev", "padmin", "oadmin"] {
+    for user in ["viewer", "dev", "padmin", "oadmin", "alice", "bob"] {
         let (_, token) = token_for(&fx, user, None).await;
         fx.tokens.push((user.into(), Some(token)));
     }

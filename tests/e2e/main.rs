@@ -6,6 +6,8 @@
 mod harness;
 
 mod cli;
+mod conformance;
 mod identity;
 mod packages;
 mod sandbox;
+mod secrets;

@@ -87,6 +87,7 @@ fn component_with_foreign_import() -> Vec<u8> {
 async fn every_bad_upload_gets_its_own_code_and_changes_nothing() {
     let server = Server::start_with(Options {
         extra_args: vec!["--max-upload-bytes".into(), "1500000".into()],
+        ..Options::default()
     })
     .await;
     server.deploy("acme/app", "hello").await;

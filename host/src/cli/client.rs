@@ -571,7 +571,10 @@ async fn secrets(cmd: SecretsCommand) -> Result<(), ClientError> {
             println!("{}", body["token"].as_str().unwrap_or_default());
             Ok(())
         }
-        SecretsCommand::Unwrap { token, conn } => {
+        SecretsCommand::Unwrap {
+            wrapping_token: token,
+            conn,
+        } => {
             let client = Client::from_args(&conn)?;
             let token = if token == "-" {
                 let mut s = String::new();

@@ -287,7 +287,8 @@ pub enum SecretsCommand {
     },
     /// Redeem a wrapping token once and print the value; `-` reads the token from stdin.
     Unwrap {
-        token: String,
+        #[arg(value_name = "TOKEN")]
+        wrapping_token: String,
         #[command(flatten)]
         conn: ConnArgs,
     },
@@ -519,4 +520,13 @@ pub fn split_target(target: &str) -> Result<(&str, &str), ClientError> {
             code: "bad_entry".into(),
             message: format!("expected project/package, got {target:?}"),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

@@ -1,0 +1,950 @@
+//! Secrets end to end, on both backends: DESIGN's scope table cell by cell, resolution order,
+//! what each guest can read, errors, wrapping, and (with OpenBao) interop with Vault's own
+//! tools, cache expiry after a direct rotation, and an unreachable backend.
+
+use crate::harness::{OpenBao, Options, Server, assert_no_leak, unique};
+use crate::identity::{Fixture, fixture_with};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+const CALLERS: [&str; 8] = [
+    "none", "viewer", "dev", "padmin", "oadmin", "platform", "alice", "bob",
+];
+
+const PKG: &str = "/v1/projects/acme/packages/api/secrets";
+const PROJ: &str = "/v1/projects/acme/secrets";
+const PLAT: &str = "/v1/secrets/platform";
+const USER: &str = "/v1/users/alice/secrets";
+
+async fn call(
+    fx: &Fixture,
+    caller: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new().request(method, format!("{}{path}", fx.server.api));
+    if let Some(token) = fx.token(caller) {
+        req = req.bearer_auth(token);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Sets a secret as the caller that may (platform admin, or alice for her own scope).
+async fn seed(fx: &Fixture, collection: &str, name: &str, value: Value) {
+    let who = if collection.starts_with("/v1/users/alice") {
+        "alice"
+    } else {
+        "platform"
+    };
+    let (s, b) = call(
+        fx,
+        who,
+        Method::PUT,
+        &format!("{collection}/{name}"),
+        Some(json!({ "value": value })),
+    )
+    .await;
+    assert_eq!(s, 200, "seed {collection}/{name}: {b}");
+}
+
+/// Calls the `secrets` example deployed at `target` and returns its JSON answer.
+async fn guest(fx: &Fixture, target: &str, query: &str, token: Option<&str>) -> Value {
+    let mut req = fx
+        .server
+        .call(Method::GET, &format!("/{target}/?{query}&reveal=1"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.unwrap();
+    r.json().await.unwrap()
+}
+
+async fn scope_table(bao: Option<&OpenBao>) {
+    let fx = fixture_with(Options::backend(bao)).await;
+    for target in ["acme/api", "acme/web", "other/api"] {
+        fx.server.deploy(target, "secrets").await;
+    }
+
+    // Every cell of DESIGN's scope table through the API. Callers, in order: no token, acme
+    // viewer, acme developer, acme admin, other's admin, platform admin, alice, bob.
+    let v = || Some(json!({ "value": "v" }));
+    let rows: Vec<(Method, String, Option<Value>, [u16; 8])> = vec![
+        // package scope: developers and admins write, admins read values, members list
+        (
+            Method::PUT,
+            format!("{PKG}/K"),
+            v(),
+            [401, 403, 200, 200, 404, 200, 404, 404],
+        ),
+        (
+            Method::PATCH,
+            format!("{PKG}/K"),
+            v(),
+            [401, 403, 200, 200, 404, 200, 404, 404],
+        ),
+        (
+            Method::GET,
+            format!("{PKG}/K"),
+            None,
+            [401, 403, 403, 200, 404, 200, 404, 404],
+        ),
+        (
+            Method::POST,
+            format!("{PKG}/K/wrap"),
+            None,
+            [401, 403, 403, 201, 404, 201, 404, 404],
+        ),
+        (
+            Method::GET,
+            PKG.to_string(),
+            None,
+            [401, 200, 200, 200, 404, 200, 404, 404],
+        ),
+        (
+            Method::PUT,
+            PKG.to_string(),
+            Some(json!({ "K3": "x" })),
+            [401, 403, 200, 200, 404, 200, 404, 404],
+        ),
+        // project scope: admins write and read, members list
+        (
+            Method::PUT,
+            format!("{PROJ}/K"),
+            v(),
+            [401, 403, 403, 200, 404, 200, 404, 404],
+        ),
+        (
+            Method::GET,
+            format!("{PROJ}/K"),
+            None,
+            [401, 403, 403, 200, 404, 200, 404, 404],
+        ),
+        (
+            Method::GET,
+            PROJ.to_string(),
+            None,
+            [401, 200, 200, 200, 404, 200, 404, 404],
+        ),
+        (
+            Method::DELETE,
+            format!("{PROJ}/GONE"),
+            None,
+            [401, 403, 403, 404, 404, 404, 404, 404],
+        ),
+        // platform scope: platform admins only
+        (
+            Method::PUT,
+            format!("{PLAT}/K"),
+            v(),
+            [401, 403, 403, 403, 403, 200, 403, 403],
+        ),
+        (
+            Method::GET,
+            format!("{PLAT}/K"),
+            None,
+            [401, 403, 403, 403, 403, 200, 403, 403],
+        ),
+        (
+            Method::GET,
+            PLAT.to_string(),
+            None,
+            [401, 403, 403, 403, 403, 200, 403, 403],
+        ),
+        // user scope: that user alone, not even a platform admin
+        (
+            Method::PUT,
+            format!("{USER}/K"),
+            v(),
+            [401, 403, 403, 403, 403, 403, 200, 403],
+        ),
+        (
+            Method::GET,
+            format!("{USER}/K"),
+            None,
+            [401, 403, 403, 403, 403, 403, 200, 403],
+        ),
+        (
+            Method::GET,
+            USER.to_string(),
+            None,
+            [401, 403, 403, 403, 403, 403, 200, 403],
+        ),
+        (
+            Method::POST,
+            format!("{USER}/K/wrap"),
+            None,
+            [401, 403, 403, 403, 403, 403, 201, 403],
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (method, path, body, expected) in &rows {
+        for (i, caller) in CALLERS.iter().enumerate() {
+            let (status, answer) = call(&fx, caller, method.clone(), path, body.clone()).await;
+            if status != expected[i] {
+                failures.push(format!(
+                    "{method} {path} as {caller}: {status}, expected {} {answer}",
+                    expected[i]
+                ));
+            }
+            if status == 200 && *method == Method::GET && !path.ends_with("/K") {
+                assert!(
+                    !answer.to_string().contains("\"v\""),
+                    "a listing shows a value: {answer}"
+                );
+            }
+        }
+    }
+    // Deleting, per role, each on a fresh secret.
+    for (i, caller) in CALLERS.iter().enumerate() {
+        seed(&fx, PKG, "DEL", json!("d")).await;
+        let (status, _) = call(&fx, caller, Method::DELETE, &format!("{PKG}/DEL"), None).await;
+        let expected = [401, 403, 204, 204, 404, 204, 404, 404][i];
+        if status != expected {
+            failures.push(format!(
+                "DELETE package secret as {caller}: {status}, expected {expected}"
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "scope table mismatches:\n{}",
+        failures.join("\n")
+    );
+
+    // Which guests read which scope.
+    seed(&fx, PKG, "PKG_ONLY", json!("pkg-value")).await;
+    seed(&fx, PROJ, "PROJ_ONLY", json!("proj-value")).await;
+    seed(&fx, PLAT, "PLAT_ONLY", json!("plat-value")).await;
+    seed(&fx, USER, "USR", json!("alice-value")).await;
+    type Expect = Option<(&'static str, &'static str)>;
+    let cases: &[(&str, &str, Expect)] = &[
+        ("acme/api", "PKG_ONLY", Some(("package", "pkg-value"))),
+        ("acme/web", "PKG_ONLY", None),
+        ("other/api", "PKG_ONLY", None),
+        ("acme/api", "PROJ_ONLY", Some(("project", "proj-value"))),
+        ("acme/web", "PROJ_ONLY", Some(("project", "proj-value"))),
+        ("other/api", "PROJ_ONLY", None),
+        ("acme/api", "PLAT_ONLY", Some(("platform", "plat-value"))),
+        ("acme/web", "PLAT_ONLY", Some(("platform", "plat-value"))),
+        ("other/api", "PLAT_ONLY", Some(("platform", "plat-value"))),
+        ("acme/api", "USR", None),
+    ];
+    for (target, name, want) in cases {
+        let got = guest(&fx, target, &format!("name={name}"), None).await;
+        match want {
+            Some((scope, value)) => {
+                assert_eq!(
+                    (got["scope"].as_str(), got["value"].as_str()),
+                    (Some(*scope), Some(*value)),
+                    "{target} {name}: {got}"
+                );
+            }
+            None => assert_eq!(got["found"], false, "{target} {name}: {got}"),
+        }
+    }
+    // User scope: only with that user's token, only by explicit scope.
+    let alice = fx.token("alice").unwrap();
+    let bob = fx.token("bob").unwrap();
+    let got = guest(&fx, "acme/api", "name=USR&scope=user", Some(alice)).await;
+    assert_eq!(
+        (got["scope"].as_str(), got["value"].as_str()),
+        (Some("user"), Some("alice-value")),
+        "{got}"
+    );
+    let got = guest(&fx, "acme/api", "name=USR", Some(alice)).await;
+    assert_eq!(got["found"], false, "user scope is never implicit: {got}");
+    let got = guest(&fx, "acme/api", "name=USR&scope=user", Some(bob)).await;
+    assert_eq!(got["found"], false, "bob does not see alice's: {got}");
+    let got = guest(&fx, "acme/api", "name=USR&scope=user", None).await;
+    assert_eq!(got["error"], "denied", "{got}");
+
+    // Resolution order with a name in one, two and three scopes.
+    seed(&fx, PLAT, "ONE", json!("1-platform")).await;
+    seed(&fx, PLAT, "TWO", json!("2-platform")).await;
+    seed(&fx, PROJ, "TWO", json!("2-project")).await;
+    seed(&fx, PLAT, "THREE", json!("3-platform")).await;
+    seed(&fx, PROJ, "THREE", json!("3-project")).await;
+    seed(&fx, PKG, "THREE", json!("3-package")).await;
+    for (name, scope, value) in [
+        ("ONE", "platform", "1-platform"),
+        ("TWO", "project", "2-project"),
+        ("THREE", "package", "3-package"),
+    ] {
+        let got = guest(&fx, "acme/api", &format!("name={name}"), None).await;
+        assert_eq!(
+            (got["scope"].as_str(), got["value"].as_str()),
+            (Some(scope), Some(value)),
+            "{name}: {got}"
+        );
+    }
+    let got = guest(&fx, "acme/api", "name=THREE&scope=platform", None).await;
+    assert_eq!(
+        got["value"], "3-platform",
+        "get-from reads one scope: {got}"
+    );
+    let listed = fx
+        .server
+        .call(Method::GET, "/acme/api/?list=1")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        listed.contains("\"THREE\"") && !listed.contains("3-package"),
+        "{listed}"
+    );
+
+    semantics(&fx).await;
+    assert_no_leak(
+        "the server log",
+        &fx.server.log(),
+        &[
+            "pkg-value",
+            "proj-value",
+            "plat-value",
+            "alice-value",
+            "3-package",
+            "wrapped-value",
+        ],
+    );
+}
+
+/// Create, update, errors, multi-field values, import and wrapping.
+async fn semantics(fx: &Fixture) {
+    let p = "platform";
+    let (s, b) = call(
+        fx,
+        p,
+        Method::POST,
+        PKG,
+        Some(json!({ "name": "NEW", "value": "n1" })),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = call(
+        fx,
+        p,
+        Method::POST,
+        PKG,
+        Some(json!({ "name": "NEW", "value": "n2" })),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (409, Some("already_exists"))
+    );
+    let (s, b) = call(
+        fx,
+        p,
+        Method::PATCH,
+        &format!("{PKG}/MISSING"),
+        Some(json!({ "value": "x" })),
+    )
+    .await;
+    assert_eq!((s, b["error"]["code"].as_str()), (404, Some("not_found")));
+    let (s, b) = call(
+        fx,
+        p,
+        Method::PATCH,
+        &format!("{PKG}/NEW"),
+        Some(json!({ "value": "n3" })),
+    )
+    .await;
+    assert_eq!((s, b["version"].as_u64()), (200, Some(2)), "{b}");
+    let (_, b) = call(fx, p, Method::GET, &format!("{PKG}/NEW"), None).await;
+    assert_eq!(
+        (b["value"].as_str(), b["version"].as_u64()),
+        (Some("n3"), Some(2))
+    );
+    for (path, body, status, code) in [
+        (
+            format!("{PKG}/bad%20name"),
+            json!({ "value": "x" }),
+            400,
+            "bad_entry",
+        ),
+        (
+            format!("{PKG}/1X"),
+            json!({ "value": "x" }),
+            400,
+            "bad_entry",
+        ),
+        (format!("{PKG}/N"), json!({ "value": 42 }), 400, "bad_entry"),
+        (
+            format!("{PKG}/N"),
+            json!({ "nothing": 1 }),
+            400,
+            "bad_entry",
+        ),
+        (
+            format!("{PKG}/N"),
+            json!({ "value": "x".repeat(64 * 1024 + 1) }),
+            413,
+            "too_large",
+        ),
+    ] {
+        let (s, b) = call(fx, p, Method::PUT, &path, Some(body)).await;
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{path}: {b}"
+        );
+    }
+    // Multi-field values come back as objects.
+    let obj = json!({ "host": "db.internal", "password": "obj-pw" });
+    seed(fx, PKG, "DB", obj.clone()).await;
+    let (_, b) = call(fx, p, Method::GET, &format!("{PKG}/DB"), None).await;
+    assert_eq!(b["value"], obj);
+    let got = guest(fx, "acme/api", "name=DB", None).await;
+    assert_eq!(got["object"], true);
+    let revealed: Value = serde_json::from_str(got["value"].as_str().unwrap()).unwrap();
+    assert_eq!(revealed, obj);
+    // Import: all or nothing.
+    let (s, b) = call(
+        fx,
+        p,
+        Method::PUT,
+        PKG,
+        Some(json!({ "IMP_A": "a", "bad name": "b" })),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (400, Some("bad_entry")),
+        "{b}"
+    );
+    let (_, list) = call(fx, p, Method::GET, PKG, None).await;
+    assert!(
+        !list.to_string().contains("IMP_A"),
+        "nothing of a refused import is written"
+    );
+    let (s, b) = call(
+        fx,
+        p,
+        Method::PUT,
+        PKG,
+        Some(json!({ "IMP_A": "a", "IMP_B": { "k": "v" } })),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let got = guest(fx, "acme/api", "name=IMP_B", None).await;
+    assert_eq!(got["object"], true, "{got}");
+    // Wrap: a single-use token; the second redeem fails.
+    seed(fx, PKG, "WRAPPED", json!("wrapped-value")).await;
+    let (s, w) = call(
+        fx,
+        p,
+        Method::POST,
+        &format!("{PKG}/WRAPPED/wrap"),
+        Some(json!({ "ttl": 60 })),
+    )
+    .await;
+    assert_eq!(s, 201, "{w}");
+    let token = w["token"].as_str().unwrap().to_string();
+    assert!(w["unwrap_url"].as_str().unwrap().contains("unwrap"), "{w}");
+    let (s, b) = call(
+        fx,
+        "none",
+        Method::POST,
+        "/v1/unwrap",
+        Some(json!({ "token": token })),
+    )
+    .await;
+    assert_eq!(
+        (s, b["value"].as_str()),
+        (200, Some("wrapped-value")),
+        "{b}"
+    );
+    let (s, b) = call(
+        fx,
+        "none",
+        Method::POST,
+        "/v1/unwrap",
+        Some(json!({ "token": token })),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (404, Some("not_found")),
+        "second redeem: {b}"
+    );
+    let (s, _) = call(
+        fx,
+        "none",
+        Method::POST,
+        "/v1/unwrap",
+        Some(json!({ "token": "ewr_nope" })),
+    )
+    .await;
+    assert_eq!(s, 404);
+    let (s, _) = call(
+        fx,
+        p,
+        Method::POST,
+        &format!("{PKG}/WRAPPED/wrap"),
+        Some(json!({ "ttl": 0 })),
+    )
+    .await;
+    assert_eq!(s, 400);
+    let (s, _) = call(fx, p, Method::POST, &format!("{PKG}/NOPE/wrap"), None).await;
+    assert_eq!(s, 404);
+    // Value reads and wraps are audited, without values or tokens.
+    let (_, audit) = fx.admin(Method::GET, "/v1/audit?limit=1000", None).await;
+    let text = audit.to_string();
+    assert!(text.contains(&format!("{PKG}/WRAPPED/wrap")) && text.contains("/v1/unwrap"));
+    assert!(text.contains(&format!(
+        "GET {}",
+        "/v1/projects/{project}/packages/{package}/secrets/{name}"
+    )));
+    assert!(!text.contains("wrapped-value") && !text.contains(&token) && !text.contains("obj-pw"));
+}
+
+#[tokio::test]
+async fn scope_table_on_the_embedded_backend() {
+    scope_table(None).await;
+}
+
+#[tokio::test]
+async fn scope_table_on_openbao() {
+    let bao = OpenBao::start();
+    scope_table(Some(&bao)).await;
+}
+
+#[tokio::test]
+async fn openbao_interop_with_vault_tools_and_cache_expiry() {
+    let bao = OpenBao::start();
+    let mut options = Options::backend(Some(&bao));
+    options.extra_args = vec!["--secrets-cache-ttl-ms".into(), "3000".into()];
+    let server = Server::start_with(options).await;
+    let prefix = server.vault_prefix.clone().unwrap();
+    server.deploy("p1/api", "secrets").await;
+
+    // Written with Vault's own CLI at the documented path: the guest of p1 gets it.
+    bao.cli(&[
+        "kv",
+        "put",
+        "-mount=secret",
+        &format!("{prefix}/projects/p1/shared/DB_PASS"),
+        "value=from-bao-1",
+    ]);
+    let read = |q: &'static str| {
+        let server = &server;
+        async move {
+            let r = server
+                .call(Method::GET, &format!("/p1/api/?{q}&reveal=1"))
+                .send()
+                .await
+                .unwrap();
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let got = read("name=DB_PASS").await;
+    assert_eq!(
+        (got["scope"].as_str(), got["value"].as_str()),
+        (Some("project"), Some("from-bao-1")),
+        "{got}"
+    );
+
+    // Rotated directly in Vault: still the cached value at once, the new one within the TTL.
+    bao.cli(&[
+        "kv",
+        "put",
+        "-mount=secret",
+        &format!("{prefix}/projects/p1/shared/DB_PASS"),
+        "value=from-bao-2",
+    ]);
+    let rotated = Instant::now();
+    let got = read("name=DB_PASS").await;
+    assert_eq!(
+        got["value"], "from-bao-1",
+        "served from the cache within the TTL"
+    );
+    loop {
+        let got = read("name=DB_PASS").await;
+        if got["value"] == "from-bao-2" {
+            break;
+        }
+        assert!(
+            rotated.elapsed() < Duration::from_millis(3000 + 2000),
+            "rotation not seen within the TTL"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A write through Edgeward is seen at once (the cache entry is dropped).
+    let (s, _) = {
+        let r = server
+            .api(Method::PUT, "/v1/projects/p1/secrets/DB_PASS")
+            .json(&json!({ "value": "from-edgeward" }))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), ())
+    };
+    assert_eq!(s, 200);
+    let got = read("name=DB_PASS").await;
+    assert_eq!(got["value"], "from-edgeward");
+
+    // Set through Edgeward: `bao kv get` shows it at its documented path, strings as `value`,
+    // objects as their fields.
+    for (path, body) in [
+        ("/v1/secrets/platform/PLAT", json!({ "value": "plat-text" })),
+        (
+            "/v1/projects/p1/packages/api/secrets/OBJ",
+            json!({ "value": { "host": "db", "password": "pw-obj" } }),
+        ),
+        (
+            "/v1/projects/p1/secrets/SHARED",
+            json!({ "value": "shared-text" }),
+        ),
+    ] {
+        let r = server
+            .api(Method::PUT, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let kv = |path: String| {
+        let out = bao.cli(&["kv", "get", "-mount=secret", "-format=json", &path]);
+        serde_json::from_str::<Value>(&out).unwrap()["data"]["data"].clone()
+    };
+    assert_eq!(
+        kv(format!("{prefix}/platform/PLAT")),
+        json!({ "value": "plat-text" })
+    );
+    assert_eq!(
+        kv(format!("{prefix}/projects/p1/packages/api/OBJ")),
+        json!({ "host": "db", "password": "pw-obj" })
+    );
+    assert_eq!(
+        kv(format!("{prefix}/projects/p1/shared/SHARED")),
+        json!({ "value": "shared-text" })
+    );
+    // And a listing made in Vault shows up through the API.
+    bao.cli(&[
+        "kv",
+        "put",
+        "-mount=secret",
+        &format!("{prefix}/platform/FROM_CLI"),
+        "user=u",
+        "password=p",
+    ]);
+    let r = server
+        .api(Method::GET, "/v1/secrets/platform")
+        .send()
+        .await
+        .unwrap();
+    let list: Value = r.json().await.unwrap();
+    let names: Vec<&str> = list["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"FROM_CLI") && names.contains(&"PLAT"),
+        "{names:?}"
+    );
+    let r = server
+        .api(Method::GET, "/v1/secrets/platform/FROM_CLI")
+        .send()
+        .await
+        .unwrap();
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["value"], json!({ "user": "u", "password": "p" }));
+    // Vault's own response wrapping: the token redeems once, at Vault or through Edgeward.
+    let r = server
+        .api(Method::POST, "/v1/secrets/platform/PLAT/wrap")
+        .send()
+        .await
+        .unwrap();
+    let w: Value = r.json().await.unwrap();
+    assert_eq!(
+        w["unwrap_url"],
+        format!("{}/v1/sys/wrapping/unwrap", bao.addr)
+    );
+    let out = bao.cli(&["unwrap", "-format=json", w["token"].as_str().unwrap()]);
+    assert!(out.contains("plat-text"), "{out}");
+    let r = server
+        .api(Method::POST, "/v1/unwrap")
+        .json(&json!({ "token": w["token"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "a wrapping token works once");
+    assert_no_leak(
+        "the server log",
+        &server.log(),
+        &["from-bao-1", "from-bao-2", "pw-obj", "plat-text"],
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_backend_gives_unavailable_promptly_and_the_host_stays_up() {
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let options = Options {
+        extra_args: vec!["--secrets-timeout-ms".into(), "500".into()],
+        vault: Some((format!("http://127.0.0.1:{port}"), unique("edgeward"))),
+    };
+    let server = Server::start_with(options).await;
+    server.deploy("acme/secrets", "secrets").await;
+    server.deploy("acme/hello", "hello").await;
+    let started = Instant::now();
+    let r = server
+        .call(Method::GET, "/acme/secrets/?name=X")
+        .send()
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(r.status(), 503, "the guest's own handling of `unavailable`");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "unavailable", "{body}");
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+    let r = server
+        .api(Method::PUT, "/v1/secrets/platform/X")
+        .json(&json!({ "value": "v" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unavailable");
+    let (status, _) = server.get("/acme/hello/").await;
+    assert_eq!(status, 200, "the host and other functions carry on");
+}
+
+#[tokio::test]
+async fn manifest_allowlist_env_bindings_and_secrets_json_beside_an_upload() {
+    let server = Server::start().await;
+    for (path, value) in [
+        ("/v1/secrets/platform/DBP", "db-pass-value"),
+        ("/v1/secrets/platform/HIDDEN", "hidden-value"),
+    ] {
+        let r = server
+            .api(Method::PUT, path)
+            .json(&json!({ "value": value }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let manifest = r#"
+secrets = ["DBP", "SEEDED"]
+[env]
+DB_PASSWORD = "secret:DBP"
+MODE = "production"
+"#;
+    let upload = |guest_name: &str, target: &str, manifest: &str, secrets_json: Option<&str>| {
+        let mut form = reqwest::multipart::Form::new()
+            .part(
+                "component",
+                reqwest::multipart::Part::bytes(
+                    std::fs::read(crate::harness::guest(guest_name)).unwrap(),
+                ),
+            )
+            .part(
+                "manifest",
+                reqwest::multipart::Part::text(manifest.to_string()),
+            );
+        if let Some(s) = secrets_json {
+            form = form.part("secrets", reqwest::multipart::Part::text(s.to_string()));
+        }
+        let (project, package) = target.split_once('/').unwrap();
+        server
+            .api(
+                Method::POST,
+                &format!("/v1/projects/{project}/packages/{package}/versions"),
+            )
+            .multipart(form)
+            .send()
+    };
+    // A bad secrets.json refuses the whole upload.
+    let r = upload("secrets", "acme/app", manifest, Some(r#"{"SEEDED": 7}"#))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let (status, _) = server
+        .json(Method::GET, "/v1/projects/acme/packages/app")
+        .await;
+    assert_eq!(status, 404, "no version was recorded");
+    let r = upload(
+        "secrets",
+        "acme/app",
+        manifest,
+        Some(r#"{"SEEDED": "seeded-value"}"#),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 201);
+    let read = |q: String| {
+        let server = &server;
+        async move {
+            server
+                .call(Method::GET, &format!("/acme/app/?{q}&reveal=1"))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let got = read("name=SEEDED".into()).await;
+    assert_eq!(
+        (got["scope"].as_str(), got["value"].as_str()),
+        (Some("package"), Some("seeded-value")),
+        "{got}"
+    );
+    let got = read("name=DBP".into()).await;
+    assert_eq!(got["value"], "db-pass-value");
+    let got = read("name=HIDDEN".into()).await;
+    assert_eq!(got["error"], "denied", "outside the allowlist: {got}");
+    let got = read("list=1".into()).await;
+    assert!(!got.to_string().contains("HIDDEN"), "{got}");
+
+    // Env bindings reach the guest's environment, and nothing else does.
+    let r = upload("inspect", "acme/env", manifest, None).await.unwrap();
+    assert_eq!(r.status(), 201);
+    let (_, text) = server.get("/acme/env/").await;
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let mut env: Vec<(String, String)> = v["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p[0].as_str().unwrap().into(), p[1].as_str().unwrap().into()))
+        .collect();
+    env.sort();
+    assert_eq!(
+        env,
+        vec![
+            ("DB_PASSWORD".into(), "db-pass-value".into()),
+            ("MODE".into(), "production".into())
+        ]
+    );
+    // A binding to a secret no scope holds fails the request clearly.
+    let r = upload(
+        "inspect",
+        "acme/broken",
+        "[env]\nX = \"secret:NOT_THERE\"\n",
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = server
+        .call(Method::GET, "/acme/broken/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unresolved_binding", "{body}");
+    assert_no_leak(
+        "the server log",
+        &server.log(),
+        &["db-pass-value", "seeded-value", "hidden-value"],
+    );
+}
+
+#[tokio::test]
+async fn hostile_guests_get_nothing_they_are_not_owed() {
+    let bao = OpenBao::start();
+    let server = Server::start_with(Options::backend(Some(&bao))).await;
+    let markers = [
+        "marker-other-project-7d1",
+        "marker-sibling-package-9e2",
+        "marker-user-secret-4c3",
+    ];
+    for (path, value) in [
+        ("/v1/projects/other/secrets/OTHER_SECRET", markers[0]),
+        (
+            "/v1/projects/acme/packages/web/secrets/SIBLING_SECRET",
+            markers[1],
+        ),
+    ] {
+        // Projects must exist for their scopes.
+        let project = path.split('/').nth(3).unwrap();
+        server
+            .api(Method::POST, "/v1/projects")
+            .json(&json!({ "name": project }))
+            .send()
+            .await
+            .unwrap();
+        let r = server
+            .api(Method::PUT, path)
+            .json(&json!({ "value": value }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    let r = server
+        .api(Method::PUT, "/v1/users/admin/secrets/MINE")
+        .json(&json!({ "value": markers[2] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    server.deploy("acme/api", "hostile").await;
+    server.deploy("acme/inspect", "inspect").await;
+    let (status, text) = server
+        .get("/acme/api/?names=OTHER_SECRET,SIBLING_SECRET,MINE")
+        .await;
+    assert_eq!(status, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    for attempt in v["attempts"].as_array().unwrap() {
+        for (how, result) in attempt["results"].as_object().unwrap() {
+            assert_ne!(
+                result["found"], true,
+                "{} via {how} found {result}",
+                attempt["name"]
+            );
+        }
+    }
+    // Malformed names are refused as such, not looked up.
+    let first = |name: &str| {
+        v["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == name)
+            .unwrap()["results"]["get"]
+            .clone()
+    };
+    for name in [
+        "../platform/X",
+        "projects/other/shared/X",
+        "",
+        "..",
+        "X/../../Y",
+    ] {
+        assert_eq!(first(name)["error"], "bad_entry", "{name}");
+    }
+    assert_eq!(v["env"], json!([]));
+    assert_eq!(v["list"], json!([]));
+    let (_, inspect) = server.get("/acme/inspect/").await;
+    for body in [&text, &inspect] {
+        assert_no_leak("a guest's response", body, &markers);
+    }
+    assert_no_leak("the server log", &server.log(), &markers);
+    assert_no_leak(
+        "the OpenBao token in the server log",
+        &server.log(),
+        &[crate::harness::BAO_ROOT_TOKEN],
+    );
+}
