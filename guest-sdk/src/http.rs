@@ -229,3 +229,25 @@ fn percent_decode(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_parameters_are_decoded() {
+        let req = Request {
+            method: "GET".into(),
+            path_with_query: "/a/b?name=DB%5FPASS&x=a+b&flag&bad=%zz".into(),
+            headers: vec![("X-Thing".into(), b"yes".to_vec())],
+            body: Vec::new(),
+        };
+        assert_eq!(req.path(), "/a/b");
+        assert_eq!(req.query_param("name").as_deref(), Some("DB_PASS"));
+        assert_eq!(req.query_param("x").as_deref(), Some("a b"));
+        assert_eq!(req.query_param("flag").as_deref(), Some(""));
+        assert_eq!(req.query_param("bad").as_deref(), Some("%zz"));
+        assert_eq!(req.query_param("missing"), None);
+        assert_eq!(req.header("x-thing"), Some("yes"));
+    }
+}

@@ -213,3 +213,28 @@ pub fn list() -> Result<Vec<(Scope, String)>, Error> {
         .map(|(scope, name)| (scope.into(), name))
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_never_print() {
+        let v = SecretValue {
+            value: "hunter2-marker".into(),
+            is_object: false,
+        };
+        assert_eq!(format!("{v}"), "***");
+        assert!(!format!("{v:?}").contains("hunter2"));
+        assert!(!format!("{v:#?}").contains("hunter2"));
+        assert_eq!(v.expose(), "hunter2-marker");
+    }
+
+    #[test]
+    fn errors_carry_the_stable_codes() {
+        assert_eq!(Error::InvalidName("x".into()).code(), "bad_entry");
+        assert_eq!(Error::Denied("x".into()).code(), "denied");
+        assert_eq!(Error::Unavailable("x".into()).code(), "unavailable");
+        assert_eq!(Error::Denied("no".into()).to_string(), "denied: no");
+    }
+}

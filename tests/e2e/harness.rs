@@ -491,6 +491,15 @@ impl Drop for Server {
             let _ = child.kill();
             let _ = child.wait();
         }
+        // Every server of the suite has its whole log searched for the host's credentials:
+        // the planted environment markers, the OpenBao root token and the admin token.
+        if !std::thread::panicking() {
+            assert_no_leak(
+                "the server log",
+                &self.log(),
+                &[BAO_ROOT_TOKEN, &self.token],
+            );
+        }
     }
 }
 
