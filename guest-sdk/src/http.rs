@@ -1,7 +1,9 @@
 //! Typed request and response over the raw `wasi:http` resources.
 
+use crate::bindings::wasi::http::outgoing_handler;
 use crate::bindings::wasi::http::types::{
-    ErrorCode, Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
+    ErrorCode, Fields, IncomingRequest, Method, OutgoingBody, OutgoingRequest, OutgoingResponse,
+    ResponseOutparam, Scheme,
 };
 use crate::bindings::wasi::io::streams::StreamError;
 
@@ -204,6 +206,115 @@ fn write_response(response: Response, out: ResponseOutparam) {
     }
     drop(stream);
     let _ = OutgoingBody::finish(body, None);
+}
+
+/// The answer to an outgoing request, read whole.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The status code.
+    pub status: u16,
+    /// The headers; names are lower-case.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// Sends an HTTP request and reads the whole answer. Only hosts the package's manifest lists
+/// under `[outbound] hosts` can be reached; others fail with `HttpRequestDenied`. The error is
+/// the `wasi:http` error code, printed.
+pub fn fetch(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Fetched, String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| format!("not an absolute URL: {url}"))?;
+    let scheme = match scheme {
+        "http" => Scheme::Http,
+        "https" => Scheme::Https,
+        other => Scheme::Other(other.to_string()),
+    };
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) => (&rest[..i], rest[i..].to_string()),
+        None => (rest, "/".to_string()),
+    };
+    let path = if path.starts_with('?') {
+        format!("/{path}")
+    } else {
+        path
+    };
+    let list: Vec<(String, Vec<u8>)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+        .collect();
+    let fields = Fields::from_list(&list).map_err(|e| format!("invalid header: {e:?}"))?;
+    let request = OutgoingRequest::new(fields);
+    let method = match method.to_ascii_uppercase().as_str() {
+        "GET" => Method::Get,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "DELETE" => Method::Delete,
+        "HEAD" => Method::Head,
+        "PATCH" => Method::Patch,
+        "OPTIONS" => Method::Options,
+        other => Method::Other(other.to_string()),
+    };
+    request
+        .set_method(&method)
+        .map_err(|()| "invalid method".to_string())?;
+    request
+        .set_scheme(Some(&scheme))
+        .map_err(|()| "invalid scheme".to_string())?;
+    request
+        .set_authority(Some(authority))
+        .map_err(|()| format!("invalid authority {authority}"))?;
+    request
+        .set_path_with_query(Some(&path))
+        .map_err(|()| format!("invalid path {path}"))?;
+    let outgoing_body = request
+        .body()
+        .map_err(|()| "request body unavailable".to_string())?;
+    let future = outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))?;
+    {
+        let stream = outgoing_body
+            .write()
+            .map_err(|()| "request body stream unavailable".to_string())?;
+        for chunk in body.chunks(4096) {
+            stream
+                .blocking_write_and_flush(chunk)
+                .map_err(|e| format!("writing the request body: {e:?}"))?;
+        }
+    }
+    OutgoingBody::finish(outgoing_body, None).map_err(|e| format!("{e:?}"))?;
+    future.subscribe().block();
+    let response = future
+        .get()
+        .ok_or_else(|| "no response".to_string())?
+        .map_err(|()| "response already taken".to_string())?
+        .map_err(|e| format!("{e:?}"))?;
+    let status = response.status();
+    let headers = response.headers().entries();
+    let incoming = response
+        .consume()
+        .map_err(|()| "response body unavailable".to_string())?;
+    let stream = incoming
+        .stream()
+        .map_err(|()| "response body stream unavailable".to_string())?;
+    let mut body = Vec::new();
+    loop {
+        match stream.blocking_read(64 * 1024) {
+            Ok(chunk) => body.extend_from_slice(&chunk),
+            Err(StreamError::Closed) => break,
+            Err(StreamError::LastOperationFailed(e)) => return Err(e.to_debug_string()),
+        }
+    }
+    Ok(Fetched {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn percent_decode(s: &str) -> String {

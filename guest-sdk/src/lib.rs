@@ -23,7 +23,7 @@
 mod http;
 pub mod secrets;
 
-pub use http::{Request, Response};
+pub use http::{Fetched, Request, Response, fetch};
 
 /// Raw bindings to the `edgeward:platform/function` world (wasi:http plus secrets). The stable
 /// API is the rest of this crate; this module is for what it does not cover yet.
@@ -59,5 +59,25 @@ macro_rules! handler {
         }
 
         $crate::bindings::__export_function_world!(__EdgewardHandler with_types_in $crate::bindings);
+    };
+}
+
+/// Exports `handler` (a `fn(IncomingRequest, ResponseOutparam)` over the raw `wasi:http`
+/// resources) as the component's `wasi:http/incoming-handler`, for functions that stream.
+#[macro_export]
+macro_rules! raw_handler {
+    ($handler:path) => {
+        struct __EdgewardRawHandler;
+
+        impl $crate::bindings::exports::wasi::http::incoming_handler::Guest for __EdgewardRawHandler {
+            fn handle(
+                request: $crate::bindings::wasi::http::types::IncomingRequest,
+                response_out: $crate::bindings::wasi::http::types::ResponseOutparam,
+            ) {
+                $handler(request, response_out)
+            }
+        }
+
+        $crate::bindings::__export_function_world!(__EdgewardRawHandler with_types_in $crate::bindings);
     };
 }

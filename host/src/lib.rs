@@ -29,6 +29,7 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod datadir;
+pub mod executions;
 pub mod manifest;
 pub mod names;
 pub mod packages;

@@ -15,6 +15,10 @@
 //! [limits]
 //! timeout-ms = 10000
 //! memory-mb = 64
+//! max-request-bytes = 1048576
+//! max-response-bytes = 10485760
+//! max-concurrency = 16
+//! max-outbound-requests = 8
 //! ```
 
 use crate::names::SecretName;
@@ -67,6 +71,18 @@ pub struct Limits {
     /// Linear memory per instance, MiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_mb: Option<u64>,
+    /// Largest request body, bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_request_bytes: Option<u64>,
+    /// Largest response body, bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_response_bytes: Option<u64>,
+    /// Instances of this package at once; more requests wait briefly, then get 503.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<u32>,
+    /// Outbound HTTP requests per execution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_outbound_requests: Option<u32>,
 }
 
 /// What is wrong with a manifest, in words a person can act on.
@@ -123,11 +139,21 @@ impl Manifest {
                 )));
             }
         }
-        if let Some(0) = self.limits.timeout_ms {
-            return Err(ManifestError("limits.timeout-ms must be above 0".into()));
+        let l = &self.limits;
+        for (name, value) in [
+            ("timeout-ms", l.timeout_ms),
+            ("memory-mb", l.memory_mb),
+            ("max-request-bytes", l.max_request_bytes),
+            ("max-response-bytes", l.max_response_bytes),
+            ("max-concurrency", l.max_concurrency.map(u64::from)),
+        ] {
+            if value == Some(0) {
+                return Err(ManifestError(format!("limits.{name} must be above 0")));
+            }
         }
-        if let Some(0) = self.limits.memory_mb {
-            return Err(ManifestError("limits.memory-mb must be above 0".into()));
+        for host in &self.outbound.hosts {
+            crate::runtime::outbound::HostPattern::parse(host)
+                .map_err(|e| ManifestError(format!("outbound.hosts: {e}")))?;
         }
         Ok(())
     }

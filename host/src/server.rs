@@ -46,6 +46,10 @@ pub struct ServeConfig {
     pub runtime: RuntimeConfig,
     /// Where secrets live and how they are cached.
     pub secrets: SecretsConfig,
+    /// How long execution records are kept.
+    pub retention: crate::executions::Retention,
+    /// How long a client may take to send request headers.
+    pub header_timeout: Duration,
 }
 
 /// The secret backend and its cache.
@@ -81,6 +85,8 @@ impl ServeConfig {
             drain_timeout: Duration::from_secs(30),
             runtime: RuntimeConfig::default(),
             secrets: SecretsConfig::default(),
+            retention: crate::executions::Retention::default(),
+            header_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -101,6 +107,8 @@ pub struct App {
     pub max_upload_bytes: usize,
     /// The API's base URL (for unwrap links).
     pub api_url: String,
+    /// Where execution records go.
+    pub recorder: crate::executions::Recorder,
 }
 
 impl std::fmt::Debug for App {
@@ -118,6 +126,7 @@ pub struct Server {
     admin_token_created: bool,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
+    app: Arc<App>,
 }
 
 impl Server {
@@ -155,6 +164,7 @@ impl Server {
         let admin_token_created = auth::ensure_admin_token(&store, &data_dir).await?;
         let admin_token_path = data_dir.path().join(auth::ADMIN_TOKEN_FILE);
 
+        let store_for_records = store.clone();
         let data_listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (data plane)", config.listen))?;
@@ -171,6 +181,7 @@ impl Server {
             packages,
             max_upload_bytes: config.max_upload_bytes,
             api_url: format!("http://{api_addr}"),
+            recorder: crate::executions::Recorder::start(store_for_records, config.retention),
         });
         let server_file = serde_json::json!({
             "listen": format!("http://{listen_addr}"),
@@ -182,6 +193,7 @@ impl Server {
         let (shutdown, _) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let drain = config.drain_timeout;
+        let header_timeout = config.header_timeout;
         {
             let app = app.clone();
             let rx = shutdown.subscribe();
@@ -192,7 +204,15 @@ impl Server {
                         Ok::<_, std::convert::Infallible>(crate::trigger::handle(app, req).await)
                     }
                 };
-                serve_hyper(data_listener, service, rx, drain, "data plane").await;
+                serve_hyper(
+                    data_listener,
+                    service,
+                    rx,
+                    drain,
+                    header_timeout,
+                    "data plane",
+                )
+                .await;
             });
         }
         {
@@ -207,7 +227,7 @@ impl Server {
                         router.oneshot(req.map(axum::body::Body::new)).await
                     }
                 };
-                serve_hyper(api_listener, service, rx, drain, "API").await;
+                serve_hyper(api_listener, service, rx, drain, header_timeout, "API").await;
             });
         }
         Ok(Server {
@@ -217,6 +237,7 @@ impl Server {
             admin_token_created,
             shutdown,
             tasks,
+            app,
         })
     }
 
@@ -239,6 +260,8 @@ impl Server {
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         while self.tasks.join_next().await.is_some() {}
+        // Executions that finished during the drain are still written.
+        self.app.recorder.close().await;
     }
 }
 
@@ -249,6 +272,7 @@ async fn serve_hyper<S, F, B>(
     service: S,
     mut shutdown: watch::Receiver<bool>,
     drain: Duration,
+    header_timeout: Duration,
     what: &'static str,
 ) where
     S: Fn(hyper::Request<hyper::body::Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
@@ -261,7 +285,7 @@ async fn serve_hyper<S, F, B>(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(10))
+        .header_read_timeout(header_timeout)
         .max_buf_size(64 * 1024);
     let graceful = GracefulShutdown::new();
     loop {

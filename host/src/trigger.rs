@@ -5,8 +5,9 @@
 
 use crate::names::Name;
 use crate::runtime::execute::error_response;
-use crate::runtime::{Execution, ExecutionStatus, execute};
+use crate::runtime::{Trigger, execute};
 use crate::server::App;
+use crate::store::ExecutionRow;
 use http::uri::{Authority, PathAndQuery, Uri};
 use hyper::body::Incoming;
 use std::sync::Arc;
@@ -127,38 +128,34 @@ pub async fn handle(
     parts.uri = uri;
     let request = hyper::Request::from_parts(parts, body);
 
-    let project = route.project.clone();
-    let package = route.package.clone();
-    let version = deployed.version;
-    let on_done = move |execution: Execution| {
-        let status = execution.status;
-        let resolved: Vec<String> = execution
-            .resolved
-            .iter()
-            .map(|(scope, name)| format!("{scope}:{name}"))
-            .collect();
-        // Names and scopes only: stdout/stderr may hold secret values and are never logged.
-        if status == ExecutionStatus::Ok {
+    let recorder_app = app.clone();
+    let on_done = move |row: ExecutionRow| {
+        // Names and scopes only: output may hold secret values and is never logged.
+        let duration_ms = row.duration_us as f64 / 1000.0;
+        if row.status == "ok" {
             tracing::info!(
-                execution = %execution.id, %project, %package, version, ?status,
-                duration_ms = execution.duration.as_secs_f64() * 1000.0,
-                secrets = ?resolved, "execution finished"
+                execution = %row.id, project = %row.project, package = %row.package,
+                version = row.version, status = %row.status, http_status = ?row.http_status,
+                duration_ms, secrets = ?row.secrets, "execution finished"
             );
         } else {
             tracing::warn!(
-                execution = %execution.id, %project, %package, version, ?status,
-                duration_ms = execution.duration.as_secs_f64() * 1000.0,
-                secrets = ?resolved, "execution failed"
+                execution = %row.id, project = %row.project, package = %row.package,
+                version = row.version, status = %row.status, http_status = ?row.http_status,
+                duration_ms, secrets = ?row.secrets, "execution failed"
             );
         }
+        recorder_app.recorder.record(row);
     };
     execute(
         &app.runtime,
         deployed,
         app.backend.clone(),
-        user,
+        Trigger {
+            id: execution_id,
+            user,
+        },
         request,
-        execution_id,
         on_done,
     )
     .await

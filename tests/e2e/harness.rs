@@ -34,12 +34,22 @@ pub fn guest(name: &str) -> PathBuf {
     let dir = BUILT.get_or_init(|| {
         let root = repo_root();
         let target_dir = root.join("target").join("guests");
+        let mut packages: Vec<String> = std::fs::read_dir(root.join("examples"))
+            .expect("examples/")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join("Cargo.toml").exists())
+            .flat_map(|e| {
+                [
+                    "-p".to_string(),
+                    e.file_name().to_string_lossy().into_owned(),
+                ]
+            })
+            .collect();
+        packages.shrink_to_fit();
         let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .current_dir(&root)
             .args(["build", "--release", "--target", "wasm32-wasip2"])
-            .args([
-                "-p", "hello", "-p", "echo", "-p", "secrets", "-p", "inspect", "-p", "hostile",
-            ])
+            .args(&packages)
             .arg("--target-dir")
             .arg(&target_dir)
             .status()
@@ -47,7 +57,7 @@ pub fn guest(name: &str) -> PathBuf {
         assert!(status.success(), "building the guest examples failed");
         target_dir.join("wasm32-wasip2").join("release")
     });
-    let path = dir.join(format!("{name}.wasm"));
+    let path = dir.join(format!("{}.wasm", name.replace('-', "_")));
     assert!(path.exists(), "{} was not built", path.display());
     path
 }

@@ -12,6 +12,7 @@
 //! Errors are `{"error": {"code", "message"}}` with a stable code.
 
 mod error;
+mod executions;
 mod identity;
 pub mod policy;
 pub mod secrets;
@@ -61,6 +62,11 @@ pub fn router(app: Arc<App>) -> Router {
             put(identity::set_member).delete(identity::remove_member),
         )
         .route("/v1/projects/{project}/packages", get(list_packages))
+        .route("/v1/projects/{project}/executions", get(executions::list))
+        .route(
+            "/v1/projects/{project}/executions/{id}",
+            get(executions::show),
+        )
         .route(
             "/v1/projects/{project}/packages/{package}",
             get(show_package).delete(delete_package),

@@ -66,9 +66,13 @@ pub fn need(method: &Method, route: &str) -> Need {
             Some("/packages/{package}/secrets/{name}") if m == "GET" => Project(Role::Admin),
             Some("/packages/{package}/secrets/{name}/wrap") => Project(Role::Admin),
             Some(r) if r.starts_with("/packages/{package}/secrets") => Project(Role::Developer),
-            Some("/packages" | "/packages/{package}" | "/members") if m == "GET" => {
-                Project(Role::Viewer)
-            }
+            Some(
+                "/packages"
+                | "/packages/{package}"
+                | "/members"
+                | "/executions"
+                | "/executions/{id}",
+            ) if m == "GET" => Project(Role::Viewer),
             Some("/packages/{package}") if m == "DELETE" => Project(Role::Developer),
             Some("/packages/{package}/versions" | "/packages/{package}/rollback")
                 if m == "POST" =>

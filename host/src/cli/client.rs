@@ -162,6 +162,13 @@ pub async fn run(command: Command) -> Result<(), ClientError> {
             .await
         }
         Command::Secrets(cmd) => secrets(cmd).await,
+        Command::Logs {
+            target,
+            follow,
+            status,
+            limit,
+            conn,
+        } => logs(&Client::from_args(&conn)?, &target, follow, status, limit).await,
         Command::Projects(ProjectsCommand::Create { name, conn }) => {
             let client = Client::from_args(&conn)?;
             client
@@ -594,6 +601,98 @@ async fn secrets(cmd: SecretsCommand) -> Result<(), ClientError> {
                 .await?;
             print_value(&body["value"]);
             Ok(())
+        }
+    }
+}
+
+async fn logs(
+    client: &Client,
+    target: &str,
+    follow: bool,
+    status: Option<String>,
+    limit: u32,
+) -> Result<(), ClientError> {
+    let (project, package) = split_target(target)?;
+    let mut after: Option<i64> = None;
+    let mut seen = std::collections::HashSet::new();
+    loop {
+        let mut query = vec![
+            ("package", package.to_string()),
+            ("limit", limit.to_string()),
+        ];
+        if let Some(s) = &status {
+            query.push(("status", s.clone()));
+        }
+        if let Some(a) = after {
+            // Records of the same millisecond may arrive later: look back a little, skip seen.
+            query.push(("after", (a - 1000).to_string()));
+        }
+        let body = client
+            .send(
+                client
+                    .request(Method::GET, &format!("/v1/projects/{project}/executions"))
+                    .query(&query),
+            )
+            .await?;
+        let mut rows: Vec<Value> = body["executions"].as_array().cloned().unwrap_or_default();
+        rows.reverse();
+        for row in rows {
+            let id = row["id"].as_str().unwrap_or_default().to_string();
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            after = after.max(row["started_at_ms"].as_i64());
+            let detail = client
+                .send(client.request(
+                    Method::GET,
+                    &format!("/v1/projects/{project}/executions/{id}"),
+                ))
+                .await?;
+            print_execution(&detail);
+        }
+        if !follow {
+            return Ok(());
+        }
+        if after.is_none() {
+            after = Some(0);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+fn print_execution(e: &Value) {
+    let secrets: Vec<&str> = e["secrets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    println!(
+        "{} {} v{} {} {} {:.1}ms{}",
+        e["started_at"].as_str().unwrap_or_default(),
+        e["id"].as_str().unwrap_or_default(),
+        e["version"].as_i64().unwrap_or(0),
+        e["status"].as_str().unwrap_or_default(),
+        e["http_status"]
+            .as_u64()
+            .map_or("-".into(), |s| s.to_string()),
+        e["duration_ms"].as_f64().unwrap_or(0.0),
+        if secrets.is_empty() {
+            String::new()
+        } else {
+            format!(" secrets={}", secrets.join(","))
+        }
+    );
+    for (stream, cut) in [
+        ("stdout", "stdout_truncated"),
+        ("stderr", "stderr_truncated"),
+    ] {
+        let text = e[stream].as_str().unwrap_or_default();
+        for line in text.lines() {
+            println!("  {stream} | {line}");
+        }
+        if e[cut].as_bool() == Some(true) {
+            println!("  {stream} | [output cut at the per-execution cap]");
         }
     }
 }

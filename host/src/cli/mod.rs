@@ -94,6 +94,23 @@ pub enum Command {
         #[command(flatten)]
         conn: ConnArgs,
     },
+    /// Show a package's recent executions with their (masked) output.
+    Logs {
+        /// `project/package`.
+        target: String,
+        /// Keep printing new executions as they happen.
+        #[arg(short, long)]
+        follow: bool,
+        /// Only executions with this status (ok, guest_error, trapped, timed_out,
+        /// out_of_memory, limited).
+        #[arg(long)]
+        status: Option<String>,
+        /// How many recent executions to show first.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
     /// Call a function over the data plane and print its response body.
     Invoke {
         /// `project/package`.
@@ -435,6 +452,15 @@ pub struct ServeArgs {
     /// The AppRole auth mount, when `VAULT_ROLE_ID` and `VAULT_SECRET_ID` are set.
     #[arg(long, env = "EDGEWARD_VAULT_APPROLE_MOUNT", default_value = "approle")]
     pub vault_approle_mount: String,
+    /// How long a client may take to send a request's headers, in milliseconds.
+    #[arg(long, env = "EDGEWARD_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+    /// Execution records kept per package.
+    #[arg(long, env = "EDGEWARD_EXECUTIONS_PER_PACKAGE", default_value_t = 1000)]
+    pub executions_per_package: u32,
+    /// Execution records older than this many hours are dropped.
+    #[arg(long, env = "EDGEWARD_EXECUTIONS_MAX_AGE_HOURS", default_value_t = 168)]
+    pub executions_max_age_hours: u64,
     /// How long resolved secrets are cached, in milliseconds (0 turns the cache off).
     #[arg(long, env = "EDGEWARD_SECRETS_CACHE_TTL_MS", default_value_t = 30_000)]
     pub secrets_cache_ttl_ms: u64,
@@ -457,6 +483,13 @@ impl ServeArgs {
         config.runtime = RuntimeConfig {
             default_timeout: std::time::Duration::from_millis(self.timeout_ms),
             ..RuntimeConfig::default()
+        };
+        config.header_timeout = std::time::Duration::from_millis(self.header_timeout_ms.max(1));
+        config.retention = crate::executions::Retention {
+            per_package: self.executions_per_package.max(1),
+            max_age: std::time::Duration::from_secs(
+                self.executions_max_age_hours.saturating_mul(3600),
+            ),
         };
         config.secrets.cache_ttl = std::time::Duration::from_millis(self.secrets_cache_ttl_ms);
         config.secrets.timeout = std::time::Duration::from_millis(self.secrets_timeout_ms.max(1));

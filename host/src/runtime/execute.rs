@@ -1,17 +1,24 @@
 //! One request, one execution: a fresh store from the version's `ProxyPre`, the guest's
-//! `wasi:http/incoming-handler`, and its response streamed back.
+//! `wasi:http/incoming-handler`, and its response streamed back, all within the package's
+//! limits. Every execution ends in exactly one record, with masked, capped output.
 
-use super::state::{HostState, OutboundPolicy};
+use super::body::{CappedBody, Direction};
+use super::limits::GuestLimits;
+use super::mask::mask;
+use super::outbound::Outbound;
+use super::state::HostState;
 use super::{CapturedOutput, Deployed, Runtime};
 use crate::manifest::EnvBinding;
 use crate::secrets::guest::SecretsCtx;
 use crate::secrets::{ResolveError, Resolver, SecretBackend};
+use crate::store::ExecutionRow;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 use wasmtime::component::ResourceTable;
-use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -28,42 +35,47 @@ pub enum ExecutionStatus {
     Ok,
     /// The guest reported an error instead of a response, or never answered.
     GuestError,
-    /// The guest trapped (panic, unreachable, out of bounds…).
+    /// The guest trapped (panic, unreachable, stack overflow…).
     Trapped,
     /// The guest ran past its wall-time limit.
     TimedOut,
-    /// The host refused to run it (capacity, secrets unavailable for env bindings…).
+    /// The guest asked for more memory than its limit.
+    OutOfMemory,
+    /// A limit stopped it: instance slots, body sizes, outbound requests, unavailable secrets.
     Limited,
 }
 
-/// The record of one execution. Output is kept for the execution log, never logged.
-#[derive(Debug)]
-pub struct Execution {
-    /// Its id, also sent as `x-edgeward-execution-id`.
-    pub id: String,
-    /// How it ended.
-    pub status: ExecutionStatus,
-    /// Wall time from start to the end of the guest's work.
-    pub duration: Duration,
-    /// Secret names resolved, with scopes.
-    pub resolved: Vec<(crate::secrets::Scope, String)>,
-    /// Captured stdout and whether it was cut.
-    pub stdout: (Vec<u8>, bool),
-    /// Captured stderr and whether it was cut.
-    pub stderr: (Vec<u8>, bool),
-}
-
-/// The error the epoch callback raises when the wall-time limit passes.
-#[derive(Debug)]
-struct TimeLimitExceeded;
-
-impl std::fmt::Display for TimeLimitExceeded {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the request ran past its time limit")
+impl ExecutionStatus {
+    /// The status as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionStatus::Ok => "ok",
+            ExecutionStatus::GuestError => "guest_error",
+            ExecutionStatus::Trapped => "trapped",
+            ExecutionStatus::TimedOut => "timed_out",
+            ExecutionStatus::OutOfMemory => "out_of_memory",
+            ExecutionStatus::Limited => "limited",
+        }
     }
 }
 
-impl std::error::Error for TimeLimitExceeded {}
+/// The error the epoch callback raises to stop an instance.
+#[derive(Debug)]
+enum Stop {
+    TimeLimit,
+    OutboundLimit,
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stop::TimeLimit => "the request ran past its time limit",
+            Stop::OutboundLimit => "the request made more outbound requests than allowed",
+        })
+    }
+}
+
+impl std::error::Error for Stop {}
 
 /// A JSON error response from the host (not the guest).
 pub fn error_response(
@@ -79,6 +91,9 @@ pub fn error_response(
     if let Some(id) = execution_id {
         builder = builder.header(EXECUTION_ID_HEADER, id);
     }
+    if status == 503 {
+        builder = builder.header(http::header::RETRY_AFTER, "1");
+    }
     let body = Full::new(Bytes::from(body))
         .map_err(|never| match never {})
         .boxed_unsync();
@@ -93,43 +108,127 @@ pub fn error_response(
     })
 }
 
+/// What the caller knows about the request beyond its bytes.
+pub struct Trigger {
+    /// The execution id.
+    pub id: String,
+    /// The user whose token came with the request.
+    pub user: Option<String>,
+}
+
 /// Runs `deployed` on `request` and returns the response to send. Never fails: every failure
 /// becomes a JSON error response carrying the execution id. `on_done` receives the record when
-/// the guest's work (including streaming its body) is over.
+/// the guest's work is over.
 pub async fn execute<B>(
     runtime: &Runtime,
     deployed: Arc<Deployed>,
     backend: Arc<dyn SecretBackend>,
-    user: Option<String>,
+    trigger: Trigger,
     request: hyper::Request<B>,
-    execution_id: String,
-    on_done: impl FnOnce(Execution) + Send + 'static,
+    on_done: impl FnOnce(ExecutionRow) + Send + 'static,
 ) -> hyper::Response<HyperOutgoingBody>
 where
-    B: hyper::body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<wasmtime_wasi_http::Error>,
+    B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<wasmtime_wasi_http::Error> + Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let start = Instant::now();
-    let id = execution_id;
+    let started_at = crate::store::now_ms();
+    let id = trigger.id.clone();
+    let record = {
+        let deployed = deployed.clone();
+        let user = trigger.user.clone();
+        move |status: ExecutionStatus,
+              http_status: Option<u16>,
+              secrets: Vec<String>,
+              stdout: (Vec<u8>, bool),
+              stderr: (Vec<u8>, bool)| ExecutionRow {
+            id: trigger.id,
+            project: deployed.project.to_string(),
+            package: deployed.package.to_string(),
+            version: deployed.version,
+            started_at,
+            duration_us: i64::try_from(start.elapsed().as_micros()).unwrap_or(i64::MAX),
+            status: status.as_str().into(),
+            http_status,
+            user,
+            secrets,
+            stdout: stdout.0,
+            stdout_truncated: stdout.1,
+            stderr: stderr.0,
+            stderr_truncated: stderr.1,
+        }
+    };
+    // A slot of this package, waiting briefly when all are busy.
+    let permit = match tokio::time::timeout(
+        runtime.config().queue_wait,
+        deployed.slots.clone().acquire_owned(),
+    )
+    .await
+    {
+        Ok(Ok(permit)) => permit,
+        _ => {
+            on_done(record(
+                ExecutionStatus::Limited,
+                Some(503),
+                Vec::new(),
+                (Vec::new(), false),
+                (Vec::new(), false),
+            ));
+            return error_response(
+                503,
+                "capacity",
+                "every instance slot of this package is busy; retry shortly",
+                Some(&id),
+            );
+        }
+    };
+
+    // A declared body over the limit is refused before the guest starts.
+    let declared = request
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > deployed.request_bytes) {
+        let (_, body) = request.into_parts();
+        crate::server::drain(body, 1 << 20).await;
+        on_done(record(
+            ExecutionStatus::Limited,
+            Some(413),
+            Vec::new(),
+            (Vec::new(), false),
+            (Vec::new(), false),
+        ));
+        return error_response(
+            413,
+            "too_large",
+            &format!(
+                "the request body is over this function's limit of {} bytes",
+                deployed.request_bytes
+            ),
+            Some(&id),
+        );
+    }
+
     let resolver = Resolver::new(
         backend,
         deployed.project.clone(),
         deployed.package.clone(),
         deployed.allow.clone(),
-        user,
+        trigger.user.clone(),
     );
     let mut secrets = SecretsCtx::new(resolver.clone());
     let env = match bind_env(&deployed, &resolver, &mut secrets).await {
         Ok(env) => env,
         Err((status, code, message)) => {
-            on_done(Execution {
-                id: id.clone(),
-                status: ExecutionStatus::Limited,
-                duration: start.elapsed(),
-                resolved: secrets.resolved().to_vec(),
-                stdout: (Vec::new(), false),
-                stderr: (Vec::new(), false),
-            });
+            let names = names(&secrets);
+            on_done(record(
+                ExecutionStatus::Limited,
+                Some(status),
+                names,
+                (Vec::new(), false),
+                (Vec::new(), false),
+            ));
             return error_response(status, code, &message, Some(&id));
         }
     };
@@ -145,32 +244,41 @@ where
         .allow_udp(false)
         .allow_ip_name_lookup(false)
         .build();
-    let limits = StoreLimitsBuilder::new()
-        .memory_size(deployed.memory_bytes)
-        .instances(16)
-        .tables(16)
-        .memories(4)
-        .build();
+    let outbound = Outbound::new(deployed.outbound_hosts.clone(), deployed.outbound_requests);
+    let outbound_over = outbound.over_limit.clone();
     let state = HostState {
         table: ResourceTable::new(),
         wasi,
         http: WasiHttpCtx::new(),
-        outbound: OutboundPolicy,
+        outbound,
         secrets,
-        limits,
+        limits: GuestLimits::new(deployed.memory_bytes, 100_000),
     };
     let mut store = Store::new(runtime.engine(), state);
     store.limiter(|s| &mut s.limits);
     let deadline = start + deployed.timeout;
     store.set_epoch_deadline(1);
+    let stop_outbound = outbound_over.clone();
     store.epoch_deadline_callback(move |_| {
         if Instant::now() >= deadline {
-            Err(wasmtime::Error::new(TimeLimitExceeded))
+            Err(wasmtime::Error::new(Stop::TimeLimit))
+        } else if stop_outbound.load(Ordering::Relaxed) {
+            Err(wasmtime::Error::new(Stop::OutboundLimit))
         } else {
             // Yield each tick so a busy guest never holds a worker thread for long.
             Ok(UpdateDeadline::Yield(1))
         }
     });
+
+    let request_over = Arc::new(AtomicBool::new(false));
+    let (parts, body) = request.into_parts();
+    let body = CappedBody::new(
+        body,
+        deployed.request_bytes,
+        Direction::Request,
+        request_over.clone(),
+    );
+    let request = hyper::Request::from_parts(parts, body);
 
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let prepared = (|| -> wasmtime::Result<_> {
@@ -184,7 +292,14 @@ where
     let (req, out) = match prepared {
         Ok(pair) => pair,
         Err(e) => {
-            tracing::warn!(execution = %id, error = %e, "could not pass the request to the guest");
+            tracing::debug!(execution = %id, error = %e, "could not pass the request to the guest");
+            on_done(record(
+                ExecutionStatus::GuestError,
+                Some(400),
+                Vec::new(),
+                (Vec::new(), false),
+                (Vec::new(), false),
+            ));
             return error_response(
                 400,
                 "bad_request",
@@ -194,10 +309,16 @@ where
         }
     };
 
+    let response_over = Arc::new(AtomicBool::new(false));
     let pre = deployed.pre.clone();
     let timeout = deployed.timeout;
-    let task_id = id.clone();
-    let task = tokio::spawn(async move {
+    // The guest task tells the response path how it ended (for a guest that never answered);
+    // the response path tells the task what the caller was sent (for the record).
+    let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<ExecutionStatus>();
+    let (sent_tx, sent_rx) = tokio::sync::oneshot::channel::<(u16, Option<ExecutionStatus>)>();
+    let flags = (request_over.clone(), response_over.clone(), outbound_over);
+    tokio::spawn(async move {
+        let _permit = permit;
         let run = async {
             let proxy = pre.instantiate_async(&mut store).await?;
             proxy
@@ -205,66 +326,143 @@ where
                 .call_handle(&mut store, req, out)
                 .await
         };
-        let status = match tokio::time::timeout(timeout, run).await {
+        let outcome = tokio::time::timeout(timeout, run).await;
+        let data = store.data();
+        let (request_over, response_over, outbound_over) = flags;
+        let mut status = match outcome {
             Ok(Ok(())) => ExecutionStatus::Ok,
-            Ok(Err(e)) => classify(&e),
             Err(_) => ExecutionStatus::TimedOut,
+            Ok(Err(_)) if data.limits.hit_memory => ExecutionStatus::OutOfMemory,
+            Ok(Err(e)) => classify(&e),
         };
-        let secrets = &store.data().secrets;
-        let execution = Execution {
-            id: task_id,
-            status,
-            duration: start.elapsed(),
-            resolved: secrets.resolved().to_vec(),
-            stdout: stdout.take(),
-            stderr: stderr.take(),
-        };
+        let limited = request_over.load(Ordering::Relaxed)
+            || response_over.load(Ordering::Relaxed)
+            || outbound_over.load(Ordering::Relaxed);
+        if limited && matches!(status, ExecutionStatus::Ok | ExecutionStatus::Trapped) {
+            status = ExecutionStatus::Limited;
+        }
+        // Mask every value this execution obtained before its output leaves the store.
+        let revealed = data.secrets.revealed().to_vec();
+        let secrets = names(&data.secrets);
         drop(store);
-        let status = execution.status;
-        on_done(execution);
-        status
+        let (out, out_cut) = stdout.take();
+        let (err, err_cut) = stderr.take();
+        let out = (mask(&out, &revealed, out_cut), out_cut);
+        let err = (mask(&err, &revealed, err_cut), err_cut);
+        let _ = ended_tx.send(status);
+        let (http_status, overridden) = match sent_rx.await {
+            Ok((code, over)) => (Some(code), over),
+            Err(_) => (None, None),
+        };
+        // The body may have been cut after the guest finished writing it.
+        if response_over.load(Ordering::Relaxed) && status == ExecutionStatus::Ok {
+            status = ExecutionStatus::Limited;
+        }
+        let status = match overridden {
+            Some(o) if status == ExecutionStatus::Ok => o,
+            _ => status,
+        };
+        on_done(record(status, http_status, secrets, out, err));
     });
 
-    match receiver.await {
+    let limit_message = |what: &str, bytes: u64| {
+        format!("the {what} body is over this function's limit of {bytes} bytes")
+    };
+    let (response, sent) = match receiver.await {
         Ok(Ok(mut response)) => {
-            if let Ok(value) = http::HeaderValue::from_str(&id) {
-                response.headers_mut().insert(EXECUTION_ID_HEADER, value);
+            let declared = response
+                .headers()
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if declared.is_some_and(|n| n > deployed.response_bytes) {
+                response_over.store(true, Ordering::Relaxed);
+                let message = limit_message("response", deployed.response_bytes);
+                (
+                    error_response(502, "too_large", &message, Some(&id)),
+                    (502, Some(ExecutionStatus::Limited)),
+                )
+            } else {
+                let code = response.status().as_u16();
+                if let Ok(value) = http::HeaderValue::from_str(&id) {
+                    response.headers_mut().insert(EXECUTION_ID_HEADER, value);
+                }
+                let limit = deployed.response_bytes;
+                let over = response_over.clone();
+                let response = response.map(|body| {
+                    CappedBody::new(body, limit, Direction::Response, over).boxed_unsync()
+                });
+                (response, (code, None))
             }
-            response
         }
-        Ok(Err(code)) => error_response(
-            502,
-            "guest_error",
-            &format!("the function answered with an error instead of a response: {code:?}"),
-            Some(&id),
-        ),
+        Ok(Err(code)) if request_over.load(Ordering::Relaxed) => {
+            let _ = code;
+            let message = limit_message("request", deployed.request_bytes);
+            (
+                error_response(413, "too_large", &message, Some(&id)),
+                (413, Some(ExecutionStatus::Limited)),
+            )
+        }
+        Ok(Err(code)) => {
+            let message =
+                format!("the function answered with an error instead of a response: {code:?}");
+            (
+                error_response(502, "guest_error", &message, Some(&id)),
+                (502, Some(ExecutionStatus::GuestError)),
+            )
+        }
         Err(_) => {
-            let status = task.await.unwrap_or(ExecutionStatus::Trapped);
-            let (code, http_status, message) = match status {
+            // The guest finished (or died) without answering: its task says how.
+            let status = ended_rx.await.unwrap_or(ExecutionStatus::Trapped);
+            let (http_status, code, message) = match status {
                 ExecutionStatus::TimedOut => (
-                    "timed_out",
                     504,
+                    "timed_out",
                     "the function ran past its time limit".to_string(),
                 ),
+                ExecutionStatus::OutOfMemory => (
+                    500,
+                    "out_of_memory",
+                    "the function ran out of memory".to_string(),
+                ),
+                ExecutionStatus::Limited if request_over.load(Ordering::Relaxed) => (
+                    413,
+                    "too_large",
+                    limit_message("request", deployed.request_bytes),
+                ),
                 ExecutionStatus::Limited => (
-                    "capacity",
                     503,
-                    "no instance slot is free; retry shortly".to_string(),
+                    "limited",
+                    "the function hit a limit of its package".to_string(),
                 ),
                 ExecutionStatus::Trapped => (
-                    "guest_trapped",
                     500,
+                    "guest_trapped",
                     "the function crashed (trapped) before answering".to_string(),
                 ),
                 ExecutionStatus::Ok | ExecutionStatus::GuestError => (
-                    "guest_error",
                     500,
+                    "guest_error",
                     "the function returned without sending a response".to_string(),
                 ),
             };
-            error_response(http_status, code, &message, Some(&id))
+            let over = (status == ExecutionStatus::Ok).then_some(ExecutionStatus::GuestError);
+            (
+                error_response(http_status, code, &message, Some(&id)),
+                (http_status, over),
+            )
         }
-    }
+    };
+    let _ = sent_tx.send(sent);
+    response
+}
+
+fn names(secrets: &SecretsCtx) -> Vec<String> {
+    secrets
+        .resolved()
+        .iter()
+        .map(|(scope, name)| format!("{scope}:{name}"))
+        .collect()
 }
 
 /// Resolves the manifest's env bindings; secret values join the execution's masking list.
@@ -306,8 +504,10 @@ async fn bind_env(
 }
 
 fn classify(e: &wasmtime::Error) -> ExecutionStatus {
-    if e.downcast_ref::<TimeLimitExceeded>().is_some() {
-        return ExecutionStatus::TimedOut;
+    match e.downcast_ref::<Stop>() {
+        Some(Stop::TimeLimit) => return ExecutionStatus::TimedOut,
+        Some(Stop::OutboundLimit) => return ExecutionStatus::Limited,
+        None => {}
     }
     if e.downcast_ref::<wasmtime::Trap>().is_some() {
         return ExecutionStatus::Trapped;

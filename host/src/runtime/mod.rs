@@ -6,11 +6,15 @@
 //! precompiled artifact keyed by the engine's compatibility hash. Per request: a [`Store`]
 //! with a sandboxed WASI context ([`state::HostState`]), see [`execute`].
 
+mod body;
 pub mod execute;
+mod limits;
+mod mask;
+pub mod outbound;
 mod output;
 pub mod state;
 
-pub use execute::{Execution, ExecutionStatus, execute};
+pub use execute::{ExecutionStatus, Trigger, execute};
 pub use output::CapturedOutput;
 
 use crate::manifest::Manifest;
@@ -38,8 +42,20 @@ pub struct RuntimeConfig {
     pub default_memory_bytes: usize,
     /// Default wall time per request.
     pub default_timeout: Duration,
+    /// Longest wall time any package may ask for.
+    pub max_timeout: Duration,
     /// Captured stdout/stderr per execution, bytes each.
     pub output_cap: usize,
+    /// Default and largest request body, bytes.
+    pub request_bytes: (u64, u64),
+    /// Default and largest response body, bytes.
+    pub response_bytes: (u64, u64),
+    /// Default and largest number of instances of one package at once.
+    pub concurrency: (u32, u32),
+    /// Default and largest number of outbound requests per execution.
+    pub outbound_requests: (u32, u32),
+    /// How long a request waits for a free instance slot of its package before 503.
+    pub queue_wait: Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -49,7 +65,13 @@ impl Default for RuntimeConfig {
             max_memory_bytes: 1 << 30,
             default_memory_bytes: 128 << 20,
             default_timeout: Duration::from_secs(30),
+            max_timeout: Duration::from_secs(300),
             output_cap: 64 * 1024,
+            request_bytes: (10 << 20, 100 << 20),
+            response_bytes: (64 << 20, 512 << 20),
+            concurrency: (32, 256),
+            outbound_requests: (16, 256),
+            queue_wait: Duration::from_secs(1),
         }
     }
 }
@@ -89,6 +111,16 @@ pub struct Deployed {
     pub timeout: Duration,
     /// Its linear-memory limit per instance, bytes.
     pub memory_bytes: usize,
+    /// Its request body limit, bytes.
+    pub request_bytes: u64,
+    /// Its response body limit, bytes.
+    pub response_bytes: u64,
+    /// Instance slots of this version; requests wait briefly for one.
+    pub slots: Arc<tokio::sync::Semaphore>,
+    /// Hosts it may call.
+    pub outbound_hosts: Arc<[outbound::HostPattern]>,
+    /// Outbound requests per execution.
+    pub outbound_requests: u32,
 }
 
 impl std::fmt::Debug for Deployed {
@@ -266,26 +298,42 @@ impl Runtime {
         pre: ProxyPre<HostState>,
         manifest: Manifest,
     ) -> Deployed {
-        let timeout = manifest
-            .limits
+        let c = &self.config;
+        let l = &manifest.limits;
+        let timeout = l
             .timeout_ms
-            .map_or(self.config.default_timeout, Duration::from_millis);
-        let memory_bytes = manifest
-            .limits
+            .map_or(c.default_timeout, Duration::from_millis)
+            .min(c.max_timeout);
+        let memory_bytes = l
             .memory_mb
             .and_then(|mb| usize::try_from(mb.saturating_mul(1 << 20)).ok())
-            .unwrap_or(self.config.default_memory_bytes)
-            .min(self.config.max_memory_bytes);
+            .unwrap_or(c.default_memory_bytes)
+            .min(c.max_memory_bytes);
+        let pick = |v: Option<u64>, (default, max): (u64, u64)| v.unwrap_or(default).min(max);
+        let pick32 = |v: Option<u32>, (default, max): (u32, u32)| v.unwrap_or(default).min(max);
+        let outbound_hosts: Vec<outbound::HostPattern> = manifest
+            .outbound
+            .hosts
+            .iter()
+            .filter_map(|h| outbound::HostPattern::parse(h).ok())
+            .collect();
         let allow = manifest.secrets.clone().map(Arc::from);
         Deployed {
             project,
             package,
             version,
             pre,
-            manifest: Arc::new(manifest),
             allow,
             timeout,
             memory_bytes,
+            request_bytes: pick(l.max_request_bytes, c.request_bytes),
+            response_bytes: pick(l.max_response_bytes, c.response_bytes),
+            slots: Arc::new(tokio::sync::Semaphore::new(
+                pick32(l.max_concurrency, c.concurrency) as usize,
+            )),
+            outbound_hosts: Arc::from(outbound_hosts),
+            outbound_requests: pick32(l.max_outbound_requests, c.outbound_requests),
+            manifest: Arc::new(manifest),
         }
     }
 }

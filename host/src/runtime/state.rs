@@ -1,42 +1,18 @@
 //! Per-request store state: a sandboxed WASI context, wasi-http, secrets and limits.
 
 use crate::secrets::guest::{SecretsCtx, SecretsView};
-use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
-
-/// Outbound HTTP policy. Until a manifest allowlist is enforced, every outbound request is
-/// refused with the WASI error for a denied request.
-#[derive(Debug, Default)]
-pub struct OutboundPolicy;
-
-impl wasmtime_wasi_http::WasiHttpHooks for OutboundPolicy {
-    fn send_request(
-        &mut self,
-        _request: http::Request<wasmtime_wasi_http::WasiBody>,
-        _options: Option<wasmtime_wasi_http::RequestOptions>,
-        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-    ) -> Box<
-        dyn Future<
-                Output = wasmtime_wasi_http::Result<(
-                    http::Response<wasmtime_wasi_http::WasiBody>,
-                    Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-                )>,
-            > + Send,
-    > {
-        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
-    }
-}
 
 /// Everything one request's store holds.
 pub struct HostState {
     pub(crate) table: ResourceTable,
     pub(crate) wasi: WasiCtx,
     pub(crate) http: WasiHttpCtx,
-    pub(crate) outbound: OutboundPolicy,
+    pub(crate) outbound: super::outbound::Outbound,
     pub(crate) secrets: SecretsCtx,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limits: super::limits::GuestLimits,
 }
 
 impl HostState {

@@ -6,9 +6,11 @@
 //! PostgreSQL also speaks so a second store can follow.
 
 mod audit;
+mod executions;
 mod identity;
 
 pub use audit::{AuditFilter, AuditRow};
+pub use executions::{ExecutionFilter, ExecutionRow};
 pub use identity::{MemberRow, Role, TokenOwner, TokenRow, UserRow};
 
 use rusqlite::{Connection, OptionalExtension, params};

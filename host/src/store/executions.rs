@@ -1,0 +1,178 @@
+//! Execution records: one row per request, with masked and capped output.
+
+use super::{Store, StoreError};
+use rusqlite::{OptionalExtension, params, params_from_iter};
+
+/// One execution, as stored.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExecutionRow {
+    /// Its id (`x-edgeward-execution-id`).
+    pub id: String,
+    /// Its project.
+    pub project: String,
+    /// Its package.
+    pub package: String,
+    /// The package version that ran.
+    pub version: i64,
+    /// Start, Unix milliseconds.
+    pub started_at: i64,
+    /// Duration, microseconds.
+    pub duration_us: i64,
+    /// `ok`, `guest_error`, `trapped`, `timed_out`, `out_of_memory` or `limited`.
+    pub status: String,
+    /// The HTTP status answered, if one was.
+    pub http_status: Option<u16>,
+    /// The user whose token triggered it, if any.
+    pub user: Option<String>,
+    /// The secrets it resolved, as `scope:name`.
+    pub secrets: Vec<String>,
+    /// Its stdout, masked and capped.
+    pub stdout: Vec<u8>,
+    /// Whether stdout was cut at the cap.
+    pub stdout_truncated: bool,
+    /// Its stderr, masked and capped.
+    pub stderr: Vec<u8>,
+    /// Whether stderr was cut at the cap.
+    pub stderr_truncated: bool,
+}
+
+/// Which executions to list.
+#[derive(Debug, Clone, Default)]
+pub struct ExecutionFilter {
+    /// The project.
+    pub project: String,
+    /// Only this package.
+    pub package: Option<String>,
+    /// Only this status.
+    pub status: Option<String>,
+    /// Started after this, Unix milliseconds.
+    pub after: Option<i64>,
+    /// At most this many, newest first.
+    pub limit: u32,
+}
+
+const COLUMNS: &str = "id, project, package, version, started_at, duration_us, status, \
+                       http_status, user_name, secrets, stdout, stdout_truncated, stderr, \
+                       stderr_truncated";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRow> {
+    let secrets: String = r.get(9)?;
+    Ok(ExecutionRow {
+        id: r.get(0)?,
+        project: r.get(1)?,
+        package: r.get(2)?,
+        version: r.get(3)?,
+        started_at: r.get(4)?,
+        duration_us: r.get(5)?,
+        status: r.get(6)?,
+        http_status: r.get(7)?,
+        user: r.get(8)?,
+        secrets: serde_json::from_str(&secrets).unwrap_or_default(),
+        stdout: r.get(10)?,
+        stdout_truncated: r.get(11)?,
+        stderr: r.get(12)?,
+        stderr_truncated: r.get(13)?,
+    })
+}
+
+impl Store {
+    /// Inserts a batch of records in one transaction, then trims each package touched to its
+    /// newest `keep` records and drops records older than `max_age_ms`.
+    pub async fn insert_executions(
+        &self,
+        rows: Vec<ExecutionRow>,
+        keep: u32,
+        max_age_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            let mut touched = std::collections::BTreeSet::new();
+            for e in &rows {
+                tx.execute(
+                    &format!(
+                        "INSERT OR REPLACE INTO executions ({COLUMNS}) VALUES \
+                         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+                    ),
+                    params![
+                        e.id,
+                        e.project,
+                        e.package,
+                        e.version,
+                        e.started_at,
+                        e.duration_us,
+                        e.status,
+                        e.http_status,
+                        e.user,
+                        serde_json::to_string(&e.secrets).unwrap_or_else(|_| "[]".into()),
+                        e.stdout,
+                        e.stdout_truncated,
+                        e.stderr,
+                        e.stderr_truncated
+                    ],
+                )?;
+                touched.insert((e.project.clone(), e.package.clone()));
+            }
+            for (project, package) in touched {
+                tx.execute(
+                    "DELETE FROM executions WHERE rowid IN (SELECT rowid FROM executions \
+                     WHERE project = ?1 AND package = ?2 ORDER BY started_at DESC, id DESC \
+                     LIMIT -1 OFFSET ?3)",
+                    params![project, package, keep],
+                )?;
+            }
+            tx.execute(
+                "DELETE FROM executions WHERE started_at < ?1",
+                [super::now_ms().saturating_sub(max_age_ms)],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Executions matching `filter`, newest first, without their output.
+    pub async fn list_executions(
+        &self,
+        filter: ExecutionFilter,
+    ) -> Result<Vec<ExecutionRow>, StoreError> {
+        self.call(move |c| {
+            let mut sql = format!("SELECT {COLUMNS} FROM executions WHERE project = ?");
+            let mut args: Vec<rusqlite::types::Value> = vec![filter.project.into()];
+            if let Some(p) = filter.package {
+                sql.push_str(" AND package = ?");
+                args.push(p.into());
+            }
+            if let Some(s) = filter.status {
+                sql.push_str(" AND status = ?");
+                args.push(s.into());
+            }
+            if let Some(after) = filter.after {
+                sql.push_str(" AND started_at > ?");
+                args.push(after.into());
+            }
+            sql.push_str(" ORDER BY started_at DESC, id DESC LIMIT ?");
+            args.push(i64::from(filter.limit).into());
+            let mut st = c.prepare(&sql)?;
+            let rows = st.query_map(params_from_iter(args), row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// One execution of `project`, with its output.
+    pub async fn execution(
+        &self,
+        project: String,
+        id: String,
+    ) -> Result<Option<ExecutionRow>, StoreError> {
+        self.call(move |c| {
+            Ok(c.query_row(
+                &format!("SELECT {COLUMNS} FROM executions WHERE project = ?1 AND id = ?2"),
+                params![project, id],
+                row,
+            )
+            .optional()?)
+        })
+        .await
+    }
+}
