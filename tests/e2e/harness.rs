@@ -447,6 +447,54 @@ impl Server {
         String::from_utf8_lossy(&out).into_owned()
     }
 
+    /// Deploys `guest_name` with a manifest (TOML).
+    pub async fn deploy_with(&self, target: &str, guest_name: &str, manifest: &str) -> Value {
+        let form = reqwest::multipart::Form::new()
+            .part(
+                "component",
+                reqwest::multipart::Part::bytes(std::fs::read(guest(guest_name)).unwrap()),
+            )
+            .part(
+                "manifest",
+                reqwest::multipart::Part::text(manifest.to_string()),
+            );
+        let (project, package) = target.split_once('/').unwrap();
+        let r = self
+            .api(
+                reqwest::Method::POST,
+                &format!("/v1/projects/{project}/packages/{package}/versions"),
+            )
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, 201, "deploy {guest_name} to {target}: {body}");
+        body
+    }
+
+    /// The execution record `id` of `project`, waiting (bounded) until it has been written.
+    pub async fn execution(&self, project: &str, id: &str) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let (status, body) = self
+                .json(
+                    reqwest::Method::GET,
+                    &format!("/v1/projects/{project}/executions/{id}"),
+                )
+                .await;
+            if status == 200 {
+                return body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no execution record {id}: {status} {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Runs the CLI against this server; returns (exit ok, stdout, stderr).
     pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
         let out = Command::new(env!("CARGO_BIN_EXE_edgeward"))
@@ -524,4 +572,98 @@ pub fn assert_no_leak(what: &str, haystack: &str, extra: &[&str]) {
     for marker in extra {
         assert!(!haystack.contains(marker), "{what} leaks {marker}");
     }
+}
+
+/// A plain HTTP server on loopback standing in for an outside service: answers every request
+/// with `upstream says hi` and counts them.
+pub struct Upstream {
+    pub port: u16,
+    pub hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Upstream {
+    pub async fn start() -> Upstream {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = hits.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    break;
+                };
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |_req| {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        async {
+                            Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                                http_body_util::Full::new(bytes::Bytes::from_static(
+                                    b"upstream says hi",
+                                )),
+                            ))
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Upstream { port, hits, task }
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Calls `/{target}/` over and over while `work` runs; asserts every call succeeded.
+pub async fn with_steady_traffic<F: std::future::Future>(
+    server: &Server,
+    target: &str,
+    work: F,
+) -> F::Output {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let ok = std::sync::Arc::new(AtomicUsize::new(0));
+    let bad = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let url = format!("{}/{target}/", server.listen);
+    let traffic = {
+        let (stop, ok, bad) = (stop.clone(), ok.clone(), bad.clone());
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            while !stop.load(Ordering::SeqCst) {
+                match client
+                    .get(&url)
+                    .timeout(Duration::from_secs(10))
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status() == 200 => {
+                        ok.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Ok(r) => bad.lock().unwrap().push(format!("status {}", r.status())),
+                    Err(e) => bad.lock().unwrap().push(e.to_string()),
+                }
+            }
+        })
+    };
+    let out = work.await;
+    stop.store(true, Ordering::SeqCst);
+    traffic.await.unwrap();
+    let bad = bad.lock().unwrap();
+    assert!(
+        bad.is_empty(),
+        "well-behaved requests failed meanwhile: {bad:?}"
+    );
+    assert!(
+        ok.load(Ordering::SeqCst) > 0,
+        "no well-behaved request completed meanwhile"
+    );
+    out
 }

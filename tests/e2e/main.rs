@@ -8,6 +8,7 @@ mod harness;
 mod cli;
 mod conformance;
 mod identity;
+mod limits;
 mod packages;
 mod sandbox;
 mod secrets;

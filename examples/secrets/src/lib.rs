@@ -2,7 +2,8 @@
 //!
 //! `?scope=package|project|platform|user` reads one scope with `get_from`; `?reveal=1` also
 //! returns the value (a test fixture: real functions should not echo secrets); `?list=1` lists
-//! the names this package may read.
+//! the names this package may read; `?print=1` writes the value to stdout in two pieces and
+//! to stderr whole (for the masking tests).
 
 use edgeward_sdk::secrets::{self, Scope};
 use edgeward_sdk::{Request, Response};
@@ -37,6 +38,14 @@ fn handle(req: Request) -> Response {
                 "scope": secret.scope().as_str(),
                 "version": secret.version(),
             });
+            if req.query_param("print").is_some() {
+                let value = secret.reveal();
+                let text = value.expose();
+                let (a, b) = text.split_at(text.len() / 2);
+                print!("value: {a}");
+                print!("{b} (end)\n");
+                eprintln!("stderr sees {text}");
+            }
             if req.query_param("reveal").is_some() {
                 let value = secret.reveal();
                 body["value"] = json!(value.expose());

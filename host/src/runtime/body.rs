@@ -82,3 +82,52 @@ where
         self.inner.size_hint()
     }
 }
+
+/// Hands `body` to the guest through a channel, and once the guest stops reading (or never
+/// starts), reads the rest itself, up to `drain_limit` bytes and `drain_time`, and drops it.
+/// The caller then gets the guest's answer instead of a connection closed under its upload.
+pub fn detached<B>(
+    body: B,
+    drain_limit: u64,
+    drain_time: std::time::Duration,
+) -> http_body_util::combinators::UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>
+where
+    B: Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<wasmtime_wasi_http::Error> + Send,
+{
+    use http_body_util::BodyExt;
+    if body.is_end_stream() {
+        return body.map_err(Into::into).boxed_unsync();
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, wasmtime_wasi_http::Error>>(4);
+    tokio::spawn(async move {
+        let mut body = body;
+        let mut drained = 0u64;
+        let mut guest_gone = false;
+        let pump = async {
+            while let Some(frame) = body.frame().await {
+                match frame {
+                    Ok(frame) => {
+                        if guest_gone {
+                            drained += frame.data_ref().map_or(0, |d| d.len() as u64);
+                            if drained > drain_limit {
+                                break;
+                            }
+                        } else if tx.send(Ok(frame)).await.is_err() {
+                            guest_gone = true;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e.into())).await;
+                        break;
+                    }
+                }
+            }
+        };
+        let _ = tokio::time::timeout(drain_time, pump).await;
+    });
+    let frames = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    http_body_util::StreamBody::new(frames).boxed_unsync()
+}

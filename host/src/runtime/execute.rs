@@ -129,7 +129,8 @@ pub async fn execute<B>(
 ) -> hyper::Response<HyperOutgoingBody>
 where
     B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
-    B::Error: Into<wasmtime_wasi_http::Error> + Into<Box<dyn std::error::Error + Send + Sync>>,
+    B::Error:
+        Into<wasmtime_wasi_http::Error> + Into<Box<dyn std::error::Error + Send + Sync>> + Send,
 {
     let start = Instant::now();
     let started_at = crate::store::now_ms();
@@ -272,6 +273,8 @@ where
 
     let request_over = Arc::new(AtomicBool::new(false));
     let (parts, body) = request.into_parts();
+    // Detached: a guest that stops reading does not leave the caller's upload hanging.
+    let body = super::body::detached(body, deployed.request_bytes, deployed.timeout);
     let body = CappedBody::new(
         body,
         deployed.request_bytes,

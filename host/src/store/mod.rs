@@ -35,7 +35,8 @@ pub enum StoreError {
 }
 
 /// Schema migrations, applied in order; entry `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE projects (
     name        TEXT PRIMARY KEY,
     created_at  INTEGER NOT NULL,
@@ -122,7 +123,28 @@ CREATE TABLE secrets (
     updated_by  TEXT NOT NULL,
     PRIMARY KEY (scope, owner, name)
 );
-"#];
+"#,
+    r#"
+CREATE TABLE executions (
+    id                  TEXT PRIMARY KEY,
+    project             TEXT NOT NULL,
+    package             TEXT NOT NULL,
+    version             INTEGER NOT NULL,
+    started_at          INTEGER NOT NULL,
+    duration_us         INTEGER NOT NULL,
+    status              TEXT NOT NULL,
+    http_status         INTEGER,
+    user_name           TEXT,
+    secrets             TEXT NOT NULL,
+    stdout              BLOB NOT NULL,
+    stdout_truncated    INTEGER NOT NULL,
+    stderr              BLOB NOT NULL,
+    stderr_truncated    INTEGER NOT NULL
+);
+CREATE INDEX executions_package ON executions (project, package, started_at);
+CREATE INDEX executions_project ON executions (project, started_at);
+"#,
+];
 
 /// A project.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -787,6 +809,41 @@ mod tests {
             .await
             .unwrap();
         assert!(store.blob("aa".into()).await.is_err(), "orphan blobs go");
+        // Every migration ran, and execution records work.
+        let version: usize = store
+            .call(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len());
+        let row = ExecutionRow {
+            id: "e1".into(),
+            project: "acme".into(),
+            package: "hello".into(),
+            version: 1,
+            started_at: now_ms(),
+            duration_us: 5,
+            status: "ok".into(),
+            http_status: Some(200),
+            user: None,
+            secrets: vec!["package:X".into()],
+            stdout: b"out".to_vec(),
+            stdout_truncated: false,
+            stderr: Vec::new(),
+            stderr_truncated: true,
+        };
+        store
+            .insert_executions(vec![row], 10, 60_000)
+            .await
+            .unwrap();
+        let got = store
+            .execution("acme".into(), "e1".into())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (got.secrets, got.stdout, got.stderr_truncated),
+            (vec!["package:X".to_string()], b"out".to_vec(), true)
+        );
         // Reopening keeps the schema version and does not re-run migrations.
         drop(store);
         let store = Store::open(&tmp.path().join("db")).unwrap();
