@@ -60,6 +60,24 @@ impl DataDir {
         }
     }
 
+    /// Removes temp files a crash left behind in `rel` (a sub-directory, or `.`).
+    pub fn sweep_temp_files(&self, rel: &str) -> io::Result<usize> {
+        let dir = match self.dir.open_dir(rel) {
+            Ok(d) => d,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let mut removed = 0;
+        for entry in dir.entries()? {
+            let entry = entry?;
+            if entry.file_name().to_string_lossy().contains(".tmp-") {
+                dir.remove_file(entry.file_name())?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Writes `contents` to `rel` atomically with permissions `mode`.
     pub fn write_atomic(&self, rel: &str, contents: &[u8], mode: u32) -> io::Result<()> {
         let tmp = format!("{rel}.tmp-{}", uuid::Uuid::now_v7().simple());

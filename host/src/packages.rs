@@ -211,6 +211,7 @@ impl Packages {
 
     /// Checks and compiles an upload and caches its artifact; nothing is recorded yet.
     pub async fn prepare(&self, bytes: Vec<u8>) -> Result<Prepared, PackageError> {
+        tracing::debug!(bytes = bytes.len(), "compiling an upload");
         let sha256 = hex::encode(Sha256::digest(&bytes));
         let bytes = Arc::new(bytes);
         let rt = self.runtime.clone();

@@ -137,6 +137,17 @@ impl Server {
         })?);
         let store = Store::open(&data_dir.path().join(DB_FILE))
             .context("cannot open the metadata store")?;
+        // A crash mid-write leaves temp files; the real files were never replaced by them.
+        for dir in [".", crate::packages::ARTIFACTS_DIR] {
+            let removed = data_dir.sweep_temp_files(dir)?;
+            if removed > 0 {
+                tracing::info!(
+                    removed,
+                    dir,
+                    "removed temp files left by an interrupted write"
+                );
+            }
+        }
         let backend: Arc<dyn SecretBackend> = match config.secrets.vault {
             Some(vault) => {
                 tracing::info!(addr = %vault.addr, mount = %vault.mount, prefix = %vault.prefix, "secrets in Vault");

@@ -197,6 +197,12 @@ impl OpenBao {
         false
     }
 
+    /// Starts it again on the same address (a dev server starts empty); whether it came up.
+    pub fn restart(&mut self) -> bool {
+        self.stop();
+        self.spawn()
+    }
+
     /// Stops the server (its in-memory data is lost).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -511,6 +517,16 @@ impl Server {
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
+    }
+
+    /// Kills the server with SIGKILL, as a crash would, and waits for it to be gone.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
     }
 
     /// Sends SIGTERM without waiting.

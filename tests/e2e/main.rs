@@ -9,6 +9,8 @@ mod cli;
 mod conformance;
 mod identity;
 mod limits;
+mod load;
+mod outages;
 mod packages;
 mod sandbox;
 mod secrets;
