@@ -271,3 +271,55 @@ async fn cli_secrets_in_every_scope() {
         &["stdin-pw", "mine-value", "file-value", "seeded-by-deploy"],
     );
 }
+
+#[tokio::test]
+async fn logs_follow_prints_new_executions_as_they_happen() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let server = Server::start().await;
+    server.deploy("acme/hello", "hello").await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_edgeward"))
+        .args(["logs", "acme/hello", "--follow"])
+        .env("EDGEWARD_API", &server.api)
+        .env("EDGEWARD_TOKEN", &server.token)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // A request made after `logs --follow` started shows up in its output.
+    let r = server
+        .call(reqwest::Method::GET, "/acme/hello/followed")
+        .send()
+        .await
+        .unwrap();
+    let id = r.headers()["x-edgeward-execution-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let mut seen = false;
+    while std::time::Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(200))
+            && line.contains(&id)
+        {
+            assert!(line.contains(" ok 200 "), "{line}");
+            seen = true;
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(seen, "execution {id} never appeared in logs --follow");
+}

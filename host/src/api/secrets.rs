@@ -23,8 +23,6 @@ use std::time::Duration;
 /// The default and largest lifetimes of a wrapping token.
 const DEFAULT_WRAP_TTL: u64 = 300;
 const MAX_WRAP_TTL: u64 = 24 * 3600;
-/// The most names one import may carry.
-const MAX_IMPORT: usize = 1000;
 
 type Params = Path<HashMap<String, String>>;
 
@@ -253,28 +251,10 @@ pub(super) async fn remove(
 
 /// Validates a `secrets.json` object: every name and value, all before anything is written.
 pub fn parse_secrets_json(body: &Value) -> Result<Vec<(SecretName, SecretValue)>, ApiError> {
-    let map = body.as_object().ok_or_else(|| {
-        ApiError::bad_entry("secrets.json must be a JSON object of NAME: value pairs")
-    })?;
-    if map.len() > MAX_IMPORT {
-        return Err(ApiError::too_large(format!(
-            "an import carries at most {MAX_IMPORT} secrets"
-        )));
-    }
-    map.iter()
-        .map(|(k, v)| {
-            let name = SecretName::parse(k).map_err(|e| ApiError::bad_entry(e.0))?;
-            let value = value_from_json(v).map_err(|m| {
-                let m = format!("{name}: {m}");
-                if m.contains("at most") {
-                    ApiError::too_large(m)
-                } else {
-                    ApiError::bad_entry(m)
-                }
-            })?;
-            Ok((name, value))
-        })
-        .collect()
+    crate::secrets::parse_import(body).map_err(|e| match e {
+        crate::secrets::ImportError::BadEntry(m) => ApiError::bad_entry(m),
+        crate::secrets::ImportError::TooLarge(m) => ApiError::too_large(m),
+    })
 }
 
 pub(super) async fn import(

@@ -276,6 +276,50 @@ pub fn value_from_json(v: &serde_json::Value) -> Result<SecretValue, String> {
     Ok(value)
 }
 
+/// The most names one import may carry.
+pub const MAX_IMPORT: usize = 1000;
+
+/// Why a `secrets.json` import was refused; nothing of it is written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImportError {
+    /// A name or value breaks the rules, or the document is not an object.
+    #[error("{0}")]
+    BadEntry(String),
+    /// Too many names, or a value over the size limit.
+    #[error("{0}")]
+    TooLarge(String),
+}
+
+/// Validates a whole `secrets.json` object (`{"NAME": "value" | {fields}, …}`) before anything
+/// is written.
+pub fn parse_import(
+    doc: &serde_json::Value,
+) -> Result<Vec<(SecretName, SecretValue)>, ImportError> {
+    let map = doc.as_object().ok_or_else(|| {
+        ImportError::BadEntry("secrets.json must be a JSON object of NAME: value pairs".into())
+    })?;
+    if map.len() > MAX_IMPORT {
+        return Err(ImportError::TooLarge(format!(
+            "an import carries at most {MAX_IMPORT} secrets; this one has {}",
+            map.len()
+        )));
+    }
+    map.iter()
+        .map(|(k, v)| {
+            let name = SecretName::parse(k).map_err(|e| ImportError::BadEntry(e.0))?;
+            let value = value_from_json(v).map_err(|m| {
+                let m = format!("{name}: {m}");
+                if m.contains("at most") {
+                    ImportError::TooLarge(m)
+                } else {
+                    ImportError::BadEntry(m)
+                }
+            })?;
+            Ok((name, value))
+        })
+        .collect()
+}
+
 /// The value as JSON for the API: a string, or the object itself.
 pub fn value_to_json(v: &SecretValue) -> serde_json::Value {
     if v.is_object() {
