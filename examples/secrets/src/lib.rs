@@ -43,7 +43,7 @@ fn handle(req: Request) -> Response {
                 let text = value.expose();
                 let (a, b) = text.split_at(text.len() / 2);
                 print!("value: {a}");
-                print!("{b} (end)\n");
+                println!("{b} (end)");
                 eprintln!("stderr sees {text}");
             }
             if req.query_param("reveal").is_some() {
