@@ -2,7 +2,8 @@
 //!
 //! `?scope=package|project|platform|user` reads one scope with `get_from`; `?reveal=1` also
 //! returns the value (a test fixture: real functions should not echo secrets); `?list=1` lists
-//! the names this package may read; `?print=1` writes the value to stdout in two pieces and
+//! the names this package may read; `?names=A,B,C` resolves several and counts them (for
+//! benchmarks); `?print=1` writes the value to stdout in two pieces and
 //! to stderr whole (for the masking tests).
 
 use edgeward_sdk::secrets::{self, Scope};
@@ -21,6 +22,20 @@ fn handle(req: Request) -> Response {
             }
             Err(e) => error_response(&e),
         };
+    }
+    if let Some(names) = req.query_param("names") {
+        // Several lookups in one request (benchmarks): how many resolved.
+        let mut found = 0;
+        for name in names.split(',') {
+            match secrets::get(name) {
+                Ok(Some(secret)) => {
+                    found += usize::from(!secret.reveal().expose().is_empty());
+                }
+                Ok(None) => {}
+                Err(e) => return error_response(&e),
+            }
+        }
+        return Response::json(200, json!({ "found": found }).to_string());
     }
     let name = req.query_param("name").unwrap_or_default();
     let result = match req.query_param("scope").as_deref() {

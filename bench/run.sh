@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Edgeward against `wasmtime serve`, same machine, same guest, one run, alternating A/B.
+#
+#   ./bench/run.sh                      # DURATION=10 ROUNDS=3 CONCURRENCY="16 64"
+#
+# Installs what it needs: wrk (Debian package) and wasmtime-cli 48.0.8 (built from crates.io
+# into .tools/, once). Prints requests/s, p50/p99 latency and server CPU per request for each
+# server, medians over the rounds, and the ratios against the tuned `wasmtime serve`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
+CONCURRENCY=${CONCURRENCY:-"16 64"}
+TOOLS=$PWD/.tools
+OUT=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$OUT"' EXIT
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+command -v wrk >/dev/null || { step "installing wrk"; apt-get update -qq && apt-get install -y -qq wrk; }
+if [ ! -x "$TOOLS/bin/wasmtime" ]; then
+    step "building wasmtime-cli 48.0.8 into .tools (once; several minutes)"
+    cargo install wasmtime-cli --version 48.0.8 --locked --root "$TOOLS"
+fi
+rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+
+step "building edgeward (release) and the guests"
+cargo build --release -p edgeward-host
+cargo build --release --target wasm32-wasip2 --target-dir target/guests -p hello -p secrets
+GUESTS=target/guests/wasm32-wasip2/release
+EDGEWARD=target/release/edgeward
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() { for _ in $(seq 1 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done; echo "no answer from $1" >&2; return 1; }
+
+step "starting edgeward"
+DATA=$OUT/data
+$EDGEWARD serve --data-dir "$DATA" --listen 127.0.0.1:0 --api-listen 127.0.0.1:0 \
+    > "$OUT/edgeward.out" 2> "$OUT/edgeward.log" &
+EW_PID=$!
+for _ in $(seq 1 200); do grep -q '^ready' "$OUT/edgeward.out" 2>/dev/null && break; sleep 0.05; done
+EW_URL=$(sed -n 's/^listening: data-plane //p' "$OUT/edgeward.out")
+export EDGEWARD_API=$(sed -n 's/^listening: api //p' "$OUT/edgeward.out")
+export EDGEWARD_TOKEN=$(cat "$DATA/admin.token")
+$EDGEWARD deploy bench/hello "$GUESTS/hello.wasm" >&2
+$EDGEWARD deploy bench/secrets "$GUESTS/secrets.wasm" >&2
+for n in A B C; do $EDGEWARD secrets set "S_$n" "value-$n" --project bench --package secrets >&2; done
+
+step "starting wasmtime serve (defaults, and tuned keep-resident pooling)"
+WT_PORT=$(free_port)
+"$TOOLS/bin/wasmtime" serve -S cli --addr "127.0.0.1:$WT_PORT" "$GUESTS/hello.wasm" > "$OUT/wt.log" 2>&1 &
+WT_PID=$!
+WTT_PORT=$(free_port)
+"$TOOLS/bin/wasmtime" serve -S cli -O pooling-memory-keep-resident=2097152 \
+    -O pooling-table-keep-resident=524288 --addr "127.0.0.1:$WTT_PORT" "$GUESTS/hello.wasm" \
+    > "$OUT/wtt.log" 2>&1 &
+WTT_PID=$!
+wait_http "http://127.0.0.1:$WT_PORT/"
+wait_http "http://127.0.0.1:$WTT_PORT/"
+wait_http "$EW_URL/bench/hello/"
+
+# name url pid
+SERVERS=(
+    "wasmtime-serve|http://127.0.0.1:$WT_PORT/|$WT_PID"
+    "wasmtime-serve-tuned|http://127.0.0.1:$WTT_PORT/|$WTT_PID"
+    "edgeward-hello|$EW_URL/bench/hello/|$EW_PID"
+    "edgeward-secrets3|$EW_URL/bench/secrets/?names=S_A,S_B,S_C|$EW_PID"
+)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+RESULTS=$OUT/results.tsv
+for c in $CONCURRENCY; do
+    for round in $(seq 1 "$ROUNDS"); do
+        for entry in "${SERVERS[@]}"; do
+            IFS='|' read -r name url pid <<< "$entry"
+            before=$(cpu_ticks "$pid")
+            wrk -t1 -c"$c" -d"${DURATION}s" --latency "$url" > "$OUT/wrk.txt"
+            after=$(cpu_ticks "$pid")
+            python3 - "$name" "$c" "$round" "$before" "$after" "$OUT/wrk.txt" >> "$RESULTS" <<'PY'
+import re, sys, os
+name, c, rnd, before, after, path = sys.argv[1:]
+text = open(path).read()
+def dur(s):
+    m = re.match(r"([\d.]+)(us|ms|s)", s)
+    v, u = float(m.group(1)), m.group(2)
+    return v / 1000 if u == "us" else v * 1000 if u == "s" else v
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+total = int(re.search(r"(\d+) requests in", text).group(1))
+p50 = dur(re.search(r"50%\s+(\S+)", text).group(1))
+p99 = dur(re.search(r"99%\s+(\S+)", text).group(1))
+errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+ticks = int(after) - int(before)
+cpu_us = ticks * 1e6 / os.sysconf("SC_CLK_TCK") / max(total, 1)
+print(f"{name}\t{c}\t{rnd}\t{rps:.0f}\t{p50:.3f}\t{p99:.3f}\t{cpu_us:.1f}\t{errors.group(1) if errors else 0}")
+PY
+            tail -n1 "$RESULTS" >&2
+        done
+    done
+done
+
+python3 - "$RESULTS" <<'PY'
+import sys, statistics
+rows = [l.split("\t") for l in open(sys.argv[1]) if l.strip()]
+by = {}
+for name, c, _, rps, p50, p99, cpu, errs in rows:
+    by.setdefault((name, int(c)), []).append((float(rps), float(p50), float(p99), float(cpu), int(errs)))
+print(f"\n{'server':<22} {'c':>3} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>10} {'non-2xx':>8} {'vs tuned':>8}")
+for (name, c), runs in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+    med = [statistics.median(x[i] for x in runs) for i in range(4)]
+    tuned = by.get(("wasmtime-serve-tuned", c))
+    ratio = med[0] / statistics.median(x[0] for x in tuned) if tuned else float("nan")
+    print(f"{name:<22} {c:>3} {med[0]:>9.0f} {med[1]:>8.3f} {med[2]:>8.3f} {med[3]:>10.1f} {sum(x[4] for x in runs):>8} {ratio:>8.2f}")
+PY
