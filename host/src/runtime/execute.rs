@@ -3,11 +3,8 @@
 //! limits. Every execution ends in exactly one record, with masked, capped output.
 
 use super::body::{CappedBody, Direction};
-use super::limits::GuestLimits;
 use super::mask::mask;
-use super::outbound::Outbound;
-use super::state::HostState;
-use super::{CapturedOutput, Deployed, Runtime};
+use super::{CapturedOutput, Deployed, Runtime, Stop};
 use crate::manifest::EnvBinding;
 use crate::secrets::guest::SecretsCtx;
 use crate::secrets::{ResolveError, Resolver, SecretBackend};
@@ -17,12 +14,9 @@ use http_body_util::{BodyExt, Full};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
-use wasmtime::component::ResourceTable;
-use wasmtime::{Store, UpdateDeadline};
-use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 
 /// The response header that carries the execution id.
 pub const EXECUTION_ID_HEADER: &str = "x-edgeward-execution-id";
@@ -58,24 +52,6 @@ impl ExecutionStatus {
         }
     }
 }
-
-/// The error the epoch callback raises to stop an instance.
-#[derive(Debug)]
-enum Stop {
-    TimeLimit,
-    OutboundLimit,
-}
-
-impl std::fmt::Display for Stop {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Stop::TimeLimit => "the request ran past its time limit",
-            Stop::OutboundLimit => "the request made more outbound requests than allowed",
-        })
-    }
-}
-
-impl std::error::Error for Stop {}
 
 /// A JSON error response from the host (not the guest).
 pub fn error_response(
@@ -237,39 +213,13 @@ where
     let cap = runtime.config().output_cap;
     let stdout = CapturedOutput::new(cap);
     let stderr = CapturedOutput::new(cap);
-    let wasi = WasiCtx::builder()
-        .envs(&env)
-        .stdout(stdout.clone())
-        .stderr(stderr.clone())
-        .allow_tcp(false)
-        .allow_udp(false)
-        .allow_ip_name_lookup(false)
-        .build();
-    let outbound = Outbound::new(deployed.outbound_hosts.clone(), deployed.outbound_requests);
-    let outbound_over = outbound.over_limit.clone();
-    let state = HostState {
-        table: ResourceTable::new(),
-        wasi,
-        http: WasiHttpCtx::new(),
-        outbound,
+    let (mut store, outbound_over) = runtime.new_store(
+        &deployed,
         secrets,
-        limits: GuestLimits::new(deployed.memory_bytes, 100_000),
-    };
-    let mut store = Store::new(runtime.engine(), state);
-    store.limiter(|s| &mut s.limits);
-    let deadline = start + deployed.timeout;
-    store.set_epoch_deadline(1);
-    let stop_outbound = outbound_over.clone();
-    store.epoch_deadline_callback(move |_| {
-        if Instant::now() >= deadline {
-            Err(wasmtime::Error::new(Stop::TimeLimit))
-        } else if stop_outbound.load(Ordering::Relaxed) {
-            Err(wasmtime::Error::new(Stop::OutboundLimit))
-        } else {
-            // Yield each tick so a busy guest never holds a worker thread for long.
-            Ok(UpdateDeadline::Yield(1))
-        }
-    });
+        &env,
+        (stdout.clone(), stderr.clone()),
+        start + deployed.timeout,
+    );
 
     let request_over = Arc::new(AtomicBool::new(false));
     let (parts, body) = request.into_parts();

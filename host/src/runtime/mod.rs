@@ -20,12 +20,18 @@ pub use output::CapturedOutput;
 use crate::manifest::Manifest;
 use crate::names::Name;
 use crate::secrets::guest::Secrets;
+use crate::secrets::guest::SecretsCtx;
 use state::HostState;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::time::Duration;
-use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
+};
+use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi_http::WasiHttpCtx;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 /// How often the epoch advances; the granularity of wall-time limits and of yielding.
@@ -76,6 +82,24 @@ impl Default for RuntimeConfig {
     }
 }
 
+/// The error the epoch callback raises to stop an instance.
+#[derive(Debug)]
+pub(crate) enum Stop {
+    TimeLimit,
+    OutboundLimit,
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stop::TimeLimit => "the request ran past its time limit",
+            Stop::OutboundLimit => "the request made more outbound requests than allowed",
+        })
+    }
+}
+
+impl std::error::Error for Stop {}
+
 /// Why an upload was refused. `code` is stable; `message` says what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
@@ -101,6 +125,8 @@ pub struct Deployed {
     pub package: Name,
     /// Its version number.
     pub version: i64,
+    /// The sha256 of its component; versions with the same one share a compiled component.
+    pub sha256: String,
     /// The pre-instantiated component.
     pub pre: ProxyPre<HostState>,
     /// What it declared.
@@ -160,9 +186,12 @@ impl Runtime {
             .total_tables(config.max_instances * 2)
             .max_memory_size(config.max_memory_bytes)
             // Keeping a little memory resident between instances saves most of the kernel
-            // time of resetting a slot (see BENCHMARKS in issue 6).
+            // time of resetting a slot, and PAGEMAP_SCAN (Linux 6.7+; ignored where missing)
+            // resets only the pages an instance dirtied instead of memset-ing all of it: together
+            // they halve the CPU per request (BENCHMARKS.md).
             .linear_memory_keep_resident(2 << 20)
-            .table_keep_resident(512 << 10);
+            .table_keep_resident(512 << 10)
+            .pagemap_scan(wasmtime::Enabled::Auto);
         let mut wasm = Config::new();
         wasm.epoch_interruption(true)
             .wasm_component_model(true)
@@ -278,15 +307,68 @@ impl Runtime {
         Ok(component.serialize()?)
     }
 
-    /// Loads an artifact written by [`Runtime::serialize`] under the same compatibility key.
-    pub fn deserialize(&self, artifact: &[u8]) -> anyhow::Result<Component> {
+    /// Loads an artifact written by [`Runtime::serialize`] under the same compatibility key,
+    /// mapping the file rather than reading it: its code pages are shared with the page cache
+    /// and only the pages used become resident.
+    pub fn deserialize_file(&self, path: &std::path::Path) -> anyhow::Result<Component> {
         // SAFETY: artifacts are only ever written by `serialize` of this engine configuration
-        // into the data directory (0700, written atomically), and their file name carries the
-        // engine's compatibility key; wasmtime checks the header as well. Anyone able to write
-        // there could already replace the binary or the database.
+        // into the data directory (0700), under a temporary name and then renamed, never
+        // modified in place (their names are content addresses), so a mapped file does not
+        // change under us; their names carry the engine's compatibility key and wasmtime checks
+        // the header as well. Anyone able to write there could already replace the binary or
+        // the database.
         #[allow(unsafe_code)]
-        let component = unsafe { Component::deserialize(&self.engine, artifact)? };
+        let component = unsafe { Component::deserialize_file(&self.engine, path)? };
         Ok(component)
+    }
+
+    /// A fresh store for one execution of `deployed`: a sandboxed WASI context (no args, no
+    /// preopens, no sockets, only `env`), output captured into `output`, the version's memory
+    /// and outbound limits, and an epoch callback that stops the guest at `deadline` or when it
+    /// goes over its outbound budget (the returned flag) and otherwise yields every tick.
+    pub fn new_store(
+        &self,
+        deployed: &Deployed,
+        secrets: SecretsCtx,
+        env: &[(String, String)],
+        output: (CapturedOutput, CapturedOutput),
+        deadline: Instant,
+    ) -> (Store<HostState>, Arc<AtomicBool>) {
+        let (stdout, stderr) = output;
+        let wasi = WasiCtx::builder()
+            .envs(env)
+            .stdout(stdout)
+            .stderr(stderr)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let outbound =
+            outbound::Outbound::new(deployed.outbound_hosts.clone(), deployed.outbound_requests);
+        let outbound_over = outbound.over_limit.clone();
+        let state = HostState {
+            table: ResourceTable::new(),
+            wasi,
+            http: WasiHttpCtx::new(),
+            outbound,
+            secrets,
+            limits: limits::GuestLimits::new(deployed.memory_bytes, 100_000),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(1);
+        let stop_outbound = outbound_over.clone();
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(wasmtime::Error::new(Stop::TimeLimit))
+            } else if stop_outbound.load(Ordering::Relaxed) {
+                Err(wasmtime::Error::new(Stop::OutboundLimit))
+            } else {
+                // Yield each tick so a busy guest never holds a worker thread for long.
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        (store, outbound_over)
     }
 
     /// Builds the served form of a version from its component and manifest.
@@ -295,6 +377,7 @@ impl Runtime {
         project: Name,
         package: Name,
         version: i64,
+        sha256: String,
         pre: ProxyPre<HostState>,
         manifest: Manifest,
     ) -> Deployed {
@@ -322,6 +405,7 @@ impl Runtime {
             project,
             package,
             version,
+            sha256,
             pre,
             allow,
             timeout,

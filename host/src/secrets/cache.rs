@@ -10,6 +10,7 @@ use super::{
 };
 use crate::names::SecretName;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,9 @@ pub struct CachedBackend {
     ttl: Duration,
     timeout: Duration,
     entries: Mutex<HashMap<Key, (Instant, Option<StoredSecret>)>>,
+    /// Bumped by every write: a read that started before a write and ends after it must not
+    /// put the value it fetched (possibly the old one) back into the cache.
+    generation: AtomicU64,
 }
 
 impl std::fmt::Debug for CachedBackend {
@@ -43,6 +47,7 @@ impl CachedBackend {
             ttl,
             timeout,
             entries: Mutex::default(),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -63,6 +68,7 @@ impl CachedBackend {
 
     fn forget(&self, owner: &Owner, name: &SecretName) {
         if let Ok(mut entries) = self.entries.lock() {
+            self.generation.fetch_add(1, Ordering::AcqRel);
             entries.remove(&(owner.clone(), name.clone()));
         }
     }
@@ -83,9 +89,11 @@ impl SecretBackend for CachedBackend {
         {
             return Ok(hit.clone());
         }
+        let generation = self.generation.load(Ordering::Acquire);
         let found = self.bounded("a read", self.inner.get(owner, name)).await?;
         if !self.ttl.is_zero()
             && let Ok(mut entries) = self.entries.lock()
+            && self.generation.load(Ordering::Acquire) == generation
         {
             if entries.len() >= MAX_ENTRIES {
                 entries.clear();

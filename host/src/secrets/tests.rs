@@ -173,3 +173,102 @@ async fn values_are_encrypted_at_rest_and_bound_to_their_place() {
         .unwrap_err();
     assert!(err.to_string().contains("does not decrypt"));
 }
+
+/// The embedded backend with a gate on `get`: the first gated read fetches its value, says so,
+/// and waits to be released before returning it.
+struct GatedReads {
+    inner: Arc<dyn SecretBackend>,
+    armed: std::sync::atomic::AtomicBool,
+    fetched: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+}
+
+#[async_trait::async_trait]
+impl SecretBackend for GatedReads {
+    async fn get(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+    ) -> Result<Option<StoredSecret>, BackendError> {
+        let found = self.inner.get(owner, name).await;
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.fetched.notify_one();
+            self.release.notified().await;
+        }
+        found
+    }
+    async fn list(&self, owner: &Owner) -> Result<Vec<SecretMeta>, BackendError> {
+        self.inner.list(owner).await
+    }
+    async fn write(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+        value: &SecretValue,
+        by: &str,
+        mode: WriteMode,
+    ) -> Result<u64, BackendError> {
+        self.inner.write(owner, name, value, by, mode).await
+    }
+    async fn delete(&self, owner: &Owner, name: &SecretName) -> Result<bool, BackendError> {
+        self.inner.delete(owner, name).await
+    }
+    async fn import(
+        &self,
+        owner: &Owner,
+        entries: &[(SecretName, SecretValue)],
+        by: &str,
+    ) -> Result<(), BackendError> {
+        self.inner.import(owner, entries, by).await
+    }
+    async fn wrap(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+        ttl: std::time::Duration,
+    ) -> Result<Option<Wrapped>, BackendError> {
+        self.inner.wrap(owner, name, ttl).await
+    }
+    async fn unwrap(&self, token: &str) -> Result<SecretValue, BackendError> {
+        self.inner.unwrap(token).await
+    }
+}
+
+#[tokio::test]
+async fn a_read_racing_a_write_does_not_cache_the_old_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let gated = Arc::new(GatedReads {
+        inner: backend(dir.path()).await,
+        armed: false.into(),
+        fetched: tokio::sync::Notify::new(),
+        release: tokio::sync::Notify::new(),
+    });
+    let cache: Arc<dyn SecretBackend> = Arc::new(super::cache::CachedBackend::new(
+        gated.clone(),
+        std::time::Duration::from_secs(3600),
+        std::time::Duration::from_secs(5),
+    ));
+    let owner = Owner::Platform;
+    put(&cache, owner.clone(), "ROTATED", "old").await;
+
+    // A read fetches "old" and is held before it returns (and before it fills the cache).
+    gated.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let reader = {
+        let (cache, owner) = (cache.clone(), owner.clone());
+        tokio::spawn(async move { cache.get(&owner, &sname("ROTATED")).await })
+    };
+    gated.fetched.notified().await;
+    // Meanwhile the secret is rotated through Edgeward.
+    put(&cache, owner.clone(), "ROTATED", "new").await;
+    gated.release.notify_one();
+    let raced = reader.await.unwrap().unwrap().unwrap();
+    assert_eq!(
+        raced.value.expose(),
+        "old",
+        "the racing read returns what it fetched"
+    );
+
+    // Every later read sees the rotation: the racing read did not cache "old".
+    let after = cache.get(&owner, &sname("ROTATED")).await.unwrap().unwrap();
+    assert_eq!(after.value.expose(), "new");
+}

@@ -76,24 +76,17 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRow> {
 }
 
 impl Store {
-    /// Inserts a batch of records in one transaction, then trims each package touched to its
-    /// newest `keep` records and drops records older than `max_age_ms`.
-    pub async fn insert_executions(
-        &self,
-        rows: Vec<ExecutionRow>,
-        keep: u32,
-        max_age_ms: i64,
-    ) -> Result<(), StoreError> {
+    /// Inserts a batch of records in one transaction.
+    pub async fn insert_executions(&self, rows: Vec<ExecutionRow>) -> Result<(), StoreError> {
         self.call(move |c| {
             let tx = c.transaction()?;
-            let mut touched = std::collections::BTreeSet::new();
-            for e in &rows {
-                tx.execute(
-                    &format!(
-                        "INSERT OR REPLACE INTO executions ({COLUMNS}) VALUES \
-                         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
-                    ),
-                    params![
+            {
+                let mut insert = tx.prepare_cached(&format!(
+                    "INSERT OR REPLACE INTO executions ({COLUMNS}) VALUES \
+                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+                ))?;
+                for e in &rows {
+                    insert.execute(params![
                         e.id,
                         e.project,
                         e.package,
@@ -108,24 +101,42 @@ impl Store {
                         e.stdout_truncated,
                         e.stderr,
                         e.stderr_truncated
-                    ],
-                )?;
-                touched.insert((e.project.clone(), e.package.clone()));
+                    ])?;
+                }
             }
-            for (project, package) in touched {
-                tx.execute(
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Trims each of `packages` (project, package) to its newest `keep` records and drops
+    /// every record older than `max_age_ms`; returns how many were dropped.
+    pub async fn prune_executions(
+        &self,
+        packages: Vec<(String, String)>,
+        keep: u32,
+        max_age_ms: i64,
+    ) -> Result<usize, StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            let mut dropped = 0;
+            {
+                let mut trim = tx.prepare_cached(
                     "DELETE FROM executions WHERE rowid IN (SELECT rowid FROM executions \
                      WHERE project = ?1 AND package = ?2 ORDER BY started_at DESC, id DESC \
                      LIMIT -1 OFFSET ?3)",
-                    params![project, package, keep],
+                )?;
+                for (project, package) in &packages {
+                    dropped += trim.execute(params![project, package, keep])?;
+                }
+                dropped += tx.execute(
+                    "DELETE FROM executions WHERE started_at < ?1",
+                    [super::now_ms().saturating_sub(max_age_ms)],
                 )?;
             }
-            tx.execute(
-                "DELETE FROM executions WHERE started_at < ?1",
-                [super::now_ms().saturating_sub(max_age_ms)],
-            )?;
             tx.commit()?;
-            Ok(())
+            Ok(dropped)
         })
         .await
     }

@@ -144,6 +144,9 @@ CREATE TABLE executions (
 CREATE INDEX executions_package ON executions (project, package, started_at);
 CREATE INDEX executions_project ON executions (project, started_at);
 "#,
+    r#"
+CREATE INDEX executions_started ON executions (started_at);
+"#,
 ];
 
 /// A project.
@@ -831,10 +834,21 @@ mod tests {
             stderr: Vec::new(),
             stderr_truncated: true,
         };
-        store
-            .insert_executions(vec![row], 10, 60_000)
+        let mut old = row.clone();
+        (old.id, old.started_at) = ("e0".into(), now_ms() - 120_000);
+        store.insert_executions(vec![old, row]).await.unwrap();
+        let dropped = store
+            .prune_executions(vec![("acme".into(), "hello".into())], 10, 60_000)
             .await
             .unwrap();
+        assert_eq!(dropped, 1, "only the record past the age limit goes");
+        assert!(
+            store
+                .execution("acme".into(), "e0".into())
+                .await
+                .unwrap()
+                .is_none()
+        );
         let got = store
             .execution("acme".into(), "e1".into())
             .await

@@ -1,0 +1,162 @@
+//! Fixtures for Edgeward's micro-benchmarks (`cargo bench -p edgeward-bench`): the guest
+//! examples built for `wasm32-wasip2`, an engine with them deployed in-process, an embedded
+//! secret store in a temporary directory, and a real OpenBao dev server.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use bytes::Bytes;
+use edgeward_host::manifest::Manifest;
+use edgeward_host::names::{Name, SecretName};
+use edgeward_host::runtime::{Deployed, Runtime, RuntimeConfig, Trigger, execute};
+use edgeward_host::secrets::SecretBackend;
+use http_body_util::{BodyExt, Empty};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Builds the `hello` and `secrets` examples (release, wasm32-wasip2) and returns their files.
+pub fn guests() -> (Vec<u8>, Vec<u8>) {
+    let root = repo_root();
+    let target = root.join("target").join("guests");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(&root)
+        .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2"])
+        .args(["-p", "hello", "-p", "secrets", "--target-dir"])
+        .arg(&target)
+        .status()
+        .expect("run cargo to build the guests");
+    assert!(status.success(), "building the guests failed");
+    let dir = target.join("wasm32-wasip2").join("release");
+    (
+        std::fs::read(dir.join("hello.wasm")).unwrap(),
+        std::fs::read(dir.join("secrets.wasm")).unwrap(),
+    )
+}
+
+/// A name.
+pub fn name(s: &str) -> Name {
+    Name::parse("name", s).unwrap()
+}
+
+/// A secret name.
+pub fn secret_name(s: &str) -> SecretName {
+    SecretName::parse(s).unwrap()
+}
+
+/// Compiles `wasm` and deploys it as `bench/<package>` with a default manifest.
+pub fn deploy(runtime: &Runtime, package: &str, wasm: &[u8]) -> Arc<Deployed> {
+    let (_, pre) = runtime.compile(wasm).unwrap();
+    Arc::new(runtime.deployed(
+        name("bench"),
+        name(package),
+        1,
+        package.into(),
+        pre,
+        Manifest::default(),
+    ))
+}
+
+/// The default engine.
+pub fn runtime() -> Runtime {
+    Runtime::new(RuntimeConfig::default()).unwrap()
+}
+
+/// Runs one GET of `path_and_query` through `deployed`, in-process (no sockets), and returns
+/// the status and body.
+pub async fn request(
+    runtime: &Runtime,
+    deployed: &Arc<Deployed>,
+    backend: &Arc<dyn SecretBackend>,
+    path_and_query: &str,
+) -> (u16, Bytes) {
+    let req = hyper::Request::builder()
+        .uri(format!("http://bench{path_and_query}"))
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let trigger = Trigger {
+        id: "bench".into(),
+        user: None,
+    };
+    let resp = execute(
+        runtime,
+        deployed.clone(),
+        backend.clone(),
+        trigger,
+        req,
+        |_| {},
+    )
+    .await;
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, body)
+}
+
+/// An OpenBao dev server on a free loopback port, stopped on drop.
+pub struct OpenBao {
+    child: Child,
+    /// Its address.
+    pub addr: String,
+    /// Its root token.
+    pub token: String,
+}
+
+impl OpenBao {
+    /// Starts `.venv/bin/bao server -dev` (installed by `./scripts/test` and `bench/run.sh`).
+    pub fn start() -> OpenBao {
+        let bao = repo_root().join(".venv").join("bin").join("bao");
+        assert!(
+            bao.exists(),
+            "{} is missing: run ./scripts/test or ./bench/run.sh, which install OpenBao",
+            bao.display()
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let token = "edgeward-bench-root".to_string();
+        let child = Command::new(&bao)
+            .args(["server", "-dev", "-dev-no-store-token"])
+            .arg(format!("-dev-root-token-id={token}"))
+            .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start bao server -dev");
+        let addr = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ok = Command::new(&bao)
+                .arg("status")
+                .env("VAULT_ADDR", &addr)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                break;
+            }
+            assert!(Instant::now() < deadline, "OpenBao did not come up");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        OpenBao { child, addr, token }
+    }
+}
+
+impl Drop for OpenBao {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
