@@ -48,7 +48,7 @@ class Server:
 
     def start(self):
         t0 = time.monotonic()
-        self.log = open(os.path.join(self.data_dir, "..", "server.log"), "ab")
+        self.log = open(os.path.join(os.path.dirname(self.data_dir), "server.log"), "ab")
         self.proc = subprocess.Popen(
             [self.binary, "serve", "--data-dir", self.data_dir,
              "--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"],

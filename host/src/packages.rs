@@ -235,7 +235,6 @@ impl Packages {
 
     /// Checks and compiles an upload and caches its artifact; nothing is recorded yet.
     pub async fn prepare(&self, bytes: Vec<u8>) -> Result<Prepared, PackageError> {
-        tracing::debug!(bytes = bytes.len(), "compiling an upload");
         let sha256 = hex::encode(Sha256::digest(&bytes));
         let bytes = Arc::new(bytes);
         // The same bytes were checked and compiled when first accepted: reuse that work.
@@ -246,6 +245,7 @@ impl Packages {
             let pre = self.runtime.prepare(&component)?;
             return Ok(Prepared { sha256, bytes, pre });
         }
+        tracing::debug!(bytes = bytes.len(), %sha256, "compiling an upload");
         let rt = self.runtime.clone();
         let to_compile = bytes.clone();
         let (component, pre) = tokio::task::spawn_blocking(move || rt.compile(&to_compile))

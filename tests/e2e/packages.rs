@@ -361,8 +361,27 @@ async fn the_api_wants_a_valid_token() {
 
 #[tokio::test]
 async fn sigterm_drains_in_flight_requests_then_exits_zero() {
+    // The default: one data-plane worker runtime per CPU, sharing the port (SO_REUSEPORT).
+    drains_in_flight_requests(Options::default()).await;
+}
+
+#[tokio::test]
+async fn sigterm_drains_on_the_shared_runtime_too() {
+    drains_in_flight_requests(Options {
+        extra_args: vec!["--data-workers".into(), "0".into()],
+        ..Options::default()
+    })
+    .await;
+}
+
+/// A request in flight when SIGTERM arrives is answered, new connections are refused, the
+/// server exits 0, and the drained request's execution record was written.
+async fn drains_in_flight_requests(options: Options) {
     use std::io::{Read, Write};
-    let mut server = Server::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let log = tmp.path().join("server.log");
+    let mut server = Server::spawn(&data_dir, &options, log.clone());
     server.deploy("acme/echo", "echo").await;
     let addr = server.listen.trim_start_matches("http://").to_string();
     let mut stream = std::net::TcpStream::connect(&addr).unwrap();
@@ -405,6 +424,57 @@ async fn sigterm_drains_in_flight_requests_then_exits_zero() {
     let response = String::from_utf8_lossy(&response);
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("helloworld"), "{response}");
+    let id = response
+        .lines()
+        .find_map(|l| l.strip_prefix("x-edgeward-execution-id: "))
+        .expect("execution id header")
+        .trim()
+        .to_string();
     drop(stream);
     assert!(server.stop(), "exit status 0 after draining");
+
+    let server = Server::spawn(&data_dir, &options, log);
+    let record = server.execution("acme", &id).await;
+    assert_eq!(
+        (record["status"].as_str(), record["http_status"].as_u64()),
+        (Some("ok"), Some(200)),
+        "{record}"
+    );
+}
+
+#[tokio::test]
+async fn one_component_under_several_names_is_compiled_once_and_serves_each() {
+    let server = Server::start().await;
+    let started = std::time::Instant::now();
+    for target in ["acme/a", "acme/b", "other/c"] {
+        server.deploy(target, "hello").await;
+    }
+    let artifacts = std::fs::read_dir(server.data_dir.join("artifacts"))
+        .unwrap()
+        .count();
+    assert_eq!(artifacts, 1, "one artifact for one component");
+    // Deleting one name leaves the others serving the shared component.
+    let (status, body) = server
+        .json(Method::DELETE, "/v1/projects/acme/packages/a")
+        .await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(server.get("/acme/a/").await.0, 404);
+    for path in ["/acme/b/x", "/other/c/y"] {
+        let (status, text) = server.get(path).await;
+        assert_eq!(
+            (status, text.starts_with("Hello")),
+            (200, true),
+            "{path}: {text}"
+        );
+    }
+    // Uploading the same bytes again (the artifact exists) is accepted and serves.
+    server.deploy("acme/a", "hello").await;
+    assert_eq!(server.get("/acme/a/").await.0, 200);
+    let log = server.log();
+    assert_eq!(
+        log.matches("compiling an upload").count(),
+        1,
+        "only the first upload was compiled ({:?}):\n{log}",
+        started.elapsed()
+    );
 }

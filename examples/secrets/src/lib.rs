@@ -35,7 +35,7 @@ fn handle(req: Request) -> Response {
                 Err(e) => return error_response(&e),
             }
         }
-        return Response::json(200, json!({ "found": found }).to_string());
+        return Response::json(200, format!("{{\"found\":{found}}}"));
     }
     let name = req.query_param("name").unwrap_or_default();
     let result = match req.query_param("scope").as_deref() {

@@ -12,7 +12,16 @@ mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "edgeward:platform/imports",
-        imports: { default: async | trappable },
+        // Lookups may wait on the backend; the resource's methods only read what the host
+        // already holds, so they are plain calls (no future per call).
+        imports: {
+            "edgeward:platform/secrets.[method]secret.name": trappable,
+            "edgeward:platform/secrets.[method]secret.scope": trappable,
+            "edgeward:platform/secrets.[method]secret.version": trappable,
+            "edgeward:platform/secrets.[method]secret.reveal": trappable,
+            "edgeward:platform/secrets.[drop]secret": trappable,
+            default: async | trappable,
+        },
         with: {
             "edgeward:platform/secrets.secret": super::GuestSecret,
         },
@@ -167,19 +176,19 @@ impl wit::Host for SecretsView<'_> {
 }
 
 impl wit::HostSecret for SecretsView<'_> {
-    async fn name(&mut self, this: Resource<GuestSecret>) -> wasmtime::Result<String> {
+    fn name(&mut self, this: Resource<GuestSecret>) -> wasmtime::Result<String> {
         Ok(self.table.get(&this)?.secret.name.as_str().to_string())
     }
 
-    async fn scope(&mut self, this: Resource<GuestSecret>) -> wasmtime::Result<wit::Scope> {
+    fn scope(&mut self, this: Resource<GuestSecret>) -> wasmtime::Result<wit::Scope> {
         Ok(self.table.get(&this)?.scope.into())
     }
 
-    async fn version(&mut self, this: Resource<GuestSecret>) -> wasmtime::Result<u64> {
+    fn version(&mut self, this: Resource<GuestSecret>) -> wasmtime::Result<u64> {
         Ok(self.table.get(&this)?.secret.version)
     }
 
-    async fn reveal(&mut self, this: Resource<GuestSecret>) -> wasmtime::Result<wit::SecretValue> {
+    fn reveal(&mut self, this: Resource<GuestSecret>) -> wasmtime::Result<wit::SecretValue> {
         let value = &self.table.get(&this)?.secret.value;
         let text = value.expose().to_string();
         Ok(if value.is_object() {
@@ -189,7 +198,7 @@ impl wit::HostSecret for SecretsView<'_> {
         })
     }
 
-    async fn drop(&mut self, this: Resource<GuestSecret>) -> wasmtime::Result<()> {
+    fn drop(&mut self, this: Resource<GuestSecret>) -> wasmtime::Result<()> {
         self.table.delete(this)?;
         Ok(())
     }
