@@ -1,8 +1,8 @@
 //! Micro-benchmarks: `cargo bench -p edgeward-bench` (or `./bench/run.sh`, which runs them too).
 //!
 //! - `instantiate/*`: one instance from the version's cached `ProxyPre`, the per-request step
-//!   (`only`: the instantiation; `cycle`: store, instantiation and dropping the store, which
-//!   returns the slot to the pool).
+//!   (`hello`, `secrets`: the instantiation of each guest; `cycle`: hello's store,
+//!   instantiation and dropping the store, which returns the slot to the pool).
 //! - `request/*`: a whole execution in-process (no sockets): hello, and the secrets example
 //!   with 0 and 3 cached gets.
 //! - `guest_get/cached`: one cached `secrets::get` plus `reveal` from inside a guest, measured as
@@ -96,7 +96,7 @@ fn benches(c: &mut Criterion) {
     };
 
     let mut g = c.benchmark_group("instantiate");
-    g.bench_function("only", |b| {
+    g.bench_function("hello", |b| {
         b.iter_custom(|iters| {
             f.rt.block_on(async {
                 let mut total = Duration::ZERO;
@@ -104,6 +104,21 @@ fn benches(c: &mut Criterion) {
                     let (mut store, _) = store_for(&hello);
                     let t = Instant::now();
                     let proxy = hello.pre.instantiate_async(&mut store).await.unwrap();
+                    total += t.elapsed();
+                    drop(black_box(proxy));
+                }
+                total
+            })
+        })
+    });
+    g.bench_function("secrets", |b| {
+        b.iter_custom(|iters| {
+            f.rt.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let (mut store, _) = store_for(&secrets);
+                    let t = Instant::now();
+                    let proxy = secrets.pre.instantiate_async(&mut store).await.unwrap();
                     total += t.elapsed();
                     drop(black_box(proxy));
                 }

@@ -102,37 +102,35 @@ impl From<wit::Error> for Error {
     }
 }
 
-/// A resolved secret. Its value is read with [`Secret::reveal`].
+/// A resolved secret. Its value is read with [`Secret::reveal`]; its name, scope and version
+/// are asked of the host the first time they are wanted (a lookup that only needs the value
+/// costs no more calls than that).
 pub struct Secret {
     handle: wit::Secret,
-    name: String,
-    scope: Scope,
-    version: u64,
+    name: std::cell::OnceCell<String>,
 }
 
 impl Secret {
     fn from_handle(handle: wit::Secret) -> Self {
         Secret {
-            name: handle.name(),
-            scope: handle.scope().into(),
-            version: handle.version(),
             handle,
+            name: std::cell::OnceCell::new(),
         }
     }
 
     /// The name asked for.
     pub fn name(&self) -> &str {
-        &self.name
+        self.name.get_or_init(|| self.handle.name())
     }
 
     /// The scope it was found in.
     pub fn scope(&self) -> Scope {
-        self.scope
+        self.handle.scope().into()
     }
 
     /// The version of its value.
     pub fn version(&self) -> u64 {
-        self.version
+        self.handle.version()
     }
 
     /// Copies the value into this instance's memory.
@@ -153,9 +151,9 @@ impl Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Secret")
-            .field("name", &self.name)
-            .field("scope", &self.scope)
-            .field("version", &self.version)
+            .field("name", &self.name())
+            .field("scope", &self.scope())
+            .field("version", &self.version())
             .finish_non_exhaustive()
     }
 }
