@@ -111,17 +111,23 @@ import re, sys, os
 name, c, rnd, before, after, path = sys.argv[1:]
 text = open(path).read()
 def dur(s):
-    m = re.match(r"([\d.]+)(us|ms|s)", s)
+    # wrk prints 812.00us, 1.20ms, 1.02s or 1.50m
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", s)
+    if not m:
+        print(f"unparsable latency {s!r} in wrk output:\n{text}", file=sys.stderr)
+        return float("nan")
     v, u = float(m.group(1)), m.group(2)
-    return v / 1000 if u == "us" else v * 1000 if u == "s" else v
+    return {"us": v / 1000, "ms": v, "s": v * 1000, "m": v * 60000}[u]
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 total = int(re.search(r"(\d+) requests in", text).group(1))
 p50 = dur(re.search(r"50%\s+(\S+)", text).group(1))
 p99 = dur(re.search(r"99%\s+(\S+)", text).group(1))
-errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+errors = (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, sock.groups())) if sock else 0)
 ticks = int(after) - int(before)
 cpu_us = ticks * 1e6 / os.sysconf("SC_CLK_TCK") / max(total, 1)
-print(f"{name}\t{c}\t{rnd}\t{rps:.0f}\t{p50:.3f}\t{p99:.3f}\t{cpu_us:.1f}\t{errors.group(1) if errors else 0}")
+print(f"{name}\t{c}\t{rnd}\t{rps:.0f}\t{p50:.3f}\t{p99:.3f}\t{cpu_us:.1f}\t{errors}")
 PY
             tail -n1 "$RESULTS" >&2
         done
@@ -134,7 +140,7 @@ rows = [l.split("\t") for l in open(sys.argv[1]) if l.strip()]
 by = {}
 for name, c, _, rps, p50, p99, cpu, errs in rows:
     by.setdefault((name, int(c)), []).append((float(rps), float(p50), float(p99), float(cpu), int(errs)))
-print(f"\n{'server':<22} {'c':>3} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>10} {'non-2xx':>8} {'vs tuned':>8}")
+print(f"\n{'server':<22} {'c':>3} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>10} {'errors':>8} {'vs tuned':>8}")
 for (name, c), runs in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][0])):
     med = [statistics.median(x[i] for x in runs) for i in range(4)]
     tuned = by.get(("wasmtime-serve-tuned", c))

@@ -8,7 +8,8 @@
 
 use crate::store::{ExecutionRow, Store};
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -69,6 +70,18 @@ async fn prune(
 pub struct Recorder {
     tx: Mutex<Option<mpsc::Sender<ExecutionRow>>>,
     task: Mutex<Option<JoinHandle<()>>>,
+    pending: Arc<AtomicUsize>,
+}
+
+/// An execution's promise of a record: [`Recorder::close`] waits for every one to be kept
+/// (or dropped, when an execution ends without one) before it stops accepting records.
+#[derive(Debug)]
+pub struct Pending(Arc<AtomicUsize>);
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Recorder {
@@ -122,7 +135,14 @@ impl Recorder {
         Recorder {
             tx: Mutex::new(Some(tx)),
             task: Mutex::new(Some(task)),
+            pending: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// Announces a record to come; hold the guard until [`Recorder::record`] is called.
+    pub fn expect(&self) -> Pending {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        Pending(self.pending.clone())
     }
 
     /// Queues a record; never blocks a request.
@@ -135,8 +155,13 @@ impl Recorder {
         }
     }
 
-    /// Stops accepting records and waits until every queued one is written.
-    pub async fn close(&self) {
+    /// Waits (at most `wait`) for the records executions still owe, then stops accepting
+    /// records and waits until every queued one is written.
+    pub async fn close(&self, wait: Duration) {
+        let deadline = tokio::time::Instant::now() + wait;
+        while self.pending.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         if let Ok(mut tx) = self.tx.lock() {
             tx.take();
         }

@@ -17,9 +17,10 @@ use hyper_util::server::graceful::GracefulShutdown;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 /// The SQLite file under the data directory.
@@ -50,9 +51,10 @@ pub struct ServeConfig {
     pub retention: crate::executions::Retention,
     /// How long a client may take to send request headers.
     pub header_timeout: Duration,
-    /// Data-plane worker threads, each with its own single-threaded async runtime and its own
-    /// `SO_REUSEPORT` listener on the data-plane address, so a request is accepted, run and
-    /// answered on one thread. 0 serves the data plane on the shared multi-threaded runtime.
+    /// Data-plane worker threads, each with its own single-threaded async runtime: the
+    /// listener hands each connection to the worker with the fewest open connections, and every
+    /// request on it is then read, run and answered on that one thread. 0 serves the data plane
+    /// on the shared multi-threaded runtime.
     pub data_workers: usize,
 }
 
@@ -101,28 +103,6 @@ pub fn default_data_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// `count` listeners on `addr` sharing it through `SO_REUSEPORT` (the first one resolves port
-/// 0; the others bind the port it got).
-fn bind_shared(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
-    let mut listeners = Vec::with_capacity(count);
-    let mut addr = addr;
-    for _ in 0..count.max(1) {
-        let socket = if addr.is_ipv4() {
-            tokio::net::TcpSocket::new_v4()?
-        } else {
-            tokio::net::TcpSocket::new_v6()?
-        };
-        socket.set_reuseaddr(true)?;
-        socket.set_reuseport(true)?;
-        socket.set_nodelay(true)?;
-        socket.bind(addr)?;
-        let listener = socket.listen(1024)?;
-        addr = listener.local_addr()?;
-        listeners.push(listener.into_std()?);
-    }
-    Ok(listeners)
-}
-
 /// The state shared by both listeners.
 pub struct App {
     /// The engine and linker.
@@ -159,6 +139,7 @@ pub struct Server {
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
     app: Arc<App>,
+    drain: Duration,
 }
 
 impl Server {
@@ -208,15 +189,13 @@ impl Server {
         let admin_token_path = data_dir.path().join(auth::ADMIN_TOKEN_FILE);
 
         let store_for_records = store.clone();
-        let data_listeners = bind_shared(config.listen, config.data_workers)
+        let data_listener = TcpListener::bind(config.listen)
+            .await
             .with_context(|| format!("cannot listen on {} (data plane)", config.listen))?;
         let api_listener = TcpListener::bind(config.api_listen)
             .await
             .with_context(|| format!("cannot listen on {} (API)", config.api_listen))?;
-        let listen_addr = data_listeners
-            .first()
-            .context("no data-plane listener")?
-            .local_addr()?;
+        let listen_addr = data_listener.local_addr()?;
         let api_addr = api_listener.local_addr()?;
         let app = Arc::new(App {
             runtime,
@@ -240,26 +219,44 @@ impl Server {
         let drain = config.drain_timeout;
         let header_timeout = config.header_timeout;
         if config.data_workers == 0 {
-            for listener in data_listeners {
-                let (app, rx) = (app.clone(), shutdown.subscribe());
-                let listener = TcpListener::from_std(listener)?;
-                tasks.spawn(serve_data(app, listener, rx, drain, header_timeout));
-            }
+            let (app, rx) = (app.clone(), shutdown.subscribe());
+            tasks.spawn(async move {
+                let service = data_service(app);
+                serve_hyper(
+                    data_listener,
+                    service,
+                    rx,
+                    drain,
+                    header_timeout,
+                    "data plane",
+                )
+                .await;
+            });
         } else {
-            for (i, listener) in data_listeners.into_iter().enumerate() {
-                let (app, rx) = (app.clone(), shutdown.subscribe());
+            let mut workers = Vec::with_capacity(config.data_workers);
+            for i in 0..config.data_workers {
+                let app = app.clone();
+                let (conn_tx, conn_rx) = mpsc::unbounded_channel();
+                let open = Arc::new(AtomicUsize::new(0));
                 let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+                let worker_open = open.clone();
                 std::thread::Builder::new()
                     .name(format!("edgeward-data-{i}"))
                     .spawn(move || {
-                        data_worker(app, listener, rx, drain, header_timeout);
+                        data_worker(app, conn_rx, worker_open, drain, header_timeout);
                         let _ = done_tx.send(());
                     })
                     .context("cannot start a data-plane worker thread")?;
                 tasks.spawn(async move {
                     let _ = done_rx.await;
                 });
+                workers.push(Worker {
+                    conns: conn_tx,
+                    open,
+                });
             }
+            let rx = shutdown.subscribe();
+            tasks.spawn(accept_for_workers(data_listener, workers, rx));
         }
         {
             let router = crate::api::router(app.clone());
@@ -284,6 +281,7 @@ impl Server {
             shutdown,
             tasks,
             app,
+            drain,
         })
     }
 
@@ -307,17 +305,63 @@ impl Server {
         let _ = self.shutdown.send(true);
         while self.tasks.join_next().await.is_some() {}
         // Executions that finished during the drain are still written.
-        self.app.recorder.close().await;
+        self.app.recorder.close(self.drain).await;
     }
 }
 
-/// One data-plane worker thread: a single-threaded runtime serving `listener` until shutdown,
-/// then waiting (within the drain time) for the executions it started to finish writing their
-/// records.
+/// A data-plane worker as the acceptor sees it.
+struct Worker {
+    /// Where its connections go.
+    conns: mpsc::UnboundedSender<(std::net::TcpStream, SocketAddr)>,
+    /// How many connections it has open.
+    open: Arc<AtomicUsize>,
+}
+
+/// Accepts data-plane connections and hands each to the worker with the fewest open ones,
+/// until `shutdown` flips; dropping the workers' channels then starts their drain.
+async fn accept_for_workers(
+    listener: TcpListener,
+    workers: Vec<Worker>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "data plane: accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let Ok(stream) = stream.into_std() else { continue };
+                let Some(worker) = workers
+                    .iter()
+                    .filter(|w| !w.conns.is_closed())
+                    .min_by_key(|w| w.open.load(Ordering::Relaxed))
+                else {
+                    tracing::error!("data plane: no worker is running; refusing connections");
+                    break;
+                };
+                worker.open.fetch_add(1, Ordering::Relaxed);
+                if worker.conns.send((stream, peer)).is_err() {
+                    worker.open.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
+/// One data-plane worker thread: a single-threaded runtime serving the connections handed to
+/// it until the acceptor stops, then draining them (within `drain`) and waiting for the
+/// executions it started to finish writing their records.
 fn data_worker(
     app: Arc<App>,
-    listener: std::net::TcpListener,
-    shutdown: watch::Receiver<bool>,
+    mut conns: mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
+    open: Arc<AtomicUsize>,
     drain: Duration,
     header_timeout: Duration,
 ) {
@@ -332,16 +376,38 @@ fn data_worker(
         }
     };
     runtime.block_on(async move {
-        let listener = match TcpListener::from_std(listener) {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot register a data-plane listener");
-                return;
-            }
-        };
-        serve_data(app, listener, shutdown, drain, header_timeout).await;
-        // Connections are done; guest tasks may still be writing their execution records.
+        let builder = http_builder(header_timeout);
+        let graceful = GracefulShutdown::new();
+        let service = data_service(app);
+        while let Some((stream, peer)) = conns.recv().await {
+            let stream = match tokio::net::TcpStream::from_std(stream) {
+                Ok(s) => s,
+                Err(e) => {
+                    open.fetch_sub(1, Ordering::Relaxed);
+                    tracing::warn!(error = %e, "data plane: cannot take a connection");
+                    continue;
+                }
+            };
+            let per_conn = service.clone();
+            let svc = hyper::service::service_fn(move |req| per_conn(req, peer));
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+            let conn = graceful.watch(conn.into_owned());
+            let open = open.clone();
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "data plane: connection ended with an error");
+                }
+                open.fetch_sub(1, Ordering::Relaxed);
+            });
+        }
         let deadline = tokio::time::Instant::now() + drain;
+        if tokio::time::timeout_at(deadline, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("data plane: drain timeout passed with requests still in flight");
+        }
+        // Connections are done; guest tasks may still be writing their execution records.
         let metrics = tokio::runtime::Handle::current().metrics();
         while metrics.num_alive_tasks() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -349,27 +415,41 @@ fn data_worker(
     });
 }
 
-/// Serves the data plane on `listener`.
-async fn serve_data(
+/// What the data plane's service returns for a request.
+type DataResponse = std::pin::Pin<
+    Box<
+        dyn Future<
+                Output = Result<
+                    hyper::Response<wasmtime_wasi_http::p2::body::HyperOutgoingBody>,
+                    std::convert::Infallible,
+                >,
+            > + Send,
+    >,
+>;
+
+/// The data plane's service: every request goes to [`crate::trigger::handle`].
+fn data_service(
     app: Arc<App>,
-    listener: TcpListener,
-    shutdown: watch::Receiver<bool>,
-    drain: Duration,
-    header_timeout: Duration,
-) {
-    let service = move |req, _peer| {
+) -> impl Fn(hyper::Request<hyper::body::Incoming>, SocketAddr) -> DataResponse
++ Clone
++ Send
++ Sync
++ 'static {
+    move |req, _peer| {
         let app = app.clone();
-        async move { Ok::<_, std::convert::Infallible>(crate::trigger::handle(app, req).await) }
-    };
-    serve_hyper(
-        listener,
-        service,
-        shutdown,
-        drain,
-        header_timeout,
-        "data plane",
-    )
-    .await;
+        Box::pin(async move { Ok(crate::trigger::handle(app, req).await) })
+    }
+}
+
+/// The HTTP/1.1 and HTTP/2 connection settings of both listeners.
+fn http_builder(header_timeout: Duration) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .max_buf_size(64 * 1024);
+    builder
 }
 
 /// Accepts connections on `listener` and serves HTTP/1.1 and HTTP/2 with `service` until
@@ -388,12 +468,7 @@ async fn serve_hyper<S, F, B>(
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
-        .max_buf_size(64 * 1024);
+    let builder = http_builder(header_timeout);
     let graceful = GracefulShutdown::new();
     loop {
         tokio::select! {

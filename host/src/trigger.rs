@@ -130,7 +130,9 @@ pub async fn handle(
     let request = hyper::Request::from_parts(parts, body);
 
     let recorder_app = app.clone();
+    let pending = app.recorder.expect();
     let on_done = move |row: ExecutionRow| {
+        let _pending = pending;
         // Names and scopes only: output may hold secret values and is never logged. Successful
         // executions log at debug: their record is the access log, and a line per request on
         // stderr would cost more than the request (EDGEWARD_LOG=debug shows them).
