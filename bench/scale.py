@@ -15,7 +15,7 @@
 Distinct components are the hello guest with a custom section appended (a different sha256,
 so a different compile); their code is identical, their artifacts are not shared.
 """
-import argparse, json, os, signal, statistics, subprocess, sys, tempfile, time, urllib.request
+import argparse, json, os, shutil, signal, statistics, subprocess, sys, tempfile, time, urllib.request
 
 
 def log(msg):
@@ -183,6 +183,7 @@ def main():
             raise SystemExit(f"errors during the round robin run:\n{out}")
     results["rss_after_run_mib"] = server.rss_kib() / 1024
     server.stop()
+    shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps(results, indent=2))
 
 

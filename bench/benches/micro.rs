@@ -105,7 +105,7 @@ fn benches(c: &mut Criterion) {
                     let t = Instant::now();
                     let proxy = hello.pre.instantiate_async(&mut store).await.unwrap();
                     total += t.elapsed();
-                    drop(black_box(proxy));
+                    let _ = black_box(proxy);
                 }
                 total
             })
@@ -120,7 +120,7 @@ fn benches(c: &mut Criterion) {
                     let t = Instant::now();
                     let proxy = secrets.pre.instantiate_async(&mut store).await.unwrap();
                     total += t.elapsed();
-                    drop(black_box(proxy));
+                    let _ = black_box(proxy);
                 }
                 total
             })
@@ -133,7 +133,7 @@ fn benches(c: &mut Criterion) {
                 for _ in 0..iters {
                     let (mut store, _) = store_for(&hello);
                     let proxy = hello.pre.instantiate_async(&mut store).await.unwrap();
-                    drop(black_box(proxy));
+                    let _ = black_box(proxy);
                     drop(store);
                 }
                 t.elapsed()

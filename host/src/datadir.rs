@@ -47,6 +47,15 @@ impl DataDir {
         }
     }
 
+    /// Opens `rel` for reading, `None` if it does not exist.
+    pub fn open_file(&self, rel: &str) -> io::Result<Option<std::fs::File>> {
+        match self.dir.open(rel) {
+            Ok(file) => Ok(Some(file.into_std())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Whether `rel` exists.
     pub fn exists(&self, rel: &str) -> bool {
         self.dir.exists(rel)

@@ -148,14 +148,33 @@ impl Packages {
     }
 
     /// The component of `sha256` from its precompiled artifact, if there is a loadable one.
+    /// The file is opened through the data directory's capability and mapped from that open
+    /// file (through `/proc/self/fd` on Linux), never looked up by a path of its own.
     async fn load_artifact(&self, sha256: &str) -> Option<Component> {
         let artifact = self.artifact_name(sha256);
-        if !self.data_dir.exists(&artifact) {
-            return None;
-        }
+        let file = match self.data_dir.open_file(&artifact) {
+            Ok(Some(file)) => file,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::warn!(%artifact, error = %e, "cannot open artifact; recompiling");
+                return None;
+            }
+        };
+        #[cfg(target_os = "linux")]
+        let path = {
+            use std::os::fd::AsRawFd;
+            std::path::PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        };
+        #[cfg(not(target_os = "linux"))]
         let path = self.data_dir.path().join(&artifact);
         let rt = self.runtime.clone();
-        match blocking(move || rt.deserialize_file(&path)).await {
+        let loaded = blocking(move || {
+            let component = rt.deserialize_file(&path);
+            drop(file);
+            component
+        })
+        .await;
+        match loaded {
             Ok(component) => Some(component),
             Err(e) => {
                 tracing::warn!(%artifact, error = %e, "stale artifact; recompiling");
