@@ -96,36 +96,23 @@ fn benches(c: &mut Criterion) {
     };
 
     let mut g = c.benchmark_group("instantiate");
-    g.bench_function("hello", |b| {
-        b.iter_custom(|iters| {
-            f.rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let (mut store, _) = store_for(&hello);
-                    let t = Instant::now();
-                    let proxy = hello.pre.instantiate_async(&mut store).await.unwrap();
-                    total += t.elapsed();
-                    let _ = black_box(proxy);
-                }
-                total
+    for (label, deployed) in [("hello", &hello), ("secrets", &secrets)] {
+        g.bench_function(label, |b| {
+            b.iter_custom(|iters| {
+                f.rt.block_on(async {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let (mut store, _) = store_for(deployed);
+                        let t = Instant::now();
+                        let proxy = deployed.pre.instantiate_async(&mut store).await.unwrap();
+                        total += t.elapsed();
+                        let _ = black_box(proxy);
+                    }
+                    total
+                })
             })
-        })
-    });
-    g.bench_function("secrets", |b| {
-        b.iter_custom(|iters| {
-            f.rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let (mut store, _) = store_for(&secrets);
-                    let t = Instant::now();
-                    let proxy = secrets.pre.instantiate_async(&mut store).await.unwrap();
-                    total += t.elapsed();
-                    let _ = black_box(proxy);
-                }
-                total
-            })
-        })
-    });
+        });
+    }
     g.bench_function("cycle", |b| {
         b.iter_custom(|iters| {
             f.rt.block_on(async {

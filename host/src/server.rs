@@ -317,6 +317,25 @@ struct Worker {
     open: Arc<AtomicUsize>,
 }
 
+/// The next connection on `listener`, with Nagle's algorithm off. After a failed accept (out
+/// of file descriptors, say) it waits a little and returns `None`, so the caller loops on.
+async fn accept(
+    listener: &TcpListener,
+    what: &'static str,
+) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    match listener.accept().await {
+        Ok((stream, peer)) => {
+            let _ = stream.set_nodelay(true);
+            Some((stream, peer))
+        }
+        Err(e) => {
+            tracing::warn!(%what, error = %e, "accept failed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            None
+        }
+    }
+}
+
 /// Accepts data-plane connections and hands each to the worker with the fewest open ones,
 /// until `shutdown` flips; dropping the workers' channels then starts their drain.
 async fn accept_for_workers(
@@ -326,16 +345,8 @@ async fn accept_for_workers(
 ) {
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(conn) => conn,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "data plane: accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
+            accepted = accept(&listener, "data plane") => {
+                let Some((stream, peer)) = accepted else { continue };
                 let Ok(stream) = stream.into_std() else { continue };
                 let Some(worker) = workers
                     .iter()
@@ -472,16 +483,8 @@ async fn serve_hyper<S, F, B>(
     let graceful = GracefulShutdown::new();
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(conn) => conn,
-                    Err(e) => {
-                        tracing::warn!(%what, error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
+            accepted = accept(&listener, what) => {
+                let Some((stream, peer)) = accepted else { continue };
                 let per_conn = service.clone();
                 let service = hyper::service::service_fn(move |req| per_conn(req, peer));
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
