@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 /// How many records may wait to be written before new ones are dropped (and counted).
 const QUEUE: usize = 10_000;
@@ -69,7 +68,7 @@ async fn prune(
 #[derive(Debug)]
 pub struct Recorder {
     tx: Mutex<Option<mpsc::Sender<ExecutionRow>>>,
-    task: Mutex<Option<JoinHandle<()>>>,
+    done: Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
     pending: Arc<AtomicUsize>,
 }
 
@@ -85,12 +84,13 @@ impl Drop for Pending {
 }
 
 impl Recorder {
-    /// Starts the writer task.
-    pub fn start(store: Store, retention: Retention) -> Recorder {
+    /// Starts the writer on a thread of its own, at a lower scheduling priority (nice 10, and
+    /// the blocking threads it starts inherit it): records wait for CPU, requests do not.
+    pub fn start(store: Store, retention: Retention) -> std::io::Result<Recorder> {
         let (tx, mut rx) = mpsc::channel::<ExecutionRow>(QUEUE);
         let keep = retention.per_package;
         let max_age = i64::try_from(retention.max_age.as_millis()).unwrap_or(i64::MAX);
-        let task = tokio::spawn(async move {
+        let work = async move {
             let mut pending: HashMap<(String, String), u32> = HashMap::new();
             let mut trimmed: HashSet<(String, String)> = HashSet::new();
             let mut tick = tokio::time::interval(PRUNE_EVERY);
@@ -131,12 +131,28 @@ impl Recorder {
                 }
             }
             prune(&store, &mut pending, &mut trimmed, keep, max_age, true).await;
-        });
-        Recorder {
+        };
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("edgeward-records".into())
+            .spawn(move || {
+                if let Err(e) = rustix::process::setpriority_process(None, 10) {
+                    tracing::debug!(error = %e, "cannot lower the record writer's priority");
+                }
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt.block_on(work),
+                    Err(e) => tracing::error!(error = %e, "cannot start the record writer"),
+                }
+                let _ = done_tx.send(());
+            })?;
+        Ok(Recorder {
             tx: Mutex::new(Some(tx)),
-            task: Mutex::new(Some(task)),
+            done: Mutex::new(Some(done_rx)),
             pending: Arc::new(AtomicUsize::new(0)),
-        }
+        })
     }
 
     /// Announces a record to come; hold the guard until [`Recorder::record`] is called.
@@ -165,9 +181,9 @@ impl Recorder {
         if let Ok(mut tx) = self.tx.lock() {
             tx.take();
         }
-        let task = self.task.lock().ok().and_then(|mut t| t.take());
-        if let Some(task) = task {
-            let _ = task.await;
+        let done = self.done.lock().ok().and_then(|mut d| d.take());
+        if let Some(done) = done {
+            let _ = done.await;
         }
     }
 }

@@ -205,7 +205,8 @@ impl Server {
             packages,
             max_upload_bytes: config.max_upload_bytes,
             api_url: format!("http://{api_addr}"),
-            recorder: crate::executions::Recorder::start(store_for_records, config.retention),
+            recorder: crate::executions::Recorder::start(store_for_records, config.retention)
+                .context("cannot start the execution record writer")?,
         });
         let server_file = serde_json::json!({
             "listen": format!("http://{listen_addr}"),
