@@ -54,6 +54,25 @@ pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// `path` with every segment that looks like an API token (`ew_…`) replaced by `ew_***`, for
+/// audit records and logs: a token pasted where an id belongs must not be kept.
+pub fn redact_tokens(path: &str) -> std::borrow::Cow<'_, str> {
+    if !path.contains(TOKEN_PREFIX) {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let redacted: Vec<&str> = path
+        .split('/')
+        .map(|segment| {
+            if segment.starts_with(TOKEN_PREFIX) {
+                "ew_***"
+            } else {
+                segment
+            }
+        })
+        .collect();
+    std::borrow::Cow::Owned(redacted.join("/"))
+}
+
 /// A short public id for a token (a prefix of a second, domain-separated hash).
 pub fn token_id(token: &str) -> String {
     let digest = Sha256::digest(format!("edgeward-token-id:{token}").as_bytes());

@@ -90,6 +90,11 @@ pub struct Limits {
 #[error("{0}")]
 pub struct ManifestError(pub String);
 
+/// Whether a secrets allowlist admits `name`: no list admits every name.
+pub fn allows(allowlist: Option<&[String]>, name: &str) -> bool {
+    allowlist.is_none_or(|names| names.iter().any(|n| n == name))
+}
+
 /// A value bound into the guest's environment.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EnvBinding {
@@ -177,9 +182,7 @@ impl Manifest {
 
     /// Whether the allowlist (if any) admits `name`.
     pub fn allows_secret(&self, name: &str) -> bool {
-        self.secrets
-            .as_ref()
-            .is_none_or(|names| names.iter().any(|n| n == name))
+        allows(self.secrets.as_deref(), name)
     }
 
     /// The manifest as normalised JSON, for storage.

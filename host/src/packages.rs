@@ -68,7 +68,9 @@ pub struct Packages {
     runtime: Arc<Runtime>,
     store: Store,
     data_dir: Arc<DataDir>,
-    serving: RwLock<HashMap<(String, String), Arc<Deployed>>>,
+    /// project → package → what serves (two levels, so a request looks up by `&str` without
+    /// allocating a key).
+    serving: RwLock<HashMap<String, HashMap<String, Arc<Deployed>>>>,
     write_lock: tokio::sync::Mutex<()>,
 }
 
@@ -93,13 +95,15 @@ impl Packages {
     /// The version serving `project/package`, if any.
     pub fn serving(&self, project: &str, package: &str) -> Option<Arc<Deployed>> {
         let map = self.serving.read().ok()?;
-        map.get(&(project.to_string(), package.to_string()))
-            .cloned()
+        map.get(project)?.get(package).cloned()
     }
 
     /// How many packages are serving.
     pub fn serving_count(&self) -> usize {
-        self.serving.read().map(|m| m.len()).unwrap_or(0)
+        self.serving
+            .read()
+            .map(|m| m.values().map(HashMap::len).sum())
+            .unwrap_or(0)
     }
 
     /// Loads the current version of every package, from precompiled artifacts where they
@@ -124,10 +128,9 @@ impl Packages {
 
     fn set_serving(&self, deployed: Deployed) {
         if let Ok(mut map) = self.serving.write() {
-            map.insert(
-                (deployed.project.to_string(), deployed.package.to_string()),
-                Arc::new(deployed),
-            );
+            map.entry(deployed.project.to_string())
+                .or_default()
+                .insert(deployed.package.to_string(), Arc::new(deployed));
         }
     }
 
@@ -143,6 +146,7 @@ impl Packages {
     fn shared_pre(&self, sha256: &str) -> Option<crate::runtime::state::HostStateProxyPre> {
         let map = self.serving.read().ok()?;
         map.values()
+            .flat_map(HashMap::values)
             .find(|d| d.sha256 == sha256)
             .map(|d| d.pre.clone())
     }
@@ -368,8 +372,13 @@ impl Packages {
         self.store
             .delete_package(project.to_string(), package.to_string())
             .await?;
-        if let Ok(mut map) = self.serving.write() {
-            map.remove(&(project.to_string(), package.to_string()));
+        if let Ok(mut map) = self.serving.write()
+            && let Some(packages) = map.get_mut(project.as_str())
+        {
+            packages.remove(package.as_str());
+            if packages.is_empty() {
+                map.remove(project.as_str());
+            }
         }
         Ok(())
     }

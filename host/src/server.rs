@@ -40,7 +40,7 @@ pub struct ServeConfig {
     /// The largest component accepted, bytes.
     pub max_upload_bytes: usize,
     /// The embedded backend's master key (hex), instead of `<data-dir>/master.key`.
-    pub master_key: Option<String>,
+    pub master_key: Option<secrecy::SecretString>,
     /// How long to wait for in-flight requests on shutdown.
     pub drain_timeout: Duration,
     /// Engine settings and default limits.
@@ -167,7 +167,13 @@ impl Server {
                 Arc::new(VaultBackend::new(vault)?)
             }
             None => {
-                let key = EmbeddedBackend::load_key(&data_dir, config.master_key.as_deref())?;
+                let key = EmbeddedBackend::load_key(
+                    &data_dir,
+                    config
+                        .master_key
+                        .as_ref()
+                        .map(secrecy::ExposeSecret::expose_secret),
+                )?;
                 Arc::new(EmbeddedBackend::new(store.clone(), &key))
             }
         };

@@ -75,7 +75,8 @@ pub async fn handle(
     // The path only: a query string is the caller's and may carry its own credentials.
     tracing::debug!(
         execution = %execution_id, project = %route.project, package = %route.package,
-        path = %route.path_and_query.split('?').next().unwrap_or_default(), "request routed"
+        path = %crate::auth::redact_tokens(route.path_and_query.split('?').next().unwrap_or_default()),
+        "request routed"
     );
     let (mut parts, body) = request.into_parts();
     // A user's Edgeward token makes this execution theirs (for user-scope secrets). It is

@@ -556,3 +556,61 @@ async fn cli_users_tokens_members_audit() {
     let (ok_, _, err) = server.cli(&["tokens", "create", "--expires-in", "soon"]);
     assert!(!ok_ && err.starts_with("error: bad_entry: "), "{err}");
 }
+
+#[tokio::test]
+async fn revoking_by_the_token_itself_works_and_keeps_it_out_of_answers_and_the_audit_log() {
+    let server = Server::start().await;
+    let r = server
+        .api(Method::POST, "/v1/users")
+        .json(&json!({ "name": "carol" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = server
+        .api(Method::POST, "/v1/users/carol/tokens")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let created: Value = r.json().await.unwrap();
+    let token = created["token"].as_str().unwrap().to_string();
+    let whoami = |token: String| {
+        let http = reqwest::Client::new();
+        let url = format!("{}/v1/whoami", server.api);
+        async move {
+            http.get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(whoami(token.clone()).await, 200);
+
+    // The token pasted where its id belongs: revoked, and not echoed.
+    let r = server
+        .api(Method::DELETE, &format!("/v1/users/carol/tokens/{token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(!r.text().await.unwrap().contains(&token));
+    assert_eq!(whoami(token.clone()).await, 401);
+    // Again: not found, still not echoed.
+    let r = server
+        .api(Method::DELETE, &format!("/v1/users/carol/tokens/{token}x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(!r.text().await.unwrap().contains(&token));
+
+    let (status, audit) = server.json(Method::GET, "/v1/audit").await;
+    assert_eq!(status, 200);
+    let audit = audit.to_string();
+    assert!(audit.contains("/v1/users/carol/tokens/ew_***"), "{audit}");
+    assert!(!audit.contains(&token), "{audit}");
+    assert!(!server.log().contains(&token));
+}

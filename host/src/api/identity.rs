@@ -170,7 +170,13 @@ pub(super) async fn revoke_token(
     Path((user, token)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let user = user_name(&user)?;
-    app.store.revoke_token(user.to_string(), token).await?;
+    // The token itself works as well as its id, and is never echoed or stored.
+    let id = if token.starts_with(crate::auth::TOKEN_PREFIX) {
+        crate::auth::token_id(&token)
+    } else {
+        token
+    };
+    app.store.revoke_token(user.to_string(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

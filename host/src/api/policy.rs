@@ -106,7 +106,7 @@ pub async fn enforce(State(app): State<Arc<App>>, request: Request, next: Next) 
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string())
         .unwrap_or_default();
-    let target = request.uri().path().to_string();
+    let target = crate::auth::redact_tokens(request.uri().path()).into_owned();
     let query = request.uri().query().unwrap_or_default().to_string();
     let remote = request
         .extensions()

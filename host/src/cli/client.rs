@@ -579,7 +579,7 @@ async fn secrets(cmd: SecretsCommand) -> Result<(), ClientError> {
             Ok(())
         }
         SecretsCommand::Unwrap {
-            wrapping_token: token,
+            wrapping_token: crate::cli::Redacted(token),
             conn,
         } => {
             let client = Client::from_args(&conn)?;

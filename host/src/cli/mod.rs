@@ -211,7 +211,8 @@ pub struct ScopeArgs {
 }
 
 /// Where a value comes from; arguments stay out of shell history when you use a file or stdin.
-#[derive(Debug, Clone, Args)]
+/// `Debug` never shows the value.
+#[derive(Clone, Args)]
 pub struct ValueArgs {
     /// The value (prefer --file or --stdin: arguments end up in shell history).
     pub value: Option<String>,
@@ -305,7 +306,7 @@ pub enum SecretsCommand {
     /// Redeem a wrapping token once and print the value; `-` reads the token from stdin.
     Unwrap {
         #[arg(value_name = "TOKEN")]
-        wrapping_token: String,
+        wrapping_token: Redacted,
         #[command(flatten)]
         conn: ConnArgs,
     },
@@ -397,8 +398,8 @@ pub enum PackagesCommand {
     },
 }
 
-/// How a client command reaches the server.
-#[derive(Debug, Clone, Args)]
+/// How a client command reaches the server. `Debug` never shows the token.
+#[derive(Clone, Args)]
 pub struct ConnArgs {
     /// The API's base URL (default: from `<data-dir>/server.json`, else http://127.0.0.1:8081).
     #[arg(long, env = "EDGEWARD_API", global = true)]
@@ -414,6 +415,44 @@ pub struct ConnArgs {
         global = true
     )]
     pub data_dir: PathBuf,
+}
+
+/// A credential given on the command line (a wrapping token): `Debug` shows `***`.
+#[derive(Clone)]
+pub struct Redacted(pub String);
+
+impl std::str::FromStr for Redacted {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Redacted(s.to_string()))
+    }
+}
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl std::fmt::Debug for ConnArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnArgs")
+            .field("api", &self.api)
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("data_dir", &self.data_dir)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ValueArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValueArgs")
+            .field("value", &self.value.as_ref().map(|_| "***"))
+            .field("file", &self.file)
+            .field("stdin", &self.stdin)
+            .field("json", &self.json)
+            .finish()
+    }
 }
 
 /// `edgeward serve` flags.
@@ -483,7 +522,9 @@ impl ServeArgs {
         config.api_listen = self.api_listen;
         config.max_upload_bytes = self.max_upload_bytes;
         config.drain_timeout = std::time::Duration::from_secs(self.drain_seconds);
-        config.master_key = std::env::var("EDGEWARD_MASTER_KEY").ok();
+        config.master_key = std::env::var("EDGEWARD_MASTER_KEY")
+            .ok()
+            .map(secrecy::SecretString::from);
         config.runtime = RuntimeConfig {
             default_timeout: std::time::Duration::from_millis(self.timeout_ms),
             ..RuntimeConfig::default()
@@ -568,5 +609,28 @@ mod tests {
     fn the_command_line_definition_is_consistent() {
         use clap::CommandFactory;
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn debug_output_never_shows_tokens_or_values() {
+        use clap::Parser;
+        let cli = super::Cli::parse_from([
+            "edgeward",
+            "secrets",
+            "set",
+            "DB_PASS",
+            "value-marker-4471",
+            "--platform",
+            "--token",
+            "ew_token-marker-4471",
+        ]);
+        let unwrap = super::Cli::parse_from(["edgeward", "secrets", "unwrap", "wrap-marker-4471"]);
+        let config = super::ServeConfig {
+            master_key: Some("master-key-marker-4471".into()),
+            ..super::ServeConfig::with_data_dir(".edgeward".into())
+        };
+        let printed = format!("{cli:?} {cli:#?} {unwrap:?} {config:?}");
+        assert!(printed.contains("DB_PASS"), "{printed}");
+        assert!(!printed.contains("marker-4471"), "{printed}");
     }
 }

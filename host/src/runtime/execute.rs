@@ -418,24 +418,20 @@ fn names(secrets: &SecretsCtx) -> Vec<String> {
         .collect()
 }
 
-/// Resolves the manifest's env bindings; secret values join the execution's masking list.
+/// Resolves the version's env bindings; secret values join the execution's masking list.
 async fn bind_env(
     deployed: &Deployed,
     resolver: &Resolver,
     secrets: &mut SecretsCtx,
 ) -> Result<Vec<(String, String)>, (u16, &'static str, String)> {
-    let bindings = deployed
-        .manifest
-        .env_bindings()
-        .map_err(|e| (500, "bad_manifest", e.0))?;
-    let mut env = Vec::with_capacity(bindings.len());
-    for (key, binding) in bindings {
+    let mut env = Vec::with_capacity(deployed.env.len());
+    for (key, binding) in deployed.env.iter() {
         match binding {
-            EnvBinding::Literal(value) => env.push((key, value)),
+            EnvBinding::Literal(value) => env.push((key.clone(), value.clone())),
             EnvBinding::Secret(name) => match resolver.get(name.as_str()).await {
                 Ok(Some((scope, secret))) => {
                     secrets.note_bound(scope, &secret);
-                    env.push((key, secret.value.expose().to_string()));
+                    env.push((key.clone(), secret.value.expose().to_string()));
                 }
                 Ok(None) => {
                     return Err((
@@ -462,11 +458,10 @@ fn classify(e: &wasmtime::Error) -> ExecutionStatus {
         Some(Stop::OutboundLimit) => return ExecutionStatus::Limited,
         None => {}
     }
-    if e.downcast_ref::<wasmtime::Trap>().is_some() {
-        return ExecutionStatus::Trapped;
-    }
-    let text = format!("{e:#}");
-    if text.contains("maximum concurrent") || text.contains("pooling allocator") {
+    if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+    {
+        // Every instance slot of the engine is taken.
         return ExecutionStatus::Limited;
     }
     ExecutionStatus::Trapped

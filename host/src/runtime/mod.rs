@@ -133,6 +133,9 @@ pub struct Deployed {
     pub manifest: Arc<Manifest>,
     /// The manifest's secrets allowlist, shared with every execution.
     pub allow: Option<Arc<[String]>>,
+    /// The manifest's env bindings, parsed once: literals and secret names to resolve per
+    /// execution.
+    pub env: Arc<[(String, crate::manifest::EnvBinding)]>,
     /// Its wall-time limit per request.
     pub timeout: Duration,
     /// Its linear-memory limit per instance, bytes.
@@ -401,6 +404,12 @@ impl Runtime {
             .filter_map(|h| outbound::HostPattern::parse(h).ok())
             .collect();
         let allow = manifest.secrets.clone().map(Arc::from);
+        // `Manifest::parse` has checked every binding; a manifest built otherwise and broken
+        // binds nothing rather than failing each request.
+        let env = manifest.env_bindings().unwrap_or_else(|e| {
+            tracing::error!(%project, %package, version, error = %e, "bad env bindings");
+            Vec::new()
+        });
         Deployed {
             project,
             package,
@@ -408,6 +417,7 @@ impl Runtime {
             sha256,
             pre,
             allow,
+            env: Arc::from(env),
             timeout,
             memory_bytes,
             request_bytes: pick(l.max_request_bytes, c.request_bytes),

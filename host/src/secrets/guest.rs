@@ -56,11 +56,18 @@ impl SecretsCtx {
         }
     }
 
-    /// Records a secret bound into the environment: resolved and exposed to the guest.
+    /// Records a secret handed to the guest (through a lookup or its environment): its name
+    /// for the record, its value for masking. Each is kept once, so a guest looping on `get`
+    /// grows neither; a value that changed between two reads (a rotation) is kept as well.
     pub fn note_bound(&mut self, scope: Scope, secret: &StoredSecret) {
-        self.resolved
-            .push((scope, secret.name.as_str().to_string()));
-        self.revealed.push(secret.value.clone());
+        let name = secret.name.as_str();
+        if !self.resolved.iter().any(|(s, n)| *s == scope && n == name) {
+            self.resolved.push((scope, name.to_string()));
+        }
+        let value = secret.value.expose();
+        if !self.revealed.iter().any(|v| v.expose() == value) {
+            self.revealed.push(secret.value.clone());
+        }
     }
 
     /// The names this execution resolved, with their scopes.
@@ -126,10 +133,7 @@ impl SecretsView<'_> {
         scope: Scope,
         secret: StoredSecret,
     ) -> wasmtime::Result<Resource<GuestSecret>> {
-        self.ctx
-            .resolved
-            .push((scope, secret.name.as_str().to_string()));
-        self.ctx.revealed.push(secret.value.clone());
+        self.ctx.note_bound(scope, &secret);
         Ok(self.table.push(GuestSecret { scope, secret })?)
     }
 }

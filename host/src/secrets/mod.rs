@@ -383,9 +383,7 @@ impl Resolver {
 
     fn check(&self, name: &str) -> Result<SecretName, ResolveError> {
         let name = SecretName::parse(name).map_err(|e| ResolveError::InvalidName(e.0))?;
-        if let Some(allow) = &self.allow
-            && !allow.iter().any(|n| n == name.as_str())
-        {
+        if !crate::manifest::allows(self.allow.as_deref(), name.as_str()) {
             return Err(ResolveError::Denied(format!(
                 "{name} is not in this package's secrets allowlist"
             )));
@@ -452,11 +450,7 @@ impl Resolver {
             out.extend(
                 metas
                     .into_iter()
-                    .filter(|m| {
-                        self.allow
-                            .as_ref()
-                            .is_none_or(|a| a.iter().any(|n| n == m.name.as_str()))
-                    })
+                    .filter(|m| crate::manifest::allows(self.allow.as_deref(), m.name.as_str()))
                     .map(|m| (scope, m.name)),
             );
         }

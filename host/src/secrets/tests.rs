@@ -272,3 +272,23 @@ async fn a_read_racing_a_write_does_not_cache_the_old_value() {
     let after = cache.get(&owner, &sname("ROTATED")).await.unwrap().unwrap();
     assert_eq!(after.value.expose(), "new");
 }
+
+#[test]
+fn an_execution_records_each_name_and_value_once_and_a_rotated_value_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db")).unwrap();
+    let b: Arc<dyn SecretBackend> = Arc::new(EmbeddedBackend::new(store, &[7u8; 32]));
+    let mut ctx = super::guest::SecretsCtx::new(resolver(&b, None, None));
+    let secret = |v: &str| StoredSecret {
+        name: sname("TOKEN"),
+        value: SecretValue::text(v.into()),
+        version: 1,
+    };
+    for _ in 0..1000 {
+        ctx.note_bound(Scope::Package, &secret("first"));
+    }
+    ctx.note_bound(Scope::Package, &secret("rotated"));
+    assert_eq!(ctx.resolved(), &[(Scope::Package, "TOKEN".to_string())]);
+    let values: Vec<&str> = ctx.revealed().iter().map(|v| v.expose()).collect();
+    assert_eq!(values, ["first", "rotated"], "both values are masked");
+}

@@ -204,10 +204,10 @@ impl VaultBackend {
                 match vaultrs::api::exec_with_result(&*client, endpoint).await {
                     Ok(r) => Ok(Some(r)),
                     Err(ClientError::APIError { code: 404, .. }) => Ok(None),
-                    // A soft-deleted latest version reads as no data.
-                    Err(
-                        ClientError::ResponseDataEmptyError | ClientError::JsonParseError { .. },
-                    ) => Ok(None),
+                    // A soft-deleted latest version reads as no data. Anything else that
+                    // does not decode is an error, never "absent": absent would let resolution
+                    // fall through to a lower scope's value.
+                    Err(ClientError::ResponseDataEmptyError) => Ok(None),
                     Err(e) => Err(e),
                 }
             })
@@ -455,10 +455,9 @@ impl SecretBackend for VaultBackend {
         name: &SecretName,
         ttl: Duration,
     ) -> Result<Option<Wrapped>, BackendError> {
+        // No read first: the wrapped GET itself answers 404 for an absent secret, and a read
+        // would fetch the plaintext for nothing.
         let path = self.path(owner, name);
-        if self.read(&path).await?.is_none() {
-            return Ok(None);
-        }
         let token = Zeroizing::new(self.client.read().await.settings().token.clone());
         let url = format!("{}/v1/{}/data/{path}", self.addr, self.mount);
         let response = self
