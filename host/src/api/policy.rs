@@ -85,13 +85,11 @@ pub fn need(method: &Method, route: &str) -> Need {
     }
 }
 
-/// The caller of a request that passed the policy: who, and their role in the path's project.
+/// The caller of a request that passed the policy.
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// Who.
     pub principal: Principal,
-    /// Their role in the project of the path, if the route names one.
-    pub role: Option<Role>,
 }
 
 fn is_mutating(method: &Method) -> bool {
@@ -315,7 +313,7 @@ async fn authorise(
             }
         }
     }
-    Ok(Some(Caller { principal, role }))
+    Ok(Some(Caller { principal }))
 }
 
 #[cfg(test)]

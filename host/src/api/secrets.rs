@@ -6,7 +6,8 @@ use super::policy::{AuditScope, Caller, ValueRead};
 use super::{ApiError, rfc3339};
 use crate::names::{Name, SecretName};
 use crate::secrets::{
-    BackendError, MAX_VALUE_BYTES, Owner, SecretValue, WriteMode, value_from_json, value_to_json,
+    BackendError, MAX_VALUE_BYTES, Owner, SecretValue, ValueError, WriteMode, value_from_json,
+    value_to_json,
 };
 use crate::server::App;
 use axum::Extension;
@@ -93,12 +94,9 @@ fn json_body(body: Result<Bytes, BytesRejection>, expected: &str) -> Result<Valu
 
 fn value_of(v: Option<&Value>) -> Result<SecretValue, ApiError> {
     let v = v.ok_or_else(|| ApiError::bad_entry("missing \"value\": a string or an object"))?;
-    value_from_json(v).map_err(|m| {
-        if m.contains("at most") {
-            ApiError::too_large(m)
-        } else {
-            ApiError::bad_entry(m)
-        }
+    value_from_json(v).map_err(|e| match e {
+        ValueError::TooLarge(_) => ApiError::too_large(e.to_string()),
+        ValueError::NotStringOrObject => ApiError::bad_entry(e.to_string()),
     })
 }
 

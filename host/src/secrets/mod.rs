@@ -260,18 +260,26 @@ pub async fn put(
         .await
 }
 
+/// Why a JSON value cannot be a secret value. Never carries the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    /// Neither a string nor an object.
+    #[error("a secret value is a string or a JSON object of fields")]
+    NotStringOrObject,
+    /// Over [`MAX_VALUE_BYTES`]; the size it has.
+    #[error("a secret value is at most {MAX_VALUE_BYTES} bytes; this one is {0}")]
+    TooLarge(usize),
+}
+
 /// Parses an API or `secrets.json` value: a string, or an object of fields.
-pub fn value_from_json(v: &serde_json::Value) -> Result<SecretValue, String> {
+pub fn value_from_json(v: &serde_json::Value) -> Result<SecretValue, ValueError> {
     let value = match v {
         serde_json::Value::String(s) => SecretValue::text(s.clone()),
         serde_json::Value::Object(_) => SecretValue::object(v.to_string()),
-        _ => return Err("a secret value is a string or a JSON object of fields".into()),
+        _ => return Err(ValueError::NotStringOrObject),
     };
     if value.expose().len() > MAX_VALUE_BYTES {
-        return Err(format!(
-            "a secret value is at most {MAX_VALUE_BYTES} bytes; this one is {}",
-            value.expose().len()
-        ));
+        return Err(ValueError::TooLarge(value.expose().len()));
     }
     Ok(value)
 }
@@ -307,13 +315,9 @@ pub fn parse_import(
     map.iter()
         .map(|(k, v)| {
             let name = SecretName::parse(k).map_err(|e| ImportError::BadEntry(e.0))?;
-            let value = value_from_json(v).map_err(|m| {
-                let m = format!("{name}: {m}");
-                if m.contains("at most") {
-                    ImportError::TooLarge(m)
-                } else {
-                    ImportError::BadEntry(m)
-                }
+            let value = value_from_json(v).map_err(|e| match e {
+                ValueError::TooLarge(_) => ImportError::TooLarge(format!("{name}: {e}")),
+                ValueError::NotStringOrObject => ImportError::BadEntry(format!("{name}: {e}")),
             })?;
             Ok((name, value))
         })
@@ -333,17 +337,18 @@ pub fn value_to_json(v: &SecretValue) -> serde_json::Value {
 #[derive(Clone)]
 pub struct Resolver {
     backend: Arc<dyn SecretBackend>,
-    project: Name,
-    package: Name,
+    /// The owners `get` tries, in order: this package, its project, the platform. Built once,
+    /// not per lookup.
+    chain: Arc<[Owner; 3]>,
+    /// The triggering user's own secrets, when the request carried their token.
+    user: Option<Owner>,
     allow: Option<Arc<[String]>>,
-    user: Option<String>,
 }
 
 impl fmt::Debug for Resolver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Resolver")
-            .field("project", &self.project)
-            .field("package", &self.package)
+            .field("package", &self.chain[0])
             .field("user", &self.user.is_some())
             .finish_non_exhaustive()
     }
@@ -372,12 +377,16 @@ impl Resolver {
         allow: Option<Arc<[String]>>,
         user: Option<String>,
     ) -> Resolver {
+        let chain = [
+            Owner::Package(project.clone(), package),
+            Owner::Project(project),
+            Owner::Platform,
+        ];
         Resolver {
             backend,
-            project,
-            package,
+            chain: Arc::new(chain),
+            user: user.map(Owner::User),
             allow,
-            user,
         }
     }
 
@@ -391,16 +400,16 @@ impl Resolver {
         Ok(name)
     }
 
-    fn owner(&self, scope: Scope) -> Result<Owner, ResolveError> {
+    fn owner(&self, scope: Scope) -> Result<&Owner, ResolveError> {
         Ok(match scope {
-            Scope::Package => Owner::Package(self.project.clone(), self.package.clone()),
-            Scope::Project => Owner::Project(self.project.clone()),
-            Scope::Platform => Owner::Platform,
-            Scope::User => Owner::User(self.user.clone().ok_or_else(|| {
+            Scope::Package => &self.chain[0],
+            Scope::Project => &self.chain[1],
+            Scope::Platform => &self.chain[2],
+            Scope::User => self.user.as_ref().ok_or_else(|| {
                 ResolveError::Denied(
                     "user scope is only readable by a request made with a user's token".into(),
                 )
-            })?),
+            })?,
         })
     }
 
@@ -413,20 +422,19 @@ impl Resolver {
     }
 
     /// Resolves `name` through package, then project, then platform scope.
-    #[tracing::instrument(level = "debug", skip(self), fields(project = %self.project, package = %self.package))]
+    #[tracing::instrument(level = "debug", skip(self), fields(owner = %self.chain[0].key()))]
     pub async fn get(&self, name: &str) -> Result<Option<(Scope, StoredSecret)>, ResolveError> {
         let name = self.check(name)?;
-        for scope in [Scope::Package, Scope::Project, Scope::Platform] {
-            let owner = self.owner(scope)?;
-            if let Some(found) = self.lookup(&owner, &name).await? {
-                return Ok(Some((scope, found)));
+        for owner in self.chain.iter() {
+            if let Some(found) = self.lookup(owner, &name).await? {
+                return Ok(Some((owner.scope(), found)));
             }
         }
         Ok(None)
     }
 
     /// Reads `name` from `scope` alone.
-    #[tracing::instrument(level = "debug", skip(self), fields(project = %self.project, package = %self.package))]
+    #[tracing::instrument(level = "debug", skip(self), fields(owner = %self.chain[0].key()))]
     pub async fn get_from(
         &self,
         scope: Scope,
@@ -434,7 +442,7 @@ impl Resolver {
     ) -> Result<Option<StoredSecret>, ResolveError> {
         let name = self.check(name)?;
         let owner = self.owner(scope)?;
-        self.lookup(&owner, &name).await
+        self.lookup(owner, &name).await
     }
 
     /// The names this package may read, with their scopes (user scope only with a user).
@@ -446,7 +454,7 @@ impl Resolver {
         let mut out = Vec::new();
         for scope in scopes {
             let owner = self.owner(scope)?;
-            let metas = self.backend.list(&owner).await.map_err(unavailable)?;
+            let metas = self.backend.list(owner).await.map_err(unavailable)?;
             out.extend(
                 metas
                     .into_iter()
