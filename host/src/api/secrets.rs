@@ -76,7 +76,25 @@ async fn owner(app: &App, params: &HashMap<String, String>) -> Result<Owner, Api
 
 fn secret_name(params: &HashMap<String, String>) -> Result<SecretName, ApiError> {
     let name = params.get("name").map(String::as_str).unwrap_or_default();
-    SecretName::parse(name).map_err(|e| ApiError::bad_entry(e.0))
+    Ok(SecretName::parse(name)?)
+}
+
+/// Writes `value` as `mode` says; the answer names where it went and its new version.
+async fn put_value(
+    app: &App,
+    caller: &Caller,
+    owner: &Owner,
+    name: &SecretName,
+    value: &SecretValue,
+    mode: WriteMode,
+) -> Result<axum::Json<Value>, ApiError> {
+    let version = app
+        .backend
+        .write(owner, name, value, &caller.principal.user, mode)
+        .await?;
+    Ok(axum::Json(
+        json!({ "name": name, "scope": owner.scope(), "version": version }),
+    ))
 }
 
 /// Parses a JSON body, mapping every failure to a stable code.
@@ -147,26 +165,10 @@ pub(super) async fn create(
     let owner = owner(&app, &p).await?;
     let body = json_body(body, r#"{"name": "...", "value": "..." or {...}}"#)?;
     let name = body["name"].as_str().unwrap_or_default();
-    let name = SecretName::parse(name).map_err(|e| ApiError::bad_entry(e.0))?;
+    let name = SecretName::parse(name)?;
     let value = value_of(body.get("value"))?;
-    let version = app
-        .backend
-        .write(
-            &owner,
-            &name,
-            &value,
-            &caller.principal.user,
-            WriteMode::Create,
-        )
-        .await?;
-    Ok(tagged(
-        &owner,
-        (
-            StatusCode::CREATED,
-            axum::Json(json!({ "name": name, "scope": owner.scope(), "version": version })),
-        ),
-        false,
-    ))
+    let answer = put_value(&app, &caller, &owner, &name, &value, WriteMode::Create).await?;
+    Ok(tagged(&owner, (StatusCode::CREATED, answer), false))
 }
 
 async fn write(
@@ -180,15 +182,8 @@ async fn write(
     let name = secret_name(p)?;
     let body = json_body(body, r#"{"value": "..." or {...}}"#)?;
     let value = value_of(body.get("value"))?;
-    let version = app
-        .backend
-        .write(&owner, &name, &value, &caller.principal.user, mode)
-        .await?;
-    Ok(tagged(
-        &owner,
-        axum::Json(json!({ "name": name, "scope": owner.scope(), "version": version })),
-        false,
-    ))
+    let answer = put_value(app, caller, &owner, &name, &value, mode).await?;
+    Ok(tagged(&owner, answer, false))
 }
 
 pub(super) async fn set(

@@ -62,7 +62,9 @@ impl EmbeddedBackend {
             });
         }
         if let Some(bytes) = data_dir.read(MASTER_KEY_FILE)? {
-            let text = Zeroizing::new(String::from_utf8_lossy(&bytes).into_owned());
+            // The file's bytes are the key: wiped when dropped, parsed in place.
+            let bytes = Zeroizing::new(bytes);
+            let text = std::str::from_utf8(&bytes).unwrap_or_default();
             return parse_key(text.trim()).ok_or_else(|| {
                 KeyError::Malformed(format!(
                     "{} must hold 64 hex digits (32 bytes)",
@@ -87,8 +89,8 @@ impl EmbeddedBackend {
         name: &SecretName,
         row: &SecretRow,
     ) -> Result<SecretValue, BackendError> {
-        let what = format!("{} secret {name}", owner.scope());
-        self.open(&what, &Self::aad(owner, name), &row.nonce, &row.ciphertext)
+        let what = || format!("{} secret {name}", owner.scope());
+        self.open(what, &Self::aad(owner, name), &row.nonce, &row.ciphertext)
     }
 
     /// Encrypts a value (tagged text or object) under `aad`; returns nonce and ciphertext.
@@ -111,16 +113,18 @@ impl EmbeddedBackend {
         Ok((nonce.to_vec(), ciphertext))
     }
 
+    /// Decrypts; `what` names the item in the error (built only when there is one).
     fn open(
         &self,
-        what: &str,
+        what: impl Fn() -> String,
         aad: &str,
         nonce: &[u8],
         ciphertext: &[u8],
     ) -> Result<SecretValue, BackendError> {
         let corrupt = || {
             BackendError::Corrupt(format!(
-                "{what} does not decrypt (wrong master key or damaged row)"
+                "{} does not decrypt (wrong master key or damaged row)",
+                what()
             ))
         };
         if nonce.len() != 12 {
@@ -296,7 +300,12 @@ impl SecretBackend for EmbeddedBackend {
             .await
             .map_err(store_error)?
             .ok_or_else(gone)?;
-        self.open("wrapped value", &wrap_aad(&hash), &nonce, &ciphertext)
+        self.open(
+            || "wrapped value".to_string(),
+            &wrap_aad(&hash),
+            &nonce,
+            &ciphertext,
+        )
     }
 
     async fn delete(&self, owner: &Owner, name: &SecretName) -> Result<bool, BackendError> {
