@@ -19,11 +19,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use edgeward_bench::*;
 use edgeward_host::runtime::{CapturedOutput, Deployed, Runtime};
 use edgeward_host::secrets::cache::CachedBackend;
-use edgeward_host::secrets::embedded::EmbeddedBackend;
 use edgeward_host::secrets::guest::SecretsCtx;
 use edgeward_host::secrets::vault::{VaultAuth, VaultBackend, VaultConfig};
 use edgeward_host::secrets::{Owner, Resolver, SecretBackend, SecretValue, put};
-use edgeward_host::store::Store;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,47 +31,21 @@ struct Fixture {
     runtime: Runtime,
     backend: Arc<dyn SecretBackend>,
     embedded: Arc<dyn SecretBackend>,
-    _dir: tempfile::TempDir,
+    _secrets: SecretsFixture,
 }
 
 fn fixture() -> Fixture {
+    let secrets = SecretsFixture::new();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("bench.db")).unwrap();
-    let embedded: Arc<dyn SecretBackend> = Arc::new(EmbeddedBackend::new(store, &[7; 32]));
-    let backend: Arc<dyn SecretBackend> = Arc::new(CachedBackend::new(
-        embedded.clone(),
-        Duration::from_secs(3600),
-        Duration::from_secs(2),
-    ));
-    rt.block_on(async {
-        let package = Owner::Package(name("bench"), name("secrets"));
-        for n in ["S_A", "S_B", "S_C"] {
-            let value = SecretValue::text(format!("value-of-{n}"));
-            put(&*backend, &package, &secret_name(n), &value, "bench")
-                .await
-                .unwrap();
-        }
-        let value = SecretValue::text("platform-value".into());
-        put(
-            &*backend,
-            &Owner::Platform,
-            &secret_name("P_ONLY"),
-            &value,
-            "bench",
-        )
-        .await
-        .unwrap();
-    });
     Fixture {
         rt,
         runtime: runtime(),
-        backend,
-        embedded,
-        _dir: dir,
+        backend: secrets.backend.clone(),
+        embedded: secrets.embedded.clone(),
+        _secrets: secrets,
     }
 }
 

@@ -8,7 +8,10 @@ use bytes::Bytes;
 use edgeward_host::manifest::Manifest;
 use edgeward_host::names::{Name, SecretName};
 use edgeward_host::runtime::{Deployed, Runtime, RuntimeConfig, Trigger, execute};
-use edgeward_host::secrets::SecretBackend;
+use edgeward_host::secrets::cache::CachedBackend;
+use edgeward_host::secrets::embedded::EmbeddedBackend;
+use edgeward_host::secrets::{Owner, SecretBackend, SecretValue, put};
+use edgeward_host::store::Store;
 use http_body_util::{BodyExt, Empty};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -66,9 +69,80 @@ pub fn deploy(runtime: &Runtime, package: &str, wasm: &[u8]) -> Arc<Deployed> {
     ))
 }
 
-/// The default engine.
+/// An embedded secret store in a temporary directory behind the cache (as `edgeward serve`
+/// runs it), holding S_A, S_B and S_C in `bench/secrets`'s package scope and P_ONLY in platform
+/// scope, and the runtime that filled it.
+pub struct SecretsFixture {
+    /// A current-thread runtime.
+    pub rt: tokio::runtime::Runtime,
+    /// The cache over the embedded store.
+    pub backend: Arc<dyn SecretBackend>,
+    /// The embedded store itself.
+    pub embedded: Arc<dyn SecretBackend>,
+    _dir: tempfile::TempDir,
+}
+
+impl SecretsFixture {
+    /// Creates and fills the store.
+    pub fn new() -> SecretsFixture {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("bench.db")).unwrap();
+        let embedded: Arc<dyn SecretBackend> = Arc::new(EmbeddedBackend::new(store, &[7; 32]));
+        let backend: Arc<dyn SecretBackend> = Arc::new(CachedBackend::new(
+            embedded.clone(),
+            Duration::from_secs(3600),
+            Duration::from_secs(2),
+        ));
+        rt.block_on(async {
+            let package = Owner::Package(name("bench"), name("secrets"));
+            for n in ["S_A", "S_B", "S_C"] {
+                let value = SecretValue::text(format!("value-of-{n}"));
+                put(&*backend, &package, &secret_name(n), &value, "bench")
+                    .await
+                    .unwrap();
+            }
+            let value = SecretValue::text("platform-value".into());
+            put(
+                &*backend,
+                &Owner::Platform,
+                &secret_name("P_ONLY"),
+                &value,
+                "bench",
+            )
+            .await
+            .unwrap();
+        });
+        SecretsFixture {
+            rt,
+            backend,
+            embedded,
+            _dir: dir,
+        }
+    }
+}
+
+impl Default for SecretsFixture {
+    fn default() -> Self {
+        SecretsFixture::new()
+    }
+}
+
+/// The default engine. `EDGEWARD_BENCH_MAX_INSTANCES` shrinks its pool, which reserves about
+/// 4 GiB of address space per slot: under `valgrind --tool=callgrind` (128 GiB of address space)
+/// use 8.
 pub fn runtime() -> Runtime {
-    Runtime::new(RuntimeConfig::default()).unwrap()
+    let mut config = RuntimeConfig::default();
+    if let Some(n) = std::env::var("EDGEWARD_BENCH_MAX_INSTANCES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        config.max_instances = n;
+    }
+    Runtime::new(config).unwrap()
 }
 
 /// Runs one GET of `path_and_query` through `deployed`, in-process (no sockets), and returns

@@ -19,7 +19,6 @@ pub struct Name(String);
 impl Name {
     /// Checks `s` against the rule; `what` ("project", "package") names it in the error.
     pub fn parse(what: &str, s: &str) -> Result<Name, BadName> {
-        let shown = shorten(s);
         let ok_first = s
             .chars()
             .next()
@@ -28,6 +27,7 @@ impl Name {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if s.is_empty() || s.len() > 63 || !ok_first || !ok_rest {
+            let shown = shorten(s);
             return Err(BadName(format!(
                 "invalid {what} name {shown:?}: use 1 to 63 characters of a-z, 0-9 and '-', \
                  starting with a letter or digit"
@@ -56,12 +56,12 @@ pub struct SecretName(String);
 impl SecretName {
     /// Checks `s` against the rule.
     pub fn parse(s: &str) -> Result<SecretName, BadName> {
-        let shown = shorten(s);
         let ok_first = s.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
         let ok_rest = s
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
         if s.is_empty() || s.len() > 128 || !ok_first || !ok_rest || s.contains("..") {
+            let shown = shorten(s);
             return Err(BadName(format!(
                 "invalid secret name {shown:?}: use 1 to 128 characters of A-Z, a-z, 0-9, '_', \
                  '.' and '-', starting with a letter, with no '..'"

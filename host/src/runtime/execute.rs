@@ -198,7 +198,7 @@ where
     let env = match bind_env(&deployed, &resolver, &mut secrets).await {
         Ok(env) => env,
         Err((status, code, message)) => {
-            let names = names(&secrets);
+            let (names, _) = secrets.take();
             on_done(record(
                 ExecutionStatus::Limited,
                 Some(status),
@@ -280,7 +280,7 @@ where
                 .await
         };
         let outcome = tokio::time::timeout(timeout, run).await;
-        let data = store.data();
+        let data = store.data_mut();
         let (request_over, response_over, outbound_over) = flags;
         let mut status = match outcome {
             Ok(Ok(())) => ExecutionStatus::Ok,
@@ -295,8 +295,7 @@ where
             status = ExecutionStatus::Limited;
         }
         // Mask every value this execution obtained before its output leaves the store.
-        let revealed = data.secrets.revealed().to_vec();
-        let secrets = names(&data.secrets);
+        let (secrets, revealed) = data.secrets.take();
         drop(store);
         let (out, out_cut) = stdout.take();
         let (err, err_cut) = stderr.take();
@@ -408,14 +407,6 @@ where
     };
     let _ = sent_tx.send(sent);
     response
-}
-
-fn names(secrets: &SecretsCtx) -> Vec<String> {
-    secrets
-        .resolved()
-        .iter()
-        .map(|(scope, name)| format!("{scope}:{name}"))
-        .collect()
 }
 
 /// Resolves the version's env bindings; secret values join the execution's masking list.

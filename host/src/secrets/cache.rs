@@ -14,17 +14,58 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-type Key = (Owner, SecretName);
-
 /// More entries than this and the cache starts over, bounding its memory.
 const MAX_ENTRIES: usize = 100_000;
+
+/// Entries by owner, then name, so a lookup borrows its key instead of building one.
+#[derive(Default)]
+struct Entries {
+    by_owner: HashMap<Owner, HashMap<SecretName, (Instant, Option<StoredSecret>)>>,
+    len: usize,
+}
+
+impl Entries {
+    fn fresh(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+        ttl: Duration,
+    ) -> Option<Option<StoredSecret>> {
+        let (at, hit) = self.by_owner.get(owner)?.get(name)?;
+        (at.elapsed() < ttl).then(|| hit.clone())
+    }
+
+    fn insert(&mut self, owner: &Owner, name: &SecretName, found: Option<StoredSecret>) {
+        if self.len >= MAX_ENTRIES {
+            *self = Entries::default();
+        }
+        let names = self.by_owner.entry(owner.clone()).or_default();
+        if names
+            .insert(name.clone(), (Instant::now(), found))
+            .is_none()
+        {
+            self.len += 1;
+        }
+    }
+
+    fn remove(&mut self, owner: &Owner, name: &SecretName) {
+        if let Some(names) = self.by_owner.get_mut(owner)
+            && names.remove(name).is_some()
+        {
+            self.len -= 1;
+            if names.is_empty() {
+                self.by_owner.remove(owner);
+            }
+        }
+    }
+}
 
 /// The caching, time-bounded wrapper.
 pub struct CachedBackend {
     inner: Arc<dyn SecretBackend>,
     ttl: Duration,
     timeout: Duration,
-    entries: Mutex<HashMap<Key, (Instant, Option<StoredSecret>)>>,
+    entries: Mutex<Entries>,
     /// Bumped by every write: a read that started before a write and ends after it must not
     /// put the value it fetched (possibly the old one) back into the cache.
     generation: AtomicU64,
@@ -69,25 +110,27 @@ impl CachedBackend {
     fn forget(&self, owner: &Owner, name: &SecretName) {
         if let Ok(mut entries) = self.entries.lock() {
             self.generation.fetch_add(1, Ordering::AcqRel);
-            entries.remove(&(owner.clone(), name.clone()));
+            entries.remove(owner, name);
         }
     }
 }
 
 #[async_trait::async_trait]
 impl SecretBackend for CachedBackend {
+    fn get_cached(&self, owner: &Owner, name: &SecretName) -> Option<Option<StoredSecret>> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        self.entries.lock().ok()?.fresh(owner, name, self.ttl)
+    }
+
     async fn get(
         &self,
         owner: &Owner,
         name: &SecretName,
     ) -> Result<Option<StoredSecret>, BackendError> {
-        let key = (owner.clone(), name.clone());
-        if !self.ttl.is_zero()
-            && let Ok(entries) = self.entries.lock()
-            && let Some((at, hit)) = entries.get(&key)
-            && at.elapsed() < self.ttl
-        {
-            return Ok(hit.clone());
+        if let Some(hit) = self.get_cached(owner, name) {
+            return Ok(hit);
         }
         let generation = self.generation.load(Ordering::Acquire);
         let found = self.bounded("a read", self.inner.get(owner, name)).await?;
@@ -95,10 +138,7 @@ impl SecretBackend for CachedBackend {
             && let Ok(mut entries) = self.entries.lock()
             && self.generation.load(Ordering::Acquire) == generation
         {
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
-            }
-            entries.insert(key, (Instant::now(), found.clone()));
+            entries.insert(owner, name, found.clone());
         }
         Ok(found)
     }

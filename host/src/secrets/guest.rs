@@ -42,7 +42,8 @@ pub struct GuestSecret {
 #[derive(Debug)]
 pub struct SecretsCtx {
     resolver: Resolver,
-    resolved: Vec<(Scope, String)>,
+    /// `scope:name` of each secret handed out, as the execution record lists them.
+    resolved: Vec<String>,
     revealed: Vec<SecretValue>,
 }
 
@@ -60,9 +61,19 @@ impl SecretsCtx {
     /// for the record, its value for masking. Each is kept once, so a guest looping on `get`
     /// grows neither; a value that changed between two reads (a rotation) is kept as well.
     pub fn note_bound(&mut self, scope: Scope, secret: &StoredSecret) {
-        let name = secret.name.as_str();
-        if !self.resolved.iter().any(|(s, n)| *s == scope && n == name) {
-            self.resolved.push((scope, name.to_string()));
+        let (scope, name) = (scope.as_str(), secret.name.as_str());
+        let seen = |r: &String| {
+            r.len() == scope.len() + 1 + name.len()
+                && r.starts_with(scope)
+                && r[scope.len()..].starts_with(':')
+                && r.ends_with(name)
+        };
+        if !self.resolved.iter().any(seen) {
+            let mut entry = String::with_capacity(scope.len() + 1 + name.len());
+            entry.push_str(scope);
+            entry.push(':');
+            entry.push_str(name);
+            self.resolved.push(entry);
         }
         let value = secret.value.expose();
         if !self.revealed.iter().any(|v| v.expose() == value) {
@@ -70,14 +81,22 @@ impl SecretsCtx {
         }
     }
 
-    /// The names this execution resolved, with their scopes.
-    pub fn resolved(&self) -> &[(Scope, String)] {
+    /// The secrets this execution resolved, as `scope:name`.
+    pub fn resolved(&self) -> &[String] {
         &self.resolved
     }
 
     /// The values this execution obtained, for masking its output.
     pub fn revealed(&self) -> &[SecretValue] {
         &self.revealed
+    }
+
+    /// Takes what the execution record needs: the names resolved and the values to mask.
+    pub fn take(&mut self) -> (Vec<String>, Vec<SecretValue>) {
+        (
+            std::mem::take(&mut self.resolved),
+            std::mem::take(&mut self.revealed),
+        )
     }
 }
 

@@ -209,6 +209,13 @@ pub trait SecretBackend: Send + Sync + 'static {
         name: &SecretName,
     ) -> Result<Option<StoredSecret>, BackendError>;
 
+    /// What a cache in front of the backend already knows of `name` of `owner`, answered
+    /// without waiting: `Some(found)` when it holds a fresh answer (found or absent), `None`
+    /// when only [`SecretBackend::get`] can tell. Lets a guest's cached lookup skip a future.
+    fn get_cached(&self, _owner: &Owner, _name: &SecretName) -> Option<Option<StoredSecret>> {
+        None
+    }
+
     /// Lists `owner`'s secrets.
     async fn list(&self, owner: &Owner) -> Result<Vec<SecretMeta>, BackendError>;
 
@@ -418,11 +425,14 @@ impl Resolver {
         owner: &Owner,
         name: &SecretName,
     ) -> Result<Option<StoredSecret>, ResolveError> {
+        if let Some(hit) = self.backend.get_cached(owner, name) {
+            return Ok(hit);
+        }
         self.backend.get(owner, name).await.map_err(unavailable)
     }
 
-    /// Resolves `name` through package, then project, then platform scope.
-    #[tracing::instrument(level = "debug", skip(self), fields(owner = %self.chain[0].key()))]
+    /// Resolves `name` through package, then project, then platform scope. (No tracing span:
+    /// this is the guest's hot path, and the execution record lists what was resolved.)
     pub async fn get(&self, name: &str) -> Result<Option<(Scope, StoredSecret)>, ResolveError> {
         let name = self.check(name)?;
         for owner in self.chain.iter() {
@@ -434,7 +444,6 @@ impl Resolver {
     }
 
     /// Reads `name` from `scope` alone.
-    #[tracing::instrument(level = "debug", skip(self), fields(owner = %self.chain[0].key()))]
     pub async fn get_from(
         &self,
         scope: Scope,

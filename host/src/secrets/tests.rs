@@ -179,6 +179,8 @@ async fn values_are_encrypted_at_rest_and_bound_to_their_place() {
 struct GatedReads {
     inner: Arc<dyn SecretBackend>,
     armed: std::sync::atomic::AtomicBool,
+    /// Reads that reached the backend.
+    reads: std::sync::atomic::AtomicUsize,
     fetched: tokio::sync::Notify,
     release: tokio::sync::Notify,
 }
@@ -190,6 +192,7 @@ impl SecretBackend for GatedReads {
         owner: &Owner,
         name: &SecretName,
     ) -> Result<Option<StoredSecret>, BackendError> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let found = self.inner.get(owner, name).await;
         if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
             self.fetched.notify_one();
@@ -234,20 +237,67 @@ impl SecretBackend for GatedReads {
     }
 }
 
-#[tokio::test]
-async fn a_read_racing_a_write_does_not_cache_the_old_value() {
-    let dir = tempfile::tempdir().unwrap();
+/// A [`GatedReads`] over the embedded store, and a cache in front of it keeping entries `ttl` s.
+async fn gated_cache(dir: &std::path::Path, ttl: u64) -> (Arc<GatedReads>, Arc<dyn SecretBackend>) {
     let gated = Arc::new(GatedReads {
-        inner: backend(dir.path()).await,
+        inner: backend(dir).await,
         armed: false.into(),
+        reads: 0.into(),
         fetched: tokio::sync::Notify::new(),
         release: tokio::sync::Notify::new(),
     });
     let cache: Arc<dyn SecretBackend> = Arc::new(super::cache::CachedBackend::new(
         gated.clone(),
-        std::time::Duration::from_secs(3600),
+        std::time::Duration::from_secs(ttl),
         std::time::Duration::from_secs(5),
     ));
+    (gated, cache)
+}
+
+#[tokio::test]
+async fn cached_resolution_remembers_misses_and_forgets_on_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gated, cache) = gated_cache(dir.path(), 3600).await;
+    let reads = || gated.reads.swap(0, std::sync::atomic::Ordering::SeqCst);
+    put(&cache, Owner::Platform, "SHARED", "platform").await;
+    let r = resolver(&cache, None, None);
+    let scope_of = |found: Option<(Scope, StoredSecret)>| {
+        found.map(|(scope, s)| (scope, s.value.expose().to_string()))
+    };
+
+    // First resolution: package and project miss, platform hits; three backend reads.
+    let want = Some((Scope::Platform, "platform".to_string()));
+    assert_eq!(scope_of(r.get("SHARED").await.unwrap()), want);
+    assert_eq!(reads(), 3);
+    // Again: all three answers (two of them misses) come from the cache.
+    assert_eq!(scope_of(r.get("SHARED").await.unwrap()), want);
+    assert_eq!(reads(), 0);
+
+    // A write through the cache to package scope is seen at once, by the next lookup.
+    put(
+        &cache,
+        Owner::Package(name("acme"), name("api")),
+        "SHARED",
+        "pkg",
+    )
+    .await;
+    let want = Some((Scope::Package, "pkg".to_string()));
+    assert_eq!(scope_of(r.get("SHARED").await.unwrap()), want);
+    assert_eq!(reads(), 1, "only the forgotten entry is read again");
+
+    // With a TTL of zero nothing is cached: every lookup reaches the backend.
+    let (gated, uncached) = gated_cache(dir.path(), 0).await;
+    let r = resolver(&uncached, None, None);
+    for _ in 0..2 {
+        assert!(r.get("SHARED").await.unwrap().is_some());
+    }
+    assert_eq!(gated.reads.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_read_racing_a_write_does_not_cache_the_old_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gated, cache) = gated_cache(dir.path(), 3600).await;
     let owner = Owner::Platform;
     put(&cache, owner.clone(), "ROTATED", "old").await;
 
@@ -288,7 +338,7 @@ fn an_execution_records_each_name_and_value_once_and_a_rotated_value_too() {
         ctx.note_bound(Scope::Package, &secret("first"));
     }
     ctx.note_bound(Scope::Package, &secret("rotated"));
-    assert_eq!(ctx.resolved(), &[(Scope::Package, "TOKEN".to_string())]);
+    assert_eq!(ctx.resolved(), &["package:TOKEN".to_string()]);
     let values: Vec<&str> = ctx.revealed().iter().map(|v| v.expose()).collect();
     assert_eq!(values, ["first", "rotated"], "both values are masked");
 }

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Instructions per request, counted by valgrind (callgrind): noise-free where req/s on a shared
+# machine swings ±10%. In-process requests (no sockets, no kernel), user space only.
+#
+#   ./bench/instructions.sh            # N=1000 requests per case
+#
+# Cases: hello; the secrets guest with no lookup; with 3 package-scope gets (+ reveal); with 3
+# platform-scope gets (each tries package, project, platform). Prints instructions per request
+# and, for the lookups, per get against the no-lookup case. Needs valgrind (Debian package;
+# installed if missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-1000}
+command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind; }
+cargo build --quiet --release -p edgeward-bench --example requests
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+
+# count NAME GUEST PATH: instructions per request of N requests (the warm-up not counted).
+count() {
+    EDGEWARD_BENCH_MAX_INSTANCES=8 valgrind --tool=callgrind --toggle-collect='*run_requests*' \
+        --callgrind-out-file="$OUT/$1" target/release/examples/requests "$2" "$3" "$N" \
+        > /dev/null 2> "$OUT/$1.log"
+    local total
+    total=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$OUT/$1.log" | tail -1)
+    echo $((total / N))
+}
+
+hello=$(count hello hello /)
+none=$(count none secrets '/?names=')
+pkg=$(count pkg secrets '/?names=S_A,S_B,S_C')
+plat=$(count plat secrets '/?names=P_ONLY,P_ONLY,P_ONLY')
+printf '%-40s %12s\n' case "instr/request"
+printf '%-40s %12d\n' "hello" "$hello" "secrets, no lookup" "$none" \
+    "secrets, 3 package-scope gets" "$pkg" "secrets, 3 platform-scope gets" "$plat"
+printf '\nper get + reveal: package scope %d, platform scope %d instructions\n' \
+    $(((pkg - none) / 3)) $(((plat - none) / 3))
+printf 'secrets (3 package gets) / hello: %s (instructions; the req/s target is >= 0.9)\n' \
+    "$(python3 -c "print(f'{$hello / $pkg:.3f}')")"
