@@ -82,6 +82,8 @@ pub struct Options {
     pub extra_args: Vec<String>,
     /// Use this OpenBao as the secret backend, under this prefix.
     pub vault: Option<(String, String)>,
+    /// The CA that signed the OpenBao's certificate (`VAULT_CACERT`), when it serves TLS.
+    pub vault_ca: Option<PathBuf>,
 }
 
 impl Options {
@@ -90,6 +92,7 @@ impl Options {
         Options {
             extra_args: Vec::new(),
             vault: bao.map(|b| (b.addr.clone(), unique("edgeward"))),
+            vault_ca: bao.and_then(|b| b.ca_cert.clone()),
         }
     }
 }
@@ -117,6 +120,8 @@ pub const BAO_ROOT_TOKEN: &str = "edgeward-marker-vault-token-3b9f1c";
 pub struct OpenBao {
     child: Option<Child>,
     pub addr: String,
+    /// With TLS: the generated CA's certificate.
+    pub ca_cert: Option<PathBuf>,
     port: u16,
     log_path: PathBuf,
     _tmp: tempfile::TempDir,
@@ -133,7 +138,18 @@ pub fn bao_binary() -> PathBuf {
 }
 
 impl OpenBao {
+    /// A dev server over plain HTTP.
     pub fn start() -> OpenBao {
+        OpenBao::start_with(false)
+    }
+
+    /// A dev server over HTTPS (`-dev-tls`), its certificate signed by a CA of its own that
+    /// only clients given `ca_cert` trust.
+    pub fn start_tls() -> OpenBao {
+        OpenBao::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> OpenBao {
         let tmp = tempfile::tempdir().unwrap();
         let log_path = tmp.path().join("bao.log");
         for _attempt in 0..5 {
@@ -142,9 +158,11 @@ impl OpenBao {
                 .local_addr()
                 .unwrap()
                 .port();
+            let scheme = if tls { "https" } else { "http" };
             let mut bao = OpenBao {
                 child: None,
-                addr: format!("http://127.0.0.1:{port}"),
+                addr: format!("{scheme}://127.0.0.1:{port}"),
+                ca_cert: tls.then(|| tmp.path().join("tls").join("vault-ca.pem")),
                 port,
                 log_path: log_path.clone(),
                 _tmp: tempfile::tempdir().unwrap(),
@@ -163,17 +181,23 @@ impl OpenBao {
     /// Starts the process on this instance's port; whether it became ready.
     fn spawn(&mut self) -> bool {
         let log = std::fs::File::create(&self.log_path).unwrap();
-        let child = Command::new(bao_binary())
-            .args(["server", "-dev", "-dev-no-store-token"])
+        let mut cmd = Command::new(bao_binary());
+        cmd.args(["server", "-dev", "-dev-no-store-token"])
             .arg(format!("-dev-root-token-id={BAO_ROOT_TOKEN}"))
             .arg(format!("-dev-listen-address=127.0.0.1:{}", self.port))
             .env_remove("VAULT_TOKEN")
             .env_remove("VAULT_ADDR")
+            .env_remove("VAULT_CACERT")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start bao server -dev");
+            .stderr(log);
+        if let Some(ca) = &self.ca_cert {
+            let dir = ca.parent().unwrap();
+            std::fs::create_dir_all(dir).unwrap();
+            cmd.arg("-dev-tls")
+                .arg(format!("-dev-tls-cert-dir={}", dir.display()));
+        }
+        let child = cmd.spawn().expect("start bao server -dev");
         self.child = Some(child);
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while std::time::Instant::now() < deadline {
@@ -181,9 +205,9 @@ impl OpenBao {
                 self.child = None;
                 return false;
             }
-            let ok = Command::new(bao_binary())
+            let ok = self
+                .command()
                 .args(["status"])
-                .env("VAULT_ADDR", &self.addr)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
@@ -195,6 +219,17 @@ impl OpenBao {
             std::thread::sleep(Duration::from_millis(100));
         }
         false
+    }
+
+    /// The `bao` CLI pointed at this server (and its CA, with TLS).
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(bao_binary());
+        cmd.env("VAULT_ADDR", &self.addr);
+        match &self.ca_cert {
+            Some(ca) => cmd.env("VAULT_CACERT", ca),
+            None => cmd.env_remove("VAULT_CACERT"),
+        };
+        cmd
     }
 
     /// Starts it again on the same address (a dev server starts empty); whether it came up.
@@ -213,9 +248,9 @@ impl OpenBao {
 
     /// Runs the `bao` CLI against this server; returns stdout, panicking on failure.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new(bao_binary())
+        let out = self
+            .command()
             .args(args)
-            .env("VAULT_ADDR", &self.addr)
             .env("VAULT_TOKEN", BAO_ROOT_TOKEN)
             .output()
             .expect("run bao");
@@ -281,6 +316,9 @@ impl Server {
                 prefix,
             ])
             .env("VAULT_TOKEN", BAO_ROOT_TOKEN);
+            if let Some(ca) = &options.vault_ca {
+                cmd.env("VAULT_CACERT", ca);
+            }
         }
         let mut child = cmd.spawn().expect("start edgeward serve");
         let stdout = child.stdout.take().expect("stdout");

@@ -1,7 +1,7 @@
 //! Outages and crashes: a secret backend that goes away and comes back, and a host killed with
 //! SIGKILL in the middle of an upload, a deploy and a secret import.
 
-use crate::harness::{OpenBao, Options, Server, guest, unique};
+use crate::harness::{OpenBao, Options, Server, guest};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::io::Write;
@@ -17,7 +17,7 @@ async fn openbao_killed_and_restarted_under_a_running_host() {
             "--secrets-timeout-ms".into(),
             "500".into(),
         ],
-        vault: Some((bao.addr.clone(), unique("edgeward"))),
+        ..Options::backend(Some(&bao))
     };
     let server = Server::start_with(options).await;
     server.deploy("acme/api", "secrets").await;

@@ -519,6 +519,16 @@ async fn scope_table_on_openbao() {
     scope_table(Some(&bao)).await;
 }
 
+/// Production Vaults speak TLS: the whole table again against OpenBao over HTTPS, trusted
+/// through `VAULT_CACERT` (reads and writes through vaultrs; wrap and unwrap through the same
+/// client, so the same trust).
+#[tokio::test]
+async fn scope_table_on_openbao_over_tls() {
+    let bao = OpenBao::start_tls();
+    assert!(bao.addr.starts_with("https://"));
+    scope_table(Some(&bao)).await;
+}
+
 #[tokio::test]
 async fn openbao_interop_with_vault_tools_and_cache_expiry() {
     let bao = OpenBao::start();
@@ -700,6 +710,7 @@ async fn an_unreachable_backend_gives_unavailable_promptly_and_the_host_stays_up
     let options = Options {
         extra_args: vec!["--secrets-timeout-ms".into(), "500".into()],
         vault: Some((format!("http://127.0.0.1:{port}"), unique("edgeward"))),
+        vault_ca: None,
     };
     let server = Server::start_with(options).await;
     server.deploy("acme/secrets", "secrets").await;
@@ -715,6 +726,28 @@ async fn an_unreachable_backend_gives_unavailable_promptly_and_the_host_stays_up
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "unavailable", "{body}");
     assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+    // The guest learns that the backend failed, not where it lives; the operator's log says.
+    let address = format!("127.0.0.1:{port}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("secret backend could not answer") && !message.contains(&address),
+        "{message}"
+    );
+    assert!(
+        server.log().contains(&address),
+        "the cause is in the host's log"
+    );
+    // Nor does an anonymous caller of a function whose env binding could not be resolved.
+    server
+        .deploy_with("acme/env", "inspect", "[env]\nX = \"secret:X\"\n")
+        .await;
+    let r = server.call(Method::GET, "/acme/env/").send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("\"unavailable\"") && !body.contains(&address),
+        "{body}"
+    );
     let r = server
         .api(Method::PUT, "/v1/secrets/platform/X")
         .json(&json!({ "value": "v" }))

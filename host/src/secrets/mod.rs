@@ -475,10 +475,25 @@ impl Resolver {
     }
 }
 
-/// Any backend failure seen by a guest is `unavailable`: it says the backend failed, never
-/// what it held.
+/// What a guest is told when the backend fails: no more. The backend's own message names
+/// internal addresses, mounts and policies (`Vault at http://10.0.0.5:8200 refused a read`),
+/// which are the platform's business, not a tenant's; it goes to the host's log instead.
+pub const GUEST_UNAVAILABLE: &str =
+    "the secret backend could not answer; try again later (the cause is in the host's log)";
+
+/// Any backend failure seen by a guest is `unavailable` with [`GUEST_UNAVAILABLE`]; the cause
+/// is logged (at most one warning a second, so an outage under load does not flood the log).
 fn unavailable(e: BackendError) -> ResolveError {
-    ResolveError::Unavailable(e.to_string())
+    static LAST_WARNED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if LAST_WARNED.swap(now, std::sync::atomic::Ordering::Relaxed) != now {
+        tracing::warn!(error = %e, "a guest's secret lookup failed in the backend");
+    } else {
+        tracing::debug!(error = %e, "a guest's secret lookup failed in the backend");
+    }
+    ResolveError::Unavailable(GUEST_UNAVAILABLE.into())
 }
 
 #[cfg(test)]

@@ -101,10 +101,10 @@ impl VaultBackend {
             .map_err(|e| BackendError::Unavailable(format!("invalid Vault settings: {e}")))?;
         let client = VaultClient::new(settings)
             .map_err(|e| BackendError::Unavailable(format!("cannot set up a Vault client: {e}")))?;
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .build()
-            .map_err(|e| BackendError::Unavailable(e.to_string()))?;
+        // Response wrapping has no vaultrs endpoint; those two calls go through vaultrs's own
+        // HTTP client, so they share its TLS set-up (VAULT_CACERT, VAULT_CAPATH,
+        // VAULT_SKIP_VERIFY, VAULT_CLIENT_CERT/KEY) and timeout.
+        let http = client.http.http.clone();
         Ok(VaultBackend {
             client: RwLock::new(Arc::new(client)),
             addr: config.addr.trim_end_matches('/').to_string(),
