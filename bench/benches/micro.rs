@@ -50,6 +50,7 @@ fn fixture() -> Fixture {
 }
 
 fn benches(c: &mut Criterion) {
+    edgeward_host::init_logging();
     let (hello_wasm, secrets_wasm) = guests();
     let f = fixture();
     let hello = deploy(&f.runtime, "hello", &hello_wasm);

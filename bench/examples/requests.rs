@@ -46,6 +46,7 @@ fn main() {
         panic!("usage: requests hello|secrets PATH N");
     };
     let n: u32 = n.parse().expect("N is a number");
+    edgeward_host::init_logging();
     let (hello_wasm, secrets_wasm) = guests();
     let fixture = SecretsFixture::new();
     let runtime = runtime();

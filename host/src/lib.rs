@@ -38,3 +38,17 @@ pub mod secrets;
 pub mod server;
 pub mod store;
 pub mod trigger;
+
+/// Installs the server's log subscriber: to stderr, filtered by `EDGEWARD_LOG` (an
+/// `EnvFilter` directive, default `info,wasmtime_wasi_http=warn`). The benchmarks install it
+/// too, so what they measure pays what `edgeward serve` pays for disabled log sites.
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("EDGEWARD_LOG")
+                .unwrap_or_else(|_| "info,wasmtime_wasi_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}

@@ -30,14 +30,7 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: edgeward_host::cli::ServeArgs) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("EDGEWARD_LOG")
-                .unwrap_or_else(|_| "info,wasmtime_wasi_http=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    edgeward_host::init_logging();
     let config = match args.into_config() {
         Ok(config) => config,
         Err(e) => {
