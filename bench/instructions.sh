@@ -3,6 +3,7 @@
 # machine swings ±10%. In-process requests (no sockets, no kernel), user space only.
 #
 #   ./bench/instructions.sh            # N=1000 requests per case
+#   KEEP=out ./bench/instructions.sh   # keeps the callgrind files: callgrind_annotate out/pkg
 #
 # Cases: hello; the secrets guest with no lookup; with 3 package-scope gets (+ reveal); with 3
 # platform-scope gets (each tries package, project, platform). Prints instructions per request
@@ -13,8 +14,11 @@ cd "$(dirname "$0")/.."
 N=${N:-1000}
 command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind; }
 cargo build --quiet --release -p edgeward-bench --example requests
-OUT=$(mktemp -d)
-trap 'rm -rf "$OUT"' EXIT
+if [ -n "${KEEP:-}" ]; then
+    OUT=$KEEP; mkdir -p "$OUT"
+else
+    OUT=$(mktemp -d); trap 'rm -rf "$OUT"' EXIT
+fi
 
 # count NAME GUEST PATH: instructions per request of N requests (the warm-up not counted).
 count() {
