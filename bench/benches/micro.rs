@@ -31,21 +31,22 @@ struct Fixture {
     runtime: Runtime,
     backend: Arc<dyn SecretBackend>,
     embedded: Arc<dyn SecretBackend>,
-    _secrets: SecretsFixture,
+    _dir: tempfile::TempDir,
 }
 
 fn fixture() -> Fixture {
-    let secrets = SecretsFixture::new();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let SecretsFixture {
+        rt,
+        backend,
+        embedded,
+        dir,
+    } = SecretsFixture::new();
     Fixture {
         rt,
         runtime: runtime(),
-        backend: secrets.backend.clone(),
-        embedded: secrets.embedded.clone(),
-        _secrets: secrets,
+        backend,
+        embedded,
+        _dir: dir,
     }
 }
 

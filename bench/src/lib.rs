@@ -79,7 +79,8 @@ pub struct SecretsFixture {
     pub backend: Arc<dyn SecretBackend>,
     /// The embedded store itself.
     pub embedded: Arc<dyn SecretBackend>,
-    _dir: tempfile::TempDir,
+    /// Where the store lives; removed on drop.
+    pub dir: tempfile::TempDir,
 }
 
 impl SecretsFixture {
@@ -120,7 +121,7 @@ impl SecretsFixture {
             rt,
             backend,
             embedded,
-            _dir: dir,
+            dir,
         }
     }
 }

@@ -187,10 +187,9 @@ where
         );
     }
 
-    let resolver = Resolver::new(
+    let resolver = Resolver::with_owners(
         backend,
-        deployed.project.clone(),
-        deployed.package.clone(),
+        deployed.owners.clone(),
         deployed.allow.clone(),
         trigger.user.clone(),
     );

@@ -133,6 +133,9 @@ pub struct Deployed {
     pub manifest: Arc<Manifest>,
     /// The manifest's secrets allowlist, shared with every execution.
     pub allow: Option<Arc<[String]>>,
+    /// The owners its secret lookups try (package, project, platform), shared with every
+    /// execution.
+    pub owners: Arc<[crate::secrets::Owner; 3]>,
     /// The manifest's env bindings, parsed once: literals and secret names to resolve per
     /// execution.
     pub env: Arc<[(String, crate::manifest::EnvBinding)]>,
@@ -411,6 +414,7 @@ impl Runtime {
             Vec::new()
         });
         Deployed {
+            owners: crate::secrets::owner_chain(project.clone(), package.clone()),
             project,
             package,
             version,

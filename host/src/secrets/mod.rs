@@ -340,6 +340,16 @@ pub fn value_to_json(v: &SecretValue) -> serde_json::Value {
     }
 }
 
+/// The owners a lookup by `project/package` tries, in order: the package, its project, the
+/// platform.
+pub fn owner_chain(project: Name, package: Name) -> Arc<[Owner; 3]> {
+    Arc::new([
+        Owner::Package(project.clone(), package),
+        Owner::Project(project),
+        Owner::Platform,
+    ])
+}
+
 /// Which package is running, and for whom: everything resolution needs, fixed by the host.
 #[derive(Clone)]
 pub struct Resolver {
@@ -384,14 +394,20 @@ impl Resolver {
         allow: Option<Arc<[String]>>,
         user: Option<String>,
     ) -> Resolver {
-        let chain = [
-            Owner::Package(project.clone(), package),
-            Owner::Project(project),
-            Owner::Platform,
-        ];
+        Resolver::with_owners(backend, owner_chain(project, package), allow, user)
+    }
+
+    /// A resolver over an [`owner_chain`] built once per package version, so an execution
+    /// does not rebuild it.
+    pub fn with_owners(
+        backend: Arc<dyn SecretBackend>,
+        chain: Arc<[Owner; 3]>,
+        allow: Option<Arc<[String]>>,
+        user: Option<String>,
+    ) -> Resolver {
         Resolver {
             backend,
-            chain: Arc::new(chain),
+            chain,
             user: user.map(Owner::User),
             allow,
         }
