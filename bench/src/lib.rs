@@ -168,7 +168,7 @@ pub async fn request(
         backend.clone(),
         trigger,
         req,
-        |_| {},
+        |_, _| {},
     )
     .await;
     let status = resp.status().as_u16();

@@ -4,9 +4,11 @@
 //! `<data-dir>/admin.token` (0600): the one credential an operator needs to begin.
 
 use crate::datadir::DataDir;
-use crate::store::{Store, StoreError};
+use crate::secrets::userkey::{KeySlot, UserKey};
+use crate::store::{NewToken, Store, StoreError};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 /// Every token starts with this, so a leaked one is easy to recognise and scan for.
@@ -18,6 +20,9 @@ pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 /// The bootstrap platform admin user, who owns `admin.token`.
 pub const ADMIN_USER: &str = "admin";
 
+/// Enrollment codes start with this.
+pub const ENROLLMENT_PREFIX: &str = "ewe_";
+
 /// Who is calling. Never holds the token itself.
 #[derive(Debug, Clone)]
 pub struct Principal {
@@ -27,6 +32,19 @@ pub struct Principal {
     pub token_id: String,
     /// Whether the user administers the whole installation.
     pub platform_admin: bool,
+    /// Who made the token: the user, or an admin.
+    pub issued_by: String,
+    /// The token's key slot (its user's data key, encrypted for this token), if it has one.
+    pub slot: Option<Box<KeySlot>>,
+}
+
+impl Principal {
+    /// The user's data key, opened with `token` (this principal's own token), if the token
+    /// holds a key slot.
+    pub fn open_user_key(&self, token: &str) -> Option<Arc<UserKey>> {
+        let slot = self.slot.as_ref()?;
+        UserKey::open_slot(&self.user, &self.token_id, token, slot).map(Arc::new)
+    }
 }
 
 /// Why a caller was not let in. Messages never echo the token.
@@ -94,41 +112,83 @@ pub async fn ensure_admin_token(store: &Store, data_dir: &DataDir) -> anyhow::Re
             );
         }
         store
-            .insert_token(
-                token_id(&token),
-                hash_token(&token),
-                ADMIN_USER.into(),
-                "admin.token".into(),
-                None,
-            )
+            .insert_token(NewToken {
+                id: token_id(&token),
+                hash: hash_token(&token),
+                user: ADMIN_USER.into(),
+                label: "admin.token".into(),
+                expires_at: None,
+                issued_by: ADMIN_USER.into(),
+                slot: None,
+            })
             .await?;
         return Ok(false);
     }
-    let (_, token) = issue_token(store, ADMIN_USER, "admin.token", None).await?;
+    // The first admin token is the admin's own, with a fresh data key for their user secrets.
+    let key = UserKey::generate();
+    let (_, token) = issue_token(
+        store,
+        ADMIN_USER,
+        "admin.token",
+        None,
+        ADMIN_USER,
+        Some(&key),
+    )
+    .await?;
     let mut contents = Zeroizing::new(token.to_string());
     contents.push('\n');
     data_dir.write_atomic(ADMIN_TOKEN_FILE, contents.as_bytes(), 0o600)?;
     Ok(true)
 }
 
-/// Creates a token for `user`; returns its id and the token, which is not kept anywhere.
+/// The record of a new token for `user`, made by `issued_by`, with a key slot for `key`.
+pub fn new_token(
+    user: &str,
+    label: &str,
+    expires_at: Option<i64>,
+    issued_by: &str,
+    key: Option<&UserKey>,
+) -> (NewToken, Zeroizing<String>) {
+    let (id, token) = generate_token();
+    let slot = key.map(|k| k.slot_for(user, &id, &token));
+    (
+        NewToken {
+            id,
+            hash: hash_token(&token),
+            user: user.to_string(),
+            label: label.to_string(),
+            expires_at,
+            issued_by: issued_by.to_string(),
+            slot,
+        },
+        token,
+    )
+}
+
+/// Creates a token for `user`, made by `issued_by`, holding a key slot for `key` if given;
+/// returns its id and the token, which is not kept anywhere.
 pub async fn issue_token(
     store: &Store,
     user: &str,
     label: &str,
     expires_at: Option<i64>,
+    issued_by: &str,
+    key: Option<&UserKey>,
 ) -> Result<(String, Zeroizing<String>), StoreError> {
-    let (id, token) = generate_token();
-    store
-        .insert_token(
-            id.clone(),
-            hash_token(&token),
-            user.to_string(),
-            label.to_string(),
-            expires_at,
-        )
-        .await?;
+    let (record, token) = new_token(user, label, expires_at, issued_by, key);
+    let id = record.id.clone();
+    store.insert_token(record).await?;
     Ok((id, token))
+}
+
+/// A new enrollment code (`ewe_` and 64 hex digits), its public id and its hash.
+pub fn generate_enrollment_code() -> (String, String, Zeroizing<String>) {
+    let mut raw = Zeroizing::new([0u8; 32]);
+    rand::rng().fill_bytes(raw.as_mut());
+    let code = Zeroizing::new(format!("{ENROLLMENT_PREFIX}{}", hex::encode(raw.as_ref())));
+    let hash = hash_token(&code);
+    let id = format!("enr_{}", &hash[..16]);
+    (id, hash, code)
 }
 
 /// Checks a bearer token (without the `Bearer ` prefix).
@@ -154,15 +214,16 @@ pub async fn authenticate_token(store: &Store, token: &str) -> Result<Principal,
         user: owner.token.user_name,
         token_id: owner.token.id,
         platform_admin: owner.platform_admin,
+        issued_by: owner.token.issued_by,
+        slot: owner.slot.map(Box::new),
     })
 }
 
-/// The token in an `Authorization: Bearer …` header value, if it is one.
+/// The token in an `Authorization: Bearer …` header value (the scheme in any case), if it
+/// is one.
 pub fn bearer(header: &str) -> Option<&str> {
-    header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .map(str::trim)
+    let (scheme, rest) = header.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
 }
 
 /// Checks an `Authorization` header value.

@@ -9,6 +9,9 @@ use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt, PermissionsExt};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+/// The lock file that keeps a second server off the directory.
+pub const LOCK_FILE: &str = "lock";
+
 /// The data directory, opened once.
 #[derive(Debug)]
 pub struct DataDir {
@@ -17,15 +20,67 @@ pub struct DataDir {
 }
 
 impl DataDir {
-    /// Opens `path`, creating it (mode 0700) if it does not exist.
+    /// Opens `path`, creating it if it does not exist. The directory is made 0700 whatever it
+    /// was: it holds keys, tokens, the metadata store and execution output.
     pub fn open(path: &Path) -> io::Result<DataDir> {
         if !path.exists() {
             std::fs::create_dir_all(path)?;
-            std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
         }
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
         let dir = Dir::open_ambient_dir(path, ambient_authority())?;
         let path = std::fs::canonicalize(path)?;
         Ok(DataDir { path, dir })
+    }
+
+    /// Makes every file directly in the data directory and in `subdirs` mode 0600 and those
+    /// sub-directories 0700, whatever they were (a directory prepared by hand, an older
+    /// version, a umask of 022).
+    pub fn restrict(&self, subdirs: &[&str]) -> io::Result<()> {
+        let restrict_in = |dir: &Dir| -> io::Result<()> {
+            for entry in dir.entries()? {
+                let entry = entry?;
+                if entry.file_type()?.is_file() {
+                    dir.set_permissions(
+                        entry.file_name(),
+                        cap_std::fs::Permissions::from_mode(0o600),
+                    )?;
+                }
+            }
+            Ok(())
+        };
+        restrict_in(&self.dir)?;
+        for sub in subdirs {
+            match self.dir.open_dir(sub) {
+                Ok(d) => {
+                    self.dir
+                        .set_permissions(sub, cap_std::fs::Permissions::from_mode(0o700))?;
+                    restrict_in(&d)?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes an exclusive lock on the data directory (`<dir>/lock`, held until the returned
+    /// file is dropped or the process ends), so two servers never run on one directory.
+    pub fn lock(&self) -> io::Result<std::fs::File> {
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).mode(0o600);
+        let file = self.dir.open_with(LOCK_FILE, &options)?.into_std();
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(file),
+            Err(rustix::io::Errno::WOULDBLOCK) => Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!(
+                    "another edgeward server is running on the data directory {} (it holds \
+                     {LOCK_FILE}); stop it first, or give this one its own --data-dir",
+                    self.path.display()
+                ),
+            )),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The directory's absolute path, for messages and for SQLite.
@@ -33,9 +88,11 @@ impl DataDir {
         &self.path
     }
 
-    /// Creates sub-directory `rel` (and its parents) if missing.
+    /// Creates sub-directory `rel` (and its parents) if missing, mode 0700.
     pub fn ensure_dir(&self, rel: &str) -> io::Result<()> {
-        self.dir.create_dir_all(rel)
+        self.dir.create_dir_all(rel)?;
+        self.dir
+            .set_permissions(rel, cap_std::fs::Permissions::from_mode(0o700))
     }
 
     /// Reads `rel`, `None` if it does not exist.

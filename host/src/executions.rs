@@ -6,6 +6,7 @@
 //! process), so a package holds at most about 10% and a second's worth more than its quota,
 //! and the trim costs a constant per record however busy the package.
 
+use crate::runtime::Unmasked;
 use crate::store::{ExecutionRow, Store};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -64,10 +65,13 @@ async fn prune(
     }
 }
 
+/// A record waiting to be written, with its output still to be masked.
+type Queued = (ExecutionRow, Option<Unmasked>);
+
 /// Accepts records from executions and writes them.
 #[derive(Debug)]
 pub struct Recorder {
-    tx: Mutex<Option<mpsc::Sender<ExecutionRow>>>,
+    tx: Mutex<Option<mpsc::Sender<Queued>>>,
     done: Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
     pending: Arc<AtomicUsize>,
 }
@@ -87,7 +91,7 @@ impl Recorder {
     /// Starts the writer on a thread of its own, at a lower scheduling priority (nice 10, and
     /// the blocking threads it starts inherit it): records wait for CPU, requests do not.
     pub fn start(store: Store, retention: Retention) -> std::io::Result<Recorder> {
-        let (tx, mut rx) = mpsc::channel::<ExecutionRow>(QUEUE);
+        let (tx, mut rx) = mpsc::channel::<Queued>(QUEUE);
         let keep = retention.per_package;
         let max_age = i64::try_from(retention.max_age.as_millis()).unwrap_or(i64::MAX);
         let work = async move {
@@ -119,13 +123,27 @@ impl Recorder {
                         }
                     }
                 }
-                for row in &batch {
+                for (row, _) in &batch {
                     *pending
                         .entry((row.project.clone(), row.package.clone()))
                         .or_default() += 1;
                 }
                 let n = batch.len();
-                let rows = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                // Output is masked here, on this low-priority thread, never on a data-plane
+                // worker: its cost is bounded (see runtime::mask) but not free.
+                let rows: Vec<ExecutionRow> =
+                    std::mem::replace(&mut batch, Vec::with_capacity(BATCH))
+                        .into_iter()
+                        .map(|(mut row, output)| {
+                            if let Some(output) = output {
+                                let masked = output.mask();
+                                row.stdout = masked.stdout;
+                                row.stderr = masked.stderr;
+                                [row.stdout_truncated, row.stderr_truncated] = masked.cut;
+                            }
+                            row
+                        })
+                        .collect();
                 if let Err(e) = store.insert_executions(rows).await {
                     tracing::error!(error = %e, records = n, "could not write execution records");
                 }
@@ -161,11 +179,11 @@ impl Recorder {
         Pending(self.pending.clone())
     }
 
-    /// Queues a record; never blocks a request.
-    pub fn record(&self, row: ExecutionRow) {
+    /// Queues a record, with its output still to be masked; never blocks a request.
+    pub fn record(&self, row: ExecutionRow, output: Option<Unmasked>) {
         let Ok(tx) = self.tx.lock() else { return };
         if let Some(tx) = tx.as_ref()
-            && tx.try_send(row).is_err()
+            && tx.try_send((row, output)).is_err()
         {
             tracing::warn!("execution record queue full; a record was dropped");
         }

@@ -39,14 +39,20 @@ pub mod server;
 pub mod store;
 pub mod trigger;
 
+/// The log filter when `EDGEWARD_LOG` is not set. `rustify` (under vaultrs) logs an `ERROR`
+/// for every non-2xx answer, including the 404 of each name a lookup falls through, and
+/// vaultrs repeats Vault's error list; Edgeward logs backend failures itself (rate-limited),
+/// so both are off.
+pub const DEFAULT_LOG_FILTER: &str = "info,wasmtime_wasi_http=warn,rustify=off,vaultrs=off";
+
 /// Installs the server's log subscriber: to stderr, filtered by `EDGEWARD_LOG` (an
-/// `EnvFilter` directive, default `info,wasmtime_wasi_http=warn`). The benchmarks install it
-/// too, so what they measure pays what `edgeward serve` pays for disabled log sites.
+/// `EnvFilter` directive, default [`DEFAULT_LOG_FILTER`]). The benchmarks install it too, so
+/// what they measure pays what `edgeward serve` pays for disabled log sites.
 pub fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("EDGEWARD_LOG")
-                .unwrap_or_else(|_| "info,wasmtime_wasi_http=warn".into()),
+                .unwrap_or_else(|_| DEFAULT_LOG_FILTER.into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

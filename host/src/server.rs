@@ -25,6 +25,8 @@ use tokio::task::JoinSet;
 
 /// The SQLite file under the data directory.
 pub const DB_FILE: &str = "edgeward.db";
+/// How often audit retention is applied.
+const AUDIT_PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Where a running server writes its real addresses, for the CLI.
 pub const SERVER_FILE: &str = "server.json";
 
@@ -49,6 +51,8 @@ pub struct ServeConfig {
     pub secrets: SecretsConfig,
     /// How long execution records are kept.
     pub retention: crate::executions::Retention,
+    /// How long audit records are kept.
+    pub audit_max_age: Duration,
     /// How long a client may take to send request headers.
     pub header_timeout: Duration,
     /// Data-plane worker threads, each with its own single-threaded async runtime: the
@@ -92,6 +96,7 @@ impl ServeConfig {
             runtime: RuntimeConfig::default(),
             secrets: SecretsConfig::default(),
             retention: crate::executions::Retention::default(),
+            audit_max_age: Duration::from_secs(365 * 24 * 3600),
             header_timeout: Duration::from_secs(10),
             data_workers: default_data_workers(),
         }
@@ -140,6 +145,8 @@ pub struct Server {
     tasks: JoinSet<()>,
     app: Arc<App>,
     drain: Duration,
+    /// The data directory's lock, held while the server runs.
+    _lock: std::fs::File,
 }
 
 impl Server {
@@ -148,6 +155,15 @@ impl Server {
         let data_dir = Arc::new(DataDir::open(&config.data_dir).with_context(|| {
             format!("cannot open data directory {}", config.data_dir.display())
         })?);
+        let lock = data_dir.lock()?;
+        // The store's file is created 0600 before SQLite opens it (its WAL and shared-memory
+        // files take the same mode), and everything already there is made private.
+        if !data_dir.exists(DB_FILE) {
+            data_dir.write_atomic(DB_FILE, b"", 0o600)?;
+        }
+        data_dir
+            .restrict(&[crate::packages::ARTIFACTS_DIR])
+            .context("cannot make the data directory private")?;
         let store = Store::open(&data_dir.path().join(DB_FILE))
             .context("cannot open the metadata store")?;
         // A crash mid-write leaves temp files; the real files were never replaced by them.
@@ -223,6 +239,27 @@ impl Server {
 
         let (shutdown, _) = watch::channel(false);
         let mut tasks = JoinSet::new();
+        {
+            // Audit retention: once at start, then every hour.
+            let (store, mut rx) = (app.store.clone(), shutdown.subscribe());
+            let max_age = i64::try_from(config.audit_max_age.as_millis()).unwrap_or(i64::MAX);
+            tasks.spawn(async move {
+                let mut tick = tokio::time::interval(AUDIT_PRUNE_EVERY);
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {
+                            let before = crate::store::now_ms().saturating_sub(max_age);
+                            match store.prune_audit(before).await {
+                                Ok(0) => {}
+                                Ok(n) => tracing::info!(removed = n, "audit records past retention removed"),
+                                Err(e) => tracing::error!(error = %e, "could not apply audit retention"),
+                            }
+                        }
+                        _ = rx.changed() => break,
+                    }
+                }
+            });
+        }
         let drain = config.drain_timeout;
         let header_timeout = config.header_timeout;
         if config.data_workers == 0 {
@@ -289,6 +326,7 @@ impl Server {
             tasks,
             app,
             drain,
+            _lock: lock,
         })
     }
 

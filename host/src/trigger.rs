@@ -79,20 +79,28 @@ pub async fn handle(
         "request routed"
     );
     let (mut parts, body) = request.into_parts();
-    // A user's Edgeward token makes this execution theirs (for user-scope secrets). It is
-    // checked here and never passed on; any other Authorization header is the function's.
+    // A user's Edgeward token makes this execution theirs (for user-scope secrets). Every
+    // Authorization header is examined, whatever its scheme's case: any that holds an `ew_`
+    // token is removed, so the function never sees an API token, and the token is checked.
+    // Two different Edgeward tokens are refused. Any other Authorization header is the
+    // function's.
+    let tokens = match take_edgeward_tokens(&mut parts.headers) {
+        Ok(tokens) => tokens,
+        Err(message) => {
+            crate::server::drain(body, 1 << 20).await;
+            return error_response(400, "bad_request", message, Some(&execution_id));
+        }
+    };
     let mut user = None;
-    let ours = parts
-        .headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(crate::auth::bearer)
-        .filter(|t| t.starts_with(crate::auth::TOKEN_PREFIX))
-        .map(str::to_string);
-    if let Some(token) = ours {
-        parts.headers.remove(http::header::AUTHORIZATION);
+    if let Some(token) = tokens {
         match crate::auth::authenticate_token(&app.store, &token).await {
-            Ok(principal) => user = Some(principal.user),
+            Ok(principal) => {
+                let key = principal.open_user_key(&token);
+                user = Some(crate::secrets::UserContext {
+                    name: principal.user,
+                    key,
+                });
+            }
             Err(crate::auth::AuthError::Unauthenticated(m)) => {
                 crate::server::drain(body, 1 << 20).await;
                 return error_response(401, "unauthenticated", m, Some(&execution_id));
@@ -132,7 +140,7 @@ pub async fn handle(
 
     let recorder_app = app.clone();
     let pending = app.recorder.expect();
-    let on_done = move |row: ExecutionRow| {
+    let on_done = move |row: ExecutionRow, output| {
         let _pending = pending;
         // Names and scopes only: output may hold secret values and is never logged. Successful
         // executions log at debug: their record is the access log, and a line per request on
@@ -151,7 +159,7 @@ pub async fn handle(
                 duration_ms, secrets = ?row.secrets, "execution failed"
             );
         }
-        recorder_app.recorder.record(row);
+        recorder_app.recorder.record(row, output);
     };
     execute(
         &app.runtime,
@@ -167,9 +175,83 @@ pub async fn handle(
     .await
 }
 
+/// Removes every `Authorization` header that carries an Edgeward API token (`ew_…`, under any
+/// scheme or none, any case) and returns the token. Two different tokens are an error.
+pub fn take_edgeward_tokens(
+    headers: &mut http::HeaderMap,
+) -> Result<Option<zeroize::Zeroizing<String>>, &'static str> {
+    let ours = |v: &http::HeaderValue| {
+        String::from_utf8_lossy(v.as_bytes())
+            .split_ascii_whitespace()
+            .find(|w| w.starts_with(crate::auth::TOKEN_PREFIX))
+            .map(|w| zeroize::Zeroizing::new(w.to_string()))
+    };
+    let all: Vec<http::HeaderValue> = headers
+        .get_all(http::header::AUTHORIZATION)
+        .iter()
+        .cloned()
+        .collect();
+    if !all.iter().any(|v| ours(v).is_some()) {
+        return Ok(None);
+    }
+    headers.remove(http::header::AUTHORIZATION);
+    let mut found: Option<zeroize::Zeroizing<String>> = None;
+    for value in all {
+        match ours(&value) {
+            Some(token) => match &found {
+                Some(first) if first.as_str() != token.as_str() => {
+                    return Err("the request carries two different Edgeward tokens; send one");
+                }
+                _ => found = Some(token),
+            },
+            // Not ours: the function's own credential, passed on.
+            None => {
+                headers.append(http::header::AUTHORIZATION, value);
+            }
+        }
+    }
+    Ok(found)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_authorization_header_holding_our_token_is_removed() {
+        use http::header::AUTHORIZATION;
+        let t = "ew_0123";
+        for (values, token, left) in [
+            (vec!["Bearer ew_0123"], Some(t), vec![]),
+            (vec!["BEARER ew_0123"], Some(t), vec![]),
+            (vec!["bEaReR   ew_0123 "], Some(t), vec![]),
+            (
+                vec!["Basic dXNlcjpwdw==", "Bearer ew_0123"],
+                Some(t),
+                vec!["Basic dXNlcjpwdw=="],
+            ),
+            (vec!["ew_0123"], Some(t), vec![]),
+            (vec!["Bearer ew_0123", "bearer ew_0123"], Some(t), vec![]),
+            (vec!["Bearer their-own"], None, vec!["Bearer their-own"]),
+        ] {
+            let mut h = http::HeaderMap::new();
+            for v in &values {
+                h.append(AUTHORIZATION, v.parse().unwrap());
+            }
+            let got = take_edgeward_tokens(&mut h).unwrap();
+            assert_eq!(got.as_deref().map(String::as_str), token, "{values:?}");
+            let rest: Vec<_> = h
+                .get_all(AUTHORIZATION)
+                .iter()
+                .map(|v| v.to_str().unwrap())
+                .collect();
+            assert_eq!(rest, left, "{values:?}");
+        }
+        let mut h = http::HeaderMap::new();
+        h.append(AUTHORIZATION, "Bearer ew_1".parse().unwrap());
+        h.append(AUTHORIZATION, "Bearer ew_2".parse().unwrap());
+        assert!(take_edgeward_tokens(&mut h).is_err());
+    }
 
     #[test]
     fn routes() {

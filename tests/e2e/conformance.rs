@@ -121,6 +121,28 @@ async fn suite(b: Arc<dyn SecretBackend>) {
             .unwrap()
             .is_none()
     );
+    // Wrapping a value the host holds (an opened user secret): the same value back, once.
+    for value in [
+        SecretValue::text("held-by-the-host".into()),
+        SecretValue::object(r#"{"user":"u","n":1.5,"list":["a",2]}"#.into()),
+    ] {
+        let w = b.wrap_value(&value, Duration::from_secs(60)).await.unwrap();
+        let back = b.unwrap(&w.token).await.unwrap();
+        assert_eq!(back.is_object(), value.is_object());
+        if value.is_object() {
+            let (got, want): (serde_json::Value, serde_json::Value) = (
+                serde_json::from_str(back.expose()).unwrap(),
+                serde_json::from_str(value.expose()).unwrap(),
+            );
+            assert_eq!(got, want);
+        } else {
+            assert_eq!(back.expose(), value.expose());
+        }
+        assert!(matches!(
+            b.unwrap(&w.token).await,
+            Err(BackendError::NotFound(_))
+        ));
+    }
     // Expiry: a one-second token stops working (polled, bounded).
     let w = b
         .wrap(&pkg, &n("A"), Duration::from_secs(1))

@@ -611,8 +611,45 @@ impl Drop for Server {
                 &self.log(),
                 &[BAO_ROOT_TOKEN, &self.token],
             );
+            // And every file of its data directory (the SQLite store and its WAL included),
+            // but the one file whose job is to hold the admin token.
+            for (path, bytes) in data_dir_files(&self.data_dir) {
+                if path.file_name().is_some_and(|n| n == "admin.token") {
+                    continue;
+                }
+                let text = String::from_utf8_lossy(&bytes);
+                assert_no_leak(
+                    &format!("data directory file {}", path.display()),
+                    &text,
+                    &[BAO_ROOT_TOKEN, &self.token],
+                );
+            }
         }
     }
+}
+
+/// Every regular file under `dir`, with its bytes.
+pub fn data_dir_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(path),
+                Ok(t) if t.is_file() => {
+                    if let Ok(bytes) = std::fs::read(&path) {
+                        out.push((path, bytes));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out
 }
 
 /// Asserts that none of the planted markers nor `extra` appear in `haystack`.

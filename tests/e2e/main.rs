@@ -6,6 +6,7 @@
 mod harness;
 
 mod cli;
+mod confidentiality;
 mod conformance;
 mod identity;
 mod limits;

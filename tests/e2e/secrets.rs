@@ -981,3 +981,68 @@ async fn hostile_guests_get_nothing_they_are_not_owed() {
         &[crate::harness::BAO_ROOT_TOKEN],
     );
 }
+
+#[tokio::test]
+async fn a_version_deleted_or_destroyed_in_vault_reads_as_absent() {
+    let bao = OpenBao::start();
+    let mut options = Options::backend(Some(&bao));
+    options.extra_args = vec!["--secrets-cache-ttl-ms".into(), "0".into()];
+    let server = Server::start_with(options).await;
+    let prefix = server.vault_prefix.clone().unwrap();
+    server.deploy("p1/api", "secrets").await;
+    let pkg_path = format!("{prefix}/projects/p1/packages/api/K");
+    bao.cli(&[
+        "kv",
+        "put",
+        "-mount=secret",
+        &format!("{prefix}/projects/p1/shared/K"),
+        "value=project-value",
+    ]);
+    bao.cli(&[
+        "kv",
+        "put",
+        "-mount=secret",
+        &pkg_path,
+        "value=package-value",
+    ]);
+    let read = || async {
+        let r = server
+            .call(Method::GET, "/p1/api/?name=K&reveal=1")
+            .send()
+            .await
+            .unwrap();
+        r.json::<Value>().await.unwrap()
+    };
+    let api = || async {
+        server
+            .json(Method::GET, "/v1/projects/p1/packages/api/secrets/K")
+            .await
+    };
+    assert_eq!(read().await["value"], "package-value");
+    // `kv delete` (soft): the package's version is gone, so the project's value is next.
+    bao.cli(&["kv", "delete", "-mount=secret", &pkg_path]);
+    let got = read().await;
+    assert_eq!(
+        (got["scope"].as_str(), got["value"].as_str()),
+        (Some("project"), Some("project-value")),
+        "{got}"
+    );
+    let (s, b) = api().await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (404, Some("not_found")),
+        "{b}"
+    );
+    // Undeleted, it is back.
+    bao.cli(&["kv", "undelete", "-mount=secret", "-versions=1", &pkg_path]);
+    assert_eq!(read().await["value"], "package-value");
+    // Destroyed: absent again.
+    bao.cli(&["kv", "destroy", "-mount=secret", "-versions=1", &pkg_path]);
+    let got = read().await;
+    assert_eq!(got["scope"], "project", "{got}");
+    let (s, _) = api().await;
+    assert_eq!(s, 404);
+    // A new version written over it reads as usual.
+    bao.cli(&["kv", "put", "-mount=secret", &pkg_path, "value=package-2"]);
+    assert_eq!(read().await["value"], "package-2");
+}

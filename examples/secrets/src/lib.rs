@@ -4,7 +4,10 @@
 //! returns the value (a test fixture: real functions should not echo secrets); `?list=1` lists
 //! the names this package may read; `?names=A,B,C` resolves several and counts them (for
 //! benchmarks); `?print=1` writes the value to stdout in two pieces and
-//! to stderr whole (for the masking tests).
+//! to stderr whole (for the masking tests); `?split=1` writes its first half to stdout and the
+//! rest to stderr; `?forms=1` prints every leaf of the value raw, JSON-escaped and with
+//! `{:?}`; `?log_body=1` only *uses* the secret and logs the request body to stdout (what an
+//! attacker who can send requests controls); `?names=` with `&print=1` prints every value.
 
 use edgeward_sdk::secrets::{self, Scope};
 use edgeward_sdk::{Request, Response};
@@ -26,10 +29,15 @@ fn handle(req: Request) -> Response {
     if let Some(names) = req.query_param("names") {
         // Several lookups in one request (benchmarks): how many resolved.
         let mut found = 0;
+        let print = req.query_param("print").is_some();
         for name in names.split(',').filter(|n| !n.is_empty()) {
             match secrets::get(name) {
                 Ok(Some(secret)) => {
-                    found += usize::from(!secret.reveal().expose().is_empty());
+                    let value = secret.reveal();
+                    if print {
+                        println!("{name}={}", value.expose());
+                    }
+                    found += usize::from(!value.expose().is_empty());
                 }
                 Ok(None) => {}
                 Err(e) => return error_response(&e),
@@ -53,6 +61,36 @@ fn handle(req: Request) -> Response {
                 "scope": secret.scope().as_str(),
                 "version": secret.version(),
             });
+            if req.query_param("log_body").is_some() {
+                // Uses the secret (as an API client would) without printing it, then logs
+                // the caller's request body.
+                let _used = secret.reveal().expose().len();
+                print!("{}", String::from_utf8_lossy(req.body()));
+                let _ = std::io::Write::flush(&mut std::io::stdout());
+            }
+            if req.query_param("split").is_some() {
+                let value = secret.reveal();
+                let text = value.expose();
+                let (a, b) = text.split_at(text.len() / 2);
+                print!("{a}");
+                let _ = std::io::Write::flush(&mut std::io::stdout());
+                eprint!("{b}");
+            }
+            if req.query_param("forms").is_some() {
+                let value = secret.reveal();
+                let text = value.expose().to_string();
+                println!("whole-json={}", json!(text));
+                println!("whole-debug={text:?}");
+                if let Ok(doc) = serde_json::from_str::<serde_json::Value>(&text) {
+                    let mut leaves = Vec::new();
+                    collect_leaves(&doc, &mut leaves);
+                    for leaf in leaves {
+                        println!("leaf-raw={leaf}");
+                        println!("leaf-json={}", json!(leaf));
+                        println!("leaf-debug={leaf:?}");
+                    }
+                }
+            }
             if req.query_param("print").is_some() {
                 let value = secret.reveal();
                 let text = value.expose();
@@ -70,6 +108,17 @@ fn handle(req: Request) -> Response {
         }
         Ok(None) => Response::json(200, json!({ "found": false, "name": name }).to_string()),
         Err(e) => error_response(&e),
+    }
+}
+
+/// Every string (and number) leaf of a JSON value, through nested objects and arrays.
+fn collect_leaves(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Number(n) => out.push(n.to_string()),
+        serde_json::Value::Array(items) => items.iter().for_each(|i| collect_leaves(i, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|i| collect_leaves(i, out)),
+        _ => {}
     }
 }
 

@@ -75,6 +75,7 @@ impl From<crate::store::StoreError> for ApiError {
             StoreError::AlreadyExists(m) => {
                 ApiError::new(StatusCode::CONFLICT, "already_exists", m)
             }
+            StoreError::Reserved(m) => ApiError::bad_entry(m),
             other => ApiError::internal(other),
         }
     }

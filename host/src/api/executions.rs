@@ -1,11 +1,14 @@
-//! Execution records over the API (project viewers and up).
+//! Execution records over the API: project viewers and up see the records; output (stdout,
+//! stderr and their sizes) only project developers and up, since output is the guest's and
+//! may carry what masking cannot know of.
 
+use super::policy::Caller;
 use super::{ApiError, rfc3339};
 use crate::names::Name;
 use crate::server::App;
 use crate::store::{ExecutionFilter, ExecutionRow};
-use axum::Json;
 use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -20,8 +23,20 @@ pub(super) struct ListQuery {
     limit: Option<u32>,
 }
 
-fn summary(e: &ExecutionRow) -> Value {
-    json!({
+/// Whether `caller` may read execution output in `project`: developers and up.
+async fn sees_output(app: &App, caller: &Caller, project: &Name) -> Result<bool, ApiError> {
+    if caller.principal.platform_admin {
+        return Ok(true);
+    }
+    let role = app
+        .store
+        .role_of(project.to_string(), caller.principal.user.clone())
+        .await?;
+    Ok(role >= Some(crate::store::Role::Developer))
+}
+
+fn summary(e: &ExecutionRow, output: bool) -> Value {
+    let mut v = json!({
         "id": e.id,
         "package": e.package,
         "version": e.version,
@@ -32,9 +47,12 @@ fn summary(e: &ExecutionRow) -> Value {
         "http_status": e.http_status,
         "user": e.user,
         "secrets": e.secrets,
-        "stdout_bytes": e.stdout.len(),
-        "stderr_bytes": e.stderr.len(),
-    })
+    });
+    if output {
+        v["stdout_bytes"] = json!(e.stdout.len());
+        v["stderr_bytes"] = json!(e.stderr.len());
+    }
+    v
 }
 
 const STATUSES: [&str; 6] = [
@@ -48,6 +66,7 @@ const STATUSES: [&str; 6] = [
 
 pub(super) async fn list(
     State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
     Path(project): Path<String>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -74,7 +93,8 @@ pub(super) async fn list(
             limit: q.limit.unwrap_or(50).clamp(1, 1000),
         })
         .await?;
-    let executions: Vec<Value> = rows.iter().map(summary).collect();
+    let output = sees_output(&app, &caller, &project).await?;
+    let executions: Vec<Value> = rows.iter().map(|r| summary(r, output)).collect();
     Ok(Json(
         json!({ "project": project, "executions": executions }),
     ))
@@ -82,6 +102,7 @@ pub(super) async fn list(
 
 pub(super) async fn show(
     State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
     Path((project, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let project = super::project_name(&app, &project).await?;
@@ -90,10 +111,15 @@ pub(super) async fn show(
         .execution(project.to_string(), id.clone())
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no execution {id:?} in {project}")))?;
-    let mut v = summary(&row);
-    v["stdout"] = json!(String::from_utf8_lossy(&row.stdout));
-    v["stdout_truncated"] = json!(row.stdout_truncated);
-    v["stderr"] = json!(String::from_utf8_lossy(&row.stderr));
-    v["stderr_truncated"] = json!(row.stderr_truncated);
+    let output = sees_output(&app, &caller, &project).await?;
+    let mut v = summary(&row, output);
+    if output {
+        v["stdout"] = json!(String::from_utf8_lossy(&row.stdout));
+        v["stdout_truncated"] = json!(row.stdout_truncated);
+        v["stderr"] = json!(String::from_utf8_lossy(&row.stderr));
+        v["stderr_truncated"] = json!(row.stderr_truncated);
+    } else {
+        v["output"] = json!("hidden: execution output is for project developers and up");
+    }
     Ok(Json(v))
 }

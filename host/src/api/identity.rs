@@ -1,6 +1,6 @@
 //! Users, tokens, project members and the audit log.
 
-use super::policy::Caller;
+use super::policy::{AuditDetail, Caller};
 use super::{ApiError, rfc3339};
 use crate::auth;
 use crate::names::Name;
@@ -8,6 +8,7 @@ use crate::server::App;
 use crate::store::{AuditFilter, Role};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -15,6 +16,18 @@ use std::sync::Arc;
 
 fn user_name(s: &str) -> Result<Name, ApiError> {
     Ok(Name::parse("user", s)?)
+}
+
+fn token_json(t: &crate::store::TokenRow) -> Value {
+    json!({
+        "id": t.id,
+        "name": t.label,
+        "created_at": rfc3339(t.created_at),
+        "expires_at": t.expires_at.map(rfc3339),
+        "revoked_at": t.revoked_at.map(rfc3339),
+        "issued_by": t.issued_by,
+        "user_key": t.key_id,
+    })
 }
 
 pub(super) async fn whoami(
@@ -29,11 +42,25 @@ pub(super) async fn whoami(
         .into_iter()
         .map(|m| json!({ "project": m.project, "role": m.role }))
         .collect();
+    // Every credential someone else made for this user, so an admin-issued token (or an
+    // enrollment an admin redeemed) cannot go unnoticed by the user.
+    let by_others: Vec<Value> = app
+        .store
+        .list_tokens(p.user.clone())
+        .await?
+        .iter()
+        .filter(|t| t.issued_by != p.user)
+        .map(token_json)
+        .collect();
+    let key_id = p.slot.as_ref().map(|s| s.key_id.clone());
     Ok(Json(json!({
         "user": p.user,
         "token_id": p.token_id,
         "platform_admin": p.platform_admin,
+        "issued_by": p.issued_by,
+        "user_key": key_id,
         "projects": projects,
+        "tokens_issued_by_others": by_others,
     })))
 }
 
@@ -98,9 +125,10 @@ pub(super) struct CreateToken {
 
 pub(super) async fn create_token(
     State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
     Path(user): Path<String>,
     body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Response, ApiError> {
     let user = user_name(&user)?;
     let body: CreateToken = if body.iter().all(u8::is_ascii_whitespace) {
         CreateToken::default()
@@ -128,8 +156,32 @@ pub(super) async fn create_token(
         ),
         None => None,
     };
-    let (id, token) = auth::issue_token(&app.store, user.as_str(), &label, expires_at).await?;
-    Ok((
+    // A token the user mints with a token of theirs that opens their data key gets a slot for
+    // that key; a token anyone else issues for them gets none, so it opens no user secret.
+    let own = caller.principal.user == user.as_str();
+    let key = if own {
+        caller.user_key.as_deref()
+    } else {
+        None
+    };
+    let (id, token) = auth::issue_token(
+        &app.store,
+        user.as_str(),
+        &label,
+        expires_at,
+        &caller.principal.user,
+        key,
+    )
+    .await?;
+    let detail = format!(
+        "token {id} for {user} issued by {}{}",
+        caller.principal.user,
+        match key {
+            Some(k) => format!(", with a slot for {}", k.id()),
+            None => ", no key slot".to_string(),
+        }
+    );
+    let mut response = (
         StatusCode::CREATED,
         Json(json!({
             "id": id,
@@ -137,9 +189,158 @@ pub(super) async fn create_token(
             "name": label,
             "token": token.as_str(),
             "expires_at": expires_at.map(rfc3339),
-            "note": "the token is shown once; store it now",
+            "issued_by": caller.principal.user,
+            "user_key": key.map(|k| k.id().to_string()),
+            "note": if key.is_some() || own {
+                "the token is shown once; store it now"
+            } else {
+                "the token is shown once; it opens none of the user's secrets (an admin issued \
+                 it), and the user sees it in `edgeward whoami`"
+            },
         })),
-    ))
+    )
+        .into_response();
+    response.extensions_mut().insert(AuditDetail(detail));
+    Ok(response)
+}
+
+/// The longest an enrollment code may live, and its default.
+const MAX_ENROLLMENT_TTL: u64 = 7 * 24 * 3600;
+const DEFAULT_ENROLLMENT_TTL: u64 = 24 * 3600;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CreateEnrollment {
+    /// Lifetime in seconds.
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+/// A single-use enrollment code for `user`: redeemed (`POST /v1/enroll`), it gives the user a
+/// token with a fresh data key. Admins hand out codes, never a credential that opens what a
+/// user already stored.
+pub(super) async fn create_enrollment(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(user): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let user = user_name(&user)?;
+    let body: CreateEnrollment = if body.iter().all(u8::is_ascii_whitespace) {
+        CreateEnrollment::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_entry(format!("expected {{\"expires_in\"? (seconds)}}: {e}"))
+        })?
+    };
+    let ttl = body.expires_in.unwrap_or(DEFAULT_ENROLLMENT_TTL);
+    if !(1..=MAX_ENROLLMENT_TTL).contains(&ttl) {
+        return Err(ApiError::bad_entry(format!(
+            "expires_in is whole seconds from 1 to {MAX_ENROLLMENT_TTL}"
+        )));
+    }
+    if !app.store.user_exists(user.to_string()).await? {
+        return Err(ApiError::not_found(format!("no user {user}")));
+    }
+    let (id, hash, code) = auth::generate_enrollment_code();
+    let expires_at = crate::store::now_ms()
+        .saturating_add(i64::try_from(ttl.saturating_mul(1000)).unwrap_or(i64::MAX));
+    app.store
+        .create_enrollment(
+            id.clone(),
+            hash,
+            user.to_string(),
+            caller.principal.user.clone(),
+            expires_at,
+        )
+        .await?;
+    let mut response = (
+        StatusCode::CREATED,
+        Json(json!({
+            "id": id,
+            "user": user,
+            "code": code.as_str(),
+            "expires_at": rfc3339(expires_at),
+            "note": "single use; the user redeems it with `edgeward enroll CODE`",
+        })),
+    )
+        .into_response();
+    response.extensions_mut().insert(AuditDetail(format!(
+        "enrollment {id} for {user} by {}",
+        caller.principal.user
+    )));
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Enroll {
+    code: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// Redeems an enrollment code once: a token for its user with a fresh data key. If the user
+/// already had a data key, the new one is another key: secrets sealed under the old one stay
+/// readable only with the tokens that open it.
+pub(super) async fn enroll(
+    State(app): State<Arc<App>>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let body: Enroll = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_entry(format!("expected {{\"code\", \"name\"?}}: {e}")))?;
+    let gone = || ApiError::not_found("the enrollment code is unknown, used or expired");
+    if !body.code.starts_with(auth::ENROLLMENT_PREFIX) || body.code.len() > 128 {
+        return Err(gone());
+    }
+    let label = body.name.unwrap_or_else(|| "enrolled".into());
+    if label.len() > 100 || label.chars().any(char::is_control) {
+        return Err(ApiError::bad_entry(
+            "token names are at most 100 printable characters",
+        ));
+    }
+    let hash = auth::hash_token(&body.code);
+    let enrollment = app.store.enrollment(hash.clone()).await?.ok_or_else(gone)?;
+    let had_key = app.store.has_user_key(enrollment.user.clone()).await?;
+    let key = crate::secrets::userkey::UserKey::generate();
+    let (record, token) = auth::new_token(
+        &enrollment.user,
+        &label,
+        None,
+        &enrollment.created_by,
+        Some(&key),
+    );
+    let id = record.id.clone();
+    app.store
+        .redeem_enrollment(hash, record)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound(_) => gone(),
+            other => other.into(),
+        })?;
+    let mut response = (
+        StatusCode::CREATED,
+        Json(json!({
+            "id": id,
+            "user": enrollment.user,
+            "token": token.as_str(),
+            "user_key": key.id(),
+            "note": if had_key {
+                "the token is shown once. It holds a NEW data key: user secrets sealed under \
+                 your other key stay readable only with the tokens that open that key"
+            } else {
+                "the token is shown once; store it now"
+            },
+        })),
+    )
+        .into_response();
+    response.extensions_mut().insert(AuditDetail(format!(
+        "enrollment {} redeemed: token {id} for {} with new key {}",
+        enrollment.id,
+        enrollment.user,
+        key.id()
+    )));
+    Ok(response)
 }
 
 pub(super) async fn list_tokens(
@@ -151,16 +352,8 @@ pub(super) async fn list_tokens(
         .store
         .list_tokens(user.to_string())
         .await?
-        .into_iter()
-        .map(|t| {
-            json!({
-                "id": t.id,
-                "name": t.label,
-                "created_at": rfc3339(t.created_at),
-                "expires_at": t.expires_at.map(rfc3339),
-                "revoked_at": t.revoked_at.map(rfc3339),
-            })
-        })
+        .iter()
+        .map(token_json)
         .collect();
     Ok(Json(json!({ "user": user, "tokens": tokens })))
 }
@@ -313,6 +506,7 @@ pub(super) async fn audit(
                 "remote": a.remote,
                 "status": a.status,
                 "outcome": a.outcome,
+                "detail": a.detail,
             })
         })
         .collect();

@@ -17,99 +17,234 @@ mod identity;
 pub mod policy;
 pub mod secrets;
 mod upload;
+#[cfg(test)]
+mod walk;
 
 pub use error::ApiError;
-pub use policy::{Caller, RemoteAddr};
+pub use policy::{Caller, Need, RemoteAddr};
 
 use crate::names::Name;
 use crate::server::App;
+use crate::store::Role;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::middleware;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-/// The `/v1` router over the shared application state. Every route passes through
-/// [`policy::enforce`].
-pub fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/v1/health", get(health))
-        .route("/v1/whoami", get(identity::whoami))
-        .route(
+/// One route: method, path, what its caller needs, and its handler. The router and the
+/// policy are both made from [`routes`], so a route cannot exist without its rule.
+pub struct Route {
+    /// The method (`HEAD` is judged as `GET`, which axum also serves it with).
+    pub method: Method,
+    /// The path pattern, as axum matches it.
+    pub path: String,
+    /// What the caller needs.
+    pub need: Need,
+    handler: MethodRouter<Arc<App>>,
+}
+
+fn route(method: Method, path: &str, need: Need, handler: MethodRouter<Arc<App>>) -> Route {
+    Route {
+        method,
+        path: path.to_string(),
+        need,
+        handler,
+    }
+}
+
+/// Every API route, with the rule its caller must pass.
+pub fn routes() -> Vec<Route> {
+    use Need::*;
+    use Role::{Admin, Developer, Viewer};
+    const P: &str = "/v1/projects/{project}";
+    let mut r = vec![
+        route(Method::GET, "/v1/health", Public, get(health)),
+        route(
+            Method::GET,
+            "/v1/whoami",
+            Authenticated,
+            get(identity::whoami),
+        ),
+        route(
+            Method::GET,
             "/v1/users",
-            get(identity::list_users).post(identity::create_user),
-        )
-        .route(
+            PlatformAdmin,
+            get(identity::list_users),
+        ),
+        route(
+            Method::POST,
+            "/v1/users",
+            PlatformAdmin,
+            post(identity::create_user),
+        ),
+        route(
+            Method::GET,
             "/v1/users/{user}/tokens",
-            get(identity::list_tokens).post(identity::create_token),
-        )
-        .route(
+            SelfOrPlatformAdmin,
+            get(identity::list_tokens),
+        ),
+        route(
+            Method::POST,
+            "/v1/users/{user}/tokens",
+            SelfOrPlatformAdmin,
+            post(identity::create_token),
+        ),
+        route(
+            Method::DELETE,
             "/v1/users/{user}/tokens/{token}",
+            SelfOrPlatformAdmin,
             delete(identity::revoke_token),
-        )
-        .route("/v1/audit", get(identity::audit))
-        .route("/v1/projects", get(list_projects).post(create_project))
-        .route(
-            "/v1/projects/{project}/members",
+        ),
+        route(
+            Method::POST,
+            "/v1/users/{user}/enrollments",
+            PlatformAdmin,
+            post(identity::create_enrollment),
+        ),
+        // The enrollment code is the credential.
+        route(Method::POST, "/v1/enroll", Public, post(identity::enroll)),
+        route(Method::GET, "/v1/audit", AuditReader, get(identity::audit)),
+        route(
+            Method::GET,
+            "/v1/projects",
+            Authenticated,
+            get(list_projects),
+        ),
+        route(
+            Method::POST,
+            "/v1/projects",
+            PlatformAdmin,
+            post(create_project),
+        ),
+        route(
+            Method::GET,
+            &format!("{P}/members"),
+            Project(Viewer),
             get(identity::list_members),
-        )
-        .route(
-            "/v1/projects/{project}/members/{user}",
-            put(identity::set_member).delete(identity::remove_member),
-        )
-        .route("/v1/projects/{project}/packages", get(list_packages))
-        .route("/v1/projects/{project}/executions", get(executions::list))
-        .route(
-            "/v1/projects/{project}/executions/{id}",
+        ),
+        route(
+            Method::PUT,
+            &format!("{P}/members/{{user}}"),
+            Project(Admin),
+            put(identity::set_member),
+        ),
+        route(
+            Method::DELETE,
+            &format!("{P}/members/{{user}}"),
+            Project(Admin),
+            delete(identity::remove_member),
+        ),
+        route(
+            Method::GET,
+            &format!("{P}/packages"),
+            Project(Viewer),
+            get(list_packages),
+        ),
+        route(
+            Method::GET,
+            &format!("{P}/executions"),
+            Project(Viewer),
+            get(executions::list),
+        ),
+        route(
+            Method::GET,
+            &format!("{P}/executions/{{id}}"),
+            Project(Viewer),
             get(executions::show),
-        )
-        .route(
-            "/v1/projects/{project}/packages/{package}",
-            get(show_package).delete(delete_package),
-        )
-        .route(
-            "/v1/projects/{project}/packages/{package}/versions",
+        ),
+        route(
+            Method::GET,
+            &format!("{P}/packages/{{package}}"),
+            Project(Viewer),
+            get(show_package),
+        ),
+        route(
+            Method::DELETE,
+            &format!("{P}/packages/{{package}}"),
+            Project(Developer),
+            delete(delete_package),
+        ),
+        route(
+            Method::POST,
+            &format!("{P}/packages/{{package}}/versions"),
+            Project(Developer),
             post(upload::upload_version).layer(axum::extract::DefaultBodyLimit::disable()),
-        )
-        .route(
-            "/v1/projects/{project}/packages/{package}/rollback",
+        ),
+        route(
+            Method::POST,
+            &format!("{P}/packages/{{package}}/rollback"),
+            Project(Developer),
             post(rollback),
-        )
-        .merge(secret_routes("/v1/secrets/platform"))
-        .merge(secret_routes("/v1/projects/{project}/secrets"))
-        .merge(secret_routes(
-            "/v1/projects/{project}/packages/{package}/secrets",
-        ))
-        .merge(secret_routes("/v1/users/{user}/secrets"))
-        .route("/v1/unwrap", post(secrets::unwrap))
+        ),
+        // The wrapping token is the credential.
+        route(Method::POST, "/v1/unwrap", Public, post(secrets::unwrap)),
+    ];
+    // Platform scope: platform admins only.
+    r.extend(secret_routes("/v1/secrets/platform", [PlatformAdmin; 4]));
+    // Project scope: names for members, everything else for project admins.
+    r.extend(secret_routes(
+        &format!("{P}/secrets"),
+        [
+            Project(Viewer),
+            Project(Admin),
+            Project(Admin),
+            Project(Admin),
+        ],
+    ));
+    // Package scope: names for members, writes for developers, values for admins.
+    r.extend(secret_routes(
+        &format!("{P}/packages/{{package}}/secrets"),
+        [
+            Project(Viewer),
+            Project(Developer),
+            Project(Admin),
+            Project(Admin),
+        ],
+    ));
+    // User scope: that user alone, whoever else asks.
+    r.extend(secret_routes("/v1/users/{user}/secrets", [SelfOnly; 4]));
+    r
+}
+
+/// The routes of one secret scope. `needs` are, in order: listing names; writing (create,
+/// import, set, update, delete); reading a value; wrapping a value.
+fn secret_routes(base: &str, needs: [Need; 4]) -> Vec<Route> {
+    let [list, write, read, wrap] = needs;
+    let one = format!("{base}/{{name}}");
+    vec![
+        route(Method::GET, base, list, get(secrets::list)),
+        route(Method::POST, base, write, post(secrets::create)),
+        route(Method::PUT, base, write, put(secrets::import)),
+        route(Method::GET, &one, read, get(secrets::read)),
+        route(Method::PUT, &one, write, put(secrets::set)),
+        route(Method::PATCH, &one, write, patch(secrets::update)),
+        route(Method::DELETE, &one, write, delete(secrets::remove)),
+        route(
+            Method::POST,
+            &format!("{one}/wrap"),
+            wrap,
+            post(secrets::wrap),
+        ),
+    ]
+}
+
+/// The `/v1` router over the shared application state, made from [`routes`]. Every route
+/// passes through [`policy::enforce`].
+pub fn router(app: Arc<App>) -> Router {
+    let mut router = Router::new();
+    for r in routes() {
+        router = router.route(&r.path, r.handler);
+    }
+    router
         .layer(axum::extract::DefaultBodyLimit::max(secrets::BODY_LIMIT))
         .route_layer(middleware::from_fn_with_state(app.clone(), policy::enforce))
         .fallback(|| async { ApiError::not_found("no such API route; see /v1 in the README") })
         .with_state(app)
-}
-
-/// The same five routes for every scope: list, create and import on the collection; read,
-/// set, update and delete on a name; wrap below a name.
-fn secret_routes(base: &str) -> Router<Arc<App>> {
-    Router::new()
-        .route(
-            base,
-            get(secrets::list)
-                .post(secrets::create)
-                .put(secrets::import),
-        )
-        .route(
-            &format!("{base}/{{name}}"),
-            get(secrets::read)
-                .put(secrets::set)
-                .patch(secrets::update)
-                .delete(secrets::remove),
-        )
-        .route(&format!("{base}/{{name}}/wrap"), post(secrets::wrap))
 }
 
 /// Formats Unix milliseconds as RFC 3339.

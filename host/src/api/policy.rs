@@ -39,50 +39,28 @@ pub enum Need {
     SelfOnly,
 }
 
-/// The policy table.
+/// What `method` on `route` (a path pattern) needs, from the one route table
+/// ([`super::routes`]). `HEAD` is judged as `GET` (axum answers `HEAD` with the `GET` handler,
+/// so it must not fall to a weaker rule); a method or route not in the table needs a platform
+/// admin (fail closed).
 pub fn need(method: &Method, route: &str) -> Need {
-    use Need::*;
-    const P: &str = "/v1/projects/{project}";
-    let m = method.as_str();
-    match (m, route) {
-        ("GET", "/v1/health") => Public,
-        ("GET", "/v1/whoami") => Authenticated,
-        ("GET", "/v1/projects") => Authenticated,
-        ("POST", "/v1/projects") => PlatformAdmin,
-        ("GET", "/v1/users") | ("POST", "/v1/users") => PlatformAdmin,
-        ("GET" | "POST", "/v1/users/{user}/tokens") => SelfOrPlatformAdmin,
-        ("DELETE", "/v1/users/{user}/tokens/{token}") => SelfOrPlatformAdmin,
-        ("GET", "/v1/audit") => AuditReader,
-        // The wrapping token is the credential.
-        ("POST", "/v1/unwrap") => Public,
-        _ if route.starts_with("/v1/secrets/platform") => PlatformAdmin,
-        _ if route.starts_with("/v1/users/{user}/secrets") => SelfOnly,
-        _ => match route.strip_prefix(P) {
-            // Project scope: names for members, everything else for project admins.
-            Some("/secrets") if m == "GET" => Project(Role::Viewer),
-            Some(r) if r.starts_with("/secrets") => Project(Role::Admin),
-            // Package scope: names for members, writes for developers, values for admins.
-            Some("/packages/{package}/secrets") if m == "GET" => Project(Role::Viewer),
-            Some("/packages/{package}/secrets/{name}") if m == "GET" => Project(Role::Admin),
-            Some("/packages/{package}/secrets/{name}/wrap") => Project(Role::Admin),
-            Some(r) if r.starts_with("/packages/{package}/secrets") => Project(Role::Developer),
-            Some(
-                "/packages"
-                | "/packages/{package}"
-                | "/members"
-                | "/executions"
-                | "/executions/{id}",
-            ) if m == "GET" => Project(Role::Viewer),
-            Some("/packages/{package}") if m == "DELETE" => Project(Role::Developer),
-            Some("/packages/{package}/versions" | "/packages/{package}/rollback")
-                if m == "POST" =>
-            {
-                Project(Role::Developer)
-            }
-            Some("/members/{user}") if m == "PUT" || m == "DELETE" => Project(Role::Admin),
-            _ => PlatformAdmin,
-        },
-    }
+    static TABLE: std::sync::OnceLock<std::collections::HashMap<(Method, String), Need>> =
+        std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        super::routes()
+            .into_iter()
+            .map(|r| ((r.method, r.path), r.need))
+            .collect()
+    });
+    let method = if method == Method::HEAD {
+        &Method::GET
+    } else {
+        method
+    };
+    table
+        .get(&(method.clone(), route.to_string()))
+        .copied()
+        .unwrap_or(Need::PlatformAdmin)
 }
 
 /// The caller of a request that passed the policy.
@@ -90,6 +68,9 @@ pub fn need(method: &Method, route: &str) -> Need {
 pub struct Caller {
     /// Who.
     pub principal: Principal,
+    /// Their user data key, opened with the token of this request, on routes about that
+    /// user (their secrets and tokens) when the token holds a key slot.
+    pub user_key: Option<std::sync::Arc<crate::secrets::userkey::UserKey>>,
 }
 
 fn is_mutating(method: &Method) -> bool {
@@ -104,7 +85,7 @@ pub async fn enforce(State(app): State<Arc<App>>, request: Request, next: Next) 
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string())
         .unwrap_or_default();
-    let target = crate::auth::redact_tokens(request.uri().path()).into_owned();
+    let target = audit_target(request.uri().path());
     let query = request.uri().query().unwrap_or_default().to_string();
     let remote = request
         .extensions()
@@ -164,6 +145,15 @@ pub async fn enforce(State(app): State<Arc<App>>, request: Request, next: Next) 
     };
 
     let reads_value = response.extensions().get::<ValueRead>().is_some();
+    let anonymous_failure = actor.1.is_none() && !response.status().is_success();
+    let suppressed = if anonymous_failure && (is_mutating(&method) || reads_value) {
+        match ANONYMOUS_FAILURES.admit(now_ms()) {
+            Some(suppressed) => suppressed,
+            None => return response,
+        }
+    } else {
+        0
+    };
     if is_mutating(&method) || reads_value {
         let status = response.status();
         let outcome = match status {
@@ -177,6 +167,16 @@ pub async fn enforce(State(app): State<Arc<App>>, request: Request, next: Next) 
             .extensions()
             .get::<AuditScope>()
             .map(|s| s.0.to_string());
+        let mut detail = response
+            .extensions()
+            .get::<AuditDetail>()
+            .map(|d| d.0.clone());
+        if suppressed > 0 {
+            detail = Some(format!(
+                "{suppressed} earlier anonymous failures were not recorded (over {} a second)",
+                AnonymousFailures::PER_SECOND
+            ));
+        }
         let row = AuditRow {
             id: 0,
             at: now_ms(),
@@ -186,6 +186,7 @@ pub async fn enforce(State(app): State<Arc<App>>, request: Request, next: Next) 
                 "{method} {}",
                 if route.is_empty() { &target } else { &route }
             ),
+            detail,
             target,
             project,
             scope,
@@ -200,6 +201,70 @@ pub async fn enforce(State(app): State<Arc<App>>, request: Request, next: Next) 
     response
 }
 
+/// Set on a response by a handler whose audit record needs more than the route says (the id
+/// of a token it created, say). Never a value or a token.
+#[derive(Debug, Clone)]
+pub struct AuditDetail(pub String);
+
+/// The longest `target` kept in an audit record, in characters.
+pub const MAX_AUDIT_TARGET: usize = 512;
+
+/// The path as an audit record keeps it: percent-decoded first, so that an encoded token
+/// (`ew%5F…`) is recognised, then every segment that is a credential (starting `ew_`, `ewr_`,
+/// `ewe_`, or Vault's `hvs.`/`hvb.`) replaced, then cut to [`MAX_AUDIT_TARGET`] characters.
+pub fn audit_target(path: &str) -> String {
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    let redacted: Vec<&str> = decoded
+        .split('/')
+        .map(|segment| {
+            let credential = ["ew_", "ewr_", "ewe_", "hvs.", "hvb."]
+                .iter()
+                .any(|p| segment.starts_with(p));
+            if credential { "***" } else { segment }
+        })
+        .collect();
+    let mut target = redacted.join("/");
+    if target.chars().count() > MAX_AUDIT_TARGET {
+        target = target.chars().take(MAX_AUDIT_TARGET).collect();
+        target.push('…');
+    }
+    target
+}
+
+/// A limit on audit records of anonymous failures (a missing or bad token, a bad wrapping
+/// token), so that unauthenticated traffic cannot grow the log without bound. What is over the
+/// limit is counted and the count written with the next record that is kept.
+pub struct AnonymousFailures {
+    state: std::sync::Mutex<(i64, u32, u64)>,
+}
+
+impl AnonymousFailures {
+    /// Records kept per second.
+    pub const PER_SECOND: u32 = 20;
+
+    /// `Some(suppressed so far)` if a record may be written now, `None` if it is over the limit.
+    pub fn admit(&self, now_ms: i64) -> Option<u64> {
+        let Ok(mut s) = self.state.lock() else {
+            return Some(0);
+        };
+        let second = now_ms / 1000;
+        if s.0 != second {
+            s.0 = second;
+            s.1 = 0;
+        }
+        if s.1 >= Self::PER_SECOND {
+            s.2 += 1;
+            return None;
+        }
+        s.1 += 1;
+        Some(std::mem::take(&mut s.2))
+    }
+}
+
+static ANONYMOUS_FAILURES: AnonymousFailures = AnonymousFailures {
+    state: std::sync::Mutex::new((0, 0, 0)),
+};
+
 /// Set on a response (as an extension) by a handler that returned a secret value, so the call
 /// is audited like a write.
 #[derive(Debug, Clone, Copy)]
@@ -209,7 +274,7 @@ pub struct ValueRead;
 #[derive(Debug, Clone, Copy)]
 pub struct AuditScope(pub &'static str);
 
-type Refusal = (Option<Principal>, ApiError);
+type Refusal = (Option<Box<Principal>>, ApiError);
 
 async fn authorise(
     app: &App,
@@ -229,9 +294,20 @@ async fn authorise(
     let principal = auth::authenticate(&app.store, header)
         .await
         .map_err(|e| (None, ApiError::from(e)))?;
+    // The data key is opened only where the route is about the caller themselves.
+    let user_key = match need {
+        Need::SelfOnly | Need::SelfOrPlatformAdmin
+            if user.as_deref() == Some(principal.user.as_str()) =>
+        {
+            header
+                .and_then(auth::bearer)
+                .and_then(|token| principal.open_user_key(token))
+        }
+        _ => None,
+    };
     let deny = |p: &Principal, message: String| {
         Err((
-            Some(p.clone()),
+            Some(Box::new(p.clone())),
             ApiError::new(StatusCode::FORBIDDEN, "denied", message),
         ))
     };
@@ -240,7 +316,7 @@ async fn authorise(
             .store
             .role_of(project.to_string(), principal.user.clone())
             .await
-            .map_err(|e| (Some(principal.clone()), ApiError::from(e)))?,
+            .map_err(|e| (Some(Box::new(principal.clone())), ApiError::from(e)))?,
         None => None,
     };
     match need {
@@ -254,7 +330,7 @@ async fn authorise(
             None => {
                 let project = project.unwrap_or_default();
                 return Err((
-                    Some(principal),
+                    Some(Box::new(principal)),
                     ApiError::not_found(format!("no project {project:?}")),
                 ));
             }
@@ -297,7 +373,7 @@ async fn authorise(
                         app.store
                             .role_of(p.clone(), principal.user.clone())
                             .await
-                            .map_err(|e| (Some(principal.clone()), ApiError::from(e)))?
+                            .map_err(|e| (Some(Box::new(principal.clone())), ApiError::from(e)))?
                             == Some(Role::Admin)
                     }
                     None => false,
@@ -313,7 +389,10 @@ async fn authorise(
             }
         }
     }
-    Ok(Some(Caller { principal }))
+    Ok(Some(Caller {
+        principal,
+        user_key,
+    }))
 }
 
 #[cfg(test)]

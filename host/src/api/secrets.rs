@@ -5,6 +5,7 @@
 use super::policy::{AuditScope, Caller, ValueRead};
 use super::{ApiError, rfc3339};
 use crate::names::{Name, SecretName};
+use crate::secrets::userkey::UserKey;
 use crate::secrets::{
     BackendError, MAX_VALUE_BYTES, Owner, SecretValue, ValueError, WriteMode, value_from_json,
     value_to_json,
@@ -27,6 +28,11 @@ const MAX_WRAP_TTL: u64 = 24 * 3600;
 
 type Params = Path<HashMap<String, String>>;
 
+/// What an API caller is told when the backend fails: no more. The cause names Vault's
+/// address, mount and policies, which are the operator's business; it goes to the log.
+pub const API_UNAVAILABLE: &str =
+    "the secret backend could not answer; try again later (the cause is in the server's log)";
+
 impl From<BackendError> for ApiError {
     fn from(e: BackendError) -> Self {
         match e {
@@ -34,11 +40,68 @@ impl From<BackendError> for ApiError {
             BackendError::AlreadyExists(m) => {
                 ApiError::new(StatusCode::CONFLICT, "already_exists", m)
             }
+            BackendError::Refused(m) => ApiError::bad_entry(m),
             BackendError::Unavailable(m) | BackendError::Corrupt(m) => {
-                tracing::warn!(error = %m, "secret backend failed");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
+                crate::secrets::warn_backend_failure(
+                    &m,
+                    "an API call failed in the secret backend",
+                );
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    API_UNAVAILABLE,
+                )
             }
         }
+    }
+}
+
+/// The caller's data key when `owner` is a user scope (the policy lets only that user in);
+/// `None` for other scopes. A token without a key slot is refused: it was issued by someone
+/// else, and may not open or replace what the user keeps.
+fn user_key<'a>(caller: &'a Caller, owner: &Owner) -> Result<Option<&'a UserKey>, ApiError> {
+    if !matches!(owner, Owner::User(_)) {
+        return Ok(None);
+    }
+    caller.user_key.as_deref().map(Some).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "denied",
+            format!(
+                "token {} holds no key to your user secrets (it was issued by {}, or minted \
+                 from such a token); use a token you minted with a keyed token, or redeem an \
+                 enrollment code (`edgeward enroll`)",
+                caller.principal.token_id, caller.principal.issued_by
+            ),
+        )
+    })
+}
+
+/// Seals `value` for a user scope; other scopes' values pass as they are.
+fn sealed(
+    key: Option<&UserKey>,
+    owner: &Owner,
+    name: &SecretName,
+    value: SecretValue,
+) -> SecretValue {
+    match (key, owner) {
+        (Some(key), Owner::User(user)) => key.seal(user, name.as_str(), &value),
+        _ => value,
+    }
+}
+
+/// Opens a user-scope value with the caller's key; other scopes' values pass as they are.
+fn opened(
+    key: Option<&UserKey>,
+    owner: &Owner,
+    name: &SecretName,
+    value: SecretValue,
+) -> Result<SecretValue, ApiError> {
+    match (key, owner) {
+        (Some(key), Owner::User(user)) => key
+            .open(user, name.as_str(), &value)
+            .map_err(|e| ApiError::new(StatusCode::FORBIDDEN, "denied", e.to_string())),
+        _ => Ok(value),
     }
 }
 
@@ -88,9 +151,11 @@ async fn put_value(
     value: &SecretValue,
     mode: WriteMode,
 ) -> Result<axum::Json<Value>, ApiError> {
+    let key = user_key(caller, owner)?;
+    let value = sealed(key, owner, name, value.clone());
     let version = app
         .backend
-        .write(owner, name, value, &caller.principal.user, mode)
+        .write(owner, name, &value, &caller.principal.user, mode)
         .await?;
     Ok(axum::Json(
         json!({ "name": name, "scope": owner.scope(), "version": version }),
@@ -114,7 +179,7 @@ fn value_of(v: Option<&Value>) -> Result<SecretValue, ApiError> {
     let v = v.ok_or_else(|| ApiError::bad_entry("missing \"value\": a string or an object"))?;
     value_from_json(v).map_err(|e| match e {
         ValueError::TooLarge(_) => ApiError::too_large(e.to_string()),
-        ValueError::NotStringOrObject => ApiError::bad_entry(e.to_string()),
+        ValueError::NotStringOrObject | ValueError::Exponent => ApiError::bad_entry(e.to_string()),
     })
 }
 
@@ -206,10 +271,12 @@ pub(super) async fn update(
 
 pub(super) async fn read(
     State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
     Path(p): Params,
 ) -> Result<Response, ApiError> {
     let owner = owner(&app, &p).await?;
     let name = secret_name(&p)?;
+    let key = user_key(&caller, &owner)?;
     let secret = app
         .backend
         .get(&owner, &name)
@@ -221,7 +288,7 @@ pub(super) async fn read(
             "name": name,
             "scope": owner.scope(),
             "version": secret.version,
-            "value": value_to_json(&secret.value),
+            "value": value_to_json(&opened(key, &owner, &name, secret.value)?),
         })),
         true,
     ))
@@ -229,10 +296,12 @@ pub(super) async fn read(
 
 pub(super) async fn remove(
     State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
     Path(p): Params,
 ) -> Result<Response, ApiError> {
     let owner = owner(&app, &p).await?;
     let name = secret_name(&p)?;
+    user_key(&caller, &owner)?;
     if !app.backend.delete(&owner, &name).await? {
         return Err(ApiError::not_found(format!(
             "no {} secret {name}",
@@ -259,8 +328,13 @@ pub(super) async fn import(
     let owner = owner(&app, &p).await?;
     let body = json_body(body, "a secrets.json object {\"NAME\": value, ...}")?;
     let entries = parse_secrets_json(&body)?;
+    let key = user_key(&caller, &owner)?;
+    let stored: Vec<(SecretName, SecretValue)> = entries
+        .iter()
+        .map(|(n, v)| (n.clone(), sealed(key, &owner, n, v.clone())))
+        .collect();
     app.backend
-        .import(&owner, &entries, &caller.principal.user)
+        .import(&owner, &stored, &caller.principal.user)
         .await?;
     let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
     Ok(tagged(
@@ -272,11 +346,13 @@ pub(super) async fn import(
 
 pub(super) async fn wrap(
     State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
     Path(p): Params,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let owner = owner(&app, &p).await?;
     let name = secret_name(&p)?;
+    let key = user_key(&caller, &owner)?;
     let body = match &body {
         Ok(b) if b.iter().all(u8::is_ascii_whitespace) => json!({}),
         _ => json_body(body, r#"{"ttl": seconds} or no body"#)?,
@@ -290,11 +366,27 @@ pub(super) async fn wrap(
                 ApiError::bad_entry(format!("ttl is whole seconds from 1 to {MAX_WRAP_TTL}"))
             })?,
     };
-    let wrapped = app
-        .backend
-        .wrap(&owner, &name, Duration::from_secs(ttl))
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no {} secret {name}", owner.scope())))?;
+    let missing = || ApiError::not_found(format!("no {} secret {name}", owner.scope()));
+    let wrapped = match key {
+        // A user secret is opened here and its plaintext wrapped: the backend's own copy is
+        // sealed, and the one who redeems the token holds no key.
+        Some(_) => {
+            let secret = app.backend.get(&owner, &name).await?.ok_or_else(missing)?;
+            let value = opened(key, &owner, &name, secret.value)?;
+            app.backend
+                .wrap_value(&value, Duration::from_secs(ttl))
+                .await?
+        }
+        None => app
+            .backend
+            .wrap(&owner, &name, Duration::from_secs(ttl))
+            .await?
+            .ok_or_else(missing)?,
+    };
+    // Unwrap redeems only tokens Edgeward handed out.
+    app.store
+        .issued_wrap_insert(crate::auth::hash_token(&wrapped.token), wrapped.expires_at)
+        .await?;
     let unwrap_url = wrapped
         .unwrap_url
         .clone()
@@ -322,6 +414,18 @@ pub(super) async fn unwrap(
     let token = body["token"]
         .as_str()
         .ok_or_else(|| ApiError::bad_entry(r#"expected {"token": "..."}"#))?;
+    // Only a token Edgeward created is redeemed: anything else (a Vault wrapping token of
+    // someone else's, a guess) is refused without reaching the backend, and never destroyed.
+    if token.len() > 512
+        || !app
+            .store
+            .issued_wrap_take(crate::auth::hash_token(token))
+            .await?
+    {
+        return Err(ApiError::not_found(
+            "the wrapping token is unknown, used or expired",
+        ));
+    }
     let value = app.backend.unwrap(token).await?;
     let mut response = axum::Json(json!({ "value": value_to_json(&value) })).into_response();
     response.extensions_mut().insert(ValueRead);

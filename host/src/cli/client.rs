@@ -88,6 +88,11 @@ impl Client {
         })
     }
 
+    /// A request without the token (for calls whose credential is in the body).
+    fn anonymous(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.api))
+    }
+
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let builder = self.http.request(method, format!("{}{path}", self.api));
         match &self.token {
@@ -313,6 +318,67 @@ pub async fn run(command: Command) -> Result<(), ClientError> {
                     p["role"].as_str().unwrap_or_default()
                 );
             }
+            match me["user_key"].as_str() {
+                Some(key) => println!("this token opens your user secrets (data key {key})"),
+                None => println!(
+                    "this token opens none of your user secrets (issued by {})",
+                    me["issued_by"].as_str().unwrap_or_default()
+                ),
+            }
+            let others = me["tokens_issued_by_others"].as_array();
+            if let Some(others) = others.filter(|o| !o.is_empty()) {
+                println!("tokens others issued for you:");
+                for t in others {
+                    println!(
+                        "  {} {:?} issued by {} at {}{}{}",
+                        t["id"].as_str().unwrap_or_default(),
+                        t["name"].as_str().unwrap_or_default(),
+                        t["issued_by"].as_str().unwrap_or_default(),
+                        t["created_at"].as_str().unwrap_or_default(),
+                        if t["user_key"].is_string() {
+                            " (enrolled: holds a data key of its own)"
+                        } else {
+                            ""
+                        },
+                        if t["revoked_at"].is_string() {
+                            " [revoked]"
+                        } else {
+                            ""
+                        },
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Enroll {
+            code: crate::cli::Redacted(code),
+            name,
+            conn,
+        } => {
+            let client = Client::from_args(&conn)?;
+            let code = if code == "-" {
+                let mut s = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut s)
+                    .map_err(|e| err("io", format!("stdin: {e}")))?;
+                s.trim().to_string()
+            } else {
+                code
+            };
+            let body = client
+                .send(
+                    client
+                        .anonymous(Method::POST, "/v1/enroll")
+                        .json(&serde_json::json!({ "code": code, "name": name })),
+                )
+                .await?;
+            eprintln!(
+                "enrolled {}: token {} (shown once, store it now); {}",
+                body["user"].as_str().unwrap_or_default(),
+                body["id"].as_str().unwrap_or_default(),
+                body["note"].as_str().unwrap_or_default()
+            );
+            println!("{}", body["token"].as_str().unwrap_or_default());
             Ok(())
         }
         Command::Audit {
@@ -766,6 +832,28 @@ async fn users(cmd: UsersCommand) -> Result<(), ClientError> {
                 .await?;
             println!("created user {name}");
         }
+        UsersCommand::Enroll {
+            name,
+            expires_in,
+            conn,
+        } => {
+            let client = Client::from_args(&conn)?;
+            let expires_in = expires_in.as_deref().map(parse_duration_secs).transpose()?;
+            let body = client
+                .send(
+                    client
+                        .request(Method::POST, &format!("/v1/users/{name}/enrollments"))
+                        .json(&serde_json::json!({ "expires_in": expires_in })),
+                )
+                .await?;
+            eprintln!(
+                "enrollment code {} for {name}, valid until {}; single use, shown once: hand \
+                 it to {name}, who runs `edgeward enroll CODE`",
+                body["id"].as_str().unwrap_or_default(),
+                body["expires_at"].as_str().unwrap_or_default()
+            );
+            println!("{}", body["code"].as_str().unwrap_or_default());
+        }
         UsersCommand::List { conn } => {
             let client = Client::from_args(&conn)?;
             let body = client
@@ -829,7 +917,10 @@ async fn tokens(cmd: TokensCommand) -> Result<(), ClientError> {
             let body = client
                 .send(client.request(Method::GET, &format!("/v1/users/{user}/tokens")))
                 .await?;
-            println!("{:<21} {:<20} {:<25} STATE", "ID", "NAME", "EXPIRES");
+            println!(
+                "{:<21} {:<20} {:<25} {:<12} {:<21} STATE",
+                "ID", "NAME", "EXPIRES", "ISSUED BY", "USER KEY"
+            );
             for t in body["tokens"].as_array().into_iter().flatten() {
                 let state = if t["revoked_at"].is_string() {
                     "revoked"
@@ -837,10 +928,12 @@ async fn tokens(cmd: TokensCommand) -> Result<(), ClientError> {
                     "active"
                 };
                 println!(
-                    "{:<21} {:<20} {:<25} {state}",
+                    "{:<21} {:<20} {:<25} {:<12} {:<21} {state}",
                     t["id"].as_str().unwrap_or_default(),
                     t["name"].as_str().unwrap_or_default(),
                     t["expires_at"].as_str().unwrap_or("never"),
+                    t["issued_by"].as_str().unwrap_or_default(),
+                    t["user_key"].as_str().unwrap_or("-"),
                 );
             }
         }

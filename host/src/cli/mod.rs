@@ -69,8 +69,20 @@ pub enum Command {
     /// API tokens.
     #[command(subcommand)]
     Tokens(TokensCommand),
-    /// Show who the token belongs to and their roles.
+    /// Show who the token belongs to, their roles, and every token someone else issued for
+    /// them.
     Whoami {
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Redeem an enrollment code an admin gave you: prints your first token (with a fresh key
+    /// to your user secrets) once. `-` reads the code from stdin.
+    Enroll {
+        #[arg(value_name = "CODE")]
+        code: Redacted,
+        /// What the token is for.
+        #[arg(long)]
+        name: Option<String>,
         #[command(flatten)]
         conn: ConnArgs,
     },
@@ -331,6 +343,18 @@ pub enum UsersCommand {
         #[command(flatten)]
         conn: ConnArgs,
     },
+    /// Make a single-use enrollment code for a user (printed once): they redeem it with
+    /// `edgeward enroll` for a token of their own that opens their user secrets.
+    Enroll {
+        /// The user.
+        name: String,
+        /// How long the code stays valid: seconds, or a number with s, m, h or d (default 24h,
+        /// at most 7d).
+        #[arg(long)]
+        expires_in: Option<String>,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
 }
 
 /// `edgeward tokens …`
@@ -500,6 +524,9 @@ pub struct ServeArgs {
     /// Execution records older than this many hours are dropped.
     #[arg(long, env = "EDGEWARD_EXECUTIONS_MAX_AGE_HOURS", default_value_t = 168)]
     pub executions_max_age_hours: u64,
+    /// Audit records older than this many days are dropped (checked hourly).
+    #[arg(long, env = "EDGEWARD_AUDIT_MAX_AGE_DAYS", default_value_t = 365)]
+    pub audit_max_age_days: u64,
     /// How long resolved secrets are cached, in milliseconds (0 turns the cache off).
     #[arg(long, env = "EDGEWARD_SECRETS_CACHE_TTL_MS", default_value_t = 30_000)]
     pub secrets_cache_ttl_ms: u64,
@@ -539,6 +566,8 @@ impl ServeArgs {
                 self.executions_max_age_hours.saturating_mul(3600),
             ),
         };
+        config.audit_max_age =
+            std::time::Duration::from_secs(self.audit_max_age_days.max(1).saturating_mul(86_400));
         config.secrets.cache_ttl = std::time::Duration::from_millis(self.secrets_cache_ttl_ms);
         config.secrets.timeout = std::time::Duration::from_millis(self.secrets_timeout_ms.max(1));
         if self.secrets_backend == "vault" {

@@ -3,8 +3,7 @@
 //! limits. Every execution ends in exactly one record, with masked, capped output.
 
 use super::body::{CappedBody, Direction};
-use super::mask::mask;
-use super::{CapturedOutput, Deployed, Runtime, Stop};
+use super::{CapturedOutput, Deployed, Runtime, Stop, Unmasked};
 use crate::manifest::EnvBinding;
 use crate::secrets::guest::SecretsCtx;
 use crate::secrets::{ResolveError, Resolver, SecretBackend};
@@ -88,20 +87,21 @@ pub fn error_response(
 pub struct Trigger {
     /// The execution id.
     pub id: String,
-    /// The user whose token came with the request.
-    pub user: Option<String>,
+    /// The user whose token came with the request, with their data key if it opens it.
+    pub user: Option<crate::secrets::UserContext>,
 }
 
 /// Runs `deployed` on `request` and returns the response to send. Never fails: every failure
 /// becomes a JSON error response carrying the execution id. `on_done` receives the record when
-/// the guest's work is over.
+/// the guest's work is over, with the output still to be masked (the record writer masks it,
+/// off the data plane).
 pub async fn execute<B>(
     runtime: &Runtime,
     deployed: Arc<Deployed>,
     backend: Arc<dyn SecretBackend>,
     trigger: Trigger,
     request: hyper::Request<B>,
-    on_done: impl FnOnce(ExecutionRow) + Send + 'static,
+    on_done: impl FnOnce(ExecutionRow, Option<Unmasked>) + Send + 'static,
 ) -> hyper::Response<HyperOutgoingBody>
 where
     B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
@@ -113,26 +113,24 @@ where
     let id = trigger.id.clone();
     let record = {
         let deployed = deployed.clone();
-        let user = trigger.user.clone();
-        move |status: ExecutionStatus,
-              http_status: Option<u16>,
-              secrets: Vec<String>,
-              stdout: (Vec<u8>, bool),
-              stderr: (Vec<u8>, bool)| ExecutionRow {
-            id: trigger.id,
-            project: deployed.project.to_string(),
-            package: deployed.package.to_string(),
-            version: deployed.version,
-            started_at,
-            duration_us: i64::try_from(start.elapsed().as_micros()).unwrap_or(i64::MAX),
-            status: status.as_str().into(),
-            http_status,
-            user,
-            secrets,
-            stdout: stdout.0,
-            stdout_truncated: stdout.1,
-            stderr: stderr.0,
-            stderr_truncated: stderr.1,
+        let user = trigger.user.as_ref().map(|u| u.name.clone());
+        move |status: ExecutionStatus, http_status: Option<u16>, secrets: Vec<String>| {
+            ExecutionRow {
+                id: trigger.id,
+                project: deployed.project.to_string(),
+                package: deployed.package.to_string(),
+                version: deployed.version,
+                started_at,
+                duration_us: i64::try_from(start.elapsed().as_micros()).unwrap_or(i64::MAX),
+                status: status.as_str().into(),
+                http_status,
+                user,
+                secrets,
+                stdout: Vec::new(),
+                stdout_truncated: false,
+                stderr: Vec::new(),
+                stderr_truncated: false,
+            }
         }
     };
     // A slot of this package, waiting briefly when all are busy.
@@ -144,13 +142,10 @@ where
     {
         Ok(Ok(permit)) => permit,
         _ => {
-            on_done(record(
-                ExecutionStatus::Limited,
-                Some(503),
-                Vec::new(),
-                (Vec::new(), false),
-                (Vec::new(), false),
-            ));
+            on_done(
+                record(ExecutionStatus::Limited, Some(503), Vec::new()),
+                None,
+            );
             return error_response(
                 503,
                 "capacity",
@@ -169,13 +164,10 @@ where
     if declared.is_some_and(|n| n > deployed.request_bytes) {
         let (_, body) = request.into_parts();
         crate::server::drain(body, 1 << 20).await;
-        on_done(record(
-            ExecutionStatus::Limited,
-            Some(413),
-            Vec::new(),
-            (Vec::new(), false),
-            (Vec::new(), false),
-        ));
+        on_done(
+            record(ExecutionStatus::Limited, Some(413), Vec::new()),
+            None,
+        );
         return error_response(
             413,
             "too_large",
@@ -198,20 +190,13 @@ where
         Ok(env) => env,
         Err((status, code, message)) => {
             let (names, _) = secrets.take();
-            on_done(record(
-                ExecutionStatus::Limited,
-                Some(status),
-                names,
-                (Vec::new(), false),
-                (Vec::new(), false),
-            ));
+            on_done(record(ExecutionStatus::Limited, Some(status), names), None);
             return error_response(status, code, &message, Some(&id));
         }
     };
 
     let cap = runtime.config().output_cap;
-    let stdout = CapturedOutput::new(cap);
-    let stderr = CapturedOutput::new(cap);
+    let (stdout, stderr) = CapturedOutput::pair(cap);
     let (mut store, outbound_over) = runtime.new_store(
         &deployed,
         secrets,
@@ -245,13 +230,10 @@ where
         Ok(pair) => pair,
         Err(e) => {
             tracing::debug!(execution = %id, error = %e, "could not pass the request to the guest");
-            on_done(record(
-                ExecutionStatus::GuestError,
-                Some(400),
-                Vec::new(),
-                (Vec::new(), false),
-                (Vec::new(), false),
-            ));
+            on_done(
+                record(ExecutionStatus::GuestError, Some(400), Vec::new()),
+                None,
+            );
             return error_response(
                 400,
                 "bad_request",
@@ -293,13 +275,15 @@ where
         if limited && matches!(status, ExecutionStatus::Ok | ExecutionStatus::Trapped) {
             status = ExecutionStatus::Limited;
         }
-        // Mask every value this execution obtained before its output leaves the store.
+        // The output goes to the record writer with every value this execution obtained, to
+        // be masked there before it is stored.
         let (secrets, revealed) = data.secrets.take();
         drop(store);
-        let (out, out_cut) = stdout.take();
-        let (err, err_cut) = stderr.take();
-        let out = (mask(&out, &revealed, out_cut), out_cut);
-        let err = (mask(&err, &revealed, err_cut), err_cut);
+        drop(stderr);
+        let output = Unmasked {
+            captured: stdout.take(),
+            values: revealed,
+        };
         let _ = ended_tx.send(status);
         let (http_status, overridden) = match sent_rx.await {
             Ok((code, over)) => (Some(code), over),
@@ -313,7 +297,7 @@ where
             Some(o) if status == ExecutionStatus::Ok => o,
             _ => status,
         };
-        on_done(record(status, http_status, secrets, out, err));
+        on_done(record(status, http_status, secrets), Some(output));
     });
 
     let limit_message = |what: &str, bytes: u64| {

@@ -9,12 +9,13 @@
 mod body;
 pub mod execute;
 mod limits;
-mod mask;
+pub mod mask;
 pub mod outbound;
-mod output;
+pub mod output;
 pub mod state;
 
 pub use execute::{ExecutionStatus, Trigger, execute};
+pub use mask::{Masked, Unmasked};
 pub use output::CapturedOutput;
 
 use crate::manifest::Manifest;

@@ -203,6 +203,15 @@ impl SecretBackend for CachedBackend {
             .await
     }
 
+    async fn wrap_value(
+        &self,
+        value: &SecretValue,
+        ttl: Duration,
+    ) -> Result<Wrapped, BackendError> {
+        self.bounded("a wrap", self.inner.wrap_value(value, ttl))
+            .await
+    }
+
     async fn unwrap(&self, token: &str) -> Result<SecretValue, BackendError> {
         self.bounded("an unwrap", self.inner.unwrap(token)).await
     }

@@ -269,22 +269,30 @@ impl SecretBackend for EmbeddedBackend {
         let Some(secret) = self.get(owner, name).await? else {
             return Ok(None);
         };
+        self.wrap_value(&secret.value, ttl).await.map(Some)
+    }
+
+    async fn wrap_value(
+        &self,
+        value: &SecretValue,
+        ttl: std::time::Duration,
+    ) -> Result<Wrapped, BackendError> {
         let mut raw = Zeroizing::new([0u8; 32]);
         rand::rng().fill_bytes(raw.as_mut());
         let token = Zeroizing::new(format!("{WRAP_PREFIX}{}", hex::encode(raw.as_ref())));
         let hash = crate::auth::hash_token(&token);
-        let (nonce, ciphertext) = self.seal(&wrap_aad(&hash), &secret.value)?;
+        let (nonce, ciphertext) = self.seal(&wrap_aad(&hash), value)?;
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
         let expires_at = crate::store::now_ms().saturating_add(ttl_ms);
         self.store
-            .wrap_insert(hash, name.to_string(), nonce, ciphertext, expires_at)
+            .wrap_insert(hash, String::new(), nonce, ciphertext, expires_at)
             .await
             .map_err(store_error)?;
-        Ok(Some(Wrapped {
+        Ok(Wrapped {
             token,
             expires_at,
             unwrap_url: None,
-        }))
+        })
     }
 
     async fn unwrap(&self, token: &str) -> Result<SecretValue, BackendError> {

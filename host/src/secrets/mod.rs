@@ -7,6 +7,7 @@
 pub mod cache;
 pub mod embedded;
 pub mod guest;
+pub mod userkey;
 pub mod vault;
 
 use crate::names::{Name, SecretName};
@@ -164,6 +165,9 @@ pub enum BackendError {
     /// A create found the name taken.
     #[error("{0}")]
     AlreadyExists(String),
+    /// The backend cannot keep this value as it is (and so refuses it rather than change it).
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// How a write treats an existing secret.
@@ -249,6 +253,14 @@ pub trait SecretBackend: Send + Sync + 'static {
         ttl: std::time::Duration,
     ) -> Result<Option<Wrapped>, BackendError>;
 
+    /// Exchanges `value` itself for a single-use token valid for `ttl` (for values the host
+    /// holds already, such as an opened user secret).
+    async fn wrap_value(
+        &self,
+        value: &SecretValue,
+        ttl: std::time::Duration,
+    ) -> Result<Wrapped, BackendError>;
+
     /// Redeems a token from [`SecretBackend::wrap`] once; `NotFound` when it is unknown,
     /// used or expired.
     async fn unwrap(&self, token: &str) -> Result<SecretValue, BackendError>;
@@ -276,12 +288,31 @@ pub enum ValueError {
     /// Over [`MAX_VALUE_BYTES`]; the size it has.
     #[error("a secret value is at most {MAX_VALUE_BYTES} bytes; this one is {0}")]
     TooLarge(usize),
+    /// A number written with an exponent, whose text JSON parsers rewrite (`1e3` → `1e+3`).
+    #[error(
+        "a field holds a number with an exponent (like 1e3), which cannot keep its exact \
+         text; write the number out in full, or as a string"
+    )]
+    Exponent,
 }
 
-/// Parses an API or `secrets.json` value: a string, or an object of fields.
+/// Whether any number in `v` is written with an exponent.
+fn has_exponent(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Number(n) => n.to_string().contains(['e', 'E']),
+        serde_json::Value::Array(items) => items.iter().any(has_exponent),
+        serde_json::Value::Object(map) => map.values().any(has_exponent),
+        _ => false,
+    }
+}
+
+/// Parses an API or `secrets.json` value: a string, or an object of fields. Numbers keep
+/// their exact text (serde_json's `arbitrary_precision`), fields their order; a number with an
+/// exponent, whose text would change, is refused.
 pub fn value_from_json(v: &serde_json::Value) -> Result<SecretValue, ValueError> {
     let value = match v {
         serde_json::Value::String(s) => SecretValue::text(s.clone()),
+        serde_json::Value::Object(_) if has_exponent(v) => return Err(ValueError::Exponent),
         serde_json::Value::Object(_) => SecretValue::object(v.to_string()),
         _ => return Err(ValueError::NotStringOrObject),
     };
@@ -324,7 +355,9 @@ pub fn parse_import(
             let name = SecretName::parse(k).map_err(|e| ImportError::BadEntry(e.0))?;
             let value = value_from_json(v).map_err(|e| match e {
                 ValueError::TooLarge(_) => ImportError::TooLarge(format!("{name}: {e}")),
-                ValueError::NotStringOrObject => ImportError::BadEntry(format!("{name}: {e}")),
+                ValueError::NotStringOrObject | ValueError::Exponent => {
+                    ImportError::BadEntry(format!("{name}: {e}"))
+                }
             })?;
             Ok((name, value))
         })
@@ -350,6 +383,16 @@ pub fn owner_chain(project: Name, package: Name) -> Arc<[Owner; 3]> {
     ])
 }
 
+/// The user whose token triggered an execution, and their data key if the token opens it.
+#[derive(Debug, Clone)]
+pub struct UserContext {
+    /// The user.
+    pub name: String,
+    /// Their data key, opened with the request's token; `None` when the token holds no key
+    /// slot (an admin issued it), so it opens no user secret.
+    pub key: Option<Arc<userkey::UserKey>>,
+}
+
 /// Which package is running, and for whom: everything resolution needs, fixed by the host.
 #[derive(Clone)]
 pub struct Resolver {
@@ -357,8 +400,8 @@ pub struct Resolver {
     /// The owners `get` tries, in order: this package, its project, the platform. Built once,
     /// not per lookup.
     chain: Arc<[Owner; 3]>,
-    /// The triggering user's own secrets, when the request carried their token.
-    user: Option<Owner>,
+    /// The triggering user's own secrets and data key, when the request carried their token.
+    user: Option<(Owner, Option<Arc<userkey::UserKey>>)>,
     allow: Option<Arc<[String]>>,
 }
 
@@ -392,7 +435,7 @@ impl Resolver {
         project: Name,
         package: Name,
         allow: Option<Arc<[String]>>,
-        user: Option<String>,
+        user: Option<UserContext>,
     ) -> Resolver {
         Resolver::with_owners(backend, owner_chain(project, package), allow, user)
     }
@@ -403,12 +446,12 @@ impl Resolver {
         backend: Arc<dyn SecretBackend>,
         chain: Arc<[Owner; 3]>,
         allow: Option<Arc<[String]>>,
-        user: Option<String>,
+        user: Option<UserContext>,
     ) -> Resolver {
         Resolver {
             backend,
             chain,
-            user: user.map(Owner::User),
+            user: user.map(|u| (Owner::User(u.name), u.key)),
             allow,
         }
     }
@@ -428,7 +471,7 @@ impl Resolver {
             Scope::Package => &self.chain[0],
             Scope::Project => &self.chain[1],
             Scope::Platform => &self.chain[2],
-            Scope::User => self.user.as_ref().ok_or_else(|| {
+            Scope::User => self.user.as_ref().map(|(owner, _)| owner).ok_or_else(|| {
                 ResolveError::Denied(
                     "user scope is only readable by a request made with a user's token".into(),
                 )
@@ -467,7 +510,24 @@ impl Resolver {
     ) -> Result<Option<StoredSecret>, ResolveError> {
         let name = self.check(name)?;
         let owner = self.owner(scope)?;
-        self.lookup(owner, &name).await
+        let found = self.lookup(owner, &name).await?;
+        match (found, &self.user) {
+            // A user's values are sealed under their data key: opened here, for this execution.
+            (Some(mut secret), Some((Owner::User(user), key))) if scope == Scope::User => {
+                let key = key.as_ref().ok_or_else(|| {
+                    ResolveError::Denied(
+                        "the request's token holds no key to its user's secrets (an admin \
+                         issued it)"
+                            .into(),
+                    )
+                })?;
+                secret.value = key
+                    .open(user, name.as_str(), &secret.value)
+                    .map_err(|e| ResolveError::Denied(e.to_string()))?;
+                Ok(Some(secret))
+            }
+            (found, _) => Ok(found),
+        }
     }
 
     /// The names this package may read, with their scopes (user scope only with a user).
@@ -497,18 +557,24 @@ impl Resolver {
 pub const GUEST_UNAVAILABLE: &str =
     "the secret backend could not answer; try again later (the cause is in the host's log)";
 
-/// Any backend failure seen by a guest is `unavailable` with [`GUEST_UNAVAILABLE`]; the cause
-/// is logged (at most one warning a second, so an outage under load does not flood the log).
-fn unavailable(e: BackendError) -> ResolveError {
+/// Logs a backend failure's cause: at most one warning a second (the rest at debug), so an
+/// outage under load does not flood the log.
+pub fn warn_backend_failure(cause: &dyn fmt::Display, what: &str) {
     static LAST_WARNED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     if LAST_WARNED.swap(now, std::sync::atomic::Ordering::Relaxed) != now {
-        tracing::warn!(error = %e, "a guest's secret lookup failed in the backend");
+        tracing::warn!(error = %cause, "{what}");
     } else {
-        tracing::debug!(error = %e, "a guest's secret lookup failed in the backend");
+        tracing::debug!(error = %cause, "{what}");
     }
+}
+
+/// Any backend failure seen by a guest is `unavailable` with [`GUEST_UNAVAILABLE`]; the cause
+/// is logged.
+fn unavailable(e: BackendError) -> ResolveError {
+    warn_backend_failure(&e, "a guest's secret lookup failed in the backend");
     ResolveError::Unavailable(GUEST_UNAVAILABLE.into())
 }
 

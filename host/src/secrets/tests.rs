@@ -16,12 +16,24 @@ async fn backend(dir: &std::path::Path) -> Arc<dyn SecretBackend> {
 }
 
 fn resolver(b: &Arc<dyn SecretBackend>, allow: Option<&[&str]>, user: Option<&str>) -> Resolver {
+    resolver_with_key(b, allow, user, None)
+}
+
+fn resolver_with_key(
+    b: &Arc<dyn SecretBackend>,
+    allow: Option<&[&str]>,
+    user: Option<&str>,
+    key: Option<Arc<userkey::UserKey>>,
+) -> Resolver {
     Resolver::new(
         b.clone(),
         name("acme"),
         name("api"),
         allow.map(|a| a.iter().map(|s| s.to_string()).collect()),
-        user.map(str::to_string),
+        user.map(|u| UserContext {
+            name: u.to_string(),
+            key,
+        }),
     )
 }
 
@@ -85,20 +97,40 @@ async fn resolution_order_with_a_name_in_one_two_and_three_scopes() {
 async fn user_scope_needs_a_user_and_an_explicit_scope() {
     let tmp = tempfile::tempdir().unwrap();
     let b = backend(tmp.path()).await;
-    put(&b, Owner::User("alice".into()), "TOKEN", "alice-secret").await;
+    // User values are stored sealed under the user's data key.
+    let key = Arc::new(userkey::UserKey::generate());
+    let sealed = key.seal("alice", "TOKEN", &SecretValue::text("alice-secret".into()));
+    put(&b, Owner::User("alice".into()), "TOKEN", sealed.expose()).await;
     let anonymous = resolver(&b, None, None);
     assert!(matches!(
         anonymous.get_from(Scope::User, "TOKEN").await,
         Err(ResolveError::Denied(_))
     ));
-    let alice = resolver(&b, None, Some("alice"));
+    let alice = resolver_with_key(&b, None, Some("alice"), Some(key.clone()));
     assert!(
         alice.get("TOKEN").await.unwrap().is_none(),
         "never implicit"
     );
     let s = alice.get_from(Scope::User, "TOKEN").await.unwrap().unwrap();
     assert_eq!(s.value.expose(), "alice-secret");
-    let bob = resolver(&b, None, Some("bob"));
+    // Her token, but without a key slot (an admin issued it): denied, and no value.
+    let keyless = resolver(&b, None, Some("alice"));
+    match keyless.get_from(Scope::User, "TOKEN").await {
+        Err(ResolveError::Denied(m)) => assert!(!m.contains("alice-secret")),
+        other => panic!("{other:?}"),
+    }
+    // Another key of hers (a later enrollment): denied.
+    let other = resolver_with_key(
+        &b,
+        None,
+        Some("alice"),
+        Some(Arc::new(userkey::UserKey::generate())),
+    );
+    assert!(matches!(
+        other.get_from(Scope::User, "TOKEN").await,
+        Err(ResolveError::Denied(_))
+    ));
+    let bob = resolver_with_key(&b, None, Some("bob"), Some(key));
     assert!(bob.get_from(Scope::User, "TOKEN").await.unwrap().is_none());
 }
 
@@ -231,6 +263,13 @@ impl SecretBackend for GatedReads {
         ttl: std::time::Duration,
     ) -> Result<Option<Wrapped>, BackendError> {
         self.inner.wrap(owner, name, ttl).await
+    }
+    async fn wrap_value(
+        &self,
+        value: &SecretValue,
+        ttl: std::time::Duration,
+    ) -> Result<Wrapped, BackendError> {
+        self.inner.wrap_value(value, ttl).await
     }
     async fn unwrap(&self, token: &str) -> Result<SecretValue, BackendError> {
         self.inner.unwrap(token).await

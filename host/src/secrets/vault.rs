@@ -82,6 +82,38 @@ impl std::fmt::Debug for VaultBackend {
     }
 }
 
+/// Whether every number in `v` reads back from Vault's KV exactly as written: Vault decodes
+/// numbers into 64-bit floats and prints them in their shortest form, plain between 1e-6 and
+/// 1e21. Anything else would come back changed, so it is refused instead.
+fn vault_keeps_numbers(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Number(n) => {
+            let text = n.to_string();
+            text.parse::<f64>().is_ok_and(|f| {
+                f.is_finite()
+                    && format!("{f}") == text
+                    && (f == 0.0 || (1e-6..1e21).contains(&f.abs()))
+            })
+        }
+        serde_json::Value::Array(items) => items.iter().all(vault_keeps_numbers),
+        serde_json::Value::Object(map) => map.values().all(vault_keeps_numbers),
+        _ => true,
+    }
+}
+
+/// Whether Vault answered 404. A soft-deleted or destroyed latest version answers 404 with a
+/// body that holds metadata and no `errors`, which vaultrs leaves as a raw server-response
+/// error: it is absent all the same, exactly as `vault kv get` treats it.
+fn is_not_found(e: &ClientError) -> bool {
+    matches!(
+        e,
+        ClientError::APIError { code: 404, .. }
+            | ClientError::RestClientError {
+                source: rustify::errors::ClientError::ServerResponseError { code: 404, .. },
+            }
+    )
+}
+
 const VALUE_FIELD: &str = "value";
 const UPDATED_BY: &str = "edgeward-updated-by";
 
@@ -203,7 +235,7 @@ impl VaultBackend {
                     .map_err(|_| ClientError::ResponseEmptyError)?;
                 match vaultrs::api::exec_with_result(&*client, endpoint).await {
                     Ok(r) => Ok(Some(r)),
-                    Err(ClientError::APIError { code: 404, .. }) => Ok(None),
+                    Err(e) if is_not_found(&e) => Ok(None),
                     // A soft-deleted latest version reads as no data. Anything else that
                     // does not decode is an error, never "absent": absent would let resolution
                     // fall through to a lower scope's value.
@@ -229,18 +261,81 @@ impl VaultBackend {
 
     fn encode(value: &SecretValue) -> Result<serde_json::Value, BackendError> {
         if value.is_object() {
-            serde_json::from_str(value.expose())
-                .map_err(|_| BackendError::Corrupt("an object value that is not JSON".into()))
+            let doc: serde_json::Value = serde_json::from_str(value.expose())
+                .map_err(|_| BackendError::Corrupt("an object value that is not JSON".into()))?;
+            if !vault_keeps_numbers(&doc) {
+                return Err(BackendError::Refused(
+                    "Vault's KV store keeps numbers as 64-bit floats, so a field's number would \
+                     not read back as written (too many digits, a trailing zero, -0.0…); \
+                     write it as a string, or as Vault would print it"
+                        .into(),
+                ));
+            }
+            Ok(doc)
         } else {
             Ok(serde_json::json!({ VALUE_FIELD: value.expose() }))
         }
+    }
+
+    /// Sends a request answered with a wrapping token (`X-Vault-Wrap-TTL`), with the host's
+    /// own Vault token: logged in first (AppRole) when there is none yet, and once more when
+    /// Vault refuses it, as every other call does. `None` for a 404.
+    async fn wrapping(
+        &self,
+        ttl: Duration,
+        request: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
+    ) -> Result<Option<Wrapped>, BackendError> {
+        let approle = matches!(self.auth, VaultAuth::AppRole { .. });
+        if approle && self.client.read().await.settings().token.is_empty() {
+            self.login().await?;
+        }
+        let mut retried = false;
+        let response = loop {
+            let token = Zeroizing::new(self.client.read().await.settings().token.clone());
+            let response = request(&self.http, &token)
+                .header("X-Vault-Wrap-TTL", format!("{}s", ttl.as_secs().max(1)))
+                .send()
+                .await
+                .map_err(|_| {
+                    BackendError::Unavailable(format!("cannot reach Vault at {}", self.addr))
+                })?;
+            if response.status() == reqwest::StatusCode::FORBIDDEN && approle && !retried {
+                retried = true;
+                self.login().await?;
+                continue;
+            }
+            break response;
+        };
+        let status = response.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(BackendError::Unavailable(format!(
+                "Vault at {} refused to wrap ({status})",
+                self.addr
+            )));
+        }
+        let body: serde_json::Value = response
+            .json()
+            .await
+            .map_err(|e| BackendError::Unavailable(format!("Vault's wrap answer: {e}")))?;
+        let wrapped = body["wrap_info"]["token"]
+            .as_str()
+            .ok_or_else(|| BackendError::Unavailable("Vault did not wrap the response".into()))?;
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        Ok(Some(Wrapped {
+            token: Zeroizing::new(wrapped.to_string()),
+            expires_at: crate::store::now_ms().saturating_add(ttl_ms),
+            unwrap_url: Some(format!("{}/v1/sys/wrapping/unwrap", self.addr)),
+        }))
     }
 
     async fn current_version(&self, path: &str) -> Result<Option<u64>, BackendError> {
         self.with_client("a metadata read", |client| async move {
             match kv2::read_metadata(&*client, &self.mount, path).await {
                 Ok(m) => Ok(Some(m.current_version)),
-                Err(ClientError::APIError { code: 404, .. }) => Ok(None),
+                Err(e) if is_not_found(&e) => Ok(None),
                 Err(e) => Err(e),
             }
         })
@@ -290,7 +385,7 @@ impl SecretBackend for VaultBackend {
                 async move {
                     match kv2::list(&*client, &self.mount, &folder).await {
                         Ok(keys) => Ok(keys),
-                        Err(ClientError::APIError { code: 404, .. }) => Ok(Vec::new()),
+                        Err(e) if is_not_found(&e) => Ok(Vec::new()),
                         Err(e) => Err(e),
                     }
                 }
@@ -310,7 +405,7 @@ impl SecretBackend for VaultBackend {
                     async move {
                         match kv2::read_metadata(&*client, &self.mount, &path).await {
                             Ok(m) => Ok(Some(m)),
-                            Err(ClientError::APIError { code: 404, .. }) => Ok(None),
+                            Err(e) if is_not_found(&e) => Ok(None),
                             Err(e) => Err(e),
                         }
                     }
@@ -457,42 +552,31 @@ impl SecretBackend for VaultBackend {
     ) -> Result<Option<Wrapped>, BackendError> {
         // No read first: the wrapped GET itself answers 404 for an absent secret, and a read
         // would fetch the plaintext for nothing.
-        let path = self.path(owner, name);
-        let token = Zeroizing::new(self.client.read().await.settings().token.clone());
-        let url = format!("{}/v1/{}/data/{path}", self.addr, self.mount);
-        let response = self
-            .http
-            .get(&url)
-            .header("X-Vault-Token", token.as_str())
-            .header("X-Vault-Wrap-TTL", format!("{}s", ttl.as_secs().max(1)))
-            .send()
-            .await
-            .map_err(|_| {
-                BackendError::Unavailable(format!("cannot reach Vault at {}", self.addr))
-            })?;
-        let status = response.status();
-        if status == reqwest::StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        if !status.is_success() {
-            return Err(BackendError::Unavailable(format!(
-                "Vault at {} refused to wrap ({status})",
-                self.addr
-            )));
-        }
-        let body: serde_json::Value = response
-            .json()
-            .await
-            .map_err(|e| BackendError::Unavailable(format!("Vault's wrap answer: {e}")))?;
-        let wrapped = body["wrap_info"]["token"]
-            .as_str()
-            .ok_or_else(|| BackendError::Unavailable("Vault did not wrap the response".into()))?;
-        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-        Ok(Some(Wrapped {
-            token: Zeroizing::new(wrapped.to_string()),
-            expires_at: crate::store::now_ms().saturating_add(ttl_ms),
-            unwrap_url: Some(format!("{}/v1/sys/wrapping/unwrap", self.addr)),
-        }))
+        let url = format!(
+            "{}/v1/{}/data/{}",
+            self.addr,
+            self.mount,
+            self.path(owner, name)
+        );
+        self.wrapping(ttl, |http, token| {
+            http.get(&url).header("X-Vault-Token", token)
+        })
+        .await
+    }
+
+    /// `sys/wrapping/wrap`: Vault keeps the value in a single-use cubbyhole.
+    async fn wrap_value(
+        &self,
+        value: &SecretValue,
+        ttl: Duration,
+    ) -> Result<Wrapped, BackendError> {
+        let data = Self::encode(value)?;
+        let url = format!("{}/v1/sys/wrapping/wrap", self.addr);
+        self.wrapping(ttl, |http, token| {
+            http.post(&url).header("X-Vault-Token", token).json(&data)
+        })
+        .await?
+        .ok_or_else(|| BackendError::Unavailable("Vault did not wrap the value".into()))
     }
 
     async fn unwrap(&self, token: &str) -> Result<SecretValue, BackendError> {
@@ -530,6 +614,14 @@ impl SecretBackend for VaultBackend {
             .json()
             .await
             .map_err(|e| BackendError::Unavailable(format!("Vault's unwrap answer: {e}")))?;
-        Self::decode(&body["data"]["data"])
+        // A wrapped KV read holds `data.data` beside `data.metadata`; a wrapped value
+        // (`sys/wrapping/wrap`) is the fields themselves.
+        let kv =
+            body["data"]["metadata"]["version"].is_number() && body["data"]["data"].is_object();
+        if kv {
+            Self::decode(&body["data"]["data"])
+        } else {
+            Self::decode(&body["data"])
+        }
     }
 }

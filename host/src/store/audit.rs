@@ -28,6 +28,8 @@ pub struct AuditRow {
     pub status: u16,
     /// `ok`, `denied`, `unauthenticated`, `rejected` or `error`.
     pub outcome: String,
+    /// What else the record needs (the id of a token created, a count of records not kept).
+    pub detail: Option<String>,
 }
 
 /// Which records to return.
@@ -51,7 +53,7 @@ impl Store {
         self.call(move |c| {
             c.execute(
                 "INSERT INTO audit (at, actor, token_id, action, target, project, scope, remote, \
-                 status, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 status, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 rusqlite::params![
                     row.at,
                     row.actor,
@@ -62,7 +64,8 @@ impl Store {
                     row.scope,
                     row.remote,
                     row.status,
-                    row.outcome
+                    row.outcome,
+                    row.detail
                 ],
             )?;
             Ok(())
@@ -70,12 +73,18 @@ impl Store {
         .await
     }
 
+    /// Deletes records older than `before` (Unix milliseconds); how many.
+    pub async fn prune_audit(&self, before: i64) -> Result<usize, StoreError> {
+        self.call(move |c| Ok(c.execute("DELETE FROM audit WHERE at < ?1", [before])?))
+            .await
+    }
+
     /// Records matching `filter`, newest first.
     pub async fn query_audit(&self, filter: AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
         self.call(move |c| {
             let mut sql = String::from(
                 "SELECT id, at, actor, token_id, action, target, project, scope, remote, status, \
-                 outcome FROM audit WHERE 1 = 1",
+                 outcome, detail FROM audit WHERE 1 = 1",
             );
             let mut args: Vec<rusqlite::types::Value> = Vec::new();
             if let Some(since) = filter.since {
@@ -110,6 +119,7 @@ impl Store {
                     remote: r.get(8)?,
                     status: r.get(9)?,
                     outcome: r.get(10)?,
+                    detail: r.get(11)?,
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)

@@ -1,7 +1,11 @@
 //! Users, their API tokens (by hash only) and project memberships.
 
 use super::{Store, StoreError, now_ms, project_exists};
+use crate::secrets::userkey::KeySlot;
 use rusqlite::{OptionalExtension, params};
+
+/// Names the audit log and the system use as actor labels; no user may take them.
+pub const RESERVED_USER_NAMES: &[&str] = &["anonymous", "edgeward", "vault", "system", "root"];
 
 /// A role in a project. Ordered: each role can do what the ones before it can.
 #[derive(
@@ -66,6 +70,11 @@ pub struct TokenRow {
     pub expires_at: Option<i64>,
     /// Revocation time, Unix milliseconds.
     pub revoked_at: Option<i64>,
+    /// Who made it: the user themselves, or the admin who issued it (directly or through an
+    /// enrollment code).
+    pub issued_by: String,
+    /// The id of the user data key its key slot opens, if it has one.
+    pub key_id: Option<String>,
 }
 
 /// A token joined with its user, as authentication needs it.
@@ -75,6 +84,27 @@ pub struct TokenOwner {
     pub token: TokenRow,
     /// Whether its user is a platform admin.
     pub platform_admin: bool,
+    /// Its key slot, if it has one.
+    pub slot: Option<KeySlot>,
+}
+
+/// A token to record.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    /// Its public id.
+    pub id: String,
+    /// Its SHA-256 hash.
+    pub hash: String,
+    /// Its user.
+    pub user: String,
+    /// What it is for.
+    pub label: String,
+    /// Expiry, Unix milliseconds.
+    pub expires_at: Option<i64>,
+    /// Who made it.
+    pub issued_by: String,
+    /// Its key slot, if it gets one.
+    pub slot: Option<KeySlot>,
 }
 
 /// A project membership.
@@ -92,6 +122,10 @@ pub struct MemberRow {
     pub granted_by: String,
 }
 
+/// The columns [`token_row`] reads, from `tokens t LEFT JOIN key_slots k`.
+const TOKEN_COLUMNS: &str = "t.id, t.user_name, t.label, t.created_at, t.expires_at, \
+     t.revoked_at, COALESCE(t.issued_by, t.user_name), k.key_id";
+
 fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
     Ok(TokenRow {
         id: r.get(0)?,
@@ -100,7 +134,51 @@ fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
         created_at: r.get(3)?,
         expires_at: r.get(4)?,
         revoked_at: r.get(5)?,
+        issued_by: r.get(6)?,
+        key_id: r.get(7)?,
     })
+}
+
+fn insert_token(c: &rusqlite::Connection, t: &NewToken) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO tokens (id, hash, user_name, label, created_at, expires_at, issued_by) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (hash) DO NOTHING",
+        params![
+            t.id,
+            t.hash,
+            t.user,
+            t.label,
+            now_ms(),
+            t.expires_at,
+            t.issued_by
+        ],
+    )?;
+    if let Some(slot) = &t.slot {
+        c.execute(
+            "INSERT INTO key_slots (token_id, user_name, key_id, nonce, wrapped, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (token_id) DO NOTHING",
+            params![
+                t.id,
+                t.user,
+                slot.key_id,
+                slot.nonce,
+                slot.wrapped,
+                now_ms()
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// An enrollment code waiting to be redeemed.
+#[derive(Debug, Clone)]
+pub struct Enrollment {
+    /// Its public id.
+    pub id: String,
+    /// The user it enrolls.
+    pub user: String,
+    /// The admin who made it.
+    pub created_by: String,
 }
 
 fn member_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MemberRow> {
@@ -124,6 +202,13 @@ impl Store {
         if_absent: bool,
     ) -> Result<(), StoreError> {
         self.call(move |c| {
+            if RESERVED_USER_NAMES.contains(&name.as_str()) {
+                return Err(StoreError::Reserved(format!(
+                    "the user name {name} is reserved (the audit log uses it as a label); \
+                     reserved: {}",
+                    RESERVED_USER_NAMES.join(", ")
+                )));
+            }
             let n = c.execute(
                 "INSERT INTO users (name, platform_admin, created_at, created_by) \
                  VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO NOTHING",
@@ -131,7 +216,7 @@ impl Store {
             )?;
             if n == 0 && !if_absent {
                 return Err(StoreError::AlreadyExists(format!(
-                    "user {name:?} already exists"
+                    "user {name} already exists"
                 )));
             }
             Ok(())
@@ -170,38 +255,41 @@ impl Store {
         .await
     }
 
-    /// Records a token by its hash for `user`.
-    pub async fn insert_token(
-        &self,
-        id: String,
-        hash: String,
-        user: String,
-        label: String,
-        expires_at: Option<i64>,
-    ) -> Result<(), StoreError> {
+    /// Records a token by its hash, with its key slot if it has one, in one transaction.
+    pub async fn insert_token(&self, token: NewToken) -> Result<(), StoreError> {
         self.call(move |c| {
-            c.execute(
-                "INSERT INTO tokens (id, hash, user_name, label, created_at, expires_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (hash) DO NOTHING",
-                params![id, hash, user, label, now_ms(), expires_at],
-            )?;
+            let tx = c.transaction()?;
+            insert_token(&tx, &token)?;
+            tx.commit()?;
             Ok(())
         })
         .await
     }
 
-    /// The token whose hash is `hash`, with its user's platform role.
+    /// The token whose hash is `hash`, with its user's platform role and its key slot.
     pub async fn token_by_hash(&self, hash: String) -> Result<Option<TokenOwner>, StoreError> {
         self.call(move |c| {
             Ok(c.query_row(
-                "SELECT t.id, t.user_name, t.label, t.created_at, t.expires_at, t.revoked_at, \
-                 u.platform_admin FROM tokens t JOIN users u ON u.name = t.user_name \
-                 WHERE t.hash = ?1",
+                &format!(
+                    "SELECT {TOKEN_COLUMNS}, u.platform_admin, k.nonce, k.wrapped \
+                     FROM tokens t JOIN users u ON u.name = t.user_name \
+                     LEFT JOIN key_slots k ON k.token_id = t.id WHERE t.hash = ?1"
+                ),
                 [hash],
                 |r| {
+                    let token = token_row(r)?;
+                    let slot = match (&token.key_id, r.get(9)?, r.get(10)?) {
+                        (Some(key_id), Some(nonce), Some(wrapped)) => Some(KeySlot {
+                            key_id: key_id.clone(),
+                            nonce,
+                            wrapped,
+                        }),
+                        _ => None,
+                    };
                     Ok(TokenOwner {
-                        token: token_row(r)?,
-                        platform_admin: r.get(6)?,
+                        token,
+                        platform_admin: r.get(8)?,
+                        slot,
                     })
                 },
             )
@@ -213,29 +301,107 @@ impl Store {
     /// The tokens of `user` (never the tokens themselves).
     pub async fn list_tokens(&self, user: String) -> Result<Vec<TokenRow>, StoreError> {
         self.call(move |c| {
-            let mut st = c.prepare(
-                "SELECT id, user_name, label, created_at, expires_at, revoked_at FROM tokens \
-                 WHERE user_name = ?1 ORDER BY created_at",
-            )?;
+            let mut st = c.prepare(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens t \
+                 LEFT JOIN key_slots k ON k.token_id = t.id \
+                 WHERE t.user_name = ?1 ORDER BY t.created_at"
+            ))?;
             let rows = st.query_map([user], token_row)?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
     }
 
-    /// Revokes token `id` of `user`.
+    /// Revokes token `id` of `user` and destroys its key slot.
     pub async fn revoke_token(&self, user: String, id: String) -> Result<(), StoreError> {
         self.call(move |c| {
-            let n = c.execute(
+            let tx = c.transaction()?;
+            let n = tx.execute(
                 "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?3) \
                  WHERE user_name = ?1 AND id = ?2",
                 params![user, id, now_ms()],
             )?;
             if n == 0 {
                 return Err(StoreError::NotFound(format!(
-                    "user {user:?} has no token {id:?}"
+                    "user {user} has no token {id}"
                 )));
             }
+            tx.execute("DELETE FROM key_slots WHERE token_id = ?1", [&id])?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Whether `user` has any user data key (any token with a key slot).
+    pub async fn has_user_key(&self, user: String) -> Result<bool, StoreError> {
+        self.call(move |c| {
+            Ok(c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM key_slots WHERE user_name = ?1)",
+                [user],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    /// Records an enrollment code (by hash) for `user`.
+    pub async fn create_enrollment(
+        &self,
+        id: String,
+        hash: String,
+        user: String,
+        by: String,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO enrollments (hash, id, user_name, created_by, created_at, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![hash, id, user, by, now_ms(), expires_at],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The unused, unexpired enrollment whose code hashes to `hash`.
+    pub async fn enrollment(&self, hash: String) -> Result<Option<Enrollment>, StoreError> {
+        self.call(move |c| {
+            Ok(c.query_row(
+                "SELECT id, user_name, created_by FROM enrollments \
+                 WHERE hash = ?1 AND used_at IS NULL AND expires_at > ?2",
+                params![hash, now_ms()],
+                |r| {
+                    Ok(Enrollment {
+                        id: r.get(0)?,
+                        user: r.get(1)?,
+                        created_by: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    /// Redeems the enrollment whose code hashes to `hash` once: marks it used and records
+    /// `token` in the same transaction. `NotFound` if it was used or expired meanwhile.
+    pub async fn redeem_enrollment(&self, hash: String, token: NewToken) -> Result<(), StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            let n = tx.execute(
+                "UPDATE enrollments SET used_at = ?2, token_id = ?3 \
+                 WHERE hash = ?1 AND used_at IS NULL AND expires_at > ?2",
+                params![hash, now_ms(), token.id],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound(
+                    "the enrollment code is unknown, used or expired".into(),
+                ));
+            }
+            insert_token(&tx, &token)?;
+            tx.commit()?;
             Ok(())
         })
         .await
@@ -274,7 +440,7 @@ impl Store {
                 |r| r.get(0),
             )?;
             if !user_exists {
-                return Err(StoreError::NotFound(format!("no user {user:?}")));
+                return Err(StoreError::NotFound(format!("no user {user}")));
             }
             c.execute(
                 "INSERT INTO members (project, user_name, role, granted_at, granted_by) \

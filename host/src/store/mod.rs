@@ -11,7 +11,9 @@ mod identity;
 
 pub use audit::{AuditFilter, AuditRow};
 pub use executions::{ExecutionFilter, ExecutionRow};
-pub use identity::{MemberRow, Role, TokenOwner, TokenRow, UserRow};
+pub use identity::{
+    Enrollment, MemberRow, NewToken, RESERVED_USER_NAMES, Role, TokenOwner, TokenRow, UserRow,
+};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
@@ -26,6 +28,9 @@ pub enum StoreError {
     /// The thing to create exists already.
     #[error("{0}")]
     AlreadyExists(String),
+    /// A name that is reserved.
+    #[error("{0}")]
+    Reserved(String),
     /// SQLite failed.
     #[error("metadata store: {0}")]
     Db(#[from] rusqlite::Error),
@@ -146,6 +151,34 @@ CREATE INDEX executions_project ON executions (project, started_at);
 "#,
     r#"
 CREATE INDEX executions_started ON executions (started_at);
+"#,
+    // User secrets sealed from admins (docs/user-secrets.md), audit details, wrapping tokens
+    // Edgeward issued (so unwrap redeems no token it did not create).
+    r#"
+ALTER TABLE tokens ADD COLUMN issued_by TEXT;
+CREATE TABLE key_slots (
+    token_id    TEXT PRIMARY KEY REFERENCES tokens(id) ON DELETE CASCADE,
+    user_name   TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    key_id      TEXT NOT NULL,
+    nonce       BLOB NOT NULL,
+    wrapped     BLOB NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE TABLE enrollments (
+    hash        TEXT PRIMARY KEY,
+    id          TEXT NOT NULL UNIQUE,
+    user_name   TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    created_by  TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    used_at     INTEGER,
+    token_id    TEXT
+);
+ALTER TABLE audit ADD COLUMN detail TEXT;
+CREATE TABLE issued_wraps (
+    hash        TEXT PRIMARY KEY,
+    expires_at  INTEGER NOT NULL
+);
 "#,
 ];
 
@@ -659,6 +692,43 @@ impl Store {
             Ok(row
                 .filter(|(_, _, _, expires_at)| *expires_at > now_ms())
                 .map(|(name, nonce, ct, _)| (name, nonce, ct)))
+        })
+        .await
+    }
+
+    /// Remembers a wrapping token Edgeward handed out (by hash), so that unwrap redeems only
+    /// tokens it created.
+    pub async fn issued_wrap_insert(
+        &self,
+        hash: String,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO issued_wraps (hash, expires_at) VALUES (?1, ?2) \
+                 ON CONFLICT (hash) DO NOTHING",
+                params![hash, expires_at],
+            )?;
+            c.execute(
+                "DELETE FROM issued_wraps WHERE expires_at <= ?1",
+                [now_ms()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Forgets a wrapping token Edgeward handed out; whether it was known and unexpired.
+    pub async fn issued_wrap_take(&self, hash: String) -> Result<bool, StoreError> {
+        self.call(move |c| {
+            let at: Option<i64> = c
+                .query_row(
+                    "DELETE FROM issued_wraps WHERE hash = ?1 RETURNING expires_at",
+                    [hash],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(at.is_some_and(|at| at > now_ms()))
         })
         .await
     }

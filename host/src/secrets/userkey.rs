@@ -1,0 +1,273 @@
+//! User secrets sealed from everyone but the user: per-user data keys in per-token key slots.
+//!
+//! Each user has a random 256-bit data key. User-scope values are encrypted under it
+//! (AES-256-GCM, bound to the user and the secret's name) before they reach any backend, so the
+//! embedded store and Vault alike hold only `ewsealed:v1:<key id>:<base64>` for them. The data key
+//! itself is never stored: it is kept once per token that may open it, encrypted under a key
+//! derived from that token (HKDF-SHA256), as LUKS keeps a volume key in key slots. The store
+//! holds tokens only as SHA-256 hashes, from which the slot key cannot be derived.
+//!
+//! A slot is made only from a data key the minting token already opens (a user minting a token
+//! with a token of theirs that holds a slot), or with a fresh data key (the first admin token at
+//! bootstrap, and an enrollment code redeemed). A token an admin issues for someone else gets no
+//! slot, and an enrollment redeemed for a user who already has a key makes a new key: neither
+//! can open what the user already stored. See `docs/user-secrets.md` for the threat model.
+
+use super::SecretValue;
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine as _;
+use rand::RngCore;
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+/// Sealed user-scope values start with this.
+pub const SEALED_PREFIX: &str = "ewsealed:v1:";
+
+/// A user's data key. Never printed, wiped on drop.
+pub struct UserKey {
+    id: String,
+    key: Zeroizing<[u8; 32]>,
+}
+
+impl std::fmt::Debug for UserKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A data key encrypted for one token: what the store keeps.
+#[derive(Clone)]
+pub struct KeySlot {
+    /// The data key's public id.
+    pub key_id: String,
+    /// The AEAD nonce.
+    pub nonce: Vec<u8>,
+    /// The data key, encrypted under the token's slot key.
+    pub wrapped: Vec<u8>,
+}
+
+impl std::fmt::Debug for KeySlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySlot")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a user-scope value could not be opened. Never carries key material or a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    /// The value was sealed under another data key of the user's.
+    #[error(
+        "this user secret was sealed under another data key of the user's ({0}); a token \
+         minted from that key can read it, or set the secret again"
+    )]
+    OtherKey(String),
+    /// The value is not sealed (written before user secrets were sealed) or is damaged.
+    #[error(
+        "this user secret is not sealed with a user data key (written before sealing, or \
+         changed outside Edgeward); set it again"
+    )]
+    NotSealed,
+}
+
+fn slot_cipher(token: &str, user: &str) -> Aes256Gcm {
+    let hk = hkdf::Hkdf::<Sha256>::new(Some(b"edgeward-user-key-slot-v1"), token.as_bytes());
+    let mut kek = Zeroizing::new([0u8; 32]);
+    // 32 bytes is always a valid HKDF-SHA256 output length.
+    let _ = hk.expand(user.as_bytes(), kek.as_mut());
+    Aes256Gcm::new((&*kek).into())
+}
+
+fn slot_aad(user: &str, token_id: &str, key_id: &str) -> String {
+    format!("edgeward:key-slot:v1:{user}:{token_id}:{key_id}")
+}
+
+fn value_aad(user: &str, name: &str, key_id: &str) -> String {
+    format!("edgeward:user-secret:v1:{user}:{name}:{key_id}")
+}
+
+impl UserKey {
+    /// A fresh random data key.
+    pub fn generate() -> UserKey {
+        let mut key = Zeroizing::new([0u8; 32]);
+        rand::rng().fill_bytes(key.as_mut());
+        let mut id = [0u8; 8];
+        rand::rng().fill_bytes(&mut id);
+        UserKey {
+            id: format!("key_{}", hex::encode(id)),
+            key,
+        }
+    }
+
+    /// The key's public id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The slot that lets `token` (of `user`, with id `token_id`) open this key.
+    pub fn slot_for(&self, user: &str, token_id: &str, token: &str) -> KeySlot {
+        let mut nonce = [0u8; 12];
+        rand::rng().fill_bytes(&mut nonce);
+        let wrapped = slot_cipher(token, user)
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &self.key[..],
+                    aad: slot_aad(user, token_id, &self.id).as_bytes(),
+                },
+            )
+            .unwrap_or_default();
+        KeySlot {
+            key_id: self.id.clone(),
+            nonce: nonce.to_vec(),
+            wrapped,
+        }
+    }
+
+    /// Opens `slot` with `token`; `None` if it does not open (another token, or damaged).
+    pub fn open_slot(user: &str, token_id: &str, token: &str, slot: &KeySlot) -> Option<UserKey> {
+        if slot.nonce.len() != 12 {
+            return None;
+        }
+        let plain = Zeroizing::new(
+            slot_cipher(token, user)
+                .decrypt(
+                    Nonce::from_slice(&slot.nonce),
+                    Payload {
+                        msg: &slot.wrapped,
+                        aad: slot_aad(user, token_id, &slot.key_id).as_bytes(),
+                    },
+                )
+                .ok()?,
+        );
+        let mut key = Zeroizing::new([0u8; 32]);
+        if plain.len() != 32 {
+            return None;
+        }
+        key.copy_from_slice(&plain);
+        Some(UserKey {
+            id: slot.key_id.clone(),
+            key,
+        })
+    }
+
+    fn cipher(&self) -> Aes256Gcm {
+        Aes256Gcm::new((&*self.key).into())
+    }
+
+    /// `value` sealed for `user`'s secret `name`: the text a backend stores.
+    pub fn seal(&self, user: &str, name: &str, value: &SecretValue) -> SecretValue {
+        let mut plain = Zeroizing::new(Vec::with_capacity(value.expose().len() + 1));
+        plain.push(if value.is_object() { b'o' } else { b't' });
+        plain.extend_from_slice(value.expose().as_bytes());
+        let mut nonce = [0u8; 12];
+        rand::rng().fill_bytes(&mut nonce);
+        let ciphertext = self
+            .cipher()
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &plain,
+                    aad: value_aad(user, name, &self.id).as_bytes(),
+                },
+            )
+            .unwrap_or_default();
+        let mut blob = nonce.to_vec();
+        blob.extend_from_slice(&ciphertext);
+        SecretValue::text(format!(
+            "{SEALED_PREFIX}{}:{}",
+            self.id,
+            base64::engine::general_purpose::STANDARD.encode(blob)
+        ))
+    }
+
+    /// Opens a value [`UserKey::seal`] made.
+    pub fn open(
+        &self,
+        user: &str,
+        name: &str,
+        stored: &SecretValue,
+    ) -> Result<SecretValue, SealError> {
+        let (key_id, blob) = parse_sealed(stored).ok_or(SealError::NotSealed)?;
+        if key_id != self.id {
+            return Err(SealError::OtherKey(key_id.to_string()));
+        }
+        let blob = base64::engine::general_purpose::STANDARD
+            .decode(blob)
+            .map_err(|_| SealError::NotSealed)?;
+        if blob.len() < 12 {
+            return Err(SealError::NotSealed);
+        }
+        let (nonce, ciphertext) = blob.split_at(12);
+        let plain = Zeroizing::new(
+            self.cipher()
+                .decrypt(
+                    Nonce::from_slice(nonce),
+                    Payload {
+                        msg: ciphertext,
+                        aad: value_aad(user, name, &self.id).as_bytes(),
+                    },
+                )
+                .map_err(|_| SealError::NotSealed)?,
+        );
+        let (kind, text) = plain.split_first().ok_or(SealError::NotSealed)?;
+        let text = String::from_utf8(text.to_vec()).map_err(|_| SealError::NotSealed)?;
+        match kind {
+            b't' => Ok(SecretValue::text(text)),
+            b'o' => Ok(SecretValue::object(text)),
+            _ => Err(SealError::NotSealed),
+        }
+    }
+}
+
+/// The key id and payload of a sealed value, if it is one.
+fn parse_sealed(stored: &SecretValue) -> Option<(&str, &str)> {
+    if stored.is_object() {
+        return None;
+    }
+    stored.expose().strip_prefix(SEALED_PREFIX)?.split_once(':')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_opens_with_its_token_only_and_values_with_their_key_only() {
+        let key = UserKey::generate();
+        let slot = key.slot_for("alice", "tok_1", "ew_aaaa");
+        assert!(UserKey::open_slot("alice", "tok_1", "ew_bbbb", &slot).is_none());
+        assert!(UserKey::open_slot("bob", "tok_1", "ew_aaaa", &slot).is_none());
+        assert!(UserKey::open_slot("alice", "tok_2", "ew_aaaa", &slot).is_none());
+        let opened = UserKey::open_slot("alice", "tok_1", "ew_aaaa", &slot).unwrap();
+        assert_eq!(opened.id(), key.id());
+
+        let value = SecretValue::object(r#"{"pw":"hunter2"}"#.into());
+        let sealed = key.seal("alice", "DB", &value);
+        assert!(!sealed.expose().contains("hunter2"));
+        assert!(sealed.expose().starts_with(SEALED_PREFIX));
+        let back = opened.open("alice", "DB", &sealed).unwrap();
+        assert!(back.is_object() && back.expose() == value.expose());
+        // Bound to the user and the name: a copied value does not open elsewhere.
+        assert_eq!(
+            opened.open("alice", "OTHER", &sealed).unwrap_err(),
+            SealError::NotSealed
+        );
+        let other = UserKey::generate();
+        assert!(matches!(
+            other.open("alice", "DB", &sealed),
+            Err(SealError::OtherKey(_))
+        ));
+        assert_eq!(
+            opened
+                .open("alice", "DB", &SecretValue::text("plain".into()))
+                .unwrap_err(),
+            SealError::NotSealed
+        );
+        assert!(!format!("{opened:?} {slot:?}").contains("wrapped"));
+    }
+}
