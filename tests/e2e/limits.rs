@@ -31,7 +31,12 @@ async fn call(server: &Server, method: Method, path: &str, body: Vec<u8>) -> (u1
 #[tokio::test]
 async fn hostile_guests_are_stopped_and_recorded_while_others_carry_on() {
     let upstream = Upstream::start().await;
-    let server = Server::start().await;
+    // The upstream is on loopback, which guests may reach only when the operator allows it.
+    let server = Server::start_with(Options {
+        extra_args: vec!["--outbound-allow-private".into()],
+        ..Options::default()
+    })
+    .await;
     server.deploy("acme/hello", "hello").await;
     let port = upstream.port;
     server
@@ -55,7 +60,7 @@ async fn hostile_guests_are_stopped_and_recorded_while_others_carry_on() {
             "acme/fanout",
             "hostile-fanout",
             &format!(
-                "[outbound]\nhosts = [\"127.0.0.1:{port}\"]\n[limits]\nmax-outbound-requests = 10\n"
+                "[outbound]\nhosts = [\"http://127.0.0.1:{port}\"]\n[limits]\nmax-outbound-requests = 10\n"
             ),
         )
         .await;
@@ -144,12 +149,19 @@ async fn hostile_guests_are_stopped_and_recorded_while_others_carry_on() {
 async fn outbound_http_only_to_allowed_hosts() {
     let allowed = Upstream::start().await;
     let other = Upstream::start().await;
-    let server = Server::start().await;
+    let server = Server::start_with(Options {
+        extra_args: vec!["--outbound-allow-private".into()],
+        ..Options::default()
+    })
+    .await;
     server
         .deploy_with(
             "acme/fetch",
             "fetch",
-            &format!("[outbound]\nhosts = [\"127.0.0.1:{}\"]\n", allowed.port),
+            &format!(
+                "[outbound]\nhosts = [\"http://127.0.0.1:{}\"]\n",
+                allowed.port
+            ),
         )
         .await;
     server.deploy("acme/nofetch", "fetch").await;

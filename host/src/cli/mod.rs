@@ -524,6 +524,10 @@ pub struct ServeArgs {
     /// Execution records older than this many hours are dropped.
     #[arg(long, env = "EDGEWARD_EXECUTIONS_MAX_AGE_HOURS", default_value_t = 168)]
     pub executions_max_age_hours: u64,
+    /// Let functions reach private destinations (loopback, RFC 1918, link-local, CGNAT, ULA,
+    /// metadata names), which are refused by default whatever a manifest allows.
+    #[arg(long, env = "EDGEWARD_OUTBOUND_ALLOW_PRIVATE")]
+    pub outbound_allow_private: bool,
     /// Audit records older than this many days are dropped (checked hourly).
     #[arg(long, env = "EDGEWARD_AUDIT_MAX_AGE_DAYS", default_value_t = 365)]
     pub audit_max_age_days: u64,
@@ -554,6 +558,7 @@ impl ServeArgs {
             .map(secrecy::SecretString::from);
         config.runtime = RuntimeConfig {
             default_timeout: std::time::Duration::from_millis(self.timeout_ms),
+            outbound_allow_private: self.outbound_allow_private,
             ..RuntimeConfig::default()
         };
         config.header_timeout = std::time::Duration::from_millis(self.header_timeout_ms.max(1));

@@ -63,6 +63,8 @@ pub struct RuntimeConfig {
     pub outbound_requests: (u32, u32),
     /// How long a request waits for a free instance slot of its package before 503.
     pub queue_wait: Duration,
+    /// Whether guests may reach private destinations (loopback, RFC 1918, link-local…).
+    pub outbound_allow_private: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -79,6 +81,7 @@ impl Default for RuntimeConfig {
             concurrency: (32, 256),
             outbound_requests: (16, 256),
             queue_wait: Duration::from_secs(1),
+            outbound_allow_private: false,
         }
     }
 }
@@ -350,8 +353,11 @@ impl Runtime {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
-        let outbound =
-            outbound::Outbound::new(deployed.outbound_hosts.clone(), deployed.outbound_requests);
+        let outbound = outbound::Outbound::new(
+            deployed.outbound_hosts.clone(),
+            deployed.outbound_requests,
+            self.config.outbound_allow_private,
+        );
         let outbound_over = outbound.over_limit.clone();
         let state = HostState {
             table: ResourceTable::new(),

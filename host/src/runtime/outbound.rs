@@ -1,21 +1,62 @@
 //! Outbound HTTP from guests: only to the hosts a package's manifest allows, at most so many
 //! requests per execution. Anything else fails in the guest with `HTTP-request-denied`.
+//!
+//! Patterns name a host (`api.example.com`, `*.example.com`), optionally a port, and optionally
+//! a scheme (`http://…`); without one, only `https` is allowed. Whatever the manifest says, the
+//! platform refuses destinations that *resolve* to loopback, link-local (cloud metadata),
+//! private, CGNAT, unique-local, multicast or reserved addresses, and the metadata host names,
+//! unless the operator allows private destinations (`--outbound-allow-private`). The address
+//! that was checked is the one connected to (no second lookup a rebinding DNS server could
+//! answer differently), and TLS verifies the host name the guest asked for.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
+use wasmtime_wasi_http::Error;
 
-/// One allowed destination: `host`, `*.suffix`, optionally with `:port`.
+/// One allowed destination: `host`, `*.suffix`, optionally with `:port`, optionally behind
+/// `http://` or `https://` (default: `https` only).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostPattern {
     host: String,
     wildcard: bool,
     port: Option<u16>,
+    https: bool,
 }
 
 impl HostPattern {
-    /// Parses `api.example.com`, `*.example.com`, `127.0.0.1:8080`, `*.example.org:443`.
+    /// Parses `api.example.com`, `*.example.com`, `https://x.example.com:8443`,
+    /// `http://10.0.0.5:8080`, `*.example.org:443`.
     pub fn parse(s: &str) -> Result<HostPattern, String> {
         let s = s.trim().to_ascii_lowercase();
+        let (https, s) = match (s.strip_prefix("https://"), s.strip_prefix("http://")) {
+            (Some(rest), _) => (true, rest.to_string()),
+            (_, Some(rest)) => (false, rest.to_string()),
+            _ => (true, s),
+        };
+        // An IPv6 literal, bracketed as in a URI: `[::1]` or `[::1]:8080`.
+        if let Some(rest) = s.strip_prefix('[') {
+            let (ip, after) = rest
+                .split_once(']')
+                .ok_or_else(|| format!("invalid outbound host {s:?}: unclosed '['"))?;
+            ip.parse::<std::net::Ipv6Addr>()
+                .map_err(|_| format!("invalid IPv6 address in {s:?}"))?;
+            let port = match after.strip_prefix(':') {
+                Some(p) => Some(
+                    p.parse::<u16>()
+                        .map_err(|_| format!("invalid port in {s:?}"))?,
+                ),
+                None if after.is_empty() => None,
+                None => return Err(format!("invalid outbound host {s:?}")),
+            };
+            return Ok(HostPattern {
+                host: format!("[{ip}]"),
+                wildcard: false,
+                port,
+                https,
+            });
+        }
         let (host, port) = match s.rsplit_once(':') {
             Some((h, p)) if !h.is_empty() && !h.ends_with(':') => (
                 h.to_string(),
@@ -45,10 +86,16 @@ impl HostPattern {
             host,
             wildcard,
             port,
+            https,
         })
     }
 
-    /// Whether `host:port` is allowed by this pattern.
+    /// Whether `scheme://host:port` is allowed by this pattern.
+    pub fn matches_scheme(&self, https: bool, host: &str, port: u16) -> bool {
+        self.https == https && self.matches(host, port)
+    }
+
+    /// Whether `host:port` is allowed by this pattern, whatever the scheme.
     pub fn matches(&self, host: &str, port: u16) -> bool {
         let host = host.to_ascii_lowercase();
         let host_ok = if self.wildcard {
@@ -62,23 +109,90 @@ impl HostPattern {
     }
 }
 
+/// Host names that lead to the platform itself or its cloud's metadata service, refused
+/// whatever they resolve to (unless private destinations are allowed).
+/// (`localhost` itself is left to the address check: it resolves to loopback.)
+const DENIED_NAMES: &[&str] = &[
+    "metadata",
+    "metadata.google.internal",
+    "metadata.goog",
+    "instance-data",
+    "instance-data.ec2.internal",
+];
+
+/// Whether `host` (a name) is refused by name.
+fn denied_name(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    DENIED_NAMES.contains(&host.as_str()) || host.ends_with(".localhost")
+}
+
+/// Whether `ip` is an address no guest may reach: loopback, unspecified, private (RFC 1918),
+/// link-local (169.254/16: cloud metadata), CGNAT (100.64/10), benchmarking, IETF protocol
+/// assignments, multicast, broadcast and reserved; for IPv6 also unique-local (fc00::/7),
+/// link-local, site-local, and IPv4 addresses mapped, compatible or translated (NAT64) into v6.
+pub fn denied_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => denied_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return denied_v4(v4);
+            }
+            let s = v6.segments();
+            // NAT64 (64:ff9b::/96) and IPv4-compatible (::a.b.c.d) carry a v4 address.
+            if (s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0])
+                || (s[..6] == [0, 0, 0, 0, 0, 0] && !v6.is_loopback() && !v6.is_unspecified())
+            {
+                let o = v6.octets();
+                return denied_v4(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
+            }
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00 // unique local
+                || (s[0] & 0xffc0) == 0xfe80 // link local
+                || (s[0] & 0xffc0) == 0xfec0 // site local (deprecated)
+                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+        }
+    }
+}
+
+fn denied_v4(ip: Ipv4Addr) -> bool {
+    let o = ip.octets();
+    ip.is_loopback()
+        || ip.is_unspecified()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || o[0] == 0 // "this network"
+        || (o[0] == 100 && (o[1] & 0xc0) == 64) // CGNAT 100.64/10
+        || (o[0] == 192 && o[1] == 0 && o[2] == 0) // IETF protocol assignments
+        || (o[0] == 198 && (o[1] & 0xfe) == 18) // benchmarking 198.18/15
+        || o[0] >= 240 // reserved
+}
+
 /// The outbound policy of one execution.
 #[derive(Debug, Clone, Default)]
 pub struct Outbound {
     allowed: Arc<[HostPattern]>,
     max_requests: u32,
     sent: Arc<AtomicU32>,
+    /// Whether private destinations (loopback, RFC 1918…) are allowed: an operator's choice.
+    allow_private: bool,
     /// Set when the execution tried more requests than it may; the host then stops it.
     pub over_limit: Arc<AtomicBool>,
 }
 
 impl Outbound {
-    /// A policy allowing `allowed`, at most `max_requests` per execution.
-    pub fn new(allowed: Arc<[HostPattern]>, max_requests: u32) -> Outbound {
+    /// A policy allowing `allowed`, at most `max_requests` per execution, private
+    /// destinations only if `allow_private`.
+    pub fn new(allowed: Arc<[HostPattern]>, max_requests: u32, allow_private: bool) -> Outbound {
         Outbound {
             allowed,
             max_requests,
             sent: Arc::default(),
+            allow_private,
             over_limit: Arc::default(),
         }
     }
@@ -87,14 +201,17 @@ impl Outbound {
         let Some(host) = uri.host() else {
             return false;
         };
-        let port = uri
-            .port_u16()
-            .unwrap_or(if uri.scheme_str() == Some("https") {
-                443
-            } else {
-                80
-            });
-        if !self.allowed.iter().any(|p| p.matches(host, port)) {
+        let https = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            _ => return false,
+        };
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        if !self
+            .allowed
+            .iter()
+            .any(|p| p.matches_scheme(https, host, port))
+        {
             return false;
         }
         if self.sent.fetch_add(1, Ordering::Relaxed) >= self.max_requests {
@@ -123,14 +240,143 @@ impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
     > {
         if !self.admit(request.uri()) {
             tracing::debug!(uri = %request.uri().host().unwrap_or_default(), "outbound request denied");
-            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+            return Box::new(async { Err(Error::HttpRequestDenied) });
         }
-        Box::new(async move {
-            use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Io))
-        })
+        let allow_private = self.allow_private;
+        Box::new(async move { send_pinned(request, options, allow_private).await })
     }
+}
+
+/// Resolves the request's host once, refuses denied addresses (unless `allow_private`),
+/// connects to an address that was checked, and sends the request over HTTP/1.1 (TLS for
+/// `https`, verifying the host name against the web PKI roots). A trimmed copy of
+/// wasmtime-wasi-http's `default_send_request`, whose own lookup cannot be checked.
+async fn send_pinned(
+    mut request: http::Request<wasmtime_wasi_http::WasiBody>,
+    options: Option<wasmtime_wasi_http::RequestOptions>,
+    allow_private: bool,
+) -> wasmtime_wasi_http::Result<(http::Response<wasmtime_wasi_http::WasiBody>, Io)> {
+    use http_body_util::BodyExt;
+    let uri = request.uri();
+    let host = uri.host().ok_or(Error::HttpRequestUriInvalid)?.to_string();
+    let https = uri.scheme_str() == Some("https");
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let connect_timeout = options
+        .and_then(|o| o.connect_timeout)
+        .unwrap_or(Duration::from_secs(30));
+    let first_byte_timeout = options
+        .and_then(|o| o.first_byte_timeout)
+        .unwrap_or(Duration::from_secs(600));
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if !allow_private && denied_name(bare) {
+        return Err(Error::DestinationIpProhibited);
+    }
+    let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => tokio::time::timeout(connect_timeout, tokio::net::lookup_host((bare, port)))
+            .await
+            .map_err(|_| Error::DnsTimeout)?
+            .map_err(|_| Error::DnsError {
+                rcode: None,
+                info_code: None,
+            })?
+            .collect(),
+    };
+    let allowed: Vec<SocketAddr> = addrs
+        .iter()
+        .copied()
+        .filter(|a| allow_private || !denied_ip(a.ip()))
+        .collect();
+    if allowed.is_empty() {
+        if addrs.is_empty() {
+            return Err(Error::DestinationNotFound);
+        }
+        tracing::debug!(%host, "outbound request to a private address denied");
+        return Err(Error::DestinationIpProhibited);
+    }
+    // Connect to a checked address; the name is not looked up again.
+    let mut stream = None;
+    let mut last = None;
+    for addr in &allowed {
+        match tokio::time::timeout(connect_timeout, tokio::net::TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => {
+                stream = Some(s);
+                break;
+            }
+            Ok(Err(e)) => last = Some(Error::Connect(e)),
+            Err(_) => last = Some(Error::ConnectionTimeout),
+        }
+    }
+    let Some(stream) = stream else {
+        return Err(last.unwrap_or(Error::ConnectionRefused));
+    };
+    let _ = stream.set_nodelay(true);
+    let (mut sender, conn) = if https {
+        let name = match bare.parse::<IpAddr>() {
+            Ok(ip) => rustls::pki_types::ServerName::from(ip),
+            Err(_) => rustls::pki_types::ServerName::try_from(bare.to_string())
+                .map_err(|_| Error::HttpRequestUriInvalid)?,
+        };
+        let tls = tokio::time::timeout(connect_timeout, tls_connector()?.connect(name, stream))
+            .await
+            .map_err(|_| Error::ConnectionTimeout)?
+            .map_err(Error::Tls)?;
+        let (sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await?;
+        (sender, Box::pin(async move { conn.await }) as ConnFuture)
+    } else {
+        let (sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        (sender, Box::pin(async move { conn.await }) as ConnFuture)
+    };
+    // The request line carries the path only (no proxy form).
+    *request.uri_mut() = http::Uri::builder()
+        .path_and_query(
+            request
+                .uri()
+                .path_and_query()
+                .map_or("/", http::uri::PathAndQuery::as_str),
+        )
+        .build()
+        .map_err(|_| Error::HttpRequestUriInvalid)?;
+    let conn = tokio::spawn(conn);
+    let response = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
+        .await
+        .map_err(|_| Error::ConnectionReadTimeout)??;
+    let io: Io = Box::new(async move {
+        match conn.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Error::from(e)),
+            Err(_) => Err(Error::ConnectionTerminated),
+        }
+    });
+    Ok((
+        response.map(|body| body.map_err(Error::from).boxed_unsync()),
+        io,
+    ))
+}
+
+type ConnFuture = std::pin::Pin<Box<dyn Future<Output = Result<(), hyper::Error>> + Send>>;
+
+/// The TLS client configuration for outbound requests: the web PKI roots, ring.
+fn tls_connector() -> Result<tokio_rustls::TlsConnector, Error> {
+    static CONFIG: std::sync::OnceLock<Option<Arc<rustls::ClientConfig>>> =
+        std::sync::OnceLock::new();
+    let config = CONFIG.get_or_init(|| {
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.into(),
+        };
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .ok()
+        .map(|b| Arc::new(b.with_root_certificates(roots).with_no_client_auth()))
+    });
+    config
+        .clone()
+        .map(tokio_rustls::TlsConnector::from)
+        .ok_or_else(|| Error::InternalError(Some("no TLS client configuration".into())))
 }
 
 #[cfg(test)]
@@ -148,20 +394,91 @@ mod tests {
         assert!(!wild.matches("badexample.org", 443));
         let local = HostPattern::parse("127.0.0.1:8080").unwrap();
         assert!(local.matches("127.0.0.1", 8080) && !local.matches("127.0.0.1", 8081));
-        for bad in ["", "*.", "a b", "host:port", "http://x", "a/b"] {
+        // https unless the pattern names http.
+        assert!(exact.matches_scheme(true, "api.example.com", 443));
+        assert!(!exact.matches_scheme(false, "api.example.com", 80));
+        let plain = HostPattern::parse("http://api.example.com:8080").unwrap();
+        assert!(plain.matches_scheme(false, "api.example.com", 8080));
+        assert!(!plain.matches_scheme(true, "api.example.com", 8080));
+        let v6 = HostPattern::parse("http://[::1]:8080").unwrap();
+        assert!(v6.matches_scheme(false, "[::1]", 8080));
+        for bad in [
+            "",
+            "*.",
+            "a b",
+            "host:port",
+            "ftp://x",
+            "a/b",
+            "[::1",
+            "[zz]:1",
+        ] {
             assert!(HostPattern::parse(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn counts_and_flags_the_limit() {
-        let o = Outbound::new(Arc::from(vec![HostPattern::parse("x.test").unwrap()]), 2);
-        let uri: http::Uri = "http://x.test/a".parse().unwrap();
+        let o = Outbound::new(
+            Arc::from(vec![HostPattern::parse("x.test").unwrap()]),
+            2,
+            false,
+        );
+        let uri: http::Uri = "https://x.test/a".parse().unwrap();
         assert!(o.admit(&uri) && o.admit(&uri));
         assert!(!o.over_limit.load(Ordering::Relaxed));
         assert!(!o.admit(&uri));
         assert!(o.over_limit.load(Ordering::Relaxed));
         let other: http::Uri = "http://y.test/".parse().unwrap();
-        assert!(!Outbound::new(Arc::from(vec![]), 5).admit(&other));
+        assert!(!Outbound::new(Arc::from(vec![]), 5, false).admit(&other));
+        // A bare pattern does not admit plain http.
+        let o = Outbound::new(
+            Arc::from(vec![HostPattern::parse("x.test").unwrap()]),
+            2,
+            false,
+        );
+        assert!(!o.admit(&"http://x.test/".parse().unwrap()));
+    }
+
+    #[test]
+    fn private_and_metadata_destinations_are_denied() {
+        for denied in [
+            "127.0.0.1",
+            "127.9.9.9",
+            "0.0.0.0",
+            "10.0.0.1",
+            "172.16.5.4",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "100.127.255.255",
+            "224.0.0.1",
+            "255.255.255.255",
+            "198.18.0.1",
+            "240.0.0.1",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd12:3456::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "::7f00:1",
+            "ff02::1",
+        ] {
+            assert!(denied_ip(denied.parse().unwrap()), "{denied}");
+        }
+        for allowed in ["93.184.216.34", "8.8.8.8", "100.128.0.1", "2606:4700::1111"] {
+            assert!(!denied_ip(allowed.parse().unwrap()), "{allowed}");
+        }
+        for name in [
+            "a.localhost",
+            "A.LOCALHOST.",
+            "metadata.google.internal",
+            "metadata",
+        ] {
+            assert!(denied_name(name), "{name}");
+        }
+        assert!(!denied_name("api.example.com"));
     }
 }
