@@ -32,6 +32,7 @@ pub mod datadir;
 pub mod executions;
 pub mod manifest;
 pub mod names;
+pub mod net;
 pub mod packages;
 pub mod runtime;
 pub mod secrets;

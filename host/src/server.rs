@@ -3,6 +3,7 @@
 
 use crate::auth;
 use crate::datadir::DataDir;
+use crate::net::{self, Activity, ConnLimits, Guarded, IdleBody, IpSlot, PerIp};
 use crate::packages::Packages;
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::secrets::SecretBackend;
@@ -53,8 +54,8 @@ pub struct ServeConfig {
     pub retention: crate::executions::Retention,
     /// How long audit records are kept.
     pub audit_max_age: Duration,
-    /// How long a client may take to send request headers.
-    pub header_timeout: Duration,
+    /// Deadlines and the per-address cap of both listeners.
+    pub limits: ConnLimits,
     /// Data-plane worker threads, each with its own single-threaded async runtime: the
     /// listener hands each connection to the worker with the fewest open connections, and every
     /// request on it is then read, run and answered on that one thread. 0 serves the data plane
@@ -97,7 +98,7 @@ impl ServeConfig {
             secrets: SecretsConfig::default(),
             retention: crate::executions::Retention::default(),
             audit_max_age: Duration::from_secs(365 * 24 * 3600),
-            header_timeout: Duration::from_secs(10),
+            limits: ConnLimits::default(),
             data_workers: default_data_workers(),
         }
     }
@@ -261,20 +262,12 @@ impl Server {
             });
         }
         let drain = config.drain_timeout;
-        let header_timeout = config.header_timeout;
+        let limits = config.limits;
         if config.data_workers == 0 {
             let (app, rx) = (app.clone(), shutdown.subscribe());
             tasks.spawn(async move {
                 let service = data_service(app);
-                serve_hyper(
-                    data_listener,
-                    service,
-                    rx,
-                    drain,
-                    header_timeout,
-                    "data plane",
-                )
-                .await;
+                serve_hyper(data_listener, service, rx, drain, limits, "data plane").await;
             });
         } else {
             let mut workers = Vec::with_capacity(config.data_workers);
@@ -287,7 +280,7 @@ impl Server {
                 std::thread::Builder::new()
                     .name(format!("edgeward-data-{i}"))
                     .spawn(move || {
-                        data_worker(app, conn_rx, worker_open, drain, header_timeout);
+                        data_worker(app, conn_rx, worker_open, drain, limits);
                         let _ = done_tx.send(());
                     })
                     .context("cannot start a data-plane worker thread")?;
@@ -300,13 +293,13 @@ impl Server {
                 });
             }
             let rx = shutdown.subscribe();
-            tasks.spawn(accept_for_workers(data_listener, workers, rx));
+            tasks.spawn(accept_for_workers(data_listener, workers, limits, rx));
         }
         {
             let router = crate::api::router(app.clone());
             let rx = shutdown.subscribe();
             tasks.spawn(async move {
-                let service = move |mut req: hyper::Request<hyper::body::Incoming>, peer| {
+                let service = move |mut req: hyper::Request<IdleBody>, peer| {
                     let router = router.clone();
                     req.extensions_mut().insert(crate::api::RemoteAddr(peer));
                     async move {
@@ -314,7 +307,7 @@ impl Server {
                         router.oneshot(req.map(axum::body::Body::new)).await
                     }
                 };
-                serve_hyper(api_listener, service, rx, drain, header_timeout, "API").await;
+                serve_hyper(api_listener, service, rx, drain, limits, "API").await;
             });
         }
         Ok(Server {
@@ -354,31 +347,15 @@ impl Server {
     }
 }
 
+/// A connection accepted for a data-plane worker, with its place under the per-address cap.
+type Handoff = (std::net::TcpStream, SocketAddr, IpSlot);
+
 /// A data-plane worker as the acceptor sees it.
 struct Worker {
     /// Where its connections go.
-    conns: mpsc::UnboundedSender<(std::net::TcpStream, SocketAddr)>,
+    conns: mpsc::UnboundedSender<Handoff>,
     /// How many connections it has open.
     open: Arc<AtomicUsize>,
-}
-
-/// The next connection on `listener`, with Nagle's algorithm off. After a failed accept (out
-/// of file descriptors, say) it waits a little and returns `None`, so the caller loops on.
-async fn accept(
-    listener: &TcpListener,
-    what: &'static str,
-) -> Option<(tokio::net::TcpStream, SocketAddr)> {
-    match listener.accept().await {
-        Ok((stream, peer)) => {
-            let _ = stream.set_nodelay(true);
-            Some((stream, peer))
-        }
-        Err(e) => {
-            tracing::warn!(%what, error = %e, "accept failed");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            None
-        }
-    }
 }
 
 /// Accepts data-plane connections and hands each to the worker with the fewest open ones,
@@ -386,12 +363,15 @@ async fn accept(
 async fn accept_for_workers(
     listener: TcpListener,
     workers: Vec<Worker>,
+    limits: ConnLimits,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let per_ip = Arc::new(PerIp::default());
+    let mut backoff = Duration::ZERO;
     loop {
         tokio::select! {
-            accepted = accept(&listener, "data plane") => {
-                let Some((stream, peer)) = accepted else { continue };
+            accepted = net::accept(&listener, "data plane", &per_ip, limits.max_per_ip, &mut backoff) => {
+                let Some((stream, peer, slot)) = accepted else { continue };
                 let Ok(stream) = stream.into_std() else { continue };
                 let Some(worker) = workers
                     .iter()
@@ -402,7 +382,7 @@ async fn accept_for_workers(
                     break;
                 };
                 worker.open.fetch_add(1, Ordering::Relaxed);
-                if worker.conns.send((stream, peer)).is_err() {
+                if worker.conns.send((stream, peer, slot)).is_err() {
                     worker.open.fetch_sub(1, Ordering::Relaxed);
                 }
             }
@@ -416,10 +396,10 @@ async fn accept_for_workers(
 /// executions it started to finish writing their records.
 fn data_worker(
     app: Arc<App>,
-    mut conns: mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
+    mut conns: mpsc::UnboundedReceiver<Handoff>,
     open: Arc<AtomicUsize>,
     drain: Duration,
-    header_timeout: Duration,
+    limits: ConnLimits,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -432,10 +412,10 @@ fn data_worker(
         }
     };
     runtime.block_on(async move {
-        let builder = http_builder(header_timeout);
+        let builder = http_builder(limits);
         let graceful = GracefulShutdown::new();
         let service = data_service(app);
-        while let Some((stream, peer)) = conns.recv().await {
+        while let Some((stream, peer, slot)) = conns.recv().await {
             let stream = match tokio::net::TcpStream::from_std(stream) {
                 Ok(s) => s,
                 Err(e) => {
@@ -444,17 +424,18 @@ fn data_worker(
                     continue;
                 }
             };
-            let per_conn = service.clone();
-            let svc = hyper::service::service_fn(move |req| per_conn(req, peer));
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-            let conn = graceful.watch(conn.into_owned());
             let open = open.clone();
-            tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!(error = %e, "data plane: connection ended with an error");
-                }
-                open.fetch_sub(1, Ordering::Relaxed);
-            });
+            serve_connection(
+                &builder,
+                &graceful,
+                (stream, peer, slot),
+                service.clone(),
+                limits,
+                "data plane",
+                move || {
+                    open.fetch_sub(1, Ordering::Relaxed);
+                },
+            );
         }
         let deadline = tokio::time::Instant::now() + drain;
         if tokio::time::timeout_at(deadline, graceful.shutdown())
@@ -486,11 +467,7 @@ type DataResponse = std::pin::Pin<
 /// The data plane's service: every request goes to [`crate::trigger::handle`].
 fn data_service(
     app: Arc<App>,
-) -> impl Fn(hyper::Request<hyper::body::Incoming>, SocketAddr) -> DataResponse
-+ Clone
-+ Send
-+ Sync
-+ 'static {
+) -> impl Fn(hyper::Request<IdleBody>, SocketAddr) -> DataResponse + Clone + Send + Sync + 'static {
     move |req, _peer| {
         let app = app.clone();
         Box::pin(async move { Ok(crate::trigger::handle(app, req).await) })
@@ -498,14 +475,70 @@ fn data_service(
 }
 
 /// The HTTP/1.1 and HTTP/2 connection settings of both listeners.
-fn http_builder(header_timeout: Duration) -> auto::Builder<TokioExecutor> {
+fn http_builder(limits: ConnLimits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
+        .header_read_timeout(limits.header_timeout)
         .max_buf_size(64 * 1024);
+    // HTTP/2 pings a quiet peer and drops it if it does not answer.
+    let ping = (limits.idle_timeout / 2).max(Duration::from_secs(1));
     builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(ping))
+        .keep_alive_timeout(ping.min(Duration::from_secs(20)));
+    builder
+}
+
+/// Serves one accepted connection with `service` on the current runtime, under `limits`:
+/// request bodies fail after the body-idle deadline, and the connection is dropped when it
+/// breaks its first-request or idle deadline (see [`crate::net`]). `on_end` runs when it is
+/// over; its per-address slot is given back then.
+fn serve_connection<S, F, B>(
+    builder: &auto::Builder<TokioExecutor>,
+    graceful: &GracefulShutdown,
+    (stream, peer, slot): (tokio::net::TcpStream, SocketAddr, IpSlot),
+    service: S,
+    limits: ConnLimits,
+    what: &'static str,
+    on_end: impl FnOnce() + Send + 'static,
+) where
+    S: Fn(hyper::Request<IdleBody>, SocketAddr) -> F + Send + Sync + 'static,
+    F: Future<Output = Result<hyper::Response<B>, std::convert::Infallible>> + Send + 'static,
+    B: hyper::body::Body + Unpin + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let activity = Activity::new();
+    let seen = activity.clone();
+    let service = Arc::new(service);
+    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let in_flight = seen.begin();
+        let req = req.map(|body| IdleBody::new(body, limits.body_idle_timeout));
+        let response = service(req, peer);
+        async move {
+            let response = response.await?;
+            Ok::<_, std::convert::Infallible>(response.map(|b| Guarded::new(b, in_flight)))
+        }
+    });
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+    let conn = graceful.watch(conn.into_owned());
+    tokio::spawn(async move {
+        let _slot = slot;
+        tokio::select! {
+            ended = conn => {
+                if let Err(e) = ended {
+                    tracing::debug!(%what, error = %e, "connection ended with an error");
+                }
+            }
+            () = net::watchdog(activity, limits) => {
+                tracing::debug!(%what, %peer, "connection closed: first-request or idle deadline");
+            }
+        }
+        on_end();
+    });
 }
 
 /// Accepts connections on `listener` and serves HTTP/1.1 and HTTP/2 with `service` until
@@ -515,30 +548,24 @@ async fn serve_hyper<S, F, B>(
     service: S,
     mut shutdown: watch::Receiver<bool>,
     drain: Duration,
-    header_timeout: Duration,
+    limits: ConnLimits,
     what: &'static str,
 ) where
-    S: Fn(hyper::Request<hyper::body::Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    S: Fn(hyper::Request<IdleBody>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Result<hyper::Response<B>, std::convert::Infallible>> + Send + 'static,
-    B: hyper::body::Body + Send + 'static,
+    B: hyper::body::Body + Unpin + Send + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let builder = http_builder(header_timeout);
+    let builder = http_builder(limits);
     let graceful = GracefulShutdown::new();
+    let per_ip = Arc::new(PerIp::default());
+    let mut backoff = Duration::ZERO;
     loop {
         tokio::select! {
-            accepted = accept(&listener, what) => {
-                let Some((stream, peer)) = accepted else { continue };
-                let per_conn = service.clone();
-                let service = hyper::service::service_fn(move |req| per_conn(req, peer));
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn.into_owned());
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(%what, error = %e, "connection ended with an error");
-                    }
-                });
+            accepted = net::accept(&listener, what, &per_ip, limits.max_per_ip, &mut backoff) => {
+                let Some(accepted) = accepted else { continue };
+                serve_connection(&builder, &graceful, accepted, service.clone(), limits, what, || {});
             }
             _ = shutdown.changed() => break,
         }

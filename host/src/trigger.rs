@@ -9,7 +9,6 @@ use crate::runtime::{Trigger, execute};
 use crate::server::App;
 use crate::store::ExecutionRow;
 use http::uri::{Authority, PathAndQuery, Uri};
-use hyper::body::Incoming;
 use std::sync::Arc;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
@@ -49,7 +48,7 @@ pub fn route(path: &str, query: Option<&str>) -> Option<Route> {
 /// Handles one data-plane request.
 pub async fn handle(
     app: Arc<App>,
-    request: hyper::Request<Incoming>,
+    request: hyper::Request<crate::net::IdleBody>,
 ) -> hyper::Response<HyperOutgoingBody> {
     let execution_id = uuid::Uuid::now_v7().to_string();
     let Some(route) = route(request.uri().path(), request.uri().query()) else {

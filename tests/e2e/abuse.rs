@@ -67,3 +67,167 @@ async fn outbound_to_private_addresses_is_denied_whatever_the_manifest_says() {
     assert_eq!(got["body"], "upstream says hi", "{got}");
     assert_eq!(upstream.hits.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+/// Reads `stream` until the server closes it; how long that took from `since`, or `None` if
+/// it was still open after `limit`.
+fn closed_within(
+    mut stream: std::net::TcpStream,
+    since: std::time::Instant,
+    limit: std::time::Duration,
+) -> Option<std::time::Duration> {
+    use std::io::Read;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_millis(200)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(since.elapsed()),
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return Some(since.elapsed()),
+        }
+        if since.elapsed() > limit {
+            return None;
+        }
+    }
+}
+
+#[tokio::test]
+async fn silent_slow_and_idle_connections_are_closed_on_both_listeners() {
+    use std::io::Write;
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+    let server = Server::start_with(Options {
+        extra_args: [
+            "--header-timeout-ms",
+            "1000",
+            "--idle-timeout-ms",
+            "2000",
+            "--body-idle-timeout-ms",
+            "1000",
+        ]
+        .map(String::from)
+        .to_vec(),
+        ..Options::default()
+    })
+    .await;
+    server.deploy("acme/hello", "hello").await;
+    let data = server.listen.trim_start_matches("http://").to_string();
+    let api = server.api.trim_start_matches("http://").to_string();
+    let started = Instant::now();
+    let mut cases: Vec<(String, TcpStream)> = Vec::new();
+    for (name, addr) in [("data plane", &data), ("API", &api)] {
+        for i in 0..10 {
+            cases.push((
+                format!("{name}: silent #{i}"),
+                TcpStream::connect(addr).unwrap(),
+            ));
+        }
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(b"PRI * HTTP/2.0\r\n").unwrap();
+        cases.push((format!("{name}: partial HTTP/2 preface"), s));
+        // A whole preface and an empty SETTINGS frame, then nothing (and no PING answers).
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+            .unwrap();
+        cases.push((format!("{name}: idle HTTP/2"), s));
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET /v1/h").unwrap();
+        cases.push((format!("{name}: half a request line"), s));
+    }
+    // A slow body on the unauthenticated unwrap route.
+    let mut s = TcpStream::connect(&api).unwrap();
+    s.write_all(
+        b"POST /v1/unwrap HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"token\":",
+    )
+    .unwrap();
+    cases.push(("API: slow body on /v1/unwrap".into(), s));
+    // A keep-alive connection left idle after a request.
+    let mut s = TcpStream::connect(&data).unwrap();
+    s.write_all(b"GET /acme/hello/ HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
+    cases.push(("data plane: idle keep-alive".into(), s));
+
+    let results: Vec<(String, Option<Duration>)> = cases
+        .into_iter()
+        .map(|(name, s)| {
+            std::thread::spawn(move || {
+                let took = closed_within(s, started, Duration::from_secs(15));
+                (name, took)
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    for (name, took) in &results {
+        let took = took.unwrap_or_else(|| panic!("{name}: still open after 15 s"));
+        // Deadlines of 1 s (first request, body idle) and 2 s (idle): generous slack.
+        assert!(
+            took < Duration::from_secs(8),
+            "{name}: closed after {took:?}"
+        );
+    }
+
+    // Positive control: a connection that keeps asking is not cut, across several idle
+    // deadlines' worth of time.
+    let mut s = TcpStream::connect(&data).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let begun = Instant::now();
+    let mut answered = 0;
+    while begun.elapsed() < Duration::from_secs(5) {
+        s.write_all(b"GET /acme/hello/ HTTP/1.1\r\nhost: x\r\n\r\n")
+            .unwrap();
+        let mut buf = [0u8; 4096];
+        let n = std::io::Read::read(&mut s, &mut buf).unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        answered += 1;
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    assert!(answered >= 5, "{answered}");
+}
+
+#[tokio::test]
+async fn a_flood_of_silent_connections_on_one_listener_leaves_the_other_serving() {
+    let server = Server::start_with(Options {
+        extra_args: ["--max-connections-per-ip", "40"]
+            .map(String::from)
+            .to_vec(),
+        fd_limit: Some(200),
+        ..Options::default()
+    })
+    .await;
+    server.deploy("acme/hello", "hello").await;
+    let api = server.api.trim_start_matches("http://").to_string();
+    // 230 silent API connections from one address: more than the process has descriptors.
+    let mut held = Vec::new();
+    for _ in 0..230 {
+        if let Ok(s) = std::net::TcpStream::connect(&api) {
+            held.push(s);
+        }
+    }
+    // The data plane answers, promptly, every time.
+    for _ in 0..20 {
+        let started = std::time::Instant::now();
+        let (status, body) = server.get("/acme/hello/").await;
+        assert_eq!(status, 200, "{body}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
+    // So does the API, for another client address.
+    let other = reqwest::Client::builder()
+        .local_address(Some("127.0.0.2".parse().unwrap()))
+        .build()
+        .unwrap();
+    let r = other
+        .get(format!("{}/v1/health", server.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    drop(held);
+}

@@ -84,6 +84,8 @@ pub struct Options {
     pub vault: Option<(String, String)>,
     /// The CA that signed the OpenBao's certificate (`VAULT_CACERT`), when it serves TLS.
     pub vault_ca: Option<PathBuf>,
+    /// Start the server with this limit on open file descriptors (`ulimit -n`).
+    pub fd_limit: Option<u32>,
 }
 
 impl Options {
@@ -93,6 +95,7 @@ impl Options {
             extra_args: Vec::new(),
             vault: bao.map(|b| (b.addr.clone(), unique("edgeward"))),
             vault_ca: bao.and_then(|b| b.ca_cert.clone()),
+            fd_limit: None,
         }
     }
 }
@@ -290,7 +293,16 @@ impl Server {
             .append(true)
             .open(&log_path)
             .expect("open log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_edgeward"));
+        let mut cmd = match options.fd_limit {
+            // `sh` sets the limit, then becomes the server (same pid, so stop and kill work).
+            Some(n) => {
+                let mut c = Command::new("sh");
+                c.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\"")])
+                    .arg(env!("CARGO_BIN_EXE_edgeward"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_edgeward")),
+        };
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(data_dir)

@@ -711,6 +711,7 @@ async fn an_unreachable_backend_gives_unavailable_promptly_and_the_host_stays_up
         extra_args: vec!["--secrets-timeout-ms".into(), "500".into()],
         vault: Some((format!("http://127.0.0.1:{port}"), unique("edgeward"))),
         vault_ca: None,
+        fd_limit: None,
     };
     let server = Server::start_with(options).await;
     server.deploy("acme/secrets", "secrets").await;

@@ -515,9 +515,21 @@ pub struct ServeArgs {
     /// The AppRole auth mount, when `VAULT_ROLE_ID` and `VAULT_SECRET_ID` are set.
     #[arg(long, env = "EDGEWARD_VAULT_APPROLE_MOUNT", default_value = "approle")]
     pub vault_approle_mount: String,
-    /// How long a client may take to send a request's headers, in milliseconds.
+    /// How long a client may take to send a request's headers, in milliseconds; on a new
+    /// connection, from accept to the first request's headers (first byte, protocol detection).
     #[arg(long, env = "EDGEWARD_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
     pub header_timeout_ms: u64,
+    /// How long a connection may stay open with no request in flight, in milliseconds
+    /// (HTTP/1 keep-alive and HTTP/2 alike).
+    #[arg(long, env = "EDGEWARD_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    pub idle_timeout_ms: u64,
+    /// The longest pause inside a request body, in milliseconds.
+    #[arg(long, env = "EDGEWARD_BODY_IDLE_TIMEOUT_MS", default_value_t = 30_000)]
+    pub body_idle_timeout_ms: u64,
+    /// Connections one client address may hold open, per listener (behind a load balancer,
+    /// every client has its address: raise this to what the balancer may open).
+    #[arg(long, env = "EDGEWARD_MAX_CONNECTIONS_PER_IP", default_value_t = 1024)]
+    pub max_connections_per_ip: usize,
     /// Execution records kept per package.
     #[arg(long, env = "EDGEWARD_EXECUTIONS_PER_PACKAGE", default_value_t = 1000)]
     pub executions_per_package: u32,
@@ -561,7 +573,12 @@ impl ServeArgs {
             outbound_allow_private: self.outbound_allow_private,
             ..RuntimeConfig::default()
         };
-        config.header_timeout = std::time::Duration::from_millis(self.header_timeout_ms.max(1));
+        config.limits = crate::net::ConnLimits {
+            header_timeout: std::time::Duration::from_millis(self.header_timeout_ms.max(1)),
+            idle_timeout: std::time::Duration::from_millis(self.idle_timeout_ms.max(1)),
+            body_idle_timeout: std::time::Duration::from_millis(self.body_idle_timeout_ms.max(1)),
+            max_per_ip: self.max_connections_per_ip.max(1),
+        };
         if let Some(workers) = self.data_workers {
             config.data_workers = workers;
         }
