@@ -5,6 +5,7 @@
 
 use crate::datadir::DataDir;
 use crate::secrets::userkey::{KeySlot, UserKey};
+
 use crate::store::{NewToken, Store, StoreError};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -124,17 +125,9 @@ pub async fn ensure_admin_token(store: &Store, data_dir: &DataDir) -> anyhow::Re
             .await?;
         return Ok(false);
     }
-    // The first admin token is the admin's own, with a fresh data key for their user secrets.
-    let key = UserKey::generate();
-    let (_, token) = issue_token(
-        store,
-        ADMIN_USER,
-        "admin.token",
-        None,
-        ADMIN_USER,
-        Some(&key),
-    )
-    .await?;
+    // The bootstrap token lives in a file beside the store, so it opens no user secrets: the
+    // admin enrolls like anyone else for those (`edgeward users enroll admin`).
+    let (_, token) = issue_token(store, ADMIN_USER, "admin.token", None, ADMIN_USER, None).await?;
     let mut contents = Zeroizing::new(token.to_string());
     contents.push('\n');
     data_dir.write_atomic(ADMIN_TOKEN_FILE, contents.as_bytes(), 0o600)?;

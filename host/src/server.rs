@@ -255,6 +255,11 @@ impl Server {
                                 Ok(n) => tracing::info!(removed = n, "audit records past retention removed"),
                                 Err(e) => tracing::error!(error = %e, "could not apply audit retention"),
                             }
+                            // An expired token's key slot is of no use to anyone but a thief
+                            // of the database and the token both.
+                            if let Err(e) = store.drop_expired_slots().await {
+                                tracing::error!(error = %e, "could not drop expired key slots");
+                            }
                         }
                         _ = rx.changed() => break,
                     }

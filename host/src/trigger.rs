@@ -174,29 +174,71 @@ pub async fn handle(
     .await
 }
 
-/// Removes every `Authorization` header that carries an Edgeward API token (`ew_…`, under any
-/// scheme or none, any case) and returns the token. Two different tokens are an error.
+/// The first Edgeward API token (`ew_` and 64 hex digits) anywhere in `text`.
+fn find_token(text: &str) -> Option<&str> {
+    let prefix = crate::auth::TOKEN_PREFIX;
+    let mut from = 0;
+    while let Some(i) = text[from..].find(prefix) {
+        let start = from + i;
+        let digits = &text[start + prefix.len()..];
+        let n = digits.bytes().take_while(u8::is_ascii_hexdigit).count();
+        if n >= 64 {
+            return Some(&text[start..start + prefix.len() + 64]);
+        }
+        from = start + prefix.len();
+    }
+    None
+}
+
+/// The Edgeward token an `Authorization` value carries, in whatever form: a word starting
+/// `ew_` under any scheme (`BEARER ew_…`, `Token ew_…`, a bare token), a full token anywhere in
+/// the value (`Token token="ew_…"`, `Bearer,ew_…`), or inside Basic credentials (`curl -u
+/// me:ew_…`).
+fn token_in(value: &http::HeaderValue) -> Option<zeroize::Zeroizing<String>> {
+    let text = String::from_utf8_lossy(value.as_bytes());
+    if let Some(word) = text
+        .split_ascii_whitespace()
+        .find(|w| w.starts_with(crate::auth::TOKEN_PREFIX))
+    {
+        return Some(zeroize::Zeroizing::new(
+            find_token(word).unwrap_or(word).to_string(),
+        ));
+    }
+    if let Some(token) = find_token(&text) {
+        return Some(zeroize::Zeroizing::new(token.to_string()));
+    }
+    let (scheme, credentials) = text.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    use base64::Engine as _;
+    let decoded = zeroize::Zeroizing::new(
+        base64::engine::general_purpose::STANDARD
+            .decode(credentials.trim())
+            .ok()?,
+    );
+    let decoded = String::from_utf8_lossy(&decoded);
+    find_token(&decoded).map(|t| zeroize::Zeroizing::new(t.to_string()))
+}
+
+/// Removes every `Authorization` header that carries an Edgeward API token (under any scheme
+/// or none, any case, or inside Basic credentials) and returns the token. Two different tokens
+/// are an error.
 pub fn take_edgeward_tokens(
     headers: &mut http::HeaderMap,
 ) -> Result<Option<zeroize::Zeroizing<String>>, &'static str> {
-    let ours = |v: &http::HeaderValue| {
-        String::from_utf8_lossy(v.as_bytes())
-            .split_ascii_whitespace()
-            .find(|w| w.starts_with(crate::auth::TOKEN_PREFIX))
-            .map(|w| zeroize::Zeroizing::new(w.to_string()))
-    };
     let all: Vec<http::HeaderValue> = headers
         .get_all(http::header::AUTHORIZATION)
         .iter()
         .cloned()
         .collect();
-    if !all.iter().any(|v| ours(v).is_some()) {
+    if !all.iter().any(|v| token_in(v).is_some()) {
         return Ok(None);
     }
     headers.remove(http::header::AUTHORIZATION);
     let mut found: Option<zeroize::Zeroizing<String>> = None;
     for value in all {
-        match ours(&value) {
+        match token_in(&value) {
             Some(token) => match &found {
                 Some(first) if first.as_str() != token.as_str() => {
                     return Err("the request carries two different Edgeward tokens; send one");
@@ -250,6 +292,30 @@ mod tests {
         h.append(AUTHORIZATION, "Bearer ew_1".parse().unwrap());
         h.append(AUTHORIZATION, "Bearer ew_2".parse().unwrap());
         assert!(take_edgeward_tokens(&mut h).is_err());
+        // Full tokens in odd places, and inside Basic credentials.
+        let full = format!("ew_{}", "ab".repeat(32));
+        use base64::Engine as _;
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("me:{full}"));
+        for value in [
+            format!("Token token=\"{full}\""),
+            format!("Bearer,{full}"),
+            format!("Basic {basic}"),
+        ] {
+            let mut h = http::HeaderMap::new();
+            h.append(AUTHORIZATION, value.parse().unwrap());
+            let got = take_edgeward_tokens(&mut h).unwrap();
+            assert_eq!(
+                got.as_deref().map(String::as_str),
+                Some(full.as_str()),
+                "{value}"
+            );
+            assert!(h.get(AUTHORIZATION).is_none(), "{value}");
+        }
+        // Basic credentials without a token pass through.
+        let mut h = http::HeaderMap::new();
+        h.append(AUTHORIZATION, "Basic dXNlcjpwdw==".parse().unwrap());
+        assert!(take_edgeward_tokens(&mut h).unwrap().is_none());
+        assert!(h.get(AUTHORIZATION).is_some());
     }
 
     #[test]

@@ -207,9 +207,34 @@ async fn cli_secrets_in_every_scope() {
     assert!(!okc && err.starts_with("error: already_exists: "), "{err}");
     let (oku, _, err) = server.cli(&["secrets", "update", "NOPE", "x", "--platform"]);
     assert!(!oku && err.starts_with("error: not_found: "), "{err}");
-    // User scope: your own by default.
-    ok(&["secrets", "set", "MINE", "mine-value", "--user"]);
-    assert_eq!(ok(&["secrets", "get", "MINE", "--user"]), "mine-value\n");
+    // User scope: your own by default, with a token of your own. The bootstrap token opens no
+    // user secrets; the admin enrolls like anyone else.
+    let (okm, _, err) = server.cli(&["secrets", "set", "MINE", "mine-value", "--user"]);
+    assert!(!okm && err.starts_with("error: denied: "), "{err}");
+    let code = ok(&["users", "enroll", "admin", "--expires-in", "10m"]);
+    let code = code.trim();
+    assert!(code.starts_with("ewe_"), "{code}");
+    let mine = ok(&["enroll", code, "--name", "cli"]);
+    let mine = mine.trim();
+    assert!(mine.starts_with("ew_"), "{mine}");
+    let (okr, _, err) = server.cli(&["enroll", code]);
+    assert!(
+        !okr && err.starts_with("error: not_found: "),
+        "single use: {err}"
+    );
+    ok(&[
+        "secrets",
+        "set",
+        "MINE",
+        "mine-value",
+        "--user",
+        "--token",
+        mine,
+    ]);
+    assert_eq!(
+        ok(&["secrets", "get", "MINE", "--user", "--token", mine]),
+        "mine-value\n"
+    );
     // Import, all or nothing.
     let json = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(json.path(), r#"{"I1": "one", "I2": {"k": "v"}}"#).unwrap();

@@ -927,8 +927,22 @@ async fn hostile_guests_get_nothing_they_are_not_owed() {
             .unwrap();
         assert_eq!(r.status(), 200, "{path}");
     }
-    let r = server
-        .api(Method::PUT, "/v1/users/admin/secrets/MINE")
+    // The admin's own user secret, through an enrolled token (the bootstrap token opens none).
+    let (s, b) = server
+        .json(Method::POST, "/v1/users/admin/enrollments")
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/enroll", server.api))
+        .json(&json!({ "code": b["code"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let mine: Value = r.json().await.unwrap();
+    let r = reqwest::Client::new()
+        .put(format!("{}/v1/users/admin/secrets/MINE", server.api))
+        .bearer_auth(mine["token"].as_str().unwrap())
         .json(&json!({ "value": markers[2] }))
         .send()
         .await

@@ -42,17 +42,30 @@ pub(super) async fn whoami(
         .into_iter()
         .map(|m| json!({ "project": m.project, "role": m.role }))
         .collect();
-    // Every credential someone else made for this user, so an admin-issued token (or an
-    // enrollment an admin redeemed) cannot go unnoticed by the user.
+    // Every credential that is not of this token's own key: a token someone else issued, and
+    // any token on another data key (an enrollment someone redeemed, and what was minted from
+    // it), so neither can go unnoticed by the user. And codes waiting to be redeemed.
+    let key_id = p.slot.as_ref().map(|s| s.key_id.clone());
     let by_others: Vec<Value> = app
         .store
         .list_tokens(p.user.clone())
         .await?
         .iter()
-        .filter(|t| t.issued_by != p.user)
+        .filter(|t| match &t.key_id {
+            Some(k) => Some(k) != key_id.as_ref(),
+            None => t.issued_by != p.user,
+        })
         .map(token_json)
         .collect();
-    let key_id = p.slot.as_ref().map(|s| s.key_id.clone());
+    let pending: Vec<Value> = app
+        .store
+        .pending_enrollments(p.user.clone())
+        .await?
+        .into_iter()
+        .map(|(id, by, at, until)| {
+            json!({ "id": id, "created_by": by, "created_at": rfc3339(at), "expires_at": rfc3339(until) })
+        })
+        .collect();
     Ok(Json(json!({
         "user": p.user,
         "token_id": p.token_id,
@@ -61,6 +74,7 @@ pub(super) async fn whoami(
         "user_key": key_id,
         "projects": projects,
         "tokens_issued_by_others": by_others,
+        "pending_enrollments": pending,
     })))
 }
 
@@ -164,18 +178,25 @@ pub(super) async fn create_token(
     } else {
         None
     };
+    // A token minted from a token keeps its issuer: the chain's root (an admin who issued a
+    // token or an enrollment code) stays visible on every token descended from it.
+    let issued_by = if own {
+        caller.principal.issued_by.clone()
+    } else {
+        caller.principal.user.clone()
+    };
     let (id, token) = auth::issue_token(
         &app.store,
         user.as_str(),
         &label,
         expires_at,
-        &caller.principal.user,
+        &issued_by,
         key,
     )
     .await?;
     let detail = format!(
-        "token {id} for {user} issued by {}{}",
-        caller.principal.user,
+        "token {id} for {user} issued by {issued_by} (through {}){}",
+        caller.principal.token_id,
         match key {
             Some(k) => format!(", with a slot for {}", k.id()),
             None => ", no key slot".to_string(),
@@ -189,7 +210,7 @@ pub(super) async fn create_token(
             "name": label,
             "token": token.as_str(),
             "expires_at": expires_at.map(rfc3339),
-            "issued_by": caller.principal.user,
+            "issued_by": issued_by,
             "user_key": key.map(|k| k.id().to_string()),
             "note": if key.is_some() || own {
                 "the token is shown once; store it now"

@@ -147,7 +147,11 @@ pub async fn enforce(State(app): State<Arc<App>>, request: Request, next: Next) 
     let reads_value = response.extensions().get::<ValueRead>().is_some();
     let anonymous_failure = actor.1.is_none() && !response.status().is_success();
     let suppressed = if anonymous_failure && (is_mutating(&method) || reads_value) {
-        match ANONYMOUS_FAILURES.admit(now_ms()) {
+        let ip = remote
+            .as_deref()
+            .and_then(|r| r.parse::<SocketAddr>().ok())
+            .map(|a| a.ip());
+        match ANONYMOUS_FAILURES.admit(ip, now_ms()) {
             Some(suppressed) => suppressed,
             None => return response,
         }
@@ -173,7 +177,8 @@ pub async fn enforce(State(app): State<Arc<App>>, request: Request, next: Next) 
             .map(|d| d.0.clone());
         if suppressed > 0 {
             detail = Some(format!(
-                "{suppressed} earlier anonymous failures were not recorded (over {} a second)",
+                "{suppressed} earlier anonymous failures from this address were not recorded \
+                 (over {} a second)",
                 AnonymousFailures::PER_SECOND
             ));
         }
@@ -217,7 +222,7 @@ pub fn audit_target(path: &str) -> String {
     let redacted: Vec<&str> = decoded
         .split('/')
         .map(|segment| {
-            let credential = ["ew_", "ewr_", "ewe_", "hvs.", "hvb."]
+            let credential = ["ew_", "ewr_", "ewe_", "ewu_", "hvs.", "hvb."]
                 .iter()
                 .any(|p| segment.starts_with(p));
             if credential { "***" } else { segment }
@@ -231,22 +236,35 @@ pub fn audit_target(path: &str) -> String {
     target
 }
 
+/// Per client address: (second, records kept in it, records not kept since the last kept one).
+type FailureTable = std::collections::HashMap<Option<std::net::IpAddr>, (i64, u32, u64)>;
+
 /// A limit on audit records of anonymous failures (a missing or bad token, a bad wrapping
-/// token), so that unauthenticated traffic cannot grow the log without bound. What is over the
-/// limit is counted and the count written with the next record that is kept.
+/// token), per client address, so that unauthenticated traffic cannot grow the log without
+/// bound and one noisy client cannot hide another's attempts. What is over the limit is
+/// counted and the count written with that address's next record that is kept.
 pub struct AnonymousFailures {
-    state: std::sync::Mutex<(i64, u32, u64)>,
+    /// Per address: (second, records kept in it, records not kept since the last kept one).
+    state: std::sync::Mutex<Option<FailureTable>>,
 }
 
 impl AnonymousFailures {
-    /// Records kept per second.
+    /// Records kept per second and address.
     pub const PER_SECOND: u32 = 20;
+    /// Addresses tracked at once; past that the table starts again (a bound on memory).
+    const ADDRESSES: usize = 10_000;
 
-    /// `Some(suppressed so far)` if a record may be written now, `None` if it is over the limit.
-    pub fn admit(&self, now_ms: i64) -> Option<u64> {
-        let Ok(mut s) = self.state.lock() else {
+    /// `Some(suppressed so far)` if a record for `ip` may be written now, `None` if it is over
+    /// the limit.
+    pub fn admit(&self, ip: Option<std::net::IpAddr>, now_ms: i64) -> Option<u64> {
+        let Ok(mut guard) = self.state.lock() else {
             return Some(0);
         };
+        let table = guard.get_or_insert_with(std::collections::HashMap::new);
+        if table.len() >= Self::ADDRESSES && !table.contains_key(&ip) {
+            table.clear();
+        }
+        let s = table.entry(ip).or_insert((0, 0, 0));
         let second = now_ms / 1000;
         if s.0 != second {
             s.0 = second;
@@ -262,7 +280,7 @@ impl AnonymousFailures {
 }
 
 static ANONYMOUS_FAILURES: AnonymousFailures = AnonymousFailures {
-    state: std::sync::Mutex::new((0, 0, 0)),
+    state: std::sync::Mutex::new(None),
 };
 
 /// Set on a response (as an extension) by a handler that returned a secret value, so the call

@@ -368,14 +368,29 @@ pub(super) async fn wrap(
     };
     let missing = || ApiError::not_found(format!("no {} secret {name}", owner.scope()));
     let wrapped = match key {
-        // A user secret is opened here and its plaintext wrapped: the backend's own copy is
-        // sealed, and the one who redeems the token holds no key.
+        // A user secret is opened here and sealed again under a one-off key that travels only
+        // in the token handed out (`ewu_<backend token>~<name>~<key>`): the backend keeps
+        // ciphertext, so neither the database with the master key nor Vault's operators can
+        // read a wrapped user secret before it is redeemed.
         Some(_) => {
             let secret = app.backend.get(&owner, &name).await?.ok_or_else(missing)?;
             let value = opened(key, &owner, &name, secret.value)?;
-            app.backend
-                .wrap_value(&value, Duration::from_secs(ttl))
-                .await?
+            let one_off = UserKey::for_wrap();
+            let sealed = one_off.seal(USER_WRAP_AAD, name.as_str(), &value);
+            let inner = app
+                .backend
+                .wrap_value(&sealed, Duration::from_secs(ttl))
+                .await?;
+            crate::secrets::Wrapped {
+                token: zeroize::Zeroizing::new(format!(
+                    "{USER_WRAP_PREFIX}{}~{name}~{}",
+                    inner.token.as_str(),
+                    one_off.wrap_key_hex().as_str()
+                )),
+                expires_at: inner.expires_at,
+                // Only Edgeward can open it: the backend's own unwrap gives ciphertext.
+                unwrap_url: None,
+            }
         }
         None => app
             .backend
@@ -426,11 +441,30 @@ pub(super) async fn unwrap(
             "the wrapping token is unknown, used or expired",
         ));
     }
-    let value = app.backend.unwrap(token).await?;
+    let value = match token.strip_prefix(USER_WRAP_PREFIX) {
+        Some(composite) => {
+            let gone = || ApiError::not_found("the wrapping token is unknown, used or expired");
+            let mut parts = composite.rsplitn(3, '~');
+            let (Some(key), Some(name), Some(inner)) = (parts.next(), parts.next(), parts.next())
+            else {
+                return Err(gone());
+            };
+            let key = UserKey::from_wrap_key_hex(key).ok_or_else(gone)?;
+            let sealed = app.backend.unwrap(inner).await?;
+            key.open(USER_WRAP_AAD, name, &sealed).map_err(|_| gone())?
+        }
+        None => app.backend.unwrap(token).await?,
+    };
     let mut response = axum::Json(json!({ "value": value_to_json(&value) })).into_response();
     response.extensions_mut().insert(ValueRead);
     Ok(response)
 }
+
+/// Wrapping tokens of user secrets start with this; the rest is the backend's token, the
+/// secret's name and the one-off key, `~`-separated.
+const USER_WRAP_PREFIX: &str = "ewu_";
+/// What a wrapped user secret is sealed for (in place of a user name).
+const USER_WRAP_AAD: &str = "edgeward-user-wrap";
 
 /// The body limit of secret routes: an import of many values, with room for JSON framing.
 pub const BODY_LIMIT: usize = 16 * MAX_VALUE_BYTES * 8;

@@ -82,28 +82,69 @@ struct TooMuch;
 
 struct Patterns {
     list: Vec<Vec<u8>>,
+    seen: std::collections::HashSet<Vec<u8>>,
     bytes: usize,
 }
 
+/// Bytes kept as they are when percent-encoding (RFC 3986 unreserved).
+const URL_KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// JSON string escaping as Go's `encoding/json` (HTML-safe) and Python's `json.dumps`
+/// (`ensure_ascii`) write it: `<`, `>`, `&` and every non-ASCII character as `\uXXXX`.
+fn json_ascii(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c == '<' || c == '>' || c == '&' || !c.is_ascii() => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 impl Patterns {
-    /// Adds `s` and its escaped forms.
+    /// Adds `s` and the forms a program commonly prints it in: JSON-escaped (serde, Go,
+    /// Python, with `\/`), Rust `{:?}`, and percent-encoded.
     fn add_forms(&mut self, s: &str) -> Result<(), TooMuch> {
         self.add(s.as_bytes())?;
         if let Ok(json) = serde_json::to_string(s) {
-            self.add(&json.as_bytes()[1..json.len() - 1])?;
+            let inner = &json[1..json.len() - 1];
+            self.add(inner.as_bytes())?;
+            self.add(inner.replace('/', "\\/").as_bytes())?;
         }
+        self.add(json_ascii(s).as_bytes())?;
         let debug = format!("{s:?}");
-        self.add(&debug.as_bytes()[1..debug.len() - 1])
+        self.add(&debug.as_bytes()[1..debug.len() - 1])?;
+        self.add(
+            percent_encoding::utf8_percent_encode(s, URL_KEEP)
+                .to_string()
+                .as_bytes(),
+        )
     }
 
     fn add(&mut self, form: &[u8]) -> Result<(), TooMuch> {
-        if form.len() < MIN_PATTERN_BYTES || self.list.iter().any(|p| p == form) {
+        if form.len() < MIN_PATTERN_BYTES || self.seen.contains(form) {
             return Ok(());
         }
         self.bytes += form.len();
         if self.list.len() >= MAX_PATTERNS || self.bytes > MAX_PATTERN_BYTES {
             return Err(TooMuch);
         }
+        self.seen.insert(form.to_vec());
         self.list.push(form.to_vec());
         Ok(())
     }
@@ -124,12 +165,16 @@ impl Patterns {
 fn patterns(values: &[SecretValue]) -> Result<Vec<Vec<u8>>, TooMuch> {
     let mut p = Patterns {
         list: Vec::new(),
+        seen: std::collections::HashSet::new(),
         bytes: 0,
     };
     for v in values {
         let text = v.expose();
         p.add_forms(text)?;
-        if v.is_object()
+        // A multi-field value, and a plain value that holds JSON (a service account's key
+        // file, say): each leaf on its own too.
+        let trimmed = text.trim_start();
+        if (v.is_object() || trimmed.starts_with('{') || trimmed.starts_with('['))
             && let Ok(doc) = serde_json::from_str::<serde_json::Value>(text)
         {
             p.add_leaves(&doc)?;
@@ -138,84 +183,110 @@ fn patterns(values: &[SecretValue]) -> Result<Vec<Vec<u8>>, TooMuch> {
     Ok(p.list)
 }
 
+/// The most matches one execution's output is searched for; more (a pathological set of
+/// overlapping values) withholds the output.
+const MAX_MATCHES: usize = 1 << 18;
+
+/// Marks, in a difference array over `haystack`, every byte any pattern occurrence covers
+/// (overlapping occurrences included, so one value cannot shield part of another).
+fn mark(ac: &AhoCorasick, haystack: &[u8], diff: &mut [i32], count: &mut usize) -> bool {
+    for m in ac.find_overlapping_iter(haystack) {
+        *count += 1;
+        if *count > MAX_MATCHES {
+            return false;
+        }
+        diff[m.start()] += 1;
+        diff[m.end()] -= 1;
+    }
+    true
+}
+
 /// `captured` with every form of every value replaced by `***`, each cut stream's tail
 /// replaced by [`CUT_MARKER`].
 pub fn mask(captured: &Captured, values: &[SecretValue]) -> Masked {
     let cut = captured.cut;
-    let patterns = match patterns(values) {
-        Ok(p) => p,
-        Err(TooMuch) => {
-            let withheld = |s: usize| {
-                if captured.len[s] > 0 || cut[s] {
-                    WITHHELD.to_vec()
-                } else {
-                    Vec::new()
-                }
-            };
-            return Masked {
-                stdout: withheld(0),
-                stderr: withheld(1),
-                cut,
-            };
-        }
-    };
-    let matches: Vec<(usize, usize)> = if patterns.is_empty() {
-        Vec::new()
-    } else {
-        match AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(&patterns)
-        {
-            Ok(ac) => ac
-                .find_iter(&captured.bytes)
-                .map(|m| (m.start(), m.end()))
-                .collect(),
-            Err(e) => {
-                // Cannot happen within the caps above; fail closed all the same.
-                tracing::error!(error = %e, "cannot build the output masker; output withheld");
-                return Masked {
-                    stdout: WITHHELD.to_vec(),
-                    stderr: WITHHELD.to_vec(),
-                    cut,
-                };
+    let withheld = || {
+        let one = |s: usize| {
+            if captured.len[s] > 0 || cut[s] {
+                WITHHELD.to_vec()
+            } else {
+                Vec::new()
             }
+        };
+        Masked {
+            stdout: one(0),
+            stderr: one(1),
+            cut,
         }
     };
+    let Ok(patterns) = patterns(values) else {
+        return withheld();
+    };
+    // Each stream's bytes, and where each of them sits in the merged stream.
+    let mut own: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+    let mut at_global: [Vec<usize>; 2] = [Vec::new(), Vec::new()];
+    let mut at = 0;
+    for &(stream, len) in &captured.chunks {
+        let s = stream as usize;
+        own[s].extend_from_slice(&captured.bytes[at..at + len]);
+        at_global[s].extend(at..at + len);
+        at += len;
+    }
+    // Matched in the merged stream (a value split between stdout and stderr) and in each
+    // stream alone (a value written to one stream around writes to the other).
+    let mut global = vec![0i32; captured.bytes.len() + 1];
+    let mut local = [vec![0i32; own[0].len() + 1], vec![0i32; own[1].len() + 1]];
+    if !patterns.is_empty() {
+        let Ok(ac) = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .build(&patterns)
+        else {
+            // Cannot happen within the caps above; fail closed all the same.
+            tracing::error!("cannot build the output masker; output withheld");
+            return withheld();
+        };
+        let mut count = 0;
+        let complete = mark(&ac, &captured.bytes, &mut global, &mut count)
+            && mark(&ac, &own[0], &mut local[0], &mut count)
+            && mark(&ac, &own[1], &mut local[1], &mut count);
+        if !complete {
+            return withheld();
+        }
+    }
+    let covered = |diff: &[i32]| -> Vec<bool> {
+        let mut depth = 0;
+        diff[..diff.len() - 1]
+            .iter()
+            .map(|d| {
+                depth += d;
+                depth > 0
+            })
+            .collect()
+    };
+    let global = covered(&global);
     // A cut stream keeps everything but a tail that depends only on the values read.
     let longest = patterns.iter().map(Vec::len).max().unwrap_or(0);
     let tail = TAIL_MIN.max(longest);
-    let keep = [0, 1].map(|s| {
-        if cut[s] {
-            captured.len[s].saturating_sub(tail)
-        } else {
-            captured.len[s]
-        }
-    });
     let mut out = [Vec::new(), Vec::new()];
-    let mut last_mask: [Option<usize>; 2] = [None, None];
-    let mut pos = [0usize; 2];
-    let (mut m, mut at) = (0usize, 0usize);
-    for &(stream, len) in &captured.chunks {
-        let s = stream as usize;
-        for i in at..at + len {
-            if pos[s] < keep[s] {
-                while m < matches.len() && matches[m].1 <= i {
-                    m += 1;
-                }
-                if m < matches.len() && matches[m].0 <= i {
-                    if last_mask[s] != Some(m) {
-                        out[s].extend_from_slice(MASK);
-                        last_mask[s] = Some(m);
-                    }
-                } else {
-                    out[s].push(captured.bytes[i]);
-                }
-            }
-            pos[s] += 1;
-        }
-        at += len;
-    }
     for s in [Stream::Stdout as usize, Stream::Stderr as usize] {
+        let local = covered(&local[s]);
+        let keep = if cut[s] {
+            own[s].len().saturating_sub(tail)
+        } else {
+            own[s].len()
+        };
+        let mut in_mask = false;
+        for p in 0..keep {
+            if local[p] || global[at_global[s][p]] {
+                if !in_mask {
+                    out[s].extend_from_slice(MASK);
+                    in_mask = true;
+                }
+            } else {
+                in_mask = false;
+                out[s].push(own[s][p]);
+            }
+        }
         if cut[s] {
             out[s].extend_from_slice(CUT_MARKER);
         }
@@ -265,7 +336,7 @@ mod tests {
         let m = mask(&c, &values);
         assert_eq!(
             String::from_utf8_lossy(&m.stdout),
-            "a *** b ****** *** *** *** json:*** raw:*** end"
+            "a *** b *** *** *** *** json:*** raw:*** end"
         );
         // Short forms are left alone.
         let c = captured(64, &[(Stream::Stdout, b"abc abc")]).await;
@@ -273,6 +344,39 @@ mod tests {
             mask(&c, &[SecretValue::text("abc".into())]).stdout,
             b"abc abc"
         );
+    }
+
+    #[tokio::test]
+    async fn overlapping_values_interleaved_streams_json_text_and_other_escapes() {
+        let values = [
+            SecretValue::text("user-admin".into()),
+            SecretValue::text("admin-password-xyz".into()),
+            SecretValue::text(r#"{"private_key":"-----BEGIN KEY-----\nabc"}"#.into()),
+            SecretValue::text("p&ss<w>rd/é".into()),
+        ];
+        let c = captured(
+            1 << 16,
+            &[
+                (Stream::Stdout, b"a user-admin-password-xyz b "),
+                (Stream::Stdout, b"sk_live_01"),
+                (Stream::Stderr, b"x"),
+                (Stream::Stdout, b"23456789 "),
+                (Stream::Stdout, b"-----BEGIN KEY-----\nabc "),
+                (Stream::Stdout, br"go:p\u0026ss\u003cw\u003erd/\u00e9 "),
+                (Stream::Stdout, b"url:p%26ss%3Cw%3Erd%2F%C3%A9 "),
+                (Stream::Stdout, "php:p&ss<w>rd\\/é".as_bytes()),
+            ],
+        )
+        .await;
+        let mut with_stripe = values.to_vec();
+        with_stripe.push(SecretValue::text("sk_live_0123456789".into()));
+        let m = mask(&c, &with_stripe);
+        let out = String::from_utf8_lossy(&m.stdout);
+        for leak in ["password", "sk_live", "BEGIN KEY", "ss<w", "%26ss", "u0026"] {
+            assert!(!out.contains(leak), "{leak} in {out}");
+        }
+        assert!(out.starts_with("a *** b "), "{out}");
+        assert_eq!(m.stderr, b"x");
     }
 
     #[tokio::test]

@@ -90,9 +90,13 @@ impl HostPattern {
         })
     }
 
-    /// Whether `scheme://host:port` is allowed by this pattern.
+    /// Whether `scheme://host:port` is allowed by this pattern. A pattern without a port
+    /// allows the scheme's default port only (443 for https, 80 for http).
     pub fn matches_scheme(&self, https: bool, host: &str, port: u16) -> bool {
-        self.https == https && self.matches(host, port)
+        let default_port = if https { 443 } else { 80 };
+        self.https == https
+            && self.matches(host, port)
+            && (self.port.is_some() || port == default_port)
     }
 
     /// Whether `host:port` is allowed by this pattern, whatever the scheme.
@@ -131,27 +135,58 @@ fn denied_name(host: &str) -> bool {
 /// assignments, multicast, broadcast and reserved; for IPv6 also unique-local (fc00::/7),
 /// link-local, site-local, and IPv4 addresses mapped, compatible or translated (NAT64) into v6.
 pub fn denied_ip(ip: IpAddr) -> bool {
+    metadata_ip(ip)
+        || match ip {
+            IpAddr::V4(v4) => denied_v4(v4),
+            IpAddr::V6(v6) => {
+                if let Some(v4) = embedded_v4(v6) {
+                    return denied_v4(v4);
+                }
+                let s = v6.segments();
+                v6.is_loopback()
+                    || v6.is_unspecified()
+                    || v6.is_multicast()
+                    || (s[0] & 0xfe00) == 0xfc00 // unique local
+                    || (s[0] & 0xffc0) == 0xfe80 // link local
+                    || (s[0] & 0xffc0) == 0xfec0 // site local (deprecated)
+                    || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+                    || (s[0] == 0x2001 && s[1] == 0) // Teredo: tunnels to anywhere
+                    || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) // local-use NAT64
+            }
+        }
+}
+
+/// The IPv4 address carried inside an IPv6 one: mapped (`::ffff:a.b.c.d`), compatible
+/// (`::a.b.c.d`), well-known NAT64 (`64:ff9b::/96`) or 6to4 (`2002:aabb:ccdd::/16`).
+fn embedded_v4(v6: std::net::Ipv6Addr) -> Option<Ipv4Addr> {
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    let s = v6.segments();
+    let o = v6.octets();
+    if (s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0])
+        || (s[..6] == [0, 0, 0, 0, 0, 0] && !v6.is_loopback() && !v6.is_unspecified())
+    {
+        return Some(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
+    }
+    if s[0] == 0x2002 {
+        return Some(Ipv4Addr::new(o[2], o[3], o[4], o[5]));
+    }
+    None
+}
+
+/// Cloud metadata and host-agent services, refused even when private destinations are
+/// allowed: link-local (169.254/16, fe80::/10, where AWS, GCP, Azure and others answer with
+/// credentials), Azure's WireServer (168.63.129.16), AWS's IPv6 metadata (fd00:ec2::254).
+pub fn metadata_ip(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v4) => denied_v4(v4),
+        IpAddr::V4(v4) => v4.is_link_local() || v4 == Ipv4Addr::new(168, 63, 129, 16),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return denied_v4(v4);
+            if let Some(v4) = embedded_v4(v6) {
+                return metadata_ip(IpAddr::V4(v4));
             }
-            let s = v6.segments();
-            // NAT64 (64:ff9b::/96) and IPv4-compatible (::a.b.c.d) carry a v4 address.
-            if (s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0])
-                || (s[..6] == [0, 0, 0, 0, 0, 0] && !v6.is_loopback() && !v6.is_unspecified())
-            {
-                let o = v6.octets();
-                return denied_v4(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
-            }
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00 // unique local
-                || (s[0] & 0xffc0) == 0xfe80 // link local
-                || (s[0] & 0xffc0) == 0xfec0 // site local (deprecated)
-                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+            (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6 == std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
         }
     }
 }
@@ -268,7 +303,8 @@ async fn send_pinned(
         .and_then(|o| o.first_byte_timeout)
         .unwrap_or(Duration::from_secs(600));
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    if !allow_private && denied_name(bare) {
+    // Metadata names and addresses are refused even where private destinations are allowed.
+    if denied_name(bare) {
         return Err(Error::DestinationIpProhibited);
     }
     let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
@@ -285,7 +321,7 @@ async fn send_pinned(
     let allowed: Vec<SocketAddr> = addrs
         .iter()
         .copied()
-        .filter(|a| allow_private || !denied_ip(a.ip()))
+        .filter(|a| !metadata_ip(a.ip()) && (allow_private || !denied_ip(a.ip())))
         .collect();
     if allowed.is_empty() {
         if addrs.is_empty() {
@@ -323,11 +359,11 @@ async fn send_pinned(
             .map_err(Error::Tls)?;
         let (sender, conn) =
             hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await?;
-        (sender, Box::pin(async move { conn.await }) as ConnFuture)
+        (sender, Box::pin(conn) as ConnFuture)
     } else {
         let (sender, conn) =
             hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-        (sender, Box::pin(async move { conn.await }) as ConnFuture)
+        (sender, Box::pin(conn) as ConnFuture)
     };
     // The request line carries the path only (no proxy form).
     *request.uri_mut() = http::Uri::builder()
@@ -396,6 +432,10 @@ mod tests {
         assert!(local.matches("127.0.0.1", 8080) && !local.matches("127.0.0.1", 8081));
         // https unless the pattern names http.
         assert!(exact.matches_scheme(true, "api.example.com", 443));
+        assert!(
+            !exact.matches_scheme(true, "api.example.com", 22),
+            "default port only"
+        );
         assert!(!exact.matches_scheme(false, "api.example.com", 80));
         let plain = HostPattern::parse("http://api.example.com:8080").unwrap();
         assert!(plain.matches_scheme(false, "api.example.com", 8080));
@@ -471,6 +511,24 @@ mod tests {
         for allowed in ["93.184.216.34", "8.8.8.8", "100.128.0.1", "2606:4700::1111"] {
             assert!(!denied_ip(allowed.parse().unwrap()), "{allowed}");
         }
+        for more in [
+            "2002:7f00:1::1",
+            "2001:0:4136:e378::1",
+            "64:ff9b:1::a00:1",
+            "168.63.129.16",
+        ] {
+            assert!(denied_ip(more.parse().unwrap()), "{more}");
+        }
+        // Metadata stays refused when private destinations are allowed.
+        for meta in [
+            "169.254.169.254",
+            "fe80::1",
+            "fd00:ec2::254",
+            "::ffff:169.254.169.254",
+        ] {
+            assert!(metadata_ip(meta.parse().unwrap()), "{meta}");
+        }
+        assert!(!metadata_ip("10.0.0.1".parse().unwrap()));
         for name in [
             "a.localhost",
             "A.LOCALHOST.",

@@ -19,8 +19,9 @@ pub enum Stream {
     Stderr = 1,
 }
 
-/// What an execution wrote, in order, up to the cap of each stream.
-#[derive(Debug, Default)]
+/// What an execution wrote, in order, up to the cap of each stream. Unmasked: `Debug` shows
+/// sizes only.
+#[derive(Default)]
 pub struct Captured {
     /// Every byte kept, of both streams, in write order.
     pub bytes: Vec<u8>,
@@ -30,6 +31,15 @@ pub struct Captured {
     pub len: [usize; 2],
     /// Whether each stream was cut at the cap.
     pub cut: [bool; 2],
+}
+
+impl std::fmt::Debug for Captured {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Captured")
+            .field("len", &self.len)
+            .field("cut", &self.cut)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Captured {

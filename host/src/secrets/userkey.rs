@@ -21,6 +21,9 @@ use rand::RngCore;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
+/// The id of one-off wrap keys.
+const WRAP_KEY_ID: &str = "wrap";
+
 /// Sealed user-scope values start with this.
 pub const SEALED_PREFIX: &str = "ewsealed:v1:";
 
@@ -101,6 +104,32 @@ impl UserKey {
             id: format!("key_{}", hex::encode(id)),
             key,
         }
+    }
+
+    /// A one-off key for a single wrapped user secret: the backend keeps only what it seals,
+    /// and the key travels in the wrapping token the user hands over.
+    pub fn for_wrap() -> UserKey {
+        let mut key = Zeroizing::new([0u8; 32]);
+        rand::rng().fill_bytes(key.as_mut());
+        UserKey {
+            id: WRAP_KEY_ID.into(),
+            key,
+        }
+    }
+
+    /// The key of [`UserKey::for_wrap`] as hex, for the wrapping token.
+    pub fn wrap_key_hex(&self) -> Zeroizing<String> {
+        Zeroizing::new(hex::encode(self.key.as_ref()))
+    }
+
+    /// A wrap key back from its hex.
+    pub fn from_wrap_key_hex(text: &str) -> Option<UserKey> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(text, key.as_mut()).ok()?;
+        Some(UserKey {
+            id: WRAP_KEY_ID.into(),
+            key,
+        })
     }
 
     /// The key's public id.

@@ -333,6 +333,36 @@ impl Store {
         .await
     }
 
+    /// Destroys the key slots of tokens that have expired; how many.
+    pub async fn drop_expired_slots(&self) -> Result<usize, StoreError> {
+        self.call(|c| {
+            Ok(c.execute(
+                "DELETE FROM key_slots WHERE token_id IN (SELECT id FROM tokens \
+                 WHERE expires_at IS NOT NULL AND expires_at <= ?1)",
+                [now_ms()],
+            )?)
+        })
+        .await
+    }
+
+    /// The enrollment codes of `user` not yet redeemed nor expired: (id, by, created, expires).
+    pub async fn pending_enrollments(
+        &self,
+        user: String,
+    ) -> Result<Vec<(String, String, i64, i64)>, StoreError> {
+        self.call(move |c| {
+            let mut st = c.prepare(
+                "SELECT id, created_by, created_at, expires_at FROM enrollments \
+                 WHERE user_name = ?1 AND used_at IS NULL AND expires_at > ?2 ORDER BY created_at",
+            )?;
+            let rows = st.query_map(params![user, now_ms()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
     /// Whether `user` has any user data key (any token with a key slot).
     pub async fn has_user_key(&self, user: String) -> Result<bool, StoreError> {
         self.call(move |c| {

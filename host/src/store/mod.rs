@@ -272,7 +272,7 @@ impl Store {
         let mut conn = Connection::open(path)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-             PRAGMA busy_timeout = 5000;",
+             PRAGMA busy_timeout = 5000; PRAGMA secure_delete = ON;",
         )?;
         migrate(&mut conn)?;
         Ok(Store {
