@@ -67,7 +67,11 @@ async fn guest(fx: &Fixture, target: &str, query: &str, token: Option<&str>) -> 
 }
 
 async fn scope_table(bao: Option<&OpenBao>) {
-    let fx = fixture_with(Options::backend(bao)).await;
+    scope_table_with(Options::backend(bao)).await;
+}
+
+async fn scope_table_with(options: Options) {
+    let fx = fixture_with(options).await;
     for target in ["acme/api", "acme/web", "other/api"] {
         fx.server.deploy(target, "secrets").await;
     }
@@ -712,6 +716,7 @@ async fn an_unreachable_backend_gives_unavailable_promptly_and_the_host_stays_up
         vault: Some((format!("http://127.0.0.1:{port}"), unique("edgeward"))),
         vault_ca: None,
         fd_limit: None,
+        vault_token: None,
     };
     let server = Server::start_with(options).await;
     server.deploy("acme/secrets", "secrets").await;
@@ -1060,4 +1065,136 @@ async fn a_version_deleted_or_destroyed_in_vault_reads_as_absent() {
     // A new version written over it reads as usual.
     bao.cli(&["kv", "put", "-mount=secret", &pkg_path, "value=package-2"]);
     assert_eq!(read().await["value"], "package-2");
+}
+
+/// The token holds the README's policy (docs/vault-policy.hcl) and nothing else: the whole
+/// scope table passes. With values only (no metadata paths), what needs metadata is 403
+/// `denied` to the caller (not 503), and the host log names the path.
+#[tokio::test]
+async fn openbao_with_exactly_the_documented_policy() {
+    let bao = OpenBao::start();
+    let prefix = unique("edgeward");
+    let policy = std::fs::read_to_string(crate::harness::repo_root().join("docs/vault-policy.hcl"))
+        .unwrap()
+        .replace("edgeward/", &format!("{prefix}/"));
+    let dir = tempfile::tempdir().unwrap();
+    let write_policy = |name: &str, text: &str| {
+        let file = dir.path().join(format!("{name}.hcl"));
+        std::fs::write(&file, text).unwrap();
+        bao.cli(&["policy", "write", name, file.to_str().unwrap()]);
+        bao.cli(&[
+            "token",
+            "create",
+            "-policy",
+            name,
+            "-field=token",
+            "-ttl=1h",
+        ])
+        .trim()
+        .to_string()
+    };
+    let token = write_policy("edgeward-doc", &policy);
+    let mut options = Options::backend(Some(&bao));
+    options.vault = Some((bao.addr.clone(), prefix.clone()));
+    options.vault_token = Some(token);
+    scope_table_with(options).await;
+
+    // Values only: no metadata paths.
+    let data_only = format!(
+        "path \"secret/data/{prefix}/*\" {{ capabilities = [\"create\", \"read\", \"update\"] }}\n"
+    );
+    let token = write_policy("edgeward-data-only", &data_only);
+    let mut options = Options::backend(Some(&bao));
+    options.vault = Some((bao.addr.clone(), prefix.clone()));
+    options.vault_token = Some(token);
+    let server = Server::start_with(options).await;
+    let r = server
+        .api(Method::PUT, "/v1/secrets/platform/K")
+        .json(&json!({ "value": "v" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "a plain write needs the data path only");
+    for (method, path) in [
+        (Method::PATCH, "/v1/secrets/platform/K"),
+        (Method::GET, "/v1/secrets/platform"),
+        (Method::DELETE, "/v1/secrets/platform/K"),
+    ] {
+        let r = server
+            .api(method.clone(), path)
+            .json(&json!({ "value": "v2" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{method} {path}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "denied", "{body}");
+        assert!(!body.to_string().contains(&bao.addr), "{body}");
+    }
+    let log = server.log();
+    assert!(
+        log.contains(&format!("{prefix}/platform")) && log.contains("denied"),
+        "the host log names the path"
+    );
+}
+
+/// Vault's own clients redeem Edgeward's wrapping tokens at `/v1/sys/wrapping/unwrap`: `bao
+/// unwrap TOKEN` (token in the body) and `VAULT_TOKEN=TOKEN bao unwrap` (X-Vault-Token), on
+/// both backends.
+#[tokio::test]
+async fn bao_unwrap_redeems_edgeward_wrapping_tokens_on_both_backends() {
+    let bao = OpenBao::start();
+    for backend in [None, Some(&bao)] {
+        let server = Server::start_with(Options::backend(backend)).await;
+        let r = server
+            .api(Method::PUT, "/v1/secrets/platform/W")
+            .json(&json!({ "value": "wrapped-for-bao" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let wrap = || async {
+            let (s, w) = server
+                .json(Method::POST, "/v1/secrets/platform/W/wrap")
+                .await;
+            assert_eq!(s, 201, "{w}");
+            w["token"].as_str().unwrap().to_string()
+        };
+        let bao_cli = |vault_token: &str, args: &[&str]| {
+            std::process::Command::new(crate::harness::bao_binary())
+                .args(args)
+                .env("VAULT_ADDR", &server.api)
+                .env("VAULT_TOKEN", vault_token)
+                .env("HOME", std::env::temp_dir())
+                .output()
+                .unwrap()
+        };
+        // In the body, as `bao unwrap TOKEN` sends it (its own VAULT_TOKEN is ignored).
+        let token = wrap().await;
+        let out = bao_cli("unrelated", &["unwrap", "-field=value", &token]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "wrapped-for-bao"
+        );
+        // As X-Vault-Token, as `VAULT_TOKEN=TOKEN bao unwrap` sends it.
+        let token = wrap().await;
+        let out = bao_cli(&token, &["unwrap", "-field=value"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "wrapped-for-bao"
+        );
+        // Once only.
+        let out = bao_cli(&token, &["unwrap", "-field=value"]);
+        assert!(!out.status.success());
+    }
 }

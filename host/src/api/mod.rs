@@ -183,6 +183,20 @@ pub fn routes() -> Vec<Route> {
         ),
         // The wrapping token is the credential.
         route(Method::POST, "/v1/unwrap", Public, post(secrets::unwrap)),
+        // The same, as Vault's clients call it (X-Vault-Token, Vault's answer shape).
+        route(
+            Method::POST,
+            "/v1/sys/wrapping/unwrap",
+            Public,
+            post(secrets::unwrap_vault_style),
+        ),
+        // Vault's CLI writes with PUT.
+        route(
+            Method::PUT,
+            "/v1/sys/wrapping/unwrap",
+            Public,
+            put(secrets::unwrap_vault_style),
+        ),
     ];
     // Platform scope: platform admins only.
     r.extend(secret_routes("/v1/secrets/platform", [PlatformAdmin; 4]));

@@ -41,6 +41,15 @@ impl From<BackendError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "already_exists", m)
             }
             BackendError::Refused(m) => ApiError::bad_entry(m),
+            BackendError::Denied(m) => {
+                tracing::warn!(error = %m, "the secret backend's policy refused an API call");
+                ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "denied",
+                    "the secret backend's own policy does not allow Edgeward this operation; \
+                     the server's log names the path (see the README for the policy it needs)",
+                )
+            }
             BackendError::Unavailable(m) | BackendError::Corrupt(m) => {
                 crate::secrets::warn_backend_failure(
                     &m,
@@ -421,6 +430,35 @@ pub(super) async fn wrap(
     ))
 }
 
+/// Redeems a wrapping token once: only one Edgeward handed out (anything else, such as
+/// someone else's Vault wrapping token or a guess, is refused without reaching the backend,
+/// and never destroyed).
+async fn redeem(app: &App, token: &str) -> Result<SecretValue, ApiError> {
+    let gone = || ApiError::not_found("the wrapping token is unknown, used or expired");
+    if token.is_empty()
+        || token.len() > 512
+        || !app
+            .store
+            .issued_wrap_take(crate::auth::hash_token(token))
+            .await?
+    {
+        return Err(gone());
+    }
+    match token.strip_prefix(USER_WRAP_PREFIX) {
+        Some(composite) => {
+            let mut parts = composite.rsplitn(3, '~');
+            let (Some(key), Some(name), Some(inner)) = (parts.next(), parts.next(), parts.next())
+            else {
+                return Err(gone());
+            };
+            let key = UserKey::from_wrap_key_hex(key).ok_or_else(gone)?;
+            let sealed = app.backend.unwrap(inner).await?;
+            key.open(USER_WRAP_AAD, name, &sealed).map_err(|_| gone())
+        }
+        None => Ok(app.backend.unwrap(token).await?),
+    }
+}
+
 pub(super) async fn unwrap(
     State(app): State<Arc<App>>,
     body: Result<Bytes, BytesRejection>,
@@ -429,33 +467,43 @@ pub(super) async fn unwrap(
     let token = body["token"]
         .as_str()
         .ok_or_else(|| ApiError::bad_entry(r#"expected {"token": "..."}"#))?;
-    // Only a token Edgeward created is redeemed: anything else (a Vault wrapping token of
-    // someone else's, a guess) is refused without reaching the backend, and never destroyed.
-    if token.len() > 512
-        || !app
-            .store
-            .issued_wrap_take(crate::auth::hash_token(token))
-            .await?
-    {
-        return Err(ApiError::not_found(
-            "the wrapping token is unknown, used or expired",
-        ));
-    }
-    let value = match token.strip_prefix(USER_WRAP_PREFIX) {
-        Some(composite) => {
-            let gone = || ApiError::not_found("the wrapping token is unknown, used or expired");
-            let mut parts = composite.rsplitn(3, '~');
-            let (Some(key), Some(name), Some(inner)) = (parts.next(), parts.next(), parts.next())
-            else {
-                return Err(gone());
-            };
-            let key = UserKey::from_wrap_key_hex(key).ok_or_else(gone)?;
-            let sealed = app.backend.unwrap(inner).await?;
-            key.open(USER_WRAP_AAD, name, &sealed).map_err(|_| gone())?
-        }
-        None => app.backend.unwrap(token).await?,
-    };
+    let value = redeem(&app, token).await?;
     let mut response = axum::Json(json!({ "value": value_to_json(&value) })).into_response();
+    response.extensions_mut().insert(ValueRead);
+    Ok(response)
+}
+
+/// `POST /v1/sys/wrapping/unwrap`, as Vault's clients call it: the wrapping token in the body
+/// (`{"token"}`, `bao unwrap TOKEN`, hvac) or as `X-Vault-Token` (`VAULT_TOKEN=… bao unwrap`);
+/// the answer in Vault's shape, `{"data": {fields}}` (a plain value as the field `value`).
+pub(super) async fn unwrap_vault_style(
+    State(app): State<Arc<App>>,
+    headers: axum::http::HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = match &body {
+        Ok(b) if b.iter().all(u8::is_ascii_whitespace) => json!({}),
+        _ => json_body(body, r#"{"token": "..."} or an X-Vault-Token header"#)?,
+    };
+    let token = match body["token"].as_str() {
+        Some(t) => t.to_string(),
+        None => headers
+            .get("x-vault-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                ApiError::bad_entry(
+                    r#"send the wrapping token as {"token": "..."} or X-Vault-Token"#,
+                )
+            })?,
+    };
+    let value = redeem(&app, &token).await?;
+    let data = if value.is_object() {
+        value_to_json(&value)
+    } else {
+        json!({ "value": value.expose() })
+    };
+    let mut response = axum::Json(json!({ "data": data })).into_response();
     response.extensions_mut().insert(ValueRead);
     Ok(response)
 }

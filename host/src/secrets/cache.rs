@@ -21,6 +21,8 @@ const MAX_ENTRIES: usize = 100_000;
 #[derive(Default)]
 struct Entries {
     by_owner: HashMap<Owner, HashMap<SecretName, (Instant, Option<StoredSecret>)>>,
+    /// Each owner's names, for guests' `list`.
+    names: HashMap<Owner, (Instant, Vec<SecretName>)>,
     len: usize,
 }
 
@@ -49,6 +51,7 @@ impl Entries {
     }
 
     fn remove(&mut self, owner: &Owner, name: &SecretName) {
+        self.names.remove(owner);
         if let Some(names) = self.by_owner.get_mut(owner)
             && names.remove(name).is_some()
         {
@@ -145,6 +148,35 @@ impl SecretBackend for CachedBackend {
 
     async fn list(&self, owner: &Owner) -> Result<Vec<SecretMeta>, BackendError> {
         self.bounded("a list", self.inner.list(owner)).await
+    }
+
+    fn list_cached(&self, owner: &Owner) -> Option<Vec<SecretName>> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let entries = self.entries.lock().ok()?;
+        let (at, names) = entries.names.get(owner)?;
+        (at.elapsed() < self.ttl).then(|| names.clone())
+    }
+
+    async fn list_names(&self, owner: &Owner) -> Result<Vec<SecretName>, BackendError> {
+        if let Some(names) = self.list_cached(owner) {
+            return Ok(names);
+        }
+        let generation = self.generation.load(Ordering::Acquire);
+        let names = self.bounded("a list", self.inner.list_names(owner)).await?;
+        if !self.ttl.is_zero()
+            && let Ok(mut entries) = self.entries.lock()
+            && self.generation.load(Ordering::Acquire) == generation
+        {
+            if entries.names.len() >= MAX_ENTRIES / 100 {
+                entries.names.clear();
+            }
+            entries
+                .names
+                .insert(owner.clone(), (Instant::now(), names.clone()));
+        }
+        Ok(names)
     }
 
     async fn write(

@@ -168,6 +168,9 @@ pub enum BackendError {
     /// The backend cannot keep this value as it is (and so refuses it rather than change it).
     #[error("{0}")]
     Refused(String),
+    /// The backend's own access policy refused Edgeward (Vault's 403); names the path.
+    #[error("{0}")]
+    Denied(String),
 }
 
 /// How a write treats an existing secret.
@@ -220,8 +223,25 @@ pub trait SecretBackend: Send + Sync + 'static {
         None
     }
 
+    /// What a cache in front of the backend already knows of `owner`'s names, answered without
+    /// waiting; `None` when only [`SecretBackend::list_names`] can tell.
+    fn list_cached(&self, _owner: &Owner) -> Option<Vec<SecretName>> {
+        None
+    }
+
     /// Lists `owner`'s secrets.
     async fn list(&self, owner: &Owner) -> Result<Vec<SecretMeta>, BackendError>;
+
+    /// The names of `owner`'s secrets, without their metadata: what a guest's `list` needs,
+    /// in one backend call where the backend can (Vault: one LIST, no metadata reads).
+    async fn list_names(&self, owner: &Owner) -> Result<Vec<SecretName>, BackendError> {
+        Ok(self
+            .list(owner)
+            .await?
+            .into_iter()
+            .map(|m| m.name)
+            .collect())
+    }
 
     /// Writes `name` of `owner` as `mode` says; returns the new version.
     async fn write(
@@ -403,7 +423,13 @@ pub struct Resolver {
     /// The triggering user's own secrets and data key, when the request carried their token.
     user: Option<(Owner, Option<Arc<userkey::UserKey>>)>,
     allow: Option<Arc<[String]>>,
+    /// Backend calls this execution has made (cache hits are free), shared by its clones.
+    calls: Arc<std::sync::atomic::AtomicU32>,
 }
+
+/// The most secret-backend calls (cache misses) one execution may make: a guest looping over
+/// names cannot turn one request into thousands of Vault requests.
+pub const MAX_BACKEND_CALLS: u32 = 128;
 
 impl fmt::Debug for Resolver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -453,6 +479,7 @@ impl Resolver {
             chain,
             user: user.map(|u| (Owner::User(u.name), u.key)),
             allow,
+            calls: Arc::default(),
         }
     }
 
@@ -487,7 +514,22 @@ impl Resolver {
         if let Some(hit) = self.backend.get_cached(owner, name) {
             return Ok(hit);
         }
+        self.spend_call()?;
         self.backend.get(owner, name).await.map_err(unavailable)
+    }
+
+    /// Counts one backend call against [`MAX_BACKEND_CALLS`].
+    fn spend_call(&self) -> Result<(), ResolveError> {
+        let n = self
+            .calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n >= MAX_BACKEND_CALLS {
+            return Err(ResolveError::Unavailable(format!(
+                "this execution made more than {MAX_BACKEND_CALLS} secret lookups that reached \
+                 the backend; cached ones are free"
+            )));
+        }
+        Ok(())
     }
 
     /// Resolves `name` through package, then project, then platform scope. (No tracing span:
@@ -539,12 +581,18 @@ impl Resolver {
         let mut out = Vec::new();
         for scope in scopes {
             let owner = self.owner(scope)?;
-            let metas = self.backend.list(owner).await.map_err(unavailable)?;
+            let names = match self.backend.list_cached(owner) {
+                Some(names) => names,
+                None => {
+                    self.spend_call()?;
+                    self.backend.list_names(owner).await.map_err(unavailable)?
+                }
+            };
             out.extend(
-                metas
+                names
                     .into_iter()
-                    .filter(|m| crate::manifest::allows(self.allow.as_deref(), m.name.as_str()))
-                    .map(|m| (scope, m.name)),
+                    .filter(|n| crate::manifest::allows(self.allow.as_deref(), n.as_str()))
+                    .map(|n| (scope, n)),
             );
         }
         Ok(out)

@@ -213,6 +213,7 @@ struct GatedReads {
     armed: std::sync::atomic::AtomicBool,
     /// Reads that reached the backend.
     reads: std::sync::atomic::AtomicUsize,
+    lists: std::sync::atomic::AtomicUsize,
     fetched: tokio::sync::Notify,
     release: tokio::sync::Notify,
 }
@@ -233,6 +234,7 @@ impl SecretBackend for GatedReads {
         found
     }
     async fn list(&self, owner: &Owner) -> Result<Vec<SecretMeta>, BackendError> {
+        self.lists.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.inner.list(owner).await
     }
     async fn write(
@@ -282,6 +284,7 @@ async fn gated_cache(dir: &std::path::Path, ttl: u64) -> (Arc<GatedReads>, Arc<d
         inner: backend(dir).await,
         armed: false.into(),
         reads: 0.into(),
+        lists: 0.into(),
         fetched: tokio::sync::Notify::new(),
         release: tokio::sync::Notify::new(),
     });
@@ -380,4 +383,59 @@ fn an_execution_records_each_name_and_value_once_and_a_rotated_value_too() {
     assert_eq!(ctx.resolved(), &["package:TOKEN".to_string()]);
     let values: Vec<&str> = ctx.revealed().iter().map(|v| v.expose()).collect();
     assert_eq!(values, ["first", "rotated"], "both values are masked");
+}
+
+#[tokio::test]
+async fn a_guest_list_costs_one_backend_call_per_scope_then_none_while_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gated, cache) = gated_cache(dir.path(), 3600).await;
+    let lists = || gated.lists.swap(0, std::sync::atomic::Ordering::SeqCst);
+    let pkg = Owner::Package(name("acme"), name("api"));
+    for i in 0..20 {
+        put(&cache, pkg.clone(), &format!("N{i}"), "v").await;
+    }
+    let r = resolver(&cache, None, None);
+    assert_eq!(r.list().await.unwrap().len(), 20);
+    assert_eq!(lists(), 3, "one per scope, whatever the number of names");
+    assert_eq!(resolver(&cache, None, None).list().await.unwrap().len(), 20);
+    assert_eq!(lists(), 0, "cached");
+    // A write through Edgeward drops that owner's listing only.
+    put(&cache, pkg.clone(), "NEW", "v").await;
+    assert_eq!(resolver(&cache, None, None).list().await.unwrap().len(), 21);
+    assert_eq!(lists(), 1);
+}
+
+#[tokio::test]
+async fn one_execution_may_make_only_so_many_backend_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gated, cache) = gated_cache(dir.path(), 3600).await;
+    let r = resolver(&cache, None, None);
+    // Distinct names miss the cache: each is a backend call (three scopes each).
+    let mut failed_at = None;
+    for i in 0..200 {
+        match r.get(&format!("MISSING{i}")).await {
+            Ok(None) => {}
+            Err(ResolveError::Unavailable(m)) => {
+                assert!(m.contains("secret lookups"), "{m}");
+                failed_at = Some(i);
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let reads = gated.reads.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        failed_at.is_some() && reads <= MAX_BACKEND_CALLS as usize,
+        "{reads}"
+    );
+    // Cached answers stay free: the names already looked up still resolve.
+    assert!(r.get("MISSING0").await.unwrap().is_none());
+    // Another execution has its own budget.
+    assert!(
+        resolver(&cache, None, None)
+            .get("OTHER")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

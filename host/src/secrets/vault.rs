@@ -213,6 +213,13 @@ impl VaultBackend {
     /// policies, never values or tokens.
     fn error(&self, what: &str, e: ClientError) -> BackendError {
         match e {
+            // Vault's policy does not let Edgeward do this: an operator's matter, not an outage.
+            ClientError::APIError { code: 403, errors } => BackendError::Denied(format!(
+                "Vault at {} denied {what} (403: {}); grant Edgeward's token the policy in the \
+                 README",
+                self.addr,
+                errors.join("; ")
+            )),
             ClientError::APIError { code, errors } => BackendError::Unavailable(format!(
                 "Vault at {} refused {what} ({code}: {})",
                 self.addr,
@@ -227,7 +234,7 @@ impl VaultBackend {
 
     async fn read(&self, path: &str) -> Result<Option<ReadSecretResponse>, BackendError> {
         let result = self
-            .with_client("a read", |client| async move {
+            .with_client(&format!("a read of {path}"), |client| async move {
                 let endpoint = ReadSecretRequest::builder()
                     .mount(&self.mount)
                     .path(path)
@@ -332,7 +339,7 @@ impl VaultBackend {
     }
 
     async fn current_version(&self, path: &str) -> Result<Option<u64>, BackendError> {
-        self.with_client("a metadata read", |client| async move {
+        self.with_client(&format!("a metadata read of {path}"), |client| async move {
             match kv2::read_metadata(&*client, &self.mount, path).await {
                 Ok(m) => Ok(Some(m.current_version)),
                 Err(e) if is_not_found(&e) => Ok(None),
@@ -344,15 +351,18 @@ impl VaultBackend {
 
     async fn tag_writer(&self, path: &str, by: &str) {
         let result = self
-            .with_client("a metadata write", |client| async move {
-                let endpoint = SetSecretMetadataRequest::builder()
-                    .mount(&self.mount)
-                    .path(path)
-                    .custom_metadata(HashMap::from([(UPDATED_BY.to_string(), by.to_string())]))
-                    .build()
-                    .map_err(|_| ClientError::ResponseEmptyError)?;
-                vaultrs::api::exec_with_empty(&*client, endpoint).await
-            })
+            .with_client(
+                &format!("a metadata write of {path}"),
+                |client| async move {
+                    let endpoint = SetSecretMetadataRequest::builder()
+                        .mount(&self.mount)
+                        .path(path)
+                        .custom_metadata(HashMap::from([(UPDATED_BY.to_string(), by.to_string())]))
+                        .build()
+                        .map_err(|_| ClientError::ResponseEmptyError)?;
+                    vaultrs::api::exec_with_empty(&*client, endpoint).await
+                },
+            )
             .await;
         if let Err(e) = result {
             tracing::warn!(error = %e, "could not record who wrote a Vault secret");
@@ -377,10 +387,32 @@ impl SecretBackend for VaultBackend {
         }))
     }
 
+    /// One LIST: the names a guest may ask for (sub-folders and names outside Edgeward's rule
+    /// left out), no metadata reads.
+    async fn list_names(&self, owner: &Owner) -> Result<Vec<SecretName>, BackendError> {
+        let folder = self.folder(owner);
+        let keys = self
+            .with_client(&format!("a list of {folder}"), |client| {
+                let folder = folder.clone();
+                async move {
+                    match kv2::list(&*client, &self.mount, &folder).await {
+                        Ok(keys) => Ok(keys),
+                        Err(e) if is_not_found(&e) => Ok(Vec::new()),
+                        Err(e) => Err(e),
+                    }
+                }
+            })
+            .await?;
+        Ok(keys
+            .iter()
+            .filter_map(|k| SecretName::parse(k).ok())
+            .collect())
+    }
+
     async fn list(&self, owner: &Owner) -> Result<Vec<SecretMeta>, BackendError> {
         let folder = self.folder(owner);
         let keys = self
-            .with_client("a list", |client| {
+            .with_client(&format!("a list of {folder}"), |client| {
                 let folder = folder.clone();
                 async move {
                     match kv2::list(&*client, &self.mount, &folder).await {
@@ -400,7 +432,7 @@ impl SecretBackend for VaultBackend {
             };
             let path = format!("{folder}/{name}");
             let meta = self
-                .with_client("a metadata read", |client| {
+                .with_client(&format!("a metadata read of {path}"), |client| {
                     let path = path.clone();
                     async move {
                         match kv2::read_metadata(&*client, &self.mount, &path).await {
@@ -457,7 +489,7 @@ impl SecretBackend for VaultBackend {
             },
         };
         let written = self
-            .with_client("a write", |client| {
+            .with_client(&format!("a write of {path}"), |client| {
                 let data = data.clone();
                 let path = path.clone();
                 async move {
@@ -502,7 +534,7 @@ impl SecretBackend for VaultBackend {
         if self.current_version(&path).await?.is_none() {
             return Ok(false);
         }
-        self.with_client("a delete", |client| {
+        self.with_client(&format!("a delete of {path}"), |client| {
             let path = path.clone();
             async move { kv2::delete_metadata(&*client, &self.mount, &path).await }
         })
