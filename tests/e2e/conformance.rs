@@ -252,3 +252,85 @@ async fn conformance_openbao_with_approle() {
         "via-approle"
     );
 }
+
+/// AppRole with a two-second token: wrapping as the very first Vault call logs in first, and
+/// wrapping after the token has expired logs in again, as reads do.
+#[tokio::test]
+async fn approle_wrap_logs_in_first_and_again_after_expiry() {
+    let bao = OpenBao::start();
+    bao.cli(&["auth", "enable", "approle"]);
+    let prefix = unique("approle");
+    let policy = std::fs::read_to_string(crate::harness::repo_root().join("docs/vault-policy.hcl"))
+        .unwrap()
+        .replace("edgeward/", &format!("{prefix}/"));
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), policy).unwrap();
+    bao.cli(&["policy", "write", "edgeward", file.path().to_str().unwrap()]);
+    bao.cli(&[
+        "write",
+        "auth/approle/role/edgeward",
+        "token_policies=edgeward",
+        "token_ttl=2s",
+        "token_max_ttl=2s",
+    ]);
+    let role_id = bao.cli(&[
+        "read",
+        "-field=role_id",
+        "auth/approle/role/edgeward/role-id",
+    ]);
+    let secret_id = bao.cli(&[
+        "write",
+        "-f",
+        "-field=secret_id",
+        "auth/approle/role/edgeward/secret-id",
+    ]);
+    let backend = VaultBackend::new(VaultConfig {
+        addr: bao.addr.clone(),
+        auth: VaultAuth::AppRole {
+            mount: "approle".into(),
+            role_id: role_id.trim().into(),
+            secret_id: secret_id.trim().to_string().into(),
+        },
+        mount: "secret".into(),
+        prefix,
+        timeout: Duration::from_secs(5),
+    })
+    .unwrap();
+    // The first Vault call of this backend is a wrap.
+    let w = backend
+        .wrap_value(
+            &SecretValue::text("first-call".into()),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        backend.unwrap(&w.token).await.unwrap().expose(),
+        "first-call"
+    );
+    let owner = Owner::Platform;
+    backend
+        .write(
+            &owner,
+            &n("X"),
+            &SecretValue::text("after-expiry".into()),
+            "t",
+            WriteMode::Upsert,
+        )
+        .await
+        .unwrap();
+    // The token lives two seconds: wait it out (bounded), then wrap with it expired.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(3000) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let w = backend
+        .wrap(&owner, &n("X"), Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        backend.unwrap(&w.token).await.unwrap().expose(),
+        "after-expiry"
+    );
+}

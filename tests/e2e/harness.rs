@@ -90,6 +90,8 @@ pub struct Options {
     pub fd_limit: Option<u32>,
     /// The Vault token the server uses, instead of OpenBao's root token.
     pub vault_token: Option<String>,
+    /// Run with the server's default log filter (no `EDGEWARD_LOG`), as operators do.
+    pub default_log: bool,
 }
 
 impl Options {
@@ -101,6 +103,7 @@ impl Options {
             vault_ca: bao.and_then(|b| b.ca_cert.clone()),
             fd_limit: None,
             vault_token: None,
+            default_log: false,
         }
     }
 }
@@ -339,6 +342,9 @@ impl Server {
             if let Some(ca) = &options.vault_ca {
                 cmd.env("VAULT_CACERT", ca);
             }
+        }
+        if options.default_log {
+            cmd.env_remove("EDGEWARD_LOG");
         }
         let mut child = cmd.spawn().expect("start edgeward serve");
         let stdout = child.stdout.take().expect("stdout");

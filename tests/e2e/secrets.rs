@@ -717,6 +717,7 @@ async fn an_unreachable_backend_gives_unavailable_promptly_and_the_host_stays_up
         vault_ca: None,
         fd_limit: None,
         vault_token: None,
+        default_log: false,
     };
     let server = Server::start_with(options).await;
     server.deploy("acme/secrets", "secrets").await;
@@ -1197,4 +1198,63 @@ async fn bao_unwrap_redeems_edgeward_wrapping_tokens_on_both_backends() {
         let out = bao_cli(&token, &["unwrap", "-field=value"]);
         assert!(!out.status.success());
     }
+}
+
+/// Ordinary traffic on Vault (hits in every scope, misses that fall through, listings, API
+/// reads of absent names) writes no ERROR line at the default log level: vaultrs and rustify
+/// log an error for every 404, and those are expected answers here.
+#[tokio::test]
+async fn ordinary_lookups_and_misses_log_no_errors() {
+    let bao = OpenBao::start();
+    let mut options = Options::backend(Some(&bao));
+    options.default_log = true;
+    options.extra_args = vec!["--secrets-cache-ttl-ms".into(), "0".into()];
+    let server = Server::start_with(options).await;
+    server.deploy("acme/api", "secrets").await;
+    for (path, value) in [
+        ("/v1/projects/acme/packages/api/secrets/A", "a-value"),
+        ("/v1/projects/acme/secrets/B", "b-value"),
+        ("/v1/secrets/platform/C", "c-value"),
+    ] {
+        let r = server
+            .api(Method::PUT, path)
+            .json(&json!({ "value": value }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    for _ in 0..5 {
+        for q in [
+            "name=A",
+            "name=B",
+            "name=C",
+            "name=MISSING",
+            "name=A&scope=platform",
+            "list=1",
+        ] {
+            let (status, body) = server.get(&format!("/acme/api/?{q}")).await;
+            assert_eq!(status, 200, "{q}: {body}");
+        }
+        let (s, _) = server.json(Method::GET, "/v1/secrets/platform/NOPE").await;
+        assert_eq!(s, 404);
+        let (s, _) = server
+            .json(Method::GET, "/v1/projects/acme/packages/api/secrets")
+            .await;
+        assert_eq!(s, 200);
+    }
+    let (_, found) = server.get("/acme/api/?name=C").await;
+    assert!(found.contains("\"platform\""), "positive control: {found}");
+    let log = server.log();
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
+    assert!(
+        errors.is_empty(),
+        "{} ERROR lines, first: {:?}",
+        errors.len(),
+        errors.first()
+    );
+    assert!(
+        log.contains("secrets in Vault"),
+        "the log is the server's own: {log:.500}"
+    );
 }
