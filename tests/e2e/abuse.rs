@@ -231,3 +231,83 @@ async fn a_flood_of_silent_connections_on_one_listener_leaves_the_other_serving(
     assert_eq!(r.status(), 200);
     drop(held);
 }
+
+#[tokio::test]
+async fn a_tenant_at_its_share_of_instances_leaves_other_projects_served() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let server = Server::start_with(Options {
+        extra_args: ["--max-instances", "40", "--project-max-instances", "4"]
+            .map(String::from)
+            .to_vec(),
+        ..Options::default()
+    })
+    .await;
+    // The tenant: four packages at a high max-concurrency, as in the attack.
+    for i in 0..4 {
+        server
+            .deploy_with(
+                &format!("greedy/p{i}"),
+                "echo",
+                "[limits]\nmax-concurrency = 256\n",
+            )
+            .await;
+    }
+    server.deploy("other/hello", "hello").await;
+    let hello = format!("{}/other/hello/", server.listen);
+    let client = reqwest::Client::new();
+    let mut unloaded = Vec::new();
+    for _ in 0..30 {
+        let t = Instant::now();
+        assert_eq!(client.get(&hello).send().await.unwrap().status(), 200);
+        unloaded.push(t.elapsed());
+    }
+    // Forty requests whose bodies never finish: each holds an instance while it waits.
+    let data = server.listen.trim_start_matches("http://").to_string();
+    let mut held = Vec::new();
+    for i in 0..40 {
+        let mut s = std::net::TcpStream::connect(&data).unwrap();
+        s.write_all(
+            format!(
+                "POST /greedy/p{}/ HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\nstart",
+                i % 4
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        held.push(s);
+    }
+    let mut loaded = Vec::new();
+    for _ in 0..30 {
+        let t = Instant::now();
+        let r = client.get(&hello).send().await.unwrap();
+        assert_eq!(r.status(), 200, "another project is served");
+        loaded.push(t.elapsed());
+    }
+    // The tenant got its share and no more: the rest were told so.
+    let mut capacity = 0;
+    for mut s in held {
+        // Refusals come after the one-second queue wait; the admitted four never answer.
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut buf = [0u8; 2048];
+        if let Ok(n) = s.read(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]);
+            if text.starts_with("HTTP/1.1 503") && text.contains("project greedy") {
+                capacity += 1;
+            }
+        }
+    }
+    assert!(
+        capacity >= 30,
+        "{capacity} of 40 refused at the project's share of 4"
+    );
+    unloaded.sort();
+    loaded.sort();
+    let p99 = |v: &[Duration]| v[v.len() * 99 / 100];
+    assert!(
+        p99(&loaded) < (p99(&unloaded) * 2).max(Duration::from_millis(50)),
+        "p99 {:?} with the tenant at its share, {:?} without",
+        p99(&loaded),
+        p99(&unloaded)
+    );
+}

@@ -536,6 +536,18 @@ pub struct ServeArgs {
     /// Execution records older than this many hours are dropped.
     #[arg(long, env = "EDGEWARD_EXECUTIONS_MAX_AGE_HOURS", default_value_t = 168)]
     pub executions_max_age_hours: u64,
+    /// Instances alive at once, platform-wide (the instance pool's size).
+    #[arg(long, env = "EDGEWARD_MAX_INSTANCES", default_value_t = 1000)]
+    pub max_instances: u32,
+    /// Linear memory of all running instances together, MiB (each counts its `memory-mb`).
+    #[arg(long, env = "EDGEWARD_MAX_MEMORY_MB", default_value_t = 16384)]
+    pub max_memory_mb: u32,
+    /// Instances one project may have alive at once.
+    #[arg(long, env = "EDGEWARD_PROJECT_MAX_INSTANCES", default_value_t = 250)]
+    pub project_max_instances: u32,
+    /// Linear memory one project's running instances may hold together, MiB.
+    #[arg(long, env = "EDGEWARD_PROJECT_MAX_MEMORY_MB", default_value_t = 4096)]
+    pub project_max_memory_mb: u32,
     /// Let functions reach private destinations (loopback, RFC 1918, link-local, CGNAT, ULA,
     /// metadata names), which are refused by default whatever a manifest allows.
     #[arg(long, env = "EDGEWARD_OUTBOUND_ALLOW_PRIVATE")]
@@ -571,6 +583,13 @@ impl ServeArgs {
         config.runtime = RuntimeConfig {
             default_timeout: std::time::Duration::from_millis(self.timeout_ms),
             outbound_allow_private: self.outbound_allow_private,
+            max_instances: self.max_instances.max(1),
+            shares: crate::runtime::budgets::Shares {
+                instances: self.max_instances.max(1),
+                memory_mb: self.max_memory_mb.max(1),
+                project_instances: self.project_max_instances.max(1),
+                project_memory_mb: self.project_max_memory_mb.max(1),
+            },
             ..RuntimeConfig::default()
         };
         config.limits = crate::net::ConnLimits {

@@ -155,6 +155,31 @@ where
         }
     };
 
+    // The project's share, and the platform's budget, of instances and memory.
+    let memory_mb = u32::try_from(deployed.memory_bytes.div_ceil(1 << 20)).unwrap_or(u32::MAX);
+    let remaining = runtime.config().queue_wait.saturating_sub(start.elapsed());
+    let admitted = match runtime
+        .budgets()
+        .admit(deployed.project.as_str(), memory_mb, remaining)
+        .await
+    {
+        Ok(admitted) => admitted,
+        Err(full) => {
+            drop(permit);
+            on_done(
+                record(ExecutionStatus::Limited, Some(503), Vec::new()),
+                None,
+            );
+            return error_response(
+                503,
+                "capacity",
+                &format!("{}; retry shortly", full.0),
+                Some(&id),
+            );
+        }
+    };
+    let permit = (permit, admitted);
+
     // A declared body over the limit is refused before the guest starts.
     let declared = request
         .headers()

@@ -7,6 +7,7 @@
 //! with a sandboxed WASI context ([`state::HostState`]), see [`execute`].
 
 mod body;
+pub mod budgets;
 pub mod execute;
 mod limits;
 pub mod mask;
@@ -65,6 +66,8 @@ pub struct RuntimeConfig {
     pub queue_wait: Duration,
     /// Whether guests may reach private destinations (loopback, RFC 1918, link-local…).
     pub outbound_allow_private: bool,
+    /// Platform budgets of instances and memory, and each project's share.
+    pub shares: budgets::Shares,
 }
 
 impl Default for RuntimeConfig {
@@ -82,6 +85,7 @@ impl Default for RuntimeConfig {
             outbound_requests: (16, 256),
             queue_wait: Duration::from_secs(1),
             outbound_allow_private: false,
+            shares: budgets::Shares::default(),
         }
     }
 }
@@ -175,6 +179,7 @@ pub struct Runtime {
     linker: Linker<HostState>,
     config: RuntimeConfig,
     compat_key: String,
+    budgets: budgets::Budgets,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -229,11 +234,17 @@ impl Runtime {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let compat_key = format!("{:016x}", hasher.finish());
+        // The platform's instance budget is the pool's size: requests wait for a share rather
+        // than fail in the allocator.
+        let mut shares = config.shares;
+        shares.instances = config.max_instances;
+        shares.project_instances = shares.project_instances.clamp(1, config.max_instances);
         Ok(Runtime {
             engine,
             linker,
             config,
             compat_key,
+            budgets: budgets::Budgets::new(shares),
         })
     }
 
@@ -245,6 +256,11 @@ impl Runtime {
     /// The engine-wide settings.
     pub fn config(&self) -> &RuntimeConfig {
         &self.config
+    }
+
+    /// The platform's budgets and each project's share.
+    pub fn budgets(&self) -> &budgets::Budgets {
+        &self.budgets
     }
 
     /// A key that changes whenever precompiled artifacts stop being loadable.

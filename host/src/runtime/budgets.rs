@@ -1,0 +1,203 @@
+//! Fair shares of the engine between projects: instance slots and aggregate linear memory have
+//! platform-wide budgets, and each project may hold at most its share of both, so a project
+//! that saturates its share waits (then gets 503 `capacity`) while the others carry on.
+//!
+//! An execution holds, besides its package's own slot: one instance and its `memory-mb` of its
+//! project's share, and one instance and its `memory-mb` of the platform's budget, all taken
+//! within the package's queue wait and given back when the instance is gone.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// The platform's budgets and each project's share of them.
+#[derive(Debug, Clone, Copy)]
+pub struct Shares {
+    /// Instances alive at once, platform-wide.
+    pub instances: u32,
+    /// Linear memory of the instances alive at once, platform-wide, MiB (each instance counts
+    /// its package's `memory-mb`).
+    pub memory_mb: u32,
+    /// Instances one project may have alive at once.
+    pub project_instances: u32,
+    /// Linear memory one project's instances may hold at once, MiB.
+    pub project_memory_mb: u32,
+}
+
+impl Default for Shares {
+    fn default() -> Self {
+        Shares {
+            instances: 1000,
+            memory_mb: 16 * 1024,
+            project_instances: 250,
+            project_memory_mb: 4 * 1024,
+        }
+    }
+}
+
+/// What one execution holds of the budgets, given back on drop.
+#[derive(Debug)]
+pub struct Admitted {
+    _permits: [OwnedSemaphorePermit; 4],
+}
+
+/// Which budget a request could not get into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Full(pub String);
+
+/// One project's instances and memory (MiB).
+type ProjectShare = (Arc<Semaphore>, Arc<Semaphore>);
+
+/// The budgets, shared by every execution.
+#[derive(Debug)]
+pub struct Budgets {
+    shares: Shares,
+    instances: Arc<Semaphore>,
+    memory: Arc<Semaphore>,
+    projects: Mutex<HashMap<String, ProjectShare>>,
+}
+
+impl Budgets {
+    /// Budgets of `shares`.
+    pub fn new(shares: Shares) -> Budgets {
+        Budgets {
+            shares,
+            instances: Arc::new(Semaphore::new(shares.instances as usize)),
+            memory: Arc::new(Semaphore::new(shares.memory_mb as usize)),
+            projects: Mutex::default(),
+        }
+    }
+
+    /// The budgets in force.
+    pub fn shares(&self) -> Shares {
+        self.shares
+    }
+
+    fn project(&self, project: &str) -> ProjectShare {
+        let Ok(mut projects) = self.projects.lock() else {
+            return (self.instances.clone(), self.memory.clone());
+        };
+        projects
+            .entry(project.to_string())
+            .or_insert_with(|| {
+                (
+                    Arc::new(Semaphore::new(self.shares.project_instances as usize)),
+                    Arc::new(Semaphore::new(self.shares.project_memory_mb as usize)),
+                )
+            })
+            .clone()
+    }
+
+    /// Takes an instance and `memory_mb` of `project`'s share and of the platform's budget,
+    /// waiting at most `wait` in all.
+    pub async fn admit(
+        &self,
+        project: &str,
+        memory_mb: u32,
+        wait: Duration,
+    ) -> Result<Admitted, Full> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let (p_instances, p_memory) = self.project(project);
+        // An instance larger than a share counts as the whole share (it could never fit
+        // otherwise): it then runs alone in it.
+        let memory_mb = memory_mb
+            .min(self.shares.project_memory_mb)
+            .min(self.shares.memory_mb);
+        let take = |sem: Arc<Semaphore>, n: u32, what: String| async move {
+            match tokio::time::timeout_at(deadline, sem.acquire_many_owned(n)).await {
+                Ok(Ok(permit)) => Ok(permit),
+                _ => Err(Full(what)),
+            }
+        };
+        let s = self.shares;
+        let a = take(
+            p_instances,
+            1,
+            format!(
+                "project {project} has {} instances running, its share",
+                s.project_instances
+            ),
+        )
+        .await?;
+        let b = take(
+            p_memory,
+            memory_mb,
+            format!(
+                "project {project}'s running instances hold {} MiB of memory, its share",
+                s.project_memory_mb
+            ),
+        )
+        .await?;
+        let c = take(
+            self.instances.clone(),
+            1,
+            format!(
+                "the platform has {} instances running, its budget",
+                s.instances
+            ),
+        )
+        .await?;
+        let d = take(
+            self.memory.clone(),
+            memory_mb,
+            format!(
+                "the platform's running instances hold {} MiB of memory, its budget",
+                s.memory_mb
+            ),
+        )
+        .await?;
+        Ok(Admitted {
+            _permits: [a, b, c, d],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_project_at_its_share_waits_while_another_gets_in() {
+        let b = Budgets::new(Shares {
+            instances: 10,
+            memory_mb: 1000,
+            project_instances: 2,
+            project_memory_mb: 300,
+        });
+        let wait = Duration::from_millis(100);
+        let a1 = b.admit("a", 100, wait).await.unwrap();
+        let _a2 = b.admit("a", 100, wait).await.unwrap();
+        let full = b.admit("a", 100, wait).await.unwrap_err();
+        assert!(
+            full.0.contains("project a") && full.0.contains("instances"),
+            "{full:?}"
+        );
+        // Another project is not held up by a's saturation.
+        let _b1 = b.admit("b", 100, wait).await.unwrap();
+        // Memory share: two instances of 200 MiB do not fit in 300.
+        drop(a1);
+        let full = b.admit("a", 250, wait).await.unwrap_err();
+        assert!(full.0.contains("memory"), "{full:?}");
+        // What is given back is free again.
+        let _a3 = b.admit("a", 100, wait).await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_platform_budget_bounds_all_projects_together() {
+        let b = Budgets::new(Shares {
+            instances: 3,
+            memory_mb: 10_000,
+            project_instances: 2,
+            project_memory_mb: 10_000,
+        });
+        let wait = Duration::from_millis(100);
+        let _x = [
+            b.admit("a", 1, wait).await.unwrap(),
+            b.admit("a", 1, wait).await.unwrap(),
+            b.admit("b", 1, wait).await.unwrap(),
+        ];
+        let full = b.admit("c", 1, wait).await.unwrap_err();
+        assert!(full.0.contains("platform"), "{full:?}");
+    }
+}
