@@ -30,6 +30,9 @@ pub struct Retention {
     pub per_package: u32,
     /// The oldest record kept.
     pub max_age: Duration,
+    /// Output bytes (stdout and stderr) kept per project, across its packages: past it, its
+    /// oldest records go first.
+    pub project_bytes: u64,
 }
 
 impl Default for Retention {
@@ -37,6 +40,7 @@ impl Default for Retention {
         Retention {
             per_package: 1000,
             max_age: Duration::from_secs(7 * 24 * 3600),
+            project_bytes: 256 << 20,
         }
     }
 }
@@ -48,9 +52,14 @@ async fn prune(
     trimmed: &mut HashSet<(String, String)>,
     keep: u32,
     max_age_ms: i64,
+    project_bytes: u64,
     all: bool,
 ) {
     let threshold = (keep / 10).max(1);
+    // Every project that wrote records since the last pass is held to its byte quota.
+    let mut projects: Vec<String> = pending.keys().map(|(p, _)| p.clone()).collect();
+    projects.sort();
+    projects.dedup();
     let due: Vec<(String, String)> = pending
         .iter()
         .filter(|(key, n)| all || **n >= threshold || !trimmed.contains(*key))
@@ -60,7 +69,10 @@ async fn prune(
         pending.remove(key);
         trimmed.insert(key.clone());
     }
-    if let Err(e) = store.prune_executions(due, keep, max_age_ms).await {
+    if let Err(e) = store
+        .prune_executions(due, keep, max_age_ms, projects, project_bytes)
+        .await
+    {
         tracing::error!(error = %e, "could not apply execution record retention");
     }
 }
@@ -93,6 +105,7 @@ impl Recorder {
     pub fn start(store: Store, retention: Retention) -> std::io::Result<Recorder> {
         let (tx, mut rx) = mpsc::channel::<Queued>(QUEUE);
         let keep = retention.per_package;
+        let project_bytes = retention.project_bytes;
         let max_age = i64::try_from(retention.max_age.as_millis()).unwrap_or(i64::MAX);
         let work = async move {
             let mut pending: HashMap<(String, String), u32> = HashMap::new();
@@ -109,7 +122,7 @@ impl Recorder {
                     }
                     _ = tick.tick() => {
                         if !pending.is_empty() {
-                            prune(&store, &mut pending, &mut trimmed, keep, max_age, false).await;
+                            prune(&store, &mut pending, &mut trimmed, keep, max_age, project_bytes, false).await;
                         }
                         continue;
                     }
@@ -148,7 +161,16 @@ impl Recorder {
                     tracing::error!(error = %e, records = n, "could not write execution records");
                 }
             }
-            prune(&store, &mut pending, &mut trimmed, keep, max_age, true).await;
+            prune(
+                &store,
+                &mut pending,
+                &mut trimmed,
+                keep,
+                max_age,
+                project_bytes,
+                true,
+            )
+            .await;
         };
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         std::thread::Builder::new()

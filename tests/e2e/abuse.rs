@@ -311,3 +311,78 @@ async fn a_tenant_at_its_share_of_instances_leaves_other_projects_served() {
         p99(&unloaded)
     );
 }
+
+#[tokio::test]
+async fn execution_output_is_held_to_a_quota_per_project_across_its_packages() {
+    let server = Server::start_with(Options {
+        extra_args: ["--executions-max-mb-per-project", "1"]
+            .map(String::from)
+            .to_vec(),
+        ..Options::default()
+    })
+    .await;
+    // Many packages, each well under the per-package count limit.
+    for i in 0..4 {
+        server.deploy(&format!("big/p{i}"), "secrets").await;
+    }
+    let admin = server.token.clone();
+    let r = server
+        .api(Method::PUT, "/v1/secrets/platform/S")
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({ "value": "some-value" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Forty executions printing 60 KB each: about 2.4 MB of output for a 1 MiB quota.
+    let body = vec![b'x'; 60_000];
+    let client = reqwest::Client::new();
+    let mut last = String::new();
+    for i in 0..40 {
+        let r = client
+            .post(format!(
+                "{}/big/p{}/?name=S&log_body=1",
+                server.listen,
+                i % 4
+            ))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        last = r.headers()["x-edgeward-execution-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
+    }
+    server.execution("big", &last).await;
+    // Retention runs once a second: wait (bounded) until the project is within its quota.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (_, list) = server
+            .json(Method::GET, "/v1/projects/big/executions?limit=1000")
+            .await;
+        let rows = list["executions"].as_array().unwrap();
+        let bytes: u64 = rows
+            .iter()
+            .map(|e| e["stdout_bytes"].as_u64().unwrap() + e["stderr_bytes"].as_u64().unwrap())
+            .sum();
+        if bytes <= 1 << 20 {
+            assert!(
+                rows.len() >= 10,
+                "the newest records are kept: {}",
+                rows.len()
+            );
+            assert!(
+                rows.iter().any(|e| e["id"] == last.as_str()),
+                "the newest is kept"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{bytes} bytes kept for a 1 MiB quota"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

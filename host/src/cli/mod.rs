@@ -552,6 +552,14 @@ pub struct ServeArgs {
     /// metadata names), which are refused by default whatever a manifest allows.
     #[arg(long, env = "EDGEWARD_OUTBOUND_ALLOW_PRIVATE")]
     pub outbound_allow_private: bool,
+    /// Execution output (stdout and stderr) kept per project, across all its packages, in MiB;
+    /// past it the project's oldest records go first.
+    #[arg(
+        long,
+        env = "EDGEWARD_EXECUTIONS_MAX_MB_PER_PROJECT",
+        default_value_t = 256
+    )]
+    pub executions_max_mb_per_project: u64,
     /// Audit records older than this many days are dropped (checked hourly).
     #[arg(long, env = "EDGEWARD_AUDIT_MAX_AGE_DAYS", default_value_t = 365)]
     pub audit_max_age_days: u64,
@@ -606,6 +614,10 @@ impl ServeArgs {
             max_age: std::time::Duration::from_secs(
                 self.executions_max_age_hours.saturating_mul(3600),
             ),
+            project_bytes: self
+                .executions_max_mb_per_project
+                .max(1)
+                .saturating_mul(1 << 20),
         };
         config.audit_max_age =
             std::time::Duration::from_secs(self.audit_max_age_days.max(1).saturating_mul(86_400));

@@ -110,13 +110,16 @@ impl Store {
         .await
     }
 
-    /// Trims each of `packages` (project, package) to its newest `keep` records and drops
-    /// every record older than `max_age_ms`; returns how many were dropped.
+    /// Trims each of `packages` (project, package) to its newest `keep` records, each of
+    /// `projects` to its newest records whose output fits in `project_bytes`, and drops every
+    /// record older than `max_age_ms`; returns how many were dropped.
     pub async fn prune_executions(
         &self,
         packages: Vec<(String, String)>,
         keep: u32,
         max_age_ms: i64,
+        projects: Vec<String>,
+        project_bytes: u64,
     ) -> Result<usize, StoreError> {
         self.call(move |c| {
             let tx = c.transaction()?;
@@ -129,6 +132,16 @@ impl Store {
                 )?;
                 for (project, package) in &packages {
                     dropped += trim.execute(params![project, package, keep])?;
+                }
+                let mut quota = tx.prepare_cached(
+                    "DELETE FROM executions WHERE rowid IN (SELECT rowid FROM (\
+                       SELECT rowid, SUM(length(stdout) + length(stderr)) \
+                         OVER (ORDER BY started_at DESC, id DESC) AS kept \
+                       FROM executions WHERE project = ?1) WHERE kept > ?2)",
+                )?;
+                let limit = i64::try_from(project_bytes).unwrap_or(i64::MAX);
+                for project in &projects {
+                    dropped += quota.execute(params![project, limit])?;
                 }
                 dropped += tx.execute(
                     "DELETE FROM executions WHERE started_at < ?1",

@@ -908,7 +908,13 @@ mod tests {
         (old.id, old.started_at) = ("e0".into(), now_ms() - 120_000);
         store.insert_executions(vec![old, row]).await.unwrap();
         let dropped = store
-            .prune_executions(vec![("acme".into(), "hello".into())], 10, 60_000)
+            .prune_executions(
+                vec![("acme".into(), "hello".into())],
+                10,
+                60_000,
+                Vec::new(),
+                u64::MAX,
+            )
             .await
             .unwrap();
         assert_eq!(dropped, 1, "only the record past the age limit goes");
