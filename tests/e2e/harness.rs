@@ -311,10 +311,26 @@ impl Server {
             }
             None => Command::new(env!("CARGO_BIN_EXE_edgeward")),
         };
+        // A cleared environment plus what the test sets: nothing of the developer's shell
+        // (VAULT_SKIP_VERIFY, a proxy, a log filter) can change what a test proves.
+        cmd.env_clear();
+        for keep in ["PATH", "HOME", "TMPDIR"] {
+            if let Some(v) = std::env::var_os(keep) {
+                cmd.env(keep, v);
+            }
+        }
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
+            // Servers are stopped with SIGTERM at the end of each test: drain briefly.
+            .args(
+                if options.extra_args.iter().any(|a| a == "--drain-seconds") {
+                    &[][..]
+                } else {
+                    &["--drain-seconds", "5"][..]
+                },
+            )
             .args(&options.extra_args)
             .env(
                 "EDGEWARD_LOG",
@@ -626,6 +642,11 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // SIGTERM first, so what the server logs while shutting down is searched too; SIGKILL
+        // only if it does not stop in time.
+        if self.child.is_some() && !std::thread::panicking() {
+            self.stop();
+        }
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -636,6 +657,11 @@ impl Drop for Server {
             let mut markers = vec![BAO_ROOT_TOKEN, self.token.as_str()];
             markers.extend(self.markers.iter().map(String::as_str));
             assert_no_leak("the server log", &self.log(), &markers);
+            assert_no_leak(
+                "the server's stdout",
+                &self.stdout_lines.join("\n"),
+                &markers,
+            );
             // And every file of its data directory (the SQLite store and its WAL included),
             // but the one file whose job is to hold the admin token.
             for (path, bytes) in data_dir_files(&self.data_dir) {
