@@ -185,27 +185,19 @@ async fn conformance_openbao() {
     suite(Arc::new(backend)).await;
 }
 
-#[tokio::test]
-async fn conformance_openbao_with_approle() {
-    let bao = OpenBao::start();
+/// A backend logged in with AppRole: a role holding `policy` with tokens living `ttl`, under
+/// `prefix`.
+fn approle_backend(bao: &OpenBao, policy: &str, ttl: &str, prefix: String) -> VaultBackend {
     bao.cli(&["auth", "enable", "approle"]);
-    let policy = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        policy.path(),
-        "path \"secret/*\" { capabilities = [\"create\", \"read\", \"update\", \"delete\", \"list\"] }\n",
-    )
-    .unwrap();
-    bao.cli(&[
-        "policy",
-        "write",
-        "edgeward",
-        policy.path().to_str().unwrap(),
-    ]);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), policy).unwrap();
+    bao.cli(&["policy", "write", "edgeward", file.path().to_str().unwrap()]);
     bao.cli(&[
         "write",
         "auth/approle/role/edgeward",
         "token_policies=edgeward",
-        "token_ttl=1h",
+        &format!("token_ttl={ttl}"),
+        &format!("token_max_ttl={ttl}"),
     ]);
     let role_id = bao.cli(&[
         "read",
@@ -218,7 +210,7 @@ async fn conformance_openbao_with_approle() {
         "-field=secret_id",
         "auth/approle/role/edgeward/secret-id",
     ]);
-    let backend = VaultBackend::new(VaultConfig {
+    VaultBackend::new(VaultConfig {
         addr: bao.addr.clone(),
         auth: VaultAuth::AppRole {
             mount: "approle".into(),
@@ -226,10 +218,21 @@ async fn conformance_openbao_with_approle() {
             secret_id: secret_id.trim().to_string().into(),
         },
         mount: "secret".into(),
-        prefix: unique("approle"),
+        prefix,
         timeout: Duration::from_secs(5),
     })
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test]
+async fn conformance_openbao_with_approle() {
+    let bao = OpenBao::start();
+    let backend = approle_backend(
+        &bao,
+        "path \"secret/*\" { capabilities = [\"create\", \"read\", \"update\", \"delete\", \"list\"] }\n",
+        "1h",
+        unique("approle"),
+    );
     let owner = Owner::Platform;
     backend
         .write(
@@ -258,44 +261,11 @@ async fn conformance_openbao_with_approle() {
 #[tokio::test]
 async fn approle_wrap_logs_in_first_and_again_after_expiry() {
     let bao = OpenBao::start();
-    bao.cli(&["auth", "enable", "approle"]);
     let prefix = unique("approle");
     let policy = std::fs::read_to_string(crate::harness::repo_root().join("docs/vault-policy.hcl"))
         .unwrap()
         .replace("edgeward/", &format!("{prefix}/"));
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), policy).unwrap();
-    bao.cli(&["policy", "write", "edgeward", file.path().to_str().unwrap()]);
-    bao.cli(&[
-        "write",
-        "auth/approle/role/edgeward",
-        "token_policies=edgeward",
-        "token_ttl=2s",
-        "token_max_ttl=2s",
-    ]);
-    let role_id = bao.cli(&[
-        "read",
-        "-field=role_id",
-        "auth/approle/role/edgeward/role-id",
-    ]);
-    let secret_id = bao.cli(&[
-        "write",
-        "-f",
-        "-field=secret_id",
-        "auth/approle/role/edgeward/secret-id",
-    ]);
-    let backend = VaultBackend::new(VaultConfig {
-        addr: bao.addr.clone(),
-        auth: VaultAuth::AppRole {
-            mount: "approle".into(),
-            role_id: role_id.trim().into(),
-            secret_id: secret_id.trim().to_string().into(),
-        },
-        mount: "secret".into(),
-        prefix,
-        timeout: Duration::from_secs(5),
-    })
-    .unwrap();
+    let backend = approle_backend(&bao, &policy, "2s", prefix);
     // The first Vault call of this backend is a wrap.
     let w = backend
         .wrap_value(

@@ -14,6 +14,19 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
+/// A JSON body that may be left out (empty or blank: the defaults); `expected` says its shape
+/// in the error.
+fn optional_body<T: Default + serde::de::DeserializeOwned>(
+    body: &[u8],
+    expected: &str,
+) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_entry(format!("expected {expected}: {e}")))
+}
+
 fn user_name(s: &str) -> Result<Name, ApiError> {
     Ok(Name::parse("user", s)?)
 }
@@ -144,15 +157,7 @@ pub(super) async fn create_token(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let user = user_name(&user)?;
-    let body: CreateToken = if body.iter().all(u8::is_ascii_whitespace) {
-        CreateToken::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_entry(format!(
-                "expected {{\"name\"?, \"expires_in\"? (seconds)}}: {e}"
-            ))
-        })?
-    };
+    let body: CreateToken = optional_body(&body, r#"{"name"?, "expires_in"? (seconds)}"#)?;
     if !app.store.user_exists(user.to_string()).await? {
         return Err(ApiError::not_found(format!("no user {user:?}")));
     }
@@ -247,13 +252,7 @@ pub(super) async fn create_enrollment(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let user = user_name(&user)?;
-    let body: CreateEnrollment = if body.iter().all(u8::is_ascii_whitespace) {
-        CreateEnrollment::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_entry(format!("expected {{\"expires_in\"? (seconds)}}: {e}"))
-        })?
-    };
+    let body: CreateEnrollment = optional_body(&body, r#"{"expires_in"? (seconds)}"#)?;
     let ttl = body.expires_in.unwrap_or(DEFAULT_ENROLLMENT_TTL);
     if !(1..=MAX_ENROLLMENT_TTL).contains(&ttl) {
         return Err(ApiError::bad_entry(format!(

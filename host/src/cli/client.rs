@@ -356,15 +356,7 @@ pub async fn run(command: Command) -> Result<(), ClientError> {
             conn,
         } => {
             let client = Client::from_args(&conn)?;
-            let code = if code == "-" {
-                let mut s = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut s)
-                    .map_err(|e| err("io", format!("stdin: {e}")))?;
-                s.trim().to_string()
-            } else {
-                code
-            };
+            let code = arg_or_stdin(code)?;
             let body = client
                 .send(
                     client
@@ -649,15 +641,7 @@ async fn secrets(cmd: SecretsCommand) -> Result<(), ClientError> {
             conn,
         } => {
             let client = Client::from_args(&conn)?;
-            let token = if token == "-" {
-                let mut s = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut s)
-                    .map_err(|e| err("io", format!("stdin: {e}")))?;
-                s.trim().to_string()
-            } else {
-                token
-            };
+            let token = arg_or_stdin(token)?;
             let body = client
                 .send(
                     client
@@ -873,6 +857,19 @@ async fn users(cmd: UsersCommand) -> Result<(), ClientError> {
         }
     }
     Ok(())
+}
+
+/// `arg`, or when it is `-`, what stdin holds (trimmed): credentials stay out of `ps` and
+/// shell history.
+fn arg_or_stdin(arg: String) -> Result<String, ClientError> {
+    if arg != "-" {
+        return Ok(arg);
+    }
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .map_err(|e| err("io", format!("stdin: {e}")))?;
+    Ok(s.trim().to_string())
 }
 
 async fn whoami_name(client: &Client, user: Option<String>) -> Result<String, ClientError> {

@@ -95,9 +95,7 @@ impl EmbeddedBackend {
 
     /// Encrypts a value (tagged text or object) under `aad`; returns nonce and ciphertext.
     fn seal(&self, aad: &str, value: &SecretValue) -> Result<(Vec<u8>, Vec<u8>), BackendError> {
-        let mut plain = Zeroizing::new(Vec::with_capacity(value.expose().len() + 1));
-        plain.push(if value.is_object() { b'o' } else { b't' });
-        plain.extend_from_slice(value.expose().as_bytes());
+        let plain = super::tagged(value);
         let mut nonce = [0u8; 12];
         rand::rng().fill_bytes(&mut nonce);
         let ciphertext = self
@@ -141,13 +139,7 @@ impl EmbeddedBackend {
                 )
                 .map_err(|_| corrupt())?,
         );
-        let (kind, text) = plain.split_first().ok_or_else(corrupt)?;
-        let text = String::from_utf8(text.to_vec()).map_err(|_| corrupt())?;
-        match kind {
-            b't' => Ok(SecretValue::text(text)),
-            b'o' => Ok(SecretValue::object(text)),
-            _ => Err(corrupt()),
-        }
+        super::untagged(&plain).ok_or_else(corrupt)
     }
 }
 

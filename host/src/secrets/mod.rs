@@ -124,6 +124,25 @@ impl fmt::Debug for SecretValue {
     }
 }
 
+/// `value` as the bytes encryption takes: a tag (`t` text, `o` object) and the text.
+pub(crate) fn tagged(value: &SecretValue) -> zeroize::Zeroizing<Vec<u8>> {
+    let mut plain = zeroize::Zeroizing::new(Vec::with_capacity(value.expose().len() + 1));
+    plain.push(if value.is_object() { b'o' } else { b't' });
+    plain.extend_from_slice(value.expose().as_bytes());
+    plain
+}
+
+/// The value [`tagged`] made, back from its bytes; `None` if they are not such bytes.
+pub(crate) fn untagged(plain: &[u8]) -> Option<SecretValue> {
+    let (kind, text) = plain.split_first()?;
+    let text = String::from_utf8(text.to_vec()).ok()?;
+    match kind {
+        b't' => Some(SecretValue::text(text)),
+        b'o' => Some(SecretValue::object(text)),
+        _ => None,
+    }
+}
+
 /// A secret as a backend returns it.
 #[derive(Debug, Clone)]
 pub struct StoredSecret {

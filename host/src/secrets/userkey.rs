@@ -190,9 +190,7 @@ impl UserKey {
 
     /// `value` sealed for `user`'s secret `name`: the text a backend stores.
     pub fn seal(&self, user: &str, name: &str, value: &SecretValue) -> SecretValue {
-        let mut plain = Zeroizing::new(Vec::with_capacity(value.expose().len() + 1));
-        plain.push(if value.is_object() { b'o' } else { b't' });
-        plain.extend_from_slice(value.expose().as_bytes());
+        let plain = super::tagged(value);
         let mut nonce = [0u8; 12];
         rand::rng().fill_bytes(&mut nonce);
         let ciphertext = self
@@ -243,13 +241,7 @@ impl UserKey {
                 )
                 .map_err(|_| SealError::NotSealed)?,
         );
-        let (kind, text) = plain.split_first().ok_or(SealError::NotSealed)?;
-        let text = String::from_utf8(text.to_vec()).map_err(|_| SealError::NotSealed)?;
-        match kind {
-            b't' => Ok(SecretValue::text(text)),
-            b'o' => Ok(SecretValue::object(text)),
-            _ => Err(SealError::NotSealed),
-        }
+        super::untagged(&plain).ok_or(SealError::NotSealed)
     }
 }
 

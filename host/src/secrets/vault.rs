@@ -411,25 +411,8 @@ impl SecretBackend for VaultBackend {
 
     async fn list(&self, owner: &Owner) -> Result<Vec<SecretMeta>, BackendError> {
         let folder = self.folder(owner);
-        let keys = self
-            .with_client(&format!("a list of {folder}"), |client| {
-                let folder = folder.clone();
-                async move {
-                    match kv2::list(&*client, &self.mount, &folder).await {
-                        Ok(keys) => Ok(keys),
-                        Err(e) if is_not_found(&e) => Ok(Vec::new()),
-                        Err(e) => Err(e),
-                    }
-                }
-            })
-            .await?;
         let mut out = Vec::new();
-        for key in keys {
-            // Sub-folders end with '/', and names Vault allows but Edgeward does not are
-            // skipped: a guest could never ask for them.
-            let Ok(name) = SecretName::parse(&key) else {
-                continue;
-            };
+        for name in self.list_names(owner).await? {
             let path = format!("{folder}/{name}");
             let meta = self
                 .with_client(&format!("a metadata read of {path}"), |client| {
