@@ -78,15 +78,15 @@ impl Budgets {
         let Ok(mut projects) = self.projects.lock() else {
             return (self.instances.clone(), self.memory.clone());
         };
-        projects
-            .entry(project.to_string())
-            .or_insert_with(|| {
-                (
-                    Arc::new(Semaphore::new(self.shares.project_instances as usize)),
-                    Arc::new(Semaphore::new(self.shares.project_memory_mb as usize)),
-                )
-            })
-            .clone()
+        if let Some(share) = projects.get(project) {
+            return share.clone();
+        }
+        let share = (
+            Arc::new(Semaphore::new(self.shares.project_instances as usize)),
+            Arc::new(Semaphore::new(self.shares.project_memory_mb as usize)),
+        );
+        projects.insert(project.to_string(), share.clone());
+        share
     }
 
     /// Takes an instance and `memory_mb` of `project`'s share and of the platform's budget,
@@ -104,52 +104,57 @@ impl Budgets {
         let memory_mb = memory_mb
             .min(self.shares.project_memory_mb)
             .min(self.shares.memory_mb);
-        let take = |sem: Arc<Semaphore>, n: u32, what: String| async move {
-            match tokio::time::timeout_at(deadline, sem.acquire_many_owned(n)).await {
-                Ok(Ok(permit)) => Ok(permit),
-                _ => Err(Full(what)),
-            }
-        };
         let s = self.shares;
-        let a = take(
-            p_instances,
-            1,
+        let a = take(p_instances, 1, deadline, || {
             format!(
                 "project {project} has {} instances running, its share",
                 s.project_instances
-            ),
-        )
+            )
+        })
         .await?;
-        let b = take(
-            p_memory,
-            memory_mb,
+        let b = take(p_memory, memory_mb, deadline, || {
             format!(
                 "project {project}'s running instances hold {} MiB of memory, its share",
                 s.project_memory_mb
-            ),
-        )
+            )
+        })
         .await?;
-        let c = take(
-            self.instances.clone(),
-            1,
+        let c = take(self.instances.clone(), 1, deadline, || {
             format!(
                 "the platform has {} instances running, its budget",
                 s.instances
-            ),
-        )
+            )
+        })
         .await?;
-        let d = take(
-            self.memory.clone(),
-            memory_mb,
+        let d = take(self.memory.clone(), memory_mb, deadline, || {
             format!(
                 "the platform's running instances hold {} MiB of memory, its budget",
                 s.memory_mb
-            ),
-        )
+            )
+        })
         .await?;
         Ok(Admitted {
             _permits: [a, b, c, d],
         })
+    }
+}
+
+/// `n` permits of `sem`, at once when free (no timer), else waiting until `deadline`; the
+/// message of the refusal is made only when there is one.
+async fn take(
+    sem: Arc<Semaphore>,
+    n: u32,
+    deadline: tokio::time::Instant,
+    what: impl FnOnce() -> String,
+) -> Result<OwnedSemaphorePermit, Full> {
+    match sem.clone().try_acquire_many_owned(n) {
+        Ok(permit) => return Ok(permit),
+        Err(tokio::sync::TryAcquireError::Closed) => return Err(Full(what())),
+        Err(tokio::sync::TryAcquireError::NoPermits) => {}
+    }
+    match tokio::time::timeout_at(deadline, sem.acquire_many_owned(n)).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(Full(what())),
     }
 }
 
