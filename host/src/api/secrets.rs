@@ -78,8 +78,9 @@ fn user_key<'a>(caller: &'a Caller, owner: &Owner) -> Result<Option<&'a UserKey>
             "denied",
             format!(
                 "token {} holds no key to your user secrets (it was issued by {}, or minted \
-                 from such a token); use a token you minted with a keyed token, or redeem an \
-                 enrollment code (`edgeward enroll`)",
+                 from such a token, or it is the bootstrap admin.token); use a token you minted \
+                 with a keyed token, or redeem an enrollment code (`edgeward users enroll` for \
+                 the code, `edgeward enroll` to redeem it)",
                 caller.principal.token_id, caller.principal.issued_by
             ),
         )

@@ -365,11 +365,14 @@ pub async fn run(command: Command) -> Result<(), ClientError> {
                 )
                 .await?;
             eprintln!(
-                "enrolled {}: token {} (shown once, store it now); {}",
+                "enrolled {}: token {} below, with data key {}; it is shown once, store it now",
                 body["user"].as_str().unwrap_or_default(),
                 body["id"].as_str().unwrap_or_default(),
-                body["note"].as_str().unwrap_or_default()
+                body["user_key"].as_str().unwrap_or_default(),
             );
+            if let Some(note) = body["note"].as_str().filter(|n| n.contains("NEW data key")) {
+                eprintln!("note: {note}");
+            }
             println!("{}", body["token"].as_str().unwrap_or_default());
             Ok(())
         }
