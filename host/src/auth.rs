@@ -61,11 +61,21 @@ pub enum AuthError {
 
 /// A new random token (`ew_` and 64 hex digits: 256 bits) and its public id.
 pub fn generate_token() -> (String, Zeroizing<String>) {
-    let mut raw = Zeroizing::new([0u8; 32]);
-    rand::rng().fill_bytes(raw.as_mut());
-    let token = Zeroizing::new(format!("{TOKEN_PREFIX}{}", hex::encode(raw.as_ref())));
+    let token = random_credential(TOKEN_PREFIX);
     (token_id(&token), token)
 }
+
+/// A new credential: `prefix` and 64 hex digits (256 random bits). API tokens, enrollment
+/// codes and embedded wrapping tokens are all made here.
+pub fn random_credential(prefix: &str) -> Zeroizing<String> {
+    let mut raw = Zeroizing::new([0u8; 32]);
+    rand::rng().fill_bytes(raw.as_mut());
+    Zeroizing::new(format!("{prefix}{}", hex::encode(raw.as_ref())))
+}
+
+/// Prefixes of the credentials a path segment must never keep: Edgeward's API tokens,
+/// wrapping tokens (embedded and user-secret), enrollment codes, and Vault's tokens.
+const CREDENTIAL_PREFIXES: [&str; 6] = [TOKEN_PREFIX, "ewr_", "ewe_", "ewu_", "hvs.", "hvb."];
 
 /// The stored form of a token. Tokens carry 256 bits of entropy, so a plain SHA-256 is
 /// enough: there is nothing to brute-force.
@@ -73,23 +83,22 @@ pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// `path` with every segment that looks like an API token (`ew_…`) replaced by `ew_***`, for
-/// audit records and logs: a token pasted where an id belongs must not be kept.
-pub fn redact_tokens(path: &str) -> std::borrow::Cow<'_, str> {
-    if !path.contains(TOKEN_PREFIX) {
-        return std::borrow::Cow::Borrowed(path);
-    }
-    let redacted: Vec<&str> = path
+/// `path` for audit records and logs: percent-decoded first (so `ew%5F…` is recognised), then
+/// every segment that is a credential ([`CREDENTIAL_PREFIXES`]) replaced by `***`: a token
+/// pasted where an id belongs must not be kept.
+pub fn redact_tokens(path: &str) -> String {
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    decoded
         .split('/')
         .map(|segment| {
-            if segment.starts_with(TOKEN_PREFIX) {
-                "ew_***"
+            if CREDENTIAL_PREFIXES.iter().any(|p| segment.starts_with(p)) {
+                "***"
             } else {
                 segment
             }
         })
-        .collect();
-    std::borrow::Cow::Owned(redacted.join("/"))
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// A short public id for a token (a prefix of a second, domain-separated hash).
@@ -176,9 +185,7 @@ pub async fn issue_token(
 
 /// A new enrollment code (`ewe_` and 64 hex digits), its public id and its hash.
 pub fn generate_enrollment_code() -> (String, String, Zeroizing<String>) {
-    let mut raw = Zeroizing::new([0u8; 32]);
-    rand::rng().fill_bytes(raw.as_mut());
-    let code = Zeroizing::new(format!("{ENROLLMENT_PREFIX}{}", hex::encode(raw.as_ref())));
+    let code = random_credential(ENROLLMENT_PREFIX);
     let hash = hash_token(&code);
     let id = format!("enr_{}", &hash[..16]);
     (id, hash, code)
@@ -233,6 +240,20 @@ pub async fn authenticate(store: &Store, header: Option<&str>) -> Result<Princip
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_in_paths_are_redacted_encoded_or_not() {
+        let token = random_credential(TOKEN_PREFIX);
+        for path in [
+            format!("/v1/users/bob/tokens/{}", token.as_str()),
+            format!("/v1/users/bob/tokens/{}", token.replacen('_', "%5F", 1)),
+            format!("/v1/users/bob/tokens/{}", token.replacen('e', "%65", 1)),
+        ] {
+            assert_eq!(redact_tokens(&path), "/v1/users/bob/tokens/***", "{path}");
+        }
+        assert_eq!(redact_tokens("/acme/api/new_key"), "/acme/api/new_key");
+        assert_eq!(redact_tokens("/x/hvs.CAES/ewu_a~b~c"), "/x/***/***");
+    }
 
     #[tokio::test]
     async fn admin_token_is_created_once_and_stored_hashed() {

@@ -190,6 +190,18 @@ async fn user_secrets_sealed_from_admins(bao: Option<&OpenBao>) {
     )
     .await;
     assert_eq!(b["error"], "denied", "{b}");
+    // Enrollment codes: only a real, unused one opens anything.
+    for (body, expected) in [
+        (json!({ "code": "ew_notacode" }), 404),
+        (json!({ "code": format!("ewe_{}", "0".repeat(64)) }), 404),
+        (json!({ "code": format!("ewe_{}", "a".repeat(5000)) }), 404),
+        (json!({ "code": 5 }), 400),
+        (json!({ "name": "no code" }), 400),
+    ] {
+        let (s, b) = send(&fx, None, Method::POST, "/v1/enroll", Some(body.clone())).await;
+        assert_eq!(s, expected, "{body}: {b}");
+        assert!(b["token"].is_null());
+    }
     // Alice still reads hers, and sees every credential others made for her.
     let (s, _) = send(
         &fx,
@@ -266,6 +278,26 @@ async fn user_secrets_sealed_from_admins(bao: Option<&OpenBao>) {
     assert_eq!(s, 201, "{w}");
     let wrap_token = w["token"].as_str().unwrap().to_string();
     assert!(wrap_token.starts_with("ewu_"), "{w}");
+    // A tampered token (another name, another key) is unknown, and leaves the real one intact.
+    let (prefix, key) = wrap_token.rsplit_once('~').unwrap();
+    let (inner, _name) = prefix.rsplit_once('~').unwrap();
+    for forged in [
+        format!("{inner}~OTHER~{key}"),
+        format!("{prefix}~{}", "0".repeat(64)),
+        format!("{inner}~PW"),
+        "ewu_".to_string(),
+    ] {
+        let (s, b) = send(
+            &fx,
+            None,
+            Method::POST,
+            "/v1/unwrap",
+            Some(json!({ "token": forged })),
+        )
+        .await;
+        assert_eq!(s, 404, "{forged}: {b}");
+        assert!(!b.to_string().contains(&value));
+    }
     for expected in [200, 404] {
         let (s, b) = send(
             &fx,
@@ -729,6 +761,28 @@ async fn backend_errors_name_no_address_and_only_our_wrapping_tokens_are_redeeme
         let body = r.text().await.unwrap();
         assert!(!body.contains(&address), "{body}");
     }
+    // Nor through the Vault-style route, as X-Vault-Token or in the body.
+    let vault_style = format!("{}/v1/sys/wrapping/unwrap", fx.server.api);
+    let r = reqwest::Client::new()
+        .put(&vault_style)
+        .header("x-vault-token", &foreign)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = reqwest::Client::new()
+        .post(&vault_style)
+        .json(&json!({ "token": foreign }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = reqwest::Client::new()
+        .post(&vault_style)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "no token at all");
     let theirs = bao.cli(&["unwrap", "-field=payload", &foreign]);
     assert_eq!(
         theirs.trim(),

@@ -27,6 +27,23 @@ fn optional_body<T: Default + serde::de::DeserializeOwned>(
         .map_err(|e| ApiError::bad_entry(format!("expected {expected}: {e}")))
 }
 
+/// A token's name as given (or `default`), checked: at most 100 printable characters.
+fn token_label(name: Option<String>, default: &str) -> Result<String, ApiError> {
+    let label = name.unwrap_or_else(|| default.into());
+    if label.len() > 100 || label.chars().any(char::is_control) {
+        return Err(ApiError::bad_entry(
+            "token names are at most 100 printable characters",
+        ));
+    }
+    Ok(label)
+}
+
+/// Unix milliseconds `secs` seconds from now.
+fn in_seconds(secs: u64) -> i64 {
+    crate::store::now_ms()
+        .saturating_add(i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX))
+}
+
 fn user_name(s: &str) -> Result<Name, ApiError> {
     Ok(Name::parse("user", s)?)
 }
@@ -161,18 +178,10 @@ pub(super) async fn create_token(
     if !app.store.user_exists(user.to_string()).await? {
         return Err(ApiError::not_found(format!("no user {user:?}")));
     }
-    let label = body.name.unwrap_or_else(|| "api".into());
-    if label.len() > 100 || label.chars().any(char::is_control) {
-        return Err(ApiError::bad_entry(
-            "token names are at most 100 printable characters",
-        ));
-    }
+    let label = token_label(body.name, "api")?;
     let expires_at = match body.expires_in {
         Some(0) => return Err(ApiError::bad_entry("expires_in must be above 0 seconds")),
-        Some(secs) => Some(
-            crate::store::now_ms()
-                .saturating_add(i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)),
-        ),
+        Some(secs) => Some(in_seconds(secs)),
         None => None,
     };
     // A token the user mints with a token of theirs that opens their data key gets a slot for
@@ -263,8 +272,7 @@ pub(super) async fn create_enrollment(
         return Err(ApiError::not_found(format!("no user {user}")));
     }
     let (id, hash, code) = auth::generate_enrollment_code();
-    let expires_at = crate::store::now_ms()
-        .saturating_add(i64::try_from(ttl.saturating_mul(1000)).unwrap_or(i64::MAX));
+    let expires_at = in_seconds(ttl);
     app.store
         .create_enrollment(
             id.clone(),
@@ -313,12 +321,7 @@ pub(super) async fn enroll(
     if !body.code.starts_with(auth::ENROLLMENT_PREFIX) || body.code.len() > 128 {
         return Err(gone());
     }
-    let label = body.name.unwrap_or_else(|| "enrolled".into());
-    if label.len() > 100 || label.chars().any(char::is_control) {
-        return Err(ApiError::bad_entry(
-            "token names are at most 100 printable characters",
-        ));
-    }
+    let label = token_label(body.name, "enrolled")?;
     let hash = auth::hash_token(&body.code);
     let enrollment = app.store.enrollment(hash.clone()).await?.ok_or_else(gone)?;
     let had_key = app.store.has_user_key(enrollment.user.clone()).await?;

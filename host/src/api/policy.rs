@@ -44,13 +44,15 @@ pub enum Need {
 /// so it must not fall to a weaker rule); a method or route not in the table needs a platform
 /// admin (fail closed).
 pub fn need(method: &Method, route: &str) -> Need {
-    static TABLE: std::sync::OnceLock<std::collections::HashMap<(Method, String), Need>> =
-        std::sync::OnceLock::new();
+    /// Path pattern, then method: looked up by `&str` without building a key per request.
+    type Table = std::collections::HashMap<String, Vec<(Method, Need)>>;
+    static TABLE: std::sync::OnceLock<Table> = std::sync::OnceLock::new();
     let table = TABLE.get_or_init(|| {
-        super::routes()
-            .into_iter()
-            .map(|r| ((r.method, r.path), r.need))
-            .collect()
+        let mut table = Table::new();
+        for r in super::routes() {
+            table.entry(r.path).or_default().push((r.method, r.need));
+        }
+        table
     });
     let method = if method == Method::HEAD {
         &Method::GET
@@ -58,9 +60,9 @@ pub fn need(method: &Method, route: &str) -> Need {
         method
     };
     table
-        .get(&(method.clone(), route.to_string()))
-        .copied()
-        .unwrap_or(Need::PlatformAdmin)
+        .get(route)
+        .and_then(|methods| methods.iter().find(|(m, _)| m == method))
+        .map_or(Need::PlatformAdmin, |(_, need)| *need)
 }
 
 /// The caller of a request that passed the policy.
@@ -214,21 +216,10 @@ pub struct AuditDetail(pub String);
 /// The longest `target` kept in an audit record, in characters.
 pub const MAX_AUDIT_TARGET: usize = 512;
 
-/// The path as an audit record keeps it: percent-decoded first, so that an encoded token
-/// (`ew%5F…`) is recognised, then every segment that is a credential (starting `ew_`, `ewr_`,
-/// `ewe_`, or Vault's `hvs.`/`hvb.`) replaced, then cut to [`MAX_AUDIT_TARGET`] characters.
+/// The path as an audit record keeps it: credentials redacted ([`auth::redact_tokens`]),
+/// then cut to [`MAX_AUDIT_TARGET`] characters.
 pub fn audit_target(path: &str) -> String {
-    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
-    let redacted: Vec<&str> = decoded
-        .split('/')
-        .map(|segment| {
-            let credential = ["ew_", "ewr_", "ewe_", "ewu_", "hvs.", "hvb."]
-                .iter()
-                .any(|p| segment.starts_with(p));
-            if credential { "***" } else { segment }
-        })
-        .collect();
-    let mut target = redacted.join("/");
+    let mut target = auth::redact_tokens(path);
     if target.chars().count() > MAX_AUDIT_TARGET {
         target = target.chars().take(MAX_AUDIT_TARGET).collect();
         target.push('…');

@@ -46,8 +46,14 @@ pub struct Admitted {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Full(pub String);
 
-/// One project's instances and memory (MiB).
-type ProjectShare = (Arc<Semaphore>, Arc<Semaphore>);
+/// One project's share: its instances and memory (MiB). Looked up once per package version
+/// (held in its `Deployed`), not per request.
+#[derive(Debug)]
+pub struct ProjectShare {
+    project: String,
+    instances: Arc<Semaphore>,
+    memory: Arc<Semaphore>,
+}
 
 /// The budgets, shared by every execution.
 #[derive(Debug)]
@@ -55,7 +61,7 @@ pub struct Budgets {
     shares: Shares,
     instances: Arc<Semaphore>,
     memory: Arc<Semaphore>,
-    projects: Mutex<HashMap<String, ProjectShare>>,
+    projects: Mutex<HashMap<String, Arc<ProjectShare>>>,
 }
 
 impl Budgets {
@@ -74,45 +80,48 @@ impl Budgets {
         self.shares
     }
 
-    fn project(&self, project: &str) -> ProjectShare {
-        let Ok(mut projects) = self.projects.lock() else {
-            return (self.instances.clone(), self.memory.clone());
+    /// `project`'s share, the same for every version of every package of it.
+    pub fn share(&self, project: &str) -> Arc<ProjectShare> {
+        let fresh = || {
+            Arc::new(ProjectShare {
+                project: project.to_string(),
+                instances: Arc::new(Semaphore::new(self.shares.project_instances as usize)),
+                memory: Arc::new(Semaphore::new(self.shares.project_memory_mb as usize)),
+            })
         };
-        if let Some(share) = projects.get(project) {
-            return share.clone();
-        }
-        let share = (
-            Arc::new(Semaphore::new(self.shares.project_instances as usize)),
-            Arc::new(Semaphore::new(self.shares.project_memory_mb as usize)),
-        );
-        projects.insert(project.to_string(), share.clone());
-        share
+        let Ok(mut projects) = self.projects.lock() else {
+            return fresh();
+        };
+        projects
+            .entry(project.to_string())
+            .or_insert_with(fresh)
+            .clone()
     }
 
-    /// Takes an instance and `memory_mb` of `project`'s share and of the platform's budget,
-    /// waiting at most `wait` in all.
+    /// Takes an instance and `memory_mb` of the project's `share` and of the platform's
+    /// budget, waiting at most `wait` in all.
     pub async fn admit(
         &self,
-        project: &str,
+        share: &ProjectShare,
         memory_mb: u32,
         wait: Duration,
     ) -> Result<Admitted, Full> {
         let deadline = tokio::time::Instant::now() + wait;
-        let (p_instances, p_memory) = self.project(project);
+        let project = share.project.as_str();
         // An instance larger than a share counts as the whole share (it could never fit
         // otherwise): it then runs alone in it.
         let memory_mb = memory_mb
             .min(self.shares.project_memory_mb)
             .min(self.shares.memory_mb);
         let s = self.shares;
-        let a = take(p_instances, 1, deadline, || {
+        let a = take(share.instances.clone(), 1, deadline, || {
             format!(
                 "project {project} has {} instances running, its share",
                 s.project_instances
             )
         })
         .await?;
-        let b = take(p_memory, memory_mb, deadline, || {
+        let b = take(share.memory.clone(), memory_mb, deadline, || {
             format!(
                 "project {project}'s running instances hold {} MiB of memory, its share",
                 s.project_memory_mb
@@ -171,21 +180,22 @@ mod tests {
             project_memory_mb: 300,
         });
         let wait = Duration::from_millis(100);
-        let a1 = b.admit("a", 100, wait).await.unwrap();
-        let _a2 = b.admit("a", 100, wait).await.unwrap();
-        let full = b.admit("a", 100, wait).await.unwrap_err();
+        let (a, bb) = (b.share("a"), b.share("b"));
+        let a1 = b.admit(&a, 100, wait).await.unwrap();
+        let _a2 = b.admit(&a, 100, wait).await.unwrap();
+        let full = b.admit(&a, 100, wait).await.unwrap_err();
         assert!(
             full.0.contains("project a") && full.0.contains("instances"),
             "{full:?}"
         );
         // Another project is not held up by a's saturation.
-        let _b1 = b.admit("b", 100, wait).await.unwrap();
+        let _b1 = b.admit(&bb, 100, wait).await.unwrap();
         // Memory share: two instances of 200 MiB do not fit in 300.
         drop(a1);
-        let full = b.admit("a", 250, wait).await.unwrap_err();
+        let full = b.admit(&b.share("a"), 250, wait).await.unwrap_err();
         assert!(full.0.contains("memory"), "{full:?}");
         // What is given back is free again.
-        let _a3 = b.admit("a", 100, wait).await.unwrap();
+        let _a3 = b.admit(&a, 100, wait).await.unwrap();
     }
 
     #[tokio::test(start_paused = true)]
@@ -198,11 +208,11 @@ mod tests {
         });
         let wait = Duration::from_millis(100);
         let _x = [
-            b.admit("a", 1, wait).await.unwrap(),
-            b.admit("a", 1, wait).await.unwrap(),
-            b.admit("b", 1, wait).await.unwrap(),
+            b.admit(&b.share("a"), 1, wait).await.unwrap(),
+            b.admit(&b.share("a"), 1, wait).await.unwrap(),
+            b.admit(&b.share("b"), 1, wait).await.unwrap(),
         ];
-        let full = b.admit("c", 1, wait).await.unwrap_err();
+        let full = b.admit(&b.share("c"), 1, wait).await.unwrap_err();
         assert!(full.0.contains("platform"), "{full:?}");
     }
 }

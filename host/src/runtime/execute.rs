@@ -156,11 +156,10 @@ where
     };
 
     // The project's share, and the platform's budget, of instances and memory.
-    let memory_mb = u32::try_from(deployed.memory_bytes.div_ceil(1 << 20)).unwrap_or(u32::MAX);
     let remaining = runtime.config().queue_wait.saturating_sub(start.elapsed());
     let admitted = match runtime
         .budgets()
-        .admit(deployed.project.as_str(), memory_mb, remaining)
+        .admit(&deployed.share, deployed.memory_mb, remaining)
         .await
     {
         Ok(admitted) => admitted,

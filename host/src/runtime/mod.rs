@@ -157,6 +157,10 @@ pub struct Deployed {
     pub response_bytes: u64,
     /// Instance slots of this version; requests wait briefly for one.
     pub slots: Arc<tokio::sync::Semaphore>,
+    /// Its project's share of instances and memory (one per project, found once here).
+    pub share: Arc<budgets::ProjectShare>,
+    /// Its linear memory limit in MiB, as the memory budgets count it.
+    pub memory_mb: u32,
     /// Hosts it may call.
     pub outbound_hosts: Arc<[outbound::HostPattern]>,
     /// Outbound requests per execution.
@@ -438,6 +442,8 @@ impl Runtime {
         });
         Deployed {
             owners: crate::secrets::owner_chain(project.clone(), package.clone()),
+            share: self.budgets.share(project.as_str()),
+            memory_mb: u32::try_from(memory_bytes.div_ceil(1 << 20)).unwrap_or(u32::MAX),
             project,
             package,
             version,

@@ -269,9 +269,7 @@ impl SecretBackend for EmbeddedBackend {
         value: &SecretValue,
         ttl: std::time::Duration,
     ) -> Result<Wrapped, BackendError> {
-        let mut raw = Zeroizing::new([0u8; 32]);
-        rand::rng().fill_bytes(raw.as_mut());
-        let token = Zeroizing::new(format!("{WRAP_PREFIX}{}", hex::encode(raw.as_ref())));
+        let token = crate::auth::random_credential(WRAP_PREFIX);
         let hash = crate::auth::hash_token(&token);
         let (nonce, ciphertext) = self.seal(&wrap_aad(&hash), value)?;
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
