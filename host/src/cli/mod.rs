@@ -548,6 +548,11 @@ pub struct ServeArgs {
     /// Linear memory one project's running instances may hold together, MiB.
     #[arg(long, env = "EDGEWARD_PROJECT_MAX_MEMORY_MB", default_value_t = 4096)]
     pub project_max_memory_mb: u32,
+    /// Guests that keep computing past their first epoch tick (2 ms) run at most this many at
+    /// once, one tick per turn, turns going round the projects (default: one fewer than the
+    /// CPUs, at least 1; 0 turns this off).
+    #[arg(long, env = "EDGEWARD_CPU_SLOTS")]
+    pub cpu_slots: Option<u32>,
     /// Let functions reach private destinations (loopback, RFC 1918, link-local, CGNAT, ULA,
     /// metadata names), which are refused by default whatever a manifest allows.
     #[arg(long, env = "EDGEWARD_OUTBOUND_ALLOW_PRIVATE")]
@@ -597,6 +602,9 @@ impl ServeArgs {
                 memory_mb: self.max_memory_mb.max(1),
                 project_instances: self.project_max_instances.max(1),
                 project_memory_mb: self.project_max_memory_mb.max(1),
+                cpu_slots: self
+                    .cpu_slots
+                    .unwrap_or(crate::runtime::cpu::Cpu::default_slots() as u32),
             },
             ..RuntimeConfig::default()
         };

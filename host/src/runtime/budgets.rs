@@ -23,6 +23,9 @@ pub struct Shares {
     pub project_instances: u32,
     /// Linear memory one project's instances may hold at once, MiB.
     pub project_memory_mb: u32,
+    /// Busy guests (past their first tick) computing at once, taken in turn by project; 0
+    /// turns the turns off (module `cpu`).
+    pub cpu_slots: u32,
 }
 
 impl Default for Shares {
@@ -32,6 +35,7 @@ impl Default for Shares {
             memory_mb: 16 * 1024,
             project_instances: 250,
             project_memory_mb: 4 * 1024,
+            cpu_slots: super::cpu::Cpu::default_slots() as u32,
         }
     }
 }
@@ -50,7 +54,7 @@ pub struct Full(pub String);
 /// (held in its `Deployed`), not per request.
 #[derive(Debug)]
 pub struct ProjectShare {
-    project: String,
+    project: Arc<str>,
     instances: Arc<Semaphore>,
     memory: Arc<Semaphore>,
 }
@@ -62,6 +66,7 @@ pub struct Budgets {
     instances: Arc<Semaphore>,
     memory: Arc<Semaphore>,
     projects: Mutex<HashMap<String, Arc<ProjectShare>>>,
+    cpu: Arc<super::cpu::Cpu>,
 }
 
 impl Budgets {
@@ -72,6 +77,7 @@ impl Budgets {
             instances: Arc::new(Semaphore::new(shares.instances as usize)),
             memory: Arc::new(Semaphore::new(shares.memory_mb as usize)),
             projects: Mutex::default(),
+            cpu: super::cpu::Cpu::new(shares.cpu_slots as usize),
         }
     }
 
@@ -80,11 +86,21 @@ impl Budgets {
         self.shares
     }
 
+    /// The engine's turns on the CPU.
+    pub fn cpu(&self) -> &Arc<super::cpu::Cpu> {
+        &self.cpu
+    }
+
+    /// Turns on the CPU for busy guests, for one execution of `share`'s project.
+    pub fn turns(&self, share: &ProjectShare) -> super::cpu::Turns {
+        super::cpu::Turns::new(self.cpu.clone(), share.project.clone())
+    }
+
     /// `project`'s share, the same for every version of every package of it.
     pub fn share(&self, project: &str) -> Arc<ProjectShare> {
         let fresh = || {
             Arc::new(ProjectShare {
-                project: project.to_string(),
+                project: Arc::from(project),
                 instances: Arc::new(Semaphore::new(self.shares.project_instances as usize)),
                 memory: Arc::new(Semaphore::new(self.shares.project_memory_mb as usize)),
             })
@@ -107,7 +123,7 @@ impl Budgets {
         wait: Duration,
     ) -> Result<Admitted, Full> {
         let deadline = tokio::time::Instant::now() + wait;
-        let project = share.project.as_str();
+        let project = &*share.project;
         // An instance larger than a share counts as the whole share (it could never fit
         // otherwise): it then runs alone in it.
         let memory_mb = memory_mb
@@ -178,6 +194,7 @@ mod tests {
             memory_mb: 1000,
             project_instances: 2,
             project_memory_mb: 300,
+            cpu_slots: 1,
         });
         let wait = Duration::from_millis(100);
         let (a, bb) = (b.share("a"), b.share("b"));
@@ -205,6 +222,7 @@ mod tests {
             memory_mb: 10_000,
             project_instances: 2,
             project_memory_mb: 10_000,
+            cpu_slots: 1,
         });
         let wait = Duration::from_millis(100);
         let _x = [

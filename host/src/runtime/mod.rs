@@ -8,6 +8,7 @@
 
 mod body;
 pub mod budgets;
+pub mod cpu;
 pub mod execute;
 mod limits;
 pub mod mask;
@@ -37,7 +38,7 @@ use wasmtime_wasi_http::WasiHttpCtx;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 /// How often the epoch advances; the granularity of wall-time limits and of yielding.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Engine-wide settings and the defaults for per-package limits.
 #[derive(Debug, Clone)]
@@ -224,17 +225,6 @@ impl Runtime {
             s.secrets_view()
         })?;
 
-        let weak = engine.weak();
-        std::thread::Builder::new()
-            .name("edgeward-epoch".into())
-            .spawn(move || {
-                while let Some(engine) = weak.upgrade() {
-                    engine.increment_epoch();
-                    drop(engine);
-                    std::thread::sleep(EPOCH_TICK);
-                }
-            })?;
-
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let compat_key = format!("{:016x}", hasher.finish());
@@ -243,12 +233,28 @@ impl Runtime {
         let mut shares = config.shares;
         shares.instances = config.max_instances;
         shares.project_instances = shares.project_instances.clamp(1, config.max_instances);
+        let budgets = budgets::Budgets::new(shares);
+
+        let weak = engine.weak();
+        let cpu = Arc::downgrade(budgets.cpu());
+        std::thread::Builder::new()
+            .name("edgeward-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    if let Some(cpu) = cpu.upgrade() {
+                        cpu.tick();
+                    }
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })?;
         Ok(Runtime {
             engine,
             linker,
             config,
             compat_key,
-            budgets: budgets::Budgets::new(shares),
+            budgets,
         })
     }
 
@@ -391,14 +397,19 @@ impl Runtime {
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(1);
         let stop_outbound = outbound_over.clone();
+        let mut turns = self.budgets.turns(&deployed.share);
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline {
                 Err(wasmtime::Error::new(Stop::TimeLimit))
             } else if stop_outbound.load(Ordering::Relaxed) {
                 Err(wasmtime::Error::new(Stop::OutboundLimit))
             } else {
-                // Yield each tick so a busy guest never holds a worker thread for long.
-                Ok(UpdateDeadline::Yield(1))
+                // Yield each tick so a busy guest never holds a worker thread for long; one
+                // that keeps computing waits for its project's turn (module `cpu`).
+                Ok(match turns.at_tick(deadline) {
+                    None => UpdateDeadline::Yield(1),
+                    Some(turn) => UpdateDeadline::YieldCustom(1, turn),
+                })
             }
         });
         (store, outbound_over)
