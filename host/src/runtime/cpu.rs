@@ -1,9 +1,9 @@
 //! Fair turns on the CPU between projects, for guests that keep computing.
 //!
-//! Every guest yields to its executor at each epoch tick. Most executions finish inside their
-//! first tick and never meet this module. A guest that reaches its second tick (or its first,
-//! when its project already has a guest computing or waiting) is *busy*: from then on it runs
-//! one tick per *turn*. At most `slots` turns are out at once, engine-wide (default: one fewer
+//! The epoch ticks every millisecond. A guest that has computed [`FIRST_SLICE`] (5 ms) without
+//! a break, or a millisecond while its project already has a busy guest, is *busy*: from then
+//! on it runs one tick per *turn*. Ordinary requests compute far less and never yield, nor
+//! wait for a turn. At most `slots` turns are out at once, engine-wide (default: one fewer
 //! than the CPUs), and they go round the projects with waiting guests, one project after
 //! another, first come first served within a project. A project's 64 spinning guests therefore
 //! share one turn in every round with the other busy projects, and leave the remaining CPUs
@@ -110,14 +110,10 @@ impl Cpu {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether a guest of `project` that has reached its `ticks`-th tick must take a turn for
-    /// its next one.
-    pub fn must_wait(&self, project: &str, ticks: u32) -> bool {
+    /// Whether `project` has a guest taking turns or waiting for one.
+    pub fn busy(&self, project: &str) -> bool {
         if self.slots == 0 {
             return false;
-        }
-        if ticks >= 2 {
-            return true;
         }
         let state = self.lock();
         state.waiting.contains_key(project) || state.out.iter().any(|(_, p, _)| &**p == project)
@@ -151,40 +147,82 @@ impl Cpu {
     }
 }
 
-/// What one execution's epoch callback needs: its project, the turn it holds, how many ticks
-/// it has seen.
+/// What a guest's epoch callback decides at a tick.
+pub enum AtTick {
+    /// Carry on computing, no yield (it has not computed long enough to be busy, or it has
+    /// only just been resumed).
+    Continue,
+    /// Yield to the executor, after this future (waiting for a turn, where one is needed).
+    Yield(Pin<Box<dyn Future<Output = ()> + Send>>),
+}
+
+/// How long a guest computes before it is busy: longer than almost any request needs, so
+/// ordinary requests never yield or wait for a turn at all.
+pub const FIRST_SLICE: Duration = Duration::from_millis(5);
+
+/// One execution's account: what it has computed, since when, and the turn it holds.
 pub struct Turns {
     cpu: Arc<Cpu>,
     project: Arc<str>,
     held: Arc<Mutex<Option<Turn>>>,
-    ticks: u32,
+    /// The later of its last resume and its last tick: it has computed since then.
+    mark: Arc<Mutex<Instant>>,
+    /// What it has computed since its last yield.
+    computed: Duration,
 }
 
 impl Turns {
-    /// For one execution of `project`.
+    /// For one execution of `project`, starting now.
     pub fn new(cpu: Arc<Cpu>, project: Arc<str>) -> Turns {
         Turns {
             cpu,
             project,
             held: Arc::default(),
-            ticks: 0,
+            mark: Arc::new(Mutex::new(Instant::now())),
+            computed: Duration::ZERO,
         }
     }
 
-    /// At a tick: gives back the turn held, and says what to wait for before the next tick
-    /// (`None`: nothing, just yield). The wait ends at `deadline` at the latest, turn or not:
-    /// the next tick then stops the guest.
-    pub fn at_tick(
-        &mut self,
-        deadline: std::time::Instant,
-    ) -> Option<Pin<Box<dyn Future<Output = ()> + Send>>> {
-        self.ticks = self.ticks.saturating_add(1);
-        drop(self.held.lock().unwrap_or_else(|e| e.into_inner()).take());
-        if !self.cpu.must_wait(&self.project, self.ticks) {
-            return None;
+    /// At an epoch tick. A guest that holds a turn gives it back and queues for the next.
+    /// Another that has computed less than half a tick since it was last resumed carries on
+    /// (the epoch moved while it waited to run). One that has computed [`FIRST_SLICE`] since its
+    /// last yield, or a little while its project is already busy, is busy: it queues for a
+    /// turn. With no turns (`--cpu-slots 0`) it just yields every [`FIRST_SLICE`]. A wait for
+    /// a turn ends at `deadline` at the latest, turn or not: the next tick stops the guest.
+    pub fn at_tick(&mut self, deadline: std::time::Instant) -> AtTick {
+        let now = Instant::now();
+        let ran = {
+            let mut mark = self.mark.lock().unwrap_or_else(|e| e.into_inner());
+            let ran = now.saturating_duration_since(*mark);
+            *mark = now;
+            ran
+        };
+        self.computed += ran;
+        // A turn lasts until the next tick, however little of it was left.
+        let held = self
+            .held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .is_some();
+        if !held && ran < super::EPOCH_TICK / 2 {
+            return AtTick::Continue;
+        }
+        let busy = self.cpu.slots() > 0
+            && (held || self.computed >= FIRST_SLICE || self.cpu.busy(&self.project));
+        if !busy && self.computed < FIRST_SLICE {
+            return AtTick::Continue;
+        }
+        self.computed = Duration::ZERO;
+        let mark = self.mark.clone();
+        if !busy {
+            return AtTick::Yield(Box::pin(async move {
+                tokio::task::yield_now().await;
+                *mark.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+            }));
         }
         let (cpu, project, held) = (self.cpu.clone(), self.project.clone(), self.held.clone());
-        Some(Box::pin(async move {
+        AtTick::Yield(Box::pin(async move {
             if let Ok(turn) = tokio::time::timeout_at(deadline.into(), cpu.turn(project)).await {
                 *held.lock().unwrap_or_else(|e| e.into_inner()) = Some(turn);
             }
@@ -192,6 +230,7 @@ impl Turns {
             // single-threaded runtime otherwise polls them only when its queue runs dry, which
             // may be many turns away.
             tokio::task::yield_now().await;
+            *mark.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         }))
     }
 }
@@ -218,12 +257,8 @@ mod tests {
             });
             tokio::task::yield_now().await;
         }
-        assert!(cpu.must_wait("a", 1), "a is busy: its next guest queues");
-        assert!(
-            !cpu.must_wait("c", 1),
-            "an idle project's first tick is free"
-        );
-        assert!(cpu.must_wait("c", 2), "its second is not");
+        assert!(cpu.busy("a"), "a is busy: its guests queue sooner");
+        assert!(!cpu.busy("c"));
         drop(first);
         let mut order = Vec::new();
         for _ in 0..4 {
@@ -267,6 +302,13 @@ mod tests {
     #[test]
     fn no_slots_means_no_turns() {
         let cpu = Cpu::new(0);
-        assert!(!cpu.must_wait("a", 100));
+        let mut turns = Turns::new(cpu.clone(), Arc::from("a"));
+        std::thread::sleep(FIRST_SLICE);
+        // Computed a whole slice: with no turns it only yields.
+        assert!(matches!(
+            turns.at_tick(std::time::Instant::now() + Duration::from_secs(1)),
+            AtTick::Yield(_)
+        ));
+        assert!(!cpu.busy("a"));
     }
 }

@@ -158,6 +158,8 @@ pub struct Deployed {
     pub response_bytes: u64,
     /// Instance slots of this version; requests wait briefly for one.
     pub slots: Arc<tokio::sync::Semaphore>,
+    /// How many slots it has.
+    pub concurrency: u32,
     /// Its project's share of instances and memory (one per project, found once here).
     pub share: Arc<budgets::ProjectShare>,
     /// Its linear memory limit in MiB, as the memory budgets count it.
@@ -166,6 +168,73 @@ pub struct Deployed {
     pub outbound_hosts: Arc<[outbound::HostPattern]>,
     /// Outbound requests per execution.
     pub outbound_requests: u32,
+}
+
+/// The limits a version runs with: its manifest's, the defaults where it names none, held to
+/// the platform's maxima.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EffectiveLimits {
+    /// Wall time per request, milliseconds.
+    pub timeout_ms: u64,
+    /// Linear memory per instance, MiB.
+    pub memory_mb: u64,
+    /// Largest request body, bytes.
+    pub max_request_bytes: u64,
+    /// Largest response body, bytes.
+    pub max_response_bytes: u64,
+    /// Instances at once.
+    pub max_concurrency: u32,
+    /// Outbound requests per execution.
+    pub max_outbound_requests: u32,
+}
+
+impl Deployed {
+    /// The limits it runs with, and a notice for each limit its manifest asked above the
+    /// platform's maximum (held to the maximum, not refused: the same package deploys on
+    /// platforms with different maxima).
+    pub fn limits(&self) -> (EffectiveLimits, Vec<String>) {
+        let effective = EffectiveLimits {
+            timeout_ms: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
+            memory_mb: (self.memory_bytes as u64).div_ceil(1 << 20),
+            max_request_bytes: self.request_bytes,
+            max_response_bytes: self.response_bytes,
+            max_concurrency: self.concurrency,
+            max_outbound_requests: self.outbound_requests,
+        };
+        let l = &self.manifest.limits;
+        let notices = [
+            ("timeout-ms", l.timeout_ms, effective.timeout_ms),
+            ("memory-mb", l.memory_mb, effective.memory_mb),
+            (
+                "max-request-bytes",
+                l.max_request_bytes,
+                effective.max_request_bytes,
+            ),
+            (
+                "max-response-bytes",
+                l.max_response_bytes,
+                effective.max_response_bytes,
+            ),
+            (
+                "max-concurrency",
+                l.max_concurrency.map(u64::from),
+                u64::from(effective.max_concurrency),
+            ),
+            (
+                "max-outbound-requests",
+                l.max_outbound_requests.map(u64::from),
+                u64::from(effective.max_outbound_requests),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(name, asked, applied)| {
+            asked.filter(|a| *a > applied).map(|a| {
+                format!("limits.{name} = {a} is over this platform's maximum: {applied} applies")
+            })
+        })
+        .collect();
+        (effective, notices)
+    }
 }
 
 impl std::fmt::Debug for Deployed {
@@ -404,11 +473,11 @@ impl Runtime {
             } else if stop_outbound.load(Ordering::Relaxed) {
                 Err(wasmtime::Error::new(Stop::OutboundLimit))
             } else {
-                // Yield each tick so a busy guest never holds a worker thread for long; one
-                // that keeps computing waits for its project's turn (module `cpu`).
+                // A guest that keeps computing yields, and takes its turn among the busy
+                // guests of every project (module `cpu`); others carry on.
                 Ok(match turns.at_tick(deadline) {
-                    None => UpdateDeadline::Yield(1),
-                    Some(turn) => UpdateDeadline::YieldCustom(1, turn),
+                    cpu::AtTick::Continue => UpdateDeadline::Continue(1),
+                    cpu::AtTick::Yield(then) => UpdateDeadline::YieldCustom(1, then),
                 })
             }
         });
@@ -469,6 +538,7 @@ impl Runtime {
             slots: Arc::new(tokio::sync::Semaphore::new(
                 pick32(l.max_concurrency, c.concurrency) as usize,
             )),
+            concurrency: pick32(l.max_concurrency, c.concurrency),
             outbound_hosts: Arc::from(outbound_hosts),
             outbound_requests: pick32(l.max_outbound_requests, c.outbound_requests),
             manifest: Arc::new(manifest),
