@@ -11,6 +11,7 @@
 //! - [`auth`]: API tokens.
 //! - [`server`]: wires the above into `edgeward serve`.
 //! - [`cli`]: the `edgeward` command-line client of the API.
+//! - [`faults`]: named crash and failure points for the crash tests (feature `fault-injection`).
 //!
 //! Embedding the server in-process (as the integration tests' helpers do through the binary):
 //!
@@ -30,6 +31,7 @@ pub mod auth;
 pub mod cli;
 pub mod datadir;
 pub mod executions;
+pub mod faults;
 pub mod manifest;
 pub mod names;
 pub mod net;

@@ -181,7 +181,18 @@ impl Server {
         let backend: Arc<dyn SecretBackend> = match config.secrets.vault {
             Some(vault) => {
                 tracing::info!(addr = %vault.addr, mount = %vault.mount, prefix = %vault.prefix, "secrets in Vault");
-                Arc::new(VaultBackend::new(vault)?)
+                let vault = VaultBackend::new(vault)?;
+                // Imports a crash interrupted are settled before anything is served.
+                match vault.recover_imports().await {
+                    Ok((0, 0)) => {}
+                    Ok((undone, kept)) => {
+                        tracing::warn!(undone, kept, "settled imports interrupted by a crash")
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not settle interrupted imports; retried at the next start")
+                    }
+                }
+                Arc::new(vault)
             }
             None => {
                 let key = EmbeddedBackend::load_key(

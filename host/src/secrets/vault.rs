@@ -61,6 +61,9 @@ pub struct VaultConfig {
     pub timeout: Duration,
 }
 
+/// The folder under the prefix that holds the journals of imports in flight.
+pub const IMPORT_JOURNALS: &str = "_imports";
+
 /// Secrets kept in Vault's KV v2.
 pub struct VaultBackend {
     client: RwLock<Arc<VaultClient>>,
@@ -163,6 +166,99 @@ impl VaultBackend {
 
     fn path(&self, owner: &Owner, name: &SecretName) -> String {
         format!("{}/{name}", self.folder(owner))
+    }
+
+    /// Where import journals are kept, beside the scopes.
+    fn journal_folder(&self) -> String {
+        format!("{}/{IMPORT_JOURNALS}", self.prefix)
+    }
+
+    /// Sets `data` at `path` as it is (no check-and-set, no writer tag).
+    async fn set_raw(&self, path: &str, data: &serde_json::Value) -> Result<(), BackendError> {
+        self.with_client(&format!("a write of {path}"), |client| {
+            let (path, data) = (path.to_string(), data.clone());
+            async move {
+                kv2::set(&*client, &self.mount, &path, &data)
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .await
+    }
+
+    /// Deletes `path` and all its versions; absent is fine.
+    async fn delete_raw(&self, path: &str) -> Result<(), BackendError> {
+        self.with_client(&format!("a delete of {path}"), |client| {
+            let path = path.to_string();
+            async move {
+                match kv2::delete_metadata(&*client, &self.mount, &path).await {
+                    Err(e) if is_not_found(&e) => Ok(()),
+                    other => other,
+                }
+            }
+        })
+        .await
+    }
+
+    /// Drops a finished import's journal. One left behind is settled at the next start, which
+    /// finds every entry as the import wrote it and keeps them.
+    async fn drop_journal(&self, journal: &str) {
+        if let Err(e) = self.delete_raw(journal).await {
+            tracing::error!(%journal, error = %e, "could not drop an import journal; it is settled at the next start");
+        }
+    }
+
+    /// Settles imports a crash interrupted, from their journals: an import whose every entry
+    /// holds what it wrote is complete and kept; otherwise each entry that holds what it wrote
+    /// is put back as it was (an entry someone changed since is left alone), so an import is
+    /// all or nothing even across a crash. Returns how many were undone and how many kept.
+    pub async fn recover_imports(&self) -> Result<(usize, usize), BackendError> {
+        let folder = self.journal_folder();
+        let journals = self
+            .with_client(&format!("a list of {folder}"), |client| {
+                let folder = folder.clone();
+                async move {
+                    match kv2::list(&*client, &self.mount, &folder).await {
+                        Ok(keys) => Ok(keys),
+                        Err(e) if is_not_found(&e) => Ok(Vec::new()),
+                        Err(e) => Err(e),
+                    }
+                }
+            })
+            .await?;
+        let (mut undone, mut kept) = (0, 0);
+        for journal in journals {
+            let path = format!("{folder}/{journal}");
+            let Some(doc) = self.read(&path).await? else {
+                continue;
+            };
+            let entries = doc.data["entries"].as_array().cloned().unwrap_or_default();
+            let mut written = Vec::new();
+            for e in &entries {
+                let Some(at) = e["path"].as_str() else {
+                    continue;
+                };
+                let now = self.read(at).await?.map(|r| r.data);
+                if now.as_ref() == Some(&e["after"]) {
+                    written.push((at.to_string(), e["before"].clone()));
+                }
+            }
+            if written.len() == entries.len() {
+                kept += 1;
+            } else {
+                for (at, before) in &written {
+                    if before.is_null() {
+                        self.delete_raw(at).await?;
+                    } else {
+                        self.set_raw(at, before).await?;
+                    }
+                }
+                undone += 1;
+                tracing::warn!(%journal, entries = entries.len(), put_back = written.len(), "an import interrupted by a crash was undone");
+            }
+            self.delete_raw(&path).await?;
+        }
+        Ok((undone, kept))
     }
 
     async fn login(&self) -> Result<(), BackendError> {
@@ -525,8 +621,10 @@ impl SecretBackend for VaultBackend {
         Ok(true)
     }
 
-    /// Vault has no transactions: on a failure part-way, what was written is put back as it
-    /// was (previous value restored, new names deleted) before the error is returned.
+    /// Vault has no transactions: a journal of the import is written first; on a failure
+    /// part-way, what was written is put back as it was (previous value restored, new names
+    /// deleted) before the error is returned; a crash part-way is settled from the journal at
+    /// the next start ([`VaultBackend::recover_imports`]).
     async fn import(
         &self,
         owner: &Owner,
@@ -537,23 +635,56 @@ impl SecretBackend for VaultBackend {
         for (name, _) in entries {
             previous.push(self.get(owner, name).await?.map(|s| s.value));
         }
+        // The journal, written before anything else: what each entry was and becomes, so a
+        // crash part-way is settled at the next start (`recover_imports`).
+        let journal = format!("{}/{}", self.journal_folder(), uuid::Uuid::now_v7());
+        let mut journaled = Vec::with_capacity(entries.len());
+        for ((name, value), before) in entries.iter().zip(&previous) {
+            journaled.push(serde_json::json!({
+                "path": self.path(owner, name),
+                "before": before.as_ref().map(Self::encode).transpose()?,
+                "after": Self::encode(value)?,
+            }));
+        }
+        self.set_raw(
+            &journal,
+            &serde_json::json!({ "by": by, "entries": journaled }),
+        )
+        .await?;
         for (i, (name, value)) in entries.iter().enumerate() {
-            if let Err(e) = self.write(owner, name, value, by, WriteMode::Upsert).await {
-                for ((name, _), before) in entries[..i].iter().zip(&previous) {
-                    let undo = match before {
+            let result = self.write(owner, name, value, by, WriteMode::Upsert).await;
+            // How many entries were written when the import failed, and why it failed.
+            let (written, error) = match result {
+                Ok(_) if crate::faults::fail("vault_import.write") => (
+                    i + 1,
+                    BackendError::Unavailable("injected fault vault_import.write".into()),
+                ),
+                Ok(_) => continue,
+                Err(e) => (i, e),
+            };
+            for ((name, _), before) in entries[..written].iter().zip(&previous) {
+                let undo = if crate::faults::fail("vault_import.undo") {
+                    Err(BackendError::Unavailable(
+                        "injected fault vault_import.undo".into(),
+                    ))
+                } else {
+                    match before {
                         Some(v) => self
                             .write(owner, name, v, by, WriteMode::Upsert)
                             .await
                             .map(|_| ()),
                         None => self.delete(owner, name).await.map(|_| ()),
-                    };
-                    if let Err(undo) = undo {
-                        tracing::error!(%name, error = %undo, "could not undo a partial import");
                     }
+                };
+                if let Err(undo) = undo {
+                    tracing::error!(%name, error = %undo, "could not undo a partial import");
                 }
-                return Err(e);
             }
+            self.drop_journal(&journal).await;
+            return Err(error);
         }
+        crate::faults::point("vault_import.done");
+        self.drop_journal(&journal).await;
         Ok(())
     }
 

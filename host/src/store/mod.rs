@@ -397,6 +397,7 @@ impl Store {
                  WHERE project = ?1 AND name = ?2",
                 params![project, package, version],
             )?;
+            crate::faults::point("upload.before_commit");
             tx.commit()?;
             Ok(version)
         })
@@ -646,6 +647,7 @@ impl Store {
             let tx = c.transaction()?;
             for (name, nonce, ciphertext) in &entries {
                 secret_write_in(&tx, scope, &owner, name, nonce, ciphertext, &by, None)?;
+                crate::faults::point("import.write");
             }
             tx.commit()?;
             Ok(())
