@@ -130,7 +130,16 @@ impl Manifest {
         for name in self.secrets.iter().flatten() {
             SecretName::parse(name).map_err(|e| ManifestError(format!("secrets: {e}")))?;
         }
-        for (key, _) in self.env_bindings()? {
+        for (key, binding) in self.env_bindings()? {
+            // A binding the allowlist refuses could never bind: refused here, at deploy,
+            // rather than failing every request.
+            if let EnvBinding::Secret(name) = &binding
+                && !self.allows_secret(name.as_str())
+            {
+                return Err(ManifestError(format!(
+                    "env.{key} binds secret {name}, which the `secrets` allowlist does not name"
+                )));
+            }
             let ok = key
                 .chars()
                 .next()
@@ -223,6 +232,10 @@ timeout-ms = 500
             (b"unknown = 1", "unknown field"),
             (b"{not json", "not valid JSON"),
             (b"[limits]\ntimeout-ms = 0", "above 0"),
+            (
+                b"secrets = [\"A\"]\n[env]\nX = \"secret:B\"",
+                "env.X binds secret B, which the `secrets` allowlist does not name",
+            ),
             (&[0xff, 0xfe], "UTF-8"),
         ];
         for (text, want) in cases {

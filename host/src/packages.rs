@@ -46,6 +46,10 @@ pub struct Uploaded {
     pub sha256: String,
     /// Its size in bytes.
     pub size: usize,
+    /// The limits it runs with.
+    pub limits: crate::runtime::EffectiveLimits,
+    /// What the caller should know: limits asked above the platform's maxima.
+    pub notices: Vec<String>,
 }
 
 /// An upload that passed every check and compiled, not yet recorded.
@@ -203,6 +207,7 @@ impl Packages {
                 let component = match self.load_artifact(&row.sha256).await {
                     Some(c) => c,
                     None => {
+                        tracing::info!(sha256 = %row.sha256, "no usable artifact; compiling the stored component");
                         let blob = self.store.blob(row.sha256.clone()).await?;
                         let (component, _) = self.compile(blob).await?;
                         self.write_artifact(&row.sha256, &component).await?;
@@ -275,6 +280,8 @@ impl Packages {
             .await
             .map_err(|e| PackageError::Internal(e.into()))??;
         self.write_artifact(&sha256, &component).await?;
+        // The artifact is on disk and no version refers to it yet.
+        crate::faults::point("upload.after_artifact");
         Ok(Prepared { sha256, bytes, pre })
     }
 
@@ -303,6 +310,8 @@ impl Packages {
                 create_project,
             )
             .await?;
+        // Committed and current in the store; not serving, the client not answered.
+        crate::faults::point("upload.after_commit");
         let deployed = self.runtime.deployed(
             project.clone(),
             package.clone(),
@@ -311,6 +320,7 @@ impl Packages {
             pre,
             manifest,
         );
+        let (limits, notices) = deployed.limits();
         self.set_serving(deployed);
         Ok(Uploaded {
             project: project.to_string(),
@@ -318,6 +328,8 @@ impl Packages {
             version,
             sha256,
             size,
+            limits,
+            notices,
         })
     }
 

@@ -1019,6 +1019,9 @@ async fn deploy(
         body["sha256"].as_str().unwrap_or_default(),
         body["size"].as_u64().unwrap_or(0)
     );
+    for notice in body["notices"].as_array().into_iter().flatten() {
+        eprintln!("note: {}", notice.as_str().unwrap_or_default());
+    }
     Ok(())
 }
 
