@@ -60,6 +60,11 @@ async fn cli_errors_are_one_line_with_a_code() {
     let server = Server::start().await;
     let not_wasm = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(not_wasm.path(), b"definitely not wasm").unwrap();
+    // A port bound for this test and never listened on: connecting is refused, and no other
+    // process can take it meanwhile.
+    let refusing = tokio::net::TcpSocket::new_v4().unwrap();
+    refusing.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let refused_api = format!("http://{}", refusing.local_addr().unwrap());
     let cases: Vec<(Vec<String>, &str)> = vec![
         (
             vec![
@@ -111,7 +116,7 @@ async fn cli_errors_are_one_line_with_a_code() {
                 "projects".into(),
                 "list".into(),
                 "--api".into(),
-                "http://127.0.0.1:9".into(),
+                refused_api.clone(),
             ],
             "error: unavailable: ",
         ),
@@ -133,7 +138,7 @@ async fn cli_errors_are_one_line_with_a_code() {
 #[tokio::test]
 async fn cli_secrets_in_every_scope() {
     use std::io::Write;
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     let server = Server::start().await;
     let ok = |args: &[&str]| {
         let (ok, out, err) = server.cli(args);
@@ -154,24 +159,25 @@ async fn cli_secrets_in_every_scope() {
         "--project",
         "acme",
     ]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_edgeward"))
-        .args([
-            "secrets",
-            "set",
-            "DB",
-            "--stdin",
-            "--json",
-            "--project",
-            "acme",
-            "--package",
-            "api",
-        ])
-        .env("EDGEWARD_API", &server.api)
-        .env("EDGEWARD_TOKEN", &server.token)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        crate::harness::cleared(std::process::Command::new(env!("CARGO_BIN_EXE_edgeward")))
+            .args([
+                "secrets",
+                "set",
+                "DB",
+                "--stdin",
+                "--json",
+                "--project",
+                "acme",
+                "--package",
+                "api",
+            ])
+            .env("EDGEWARD_API", &server.api)
+            .env("EDGEWARD_TOKEN", &server.token)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
     child
         .stdin
         .take()
@@ -276,6 +282,8 @@ async fn cli_secrets_in_every_scope() {
     );
     // Deploy with a secrets.json beside it.
     std::fs::write(json.path(), r#"{"SEEDED": "seeded-by-deploy"}"#).unwrap();
+    // Sent by the CLI, which the harness does not see: searched for at drop all the same.
+    server.plant_value("seeded-by-deploy");
     let secrets = guest("secrets");
     ok(&[
         "deploy",
@@ -303,7 +311,21 @@ async fn logs_follow_prints_new_executions_as_they_happen() {
     use std::process::{Command, Stdio};
     let server = Server::start().await;
     server.deploy("acme/hello", "hello").await;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_edgeward"))
+    let execution_id = |r: &crate::harness::Resp| {
+        r.headers()["x-edgeward-execution-id"]
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    // One execution recorded before `logs --follow` starts: its line ends the first listing.
+    let r = server
+        .call(reqwest::Method::GET, "/acme/hello/before")
+        .send()
+        .await
+        .unwrap();
+    let before = execution_id(&r);
+    server.execution("acme", &before).await;
+    let mut child = crate::harness::cleared(Command::new(env!("CARGO_BIN_EXE_edgeward")))
         .args(["logs", "acme/hello", "--follow"])
         .env("EDGEWARD_API", &server.api)
         .env("EDGEWARD_TOKEN", &server.token)
@@ -323,16 +345,22 @@ async fn logs_follow_prints_new_executions_as_they_happen() {
             }
         }
     });
-    // A request made after `logs --follow` started shows up in its output.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .expect("the first listing never showed the earlier execution");
+        if line.contains(&before) {
+            break;
+        }
+    }
+    // A request made only after the first listing was printed can show up only by following.
     let r = server
         .call(reqwest::Method::GET, "/acme/hello/followed")
         .send()
         .await
         .unwrap();
-    let id = r.headers()["x-edgeward-execution-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let id = execution_id(&r);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     let mut seen = false;
     while std::time::Instant::now() < deadline {

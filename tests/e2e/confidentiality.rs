@@ -232,7 +232,7 @@ async fn user_secrets_sealed_from_admins(bao: Option<&OpenBao>) {
         "{me}"
     );
     // The CLI shows them too.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_edgeward"))
+    let out = crate::harness::cleared(std::process::Command::new(env!("CARGO_BIN_EXE_edgeward")))
         .args(["whoami", "--api", &fx.server.api, "--token", &alice])
         .output()
         .unwrap();
@@ -1003,7 +1003,7 @@ async fn the_data_directory_is_private_and_held_by_one_server() {
     }
     assert!(files >= 5, "edgeward.db, its WAL, admin.token, artifacts…");
     // A second server on the same directory exits with a clear error, leaving the first be.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_edgeward"))
+    let out = crate::harness::cleared(std::process::Command::new(env!("CARGO_BIN_EXE_edgeward")))
         .args(["serve", "--data-dir"])
         .arg(&data)
         .args(["--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])

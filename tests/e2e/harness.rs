@@ -73,9 +73,10 @@ pub struct Server {
     pub api: String,
     pub token: String,
     pub log_path: PathBuf,
-    pub stdout_lines: Vec<String>,
-    /// More credentials the server was handed, searched for at drop like the others.
-    pub markers: Vec<String>,
+    /// Everything the server printed on stdout, kept by a reader thread until it exits.
+    stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// What the server was handed and answered, searched at drop (see [`Seen`]).
+    seen: std::sync::Arc<std::sync::Mutex<Seen>>,
     http: reqwest::Client,
 }
 
@@ -92,6 +93,8 @@ pub struct Options {
     pub vault_token: Option<String>,
     /// Run with the server's default log filter (no `EDGEWARD_LOG`), as operators do.
     pub default_log: bool,
+    /// More environment for the server (set after everything else, so it may override).
+    pub env: Vec<(String, String)>,
 }
 
 impl Options {
@@ -104,6 +107,7 @@ impl Options {
             fd_limit: None,
             vault_token: None,
             default_log: false,
+            env: Vec::new(),
         }
     }
 }
@@ -133,9 +137,50 @@ pub struct OpenBao {
     pub addr: String,
     /// With TLS: the generated CA's certificate.
     pub ca_cert: Option<PathBuf>,
-    port: u16,
+    /// What `addr` points at: a forwarder to wherever the process listens now, so a restart
+    /// never needs a port released earlier to be free again.
+    front: Front,
     log_path: PathBuf,
     _tmp: tempfile::TempDir,
+}
+
+/// A loopback TCP forwarder on a port it holds for the whole run, to a target port that may
+/// change.
+struct Front {
+    port: u16,
+    target: std::sync::Arc<std::sync::atomic::AtomicU16>,
+}
+
+impl Front {
+    fn start() -> Front {
+        use std::sync::atomic::{AtomicU16, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let target = std::sync::Arc::new(AtomicU16::new(0));
+        let to = target.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                let port = to.load(Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    // Nothing there (stopped): the client sees its connection closed.
+                    let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+                        return;
+                    };
+                    let (mut c, mut s) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                    let up = std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut c, &mut s);
+                        let _ = s.shutdown(std::net::Shutdown::Write);
+                    });
+                    let (mut c, mut s) = (client, server);
+                    let _ = std::io::copy(&mut s, &mut c);
+                    let _ = c.shutdown(std::net::Shutdown::Write);
+                    let _ = up.join();
+                });
+            }
+        });
+        Front { port, target }
+    }
 }
 
 pub fn bao_binary() -> PathBuf {
@@ -163,39 +208,50 @@ impl OpenBao {
     fn start_with(tls: bool) -> OpenBao {
         let tmp = tempfile::tempdir().unwrap();
         let log_path = tmp.path().join("bao.log");
+        let front = Front::start();
+        let scheme = if tls { "https" } else { "http" };
+        let mut bao = OpenBao {
+            child: None,
+            addr: format!("{scheme}://127.0.0.1:{}", front.port),
+            ca_cert: tls.then(|| tmp.path().join("tls").join("vault-ca.pem")),
+            front,
+            log_path: log_path.clone(),
+            _tmp: tmp,
+        };
+        assert!(
+            bao.spawn_somewhere(),
+            "could not start OpenBao; log:\n{}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
+        bao
+    }
+
+    /// Starts the process on a free port behind the front (a port found free may be taken
+    /// before OpenBao binds it: then another); whether it came up.
+    fn spawn_somewhere(&mut self) -> bool {
         for _attempt in 0..5 {
             let port = std::net::TcpListener::bind("127.0.0.1:0")
                 .unwrap()
                 .local_addr()
                 .unwrap()
                 .port();
-            let scheme = if tls { "https" } else { "http" };
-            let mut bao = OpenBao {
-                child: None,
-                addr: format!("{scheme}://127.0.0.1:{port}"),
-                ca_cert: tls.then(|| tmp.path().join("tls").join("vault-ca.pem")),
-                port,
-                log_path: log_path.clone(),
-                _tmp: tempfile::tempdir().unwrap(),
-            };
-            if bao.spawn() {
-                bao._tmp = tmp;
-                return bao;
+            self.front
+                .target
+                .store(port, std::sync::atomic::Ordering::SeqCst);
+            if self.spawn(port) {
+                return true;
             }
         }
-        panic!(
-            "could not start OpenBao; log:\n{}",
-            std::fs::read_to_string(&log_path).unwrap_or_default()
-        );
+        false
     }
 
-    /// Starts the process on this instance's port; whether it became ready.
-    fn spawn(&mut self) -> bool {
+    /// Starts the process on `port`; whether it became ready.
+    fn spawn(&mut self, port: u16) -> bool {
         let log = std::fs::File::create(&self.log_path).unwrap();
         let mut cmd = Command::new(bao_binary());
         cmd.args(["server", "-dev", "-dev-no-store-token"])
             .arg(format!("-dev-root-token-id={BAO_ROOT_TOKEN}"))
-            .arg(format!("-dev-listen-address=127.0.0.1:{}", self.port))
+            .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
             .env_remove("VAULT_TOKEN")
             .env_remove("VAULT_ADDR")
             .env_remove("VAULT_CACERT")
@@ -243,10 +299,11 @@ impl OpenBao {
         cmd
     }
 
-    /// Starts it again on the same address (a dev server starts empty); whether it came up.
+    /// Starts it again (a dev server starts empty) on a fresh port behind the same address;
+    /// whether it came up.
     pub fn restart(&mut self) -> bool {
         self.stop();
-        self.spawn()
+        self.spawn_somewhere()
     }
 
     /// Stops the server (its in-memory data is lost).
@@ -259,18 +316,24 @@ impl OpenBao {
 
     /// Runs the `bao` CLI against this server; returns stdout, panicking on failure.
     pub fn cli(&self, args: &[&str]) -> String {
+        let (ok, stdout, stderr) = self.try_cli(args);
+        assert!(ok, "bao {args:?} failed: {stderr}");
+        stdout
+    }
+
+    /// The `bao` CLI as the root token; (success, stdout, stderr).
+    pub fn try_cli(&self, args: &[&str]) -> (bool, String, String) {
         let out = self
             .command()
             .args(args)
             .env("VAULT_TOKEN", BAO_ROOT_TOKEN)
             .output()
             .expect("run bao");
-        assert!(
+        (
             out.status.success(),
-            "bao {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 }
 
@@ -301,7 +364,7 @@ impl Server {
             .append(true)
             .open(&log_path)
             .expect("open log");
-        let mut cmd = match options.fd_limit {
+        let cmd = match options.fd_limit {
             // `sh` sets the limit, then becomes the server (same pid, so stop and kill work).
             Some(n) => {
                 let mut c = Command::new("sh");
@@ -311,14 +374,7 @@ impl Server {
             }
             None => Command::new(env!("CARGO_BIN_EXE_edgeward")),
         };
-        // A cleared environment plus what the test sets: nothing of the developer's shell
-        // (VAULT_SKIP_VERIFY, a proxy, a log filter) can change what a test proves.
-        cmd.env_clear();
-        for keep in ["PATH", "HOME", "TMPDIR"] {
-            if let Some(v) = std::env::var_os(keep) {
-                cmd.env(keep, v);
-            }
-        }
+        let mut cmd = cleared(cmd);
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
@@ -362,15 +418,19 @@ impl Server {
         if options.default_log {
             cmd.env_remove("EDGEWARD_LOG");
         }
+        cmd.envs(options.env.iter().map(|(k, v)| (k, v)));
         let mut child = cmd.spawn().expect("start edgeward serve");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
+        let all_stdout = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keep = all_stdout.clone();
+        // Reads stdout to its end (so later output is searched too, and never hits a closed
+        // pipe), passing lines on until `ready`.
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
+                keep.lock().unwrap().push(line.clone());
+                let _ = tx.send(line);
             }
         });
         let mut lines = Vec::new();
@@ -414,9 +474,47 @@ impl Server {
             api,
             token,
             log_path,
-            stdout_lines: lines,
-            markers: options.vault_token.iter().cloned().collect(),
+            stdout: all_stdout,
+            seen: std::sync::Arc::new(std::sync::Mutex::new(Seen {
+                credentials: options
+                    .vault_token
+                    .iter()
+                    .map(|t| (t.clone(), None))
+                    .collect(),
+                ..Seen::default()
+            })),
             http: reqwest::Client::new(),
+        }
+    }
+
+    /// Everything the server has printed on stdout so far.
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// A secret value the test set some way the harness cannot see (the harness registers
+    /// the values of every secret written through [`Server::api`] itself): it must never
+    /// show in the server's log, stdout or data directory.
+    pub fn plant_value(&self, value: &str) {
+        self.seen.lock().unwrap().add_value(value);
+    }
+
+    /// A credential handed to the server or the test some way the harness cannot see (it
+    /// registers every token printed in a response or by the CLI itself): it must never show
+    /// in the log, stdout, data directory or any other response.
+    pub fn plant_credential(&self, credential: &str) {
+        self.seen
+            .lock()
+            .unwrap()
+            .credentials
+            .push((credential.to_string(), None));
+    }
+
+    fn req(&self, builder: reqwest::RequestBuilder, plane: Plane) -> Req {
+        Req {
+            inner: builder,
+            seen: self.seen.clone(),
+            plane,
         }
     }
 
@@ -424,16 +522,30 @@ impl Server {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
-    /// An authenticated API request.
-    pub fn api(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.api))
-            .bearer_auth(&self.token)
+    /// An authenticated API request, recorded for the leak search.
+    pub fn api(&self, method: reqwest::Method, path: &str) -> Req {
+        self.req(
+            self.http
+                .request(method, format!("{}{path}", self.api))
+                .bearer_auth(&self.token),
+            Plane::Api,
+        )
     }
 
-    /// A data-plane request.
-    pub fn call(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http.request(method, format!("{}{path}", self.listen))
+    /// An API request with no credentials (add them with [`Req::bearer_auth`]), recorded.
+    pub fn api_as(&self, method: reqwest::Method, path: &str) -> Req {
+        self.req(
+            self.http.request(method, format!("{}{path}", self.api)),
+            Plane::Api,
+        )
+    }
+
+    /// A data-plane request, recorded for the leak search.
+    pub fn call(&self, method: reqwest::Method, path: &str) -> Req {
+        self.req(
+            self.http.request(method, format!("{}{path}", self.listen)),
+            Plane::Data,
+        )
     }
 
     pub async fn get(&self, path: &str) -> (u16, String) {
@@ -487,7 +599,12 @@ impl Server {
         stream.write_all(request.as_bytes()).expect("write");
         let mut out = Vec::new();
         let _ = stream.read_to_end(&mut out);
-        String::from_utf8_lossy(&out).into_owned()
+        let out = String::from_utf8_lossy(&out).into_owned();
+        self.seen
+            .lock()
+            .unwrap()
+            .body(Plane::Data, "raw data-plane request".into(), out.clone());
+        out
     }
 
     /// Uploads `total` bytes with chunked encoding over a raw connection, reading the answer
@@ -584,7 +701,7 @@ impl Server {
 
     /// Runs the CLI against this server; returns (exit ok, stdout, stderr).
     pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_edgeward"))
+        let out = cleared(Command::new(env!("CARGO_BIN_EXE_edgeward")))
             .args(args)
             .env("EDGEWARD_API", &self.api)
             .env("EDGEWARD_URL", &self.listen)
@@ -593,21 +710,15 @@ impl Server {
             .stdin(Stdio::null())
             .output()
             .expect("run edgeward");
-        (
-            out.status.success(),
+        let (stdout, stderr) = (
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    /// Kills the server with SIGKILL, as a crash would, and waits for it to be gone.
-    pub fn kill9(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-KILL", &child.id().to_string()])
-                .status();
-            let _ = child.wait();
-        }
+        );
+        let mut seen = self.seen.lock().unwrap();
+        let what = format!("`edgeward {}`", args.first().copied().unwrap_or_default());
+        seen.body(Plane::Api, format!("{what} stdout"), stdout.clone());
+        seen.body(Plane::Api, format!("{what} stderr"), stderr.clone());
+        (out.status.success(), stdout, stderr)
     }
 
     /// Sends SIGTERM without waiting.
@@ -616,6 +727,32 @@ impl Server {
             let _ = Command::new("kill")
                 .args(["-TERM", &child.id().to_string()])
                 .status();
+        }
+    }
+
+    /// Sends `signal` (`-INT`, `-TERM`) without waiting.
+    pub fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status();
+        }
+    }
+
+    /// Waits up to `within` for the server to exit on its own; its exit status, or `None`
+    /// (still running).
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let child = self.child.as_mut()?;
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -651,32 +788,277 @@ impl Drop for Server {
             let _ = child.kill();
             let _ = child.wait();
         }
-        // Every server of the suite has its whole log searched for the host's credentials:
-        // the planted environment markers, the OpenBao root token and the admin token.
         if !std::thread::panicking() {
-            let mut markers = vec![BAO_ROOT_TOKEN, self.token.as_str()];
-            markers.extend(self.markers.iter().map(String::as_str));
-            assert_no_leak("the server log", &self.log(), &markers);
+            self.search_for_leaks();
+        }
+    }
+}
+
+impl Server {
+    /// The leak search every server of the suite gets when it is dropped (after SIGTERM, so
+    /// shutdown logging counts): its log, all its stdout and every file of its data
+    /// directory (the SQLite store and its WAL included; not `admin.token`, whose job is to
+    /// hold the admin token) for every credential and secret value planted or seen; and every
+    /// body the harness received (API and data-plane responses, CLI output) for every
+    /// credential but in the one body that minted it. Each in the encodings a careless log
+    /// line or serializer would use ([`encodings`]).
+    pub fn search_for_leaks(&self) {
+        let seen = self.seen.lock().unwrap();
+        let mut everywhere: Vec<String> = ENV_MARKERS.iter().map(|(_, m)| m.to_string()).collect();
+        everywhere.push(BAO_ROOT_TOKEN.to_string());
+        everywhere.push(self.token.clone());
+        everywhere.extend(seen.credentials.iter().map(|(c, _)| c.clone()));
+        let mut private = everywhere.clone();
+        private.extend(seen.values.iter().cloned());
+        assert_no_leak("the server log", &self.log(), &private);
+        assert_no_leak(
+            "the server's stdout",
+            &self.stdout_lines().join("\n"),
+            &private,
+        );
+        for (path, bytes) in data_dir_files(&self.data_dir) {
+            if path.file_name().is_some_and(|n| n == "admin.token") {
+                continue;
+            }
+            let text = String::from_utf8_lossy(&bytes);
             assert_no_leak(
-                "the server's stdout",
-                &self.stdout_lines.join("\n"),
-                &markers,
+                &format!("data directory file {}", path.display()),
+                &text,
+                &private,
             );
-            // And every file of its data directory (the SQLite store and its WAL included),
-            // but the one file whose job is to hold the admin token.
-            for (path, bytes) in data_dir_files(&self.data_dir) {
-                if path.file_name().is_some_and(|n| n == "admin.token") {
-                    continue;
-                }
-                let text = String::from_utf8_lossy(&bytes);
-                assert_no_leak(
-                    &format!("data directory file {}", path.display()),
-                    &text,
-                    &markers,
-                );
+        }
+        for (i, (what, text)) in seen.bodies.iter().enumerate() {
+            let others: Vec<String> = ENV_MARKERS
+                .iter()
+                .map(|(_, m)| m.to_string())
+                .chain([BAO_ROOT_TOKEN.to_string(), self.token.clone()])
+                .chain(
+                    seen.credentials
+                        .iter()
+                        .filter(|(_, minted)| *minted != Some(i))
+                        .map(|(c, _)| c.clone()),
+                )
+                .collect();
+            assert_no_leak(&format!("the body of {what}"), text, &others);
+        }
+    }
+}
+
+/// Which listener a recorded exchange went to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plane {
+    Api,
+    Data,
+}
+
+/// What a server was handed and what it answered, for the leak search.
+#[derive(Debug, Default)]
+pub struct Seen {
+    /// Credentials (API, wrapping and enrollment tokens, Vault tokens), each with the index
+    /// of the body that minted it, where it may appear; `None`: planted, in no body at all.
+    credentials: Vec<(String, Option<usize>)>,
+    /// Secret values written: never in a log, stdout or the data directory.
+    values: Vec<String>,
+    /// Every body received: what it answered, and its text.
+    bodies: Vec<(String, String)>,
+}
+
+/// Values shorter than this are not searched for: `v1`, `x` or `true` appear everywhere.
+const SHORTEST_VALUE: usize = 10;
+
+impl Seen {
+    fn add_value(&mut self, value: &str) {
+        if value.len() >= SHORTEST_VALUE && !self.values.iter().any(|v| v == value) {
+            self.values.push(value.to_string());
+        }
+    }
+
+    /// Registers the secret values of a request body sent to a secret route: the `value`
+    /// (a string, or each field of an object), and the values of an import.
+    fn request(&mut self, path: &str, body: &[u8]) {
+        if !path.contains("/secrets") {
+            return;
+        }
+        let Ok(json) = serde_json::from_slice::<Value>(body) else {
+            return;
+        };
+        let mut stack = vec![&json];
+        while let Some(v) = stack.pop() {
+            match v {
+                Value::String(s) => self.add_value(s),
+                Value::Object(o) => stack.extend(o.values()),
+                Value::Array(a) => stack.extend(a.iter()),
+                _ => {}
             }
         }
     }
+
+    /// Records a body received; credentials first seen in it were minted by it.
+    fn body(&mut self, plane: Plane, what: String, text: String) {
+        let index = self.bodies.len();
+        if plane == Plane::Api {
+            for credential in credentials_in(&text) {
+                if !self.credentials.iter().any(|(c, _)| *c == credential) {
+                    self.credentials.push((credential, Some(index)));
+                }
+            }
+        }
+        self.bodies.push((what, text));
+    }
+}
+
+/// The prefixes of every credential Edgeward and OpenBao hand out.
+const CREDENTIAL_PREFIXES: [&str; 6] = ["ew_", "ewr_", "ewe_", "ewu_", "hvs.", "hvb."];
+
+/// Every token-shaped string in `text`: a credential prefix (not inside a word) and at least
+/// 16 token characters after it.
+pub fn credentials_in(text: &str) -> Vec<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    for prefix in CREDENTIAL_PREFIXES {
+        let mut from = 0;
+        while let Some(at) = text[from..].find(prefix).map(|i| i + from) {
+            from = at + prefix.len();
+            if at > 0 && (bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_') {
+                continue;
+            }
+            let end = text[from..]
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.'))
+                .map_or(text.len(), |i| i + from);
+            if end - from >= 16 {
+                out.push(text[at..end].to_string());
+            }
+        }
+    }
+    out
+}
+
+/// A recorded request to a test's server: the few `reqwest::RequestBuilder` methods the
+/// suite uses, and a `send` that records the request's secret values and the response body.
+pub struct Req {
+    inner: reqwest::RequestBuilder,
+    seen: std::sync::Arc<std::sync::Mutex<Seen>>,
+    plane: Plane,
+}
+
+impl Req {
+    pub fn bearer_auth(self, token: impl std::fmt::Display) -> Req {
+        Req {
+            inner: self.inner.bearer_auth(token),
+            ..self
+        }
+    }
+
+    pub fn header<K, V>(self, key: K, value: V) -> Req
+    where
+        reqwest::header::HeaderName: TryFrom<K>,
+        <reqwest::header::HeaderName as TryFrom<K>>::Error: Into<http::Error>,
+        reqwest::header::HeaderValue: TryFrom<V>,
+        <reqwest::header::HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
+    {
+        Req {
+            inner: self.inner.header(key, value),
+            ..self
+        }
+    }
+
+    pub fn body(self, body: impl Into<reqwest::Body>) -> Req {
+        Req {
+            inner: self.inner.body(body),
+            ..self
+        }
+    }
+
+    pub fn json<T: serde::Serialize + ?Sized>(self, json: &T) -> Req {
+        Req {
+            inner: self.inner.json(json),
+            ..self
+        }
+    }
+
+    pub fn multipart(self, form: reqwest::multipart::Form) -> Req {
+        Req {
+            inner: self.inner.multipart(form),
+            ..self
+        }
+    }
+
+    /// Sends it and reads the whole response (up to where the server cut it).
+    pub async fn send(self) -> reqwest::Result<Resp> {
+        let (client, request) = self.inner.build_split();
+        let request = request?;
+        let what = format!("{} {}", request.method(), request.url().path());
+        if let Some(bytes) = request.body().and_then(|b| b.as_bytes()) {
+            self.seen
+                .lock()
+                .unwrap()
+                .request(request.url().path(), bytes);
+        }
+        let mut response = client.execute(request).await?;
+        let (status, headers) = (response.status(), response.headers().clone());
+        // Up to where the server cut it, if it did.
+        let mut body = Vec::new();
+        while let Ok(Some(chunk)) = response.chunk().await {
+            body.extend_from_slice(&chunk);
+        }
+        self.seen.lock().unwrap().body(
+            self.plane,
+            format!("{what} ({status})"),
+            String::from_utf8_lossy(&body).into_owned(),
+        );
+        Ok(Resp {
+            status,
+            headers,
+            body: Some(bytes::Bytes::from(body)),
+        })
+    }
+}
+
+/// A response read whole by [`Req::send`].
+#[derive(Debug)]
+pub struct Resp {
+    status: reqwest::StatusCode,
+    headers: reqwest::header::HeaderMap,
+    body: Option<bytes::Bytes>,
+}
+
+impl Resp {
+    pub fn status(&self) -> reqwest::StatusCode {
+        self.status
+    }
+
+    pub fn headers(&self) -> &reqwest::header::HeaderMap {
+        &self.headers
+    }
+
+    pub async fn bytes(self) -> Result<bytes::Bytes, std::convert::Infallible> {
+        Ok(self.body.unwrap_or_default())
+    }
+
+    pub async fn text(self) -> Result<String, std::convert::Infallible> {
+        Ok(String::from_utf8_lossy(&self.body.unwrap_or_default()).into_owned())
+    }
+
+    pub async fn json<T: serde::de::DeserializeOwned>(self) -> serde_json::Result<T> {
+        serde_json::from_slice(&self.body.unwrap_or_default())
+    }
+
+    /// The body, in one chunk, then `None`.
+    pub async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, std::convert::Infallible> {
+        Ok(self.body.take())
+    }
+}
+
+/// A command with a cleared environment plus `PATH`, `HOME` and `TMPDIR`: nothing of the
+/// developer's shell (`VAULT_SKIP_VERIFY`, a proxy, a log filter) can change what a test proves.
+pub fn cleared(mut cmd: Command) -> Command {
+    cmd.env_clear();
+    for keep in ["PATH", "HOME", "TMPDIR"] {
+        if let Some(v) = std::env::var_os(keep) {
+            cmd.env(keep, v);
+        }
+    }
+    cmd
 }
 
 /// Every regular file under `dir`, with its bytes.
@@ -703,17 +1085,55 @@ pub fn data_dir_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     out
 }
 
-/// Asserts that none of the planted markers nor `extra` appear in `haystack`.
-pub fn assert_no_leak(what: &str, haystack: &str, extra: &[&str]) {
-    for (_, marker) in ENV_MARKERS {
-        assert!(
-            !haystack.contains(marker),
-            "{what} leaks host env marker {marker}"
-        );
+/// Asserts that none of the planted markers nor `extra` appear in `haystack`, in any of
+/// their [`encodings`].
+pub fn assert_no_leak(what: &str, haystack: &str, extra: &[impl AsRef<str>]) {
+    let markers = ENV_MARKERS
+        .iter()
+        .map(|(_, m)| *m)
+        .chain(extra.iter().map(AsRef::as_ref));
+    for marker in markers {
+        for (how, form) in encodings(marker) {
+            assert!(
+                !haystack.contains(&form),
+                "{what} leaks {marker} ({how}: {form})"
+            );
+        }
     }
-    for marker in extra {
-        assert!(!haystack.contains(marker), "{what} leaks {marker}");
+}
+
+/// `value` as a log line or serializer might write it: raw, JSON-escaped, `{:?}`,
+/// percent-encoded, base64 (standard, unpadded, URL-safe), hex, and a token without its prefix.
+pub fn encodings(value: &str) -> Vec<(&'static str, String)> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let json = serde_json::to_string(value).unwrap();
+    let mut out = vec![
+        ("raw", value.to_string()),
+        ("JSON-escaped", json[1..json.len() - 1].to_string()),
+        ("Debug", format!("{value:?}")),
+        (
+            "percent-encoded",
+            percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC)
+                .to_string(),
+        ),
+        ("base64", STANDARD.encode(value)),
+        ("base64, unpadded", STANDARD_NO_PAD.encode(value)),
+        ("base64url", URL_SAFE_NO_PAD.encode(value)),
+        ("hex", hex::encode(value)),
+    ];
+    if let Some(rest) = CREDENTIAL_PREFIXES
+        .iter()
+        .find_map(|p| value.strip_prefix(p))
+        .filter(|rest| rest.len() >= 16)
+    {
+        out.push(("without its prefix", rest.to_string()));
     }
+    // Short encodings of short values would match by chance; the raw form is always kept.
+    out.retain(|(how, form)| *how == "raw" || form.len() >= SHORTEST_VALUE);
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    out.dedup_by(|a, b| a.1 == b.1);
+    out
 }
 
 /// A plain HTTP server on loopback standing in for an outside service: answers every request

@@ -92,7 +92,9 @@ async fn load_with_deploys_secret_writes_and_invocations() {
             }
         }));
     }
+    let hot_acked = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for w in 0..2 {
+        let hot_acked = hot_acked.clone();
         let (server, tally, client, written, hot) = (
             server.clone(),
             tally.clone(),
@@ -125,7 +127,9 @@ async fn load_with_deploys_secret_writes_and_invocations() {
                 t.secret_writes += 1;
                 match result {
                     Ok(r) if r.status() == 200 => {
-                        if name != "HOT" {
+                        if name == "HOT" {
+                            hot_acked.store(true, std::sync::atomic::Ordering::SeqCst);
+                        } else {
                             written.lock().unwrap().insert(name, value);
                         }
                     }
@@ -136,6 +140,7 @@ async fn load_with_deploys_secret_writes_and_invocations() {
         }));
     }
     {
+        let hot_acked = hot_acked.clone();
         let (server, tally, client, hot) = (
             server.clone(),
             tally.clone(),
@@ -144,6 +149,8 @@ async fn load_with_deploys_secret_writes_and_invocations() {
         );
         tasks.push(tokio::spawn(async move {
             while start.elapsed() < RUN_FOR {
+                // Once a write of HOT was acknowledged, HOT exists: `found: false` is a loss.
+                let acked = hot_acked.load(std::sync::atomic::Ordering::SeqCst);
                 let result = client
                     .get(format!("{}/acme/sec/?name=HOT&reveal=1", server.listen))
                     .send()
@@ -156,7 +163,7 @@ async fn load_with_deploys_secret_writes_and_invocations() {
                 let mut t = tally.lock().unwrap();
                 t.secret_reads += 1;
                 match answer {
-                    Some(v) if v["found"] == false => {}
+                    Some(v) if v["found"] == false && !acked => {}
                     Some(v) if known.iter().any(|k| v["value"] == k.as_str()) => {}
                     other => t.unexpected.push(format!("guest read of HOT: {other:?}")),
                 }

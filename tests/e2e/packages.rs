@@ -253,7 +253,12 @@ async fn a_restart_keeps_every_package_and_reuses_compiled_artifacts() {
     let data_dir = tmp.path().join("data");
     let log = tmp.path().join("server.log");
     let mut server = Server::spawn(&data_dir, &Options::default(), log.clone());
-    assert!(server.stdout_lines.iter().any(|l| l.ends_with("(created)")));
+    assert!(
+        server
+            .stdout_lines()
+            .iter()
+            .any(|l| l.ends_with("(created)"))
+    );
     server.deploy("acme/hello", "hello").await;
     server.deploy("acme/echo", "echo").await;
     server.deploy("other/hello", "hello").await;
@@ -263,16 +268,17 @@ async fn a_restart_keeps_every_package_and_reuses_compiled_artifacts() {
         .await;
     let token = server.token.clone();
     assert!(server.stop(), "SIGTERM exits 0");
+    let stopped_at = std::time::SystemTime::now();
 
     let artifacts: Vec<_> = std::fs::read_dir(data_dir.join("artifacts"))
         .unwrap()
         .collect();
     assert_eq!(artifacts.len(), 2, "one artifact per distinct component");
 
-    let server = Server::spawn(&data_dir, &Options::default(), log);
+    let server = Server::spawn(&data_dir, &Options::default(), log.clone());
     assert!(
         server
-            .stdout_lines
+            .stdout_lines()
             .iter()
             .any(|l| l.ends_with("(existing)"))
     );
@@ -291,13 +297,42 @@ async fn a_restart_keeps_every_package_and_reuses_compiled_artifacts() {
     assert_eq!(projects["projects"].as_array().unwrap().len(), 2);
     let log_text = server.log();
     assert!(
-        !log_text.contains("recompiling"),
+        !log_text.contains("recompiling") && !log_text.contains("compiling the stored component"),
         "artifacts were reused:\n{log_text}"
+    );
+    let after: Vec<_> = std::fs::read_dir(data_dir.join("artifacts"))
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (e.file_name(), e.metadata().unwrap().modified().unwrap())
+        })
+        .collect();
+    assert_eq!(after.len(), 2, "no artifact was written again");
+    assert!(
+        after.iter().all(|(_, modified)| *modified <= stopped_at),
+        "an artifact was rewritten at restart: {after:?}"
     );
     assert!(
         !log_text.contains(&token),
         "the admin token is never logged"
     );
+
+    // The positive control: an artifact gone is seen, compiled again and written back.
+    drop(server);
+    let (gone, _) = &after[0];
+    std::fs::remove_file(data_dir.join("artifacts").join(gone)).unwrap();
+    let logged_before = std::fs::read_to_string(&log).unwrap().len();
+    let server = Server::spawn(&data_dir, &Options::default(), log.clone());
+    for path in ["/acme/hello/", "/acme/echo/"] {
+        assert_eq!(server.get(path).await.0, 200);
+    }
+    let new_log = server.log()[logged_before..].to_string();
+    assert_eq!(
+        new_log.matches("compiling the stored component").count(),
+        1,
+        "{new_log}"
+    );
+    assert!(data_dir.join("artifacts").join(gone).exists());
 }
 
 #[tokio::test]
