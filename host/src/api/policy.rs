@@ -39,6 +39,17 @@ pub enum Need {
     SelfOnly,
 }
 
+/// The one project a `/v1/audit` query names, decoded as the handler decodes it; `None` when
+/// it names none or more than one (`?project=p1&%70roject=p2` must not let p1's admin read
+/// p2's log through a parser that keeps the other one).
+fn audit_project(query: &str) -> Option<String> {
+    let mut named = form_urlencoded::parse(query.as_bytes()).filter(|(k, _)| k == "project");
+    match (named.next(), named.next()) {
+        (Some((_, p)), None) => Some(p.into_owned()),
+        _ => None,
+    }
+}
+
 /// What `method` on `route` (a path pattern) needs, from the one route table
 /// ([`super::routes`]). `HEAD` is judged as `GET` (axum answers `HEAD` with the `GET` handler,
 /// so it must not fall to a weaker rule); a method or route not in the table needs a platform
@@ -169,10 +180,14 @@ pub async fn enforce(State(app): State<Arc<App>>, request: Request, next: Next) 
             s if s.is_client_error() => "rejected",
             _ => "error",
         };
+        // The handler says which scope a call concerned; a call refused before or by its
+        // handler gets the scope its route names.
         let scope = response
             .extensions()
             .get::<AuditScope>()
-            .map(|s| s.0.to_string());
+            .map(|s| s.0)
+            .or_else(|| route_scope(&route))
+            .map(str::to_string);
         let mut detail = response
             .extensions()
             .get::<AuditDetail>()
@@ -279,6 +294,21 @@ static ANONYMOUS_FAILURES: AnonymousFailures = AnonymousFailures {
 #[derive(Debug, Clone, Copy)]
 pub struct ValueRead;
 
+/// The secret scope a route pattern is about, if it is a secret route.
+fn route_scope(route: &str) -> Option<&'static str> {
+    if route.starts_with("/v1/secrets/platform") {
+        Some("platform")
+    } else if route.starts_with("/v1/users/{user}/secrets") {
+        Some("user")
+    } else if route.starts_with("/v1/projects/{project}/packages/{package}/secrets") {
+        Some("package")
+    } else if route.starts_with("/v1/projects/{project}/secrets") {
+        Some("project")
+    } else {
+        None
+    }
+}
+
 /// Set on a response by a handler whose call concerned one secret scope.
 #[derive(Debug, Clone, Copy)]
 pub struct AuditScope(pub &'static str);
@@ -373,10 +403,7 @@ async fn authorise(
         }
         Need::AuditReader => {
             if !principal.platform_admin {
-                let asked = query
-                    .split('&')
-                    .find_map(|kv| kv.strip_prefix("project="))
-                    .map(str::to_string);
+                let asked = audit_project(query);
                 let is_admin = match &asked {
                     Some(p) => {
                         app.store

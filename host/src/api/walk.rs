@@ -254,6 +254,41 @@ async fn every_route_method_and_caller_gets_what_the_table_says() {
         );
     }
 
+    // A secret per caller in every scope, for that caller's DELETE: one admitted must delete
+    // it (204, then gone), one refused must leave it.
+    let secret_scopes = [
+        ("/v1/secrets/platform/{name}", &admin),
+        ("/v1/projects/{project}/secrets/{name}", &admin),
+        (
+            "/v1/projects/{project}/packages/{package}/secrets/{name}",
+            &admin,
+        ),
+        ("/v1/users/{user}/secrets/{name}", &alice),
+    ];
+    let concrete = |pattern: &str, name: &str| {
+        pattern
+            .replace("{project}", "p1")
+            .replace("{package}", "pk")
+            .replace("{name}", name)
+            .replace("{user}", "alice")
+    };
+    for (pattern, owner) in secret_scopes {
+        for i in 0..tokens.len() {
+            ok(
+                call(
+                    &http,
+                    &api,
+                    Some(owner.as_str()),
+                    Method::PUT,
+                    &concrete(pattern, &format!("D{i}")),
+                    Some(json!({"value": format!("deletable-{i}")})),
+                )
+                .await,
+                200,
+            );
+        }
+    }
+
     let methods = [
         Method::GET,
         Method::HEAD,
@@ -292,7 +327,13 @@ async fn every_route_method_and_caller_gets_what_the_table_says() {
                         "nobody"
                     },
                 );
+            let deletes_secret = destructive && secret_scopes.iter().any(|(p, _)| p == pattern);
             for (i, (who, token)) in tokens.iter().enumerate() {
+                let path = if deletes_secret {
+                    concrete(pattern, &format!("D{i}"))
+                } else {
+                    path.clone()
+                };
                 let mut req = http.request(method.clone(), format!("{api}{path}"));
                 if let Some(t) = token {
                     req = req.bearer_auth(t);
@@ -325,13 +366,83 @@ async fn every_route_method_and_caller_gets_what_the_table_says() {
                         assert_eq!(status, 401, "{what}");
                     }
                 }
-                if !admits(need, *who) || !in_table {
+                // A value is in a body only where a value was asked for, by one allowed to.
+                let reads_value = *method == Method::GET
+                    && pattern.contains("/secrets/")
+                    && pattern.ends_with("/{name}");
+                if reads_value && admits(need, *who) {
+                    assert!(
+                        status == 200 && body.contains(PLANTED),
+                        "the positive control: {what}"
+                    );
+                } else {
                     assert!(!body.contains(PLANTED), "a planted value reached {what}");
+                }
+                if deletes_secret {
+                    let owner = secret_scopes.iter().find(|(p, _)| p == pattern).unwrap().1;
+                    let (after, _) =
+                        call(&http, &api, Some(owner.as_str()), Method::GET, &path, None).await;
+                    if admits(need, *who) {
+                        assert_eq!((status, after), (204, 404), "deleted: {what}");
+                    } else {
+                        assert_eq!(after, 200, "a refused DELETE left it: {what}");
+                    }
                 }
             }
         }
     }
     assert_eq!(cells, paths.len() * methods.len() * tokens.len());
+
+    // The audit log by project: a project admin reads their own project's entries and no
+    // other's, however the query spells it; duplicates are refused, not half-read.
+    for (query, asked) in [
+        ("project=p1", Some("p1")),
+        ("project=p2", Some("p2")),
+        ("project=p%31", Some("p1")),
+        ("limit=5&project=p1", Some("p1")),
+        ("%70roject=p2&project=p1", None),
+        ("project=p1&project=p2", None),
+        ("project=p1&project=p1", None),
+        ("project=", Some("")),
+    ] {
+        for (who, token) in &tokens {
+            let (status, body) = call(
+                &http,
+                &api,
+                token.as_deref(),
+                Method::GET,
+                &format!("/v1/audit?{query}"),
+                None,
+            )
+            .await;
+            let what = format!("GET /v1/audit?{query} as {who:?}: {status} {body}");
+            let admitted = match who {
+                Who::Platform => true,
+                Who::Member(Role::Admin) => asked == Some("p1"),
+                Who::OtherAdmin => asked == Some("p2"),
+                _ => false,
+            };
+            if !admitted {
+                assert!(matches!(status, 401 | 403), "{what}");
+                continue;
+            }
+            if asked.is_none() {
+                assert_eq!(status, 400, "{what}");
+                continue;
+            }
+            assert_eq!(status, 200, "{what}");
+            let entries = serde_json::from_str::<Value>(&body).unwrap()["entries"]
+                .as_array()
+                .unwrap()
+                .clone();
+            if asked != Some("") {
+                assert!(!entries.is_empty(), "the positive control: {what}");
+            }
+            for e in entries {
+                assert_eq!(e["project"].as_str(), asked, "{what}");
+            }
+        }
+    }
     assert!(
         paths.len() >= 30 && tokens.len() == 11,
         "walked {cells} cells"
