@@ -14,5 +14,6 @@ mod limits;
 mod load;
 mod outages;
 mod packages;
+mod promises;
 mod sandbox;
 mod secrets;

@@ -533,6 +533,84 @@ async fn scope_table_on_openbao_over_tls() {
     scope_table(Some(&bao)).await;
 }
 
+/// An OpenBao over TLS whose certificate the server cannot verify (no CA given, or another
+/// CA) is never trusted: writes, guest reads and wraps answer 503 `unavailable`, the log says
+/// why, and nothing reaches that Vault. The right CA, beside them, works.
+#[tokio::test]
+async fn openbao_over_tls_without_the_right_ca_is_not_trusted() {
+    let bao = OpenBao::start_tls();
+    let other = OpenBao::start_tls();
+    assert_ne!(bao.ca_cert, other.ca_cert);
+    for (case, ca) in [
+        ("the right CA", bao.ca_cert.clone()),
+        ("no CA", None),
+        ("another CA", other.ca_cert.clone()),
+    ] {
+        let mut options = Options::backend(Some(&bao));
+        options.vault_ca = ca;
+        let server = Server::start_with(options).await;
+        server.deploy("p1/api", "secrets").await;
+        let prefix = server.vault_prefix.clone().unwrap();
+        let put = server
+            .api(Method::PUT, "/v1/projects/p1/secrets/TLS_KEY")
+            .json(&json!({ "value": "tls-checked-value-5d1e" }))
+            .send()
+            .await
+            .unwrap();
+        let put = (put.status().as_u16(), put.json::<Value>().await.unwrap());
+        let read = server
+            .call(Method::GET, "/p1/api/?name=TLS_KEY&reveal=1")
+            .send()
+            .await
+            .unwrap();
+        let read = (read.status().as_u16(), read.json::<Value>().await.unwrap());
+        let wrap = server
+            .api(Method::POST, "/v1/projects/p1/secrets/TLS_KEY/wrap")
+            .send()
+            .await
+            .unwrap();
+        let wrap = (wrap.status().as_u16(), wrap.json::<Value>().await.unwrap());
+        let (_, stored, _) = bao.try_cli(&[
+            "kv",
+            "list",
+            "-mount=secret",
+            &format!("{prefix}/projects/p1/shared"),
+        ]);
+        if case == "the right CA" {
+            assert_eq!(put.0, 200, "{case}: {put:?}");
+            assert_eq!(
+                read.1["value"], "tls-checked-value-5d1e",
+                "{case}: {read:?}"
+            );
+            assert_eq!(wrap.0, 201, "{case}: {wrap:?}");
+            assert!(stored.contains("TLS_KEY"), "{case}: {stored}");
+            continue;
+        }
+        for (what, (status, body)) in [("write", &put), ("wrap", &wrap)] {
+            assert_eq!(
+                (*status, body["error"]["code"].as_str()),
+                (503, Some("unavailable")),
+                "{case}, {what}: {body}"
+            );
+        }
+        assert_eq!(
+            (read.0, read.1["error"].as_str()),
+            (503, Some("unavailable")),
+            "{case}, guest read: {:?}",
+            read.1
+        );
+        assert!(
+            !stored.contains("TLS_KEY"),
+            "{case}: nothing reached Vault: {stored}"
+        );
+        let log = server.log().to_lowercase();
+        assert!(
+            log.contains("certificate") || log.contains("unknownissuer"),
+            "{case}: the log says why"
+        );
+    }
+}
+
 #[tokio::test]
 async fn openbao_interop_with_vault_tools_and_cache_expiry() {
     let bao = OpenBao::start();
@@ -705,19 +783,15 @@ async fn openbao_interop_with_vault_tools_and_cache_expiry() {
 
 #[tokio::test]
 async fn an_unreachable_backend_gives_unavailable_promptly_and_the_host_stays_up() {
-    // A port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A port bound for this test and never listened on: connections are refused, and no
+    // other process can take it meanwhile.
+    let refusing = tokio::net::TcpSocket::new_v4().unwrap();
+    refusing.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = refusing.local_addr().unwrap().port();
     let options = Options {
         extra_args: vec!["--secrets-timeout-ms".into(), "500".into()],
         vault: Some((format!("http://127.0.0.1:{port}"), unique("edgeward"))),
-        vault_ca: None,
-        fd_limit: None,
-        vault_token: None,
-        default_log: false,
+        ..Options::default()
     };
     let server = Server::start_with(options).await;
     server.deploy("acme/secrets", "secrets").await;
@@ -946,6 +1020,7 @@ async fn hostile_guests_get_nothing_they_are_not_owed() {
         .unwrap();
     assert_eq!(r.status(), 201);
     let mine: Value = r.json().await.unwrap();
+    server.plant_credential(mine["token"].as_str().unwrap());
     let r = reqwest::Client::new()
         .put(format!("{}/v1/users/admin/secrets/MINE", server.api))
         .bearer_auth(mine["token"].as_str().unwrap())
@@ -956,17 +1031,45 @@ async fn hostile_guests_get_nothing_they_are_not_owed() {
     assert_eq!(r.status(), 200);
     server.deploy("acme/api", "hostile").await;
     server.deploy("acme/inspect", "inspect").await;
+    // The positive control: its own package's secret, which it must get.
+    let r = server
+        .api(
+            Method::PUT,
+            "/v1/projects/acme/packages/api/secrets/OWN_SECRET",
+        )
+        .json(&json!({ "value": "own-secret-value-6b0" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     let (status, text) = server
-        .get("/acme/api/?names=OTHER_SECRET,SIBLING_SECRET,MINE")
+        .get("/acme/api/?names=OTHER_SECRET,SIBLING_SECRET,MINE,OWN_SECRET")
         .await;
     assert_eq!(status, 200, "{text}");
     let v: Value = serde_json::from_str(&text).unwrap();
     for attempt in v["attempts"].as_array().unwrap() {
+        let own = attempt["name"] == "OWN_SECRET";
         for (how, result) in attempt["results"].as_object().unwrap() {
+            if own && (how == "get" || how == "package") {
+                assert_eq!(
+                    (&result["found"], &result["value"]),
+                    (&json!(true), &json!("own-secret-value-6b0")),
+                    "its own secret via {how}: {result}"
+                );
+                continue;
+            }
             assert_ne!(
                 result["found"], true,
                 "{} via {how} found {result}",
                 attempt["name"]
+            );
+        }
+        // Another tenant's name reads as absent, not as an outage that would hide a leak.
+        if ["OTHER_SECRET", "SIBLING_SECRET"].contains(&attempt["name"].as_str().unwrap_or("")) {
+            assert_eq!(
+                attempt["results"]["get"],
+                json!({"found": false}),
+                "{attempt}"
             );
         }
     }
@@ -990,7 +1093,8 @@ async fn hostile_guests_get_nothing_they_are_not_owed() {
         assert_eq!(first(name)["error"], "bad_entry", "{name}");
     }
     assert_eq!(v["env"], json!([]));
-    assert_eq!(v["list"], json!([]));
+    // Its listing holds its own secret, and nothing of anyone else's.
+    assert_eq!(v["list"], json!(["package:OWN_SECRET"]));
     let (_, inspect) = server.get("/acme/inspect/").await;
     for body in [&text, &inspect] {
         assert_no_leak("a guest's response", body, &markers);

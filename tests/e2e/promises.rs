@@ -1,0 +1,485 @@
+//! README promises that had no end-to-end test of their own: graceful shutdown on SIGINT and
+//! the drain timeout, the secrets allowlist through `get_from` and `[env]`, masking of values
+//! a guest only had bound into its environment, and the audit record's fields and outcomes.
+
+use crate::harness::{Options, Server, unique};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// An upstream that counts requests and answers each only when the test says so.
+struct HeldUpstream {
+    port: u16,
+    hits: Arc<AtomicUsize>,
+    release: Arc<tokio::sync::Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HeldUpstream {
+    async fn start() -> HeldUpstream {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let release = Arc::new(tokio::sync::Notify::new());
+        let (h, r) = (hits.clone(), release.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    break;
+                };
+                let (h, r) = (h.clone(), r.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |_req| {
+                        let (h, r) = (h.clone(), r.clone());
+                        async move {
+                            let waiting = r.notified();
+                            h.fetch_add(1, Ordering::SeqCst);
+                            waiting.await;
+                            Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                                http_body_util::Full::new(bytes::Bytes::from_static(b"released")),
+                            ))
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        HeldUpstream {
+            port,
+            hits,
+            release,
+            task,
+        }
+    }
+
+    /// Waits (bounded) until `n` requests have arrived.
+    async fn wait_for(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.hits.load(Ordering::SeqCst) < n {
+            assert!(Instant::now() < deadline, "the guest never called upstream");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+impl Drop for HeldUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A server whose `acme/fetch` guest calls the held upstream (loopback, so private
+/// destinations are allowed), draining for `drain` seconds at shutdown.
+async fn server_calling(upstream: &HeldUpstream, drain: &str) -> Server {
+    let server = Server::start_with(Options {
+        extra_args: ["--outbound-allow-private", "--drain-seconds", drain]
+            .map(String::from)
+            .to_vec(),
+        ..Options::default()
+    })
+    .await;
+    let manifest = format!(
+        "[outbound]\nhosts = [\"http://127.0.0.1:{}\"]\n",
+        upstream.port
+    );
+    server.deploy_with("acme/fetch", "fetch", &manifest).await;
+    server
+}
+
+#[tokio::test]
+async fn sigint_lets_the_request_in_flight_finish_then_exits_0() {
+    let upstream = HeldUpstream::start().await;
+    let mut server = server_calling(&upstream, "30").await;
+    let url = format!(
+        "{}/acme/fetch/?url=http://127.0.0.1:{}/slow",
+        server.listen, upstream.port
+    );
+    let in_flight = tokio::spawn(async move { reqwest::get(url).await.unwrap().text().await });
+    // The guest is running: it is waiting on the upstream.
+    upstream.wait_for(1).await;
+    server.signal("-INT");
+    // Still draining: it has not exited while the request is unanswered.
+    assert!(server.wait_exit(Duration::from_millis(500)).is_none());
+    let refused = reqwest::get(format!("{}/acme/fetch/", server.listen)).await;
+    assert!(
+        refused.is_err(),
+        "no new connection is taken while draining"
+    );
+    upstream.release.notify_waiters();
+    let body = in_flight.await.unwrap().unwrap();
+    assert!(body.contains("released"), "{body}");
+    let status = server
+        .wait_exit(Duration::from_secs(20))
+        .expect("exits once drained");
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test]
+async fn the_drain_timeout_bounds_shutdown_when_a_request_never_finishes() {
+    let upstream = HeldUpstream::start().await;
+    let mut server = server_calling(&upstream, "1").await;
+    let url = format!(
+        "{}/acme/fetch/?url=http://127.0.0.1:{}/never",
+        server.listen, upstream.port
+    );
+    let in_flight = tokio::spawn(async move { reqwest::get(url).await });
+    upstream.wait_for(1).await;
+    let signalled = Instant::now();
+    server.signal("-TERM");
+    let status = server
+        .wait_exit(Duration::from_secs(15))
+        .expect("exits after the drain timeout");
+    let took = signalled.elapsed();
+    assert!(
+        took >= Duration::from_millis(900),
+        "exited after {took:?}, before the 1 s drain"
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    // The request that never finished was cut, not answered.
+    match in_flight.await.unwrap() {
+        Err(_) => {}
+        Ok(r) => assert_ne!(r.status(), 200, "it was never released"),
+    }
+    let _ = status;
+}
+
+#[tokio::test]
+async fn the_allowlist_holds_through_get_from_and_env_bindings() {
+    let server = Server::start().await;
+    let allowlisted = "secrets = [\"ALLOWED\"]\n";
+    server.deploy_with("acme/api", "secrets", allowlisted).await;
+    for (name, value) in [
+        ("ALLOWED", "allowed-value-1a2b"),
+        ("REFUSED", "refused-value-3c4d"),
+    ] {
+        let r = server
+            .api(Method::PUT, &format!("/v1/projects/acme/secrets/{name}"))
+            .json(&json!({ "value": value }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    for scope in ["project", "package", "platform"] {
+        let (status, text) = server
+            .get(&format!("/acme/api/?name=REFUSED&scope={scope}&reveal=1"))
+            .await;
+        let v: Value = serde_json::from_str(&text).unwrap();
+        // The guest reports the error code it got (as a 200 of its own).
+        assert_eq!(
+            (status, v["found"].as_bool(), v["error"].as_str()),
+            (200, Some(false), Some("denied")),
+            "get_from({scope}): {text}"
+        );
+    }
+    // The positive control: the allowlisted name, through the same scope.
+    let (_, text) = server
+        .get("/acme/api/?name=ALLOWED&scope=project&reveal=1")
+        .await;
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["value"], "allowed-value-1a2b", "{text}");
+    // A binding outside the allowlist is refused at deploy, naming it; nothing is deployed.
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "component",
+            reqwest::multipart::Part::bytes(
+                std::fs::read(crate::harness::guest("secrets")).unwrap(),
+            ),
+        )
+        .part(
+            "manifest",
+            reqwest::multipart::Part::text(format!("{allowlisted}[env]\nX = \"secret:REFUSED\"\n")),
+        );
+    let r = server
+        .api(Method::POST, "/v1/projects/acme/packages/api/versions")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        status == 422
+            && body["error"]["code"] == "bad_manifest"
+            && body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("env.X binds secret REFUSED"),
+        "{status} {body}"
+    );
+    let (_, versions) = server
+        .json(Method::GET, "/v1/projects/acme/packages/api")
+        .await;
+    assert_eq!(
+        versions["versions"].as_array().map(Vec::len),
+        Some(1),
+        "{versions}"
+    );
+}
+
+#[tokio::test]
+async fn a_value_only_bound_into_the_environment_is_masked_in_output() {
+    let server = Server::start().await;
+    let bound = "env-bound-value-7e8f9a";
+    server
+        .deploy_with(
+            "acme/api",
+            "secrets",
+            "[env]\nBOUND = \"secret:ENV_ONLY\"\n",
+        )
+        .await;
+    for (name, value) in [("ENV_ONLY", bound), ("USED", "used-value-0b1c2d")] {
+        let r = server
+            .api(Method::PUT, &format!("/v1/projects/acme/secrets/{name}"))
+            .json(&json!({ "value": value }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    // The guest never asks for ENV_ONLY; it prints the request body, which carries its value.
+    let r = server
+        .call(Method::POST, "/acme/api/?name=USED&log_body=1")
+        .body(format!("before {bound} after"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let id = r.headers()["x-edgeward-execution-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let record = server.execution("acme", &id).await;
+    let stdout = record["stdout"].as_str().unwrap();
+    assert!(
+        stdout.contains("before ") && stdout.contains(" after"),
+        "the positive control: the body was printed: {stdout}"
+    );
+    assert!(!stdout.contains(bound), "{stdout}");
+}
+
+#[tokio::test]
+async fn audit_records_carry_token_project_scope_and_every_outcome() {
+    let server = Server::start().await;
+    let admin = |m: Method, p: &str, body: Option<Value>| {
+        let r = server.api(m, p);
+        async move {
+            let r = match body {
+                Some(b) => r.json(&b),
+                None => r,
+            };
+            let r = r.send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    for p in ["p1", "p2"] {
+        assert_eq!(
+            admin(Method::POST, "/v1/projects", Some(json!({"name": p})))
+                .await
+                .0,
+            201
+        );
+    }
+    let mut tokens = Vec::new();
+    for (user, project) in [("dev", "p1"), ("padmin", "p1")] {
+        assert_eq!(
+            admin(Method::POST, "/v1/users", Some(json!({"name": user})))
+                .await
+                .0,
+            201
+        );
+        let role = if user == "dev" { "developer" } else { "admin" };
+        let (s, b) = admin(
+            Method::PUT,
+            &format!("/v1/projects/{project}/members/{user}"),
+            Some(json!({"role": role})),
+        )
+        .await;
+        assert_eq!(s, 200, "{b}");
+        let (s, b) = admin(Method::POST, &format!("/v1/users/{user}/tokens"), None).await;
+        assert_eq!(s, 201, "{b}");
+        tokens.push((
+            b["token"].as_str().unwrap().to_string(),
+            b["id"].as_str().unwrap().to_string(),
+        ));
+    }
+    let (dev, dev_id) = tokens[0].clone();
+    let (padmin, _) = tokens[1].clone();
+    let as_dev =
+        |m: Method, p: &str, body: Value| server.api_as(m, p).bearer_auth(&dev).json(&body).send();
+    let name = unique("AUD").replace('-', "_").to_uppercase();
+    server.deploy("p1/web", "hello").await;
+    let package_target = format!("/v1/projects/p1/packages/web/secrets/{name}");
+    let project_target = format!("/v1/projects/p1/secrets/{name}");
+    let platform_target = format!("/v1/secrets/platform/{name}");
+    // ok and rejected (a bad body) in the package scope a developer may write; denied in the
+    // project and platform scopes they may not: each by the developer's token.
+    for (target, body, want) in [
+        (&package_target, json!({"value": "audited-value-5f6e"}), 200),
+        (&package_target, json!({"nope": 1}), 400),
+        (&project_target, json!({"value": "audited-value-5f6e"}), 403),
+        (
+            &platform_target,
+            json!({"value": "audited-value-5f6e"}),
+            403,
+        ),
+    ] {
+        let r = as_dev(Method::PUT, target, body).await.unwrap();
+        assert_eq!(r.status().as_u16(), want, "{target}");
+    }
+    // And one in p2, which p1's admin must not see.
+    assert_eq!(
+        admin(
+            Method::PUT,
+            &format!("/v1/projects/p2/secrets/{name}"),
+            Some(json!({"value": "p2-value-1234"}))
+        )
+        .await
+        .0,
+        200
+    );
+
+    let (_, audit) = admin(Method::GET, "/v1/audit?limit=1000", None).await;
+    let entries = audit["entries"].as_array().unwrap();
+    let find = |target: &str, outcome: &str| {
+        entries
+            .iter()
+            .find(|e| e["target"] == target && e["outcome"] == outcome)
+            .unwrap_or_else(|| panic!("no {outcome} entry for {target} in {audit}"))
+            .clone()
+    };
+    for (target, outcome, status, scope, project) in [
+        (&package_target, "ok", 200, Some("package"), Some("p1")),
+        (
+            &package_target,
+            "rejected",
+            400,
+            Some("package"),
+            Some("p1"),
+        ),
+        (&project_target, "denied", 403, Some("project"), Some("p1")),
+        (&platform_target, "denied", 403, Some("platform"), None),
+    ] {
+        let e = find(target, outcome);
+        assert_eq!(e["actor"], "dev", "{e}");
+        assert_eq!(e["token_id"], dev_id.as_str(), "{e}");
+        assert_eq!(e["status"], status, "{e}");
+        assert_eq!(e["scope"].as_str(), scope, "{e}");
+        assert_eq!(e["project"].as_str(), project, "{e}");
+        assert!(
+            e["remote"].as_str().unwrap().starts_with("127.0.0.1:"),
+            "{e}"
+        );
+    }
+
+    // A project admin reads their project's log, and only theirs.
+    let r = server
+        .api_as(Method::GET, "/v1/audit?project=p1&limit=1000")
+        .bearer_auth(&padmin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mine: Value = r.json().await.unwrap();
+    let mine = mine["entries"].as_array().unwrap();
+    assert!(
+        mine.iter().any(|e| e["target"] == package_target.as_str()),
+        "the positive control"
+    );
+    assert!(mine.iter().all(|e| e["project"] == "p1"), "{mine:?}");
+    let r = server
+        .api_as(Method::GET, "/v1/audit?project=p2")
+        .bearer_auth(&padmin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
+
+/// The `error` outcome: a write the backend could not take.
+#[tokio::test]
+async fn a_backend_failure_is_audited_as_error() {
+    let refusing = tokio::net::TcpSocket::new_v4().unwrap();
+    refusing.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let server = Server::start_with(Options {
+        extra_args: vec!["--secrets-timeout-ms".into(), "500".into()],
+        vault: Some((
+            format!("http://{}", refusing.local_addr().unwrap()),
+            unique("edgeward"),
+        )),
+        ..Options::default()
+    })
+    .await;
+    let r = server
+        .api(Method::PUT, "/v1/secrets/platform/DOWN")
+        .json(&json!({"value": "never-stored-9a8b"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let (_, audit) = server.json(Method::GET, "/v1/audit").await;
+    let e = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["target"] == "/v1/secrets/platform/DOWN")
+        .unwrap_or_else(|| panic!("{audit}"))
+        .clone();
+    assert_eq!(
+        (e["outcome"].as_str(), e["status"].as_i64()),
+        (Some("error"), Some(503)),
+        "{e}"
+    );
+    assert_eq!(e["scope"], "platform", "{e}");
+}
+
+#[tokio::test]
+async fn limits_above_the_platform_maxima_are_held_to_them_and_said_so() {
+    let server = Server::start().await;
+    let deployed = server
+        .deploy_with(
+            "acme/alloc",
+            "hostile-alloc",
+            "[limits]\ntimeout-ms = 999999999\nmemory-mb = 99999\nmax-concurrency = 100000\n\
+             max-request-bytes = 1\n",
+        )
+        .await;
+    let limits = &deployed["limits"];
+    assert_eq!(
+        (
+            limits["timeout_ms"].as_u64(),
+            limits["memory_mb"].as_u64(),
+            limits["max_concurrency"].as_u64(),
+            limits["max_request_bytes"].as_u64(),
+        ),
+        (Some(300_000), Some(1024), Some(256), Some(1)),
+        "{deployed}"
+    );
+    let notices: Vec<&str> = deployed["notices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert_eq!(notices.len(), 3, "{notices:?}");
+    for name in ["timeout-ms", "memory-mb", "max-concurrency"] {
+        assert!(
+            notices
+                .iter()
+                .any(|n| n.contains(name) && n.contains("maximum")),
+            "{name}: {notices:?}"
+        );
+    }
+    // And held for real: the guest that allocates without end stops at 1 GiB.
+    let (status, body) = server.get("/acme/alloc/").await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("out_of_memory"), "{body}");
+    // A manifest within the maxima gets no notice.
+    let plain = server.deploy("acme/hello", "hello").await;
+    assert_eq!(plain["notices"], json!([]), "{plain}");
+}
