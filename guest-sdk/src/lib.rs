@@ -3,7 +3,7 @@
 //! A function is a `wasm32-wasip2` component that handles one HTTP request per instance and may
 //! read secrets the host resolves for it. About ten lines:
 //!
-//! ```ignore
+//! ```no_run
 //! use edgeward_sdk::{Request, Response};
 //!
 //! fn handle(req: Request) -> Response {

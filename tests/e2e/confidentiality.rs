@@ -732,6 +732,23 @@ async fn head_on_a_value_route_is_judged_as_get() {
             .all(|e| e["outcome"] != "ok"),
         "{audit}"
     );
+    // The positive control: the project admin's admitted GET of the value is an audited read.
+    let (_, audit) = send(
+        &fx,
+        Some(admin.as_str()),
+        Method::GET,
+        "/v1/audit?actor=padmin",
+        None,
+    )
+    .await;
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["outcome"] == "ok" && e["target"] == path),
+        "{audit}"
+    );
 }
 
 #[tokio::test]

@@ -1229,3 +1229,26 @@ pub async fn with_steady_traffic<F: std::future::Future>(
     );
     out
 }
+
+/// The leak search's positive control: it finds a value in each encoding it claims, and the
+/// token scanner finds each kind of credential (and not a word that merely contains a prefix).
+#[test]
+fn the_leak_search_finds_what_it_looks_for() {
+    let value = "ew_leak0123456789abcdefXYZ";
+    for (how, form) in encodings(value) {
+        let haystack = format!("2026-11-27 DEBUG request: {form} end");
+        let found = std::panic::catch_unwind(|| assert_no_leak("a log", &haystack, &[value]));
+        assert!(found.is_err(), "not found {how}: {form}");
+    }
+    let clean = std::panic::catch_unwind(|| assert_no_leak("a log", "nothing here", &[value]));
+    assert!(clean.is_ok());
+    let text = r#"{"token":"ew_abcdefghijklmnop12","wrap":"ewr_0123456789abcdefgh","x":"new_version_number_abcdefgh","code":"ewe_ABCDEFGHIJKLMNOP_-"}"#;
+    assert_eq!(
+        credentials_in(text),
+        [
+            "ew_abcdefghijklmnop12",
+            "ewr_0123456789abcdefgh",
+            "ewe_ABCDEFGHIJKLMNOP_-"
+        ]
+    );
+}
