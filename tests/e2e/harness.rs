@@ -95,6 +95,8 @@ pub struct Options {
     pub default_log: bool,
     /// More environment for the server (set after everything else, so it may override).
     pub env: Vec<(String, String)>,
+    /// Environment taken away from the server last (a planted marker a test must not have).
+    pub unset: Vec<String>,
 }
 
 impl Options {
@@ -108,6 +110,7 @@ impl Options {
             vault_token: None,
             default_log: false,
             env: Vec::new(),
+            unset: Vec::new(),
         }
     }
 }
@@ -419,6 +422,9 @@ impl Server {
             cmd.env_remove("EDGEWARD_LOG");
         }
         cmd.envs(options.env.iter().map(|(k, v)| (k, v)));
+        for k in &options.unset {
+            cmd.env_remove(k);
+        }
         let mut child = cmd.spawn().expect("start edgeward serve");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
@@ -797,8 +803,8 @@ impl Drop for Server {
 impl Server {
     /// The leak search every server of the suite gets when it is dropped (after SIGTERM, so
     /// shutdown logging counts): its log, all its stdout and every file of its data
-    /// directory (the SQLite store and its WAL included; not `admin.token`, whose job is to
-    /// hold the admin token) for every credential and secret value planted or seen; and every
+    /// directory (the SQLite store and its WAL included; not `admin.token` and `master.key`,
+    /// whose job is to hold those) for every credential and secret value planted or seen; and every
     /// body the harness received (API and data-plane responses, CLI output) for every
     /// credential but in the one body that minted it. Each in the encodings a careless log
     /// line or serializer would use ([`encodings`]).
@@ -817,7 +823,11 @@ impl Server {
             &private,
         );
         for (path, bytes) in data_dir_files(&self.data_dir) {
-            if path.file_name().is_some_and(|n| n == "admin.token") {
+            // The two files whose job is to hold a credential.
+            if path
+                .file_name()
+                .is_some_and(|n| n == "admin.token" || n == "master.key")
+            {
                 continue;
             }
             let text = String::from_utf8_lossy(&bytes);

@@ -483,3 +483,173 @@ async fn limits_above_the_platform_maxima_are_held_to_them_and_said_so() {
     let plain = server.deploy("acme/hello", "hello").await;
     assert_eq!(plain["notices"], json!([]), "{plain}");
 }
+
+#[tokio::test]
+async fn without_a_master_key_one_is_created_0600_and_kept_across_restarts() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let options = Options {
+        unset: vec!["EDGEWARD_MASTER_KEY".into()],
+        ..Options::default()
+    };
+    let server = Server::spawn(&data, &options, tmp.path().join("server.log"));
+    let key_file = data.join("master.key");
+    let meta = std::fs::metadata(&key_file).expect("master.key is created");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    assert!(
+        key.trim().len() == 64 && key.trim().chars().all(|c| c.is_ascii_hexdigit()),
+        "64 hex digits"
+    );
+    let r = server
+        .api(Method::PUT, "/v1/secrets/platform/KEPT")
+        .json(&json!({"value": "kept-across-restart-31"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    drop(server);
+    // The same key opens the same store after a restart.
+    let server = Server::spawn(&data, &options, tmp.path().join("server.log"));
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), key);
+    let (status, body) = server.json(Method::GET, "/v1/secrets/platform/KEPT").await;
+    assert_eq!(
+        (status, body["value"].as_str()),
+        (200, Some("kept-across-restart-31")),
+        "{body}"
+    );
+    // The key is a credential like any other: nowhere but its own file.
+    server.plant_credential(key.trim());
+}
+
+#[tokio::test]
+async fn the_server_wide_timeout_applies_where_a_manifest_names_none() {
+    let server = Server::start_with(Options {
+        extra_args: vec!["--timeout-ms".into(), "700".into()],
+        ..Options::default()
+    })
+    .await;
+    server.deploy("acme/loop", "hostile-loop").await;
+    let started = Instant::now();
+    let (status, body) = server.get("/acme/loop/").await;
+    let took = started.elapsed();
+    assert_eq!(status, 504, "{body}");
+    assert!(body.contains("timed_out"), "{body}");
+    assert!(
+        took >= Duration::from_millis(700) && took < Duration::from_secs(10),
+        "stopped after {took:?}, not at 700 ms (the default is 30 s)"
+    );
+}
+
+#[tokio::test]
+async fn cli_rollback_to_a_version_packages_delete_and_logs_by_status() {
+    let server = Server::start().await;
+    server.deploy("acme/app", "hello").await;
+    server.deploy("acme/app", "echo").await;
+    server.deploy("acme/app", "hostile-panic").await;
+    let cli = |args: &[&str]| {
+        let (ok, out, err) = server.cli(args);
+        assert!(ok, "{args:?}: {err}");
+        out
+    };
+    // Version 3 panics: a trapped record, and the ok one before it, for `logs --status`.
+    let (status, _) = server.get("/acme/app/").await;
+    assert_eq!(status, 500);
+    cli(&["rollback", "acme/app", "--to", "1"]);
+    let (status, text) = server.get("/acme/app/").await;
+    assert_eq!((status, text.starts_with("Hello")), (200, true), "{text}");
+    let (_, pkg) = server
+        .json(Method::GET, "/v1/projects/acme/packages/app")
+        .await;
+    assert_eq!(pkg["current_version"], 1, "{pkg}");
+    // Both records written, then filtered by status.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let trapped = loop {
+        let out = cli(&["logs", "acme/app", "--status", "trapped"]);
+        let all = cli(&["logs", "acme/app"]);
+        if out.contains("trapped") && all.contains(" ok ") {
+            break out;
+        }
+        assert!(Instant::now() < deadline, "records never showed: {all}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        !trapped.contains(" ok "),
+        "only trapped executions: {trapped}"
+    );
+    cli(&["packages", "delete", "acme/app"]);
+    let (status, _) = server.get("/acme/app/").await;
+    assert_eq!(status, 404);
+    let (status, _) = server
+        .json(Method::GET, "/v1/projects/acme/packages/app")
+        .await;
+    assert_eq!(status, 404);
+}
+
+/// `edgeward serve` with no flags keeps its state in `./.edgeward`, and client commands run in
+/// the same directory find the server and the admin token there, with no flag either.
+#[tokio::test]
+async fn with_no_flags_the_server_uses_dot_edgeward_and_the_cli_finds_it() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut serve =
+        crate::harness::cleared(std::process::Command::new(env!("CARGO_BIN_EXE_edgeward")));
+    // Loopback ports of its own (the defaults, 8080 and 8081, may be taken on a test machine).
+    serve
+        .current_dir(tmp.path())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--api-listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = serve.spawn().unwrap();
+    // Read to the end on a thread of its own, so the server never writes into a closed pipe.
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the server never said ready");
+        if line == "ready" {
+            break;
+        }
+    }
+    let state = tmp.path().join(".edgeward");
+    for file in ["server.json", "admin.token", "master.key", "edgeward.db"] {
+        assert!(state.join(file).exists(), "./.edgeward/{file}");
+    }
+    let out = crate::harness::cleared(std::process::Command::new(env!("CARGO_BIN_EXE_edgeward")))
+        .current_dir(tmp.path())
+        .args(["projects", "create", "found-it"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = crate::harness::cleared(std::process::Command::new(env!("CARGO_BIN_EXE_edgeward")))
+        .current_dir(tmp.path())
+        .args(["projects", "list"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("found-it"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success(), "SIGTERM exits 0");
+}
