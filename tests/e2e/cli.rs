@@ -60,11 +60,7 @@ async fn cli_errors_are_one_line_with_a_code() {
     let server = Server::start().await;
     let not_wasm = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(not_wasm.path(), b"definitely not wasm").unwrap();
-    // A port bound for this test and never listened on: connecting is refused, and no other
-    // process can take it meanwhile.
-    let refusing = tokio::net::TcpSocket::new_v4().unwrap();
-    refusing.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let refused_api = format!("http://{}", refusing.local_addr().unwrap());
+    let (_refusing, refused_api) = crate::harness::refusing_address();
     let cases: Vec<(Vec<String>, &str)> = vec![
         (
             vec![

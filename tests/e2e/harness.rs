@@ -1059,6 +1059,15 @@ impl Resp {
     }
 }
 
+/// A loopback address bound for as long as the returned socket lives and never listened on:
+/// connections to it are refused, and no other process can take the port meanwhile.
+pub fn refusing_address() -> (tokio::net::TcpSocket, String) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let url = format!("http://{}", socket.local_addr().unwrap());
+    (socket, url)
+}
+
 /// A command with a cleared environment plus `PATH`, `HOME` and `TMPDIR`: nothing of the
 /// developer's shell (`VAULT_SKIP_VERIFY`, a proxy, a log filter) can change what a test proves.
 pub fn cleared(mut cmd: Command) -> Command {

@@ -90,17 +90,29 @@ async fn server_calling(upstream: &HeldUpstream, drain: &str) -> Server {
     server
 }
 
+/// A server draining for `drain` seconds, and a request to it whose guest is already running,
+/// parked on the held upstream when this returns.
+async fn request_in_flight(
+    upstream: &HeldUpstream,
+    drain: &str,
+) -> (
+    Server,
+    tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
+) {
+    let server = server_calling(upstream, drain).await;
+    let url = format!(
+        "{}/acme/fetch/?url=http://127.0.0.1:{}/held",
+        server.listen, upstream.port
+    );
+    let in_flight = tokio::spawn(reqwest::get(url));
+    upstream.wait_for(1).await;
+    (server, in_flight)
+}
+
 #[tokio::test]
 async fn sigint_lets_the_request_in_flight_finish_then_exits_0() {
     let upstream = HeldUpstream::start().await;
-    let mut server = server_calling(&upstream, "30").await;
-    let url = format!(
-        "{}/acme/fetch/?url=http://127.0.0.1:{}/slow",
-        server.listen, upstream.port
-    );
-    let in_flight = tokio::spawn(async move { reqwest::get(url).await.unwrap().text().await });
-    // The guest is running: it is waiting on the upstream.
-    upstream.wait_for(1).await;
+    let (mut server, in_flight) = request_in_flight(&upstream, "30").await;
     server.signal("-INT");
     // Still draining: it has not exited while the request is unanswered.
     assert!(server.wait_exit(Duration::from_millis(500)).is_none());
@@ -110,7 +122,7 @@ async fn sigint_lets_the_request_in_flight_finish_then_exits_0() {
         "no new connection is taken while draining"
     );
     upstream.release.notify_waiters();
-    let body = in_flight.await.unwrap().unwrap();
+    let body = in_flight.await.unwrap().unwrap().text().await.unwrap();
     assert!(body.contains("released"), "{body}");
     let status = server
         .wait_exit(Duration::from_secs(20))
@@ -121,13 +133,7 @@ async fn sigint_lets_the_request_in_flight_finish_then_exits_0() {
 #[tokio::test]
 async fn the_drain_timeout_bounds_shutdown_when_a_request_never_finishes() {
     let upstream = HeldUpstream::start().await;
-    let mut server = server_calling(&upstream, "1").await;
-    let url = format!(
-        "{}/acme/fetch/?url=http://127.0.0.1:{}/never",
-        server.listen, upstream.port
-    );
-    let in_flight = tokio::spawn(async move { reqwest::get(url).await });
-    upstream.wait_for(1).await;
+    let (mut server, in_flight) = request_in_flight(&upstream, "1").await;
     let signalled = Instant::now();
     server.signal("-TERM");
     let status = server
@@ -404,14 +410,10 @@ async fn audit_records_carry_token_project_scope_and_every_outcome() {
 /// The `error` outcome: a write the backend could not take.
 #[tokio::test]
 async fn a_backend_failure_is_audited_as_error() {
-    let refusing = tokio::net::TcpSocket::new_v4().unwrap();
-    refusing.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let (_refusing, vault) = crate::harness::refusing_address();
     let server = Server::start_with(Options {
         extra_args: vec!["--secrets-timeout-ms".into(), "500".into()],
-        vault: Some((
-            format!("http://{}", refusing.local_addr().unwrap()),
-            unique("edgeward"),
-        )),
+        vault: Some((vault, unique("edgeward"))),
         ..Options::default()
     })
     .await;

@@ -783,14 +783,10 @@ async fn openbao_interop_with_vault_tools_and_cache_expiry() {
 
 #[tokio::test]
 async fn an_unreachable_backend_gives_unavailable_promptly_and_the_host_stays_up() {
-    // A port bound for this test and never listened on: connections are refused, and no
-    // other process can take it meanwhile.
-    let refusing = tokio::net::TcpSocket::new_v4().unwrap();
-    refusing.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let port = refusing.local_addr().unwrap().port();
+    let (_refusing, vault) = crate::harness::refusing_address();
     let options = Options {
         extra_args: vec!["--secrets-timeout-ms".into(), "500".into()],
-        vault: Some((format!("http://127.0.0.1:{port}"), unique("edgeward"))),
+        vault: Some((vault.clone(), unique("edgeward"))),
         ..Options::default()
     };
     let server = Server::start_with(options).await;
@@ -808,14 +804,14 @@ async fn an_unreachable_backend_gives_unavailable_promptly_and_the_host_stays_up
     assert_eq!(body["error"], "unavailable", "{body}");
     assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
     // The guest learns that the backend failed, not where it lives; the operator's log says.
-    let address = format!("127.0.0.1:{port}");
+    let address = vault.trim_start_matches("http://");
     let message = body["message"].as_str().unwrap();
     assert!(
-        message.contains("secret backend could not answer") && !message.contains(&address),
+        message.contains("secret backend could not answer") && !message.contains(address),
         "{message}"
     );
     assert!(
-        server.log().contains(&address),
+        server.log().contains(address),
         "the cause is in the host's log"
     );
     // Nor does an anonymous caller of a function whose env binding could not be resolved.
@@ -826,7 +822,7 @@ async fn an_unreachable_backend_gives_unavailable_promptly_and_the_host_stays_up
     assert_eq!(r.status(), 503);
     let body = r.text().await.unwrap();
     assert!(
-        body.contains("\"unavailable\"") && !body.contains(&address),
+        body.contains("\"unavailable\"") && !body.contains(address),
         "{body}"
     );
     let r = server
@@ -1361,4 +1357,79 @@ async fn ordinary_lookups_and_misses_log_no_errors() {
         log.contains("secrets in Vault"),
         "the log is the server's own: {log:.500}"
     );
+}
+
+/// Import journals are settled at start with Edgeward's own Vault token: a journal planted by
+/// anyone who can write under the prefix must not steer that token outside Edgeward's scopes
+/// (another path of the mount, or `..` out of a scope), while a real entry beside them is
+/// still put back.
+#[tokio::test]
+async fn a_forged_import_journal_cannot_steer_the_host_outside_its_scopes() {
+    let bao = OpenBao::start();
+    let prefix = unique("edgeward");
+    let other = format!("other-app-{}", unique("x"));
+    bao.cli(&[
+        "kv",
+        "put",
+        "-mount=secret",
+        &format!("{other}/DB"),
+        "value=real-db-value",
+    ]);
+    // A platform secret the "import" wrote over, to be put back (the positive control).
+    bao.cli(&[
+        "kv",
+        "put",
+        "-mount=secret",
+        &format!("{prefix}/platform/MINE"),
+        "value=imported-value",
+    ]);
+    let journal = json!({
+        "by": "attacker",
+        "entries": [
+            { "path": format!("{other}/DB"), "before": {"value": "attacker-value"},
+              "after": {"value": "real-db-value"} },
+            { "path": format!("{prefix}/platform/../../{other}/DB"),
+              "before": {"value": "attacker-value"}, "after": {"value": "real-db-value"} },
+            { "path": format!("{prefix}/platform/MINE"), "before": {"value": "restored-value"},
+              "after": {"value": "imported-value"} },
+            { "path": format!("{prefix}/platform/NEVER_WRITTEN"), "before": null,
+              "after": {"value": "x"} },
+        ]
+    });
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), journal.to_string()).unwrap();
+    bao.cli(&[
+        "kv",
+        "put",
+        "-mount=secret",
+        &format!("{prefix}/_imports/forged"),
+        &format!("@{}", file.path().display()),
+    ]);
+    let options = Options {
+        vault: Some((bao.addr.clone(), prefix.clone())),
+        ..Options::default()
+    };
+    let server = Server::start_with(options).await;
+    let get = |path: String| {
+        bao.cli(&["kv", "get", "-mount=secret", "-field=value", &path])
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        get(format!("{other}/DB")),
+        "real-db-value",
+        "outside: untouched"
+    );
+    assert_eq!(
+        get(format!("{prefix}/platform/MINE")),
+        "restored-value",
+        "inside: put back"
+    );
+    assert!(
+        server
+            .log()
+            .contains("names a path outside Edgeward's scopes")
+    );
+    let (_, left, _) = bao.try_cli(&["kv", "list", "-mount=secret", &format!("{prefix}/_imports")]);
+    assert!(left.trim().is_empty(), "the journal is settled: {left}");
 }

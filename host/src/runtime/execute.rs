@@ -133,51 +133,35 @@ where
             }
         }
     };
-    // A slot of this package, waiting briefly when all are busy.
-    let permit = match tokio::time::timeout(
+    // A slot of this package, waiting briefly when all are busy; then the project's share,
+    // and the platform's budget, of instances and memory, within the same wait.
+    let admitted = match tokio::time::timeout(
         runtime.config().queue_wait,
         deployed.slots.clone().acquire_owned(),
     )
     .await
     {
-        Ok(Ok(permit)) => permit,
-        _ => {
+        Ok(Ok(slot)) => {
+            let remaining = runtime.config().queue_wait.saturating_sub(start.elapsed());
+            runtime
+                .budgets()
+                .admit(&deployed.share, deployed.memory_mb, remaining)
+                .await
+                .map(|admitted| (slot, admitted))
+                .map_err(|full| full.0)
+        }
+        _ => Err("every instance slot of this package is busy".to_string()),
+    };
+    let permit = match admitted {
+        Ok(permit) => permit,
+        Err(why) => {
             on_done(
                 record(ExecutionStatus::Limited, Some(503), Vec::new()),
                 None,
             );
-            return error_response(
-                503,
-                "capacity",
-                "every instance slot of this package is busy; retry shortly",
-                Some(&id),
-            );
+            return error_response(503, "capacity", &format!("{why}; retry shortly"), Some(&id));
         }
     };
-
-    // The project's share, and the platform's budget, of instances and memory.
-    let remaining = runtime.config().queue_wait.saturating_sub(start.elapsed());
-    let admitted = match runtime
-        .budgets()
-        .admit(&deployed.share, deployed.memory_mb, remaining)
-        .await
-    {
-        Ok(admitted) => admitted,
-        Err(full) => {
-            drop(permit);
-            on_done(
-                record(ExecutionStatus::Limited, Some(503), Vec::new()),
-                None,
-            );
-            return error_response(
-                503,
-                "capacity",
-                &format!("{}; retry shortly", full.0),
-                Some(&id),
-            );
-        }
-    };
-    let permit = (permit, admitted);
 
     // A declared body over the limit is refused before the guest starts.
     let declared = request

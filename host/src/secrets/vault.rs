@@ -173,6 +173,18 @@ impl VaultBackend {
         format!("{}/{IMPORT_JOURNALS}", self.prefix)
     }
 
+    /// One LIST of `folder`: its keys (sub-folders end in `/`); an absent folder has none.
+    async fn list_keys(&self, folder: &str) -> Result<Vec<String>, BackendError> {
+        self.with_client(&format!("a list of {folder}"), |client| async move {
+            match kv2::list(&*client, &self.mount, folder).await {
+                Ok(keys) => Ok(keys),
+                Err(e) if is_not_found(&e) => Ok(Vec::new()),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+
     /// Sets `data` at `path` as it is (no check-and-set, no writer tag).
     async fn set_raw(&self, path: &str, data: &serde_json::Value) -> Result<(), BackendError> {
         self.with_client(&format!("a write of {path}"), |client| {
@@ -200,6 +212,20 @@ impl VaultBackend {
         .await
     }
 
+    /// Whether `path` may appear in an import journal: a secret in one of Edgeward's scope
+    /// folders under the prefix, no empty, `.` or `..` segment.
+    fn journaled_path(&self, path: &str) -> bool {
+        let Some(rest) = path.strip_prefix(&format!("{}/", self.prefix)) else {
+            return false;
+        };
+        ["platform/", "projects/", "users/"]
+            .iter()
+            .any(|scope| rest.starts_with(scope))
+            && rest
+                .split('/')
+                .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+    }
+
     /// Drops a finished import's journal. One left behind is settled at the next start, which
     /// finds every entry as the import wrote it and keeps them.
     async fn drop_journal(&self, journal: &str) {
@@ -214,18 +240,7 @@ impl VaultBackend {
     /// all or nothing even across a crash. Returns how many were undone and how many kept.
     pub async fn recover_imports(&self) -> Result<(usize, usize), BackendError> {
         let folder = self.journal_folder();
-        let journals = self
-            .with_client(&format!("a list of {folder}"), |client| {
-                let folder = folder.clone();
-                async move {
-                    match kv2::list(&*client, &self.mount, &folder).await {
-                        Ok(keys) => Ok(keys),
-                        Err(e) if is_not_found(&e) => Ok(Vec::new()),
-                        Err(e) => Err(e),
-                    }
-                }
-            })
-            .await?;
+        let journals = self.list_keys(&folder).await?;
         let (mut undone, mut kept) = (0, 0);
         for journal in journals {
             let path = format!("{folder}/{journal}");
@@ -235,7 +250,10 @@ impl VaultBackend {
             let entries = doc.data["entries"].as_array().cloned().unwrap_or_default();
             let mut written = Vec::new();
             for e in &entries {
-                let Some(at) = e["path"].as_str() else {
+                // Only a secret of Edgeward's own scopes: a journal planted by whoever can
+                // write under the prefix must not steer Edgeward's token anywhere else.
+                let Some(at) = e["path"].as_str().filter(|at| self.journaled_path(at)) else {
+                    tracing::warn!(%journal, "an import journal names a path outside Edgeward's scopes; ignored");
                     continue;
                 };
                 let now = self.read(at).await?.map(|r| r.data);
@@ -486,19 +504,7 @@ impl SecretBackend for VaultBackend {
     /// One LIST: the names a guest may ask for (sub-folders and names outside Edgeward's rule
     /// left out), no metadata reads.
     async fn list_names(&self, owner: &Owner) -> Result<Vec<SecretName>, BackendError> {
-        let folder = self.folder(owner);
-        let keys = self
-            .with_client(&format!("a list of {folder}"), |client| {
-                let folder = folder.clone();
-                async move {
-                    match kv2::list(&*client, &self.mount, &folder).await {
-                        Ok(keys) => Ok(keys),
-                        Err(e) if is_not_found(&e) => Ok(Vec::new()),
-                        Err(e) => Err(e),
-                    }
-                }
-            })
-            .await?;
+        let keys = self.list_keys(&self.folder(owner)).await?;
         Ok(keys
             .iter()
             .filter_map(|k| SecretName::parse(k).ok())
@@ -613,11 +619,7 @@ impl SecretBackend for VaultBackend {
         if self.current_version(&path).await?.is_none() {
             return Ok(false);
         }
-        self.with_client(&format!("a delete of {path}"), |client| {
-            let path = path.clone();
-            async move { kv2::delete_metadata(&*client, &self.mount, &path).await }
-        })
-        .await?;
+        self.delete_raw(&path).await?;
         Ok(true)
     }
 
