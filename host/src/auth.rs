@@ -191,6 +191,23 @@ pub fn generate_enrollment_code() -> (String, String, Zeroizing<String>) {
     (id, hash, code)
 }
 
+/// Creates a cluster's first platform admin, [`ADMIN_USER`], and returns its token. Refused
+/// (`AlreadyExists`) if the store has one: of two hosts racing, one wins.
+pub async fn init_admin(store: &Store) -> anyhow::Result<Zeroizing<String>> {
+    store
+        .create_user(ADMIN_USER.into(), true, "edgeward".into(), false)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::AlreadyExists(_) => anyhow::anyhow!(
+                "already_exists: this store has its admin already (admin init runs once per \
+                 cluster; an admin can issue more tokens with `edgeward tokens create`)"
+            ),
+            e => e.into(),
+        })?;
+    let (_, token) = issue_token(store, ADMIN_USER, "admin init", None, ADMIN_USER, None).await?;
+    Ok(token)
+}
+
 /// Checks a bearer token (without the `Bearer ` prefix).
 pub async fn authenticate_token(store: &Store, token: &str) -> Result<Principal, AuthError> {
     if !token.starts_with(TOKEN_PREFIX) || token.len() > 256 {

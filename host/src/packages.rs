@@ -10,7 +10,7 @@ use crate::datadir::DataDir;
 use crate::manifest::Manifest;
 use crate::names::Name;
 use crate::runtime::{Deployed, Rejection, Runtime};
-use crate::store::{Store, StoreError, VersionRow};
+use crate::store::{Current, Store, StoreError, VersionRow};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -73,9 +73,17 @@ pub struct Packages {
     store: Store,
     data_dir: Arc<DataDir>,
     /// project → package → what serves (two levels, so a request looks up by `&str` without
-    /// allocating a key).
-    serving: RwLock<HashMap<String, HashMap<String, Arc<Deployed>>>>,
-    write_lock: tokio::sync::Mutex<()>,
+    /// allocating a key), with the generation of the change that made it current: a change
+    /// heard late (from this host or another) never replaces a newer one.
+    serving: RwLock<HashMap<String, HashMap<String, Serving>>>,
+    /// Serialises reloads driven by the change feed, so two reloads of one package cannot
+    /// interleave their reads and writes.
+    refresh_lock: tokio::sync::Mutex<()>,
+}
+
+struct Serving {
+    generation: i64,
+    deployed: Arc<Deployed>,
 }
 
 impl std::fmt::Debug for Packages {
@@ -92,14 +100,14 @@ impl Packages {
             store,
             data_dir,
             serving: RwLock::default(),
-            write_lock: tokio::sync::Mutex::new(()),
+            refresh_lock: tokio::sync::Mutex::new(()),
         }
     }
 
     /// The version serving `project/package`, if any.
     pub fn serving(&self, project: &str, package: &str) -> Option<Arc<Deployed>> {
         let map = self.serving.read().ok()?;
-        map.get(project)?.get(package).cloned()
+        map.get(project)?.get(package).map(|s| s.deployed.clone())
     }
 
     /// How many packages are serving.
@@ -116,26 +124,119 @@ impl Packages {
         let rows = self.store.current_versions().await?;
         let mut loaded = 0;
         for row in rows {
-            match self.load_version(&row).await {
-                Ok(deployed) => {
-                    self.set_serving(deployed);
-                    loaded += 1;
-                }
-                Err(e) => tracing::error!(
-                    project = %row.project, package = %row.package, version = row.version,
-                    error = %e, "could not load package version; it will not serve"
-                ),
+            if self.load_current(row).await {
+                loaded += 1;
             }
         }
         Ok(loaded)
     }
 
-    fn set_serving(&self, deployed: Deployed) {
-        if let Ok(mut map) = self.serving.write() {
-            map.entry(deployed.project.to_string())
-                .or_default()
-                .insert(deployed.package.to_string(), Arc::new(deployed));
+    /// Serves `current` unless a newer generation serves already; whether it serves now.
+    async fn load_current(&self, current: Current) -> bool {
+        if self.generation(&current.version.project, &current.version.package)
+            >= Some(current.generation)
+        {
+            return true;
         }
+        let row = &current.version;
+        match self.load_version(row).await {
+            Ok(deployed) => {
+                self.set_serving(deployed, current.generation);
+                true
+            }
+            Err(e) => {
+                tracing::error!(
+                    project = %row.project, package = %row.package, version = row.version,
+                    error = %e, "could not load package version; it will not serve"
+                );
+                false
+            }
+        }
+    }
+
+    fn generation(&self, project: &str, package: &str) -> Option<i64> {
+        let map = self.serving.read().ok()?;
+        map.get(project)?.get(package).map(|s| s.generation)
+    }
+
+    /// Makes `deployed` serve, unless what serves came from a newer change.
+    fn set_serving(&self, deployed: Deployed, generation: i64) {
+        if let Ok(mut map) = self.serving.write() {
+            let packages = map.entry(deployed.project.to_string()).or_default();
+            match packages.get(deployed.package.as_str()) {
+                Some(s) if s.generation >= generation => {}
+                _ => {
+                    packages.insert(
+                        deployed.package.to_string(),
+                        Serving {
+                            generation,
+                            deployed: Arc::new(deployed),
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// Stops serving `project/package` if what serves is older than `generation`.
+    fn unserve(&self, project: &str, package: &str, generation: i64) {
+        if let Ok(mut map) = self.serving.write()
+            && let Some(packages) = map.get_mut(project)
+        {
+            if packages
+                .get(package)
+                .is_some_and(|s| s.generation < generation)
+            {
+                packages.remove(package);
+            }
+            if packages.is_empty() {
+                map.remove(project);
+            }
+        }
+    }
+
+    /// Follows a change to `project/package` made on any host: serves what the store says
+    /// is current, or nothing if the package is gone.
+    pub async fn refresh(&self, project: &str, package: &str, generation: i64) {
+        if self.generation(project, package) >= Some(generation) {
+            return;
+        }
+        let _guard = self.refresh_lock.lock().await;
+        match self
+            .store
+            .current(project.to_string(), package.to_string())
+            .await
+        {
+            Ok(Some(current)) => {
+                self.load_current(current).await;
+            }
+            Ok(None) => self.unserve(project, package, generation),
+            Err(e) => tracing::error!(
+                %project, %package, error = %e,
+                "could not read a package change; it is applied at the next resynchronisation"
+            ),
+        }
+    }
+
+    /// Reloads everything from the store (after the change feed was interrupted): new and
+    /// changed packages serve, deleted ones stop.
+    pub async fn refresh_all(&self) -> Result<(), PackageError> {
+        let _guard = self.refresh_lock.lock().await;
+        let rows = self.store.current_versions().await?;
+        let live: std::collections::HashSet<(String, String)> = rows
+            .iter()
+            .map(|c| (c.version.project.clone(), c.version.package.clone()))
+            .collect();
+        for row in rows {
+            self.load_current(row).await;
+        }
+        if let Ok(mut map) = self.serving.write() {
+            for (project, packages) in map.iter_mut() {
+                packages.retain(|package, _| live.contains(&(project.clone(), package.clone())));
+            }
+            map.retain(|_, packages| !packages.is_empty());
+        }
+        Ok(())
     }
 
     fn artifact_name(&self, sha256: &str) -> String {
@@ -151,8 +252,8 @@ impl Packages {
         let map = self.serving.read().ok()?;
         map.values()
             .flat_map(HashMap::values)
-            .find(|d| d.sha256 == sha256)
-            .map(|d| d.pre.clone())
+            .find(|s| s.deployed.sha256 == sha256)
+            .map(|s| s.deployed.pre.clone())
     }
 
     /// The component of `sha256` from its precompiled artifact, if there is a loadable one.
@@ -297,8 +398,7 @@ impl Packages {
     ) -> Result<Uploaded, PackageError> {
         let Prepared { sha256, bytes, pre } = prepared;
         let size = bytes.len();
-        let _guard = self.write_lock.lock().await;
-        let version = self
+        let committed = self
             .store
             .add_version(
                 project.to_string(),
@@ -310,6 +410,7 @@ impl Packages {
                 create_project,
             )
             .await?;
+        let version = committed.version;
         // Committed and current in the store; not serving, the client not answered.
         crate::faults::point("upload.after_commit");
         let deployed = self.runtime.deployed(
@@ -321,7 +422,7 @@ impl Packages {
             manifest,
         );
         let (limits, notices) = deployed.limits();
-        self.set_serving(deployed);
+        self.set_serving(deployed, committed.generation);
         Ok(Uploaded {
             project: project.to_string(),
             package: package.to_string(),
@@ -340,7 +441,6 @@ impl Packages {
         package: &Name,
         version: Option<i64>,
     ) -> Result<i64, PackageError> {
-        let _guard = self.write_lock.lock().await;
         let (pkg, versions) = self
             .store
             .list_versions(project.to_string(), package.to_string())
@@ -371,27 +471,21 @@ impl Packages {
                 ))
             })?;
         let deployed = self.load_version(&row).await?;
-        self.store
+        let generation = self
+            .store
             .set_current(project.to_string(), package.to_string(), target)
             .await?;
-        self.set_serving(deployed);
+        self.set_serving(deployed, generation);
         Ok(target)
     }
 
     /// Deletes a package and all its versions; it stops serving at once.
     pub async fn delete(&self, project: &Name, package: &Name) -> Result<(), PackageError> {
-        let _guard = self.write_lock.lock().await;
-        self.store
+        let generation = self
+            .store
             .delete_package(project.to_string(), package.to_string())
             .await?;
-        if let Ok(mut map) = self.serving.write()
-            && let Some(packages) = map.get_mut(project.as_str())
-        {
-            packages.remove(package.as_str());
-            if packages.is_empty() {
-                map.remove(project.as_str());
-            }
-        }
+        self.unserve(project.as_str(), package.as_str(), generation);
         Ok(())
     }
 }

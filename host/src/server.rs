@@ -44,6 +44,9 @@ pub struct ServeConfig {
     pub max_upload_bytes: usize,
     /// The embedded backend's master key (hex), instead of `<data-dir>/master.key`.
     pub master_key: Option<secrecy::SecretString>,
+    /// The metadata store: `None` for SQLite in the data directory, or a PostgreSQL URL
+    /// (cluster mode). Secret, since the URL may carry a password.
+    pub store: Option<secrecy::SecretString>,
     /// How long to wait for in-flight requests on shutdown.
     pub drain_timeout: Duration,
     /// Engine settings and default limits.
@@ -93,6 +96,7 @@ impl ServeConfig {
             api_listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
             max_upload_bytes: 50 << 20,
             master_key: None,
+            store: None,
             drain_timeout: Duration::from_secs(30),
             runtime: RuntimeConfig::default(),
             secrets: SecretsConfig::default(),
@@ -127,6 +131,8 @@ pub struct App {
     pub api_url: String,
     /// Where execution records go.
     pub recorder: crate::executions::Recorder,
+    /// The secret cache, which the change feed keeps current.
+    pub cache: Arc<CachedBackend>,
 }
 
 impl std::fmt::Debug for App {
@@ -141,7 +147,7 @@ pub struct Server {
     listen_addr: SocketAddr,
     api_addr: SocketAddr,
     admin_token_path: PathBuf,
-    admin_token_created: bool,
+    admin_token_created: Option<bool>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
     app: Arc<App>,
@@ -157,16 +163,37 @@ impl Server {
             format!("cannot open data directory {}", config.data_dir.display())
         })?);
         let lock = data_dir.lock()?;
-        // The store's file is created 0600 before SQLite opens it (its WAL and shared-memory
-        // files take the same mode), and everything already there is made private.
-        if !data_dir.exists(DB_FILE) {
-            data_dir.write_atomic(DB_FILE, b"", 0o600)?;
-        }
         data_dir
             .restrict(&[crate::packages::ARTIFACTS_DIR])
             .context("cannot make the data directory private")?;
-        let store = Store::open(&data_dir.path().join(DB_FILE))
-            .context("cannot open the metadata store")?;
+        let cluster = config.store.is_some();
+        let store = match &config.store {
+            Some(url) => {
+                if config.secrets.vault.is_none() && config.master_key.is_none() {
+                    anyhow::bail!(
+                        "cluster mode (--store postgres://...) with the embedded secret backend \
+                         needs EDGEWARD_MASTER_KEY, the same on every host: a key file in one \
+                         host's data directory would leave the others unable to decrypt"
+                    );
+                }
+                tracing::info!("metadata in PostgreSQL (cluster mode)");
+                Store::connect(secrecy::ExposeSecret::expose_secret(url))
+                    .await
+                    .context("cannot open the metadata store")?
+            }
+            None => {
+                // The store's file is created 0600 before SQLite opens it (its WAL and
+                // shared-memory files take the same mode).
+                if !data_dir.exists(DB_FILE) {
+                    data_dir.write_atomic(DB_FILE, b"", 0o600)?;
+                }
+                Store::open(&data_dir.path().join(DB_FILE))
+                    .context("cannot open the metadata store")?
+            }
+        };
+        // Changes from now on, from every host; subscribed before anything is loaded so that
+        // nothing falls between the load and the first change heard.
+        let changes = store.subscribe();
         // A crash mid-write leaves temp files; the real files were never replaced by them.
         for dir in [".", crate::packages::ARTIFACTS_DIR] {
             let removed = data_dir.sweep_temp_files(dir)?;
@@ -205,11 +232,11 @@ impl Server {
                 Arc::new(EmbeddedBackend::new(store.clone(), &key))
             }
         };
-        let backend: Arc<dyn SecretBackend> = Arc::new(CachedBackend::new(
-            backend,
-            config.secrets.cache_ttl,
-            config.secrets.timeout,
-        ));
+        let cache = Arc::new(
+            CachedBackend::new(backend, config.secrets.cache_ttl, config.secrets.timeout)
+                .with_feed(store.clone()),
+        );
+        let backend: Arc<dyn SecretBackend> = cache.clone();
         let runtime = Arc::new(Runtime::new(config.runtime.clone())?);
         let packages = Packages::new(runtime.clone(), store.clone(), data_dir.clone());
         let started = std::time::Instant::now();
@@ -219,7 +246,17 @@ impl Server {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "packages loaded"
         );
-        let admin_token_created = auth::ensure_admin_token(&store, &data_dir).await?;
+        // One host does not make the first admin of a cluster: `edgeward admin init` does, once.
+        let admin_token_created = if cluster {
+            if !store.user_exists(auth::ADMIN_USER.into()).await? {
+                tracing::warn!(
+                    "this cluster has no admin yet: run `edgeward admin init --store ...` once"
+                );
+            }
+            None
+        } else {
+            Some(auth::ensure_admin_token(&store, &data_dir).await?)
+        };
         let admin_token_path = data_dir.path().join(auth::ADMIN_TOKEN_FILE);
 
         let store_for_records = store.clone();
@@ -241,6 +278,7 @@ impl Server {
             api_url: format!("http://{api_addr}"),
             recorder: crate::executions::Recorder::start(store_for_records, config.retention)
                 .context("cannot start the execution record writer")?,
+            cache,
         });
         let server_file = serde_json::json!({
             "listen": format!("http://{listen_addr}"),
@@ -277,6 +315,7 @@ impl Server {
                 }
             });
         }
+        tasks.spawn(follow_changes(app.clone(), changes, shutdown.subscribe()));
         let drain = config.drain_timeout;
         let limits = config.limits;
         if config.data_workers == 0 {
@@ -350,7 +389,9 @@ impl Server {
     }
 
     /// Where the admin token is, and whether it was created by this start.
-    pub fn admin_token(&self) -> (&std::path::Path, bool) {
+    /// The admin token file and whether this start created it; `None` in cluster mode,
+    /// where `edgeward admin init` makes the first admin.
+    pub fn admin_token(&self) -> (&std::path::Path, Option<bool>) {
         (&self.admin_token_path, self.admin_token_created)
     }
 
@@ -376,6 +417,43 @@ struct Worker {
 
 /// Accepts data-plane connections and hands each to the worker with the fewest open ones,
 /// until `shutdown` flips; dropping the workers' channels then starts their drain.
+/// Applies the change feed to this host: packages changed on any host serve (or stop) here,
+/// secrets written through any host leave this host's cache. After an interruption (a lost
+/// feed connection, or this task falling behind) everything is reloaded.
+async fn follow_changes(
+    app: Arc<App>,
+    mut changes: tokio::sync::broadcast::Receiver<crate::store::Change>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    use crate::store::Change;
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let change = tokio::select! {
+            change = changes.recv() => change,
+            _ = shutdown.changed() => return,
+        };
+        match change {
+            Ok(Change::Package {
+                project,
+                package,
+                generation,
+            }) => app.packages.refresh(&project, &package, generation).await,
+            Ok(Change::Secret { scope, owner, name }) => {
+                app.cache.forget_change(&scope, &owner, &name)
+            }
+            // No host caches tokens or roles: each request reads them from the store.
+            Ok(Change::Identity { .. }) => {}
+            Ok(Change::Resync) | Err(RecvError::Lagged(_)) => {
+                app.cache.clear();
+                if let Err(e) = app.packages.refresh_all().await {
+                    tracing::error!(error = %e, "could not resynchronise packages with the store");
+                }
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
 async fn accept_for_workers(
     listener: TcpListener,
     workers: Vec<Worker>,

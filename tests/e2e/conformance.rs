@@ -172,6 +172,13 @@ async fn conformance_embedded() {
 }
 
 #[tokio::test]
+async fn conformance_embedded_on_postgres() {
+    let url = crate::pg::Postgres::shared().create_database();
+    let store = edgeward_host::store::Store::connect(&url).await.unwrap();
+    suite(Arc::new(EmbeddedBackend::new(store, &[9u8; 32]))).await;
+}
+
+#[tokio::test]
 async fn conformance_openbao() {
     let bao = OpenBao::start();
     let backend = VaultBackend::new(VaultConfig {

@@ -65,6 +65,8 @@ pub fn guest(name: &str) -> PathBuf {
 /// A running `edgeward serve`.
 pub struct Server {
     child: Option<Child>,
+    /// The PostgreSQL database holding the server's metadata, if not SQLite.
+    pub store: Option<String>,
     /// The Vault prefix, when the server uses OpenBao.
     pub vault_prefix: Option<String>,
     pub data_dir: PathBuf,
@@ -97,6 +99,12 @@ pub struct Options {
     pub env: Vec<(String, String)>,
     /// Environment taken away from the server last (a planted marker a test must not have).
     pub unset: Vec<String>,
+    /// Keep the metadata in this PostgreSQL database (cluster mode) instead of SQLite; the
+    /// test makes the first admin (`admin_token`). Without it, `EDGEWARD_TEST_STORE=postgres`
+    /// gives every server a database of its own on the shared server, with its first admin.
+    pub store: Option<String>,
+    /// The admin token to put in the data directory (a cluster's, from `admin init`).
+    pub admin_token: Option<String>,
 }
 
 impl Options {
@@ -111,8 +119,50 @@ impl Options {
             default_log: false,
             env: Vec::new(),
             unset: Vec::new(),
+            store: None,
+            admin_token: None,
         }
     }
+}
+
+/// Whether this run puts every server's metadata in PostgreSQL (`EDGEWARD_TEST_STORE=postgres`,
+/// the second pass of `./scripts/test`).
+pub fn on_postgres() -> bool {
+    std::env::var("EDGEWARD_TEST_STORE").is_ok_and(|s| s == "postgres")
+}
+
+/// The master key of servers on PostgreSQL with the embedded backend (cluster mode needs one
+/// in the environment). A marker too: it must appear nowhere.
+pub const TEST_MASTER_KEY: &str =
+    "6d61726b65722d6d61737465722d6b65792d3130373731c0ffee0123456789ab";
+
+/// Runs `edgeward admin init` on `store`, writing the token to `token_file`.
+pub fn admin_init(store: &str, token_file: &Path) {
+    let out = cleared(Command::new(env!("CARGO_BIN_EXE_edgeward")))
+        .args(["admin", "init", "--token-file"])
+        .arg(token_file)
+        .env("EDGEWARD_STORE", store)
+        .output()
+        .expect("run edgeward admin init");
+    assert!(
+        out.status.success(),
+        "admin init failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The PostgreSQL database of a server started on `data_dir` in a PostgreSQL run: made (with
+/// its first admin in `data_dir/admin.token`) at the first start, the same at each restart.
+fn test_database(data_dir: &Path) -> String {
+    let file = data_dir.with_extension("store-url");
+    if let Ok(url) = std::fs::read_to_string(&file) {
+        return url;
+    }
+    let url = crate::pg::Postgres::shared().create_database();
+    std::fs::create_dir_all(data_dir).expect("create the data directory");
+    admin_init(&url, &data_dir.join("admin.token"));
+    std::fs::write(&file, &url).expect("remember the test database");
+    url
 }
 
 /// A name nobody else in this test run uses.
@@ -378,6 +428,20 @@ impl Server {
             None => Command::new(env!("CARGO_BIN_EXE_edgeward")),
         };
         let mut cmd = cleared(cmd);
+        let store = options
+            .store
+            .clone()
+            .or_else(|| on_postgres().then(|| test_database(data_dir)));
+        if let Some(token) = &options.admin_token {
+            std::fs::create_dir_all(data_dir).expect("create the data directory");
+            std::fs::write(data_dir.join("admin.token"), token).expect("write the admin token");
+        }
+        if let Some(url) = &store {
+            cmd.env("EDGEWARD_STORE", url);
+            if options.vault.is_none() {
+                cmd.env("EDGEWARD_MASTER_KEY", TEST_MASTER_KEY);
+            }
+        }
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
@@ -473,6 +537,7 @@ impl Server {
             .to_string();
         Server {
             child: Some(child),
+            store,
             vault_prefix: options.vault.as_ref().map(|(_, p)| p.clone()),
             data_dir: data_dir.to_path_buf(),
             _tmp: None,
@@ -812,6 +877,7 @@ impl Server {
         let seen = self.seen.lock().unwrap();
         let mut everywhere: Vec<String> = ENV_MARKERS.iter().map(|(_, m)| m.to_string()).collect();
         everywhere.push(BAO_ROOT_TOKEN.to_string());
+        everywhere.push(TEST_MASTER_KEY.to_string());
         everywhere.push(self.token.clone());
         everywhere.extend(seen.credentials.iter().map(|(c, _)| c.clone()));
         let mut private = everywhere.clone();
@@ -836,6 +902,11 @@ impl Server {
                 &text,
                 &private,
             );
+        }
+        // On PostgreSQL the store is a database, not a file: search all of it the same way.
+        if let Some(url) = &self.store {
+            let dump = crate::pg::dump(url);
+            assert_no_leak("the PostgreSQL database", &dump, &private);
         }
         for (i, (what, text)) in seen.bodies.iter().enumerate() {
             let others: Vec<String> = ENV_MARKERS

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod harness;
+pub mod pg;
 
 mod abuse;
 mod cli;
@@ -17,3 +18,4 @@ mod packages;
 mod promises;
 mod sandbox;
 mod secrets;
+mod store;

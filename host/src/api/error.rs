@@ -76,6 +76,14 @@ impl From<crate::store::StoreError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "already_exists", m)
             }
             StoreError::Reserved(m) => ApiError::bad_entry(m),
+            StoreError::Unavailable(m) => {
+                tracing::warn!(error = %m, "metadata store unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the metadata store cannot be reached; try again",
+                )
+            }
             other => ApiError::internal(other),
         }
     }

@@ -64,6 +64,7 @@ pub fn routes() -> Vec<Route> {
     const P: &str = "/v1/projects/{project}";
     let mut r = vec![
         route(Method::GET, "/v1/health", Public, get(health)),
+        route(Method::GET, "/v1/ready", Public, get(ready)),
         route(
             Method::GET,
             "/v1/whoami",
@@ -274,6 +275,34 @@ pub(crate) fn rfc3339(ms: i64) -> String {
 
 async fn health(State(app): State<Arc<App>>) -> Json<Value> {
     Json(json!({ "status": "ok", "packages_serving": app.packages.serving_count() }))
+}
+
+/// Whether this host can do its work: its store answers, its change feed is connected, its
+/// secret backend answers. For load balancers: 503 takes the host out of rotation (it keeps
+/// serving what it has to whoever still reaches it). Causes are logged, not shown to callers.
+async fn ready(State(app): State<Arc<App>>) -> (StatusCode, Json<Value>) {
+    let (health, secrets) = tokio::join!(app.store.health(), app.cache.ping());
+    let word = |r: &Result<(), String>, what: &str| match r {
+        Ok(()) => "ok",
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: {what}");
+            "unavailable"
+        }
+    };
+    let secrets = secrets.map_err(|e| e.to_string());
+    let body = json!({
+        "ready": health.store.is_ok() && health.feed.is_ok() && secrets.is_ok(),
+        "store": word(&health.store, "metadata store"),
+        "feed": word(&health.feed, "change feed"),
+        "secrets": word(&secrets, "secret backend"),
+        "engine": app.store.engine(),
+    });
+    let status = if body["ready"] == json!(true) {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body))
 }
 
 #[derive(Deserialize)]

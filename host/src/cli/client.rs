@@ -149,7 +149,9 @@ impl Client {
 /// Runs a client command, printing its result to stdout.
 pub async fn run(command: Command) -> Result<(), ClientError> {
     match command {
-        Command::Serve(_) => Err(err("internal", "serve is not a client command")),
+        Command::Serve(_) | Command::Admin(_) => {
+            Err(err("internal", "serve and admin are not client commands"))
+        }
         Command::Deploy {
             target,
             file,

@@ -29,6 +29,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (data plane and API).
     Serve(ServeArgs),
+    /// Set up a store for a cluster (run once, not on every host).
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Upload a component as the new version of a package and make it current.
     Deploy {
         /// `project/package`.
@@ -479,12 +482,38 @@ impl std::fmt::Debug for ValueArgs {
     }
 }
 
+/// `edgeward admin`: operations on the store itself, not through a server.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create the cluster's first platform admin and print its token once. Refused if the
+    /// store has an admin already. (A single host on SQLite makes its own `admin.token`.)
+    Init {
+        /// The cluster's store, `postgres://user:password@host:port/database` (prefer the
+        /// environment: a flag shows in `ps`).
+        #[arg(long, env = "EDGEWARD_STORE", hide_env_values = true)]
+        store: Redacted,
+        /// Write the token to this new file (0600) instead of printing it.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+    },
+}
+
 /// `edgeward serve` flags.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Where state lives (SQLite, keys, compiled artifacts).
     #[arg(long, env = "EDGEWARD_DATA_DIR", default_value = ".edgeward")]
     pub data_dir: PathBuf,
+    /// The metadata store: `sqlite` (a file in the data directory), or
+    /// `postgres://user:password@host:port/database` for a cluster of hosts sharing one
+    /// database (prefer the environment: a flag shows in `ps`).
+    #[arg(
+        long,
+        env = "EDGEWARD_STORE",
+        hide_env_values = true,
+        default_value = "sqlite"
+    )]
+    pub store: Redacted,
     /// The data-plane address (port 0 picks a free port).
     #[arg(long, env = "EDGEWARD_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -586,6 +615,19 @@ impl ServeArgs {
     /// would show in `ps`.
     pub fn into_config(self) -> Result<ServeConfig, String> {
         let mut config = ServeConfig::with_data_dir(self.data_dir);
+        config.store = match self.store.0.as_str() {
+            "" | "sqlite" => None,
+            url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Some(secrecy::SecretString::from(url.to_string()))
+            }
+            _ => {
+                return Err(
+                    "--store must be `sqlite` or a postgres://user:password@host:port/database \
+                     URL"
+                    .into(),
+                );
+            }
+        };
         config.listen = self.listen;
         config.api_listen = self.api_listen;
         config.max_upload_bytes = self.max_upload_bytes;

@@ -1,7 +1,8 @@
 //! A read cache in front of any backend, with a bound on how long a backend call may take.
 //!
 //! Entries are kept per (scope, owner, name), misses too, for a TTL (default 30 s), and dropped
-//! on every write made through Edgeward. A change made directly in the backend (a rotation in
+//! on every write made through Edgeward, on this host at once and on every other host sharing
+//! the store through the change feed. A change made directly in the backend (a rotation in
 //! Vault) is seen once the entry expires. Errors are never cached, and every backend call is
 //! bounded by a timeout so a dead backend answers `unavailable` promptly.
 
@@ -9,6 +10,7 @@ use super::{
     BackendError, Owner, SecretBackend, SecretMeta, SecretValue, StoredSecret, Wrapped, WriteMode,
 };
 use crate::names::SecretName;
+use crate::store::{Change, Store};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -72,6 +74,8 @@ pub struct CachedBackend {
     /// Bumped by every write: a read that started before a write and ends after it must not
     /// put the value it fetched (possibly the old one) back into the cache.
     generation: AtomicU64,
+    /// Where writes are announced to the other hosts.
+    feed: Option<Store>,
 }
 
 impl std::fmt::Debug for CachedBackend {
@@ -92,6 +96,76 @@ impl CachedBackend {
             timeout,
             entries: Mutex::default(),
             generation: AtomicU64::new(0),
+            feed: None,
+        }
+    }
+
+    /// Announces every write through `store`'s change feed, so other hosts drop their copy.
+    pub fn with_feed(mut self, store: Store) -> CachedBackend {
+        self.feed = Some(store);
+        self
+    }
+
+    /// Drops what is cached of a secret changed on another host (`owner` is
+    /// [`Owner::key`]).
+    pub fn forget_change(&self, scope: &str, owner: &str, name: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            let matching: Vec<Owner> = entries
+                .by_owner
+                .keys()
+                .chain(entries.names.keys())
+                .filter(|o| o.scope().as_str() == scope && o.key() == owner)
+                .cloned()
+                .collect();
+            for o in matching {
+                entries.names.remove(&o);
+                let mut removed = 0;
+                if let Some(names) = entries.by_owner.get_mut(&o) {
+                    let before = names.len();
+                    names.retain(|n, _| n.as_str() != name);
+                    removed = before - names.len();
+                    if names.is_empty() {
+                        entries.by_owner.remove(&o);
+                    }
+                }
+                entries.len -= removed;
+            }
+        }
+    }
+
+    /// Drops everything cached.
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            *entries = Entries::default();
+        }
+    }
+
+    /// Whether the backend answers (a list of the platform's names, uncached), for
+    /// `/v1/ready`.
+    pub async fn ping(&self) -> Result<(), BackendError> {
+        self.bounded("a list", self.inner.list_names(&Owner::Platform))
+            .await
+            .map(|_| ())
+    }
+
+    async fn announce(&self, owner: &Owner, names: impl Iterator<Item = &SecretName>) {
+        let Some(store) = &self.feed else { return };
+        for name in names {
+            let change = Change::Secret {
+                scope: owner.scope().as_str().to_string(),
+                owner: owner.key(),
+                name: name.to_string(),
+            };
+            if let Err(e) = store.publish(change).await {
+                tracing::warn!(
+                    error = %e,
+                    "could not announce a secret write to the other hosts; they see it when \
+                     their cached copy expires"
+                );
+                return;
+            }
         }
     }
 
@@ -191,6 +265,7 @@ impl SecretBackend for CachedBackend {
             .bounded("a write", self.inner.write(owner, name, value, by, mode))
             .await;
         self.forget(owner, name);
+        self.announce(owner, std::iter::once(name)).await;
         result
     }
 
@@ -199,6 +274,7 @@ impl SecretBackend for CachedBackend {
             .bounded("a delete", self.inner.delete(owner, name))
             .await;
         self.forget(owner, name);
+        self.announce(owner, std::iter::once(name)).await;
         result
     }
 
@@ -222,6 +298,8 @@ impl SecretBackend for CachedBackend {
         for (name, _) in entries {
             self.forget(owner, name);
         }
+        self.announce(owner, entries.iter().map(|(name, _)| name))
+            .await;
         result
     }
 

@@ -1,25 +1,33 @@
-//! The metadata store: projects, packages, versions, package blobs, API tokens and the embedded
-//! backend's ciphertexts, in one SQLite file under the data directory.
+//! The metadata store: projects, packages, versions, package blobs, identities, execution
+//! records, the audit log and the embedded backend's ciphertexts, behind one trait per
+//! aggregate, with two engines:
 //!
-//! Every multi-step change is one transaction, so a crash leaves the previous state. The schema
-//! is versioned (`PRAGMA user_version`) and migrated forward on open; the SQL is kept to what
-//! PostgreSQL also speaks so a second store can follow.
+//! - [`sqlite`]: one file under the data directory, the zero-setup default;
+//! - [`postgres`]: one database shared by any number of hosts (cluster mode).
+//!
+//! Each engine also carries the [change feed](ChangeFeed): what one host changes, every host
+//! hears of, so serving tables and caches follow the database instead of a TTL. No module
+//! outside this one names a database driver, and [`StoreError`] carries no driver type.
 
 mod audit;
 mod executions;
+mod feed;
 mod identity;
+pub mod postgres;
+pub mod sqlite;
 
-pub use audit::{AuditFilter, AuditRow};
-pub use executions::{ExecutionFilter, ExecutionRow};
+pub use audit::{AuditFilter, AuditRow, AuditStore};
+pub use executions::{ExecutionFilter, ExecutionRow, ExecutionStore};
+pub use feed::{Change, ChangeFeed, Feed, Health};
 pub use identity::{
-    Enrollment, MemberRow, NewToken, RESERVED_USER_NAMES, Role, TokenOwner, TokenRow, UserRow,
+    Enrollment, IdentityStore, MemberRow, NewToken, RESERVED_USER_NAMES, Role, TokenOwner,
+    TokenRow, UserRow,
 };
 
-use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-/// Errors from the metadata store.
+/// Errors from the metadata store. Messages name what was asked for, never a driver's types.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The thing asked for does not exist.
@@ -31,156 +39,16 @@ pub enum StoreError {
     /// A name that is reserved.
     #[error("{0}")]
     Reserved(String),
-    /// SQLite failed.
+    /// The database cannot be reached (connection refused, lost, or the pool timed out).
+    #[error("metadata store unavailable: {0}")]
+    Unavailable(String),
+    /// The database answered with an error.
     #[error("metadata store: {0}")]
-    Db(#[from] rusqlite::Error),
+    Backend(String),
     /// The blocking task running the query died.
     #[error("metadata store task failed: {0}")]
     Task(String),
 }
-
-/// Schema migrations, applied in order; entry `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE projects (
-    name        TEXT PRIMARY KEY,
-    created_at  INTEGER NOT NULL,
-    created_by  TEXT NOT NULL
-);
-CREATE TABLE blobs (
-    sha256      TEXT PRIMARY KEY,
-    size        INTEGER NOT NULL,
-    bytes       BLOB NOT NULL
-);
-CREATE TABLE packages (
-    project         TEXT NOT NULL REFERENCES projects(name) ON DELETE CASCADE,
-    name            TEXT NOT NULL,
-    current_version INTEGER,
-    next_version    INTEGER NOT NULL,
-    created_at      INTEGER NOT NULL,
-    PRIMARY KEY (project, name)
-);
-CREATE TABLE versions (
-    project     TEXT NOT NULL,
-    package     TEXT NOT NULL,
-    version     INTEGER NOT NULL,
-    sha256      TEXT NOT NULL REFERENCES blobs(sha256),
-    size        INTEGER NOT NULL,
-    manifest    TEXT NOT NULL,
-    created_at  INTEGER NOT NULL,
-    created_by  TEXT NOT NULL,
-    PRIMARY KEY (project, package, version),
-    FOREIGN KEY (project, package) REFERENCES packages(project, name) ON DELETE CASCADE
-);
-CREATE TABLE wraps (
-    hash        TEXT PRIMARY KEY,
-    name        TEXT NOT NULL,
-    nonce       BLOB NOT NULL,
-    ciphertext  BLOB NOT NULL,
-    expires_at  INTEGER NOT NULL
-);
-CREATE TABLE users (
-    name            TEXT PRIMARY KEY,
-    platform_admin  INTEGER NOT NULL,
-    created_at      INTEGER NOT NULL,
-    created_by      TEXT NOT NULL
-);
-CREATE TABLE tokens (
-    id          TEXT PRIMARY KEY,
-    hash        TEXT NOT NULL UNIQUE,
-    user_name   TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
-    label       TEXT NOT NULL,
-    created_at  INTEGER NOT NULL,
-    expires_at  INTEGER,
-    revoked_at  INTEGER
-);
-CREATE TABLE members (
-    project     TEXT NOT NULL REFERENCES projects(name) ON DELETE CASCADE,
-    user_name   TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
-    role        TEXT NOT NULL CHECK (role IN ('viewer', 'developer', 'admin')),
-    granted_at  INTEGER NOT NULL,
-    granted_by  TEXT NOT NULL,
-    PRIMARY KEY (project, user_name)
-);
-CREATE TABLE audit (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    at          INTEGER NOT NULL,
-    actor       TEXT NOT NULL,
-    token_id    TEXT,
-    action      TEXT NOT NULL,
-    target      TEXT NOT NULL,
-    project     TEXT,
-    scope       TEXT,
-    remote      TEXT,
-    status      INTEGER NOT NULL,
-    outcome     TEXT NOT NULL
-);
-CREATE INDEX audit_at ON audit (at);
-CREATE INDEX audit_project ON audit (project, at);
-CREATE TABLE secrets (
-    scope       TEXT NOT NULL,
-    owner       TEXT NOT NULL,
-    name        TEXT NOT NULL,
-    version     INTEGER NOT NULL,
-    nonce       BLOB NOT NULL,
-    ciphertext  BLOB NOT NULL,
-    updated_at  INTEGER NOT NULL,
-    updated_by  TEXT NOT NULL,
-    PRIMARY KEY (scope, owner, name)
-);
-"#,
-    r#"
-CREATE TABLE executions (
-    id                  TEXT PRIMARY KEY,
-    project             TEXT NOT NULL,
-    package             TEXT NOT NULL,
-    version             INTEGER NOT NULL,
-    started_at          INTEGER NOT NULL,
-    duration_us         INTEGER NOT NULL,
-    status              TEXT NOT NULL,
-    http_status         INTEGER,
-    user_name           TEXT,
-    secrets             TEXT NOT NULL,
-    stdout              BLOB NOT NULL,
-    stdout_truncated    INTEGER NOT NULL,
-    stderr              BLOB NOT NULL,
-    stderr_truncated    INTEGER NOT NULL
-);
-CREATE INDEX executions_package ON executions (project, package, started_at);
-CREATE INDEX executions_project ON executions (project, started_at);
-"#,
-    r#"
-CREATE INDEX executions_started ON executions (started_at);
-"#,
-    // User secrets sealed from admins (docs/user-secrets.md), audit details, wrapping tokens
-    // Edgeward issued (so unwrap redeems no token it did not create).
-    r#"
-ALTER TABLE tokens ADD COLUMN issued_by TEXT;
-CREATE TABLE key_slots (
-    token_id    TEXT PRIMARY KEY REFERENCES tokens(id) ON DELETE CASCADE,
-    user_name   TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
-    key_id      TEXT NOT NULL,
-    nonce       BLOB NOT NULL,
-    wrapped     BLOB NOT NULL,
-    created_at  INTEGER NOT NULL
-);
-CREATE TABLE enrollments (
-    hash        TEXT PRIMARY KEY,
-    id          TEXT NOT NULL UNIQUE,
-    user_name   TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
-    created_by  TEXT NOT NULL,
-    created_at  INTEGER NOT NULL,
-    expires_at  INTEGER NOT NULL,
-    used_at     INTEGER,
-    token_id    TEXT
-);
-ALTER TABLE audit ADD COLUMN detail TEXT;
-CREATE TABLE issued_wraps (
-    hash        TEXT PRIMARY KEY,
-    expires_at  INTEGER NOT NULL
-);
-"#,
-];
 
 /// A project.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -254,94 +122,42 @@ pub fn now_ms() -> i64 {
     i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// A handle to the metadata store; cheap to clone.
-#[derive(Clone)]
-pub struct Store {
-    conn: Arc<Mutex<Connection>>,
+/// A package's current version with the generation of the change that made it current.
+#[derive(Debug, Clone)]
+pub struct Current {
+    /// The version.
+    pub version: VersionRow,
+    /// The id of the last change to the package; greater means newer, across all hosts.
+    pub generation: i64,
 }
 
-impl std::fmt::Debug for Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").finish_non_exhaustive()
-    }
+/// What [`ProjectStore::add_version`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    /// The new version number.
+    pub version: i64,
+    /// The id of the change (see [`Current::generation`]).
+    pub generation: i64,
 }
 
-impl Store {
-    /// Opens (creating if needed) the SQLite file at `path` and migrates it.
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let mut conn = Connection::open(path)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-             PRAGMA busy_timeout = 5000; PRAGMA secure_delete = ON;",
-        )?;
-        migrate(&mut conn)?;
-        Ok(Store {
-            conn: Arc::new(Mutex::new(conn)),
-        })
-    }
-
-    /// Runs `f` on the connection in a blocking task.
-    pub async fn call<R, F>(&self, f: F) -> Result<R, StoreError>
-    where
-        R: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
-    {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = conn
-                .lock()
-                .map_err(|_| StoreError::Task("connection lock poisoned".into()))?;
-            f(&mut conn)
-        })
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
-    }
-
+/// Projects, packages, versions and package blobs.
+#[async_trait::async_trait]
+pub trait ProjectStore: Send + Sync {
     /// Creates a project; `AlreadyExists` if it exists.
-    pub async fn create_project(&self, name: String, by: String) -> Result<(), StoreError> {
-        self.call(move |c| {
-            let n = c.execute(
-                "INSERT INTO projects (name, created_at, created_by) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (name) DO NOTHING",
-                params![name, now_ms(), by],
-            )?;
-            if n == 0 {
-                return Err(StoreError::AlreadyExists(format!(
-                    "project {name:?} already exists"
-                )));
-            }
-            Ok(())
-        })
-        .await
-    }
+    async fn create_project(&self, name: String, by: String) -> Result<(), StoreError>;
 
     /// All projects, by name.
-    pub async fn list_projects(&self) -> Result<Vec<ProjectRow>, StoreError> {
-        self.call(|c| {
-            let mut st =
-                c.prepare("SELECT name, created_at, created_by FROM projects ORDER BY name")?;
-            let rows = st.query_map([], |r| {
-                Ok(ProjectRow {
-                    name: r.get(0)?,
-                    created_at: r.get(1)?,
-                    created_by: r.get(2)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-        .await
-    }
+    async fn list_projects(&self) -> Result<Vec<ProjectRow>, StoreError>;
 
     /// Whether project `name` exists.
-    pub async fn project_exists(&self, name: String) -> Result<bool, StoreError> {
-        self.call(move |c| Ok(project_exists(c, &name)?)).await
-    }
+    async fn project_exists(&self, name: String) -> Result<bool, StoreError>;
 
     /// Records a new version of `project/package` with its blob and makes it current, in one
-    /// transaction. Creates the project (when `create_project`) and the package if missing.
-    /// Returns the new version number.
+    /// transaction that also decides the version number (concurrent calls from any number of
+    /// hosts each get their own). Creates the project (when `create_project`) and the package
+    /// if missing. Publishes a [`Change::Package`].
     #[allow(clippy::too_many_arguments)]
-    pub async fn add_version(
+    async fn add_version(
         &self,
         project: String,
         package: String,
@@ -350,272 +166,75 @@ impl Store {
         manifest: String,
         by: String,
         create_project: bool,
-    ) -> Result<i64, StoreError> {
-        self.call(move |c| {
-            let tx = c.transaction()?;
-            let now = now_ms();
-            if !project_exists(&tx, &project)? {
-                if !create_project {
-                    return Err(StoreError::NotFound(format!("no project {project:?}")));
-                }
-                tx.execute(
-                    "INSERT INTO projects (name, created_at, created_by) VALUES (?1, ?2, ?3)",
-                    params![project, now, by],
-                )?;
-            }
-            tx.execute(
-                "INSERT INTO blobs (sha256, size, bytes) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (sha256) DO NOTHING",
-                params![sha256, bytes.len() as i64, bytes.as_slice()],
-            )?;
-            tx.execute(
-                "INSERT INTO packages (project, name, current_version, next_version, created_at) \
-                 VALUES (?1, ?2, NULL, 1, ?3) ON CONFLICT (project, name) DO NOTHING",
-                params![project, package, now],
-            )?;
-            let version: i64 = tx.query_row(
-                "SELECT next_version FROM packages WHERE project = ?1 AND name = ?2",
-                params![project, package],
-                |r| r.get(0),
-            )?;
-            tx.execute(
-                "INSERT INTO versions (project, package, version, sha256, size, manifest, \
-                 created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    project,
-                    package,
-                    version,
-                    sha256,
-                    bytes.len() as i64,
-                    manifest,
-                    now,
-                    by
-                ],
-            )?;
-            tx.execute(
-                "UPDATE packages SET current_version = ?3, next_version = ?3 + 1 \
-                 WHERE project = ?1 AND name = ?2",
-                params![project, package, version],
-            )?;
-            crate::faults::point("upload.before_commit");
-            tx.commit()?;
-            Ok(version)
-        })
-        .await
-    }
+    ) -> Result<Committed, StoreError>;
 
     /// The packages of `project`.
-    pub async fn list_packages(&self, project: String) -> Result<Vec<PackageRow>, StoreError> {
-        self.call(move |c| {
-            let mut st = c.prepare(
-                "SELECT p.project, p.name, p.current_version, \
-                   (SELECT COUNT(*) FROM versions v WHERE v.project = p.project \
-                      AND v.package = p.name), p.created_at \
-                 FROM packages p WHERE p.project = ?1 ORDER BY p.name",
-            )?;
-            let rows = st.query_map([project], |r| {
-                Ok(PackageRow {
-                    project: r.get(0)?,
-                    name: r.get(1)?,
-                    current_version: r.get(2)?,
-                    versions: r.get(3)?,
-                    created_at: r.get(4)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-        .await
-    }
+    async fn list_packages(&self, project: String) -> Result<Vec<PackageRow>, StoreError>;
 
     /// The versions of `project/package`, oldest first; `NotFound` if there is no such package.
-    pub async fn list_versions(
+    async fn list_versions(
         &self,
         project: String,
         package: String,
-    ) -> Result<(PackageRow, Vec<VersionRow>), StoreError> {
-        self.call(move |c| {
-            let pkg = c
-                .query_row(
-                    "SELECT project, name, current_version, created_at FROM packages \
-                     WHERE project = ?1 AND name = ?2",
-                    params![project, package],
-                    |r| {
-                        Ok(PackageRow {
-                            project: r.get(0)?,
-                            name: r.get(1)?,
-                            current_version: r.get(2)?,
-                            versions: 0,
-                            created_at: r.get(3)?,
-                        })
-                    },
-                )
-                .optional()?
-                .ok_or_else(|| no_package(&project, &package))?;
-            let mut st = c.prepare(&format!(
-                "{VERSION_COLUMNS} WHERE project = ?1 AND package = ?2 ORDER BY version"
-            ))?;
-            let versions: Vec<VersionRow> = st
-                .query_map(params![project, package], version_row)?
-                .collect::<Result<_, _>>()?;
-            Ok((
-                PackageRow {
-                    versions: versions.len() as i64,
-                    ..pkg
-                },
-                versions,
-            ))
-        })
-        .await
-    }
+    ) -> Result<(PackageRow, Vec<VersionRow>), StoreError>;
 
     /// One version with its blob.
-    pub async fn version_with_blob(
+    async fn version_with_blob(
         &self,
         project: String,
         package: String,
         version: i64,
-    ) -> Result<(VersionRow, Vec<u8>), StoreError> {
-        self.call(move |c| {
-            let row = c
-                .query_row(
-                    &format!(
-                        "{VERSION_COLUMNS} WHERE project = ?1 AND package = ?2 AND version = ?3"
-                    ),
-                    params![project, package, version],
-                    version_row,
-                )
-                .optional()?
-                .ok_or_else(|| {
-                    StoreError::NotFound(format!(
-                        "package {project}/{package} has no version {version}"
-                    ))
-                })?;
-            let bytes: Vec<u8> = c.query_row(
-                "SELECT bytes FROM blobs WHERE sha256 = ?1",
-                [&row.sha256],
-                |r| r.get(0),
-            )?;
-            Ok((row, bytes))
-        })
-        .await
-    }
+    ) -> Result<(VersionRow, Vec<u8>), StoreError>;
 
-    /// Points `project/package` at `version`.
-    pub async fn set_current(
+    /// Points `project/package` at `version`; returns the change's generation and publishes a
+    /// [`Change::Package`].
+    async fn set_current(
         &self,
         project: String,
         package: String,
         version: i64,
-    ) -> Result<(), StoreError> {
-        self.call(move |c| {
-            let exists: bool = c.query_row(
-                "SELECT EXISTS (SELECT 1 FROM versions WHERE project = ?1 AND package = ?2 \
-                 AND version = ?3)",
-                params![project, package, version],
-                |r| r.get(0),
-            )?;
-            if !exists {
-                return Err(StoreError::NotFound(format!(
-                    "package {project}/{package} has no version {version}"
-                )));
-            }
-            c.execute(
-                "UPDATE packages SET current_version = ?3 WHERE project = ?1 AND name = ?2",
-                params![project, package, version],
-            )?;
-            Ok(())
-        })
-        .await
-    }
+    ) -> Result<i64, StoreError>;
 
-    /// Deletes `project/package`, its versions, and blobs no other version uses.
-    pub async fn delete_package(&self, project: String, package: String) -> Result<(), StoreError> {
-        self.call(move |c| {
-            let tx = c.transaction()?;
-            let n = tx.execute(
-                "DELETE FROM packages WHERE project = ?1 AND name = ?2",
-                params![project, package],
-            )?;
-            if n == 0 {
-                return Err(no_package(&project, &package));
-            }
-            tx.execute(
-                "DELETE FROM blobs WHERE sha256 NOT IN (SELECT sha256 FROM versions)",
-                [],
-            )?;
-            tx.commit()?;
-            Ok(())
-        })
-        .await
-    }
+    /// Deletes `project/package`, its versions, and blobs no other version uses; returns the
+    /// change's generation and publishes a [`Change::Package`].
+    async fn delete_package(&self, project: String, package: String) -> Result<i64, StoreError>;
 
     /// The current version of every package, for loading at start.
-    pub async fn current_versions(&self) -> Result<Vec<VersionRow>, StoreError> {
-        self.call(|c| {
-            let mut st = c.prepare(&format!(
-                "{VERSION_COLUMNS} v WHERE version = (SELECT current_version FROM packages p \
-                 WHERE p.project = v.project AND p.name = v.package) ORDER BY project, package"
-            ))?;
-            let rows = st.query_map([], version_row)?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-        .await
-    }
+    async fn current_versions(&self) -> Result<Vec<Current>, StoreError>;
+
+    /// The current version of one package, if it exists and has one.
+    async fn current(
+        &self,
+        project: String,
+        package: String,
+    ) -> Result<Option<Current>, StoreError>;
 
     /// The bytes of blob `sha256`.
-    pub async fn blob(&self, sha256: String) -> Result<Vec<u8>, StoreError> {
-        self.call(move |c| {
-            c.query_row(
-                "SELECT bytes FROM blobs WHERE sha256 = ?1",
-                [&sha256],
-                |r| r.get(0),
-            )
-            .optional()?
-            .ok_or_else(|| StoreError::NotFound(format!("no blob {sha256}")))
-        })
-        .await
-    }
+    async fn blob(&self, sha256: String) -> Result<Vec<u8>, StoreError>;
+}
 
+/// The embedded secret backend's ciphertexts and wrapped values.
+#[async_trait::async_trait]
+pub trait CipherStore: Send + Sync {
     /// Reads one embedded-backend ciphertext.
-    pub async fn secret_get(
+    async fn secret_get(
         &self,
         scope: &'static str,
         owner: String,
         name: String,
-    ) -> Result<Option<SecretRow>, StoreError> {
-        self.call(move |c| {
-            Ok(c.query_row(
-                "SELECT name, version, nonce, ciphertext, updated_at, updated_by FROM secrets \
-                 WHERE scope = ?1 AND owner = ?2 AND name = ?3",
-                params![scope, owner, name],
-                secret_row,
-            )
-            .optional()?)
-        })
-        .await
-    }
+    ) -> Result<Option<SecretRow>, StoreError>;
 
     /// Lists the embedded-backend ciphertexts of one owner in one scope.
-    pub async fn secret_list(
+    async fn secret_list(
         &self,
         scope: &'static str,
         owner: String,
-    ) -> Result<Vec<SecretRow>, StoreError> {
-        self.call(move |c| {
-            let mut st = c.prepare(
-                "SELECT name, version, nonce, ciphertext, updated_at, updated_by FROM secrets \
-                 WHERE scope = ?1 AND owner = ?2 ORDER BY name",
-            )?;
-            let rows = st.query_map(params![scope, owner], secret_row)?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-        .await
-    }
+    ) -> Result<Vec<SecretRow>, StoreError>;
 
     /// Writes one embedded-backend ciphertext, bumping its version; returns the new version.
     /// `mode` is `None` for upsert, `Some(true)` for create-only, `Some(false)` for update-only.
     #[allow(clippy::too_many_arguments)]
-    pub async fn secret_write(
+    async fn secret_write(
         &self,
         scope: &'static str,
         owner: String,
@@ -624,321 +243,99 @@ impl Store {
         ciphertext: Vec<u8>,
         by: String,
         mode: Option<bool>,
-    ) -> Result<i64, StoreError> {
-        self.call(move |c| {
-            let tx = c.transaction()?;
-            let version =
-                secret_write_in(&tx, scope, &owner, &name, &nonce, &ciphertext, &by, mode)?;
-            tx.commit()?;
-            Ok(version)
-        })
-        .await
-    }
+    ) -> Result<i64, StoreError>;
 
     /// Upserts many ciphertexts of one owner in one transaction: all or none.
-    pub async fn secret_import(
+    async fn secret_import(
         &self,
         scope: &'static str,
         owner: String,
         entries: Vec<(String, Vec<u8>, Vec<u8>)>,
         by: String,
-    ) -> Result<(), StoreError> {
-        self.call(move |c| {
-            let tx = c.transaction()?;
-            for (name, nonce, ciphertext) in &entries {
-                secret_write_in(&tx, scope, &owner, name, nonce, ciphertext, &by, None)?;
-                crate::faults::point("import.write");
-            }
-            tx.commit()?;
-            Ok(())
-        })
-        .await
-    }
+    ) -> Result<(), StoreError>;
 
     /// Stores a wrapped value under the hash of its token.
-    pub async fn wrap_insert(
+    async fn wrap_insert(
         &self,
         hash: String,
         name: String,
         nonce: Vec<u8>,
         ciphertext: Vec<u8>,
         expires_at: i64,
-    ) -> Result<(), StoreError> {
-        self.call(move |c| {
-            c.execute(
-                "INSERT INTO wraps (hash, name, nonce, ciphertext, expires_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![hash, name, nonce, ciphertext, expires_at],
-            )?;
-            // Expired wraps are useless; drop them whenever a new one is made.
-            c.execute("DELETE FROM wraps WHERE expires_at <= ?1", [now_ms()])?;
-            Ok(())
-        })
-        .await
-    }
+    ) -> Result<(), StoreError>;
 
     /// Removes and returns the wrapped value for `hash` if it has not expired: single use.
-    pub async fn wrap_take(
+    async fn wrap_take(
         &self,
         hash: String,
-    ) -> Result<Option<(String, Vec<u8>, Vec<u8>)>, StoreError> {
-        self.call(move |c| {
-            let row: Option<(String, Vec<u8>, Vec<u8>, i64)> = c
-                .query_row(
-                    "DELETE FROM wraps WHERE hash = ?1 \
-                     RETURNING name, nonce, ciphertext, expires_at",
-                    [hash],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-                )
-                .optional()?;
-            Ok(row
-                .filter(|(_, _, _, expires_at)| *expires_at > now_ms())
-                .map(|(name, nonce, ct, _)| (name, nonce, ct)))
-        })
-        .await
-    }
+    ) -> Result<Option<(String, Vec<u8>, Vec<u8>)>, StoreError>;
 
     /// Remembers a wrapping token Edgeward handed out (by hash), so that unwrap redeems only
     /// tokens it created.
-    pub async fn issued_wrap_insert(
-        &self,
-        hash: String,
-        expires_at: i64,
-    ) -> Result<(), StoreError> {
-        self.call(move |c| {
-            c.execute(
-                "INSERT INTO issued_wraps (hash, expires_at) VALUES (?1, ?2) \
-                 ON CONFLICT (hash) DO NOTHING",
-                params![hash, expires_at],
-            )?;
-            c.execute(
-                "DELETE FROM issued_wraps WHERE expires_at <= ?1",
-                [now_ms()],
-            )?;
-            Ok(())
-        })
-        .await
-    }
+    async fn issued_wrap_insert(&self, hash: String, expires_at: i64) -> Result<(), StoreError>;
 
     /// Forgets a wrapping token Edgeward handed out; whether it was known and unexpired.
-    pub async fn issued_wrap_take(&self, hash: String) -> Result<bool, StoreError> {
-        self.call(move |c| {
-            let at: Option<i64> = c
-                .query_row(
-                    "DELETE FROM issued_wraps WHERE hash = ?1 RETURNING expires_at",
-                    [hash],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            Ok(at.is_some_and(|at| at > now_ms()))
-        })
-        .await
-    }
+    async fn issued_wrap_take(&self, hash: String) -> Result<bool, StoreError>;
 
     /// Deletes one embedded-backend secret; whether it existed.
-    pub async fn secret_delete(
+    async fn secret_delete(
         &self,
         scope: &'static str,
         owner: String,
         name: String,
-    ) -> Result<bool, StoreError> {
-        self.call(move |c| {
-            Ok(c.execute(
-                "DELETE FROM secrets WHERE scope = ?1 AND owner = ?2 AND name = ?3",
-                params![scope, owner, name],
-            )? > 0)
-        })
-        .await
+    ) -> Result<bool, StoreError>;
+}
+
+/// Everything a host needs of its metadata store.
+pub trait Metadata:
+    ProjectStore + CipherStore + IdentityStore + ExecutionStore + AuditStore + ChangeFeed + 'static
+{
+}
+
+impl<T> Metadata for T where
+    T: ProjectStore
+        + CipherStore
+        + IdentityStore
+        + ExecutionStore
+        + AuditStore
+        + ChangeFeed
+        + 'static
+{
+}
+
+/// A handle to the metadata store; cheap to clone. Derefs to [`Metadata`], so every aggregate's
+/// methods are called on it directly.
+#[derive(Clone)]
+pub struct Store(Arc<dyn Metadata>);
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("engine", &self.0.engine())
+            .finish_non_exhaustive()
     }
 }
 
-const VERSION_COLUMNS: &str = "SELECT project, package, version, sha256, size, manifest, \
-                               created_at, created_by FROM versions";
-
-fn version_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VersionRow> {
-    Ok(VersionRow {
-        project: r.get(0)?,
-        package: r.get(1)?,
-        version: r.get(2)?,
-        sha256: r.get(3)?,
-        size: r.get(4)?,
-        manifest: r.get(5)?,
-        created_at: r.get(6)?,
-        created_by: r.get(7)?,
-    })
-}
-
-fn secret_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SecretRow> {
-    Ok(SecretRow {
-        name: r.get(0)?,
-        version: r.get(1)?,
-        nonce: r.get(2)?,
-        ciphertext: r.get(3)?,
-        updated_at: r.get(4)?,
-        updated_by: r.get(5)?,
-    })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn secret_write_in(
-    c: &Connection,
-    scope: &str,
-    owner: &str,
-    name: &str,
-    nonce: &[u8],
-    ciphertext: &[u8],
-    by: &str,
-    mode: Option<bool>,
-) -> Result<i64, StoreError> {
-    let exists: bool = c.query_row(
-        "SELECT EXISTS (SELECT 1 FROM secrets WHERE scope = ?1 AND owner = ?2 AND name = ?3)",
-        params![scope, owner, name],
-        |r| r.get(0),
-    )?;
-    match mode {
-        Some(true) if exists => {
-            return Err(StoreError::AlreadyExists(format!(
-                "{scope} secret {name} already exists"
-            )));
-        }
-        Some(false) if !exists => {
-            return Err(StoreError::NotFound(format!("no {scope} secret {name}")));
-        }
-        _ => {}
+impl std::ops::Deref for Store {
+    type Target = dyn Metadata;
+    fn deref(&self) -> &Self::Target {
+        &*self.0
     }
-    Ok(c.query_row(
-        "INSERT INTO secrets (scope, owner, name, version, nonce, ciphertext, updated_at, \
-         updated_by) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7) \
-         ON CONFLICT (scope, owner, name) DO UPDATE SET version = version + 1, \
-         nonce = excluded.nonce, ciphertext = excluded.ciphertext, \
-         updated_at = excluded.updated_at, updated_by = excluded.updated_by \
-         RETURNING version",
-        params![scope, owner, name, nonce, ciphertext, now_ms(), by],
-        |r| r.get(0),
-    )?)
 }
 
-fn no_package(project: &str, package: &str) -> StoreError {
-    StoreError::NotFound(format!("no package {project}/{package}"))
-}
-
-pub(crate) fn project_exists(c: &Connection, name: &str) -> rusqlite::Result<bool> {
-    c.query_row(
-        "SELECT EXISTS (SELECT 1 FROM projects WHERE name = ?1)",
-        [name],
-        |r| r.get(0),
-    )
-}
-
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let current: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
-        tx.commit()?;
+impl Store {
+    /// Wraps an engine.
+    pub fn new(engine: impl Metadata) -> Store {
+        Store(Arc::new(engine))
     }
-    Ok(())
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    /// Opens (creating if needed) the SQLite file at `path` and migrates it.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Ok(Store::new(sqlite::SqliteStore::open(path)?))
+    }
 
-    #[tokio::test]
-    async fn versions_rollback_and_delete() {
-        let tmp = tempfile::tempdir().unwrap();
-        let store = Store::open(&tmp.path().join("db")).unwrap();
-        let blob = Arc::new(vec![1u8, 2, 3]);
-        let add = |sha: &str| {
-            store.add_version(
-                "acme".into(),
-                "hello".into(),
-                sha.into(),
-                blob.clone(),
-                "{}".into(),
-                "admin".into(),
-                true,
-            )
-        };
-        assert_eq!(add("aa").await.unwrap(), 1);
-        assert_eq!(add("bb").await.unwrap(), 2);
-        let (pkg, versions) = store
-            .list_versions("acme".into(), "hello".into())
-            .await
-            .unwrap();
-        assert_eq!((pkg.current_version, versions.len()), (Some(2), 2));
-        store
-            .set_current("acme".into(), "hello".into(), 1)
-            .await
-            .unwrap();
-        assert!(matches!(
-            store.set_current("acme".into(), "hello".into(), 9).await,
-            Err(StoreError::NotFound(_))
-        ));
-        let current = store.current_versions().await.unwrap();
-        assert_eq!(current.len(), 1);
-        assert_eq!(current[0].sha256, "aa");
-        store
-            .delete_package("acme".into(), "hello".into())
-            .await
-            .unwrap();
-        assert!(store.blob("aa".into()).await.is_err(), "orphan blobs go");
-        // Every migration ran, and execution records work.
-        let version: usize = store
-            .call(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
-            .await
-            .unwrap();
-        assert_eq!(version, MIGRATIONS.len());
-        let row = ExecutionRow {
-            id: "e1".into(),
-            project: "acme".into(),
-            package: "hello".into(),
-            version: 1,
-            started_at: now_ms(),
-            duration_us: 5,
-            status: "ok".into(),
-            http_status: Some(200),
-            user: None,
-            secrets: vec!["package:X".into()],
-            stdout: b"out".to_vec(),
-            stdout_truncated: false,
-            stderr: Vec::new(),
-            stderr_truncated: true,
-        };
-        let mut old = row.clone();
-        (old.id, old.started_at) = ("e0".into(), now_ms() - 120_000);
-        store.insert_executions(vec![old, row]).await.unwrap();
-        let dropped = store
-            .prune_executions(
-                vec![("acme".into(), "hello".into())],
-                10,
-                60_000,
-                Vec::new(),
-                u64::MAX,
-            )
-            .await
-            .unwrap();
-        assert_eq!(dropped, 1, "only the record past the age limit goes");
-        assert!(
-            store
-                .execution("acme".into(), "e0".into())
-                .await
-                .unwrap()
-                .is_none()
-        );
-        let got = store
-            .execution("acme".into(), "e1".into())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            (got.secrets, got.stdout, got.stderr_truncated),
-            (vec!["package:X".to_string()], b"out".to_vec(), true)
-        );
-        // Reopening keeps the schema version and does not re-run migrations.
-        drop(store);
-        let store = Store::open(&tmp.path().join("db")).unwrap();
-        assert_eq!(store.list_projects().await.unwrap().len(), 1);
+    /// Connects to the PostgreSQL database at `url` and migrates it.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Ok(Store::new(postgres::PgStore::connect(url).await?))
     }
 }

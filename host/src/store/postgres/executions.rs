@@ -1,0 +1,169 @@
+//! Execution records (PostgreSQL).
+
+use super::PgStore;
+use crate::store::*;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+const COLUMNS: &str = "id, project, package, version, started_at, duration_us, status, \
+                       http_status, user_name, secrets, stdout, stdout_truncated, stderr, \
+                       stderr_truncated";
+
+fn row(r: &Row) -> ExecutionRow {
+    let secrets: String = r.get(9);
+    let http_status: Option<i32> = r.get(7);
+    ExecutionRow {
+        id: r.get(0),
+        project: r.get(1),
+        package: r.get(2),
+        version: r.get(3),
+        started_at: r.get(4),
+        duration_us: r.get(5),
+        status: r.get(6),
+        http_status: http_status.and_then(|s| u16::try_from(s).ok()),
+        user: r.get(8),
+        secrets: serde_json::from_str(&secrets).unwrap_or_default(),
+        stdout: r.get(10),
+        stdout_truncated: r.get(11),
+        stderr: r.get(12),
+        stderr_truncated: r.get(13),
+    }
+}
+
+#[async_trait::async_trait]
+impl ExecutionStore for PgStore {
+    async fn insert_executions(&self, rows: Vec<ExecutionRow>) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let insert = tx
+            .prepare(&format!(
+                "INSERT INTO executions ({COLUMNS}) VALUES \
+                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                 ON CONFLICT (id) DO NOTHING"
+            ))
+            .await?;
+        for e in &rows {
+            let secrets = serde_json::to_string(&e.secrets).unwrap_or_else(|_| "[]".into());
+            let http_status = e.http_status.map(i32::from);
+            tx.execute(
+                &insert,
+                &[
+                    &e.id,
+                    &e.project,
+                    &e.package,
+                    &e.version,
+                    &e.started_at,
+                    &e.duration_us,
+                    &e.status,
+                    &http_status,
+                    &e.user,
+                    &secrets,
+                    &e.stdout,
+                    &e.stdout_truncated,
+                    &e.stderr,
+                    &e.stderr_truncated,
+                ],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn prune_executions(
+        &self,
+        packages: Vec<(String, String)>,
+        keep: u32,
+        max_age_ms: i64,
+        projects: Vec<String>,
+        project_bytes: u64,
+    ) -> Result<usize, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let mut dropped = 0u64;
+        let keep = i64::from(keep);
+        for (project, package) in &packages {
+            dropped += tx
+                .execute(
+                    "DELETE FROM executions WHERE id IN (SELECT id FROM executions \
+                     WHERE project = $1 AND package = $2 ORDER BY started_at DESC, id DESC \
+                     OFFSET $3)",
+                    &[project, package, &keep],
+                )
+                .await?;
+        }
+        let limit = i64::try_from(project_bytes).unwrap_or(i64::MAX);
+        for project in &projects {
+            dropped += tx
+                .execute(
+                    "DELETE FROM executions WHERE id IN (SELECT id FROM (\
+                       SELECT id, SUM(length(stdout) + length(stderr)) \
+                         OVER (ORDER BY started_at DESC, id DESC) AS kept \
+                       FROM executions WHERE project = $1) s WHERE kept > $2)",
+                    &[project, &limit],
+                )
+                .await?;
+        }
+        dropped += tx
+            .execute(
+                "DELETE FROM executions WHERE started_at < $1",
+                &[&now_ms().saturating_sub(max_age_ms)],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(usize::try_from(dropped).unwrap_or(usize::MAX))
+    }
+
+    async fn list_executions(
+        &self,
+        filter: ExecutionFilter,
+    ) -> Result<Vec<ExecutionRow>, StoreError> {
+        let mut sql = format!("SELECT {COLUMNS} FROM executions WHERE project = $1");
+        let mut args: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(filter.project)];
+        if let Some(p) = filter.package {
+            args.push(Box::new(p));
+            sql.push_str(&format!(" AND package = ${}", args.len()));
+        }
+        if let Some(s) = filter.status {
+            args.push(Box::new(s));
+            sql.push_str(&format!(" AND status = ${}", args.len()));
+        }
+        if let Some(after) = filter.after {
+            args.push(Box::new(after));
+            sql.push_str(&format!(" AND started_at > ${}", args.len()));
+        }
+        args.push(Box::new(i64::from(filter.limit)));
+        sql.push_str(&format!(
+            " ORDER BY started_at DESC, id DESC LIMIT ${}",
+            args.len()
+        ));
+        let params: Vec<&(dyn ToSql + Sync)> = args
+            .iter()
+            .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        Ok(self
+            .client()
+            .await?
+            .query(&sql, &params)
+            .await?
+            .iter()
+            .map(row)
+            .collect())
+    }
+
+    async fn execution(
+        &self,
+        project: String,
+        id: String,
+    ) -> Result<Option<ExecutionRow>, StoreError> {
+        Ok(self
+            .client()
+            .await?
+            .query_opt(
+                &format!("SELECT {COLUMNS} FROM executions WHERE project = $1 AND id = $2"),
+                &[&project, &id],
+            )
+            .await?
+            .map(|r| row(&r)))
+    }
+}

@@ -1,0 +1,854 @@
+//! The metadata store's conformance suite: every method of every aggregate trait, run against
+//! both engines (SQLite in a file, PostgreSQL on a real server), with the errors a caller relies
+//! on. Then what only a shared database must get right: version numbers decided by the
+//! database when hosts deploy at once, and the change feed heard by every host.
+
+use crate::pg::Postgres;
+use edgeward_host::secrets::userkey::KeySlot;
+use edgeward_host::store::{
+    AuditFilter, AuditRow, Change, ExecutionFilter, ExecutionRow, NewToken, Role, Store,
+    StoreError, now_ms,
+};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn blob(n: u8) -> Arc<Vec<u8>> {
+    Arc::new(vec![n; 64])
+}
+
+async fn deploy(store: &Store, project: &str, package: &str, sha: &str) -> i64 {
+    store
+        .add_version(
+            project.into(),
+            package.into(),
+            sha.into(),
+            blob(sha.len() as u8),
+            "{}".into(),
+            "alice".into(),
+            true,
+        )
+        .await
+        .unwrap()
+        .version
+}
+
+fn token(id: &str, user: &str, slot: bool, expires_at: Option<i64>) -> NewToken {
+    NewToken {
+        id: id.into(),
+        hash: format!("hash-{id}"),
+        user: user.into(),
+        label: format!("label {id}"),
+        expires_at,
+        issued_by: user.into(),
+        slot: slot.then(|| KeySlot {
+            key_id: format!("key-{user}"),
+            nonce: vec![1; 12],
+            wrapped: vec![2; 48],
+        }),
+    }
+}
+
+fn execution(id: &str, package: &str, started_at: i64, status: &str) -> ExecutionRow {
+    ExecutionRow {
+        id: id.into(),
+        project: "acme".into(),
+        package: package.into(),
+        version: 1,
+        started_at,
+        duration_us: 42,
+        status: status.into(),
+        http_status: Some(200),
+        user: Some("alice".into()),
+        secrets: vec!["package:DB".into()],
+        stdout: b"out".to_vec(),
+        stdout_truncated: false,
+        stderr: b"err".to_vec(),
+        stderr_truncated: true,
+    }
+}
+
+fn audit(at: i64, actor: &str, project: Option<&str>) -> AuditRow {
+    AuditRow {
+        id: 0,
+        at,
+        actor: actor.into(),
+        token_id: Some("tok_1".into()),
+        action: "GET /v1/projects".into(),
+        target: "/v1/projects".into(),
+        project: project.map(Into::into),
+        scope: Some("project".into()),
+        remote: Some("127.0.0.1".into()),
+        status: 200,
+        outcome: "ok".into(),
+        detail: None,
+    }
+}
+
+/// Every trait method, on one engine.
+async fn suite(store: Store) {
+    let mut feed = store.subscribe();
+
+    // Projects and packages.
+    store
+        .create_project("acme".into(), "alice".into())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.create_project("acme".into(), "bob".into()).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert!(store.project_exists("acme".into()).await.unwrap());
+    assert!(!store.project_exists("nope".into()).await.unwrap());
+    let no_project = store
+        .add_version(
+            "ghost".into(),
+            "x".into(),
+            "aa".into(),
+            blob(1),
+            "{}".into(),
+            "alice".into(),
+            false,
+        )
+        .await;
+    assert!(matches!(no_project, Err(StoreError::NotFound(_))));
+    assert_eq!(deploy(&store, "acme", "api", "aa").await, 1);
+    assert_eq!(deploy(&store, "acme", "api", "bb").await, 2);
+    assert_eq!(deploy(&store, "acme", "web", "aa").await, 1);
+    assert_eq!(
+        deploy(&store, "other", "api", "cc").await,
+        1,
+        "creates the project"
+    );
+    let projects: Vec<String> = store
+        .list_projects()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(projects, ["acme", "other"]);
+    let packages = store.list_packages("acme".into()).await.unwrap();
+    assert_eq!(
+        packages
+            .iter()
+            .map(|p| (p.name.as_str(), p.current_version, p.versions))
+            .collect::<Vec<_>>(),
+        [("api", Some(2), 2), ("web", Some(1), 1)]
+    );
+    let (pkg, versions) = store
+        .list_versions("acme".into(), "api".into())
+        .await
+        .unwrap();
+    assert_eq!(pkg.current_version, Some(2));
+    assert_eq!(
+        versions
+            .iter()
+            .map(|v| (v.version, v.sha256.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "aa"), (2, "bb")]
+    );
+    assert!(matches!(
+        store.list_versions("acme".into(), "nope".into()).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let (row, bytes) = store
+        .version_with_blob("acme".into(), "api".into(), 1)
+        .await
+        .unwrap();
+    assert_eq!((row.sha256.as_str(), bytes.len()), ("aa", 64));
+    assert!(matches!(
+        store
+            .version_with_blob("acme".into(), "api".into(), 9)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    let before = store
+        .current("acme".into(), "api".into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(before.version.version, 2);
+    let generation = store
+        .set_current("acme".into(), "api".into(), 1)
+        .await
+        .unwrap();
+    assert!(generation > before.generation, "generations only grow");
+    assert!(matches!(
+        store.set_current("acme".into(), "api".into(), 9).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let current = store
+        .current("acme".into(), "api".into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (current.version.version, current.generation),
+        (1, generation)
+    );
+    assert!(
+        store
+            .current("acme".into(), "nope".into())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let all: Vec<(String, String, i64)> = store
+        .current_versions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.version.project, c.version.package, c.version.version))
+        .collect();
+    assert_eq!(
+        all,
+        [
+            ("acme".into(), "api".into(), 1),
+            ("acme".into(), "web".into(), 1),
+            ("other".into(), "api".into(), 1)
+        ]
+    );
+    assert_eq!(store.blob("bb".into()).await.unwrap().len(), 64);
+    // Deleting a package drops the blobs only it used.
+    let deleted = store
+        .delete_package("acme".into(), "api".into())
+        .await
+        .unwrap();
+    assert!(deleted > generation);
+    assert!(matches!(
+        store.delete_package("acme".into(), "api".into()).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.blob("bb".into()).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(
+        store.blob("aa".into()).await.is_ok(),
+        "acme/web still uses it"
+    );
+    assert_eq!(
+        deploy(&store, "acme", "api", "dd").await,
+        1,
+        "a new package starts again at 1"
+    );
+
+    // Every package change was on the feed, in order, with its generation.
+    let mut heard = Vec::new();
+    while let Ok(change) = feed.try_recv() {
+        heard.push(change);
+    }
+    let wait = tokio::time::timeout(Duration::from_secs(5), async {
+        while heard
+            .iter()
+            .filter(|c| matches!(c, Change::Package { .. }))
+            .count()
+            < 7
+        {
+            heard.push(feed.recv().await.unwrap());
+        }
+    });
+    wait.await.expect("7 package changes heard");
+    assert!(heard.contains(&Change::Package {
+        project: "acme".into(),
+        package: "api".into(),
+        generation,
+    }));
+    assert!(heard.contains(&Change::Package {
+        project: "acme".into(),
+        package: "api".into(),
+        generation: deleted,
+    }));
+
+    // Embedded ciphertexts.
+    let write = |name: &str, mode: Option<bool>, ct: u8| {
+        store.secret_write(
+            "project",
+            "acme".into(),
+            name.into(),
+            vec![0; 12],
+            vec![ct; 20],
+            "alice".into(),
+            mode,
+        )
+    };
+    assert_eq!(write("DB", Some(true), 1).await.unwrap(), 1);
+    assert!(matches!(
+        write("DB", Some(true), 2).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        write("NOPE", Some(false), 2).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(write("DB", Some(false), 3).await.unwrap(), 2);
+    assert_eq!(write("DB", None, 4).await.unwrap(), 3);
+    assert_eq!(write("API", None, 5).await.unwrap(), 1);
+    let got = store
+        .secret_get("project", "acme".into(), "DB".into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((got.version, got.ciphertext[0]), (3, 4));
+    assert!(
+        store
+            .secret_get("package", "acme".into(), "DB".into())
+            .await
+            .unwrap()
+            .is_none(),
+        "scopes are apart"
+    );
+    store
+        .secret_import(
+            "project",
+            "acme".into(),
+            vec![
+                ("API".into(), vec![0; 12], vec![6; 20]),
+                ("NEW".into(), vec![0; 12], vec![7; 20]),
+            ],
+            "alice".into(),
+        )
+        .await
+        .unwrap();
+    let listed: Vec<(String, i64)> = store
+        .secret_list("project", "acme".into())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.name, s.version))
+        .collect();
+    assert_eq!(
+        listed,
+        [("API".into(), 2), ("DB".into(), 3), ("NEW".into(), 1)]
+    );
+    assert!(
+        store
+            .secret_delete("project", "acme".into(), "NEW".into())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .secret_delete("project", "acme".into(), "NEW".into())
+            .await
+            .unwrap()
+    );
+    store
+        .wrap_insert(
+            "w1".into(),
+            "DB".into(),
+            vec![1; 12],
+            vec![2; 20],
+            now_ms() + 60_000,
+        )
+        .await
+        .unwrap();
+    store
+        .wrap_insert(
+            "w0".into(),
+            "DB".into(),
+            vec![1; 12],
+            vec![2; 20],
+            now_ms() - 1,
+        )
+        .await
+        .unwrap();
+    let taken = store.wrap_take("w1".into()).await.unwrap().unwrap();
+    assert_eq!(taken.0, "DB");
+    assert!(
+        store.wrap_take("w1".into()).await.unwrap().is_none(),
+        "single use"
+    );
+    assert!(
+        store.wrap_take("w0".into()).await.unwrap().is_none(),
+        "expired"
+    );
+    store
+        .issued_wrap_insert("i1".into(), now_ms() + 60_000)
+        .await
+        .unwrap();
+    assert!(store.issued_wrap_take("i1".into()).await.unwrap());
+    assert!(!store.issued_wrap_take("i1".into()).await.unwrap());
+
+    // Identity.
+    for reserved in ["anonymous", "root"] {
+        assert!(matches!(
+            store
+                .create_user(reserved.into(), false, "admin".into(), false)
+                .await,
+            Err(StoreError::Reserved(_))
+        ));
+    }
+    store
+        .create_user("alice".into(), false, "admin".into(), false)
+        .await
+        .unwrap();
+    store
+        .create_user("root-admin".into(), true, "admin".into(), false)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .create_user("alice".into(), true, "admin".into(), false)
+            .await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    store
+        .create_user("alice".into(), true, "admin".into(), true)
+        .await
+        .unwrap();
+    let users: Vec<(String, bool)> = store
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| (u.name, u.platform_admin))
+        .collect();
+    assert_eq!(
+        users,
+        [("alice".into(), false), ("root-admin".into(), true)],
+        "if_absent changed nothing"
+    );
+    assert!(store.user_exists("alice".into()).await.unwrap());
+    assert!(!store.user_exists("bob".into()).await.unwrap());
+    store
+        .insert_token(token("t1", "alice", true, None))
+        .await
+        .unwrap();
+    store
+        .insert_token(token("t2", "alice", true, Some(now_ms() - 1)))
+        .await
+        .unwrap();
+    let owner = store
+        .token_by_hash("hash-t1".into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(owner.token.user_name, "alice");
+    assert!(!owner.platform_admin);
+    assert_eq!(owner.slot.unwrap().wrapped, vec![2; 48]);
+    assert!(store.token_by_hash("nope".into()).await.unwrap().is_none());
+    assert_eq!(store.list_tokens("alice".into()).await.unwrap().len(), 2);
+    assert!(store.has_user_key("alice".into()).await.unwrap());
+    assert_eq!(store.drop_expired_slots().await.unwrap(), 1);
+    store
+        .revoke_token("alice".into(), "t1".into())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.revoke_token("alice".into(), "t9".into()).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let revoked = store
+        .token_by_hash("hash-t1".into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(revoked.token.revoked_at.is_some());
+    assert!(
+        revoked.slot.is_none(),
+        "a revoked token's key slot is destroyed"
+    );
+    assert!(!store.has_user_key("alice".into()).await.unwrap());
+    store
+        .create_enrollment(
+            "enr_1".into(),
+            "ehash".into(),
+            "alice".into(),
+            "root-admin".into(),
+            now_ms() + 60_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .enrollment("ehash".into())
+            .await
+            .unwrap()
+            .unwrap()
+            .user,
+        "alice"
+    );
+    assert_eq!(
+        store
+            .pending_enrollments("alice".into())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    store
+        .redeem_enrollment("ehash".into(), token("t3", "alice", true, None))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .redeem_enrollment("ehash".into(), token("t4", "alice", true, None))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(
+        store
+            .token_by_hash("hash-t4".into())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.enrollment("ehash".into()).await.unwrap().is_none());
+    assert!(store.has_user_key("alice".into()).await.unwrap());
+    assert!(matches!(
+        store
+            .set_member("nope".into(), "alice".into(), Role::Viewer, "a".into())
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store
+            .set_member("acme".into(), "bob".into(), Role::Viewer, "a".into())
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    store
+        .set_member("acme".into(), "alice".into(), Role::Viewer, "a".into())
+        .await
+        .unwrap();
+    store
+        .set_member("acme".into(), "alice".into(), Role::Developer, "a".into())
+        .await
+        .unwrap();
+    store
+        .set_member("other".into(), "alice".into(), Role::Admin, "a".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.role_of("acme".into(), "alice".into()).await.unwrap(),
+        Some(Role::Developer)
+    );
+    assert_eq!(store.list_members("acme".into()).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .memberships("alice".into())
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| (m.project.as_str(), m.role))
+            .collect::<Vec<_>>(),
+        [("acme", Role::Developer), ("other", Role::Admin)]
+    );
+    store
+        .remove_member("acme".into(), "alice".into())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.remove_member("acme".into(), "alice".into()).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store.role_of("acme".into(), "alice".into()).await.unwrap(),
+        None
+    );
+
+    // Execution records.
+    let now = now_ms();
+    store
+        .insert_executions(vec![
+            execution("e1", "api", now - 3000, "ok"),
+            execution("e2", "api", now - 2000, "trapped"),
+            execution("e3", "web", now - 1000, "ok"),
+            execution("old", "web", now - 10_000_000, "ok"),
+        ])
+        .await
+        .unwrap();
+    let list = |package: Option<&str>, status: Option<&str>, after: Option<i64>| {
+        store.list_executions(ExecutionFilter {
+            project: "acme".into(),
+            package: package.map(Into::into),
+            status: status.map(Into::into),
+            after,
+            limit: 10,
+        })
+    };
+    let ids = |rows: Vec<ExecutionRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(list(None, None, None).await.unwrap()),
+        ["e3", "e2", "e1", "old"]
+    );
+    assert_eq!(
+        ids(list(Some("api"), None, None).await.unwrap()),
+        ["e2", "e1"]
+    );
+    assert_eq!(
+        ids(list(None, Some("trapped"), None).await.unwrap()),
+        ["e2"]
+    );
+    assert_eq!(
+        ids(list(None, None, Some(now - 2500)).await.unwrap()),
+        ["e3", "e2"]
+    );
+    let got = store
+        .execution("acme".into(), "e2".into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            got.http_status,
+            got.secrets,
+            got.stdout,
+            got.stderr_truncated
+        ),
+        (
+            Some(200),
+            vec!["package:DB".to_string()],
+            b"out".to_vec(),
+            true
+        )
+    );
+    assert!(
+        store
+            .execution("other".into(), "e2".into())
+            .await
+            .unwrap()
+            .is_none(),
+        "by project"
+    );
+    let dropped = store
+        .prune_executions(
+            vec![("acme".into(), "api".into())],
+            1,
+            3_600_000,
+            vec!["acme".into()],
+            u64::MAX,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        dropped, 2,
+        "one past the per-package count, one past the age"
+    );
+    assert_eq!(ids(list(None, None, None).await.unwrap()), ["e3", "e2"]);
+    let dropped = store
+        .prune_executions(Vec::new(), 100, 3_600_000, vec!["acme".into()], 6)
+        .await
+        .unwrap();
+    assert_eq!(dropped, 1, "6 bytes of output keep the newest record only");
+
+    // The audit log.
+    for (at, actor, project) in [
+        (1000, "alice", Some("acme")),
+        (2000, "bob", Some("other")),
+        (3000, "alice", None),
+    ] {
+        store.append_audit(audit(at, actor, project)).await.unwrap();
+    }
+    let query = |filter: AuditFilter| store.query_audit(filter);
+    let ats = |rows: Vec<AuditRow>| rows.into_iter().map(|r| r.at).collect::<Vec<_>>();
+    let everything = query(AuditFilter {
+        limit: 10,
+        ..AuditFilter::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(everything[0].status, 200);
+    assert_eq!(ats(everything), [3000, 2000, 1000]);
+    assert_eq!(
+        ats(query(AuditFilter {
+            actor: Some("alice".into()),
+            limit: 10,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap()),
+        [3000, 1000]
+    );
+    assert_eq!(
+        ats(query(AuditFilter {
+            project: Some("other".into()),
+            limit: 10,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap()),
+        [2000]
+    );
+    assert_eq!(
+        ats(query(AuditFilter {
+            since: Some(1500),
+            until: Some(3000),
+            limit: 10,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap()),
+        [2000]
+    );
+    assert_eq!(
+        ats(query(AuditFilter {
+            limit: 1,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap()),
+        [3000]
+    );
+    assert_eq!(store.prune_audit(2500).await.unwrap(), 2);
+
+    // Changes published from outside the store reach subscribers.
+    let secret = Change::Secret {
+        scope: "project".into(),
+        owner: "acme".into(),
+        name: "DB".into(),
+    };
+    store.publish(secret.clone()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if feed.recv().await.unwrap() == secret {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the published change is heard");
+    let health = store.health().await;
+    assert!(health.store.is_ok() && health.feed.is_ok(), "{health:?}");
+}
+
+#[tokio::test]
+async fn the_sqlite_store_conforms() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(&tmp.path().join("db")).unwrap();
+    assert_eq!(store.engine(), "sqlite");
+    suite(store).await;
+}
+
+#[tokio::test]
+async fn the_postgres_store_conforms() {
+    let url = Postgres::shared().create_database();
+    let store = Store::connect(&url).await.unwrap();
+    assert_eq!(store.engine(), "postgres");
+    suite(store).await;
+    // A second connection migrates nothing again and sees the same data.
+    let again = Store::connect(&url).await.unwrap();
+    assert_eq!(again.list_projects().await.unwrap().len(), 2);
+}
+
+/// Two hosts (two stores on one database) deploying the same package at once: every deploy
+/// gets its own version number, none is lost, and the current version is the last committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_deploying_one_package_at_once_each_get_a_version() {
+    let url = Postgres::shared().create_database();
+    let a = Store::connect(&url).await.unwrap();
+    let b = Store::connect(&url).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            store
+                .add_version(
+                    "acme".into(),
+                    "api".into(),
+                    format!("sha{i}"),
+                    blob(i as u8),
+                    "{}".into(),
+                    "alice".into(),
+                    true,
+                )
+                .await
+                .unwrap()
+        }));
+    }
+    let mut committed = Vec::new();
+    for t in tasks {
+        committed.push(t.await.unwrap());
+    }
+    let versions: BTreeSet<i64> = committed.iter().map(|c| c.version).collect();
+    assert_eq!(versions, (1..=40).collect(), "no duplicate, no gap");
+    let generations: BTreeSet<i64> = committed.iter().map(|c| c.generation).collect();
+    assert_eq!(generations.len(), 40, "each change has its own generation");
+    // The version with the greatest generation committed last, and is current.
+    let last = committed.iter().max_by_key(|c| c.generation).unwrap();
+    let current = b
+        .current("acme".into(), "api".into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (current.version.version, current.generation),
+        (last.version, last.generation)
+    );
+    let (_, listed) = a.list_versions("acme".into(), "api".into()).await.unwrap();
+    assert_eq!(listed.len(), 40);
+}
+
+/// A change made through one host is heard by another within a second, and a host whose
+/// database restarts hears that it must resynchronise, then hears new changes again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_reaches_other_hosts_and_survives_a_database_restart() {
+    let mut pg = Postgres::start();
+    let url = pg.create_database();
+    let a = Store::connect(&url).await.unwrap();
+    let b = Store::connect(&url).await.unwrap();
+    let mut heard = b.subscribe();
+    let started = std::time::Instant::now();
+    let committed = a
+        .add_version(
+            "acme".into(),
+            "api".into(),
+            "aa".into(),
+            blob(1),
+            "{}".into(),
+            "alice".into(),
+            true,
+        )
+        .await
+        .unwrap();
+    let change = tokio::time::timeout(Duration::from_secs(1), heard.recv())
+        .await
+        .expect("heard within a second")
+        .unwrap();
+    assert_eq!(
+        change,
+        Change::Package {
+            project: "acme".into(),
+            package: "api".into(),
+            generation: committed.generation,
+        }
+    );
+    println!("feed delay: {:?}", started.elapsed());
+
+    pg.stop();
+    let health = b.health().await;
+    assert!(health.store.is_err(), "{health:?}");
+    assert!(matches!(
+        b.list_projects().await,
+        Err(StoreError::Unavailable(_))
+    ));
+    pg.restart();
+    // The listener reconnects by itself and tells subscribers to reload everything.
+    let resync = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            if heard.recv().await.unwrap() == Change::Resync {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(resync.is_ok(), "no resync after the restart: {}", pg.log());
+    a.publish(Change::Identity {
+        user: "alice".into(),
+    })
+    .await
+    .unwrap();
+    let after = tokio::time::timeout(Duration::from_secs(1), heard.recv())
+        .await
+        .expect("new changes are heard after the restart")
+        .unwrap();
+    assert_eq!(
+        after,
+        Change::Identity {
+            user: "alice".into()
+        }
+    );
+    assert!(b.health().await.feed.is_ok());
+}
