@@ -956,16 +956,19 @@ async fn audit_records_past_retention_are_removed() {
     assert_eq!(r.status(), 201);
     assert!(server.stop());
     // Age the first record past 30 days.
-    let db = rusqlite::Connection::open(data.join("edgeward.db")).unwrap();
     let old = 40i64 * 24 * 3600 * 1000;
-    let n = db
-        .execute(
-            "UPDATE audit SET at = at - ?1 WHERE action = 'POST /v1/users'",
-            [old],
-        )
-        .unwrap();
+    let age = format!("UPDATE audit SET at = at - {old} WHERE action = 'POST /v1/users'");
+    let n = match &server.store {
+        Some(url) => {
+            let pg = crate::pg::Postgres::shared();
+            pg.psql(url, &format!("{age} RETURNING 1")).lines().count()
+        }
+        None => {
+            let db = rusqlite::Connection::open(data.join("edgeward.db")).unwrap();
+            db.execute(&age, []).unwrap()
+        }
+    };
     assert_eq!(n, 1);
-    drop(db);
     let server = Server::spawn(&data, &options, tmp.path().join("log"));
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

@@ -452,9 +452,7 @@ async fn every_route_for_every_caller() {
 
     // No token appears in the audit log, the server log, or the database file.
     let audit_text = audit.to_string();
-    let mut db = std::fs::read(fx.server.data_dir.join("edgeward.db")).unwrap();
-    db.extend(std::fs::read(fx.server.data_dir.join("edgeward.db-wal")).unwrap_or_default());
-    let db = String::from_utf8_lossy(&db);
+    let db = fx.server.database_text();
     let log = fx.server.log();
     for (caller, token) in &fx.tokens {
         let Some(token) = token else { continue };

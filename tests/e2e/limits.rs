@@ -273,12 +273,8 @@ async fn execution_records_mask_secret_values_and_are_retained_boundedly() {
         .json(Method::GET, "/v1/projects/acme/executions/nope")
         .await;
     assert_eq!(status, 404);
-    let mut db = std::fs::read(server.data_dir.join("edgeward.db")).unwrap();
-    db.extend(std::fs::read(server.data_dir.join("edgeward.db-wal")).unwrap_or_default());
-    assert!(
-        !String::from_utf8_lossy(&db).contains(value),
-        "the value is nowhere in the database"
-    );
+    let db = server.database_text();
+    assert!(!db.contains(value), "the value is nowhere in the database");
 }
 
 fn raw(server: &Server, bytes: &[u8], read_timeout: Duration) -> String {

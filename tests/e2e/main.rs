@@ -8,6 +8,7 @@ pub mod pg;
 
 mod abuse;
 mod cli;
+mod cluster;
 mod confidentiality;
 mod conformance;
 mod identity;

@@ -491,6 +491,32 @@ async fn without_a_master_key_one_is_created_0600_and_kept_across_restarts() {
     use std::os::unix::fs::PermissionsExt;
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
+    if crate::harness::on_postgres() {
+        // A cluster never makes a key file: one host's file would leave the others unable to
+        // decrypt. Without EDGEWARD_MASTER_KEY the host refuses to start, and says why.
+        let out =
+            crate::harness::cleared(std::process::Command::new(env!("CARGO_BIN_EXE_edgeward")))
+                .args([
+                    "serve",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--api-listen",
+                    "127.0.0.1:0",
+                ])
+                .arg("--data-dir")
+                .arg(&data)
+                .env(
+                    "EDGEWARD_STORE",
+                    crate::pg::Postgres::shared().create_database(),
+                )
+                .output()
+                .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(stderr.contains("needs EDGEWARD_MASTER_KEY"), "{stderr}");
+        assert!(!data.join("master.key").exists());
+        return;
+    }
     let options = Options {
         unset: vec!["EDGEWARD_MASTER_KEY".into()],
         ..Options::default()
