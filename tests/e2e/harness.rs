@@ -775,10 +775,24 @@ impl Server {
             if status == 200 {
                 return body;
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no execution record {id}: {status} {body}"
-            );
+            if std::time::Instant::now() >= deadline {
+                let log = self.log();
+                let problems: Vec<&str> = log
+                    .lines()
+                    .filter(|l| l.contains("ERROR") || l.contains("WARN"))
+                    .collect();
+                let (_, newest) = self
+                    .json(
+                        reqwest::Method::GET,
+                        &format!("/v1/projects/{project}/executions?limit=3"),
+                    )
+                    .await;
+                panic!(
+                    "no execution record {id}: {status} {body}\nnewest records: {newest}\n\
+                     server warnings and errors:\n{}",
+                    problems[problems.len().saturating_sub(30)..].join("\n")
+                );
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

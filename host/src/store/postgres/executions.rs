@@ -33,40 +33,58 @@ fn row(r: &Row) -> ExecutionRow {
 #[async_trait::async_trait]
 impl ExecutionStore for PgStore {
     async fn insert_executions(&self, rows: Vec<ExecutionRow>) -> Result<(), StoreError> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await?;
-        let insert = tx
-            .prepare(&format!(
-                "INSERT INTO executions ({COLUMNS}) VALUES \
-                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-                 ON CONFLICT (id) DO NOTHING"
-            ))
-            .await?;
-        for e in &rows {
-            let secrets = serde_json::to_string(&e.secrets).unwrap_or_else(|_| "[]".into());
-            let http_status = e.http_status.map(i32::from);
-            tx.execute(
-                &insert,
+        // One statement per batch (columns as arrays): a round trip per record would make a
+        // busy host's record writer fall behind.
+        let mut ids = Vec::with_capacity(rows.len());
+        let (mut projects, mut packages, mut versions) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut started, mut durations, mut statuses) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut http, mut users, mut secrets) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut stdout, mut stdout_cut) = (Vec::new(), Vec::new());
+        let (mut stderr, mut stderr_cut) = (Vec::new(), Vec::new());
+        for e in rows {
+            ids.push(e.id);
+            projects.push(e.project);
+            packages.push(e.package);
+            versions.push(e.version);
+            started.push(e.started_at);
+            durations.push(e.duration_us);
+            statuses.push(e.status);
+            http.push(e.http_status.map(i32::from));
+            users.push(e.user);
+            secrets.push(serde_json::to_string(&e.secrets).unwrap_or_else(|_| "[]".into()));
+            stdout.push(e.stdout);
+            stdout_cut.push(e.stdout_truncated);
+            stderr.push(e.stderr);
+            stderr_cut.push(e.stderr_truncated);
+        }
+        self.client()
+            .await?
+            .execute(
+                &format!(
+                    "INSERT INTO executions ({COLUMNS}) SELECT * FROM UNNEST(\
+                     $1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], \
+                     $6::BIGINT[], $7::TEXT[], $8::INTEGER[], $9::TEXT[], $10::TEXT[], \
+                     $11::BYTEA[], $12::BOOLEAN[], $13::BYTEA[], $14::BOOLEAN[]) \
+                     ON CONFLICT (id) DO NOTHING"
+                ),
                 &[
-                    &e.id,
-                    &e.project,
-                    &e.package,
-                    &e.version,
-                    &e.started_at,
-                    &e.duration_us,
-                    &e.status,
-                    &http_status,
-                    &e.user,
+                    &ids,
+                    &projects,
+                    &packages,
+                    &versions,
+                    &started,
+                    &durations,
+                    &statuses,
+                    &http,
+                    &users,
                     &secrets,
-                    &e.stdout,
-                    &e.stdout_truncated,
-                    &e.stderr,
-                    &e.stderr_truncated,
+                    &stdout,
+                    &stdout_cut,
+                    &stderr,
+                    &stderr_cut,
                 ],
             )
             .await?;
-        }
-        tx.commit().await?;
         Ok(())
     }
 

@@ -208,6 +208,40 @@ fn first_line(e: &dyn std::fmt::Display) -> String {
     e.to_string().lines().next().unwrap_or_default().to_string()
 }
 
+/// Opens connections on one runtime (the server's), whichever runtime asks for one. A
+/// connection's socket is driven by the task that owns it: opened from a data-plane worker or
+/// the (low-priority) record writer, every query on it, from anywhere, would wait for that
+/// thread.
+struct OnRuntime(tokio::runtime::Handle);
+
+impl deadpool_postgres::Connect for OnRuntime {
+    fn connect(
+        &self,
+        config: &tokio_postgres::Config,
+    ) -> futures::future::BoxFuture<
+        '_,
+        Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error>,
+    > {
+        let (config, handle) = (config.clone(), self.0.clone());
+        Box::pin(async move {
+            let opened = handle.clone().spawn(async move {
+                let (client, connection) = config.connect(NoTls).await?;
+                let driver = handle.spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(error = %e, "a PostgreSQL connection closed");
+                    }
+                });
+                Ok((client, driver))
+            });
+            match opened.await {
+                Ok(result) => result,
+                // The server's runtime is shutting down: no connection can be driven.
+                Err(_) => std::future::pending().await,
+            }
+        })
+    }
+}
+
 /// What the listener task shares with the store.
 #[derive(Debug, Default)]
 struct FeedState {
@@ -238,9 +272,9 @@ impl PgStore {
             .application_name("edgeward")
             .connect_timeout(Duration::from_secs(5))
             .keepalives_idle(Duration::from_secs(30));
-        let manager = Manager::from_config(
+        let manager = Manager::from_connect(
             config.clone(),
-            NoTls,
+            OnRuntime(tokio::runtime::Handle::current()),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -338,15 +372,14 @@ async fn listen(config: tokio_postgres::Config, pool: Pool, feed: Feed, state: A
             Err(e) => {
                 if state.connected.swap(false, Ordering::AcqRel) {
                     tracing::warn!(error = %e, "change feed lost; reconnecting");
+                    // It was up: the first attempts come quickly again.
+                    backoff = Duration::from_millis(100);
                 }
                 was_connected = false;
             }
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(2));
-        if state.connected.load(Ordering::Acquire) {
-            backoff = Duration::from_millis(100);
-        }
     }
 }
 
