@@ -12,9 +12,16 @@ pub struct BadName(pub String);
 
 /// The name of a project or package: `[a-z0-9][a-z0-9-]{0,62}`, like a DNS label, so that it is
 /// safe in URLs, file names and Vault paths alike.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(transparent)]
 pub struct Name(String);
+
+/// Quoted, as a string's: messages say `no user "nobody"`, never `Name("nobody")`.
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
 
 impl Name {
     /// Checks `s` against the rule; `what` ("project", "package") names it in the error.
@@ -49,9 +56,16 @@ impl fmt::Display for Name {
 }
 
 /// The name of a secret: `[A-Za-z][A-Za-z0-9_.-]{0,127}`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(transparent)]
 pub struct SecretName(String);
+
+/// Quoted, as a string's: messages say `no user "nobody"`, never `SecretName("nobody")`.
+impl fmt::Debug for SecretName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
 
 impl SecretName {
     /// Checks `s` against the rule.

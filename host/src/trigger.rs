@@ -148,13 +148,13 @@ pub async fn handle(
         if row.status == "ok" {
             tracing::debug!(
                 execution = %row.id, project = %row.project, package = %row.package,
-                version = row.version, status = %row.status, http_status = ?row.http_status,
+                version = row.version, status = %row.status, http_status = row.http_status,
                 duration_ms, secrets = ?row.secrets, "execution finished"
             );
         } else {
             tracing::warn!(
                 execution = %row.id, project = %row.project, package = %row.package,
-                version = row.version, status = %row.status, http_status = ?row.http_status,
+                version = row.version, status = %row.status, http_status = row.http_status,
                 duration_ms, secrets = ?row.secrets, "execution failed"
             );
         }

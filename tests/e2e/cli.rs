@@ -372,3 +372,101 @@ async fn logs_follow_prints_new_executions_as_they_happen() {
     let _ = child.wait();
     assert!(seen, "execution {id} never appeared in logs --follow");
 }
+
+/// What a new user ran into (issue 14): `invoke --token` that was never sent, `logs` on a
+/// misspelled package that printed nothing and exited 0 (and followed forever), `--version`
+/// on a subcommand printing the CLI's version, and `Name("…")` in messages.
+#[tokio::test]
+async fn cli_mistakes_a_new_user_met_are_mended() {
+    let server = Server::start().await;
+    server.deploy("acme/hello", "hello").await;
+    let r = server
+        .api(reqwest::Method::POST, "/v1/users")
+        .json(&serde_json::json!({ "name": "alice" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = server
+        .api(reqwest::Method::POST, "/v1/users/alice/tokens")
+        .json(&serde_json::json!({ "name": "cli" }))
+        .send()
+        .await
+        .unwrap();
+    let minted: serde_json::Value = r.json().await.unwrap();
+    let alice = minted["token"].as_str().unwrap().to_string();
+
+    // `invoke --token` (or EDGEWARD_TOKEN) runs the function as that user; without one, as
+    // nobody: the admin token file is never sent to a function.
+    let newest_user = || async {
+        let (_, list) = server
+            .json(reqwest::Method::GET, "/v1/projects/acme/executions?limit=1")
+            .await;
+        list["executions"][0]["user"].clone()
+    };
+    let (ok, out, err) = server.cli(&["invoke", "acme/hello", "/as-alice", "--token", &alice]);
+    assert!(ok, "{err}");
+    assert!(out.contains("/as-alice"), "{out}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while newest_user().await != "alice" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the token was not sent"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // (server.cli sets EDGEWARD_TOKEN, which counts as given: run the CLI without it.)
+    let out = crate::harness::cleared(std::process::Command::new(env!("CARGO_BIN_EXE_edgeward")))
+        .args(["invoke", "acme/hello", "/as-nobody"])
+        .env("EDGEWARD_URL", &server.listen)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, list) = server
+            .json(reqwest::Method::GET, "/v1/projects/acme/executions?limit=1")
+            .await;
+        let newest = &list["executions"][0];
+        if newest["user"].is_null() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{newest}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // `logs` on a package that does not exist is an error, with and without --follow.
+    for args in [
+        &["logs", "acme/helo"][..],
+        &["logs", "acme/helo", "--follow"][..],
+        &["logs", "nope/hello"][..],
+    ] {
+        let (ok, out, err) = server.cli(args);
+        assert!(!ok, "{args:?}: {out}");
+        assert!(err.starts_with("error: not_found: "), "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?} printed {out:?}");
+    }
+    let (ok, _, err) = server.cli(&["logs", "acme/hello"]);
+    assert!(ok, "{err}");
+
+    // `--version` belongs to `edgeward` alone.
+    let (ok, out, _) = server.cli(&["--version"]);
+    assert!(ok && out.starts_with("edgeward "), "{out}");
+    let (ok, out, err) = server.cli(&["secrets", "get", "DB", "--platform", "--version", "1"]);
+    assert!(!ok, "{out}");
+    assert!(
+        !out.starts_with("edgeward "),
+        "printed the CLI's version: {out}"
+    );
+    assert!(err.contains("--version"), "{err}");
+
+    // Names in messages are quoted strings, not Rust's Debug of a type.
+    let (ok, _, err) = server.cli(&["tokens", "create", "--user", "nobody"]);
+    assert!(!ok);
+    assert!(err.contains("no user \"nobody\""), "{err}");
+    assert!(!err.contains("Name("), "{err}");
+}

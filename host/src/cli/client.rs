@@ -668,6 +668,13 @@ async fn logs(
     limit: u32,
 ) -> Result<(), ClientError> {
     let (project, package) = split_target(target)?;
+    // A misspelled target is an error, not an empty log (nor a follow that waits forever).
+    client
+        .send(client.request(
+            Method::GET,
+            &format!("/v1/projects/{project}/packages/{package}"),
+        ))
+        .await?;
     let mut after: Option<i64> = None;
     let mut seen = std::collections::HashSet::new();
     loop {
@@ -1057,6 +1064,11 @@ async fn invoke(
     let method = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
         .map_err(|_| err("bad_entry", format!("invalid method {method:?}")))?;
     let mut request = reqwest::Client::new().request(method, &url);
+    // A token given for this call (`--token` or EDGEWARD_TOKEN) triggers the execution as its
+    // user (their user-scope secrets); the admin token file is never sent to a function.
+    if let Some(token) = &conn.token {
+        request = request.bearer_auth(token);
+    }
     for header in headers {
         let (name, value) = header.split_once(':').ok_or_else(|| {
             err(

@@ -16,7 +16,9 @@ use std::path::PathBuf;
 
 /// Edgeward: run WebAssembly functions on HTTP requests, with scoped secrets.
 #[derive(Debug, Parser)]
-#[command(name = "edgeward", version, about, propagate_version = true)]
+// `--version` only on `edgeward` itself: on a subcommand it would shadow the subcommand's own
+// flags (`secrets get --version 1` printed the CLI's version).
+#[command(name = "edgeward", version, about)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
