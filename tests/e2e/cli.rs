@@ -439,8 +439,10 @@ async fn cli_mistakes_a_new_user_met_are_mended() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 
-    // `logs` on a package that does not exist is an error, with and without --follow.
+    // `logs` on a package that does not exist is an error, with and without --follow; so is a
+    // listing of a project that does not exist, with no table header above the error.
     for args in [
+        &["packages", "list", "nope"][..],
         &["logs", "acme/helo"][..],
         &["logs", "acme/helo", "--follow"][..],
         &["logs", "nope/hello"][..],

@@ -962,8 +962,24 @@ MODE = "production"
         .await
         .unwrap();
     assert_eq!(r.status(), 500);
+    let id = r.headers()["x-edgeward-execution-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "unresolved_binding", "{body}");
+    // Recorded with a status of its own, not as a limit, and listed by it.
+    let rec = server.execution("acme", &id).await;
+    assert_eq!(
+        (rec["status"].as_str(), rec["http_status"].as_u64()),
+        (Some("unbound"), Some(500)),
+        "{rec}"
+    );
+    let (s, list) = server
+        .json(Method::GET, "/v1/projects/acme/executions?status=unbound")
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(list["executions"][0]["id"], id.as_str(), "{list}");
     assert_no_leak(
         "the server log",
         &server.log(),

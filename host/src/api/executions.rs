@@ -55,13 +55,14 @@ fn summary(e: &ExecutionRow, output: bool) -> Value {
     v
 }
 
-const STATUSES: [&str; 6] = [
+const STATUSES: [&str; 7] = [
     "ok",
     "guest_error",
     "trapped",
     "timed_out",
     "out_of_memory",
     "limited",
+    "unbound",
 ];
 
 pub(super) async fn list(

@@ -214,10 +214,9 @@ pub async fn run(command: Command) -> Result<(), ClientError> {
                         .collect()
                 }
             };
-            println!(
-                "{:<40} {:>8} {:>9}  CREATED",
-                "PACKAGE", "CURRENT", "VERSIONS"
-            );
+            // Everything is fetched before the header is printed: an error (a project that
+            // does not exist) comes alone, not under a table's header.
+            let mut rows = Vec::new();
             for project in projects {
                 let body = client
                     .send(client.request(
@@ -226,7 +225,7 @@ pub async fn run(command: Command) -> Result<(), ClientError> {
                     ))
                     .await?;
                 for p in body["packages"].as_array().into_iter().flatten() {
-                    println!(
+                    rows.push(format!(
                         "{:<40} {:>8} {:>9}  {}",
                         format!("{project}/{}", p["name"].as_str().unwrap_or_default()),
                         p["current_version"]
@@ -234,8 +233,15 @@ pub async fn run(command: Command) -> Result<(), ClientError> {
                             .map_or("-".into(), |v| v.to_string()),
                         p["versions"].as_i64().unwrap_or(0),
                         p["created_at"].as_str().unwrap_or_default()
-                    );
+                    ));
                 }
+            }
+            println!(
+                "{:<40} {:>8} {:>9}  CREATED",
+                "PACKAGE", "CURRENT", "VERSIONS"
+            );
+            for row in rows {
+                println!("{row}");
             }
             Ok(())
         }

@@ -119,7 +119,7 @@ pub enum Command {
         #[arg(short, long)]
         follow: bool,
         /// Only executions with this status (ok, guest_error, trapped, timed_out,
-        /// out_of_memory, limited).
+        /// out_of_memory, limited, unbound).
         #[arg(long)]
         status: Option<String>,
         /// How many recent executions to show first.

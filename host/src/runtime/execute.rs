@@ -34,8 +34,11 @@ pub enum ExecutionStatus {
     TimedOut,
     /// The guest asked for more memory than its limit.
     OutOfMemory,
-    /// A limit stopped it: instance slots, body sizes, outbound requests, unavailable secrets.
+    /// A limit stopped it: instance slots, body sizes, outbound requests.
     Limited,
+    /// It never ran: a secret its environment binds could not be resolved (no scope holds
+    /// it, the backend was unavailable, or the name was refused).
+    Unbound,
 }
 
 impl ExecutionStatus {
@@ -48,6 +51,7 @@ impl ExecutionStatus {
             ExecutionStatus::TimedOut => "timed_out",
             ExecutionStatus::OutOfMemory => "out_of_memory",
             ExecutionStatus::Limited => "limited",
+            ExecutionStatus::Unbound => "unbound",
         }
     }
 }
@@ -198,7 +202,7 @@ where
         Ok(env) => env,
         Err((status, code, message)) => {
             let (names, _) = secrets.take();
-            on_done(record(ExecutionStatus::Limited, Some(status), names), None);
+            on_done(record(ExecutionStatus::Unbound, Some(status), names), None);
             return error_response(status, code, &message, Some(&id));
         }
     };
@@ -383,7 +387,8 @@ where
                     "guest_trapped",
                     "the function crashed (trapped) before answering".to_string(),
                 ),
-                ExecutionStatus::Ok | ExecutionStatus::GuestError => (
+                // (Unbound never gets here: a function whose bindings fail does not run.)
+                ExecutionStatus::Ok | ExecutionStatus::GuestError | ExecutionStatus::Unbound => (
                     500,
                     "guest_error",
                     "the function returned without sending a response".to_string(),

@@ -187,7 +187,14 @@ impl From<tokio_postgres::Error> for StoreError {
             None if e.is_closed() => {
                 StoreError::Unavailable("the connection to PostgreSQL was lost".into())
             }
-            None => StoreError::Unavailable(format!("PostgreSQL: {}", first_line(&e))),
+            None => {
+                // "error connecting to server" says nothing without its cause ("Connection
+                // refused", "password authentication failed"); neither quotes the URL.
+                let cause = std::error::Error::source(&e)
+                    .map(|s| format!(": {}", first_line(&s)))
+                    .unwrap_or_default();
+                StoreError::Unavailable(format!("PostgreSQL: {}{cause}", first_line(&e)))
+            }
         }
     }
 }
