@@ -20,6 +20,12 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Admin(command) => runtime.block_on(admin(command)),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut command = edgeward_host::cli::Cli::command();
+            clap_complete::generate(shell, &mut command, "edgeward", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
         command => match runtime.block_on(edgeward_host::cli::client::run(command)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

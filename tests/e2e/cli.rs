@@ -472,3 +472,175 @@ async fn cli_mistakes_a_new_user_met_are_mended() {
     assert!(err.contains("no user \"nobody\""), "{err}");
     assert!(!err.contains("Name("), "{err}");
 }
+
+/// Runs the CLI under `script`, on a pseudo-terminal; once it shows `prompt`, types `input`.
+/// (Typed earlier, the terminal would echo it before the program could turn echo off.)
+/// Returns (exit ok, transcript).
+fn on_a_terminal(server: &Server, args: &str, prompt: &str, input: &str) -> (bool, String) {
+    use std::io::{Read, Write};
+    let mut child = crate::harness::cleared(std::process::Command::new("script"))
+        .args([
+            "-qec",
+            &format!("{} {args}", env!("CARGO_BIN_EXE_edgeward")),
+            "/dev/null",
+        ])
+        .env("EDGEWARD_API", &server.api)
+        .env("EDGEWARD_TOKEN", &server.token)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run script(1)");
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut transcript = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !String::from_utf8_lossy(&transcript).contains(prompt) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(chunk) => transcript.extend(chunk),
+            Err(_) => panic!(
+                "no prompt {prompt:?}: {}",
+                String::from_utf8_lossy(&transcript)
+            ),
+        }
+    }
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    let status = child.wait().unwrap();
+    drop(stdin);
+    reader.join().unwrap();
+    transcript.extend(rx.try_iter().flatten());
+    (
+        status.success(),
+        String::from_utf8_lossy(&transcript).into_owned(),
+    )
+}
+
+/// The CLI for people (issue 14): completions, one field of a secret, durations like `1h30m`,
+/// deletes confirmed on a terminal, a secret's value asked for without echo.
+#[tokio::test]
+async fn cli_completions_fields_durations_prompts_and_confirmations() {
+    let server = Server::start().await;
+    for (shell, marker) in [
+        ("bash", "complete -F _edgeward"),
+        ("zsh", "#compdef edgeward"),
+        ("fish", "complete -c edgeward"),
+    ] {
+        let (ok, out, err) = server.cli(&["completions", shell]);
+        assert!(ok, "{err}");
+        assert!(
+            out.contains(marker),
+            "{shell}: {}",
+            &out[..out.len().min(200)]
+        );
+        assert!(out.contains("secrets"), "{shell} completes subcommands");
+    }
+
+    // One field of a multi-field secret.
+    let (ok, _, err) = server.cli(&[
+        "secrets",
+        "set",
+        "DB",
+        "--platform",
+        "--json",
+        r#"{"user": "app", "password": "pw-field-value-77"}"#,
+    ]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = server.cli(&["secrets", "get", "DB", "--platform", "--field", "password"]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "pw-field-value-77\n");
+    let (ok, _, err) = server.cli(&["secrets", "get", "DB", "--platform", "--field", "host"]);
+    assert!(!ok);
+    assert!(err.starts_with("error: not_found: "), "{err}");
+    assert!(
+        err.contains("password, user"),
+        "names the fields it has: {err}"
+    );
+    assert!(!err.contains("pw-field-value-77"), "never a value: {err}");
+    let (ok, _, _) = server.cli(&["secrets", "set", "PLAIN", "--platform", "plain-value-0099"]);
+    assert!(ok);
+    let (ok, _, err) = server.cli(&["secrets", "get", "PLAIN", "--platform", "--field", "x"]);
+    assert!(!ok && err.starts_with("error: bad_entry: "), "{err}");
+
+    // Durations like 1h30m.
+    let (ok, _, err) = server.cli(&[
+        "tokens",
+        "create",
+        "--name",
+        "ninety",
+        "--expires-in",
+        "1h30m",
+    ]);
+    assert!(ok, "{err}");
+    let (_, tokens) = server
+        .json(reqwest::Method::GET, "/v1/users/admin/tokens")
+        .await;
+    let token = tokens["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "ninety")
+        .expect("the token")
+        .clone();
+    let at = |k: &str| {
+        time::OffsetDateTime::parse(
+            token[k].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    let lifetime = (at("expires_at") - at("created_at")).whole_seconds();
+    assert!((5399..=5401).contains(&lifetime), "{token}");
+    let (ok, _, err) = server.cli(&["tokens", "create", "--expires-in", "soon"]);
+    assert!(!ok && err.starts_with("error: bad_entry: "), "{err}");
+
+    // On a terminal, a delete asks first; no answer is no.
+    let (ok, transcript) = on_a_terminal(&server, "secrets rm PLAIN --platform", "[y/N]", "n\n");
+    assert!(!ok, "{transcript}");
+    assert!(
+        transcript.contains("delete the secret PLAIN? [y/N]"),
+        "{transcript}"
+    );
+    let (status, _) = server
+        .json(reqwest::Method::GET, "/v1/secrets/platform/PLAIN")
+        .await;
+    assert_eq!(status, 200, "kept");
+    let (ok, transcript) = on_a_terminal(&server, "secrets rm PLAIN --platform", "[y/N]", "y\n");
+    assert!(ok, "{transcript}");
+    let (status, _) = server
+        .json(reqwest::Method::GET, "/v1/secrets/platform/PLAIN")
+        .await;
+    assert_eq!(status, 404, "deleted after yes");
+    // Scripts (no terminal) and --yes are not asked.
+    server.deploy("acme/gone", "hello").await;
+    let (ok, _, err) = server.cli(&["packages", "delete", "acme/gone"]);
+    assert!(ok, "{err}");
+
+    // On a terminal, a value not given is asked for, and not echoed.
+    let (ok, transcript) = on_a_terminal(
+        &server,
+        "secrets set TYPED --platform",
+        "value (not shown): ",
+        "typed-value-31337\n",
+    );
+    assert!(ok, "{transcript}");
+    assert!(transcript.contains("value (not shown): "), "{transcript}");
+    assert!(
+        !transcript.contains("typed-value-31337"),
+        "echoed: {transcript}"
+    );
+    let (_, body) = server
+        .json(reqwest::Method::GET, "/v1/secrets/platform/TYPED")
+        .await;
+    assert_eq!(body["value"], "typed-value-31337");
+}

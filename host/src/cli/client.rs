@@ -149,9 +149,10 @@ impl Client {
 /// Runs a client command, printing its result to stdout.
 pub async fn run(command: Command) -> Result<(), ClientError> {
     match command {
-        Command::Serve(_) | Command::Admin(_) => {
-            Err(err("internal", "serve and admin are not client commands"))
-        }
+        Command::Serve(_) | Command::Admin(_) | Command::Completions { .. } => Err(err(
+            "internal",
+            "serve, admin and completions are not client commands",
+        )),
         Command::Deploy {
             target,
             file,
@@ -271,8 +272,12 @@ pub async fn run(command: Command) -> Result<(), ClientError> {
             }
             Ok(())
         }
-        Command::Packages(PackagesCommand::Delete { target, conn }) => {
+        Command::Packages(PackagesCommand::Delete { target, yes, conn }) => {
             let (project, package) = split_target(&target)?;
+            confirm(
+                yes,
+                &format!("delete {project}/{package} and all its versions?"),
+            )?;
             let client = Client::from_args(&conn)?;
             client
                 .send(client.request(
@@ -467,6 +472,27 @@ async fn scope_path(client: &Client, scope: &ScopeArgs) -> Result<String, Client
     }
 }
 
+/// On a terminal, asks `question` and goes on only on `y`; elsewhere (a script, a pipe) or
+/// with `--yes`, goes on.
+fn confirm(yes: bool, question: &str) -> Result<(), ClientError> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if yes || !std::io::stdin().is_terminal() {
+        return Ok(());
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| err("io", format!("stdin: {e}")))?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(err("cancelled", "nothing was deleted"))
+    }
+}
+
 fn read_value(v: &ValueArgs) -> Result<Value, ClientError> {
     let text = match (&v.value, &v.file, v.stdin) {
         (Some(value), _, _) => value.clone(),
@@ -478,6 +504,10 @@ fn read_value(v: &ValueArgs) -> Result<Value, ClientError> {
                 .read_to_string(&mut s)
                 .map_err(|e| err("io", format!("stdin: {e}")))?;
             s
+        }
+        (None, None, false) if std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
+            rpassword::prompt_password("value (not shown): ")
+                .map_err(|e| err("io", format!("cannot read the value: {e}")))?
         }
         (None, None, false) => {
             return Err(err(
@@ -566,13 +596,42 @@ async fn secrets(cmd: SecretsCommand) -> Result<(), ClientError> {
             scope,
             conn,
         } => write_secret(Method::PATCH, &name, &value, &scope, &conn).await,
-        SecretsCommand::Get { name, scope, conn } => {
+        SecretsCommand::Get {
+            name,
+            field,
+            scope,
+            conn,
+        } => {
             let client = Client::from_args(&conn)?;
             let base = scope_path(&client, &scope).await?;
             let body = client
                 .send(client.request(Method::GET, &format!("{base}/{name}")))
                 .await?;
-            print_value(&body["value"]);
+            match field {
+                None => print_value(&body["value"]),
+                Some(field) => match &body["value"] {
+                    Value::Object(fields) => match fields.get(&field) {
+                        Some(v) => print_value(v),
+                        None => {
+                            let mut known: Vec<&str> = fields.keys().map(String::as_str).collect();
+                            known.sort_unstable();
+                            return Err(err(
+                                "not_found",
+                                format!(
+                                    "{name} has no field {field:?} (its fields: {})",
+                                    known.join(", ")
+                                ),
+                            ));
+                        }
+                    },
+                    _ => {
+                        return Err(err(
+                            "bad_entry",
+                            format!("{name} is a plain value, not fields: drop --field"),
+                        ));
+                    }
+                },
+            }
             Ok(())
         }
         SecretsCommand::List { scope, conn } => {
@@ -591,7 +650,13 @@ async fn secrets(cmd: SecretsCommand) -> Result<(), ClientError> {
             }
             Ok(())
         }
-        SecretsCommand::Rm { name, scope, conn } => {
+        SecretsCommand::Rm {
+            name,
+            yes,
+            scope,
+            conn,
+        } => {
+            confirm(yes, &format!("delete the secret {name}?"))?;
             let client = Client::from_args(&conn)?;
             let base = scope_path(&client, &scope).await?;
             client

@@ -34,6 +34,12 @@ pub enum Command {
     /// Set up a store for a cluster (run once, not on every host).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Print a shell completion script: `edgeward completions bash > /etc/bash_completion.d/edgeward`
+    /// (or zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Upload a component as the new version of a package and make it current.
     Deploy {
         /// `project/package`.
@@ -231,7 +237,8 @@ pub struct ScopeArgs {
 /// `Debug` never shows the value.
 #[derive(Clone, Args)]
 pub struct ValueArgs {
-    /// The value (prefer --file or --stdin: arguments end up in shell history).
+    /// The value (prefer --file or --stdin: arguments end up in shell history). Without any
+    /// of the three, a terminal is asked for it, without echo.
     pub value: Option<String>,
     /// Read the value from a file.
     #[arg(long, conflicts_with = "value")]
@@ -281,6 +288,9 @@ pub enum SecretsCommand {
     /// Print a secret's value.
     Get {
         name: String,
+        /// Print only this field of a multi-field (JSON object) secret.
+        #[arg(long)]
+        field: Option<String>,
         #[command(flatten)]
         scope: ScopeArgs,
         #[command(flatten)]
@@ -296,6 +306,9 @@ pub enum SecretsCommand {
     /// Delete a secret.
     Rm {
         name: String,
+        /// Do not ask for confirmation (asked only on a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
         #[command(flatten)]
         scope: ScopeArgs,
         #[command(flatten)]
@@ -422,6 +435,9 @@ pub enum PackagesCommand {
     Delete {
         /// `project/package`.
         target: String,
+        /// Do not ask for confirmation (asked only on a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
         #[command(flatten)]
         conn: ConnArgs,
     },
@@ -708,22 +724,17 @@ impl ServeArgs {
     }
 }
 
-/// Parses a lifetime: seconds, or a number with `s`, `m`, `h` or `d`.
+/// Parses a lifetime: seconds (`3600`), or a duration like `90m`, `12h`, `1h30m`, `30d`.
 pub fn parse_duration_secs(s: &str) -> Result<u64, ClientError> {
     let bad = || ClientError {
         code: "bad_entry".into(),
-        message: format!("invalid duration {s:?}: use e.g. 3600, 90m, 12h or 30d"),
+        message: format!("invalid duration {s:?}: use e.g. 3600, 90m, 1h30m, 12h or 30d"),
     };
-    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = digits.parse().map_err(|_| bad())?;
-    let mult = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86400,
-        _ => return Err(bad()),
+    let secs = match s.parse::<u64>() {
+        Ok(n) => n,
+        Err(_) => humantime::parse_duration(s).map_err(|_| bad())?.as_secs(),
     };
-    n.checked_mul(mult).filter(|n| *n > 0).ok_or_else(bad)
+    Some(secs).filter(|n| *n > 0).ok_or_else(bad)
 }
 
 /// Splits `project/package`.
