@@ -120,6 +120,25 @@ async fn cli_errors_are_one_line_with_a_code() {
     for (args, prefix) in cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let (ok, _, err) = server.cli(&args);
+        // Each class of error has its exit code (README, "Deploy a function and call it").
+        let code =
+            crate::harness::cleared(std::process::Command::new(env!("CARGO_BIN_EXE_edgeward")))
+                .args(&args)
+                .env("EDGEWARD_API", &server.api)
+                .env("EDGEWARD_URL", &server.listen)
+                .env("EDGEWARD_TOKEN", &server.token)
+                .output()
+                .unwrap()
+                .status
+                .code();
+        let expected = match prefix {
+            "error: bad_entry: " | "error: not_wasm: " => 2,
+            "error: unauthenticated: " => 3,
+            "error: not_found: " => 4,
+            "error: unavailable: " => 6,
+            _ => 1,
+        };
+        assert_eq!(code, Some(expected), "{args:?}: {err}");
         assert!(!ok, "{args:?} should fail");
         assert!(err.starts_with(prefix), "{args:?}: {err:?}");
         assert_eq!(
@@ -129,6 +148,21 @@ async fn cli_errors_are_one_line_with_a_code() {
         );
         assert!(!err.contains(&server.token), "errors never show the token");
     }
+    // A conflict (5) and a usage error from the parser itself (2).
+    let code = |args: &[&str]| {
+        crate::harness::cleared(std::process::Command::new(env!("CARGO_BIN_EXE_edgeward")))
+            .args(args)
+            .env("EDGEWARD_API", &server.api)
+            .env("EDGEWARD_TOKEN", &server.token)
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    assert_eq!(code(&["projects", "create", "twice"]), Some(0));
+    assert_eq!(code(&["projects", "create", "twice"]), Some(5));
+    assert_eq!(code(&["frobnicate"]), Some(2));
+    assert_eq!(code(&["secrets", "get"]), Some(2));
 }
 
 #[tokio::test]

@@ -24,6 +24,23 @@ pub struct ClientError {
     pub message: String,
 }
 
+impl ClientError {
+    /// The process exit code for this error's class (documented in the README): 2 usage or
+    /// invalid input, 3 authentication or permission, 4 not found, 5 conflict, 6 unavailable,
+    /// 1 anything else.
+    pub fn exit_code(&self) -> u8 {
+        match self.code.as_str() {
+            "bad_entry" | "bad_manifest" | "not_wasm" | "not_a_component" | "invalid_component"
+            | "missing_export" | "unsupported_import" | "empty_body" | "too_large" => 2,
+            "unauthenticated" | "denied" => 3,
+            "not_found" => 4,
+            "already_exists" | "conflict" => 5,
+            "unavailable" | "capacity" | "timed_out" => 6,
+            _ => 1,
+        }
+    }
+}
+
 impl fmt::Display for ClientError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.code, self.message)
