@@ -1,8 +1,7 @@
 //! The audit log (PostgreSQL).
 
-use super::PgStore;
+use super::{Filters, PgStore};
 use crate::store::*;
-use tokio_postgres::types::ToSql;
 
 #[async_trait::async_trait]
 impl AuditStore for PgStore {
@@ -40,37 +39,24 @@ impl AuditStore for PgStore {
     }
 
     async fn query_audit(&self, filter: AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
-        let mut sql = String::from(
-            "SELECT id, at, actor, token_id, action, target, project, scope, remote, status, \
-             outcome, detail FROM audit WHERE 1 = 1",
-        );
-        let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
-        if let Some(since) = filter.since {
-            args.push(Box::new(since));
-            sql.push_str(&format!(" AND at >= ${}", args.len()));
-        }
-        if let Some(until) = filter.until {
-            args.push(Box::new(until));
-            sql.push_str(&format!(" AND at < ${}", args.len()));
-        }
-        if let Some(actor) = filter.actor {
-            args.push(Box::new(actor));
-            sql.push_str(&format!(" AND actor = ${}", args.len()));
-        }
-        if let Some(project) = filter.project {
-            args.push(Box::new(project));
-            sql.push_str(&format!(" AND project = ${}", args.len()));
-        }
-        args.push(Box::new(i64::from(filter.limit)));
-        sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", args.len()));
-        let params: Vec<&(dyn ToSql + Sync)> = args
-            .iter()
-            .map(|a| a.as_ref() as &(dyn ToSql + Sync))
-            .collect();
+        let mut filters = Filters::default();
+        filters
+            .and(" AND at >= $", filter.since)
+            .and(" AND at < $", filter.until)
+            .and(" AND actor = $", filter.actor)
+            .and(" AND project = $", filter.project)
+            .and(" ORDER BY id DESC LIMIT $", Some(i64::from(filter.limit)));
         Ok(self
             .client()
             .await?
-            .query(&sql, &params)
+            .query(
+                &format!(
+                    "SELECT id, at, actor, token_id, action, target, project, scope, remote, \
+                     status, outcome, detail FROM audit WHERE TRUE{}",
+                    filters.sql
+                ),
+                &filters.params(),
+            )
             .await?
             .iter()
             .map(|r| AuditRow {

@@ -1,9 +1,8 @@
 //! Execution records (PostgreSQL).
 
-use super::PgStore;
+use super::{Filters, PgStore};
 use crate::store::*;
 use tokio_postgres::Row;
-use tokio_postgres::types::ToSql;
 
 const COLUMNS: &str = "id, project, package, version, started_at, duration_us, status, \
                        http_status, user_name, secrets, stdout, stdout_truncated, stderr, \
@@ -136,33 +135,23 @@ impl ExecutionStore for PgStore {
         &self,
         filter: ExecutionFilter,
     ) -> Result<Vec<ExecutionRow>, StoreError> {
-        let mut sql = format!("SELECT {COLUMNS} FROM executions WHERE project = $1");
-        let mut args: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(filter.project)];
-        if let Some(p) = filter.package {
-            args.push(Box::new(p));
-            sql.push_str(&format!(" AND package = ${}", args.len()));
-        }
-        if let Some(s) = filter.status {
-            args.push(Box::new(s));
-            sql.push_str(&format!(" AND status = ${}", args.len()));
-        }
-        if let Some(after) = filter.after {
-            args.push(Box::new(after));
-            sql.push_str(&format!(" AND started_at > ${}", args.len()));
-        }
-        args.push(Box::new(i64::from(filter.limit)));
-        sql.push_str(&format!(
-            " ORDER BY started_at DESC, id DESC LIMIT ${}",
-            args.len()
-        ));
-        let params: Vec<&(dyn ToSql + Sync)> = args
-            .iter()
-            .map(|a| a.as_ref() as &(dyn ToSql + Sync))
-            .collect();
+        let mut filters = Filters::default();
+        filters
+            .and(" AND project = $", Some(filter.project))
+            .and(" AND package = $", filter.package)
+            .and(" AND status = $", filter.status)
+            .and(" AND started_at > $", filter.after)
+            .and(
+                " ORDER BY started_at DESC, id DESC LIMIT $",
+                Some(i64::from(filter.limit)),
+            );
         Ok(self
             .client()
             .await?
-            .query(&sql, &params)
+            .query(
+                &format!("SELECT {COLUMNS} FROM executions WHERE TRUE{}", filters.sql),
+                &filters.params(),
+            )
             .await?
             .iter()
             .map(row)

@@ -211,6 +211,36 @@ impl From<deadpool_postgres::PoolError> for StoreError {
     }
 }
 
+/// A `WHERE` clause built from optional filters, numbering its own parameters.
+#[derive(Default)]
+struct Filters {
+    sql: String,
+    args: Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>>,
+}
+
+impl Filters {
+    /// Appends `clause` with `$` standing for `value`'s parameter, if there is a value.
+    fn and<T>(&mut self, clause: &str, value: Option<T>) -> &mut Self
+    where
+        T: tokio_postgres::types::ToSql + Sync + Send + 'static,
+    {
+        if let Some(value) = value {
+            self.args.push(Box::new(value));
+            self.sql
+                .push_str(&clause.replace('$', &format!("${}", self.args.len())));
+        }
+        self
+    }
+
+    /// The parameters, as a query takes them.
+    fn params(&self) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
+        self.args
+            .iter()
+            .map(|a| a.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
+            .collect()
+    }
+}
+
 fn first_line(e: &dyn std::fmt::Display) -> String {
     e.to_string().lines().next().unwrap_or_default().to_string()
 }
@@ -365,6 +395,20 @@ async fn record_change(tx: &Transaction<'_>, change: &Change) -> Result<i64, Sto
         .get(0);
     tx.execute("SELECT pg_notify($1, '')", &[&CHANNEL]).await?;
     Ok(id)
+}
+
+/// Records a change to `project/package` (see [`record_change`]); its id is the generation.
+async fn record_package_change(
+    tx: &Transaction<'_>,
+    project: &str,
+    package: &str,
+) -> Result<i64, StoreError> {
+    let change = Change::Package {
+        project: project.to_string(),
+        package: package.to_string(),
+        generation: 0,
+    };
+    record_change(tx, &change).await
 }
 
 /// The listener: one connection of its own that `LISTEN`s, reads new changes on each
@@ -652,15 +696,7 @@ impl ProjectStore for PgStore {
             ],
         )
         .await?;
-        let generation = record_change(
-            &tx,
-            &Change::Package {
-                project: project.clone(),
-                package: package.clone(),
-                generation: 0,
-            },
-        )
-        .await?;
+        let generation = record_package_change(&tx, &project, &package).await?;
         tx.execute(
             "UPDATE packages SET current_version = $3::BIGINT, next_version = $3::BIGINT + 1, \
              generation = $4 \
@@ -776,15 +812,7 @@ impl ProjectStore for PgStore {
         if !exists {
             return Err(no_version(&project, &package, version));
         }
-        let generation = record_change(
-            &tx,
-            &Change::Package {
-                project: project.clone(),
-                package: package.clone(),
-                generation: 0,
-            },
-        )
-        .await?;
+        let generation = record_package_change(&tx, &project, &package).await?;
         tx.execute(
             "UPDATE packages SET current_version = $3, generation = $4 \
              WHERE project = $1 AND name = $2",
@@ -813,15 +841,7 @@ impl ProjectStore for PgStore {
             &[],
         )
         .await?;
-        let generation = record_change(
-            &tx,
-            &Change::Package {
-                project: project.clone(),
-                package: package.clone(),
-                generation: 0,
-            },
-        )
-        .await?;
+        let generation = record_package_change(&tx, &project, &package).await?;
         tx.commit().await?;
         Ok(generation)
     }

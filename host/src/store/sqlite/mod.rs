@@ -200,6 +200,15 @@ impl SqliteStore {
         })
     }
 
+    /// Tells this host a package changed (committed, with its generation).
+    fn announce_package(&self, project: String, package: String, generation: i64) {
+        self.feed.send(Change::Package {
+            project,
+            package,
+            generation,
+        });
+    }
+
     /// Runs `f` on the connection in a blocking task.
     async fn call<R, F>(&self, f: F) -> Result<R, StoreError>
     where
@@ -331,11 +340,7 @@ impl ProjectStore for SqliteStore {
                 })
             })
             .await?;
-        self.feed.send(Change::Package {
-            project: p,
-            package: k,
-            generation: committed.generation,
-        });
+        self.announce_package(p, k, committed.generation);
         Ok(committed)
     }
 
@@ -467,11 +472,7 @@ impl ProjectStore for SqliteStore {
                 Ok(generation)
             })
             .await?;
-        self.feed.send(Change::Package {
-            project: p,
-            package: k,
-            generation,
-        });
+        self.announce_package(p, k, generation);
         Ok(generation)
     }
 
@@ -497,11 +498,7 @@ impl ProjectStore for SqliteStore {
                 Ok(generation)
             })
             .await?;
-        self.feed.send(Change::Package {
-            project: p,
-            package: k,
-            generation,
-        });
+        self.announce_package(p, k, generation);
         Ok(generation)
     }
 
