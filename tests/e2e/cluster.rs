@@ -319,3 +319,53 @@ async fn statement_parameters_never_reach_the_log() {
         "statement parameters are logged"
     );
 }
+
+/// `/v1/ready` on one host: ready on its default store (no token needed), and 503 naming the
+/// secret backend when Vault cannot be reached, while `/v1/health` stays a liveness check.
+#[tokio::test]
+async fn ready_says_which_part_is_missing() {
+    let server = Server::start().await;
+    let (code, body) = ready(&server).await;
+    assert_eq!(code, 200, "{body}");
+    let engine = if crate::harness::on_postgres() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    assert_eq!(
+        (
+            body["ready"].as_bool(),
+            body["store"].as_str(),
+            body["feed"].as_str(),
+            body["secrets"].as_str(),
+            body["engine"].as_str()
+        ),
+        (Some(true), Some("ok"), Some("ok"), Some("ok"), Some(engine))
+    );
+
+    let (_refusing, nowhere) = crate::harness::refusing_address();
+    let options = Options {
+        vault: Some((nowhere, unique("ready"))),
+        extra_args: vec!["--secrets-timeout-ms".into(), "500".into()],
+        ..Options::default()
+    };
+    let cut_off = Server::start_with(options).await;
+    let (code, body) = ready(&cut_off).await;
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(
+        (
+            body["ready"].as_bool(),
+            body["store"].as_str(),
+            body["secrets"].as_str()
+        ),
+        (Some(false), Some("ok"), Some("unavailable"))
+    );
+    assert!(
+        !body.to_string().contains("127.0.0.1"),
+        "causes stay in the log: {body}"
+    );
+    let r = reqwest::get(format!("{}/v1/health", cut_off.api))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
