@@ -642,56 +642,45 @@ async fn suite(store: Store) {
     ] {
         store.append_audit(audit(at, actor, project)).await.unwrap();
     }
-    let query = |filter: AuditFilter| store.query_audit(filter);
-    let ats = |rows: Vec<AuditRow>| rows.into_iter().map(|r| r.at).collect::<Vec<_>>();
-    let everything = query(AuditFilter {
-        limit: 10,
-        ..AuditFilter::default()
-    })
-    .await
-    .unwrap();
-    assert_eq!(everything[0].status, 200);
-    assert_eq!(ats(everything), [3000, 2000, 1000]);
-    assert_eq!(
-        ats(query(AuditFilter {
-            actor: Some("alice".into()),
-            limit: 10,
-            ..AuditFilter::default()
-        })
-        .await
-        .unwrap()),
-        [3000, 1000]
-    );
-    assert_eq!(
-        ats(query(AuditFilter {
-            project: Some("other".into()),
-            limit: 10,
-            ..AuditFilter::default()
-        })
-        .await
-        .unwrap()),
-        [2000]
-    );
-    assert_eq!(
-        ats(query(AuditFilter {
-            since: Some(1500),
-            until: Some(3000),
-            limit: 10,
-            ..AuditFilter::default()
-        })
-        .await
-        .unwrap()),
-        [2000]
-    );
-    assert_eq!(
-        ats(query(AuditFilter {
-            limit: 1,
-            ..AuditFilter::default()
-        })
-        .await
-        .unwrap()),
-        [3000]
-    );
+    let all = |f: AuditFilter| AuditFilter { limit: 10, ..f };
+    let cases: [(AuditFilter, &[i64]); 5] = [
+        (all(AuditFilter::default()), &[3000, 2000, 1000]),
+        (
+            all(AuditFilter {
+                actor: Some("alice".into()),
+                ..AuditFilter::default()
+            }),
+            &[3000, 1000],
+        ),
+        (
+            all(AuditFilter {
+                project: Some("other".into()),
+                ..AuditFilter::default()
+            }),
+            &[2000],
+        ),
+        (
+            all(AuditFilter {
+                since: Some(1500),
+                until: Some(3000),
+                ..AuditFilter::default()
+            }),
+            &[2000],
+        ),
+        (
+            AuditFilter {
+                limit: 1,
+                ..AuditFilter::default()
+            },
+            &[3000],
+        ),
+    ];
+    for (filter, expected) in cases {
+        let rows = store.query_audit(filter.clone()).await.unwrap();
+        assert!(rows.iter().all(|r| r.status == 200 && r.outcome == "ok"));
+        let ats: Vec<i64> = rows.iter().map(|r| r.at).collect();
+        assert_eq!(ats, expected, "{filter:?}");
+    }
     assert_eq!(store.prune_audit(2500).await.unwrap(), 2);
 
     // Changes published from outside the store reach subscribers.
