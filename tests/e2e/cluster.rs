@@ -369,3 +369,38 @@ async fn ready_says_which_part_is_missing() {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+/// `admin init --token-file` never writes through an existing file or a planted symlink, and
+/// a refused init makes no admin: the next init, to a fresh file, still works.
+#[tokio::test]
+async fn admin_init_never_writes_through_an_existing_file() {
+    let url = Postgres::shared().create_database();
+    let tmp = tempfile::tempdir().unwrap();
+    let existing = tmp.path().join("existing");
+    std::fs::write(&existing, "keep me").unwrap();
+    let target = tmp.path().join("elsewhere");
+    let link = tmp.path().join("link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    for path in [&existing, &link] {
+        let out =
+            crate::harness::cleared(std::process::Command::new(env!("CARGO_BIN_EXE_edgeward")))
+                .args(["admin", "init", "--token-file"])
+                .arg(path)
+                .env("EDGEWARD_STORE", &url)
+                .output()
+                .unwrap();
+        assert!(!out.status.success(), "{}", path.display());
+        assert!(out.stdout.is_empty(), "no token printed");
+    }
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "keep me");
+    assert!(!target.exists(), "nothing written through the symlink");
+    let fresh = tmp.path().join("admin.token");
+    admin_init(&url, &fresh);
+    let token = std::fs::read_to_string(&fresh).unwrap();
+    assert!(token.starts_with("ew_"), "the refused runs made no admin");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
