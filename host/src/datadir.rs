@@ -9,6 +9,11 @@ use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt, PermissionsExt};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+/// The SQLite file under the data directory.
+pub const DB_FILE: &str = "edgeward.db";
+/// Where a running server writes its real addresses, for the CLI.
+pub const SERVER_FILE: &str = "server.json";
+
 /// The lock file that keeps a second server off the directory.
 pub const LOCK_FILE: &str = "lock";
 

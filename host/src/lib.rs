@@ -27,11 +27,15 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod code;
+pub mod config;
 pub mod datadir;
 pub mod executions;
 pub mod faults;
+pub mod listeners;
 pub mod manifest;
 pub mod names;
 pub mod net;

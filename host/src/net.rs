@@ -323,6 +323,19 @@ fn warn_rate_limited(what: &str, message: &str) {
     }
 }
 
+/// Reads and discards up to `limit` bytes of a request body a handler refused, for at most a
+/// few seconds. A client that is still sending then reads the refusal instead of finding the
+/// connection closed under it.
+pub async fn drain<B>(body: B, limit: usize)
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    use http_body_util::BodyExt;
+    let limited = http_body_util::Limited::new(body, limit);
+    let _ = tokio::time::timeout(Duration::from_secs(5), limited.collect()).await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,10 +3,11 @@
 //! The guest sees `/{rest…}` with the query, the headers and the body; its response is
 //! streamed back with an `x-edgeward-execution-id` header. Unknown routes get a JSON 404.
 
+use crate::app::App;
+use crate::code::ErrorCode;
 use crate::names::Name;
 use crate::runtime::execute::error_response;
 use crate::runtime::{Trigger, execute};
-use crate::server::App;
 use crate::store::ExecutionRow;
 use http::uri::{Authority, PathAndQuery, Uri};
 use std::sync::Arc;
@@ -54,7 +55,7 @@ pub async fn handle(
     let Some(route) = route(request.uri().path(), request.uri().query()) else {
         return error_response(
             404,
-            "not_found",
+            ErrorCode::NotFound,
             "no function here: call /{project}/{package}/…",
             None,
         );
@@ -65,7 +66,7 @@ pub async fn handle(
     else {
         return error_response(
             404,
-            "not_found",
+            ErrorCode::NotFound,
             &format!("no package {}/{}", route.project, route.package),
             None,
         );
@@ -86,8 +87,8 @@ pub async fn handle(
     let tokens = match take_edgeward_tokens(&mut parts.headers) {
         Ok(tokens) => tokens,
         Err(message) => {
-            crate::server::drain(body, 1 << 20).await;
-            return error_response(400, "bad_request", message, Some(&execution_id));
+            crate::net::drain(body, 1 << 20).await;
+            return error_response(400, ErrorCode::BadRequest, message, Some(&execution_id));
         }
     };
     let mut user = None;
@@ -101,14 +102,14 @@ pub async fn handle(
                 });
             }
             Err(crate::auth::AuthError::Unauthenticated(m)) => {
-                crate::server::drain(body, 1 << 20).await;
-                return error_response(401, "unauthenticated", m, Some(&execution_id));
+                crate::net::drain(body, 1 << 20).await;
+                return error_response(401, ErrorCode::Unauthenticated, m, Some(&execution_id));
             }
             Err(e) => {
                 tracing::error!(error = %e, "token check failed");
                 return error_response(
                     503,
-                    "unavailable",
+                    ErrorCode::Unavailable,
                     "cannot check the token now",
                     Some(&execution_id),
                 );
@@ -132,7 +133,12 @@ pub async fn handle(
                 .ok()
         });
     let Some(uri) = uri else {
-        return error_response(400, "bad_request", "the request path is not valid", None);
+        return error_response(
+            400,
+            ErrorCode::BadRequest,
+            "the request path is not valid",
+            None,
+        );
     };
     parts.uri = uri;
     let request = hyper::Request::from_parts(parts, body);

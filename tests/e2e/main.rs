@@ -7,6 +7,7 @@ mod harness;
 pub mod pg;
 
 mod abuse;
+mod api;
 mod cli;
 mod cluster;
 mod confidentiality;

@@ -1,5 +1,6 @@
 //! The API's one error type: it renders itself as a JSON body with a stable code.
 
+use crate::code::ErrorCode;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -9,15 +10,15 @@ use axum::response::{IntoResponse, Response};
 pub struct ApiError {
     /// The HTTP status.
     pub status: StatusCode,
-    /// The stable code (`bad_entry`, `not_found`, …).
-    pub code: &'static str,
+    /// The stable code.
+    pub code: ErrorCode,
     /// What went wrong and what to do.
     pub message: String,
 }
 
 impl ApiError {
     /// A new error.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             code,
@@ -27,17 +28,17 @@ impl ApiError {
 
     /// `400 bad_entry`.
     pub fn bad_entry(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_entry", message)
+        ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::BadEntry, message)
     }
 
     /// `404 not_found`.
     pub fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+        ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, message)
     }
 
     /// `413 too_large`.
     pub fn too_large(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge, message)
     }
 
     /// `500 internal`, logged in full, answered in general terms.
@@ -46,7 +47,7 @@ impl ApiError {
         tracing::error!(error_id = %id, %error, "internal error");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             format!("internal error {id}; the server log has the details"),
         )
     }
@@ -54,9 +55,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({
-            "error": { "code": self.code, "message": self.message }
-        });
+        let body = super::model::ErrorBody {
+            error: super::model::ErrorDetail {
+                code: self.code,
+                message: self.message,
+            },
+        };
         let mut response = (self.status, axum::Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response
@@ -73,14 +77,14 @@ impl From<crate::store::StoreError> for ApiError {
         match e {
             StoreError::NotFound(m) => ApiError::not_found(m),
             StoreError::AlreadyExists(m) => {
-                ApiError::new(StatusCode::CONFLICT, "already_exists", m)
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::AlreadyExists, m)
             }
             StoreError::Reserved(m) => ApiError::bad_entry(m),
             StoreError::Unavailable(m) => {
                 tracing::warn!(error = %m, "metadata store unavailable");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
+                    ErrorCode::Unavailable,
                     "the metadata store cannot be reached; try again",
                 )
             }
@@ -112,7 +116,7 @@ impl From<crate::auth::AuthError> for ApiError {
     fn from(e: crate::auth::AuthError) -> Self {
         match e {
             crate::auth::AuthError::Unauthenticated(m) => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", m)
+                ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated, m)
             }
             crate::auth::AuthError::Store(s) => s.into(),
         }

@@ -1,31 +1,18 @@
 //! Users, tokens, project members and the audit log.
 
+use super::extract::{Body, MaybeBody};
+use super::model;
 use super::policy::{AuditDetail, Caller};
 use super::{ApiError, rfc3339};
+use crate::app::App;
 use crate::auth;
 use crate::names::Name;
-use crate::server::App;
 use crate::store::{AuditFilter, Role};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use serde::Deserialize;
-use serde_json::{Value, json};
 use std::sync::Arc;
-
-/// A JSON body that may be left out (empty or blank: the defaults); `expected` says its shape
-/// in the error.
-fn optional_body<T: Default + serde::de::DeserializeOwned>(
-    body: &[u8],
-    expected: &str,
-) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_entry(format!("expected {expected}: {e}")))
-}
 
 /// A token's name as given (or `default`), checked: at most 100 printable characters.
 fn token_label(name: Option<String>, default: &str) -> Result<String, ApiError> {
@@ -48,35 +35,38 @@ fn user_name(s: &str) -> Result<Name, ApiError> {
     Ok(Name::parse("user", s)?)
 }
 
-fn token_json(t: &crate::store::TokenRow) -> Value {
-    json!({
-        "id": t.id,
-        "name": t.label,
-        "created_at": rfc3339(t.created_at),
-        "expires_at": t.expires_at.map(rfc3339),
-        "revoked_at": t.revoked_at.map(rfc3339),
-        "issued_by": t.issued_by,
-        "user_key": t.key_id,
-    })
+fn token_json(t: &crate::store::TokenRow) -> model::Token {
+    model::Token {
+        id: t.id.clone(),
+        name: t.label.clone(),
+        created_at: rfc3339(t.created_at),
+        expires_at: t.expires_at.map(rfc3339),
+        revoked_at: t.revoked_at.map(rfc3339),
+        issued_by: t.issued_by.clone(),
+        user_key: t.key_id.clone(),
+    }
 }
 
 pub(super) async fn whoami(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<model::Whoami>, ApiError> {
     let p = &caller.principal;
-    let projects: Vec<Value> = app
+    let projects = app
         .store
         .memberships(p.user.clone())
         .await?
         .into_iter()
-        .map(|m| json!({ "project": m.project, "role": m.role }))
+        .map(|m| model::Membership {
+            project: m.project,
+            role: m.role,
+        })
         .collect();
     // Every credential that is not of this token's own key: a token someone else issued, and
     // any token on another data key (an enrollment someone redeemed, and what was minted from
     // it), so neither can go unnoticed by the user. And codes waiting to be redeemed.
     let key_id = p.slot.as_ref().map(|s| s.key_id.clone());
-    let by_others: Vec<Value> = app
+    let by_others = app
         .store
         .list_tokens(p.user.clone())
         .await?
@@ -87,43 +77,35 @@ pub(super) async fn whoami(
         })
         .map(token_json)
         .collect();
-    let pending: Vec<Value> = app
+    let pending = app
         .store
         .pending_enrollments(p.user.clone())
         .await?
         .into_iter()
-        .map(|(id, by, at, until)| {
-            json!({ "id": id, "created_by": by, "created_at": rfc3339(at), "expires_at": rfc3339(until) })
+        .map(|(id, by, at, until)| model::PendingEnrollment {
+            id,
+            created_by: by,
+            created_at: rfc3339(at),
+            expires_at: rfc3339(until),
         })
         .collect();
-    Ok(Json(json!({
-        "user": p.user,
-        "token_id": p.token_id,
-        "platform_admin": p.platform_admin,
-        "issued_by": p.issued_by,
-        "user_key": key_id,
-        "projects": projects,
-        "tokens_issued_by_others": by_others,
-        "pending_enrollments": pending,
-    })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct CreateUser {
-    name: String,
-    #[serde(default)]
-    platform_admin: bool,
+    Ok(Json(model::Whoami {
+        user: p.user.clone(),
+        token_id: p.token_id.clone(),
+        platform_admin: p.platform_admin,
+        issued_by: p.issued_by.clone(),
+        user_key: key_id,
+        projects,
+        tokens_issued_by_others: by_others,
+        pending_enrollments: pending,
+    }))
 }
 
 pub(super) async fn create_user(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
-    body: Result<Json<CreateUser>, axum::extract::rejection::JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let Json(body) = body.map_err(|e| {
-        ApiError::bad_entry(format!("expected {{\"name\", \"platform_admin\"?}}: {e}"))
-    })?;
+    Body(body): Body<model::CreateUser>,
+) -> Result<(StatusCode, Json<model::UserCreated>), ApiError> {
     let name = user_name(&body.name)?;
     app.store
         .create_user(
@@ -135,46 +117,38 @@ pub(super) async fn create_user(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "name": name, "platform_admin": body.platform_admin })),
+        Json(model::UserCreated {
+            name: name.to_string(),
+            platform_admin: body.platform_admin,
+        }),
     ))
 }
 
-pub(super) async fn list_users(State(app): State<Arc<App>>) -> Result<Json<Value>, ApiError> {
-    let users: Vec<Value> = app
+pub(super) async fn list_users(
+    State(app): State<Arc<App>>,
+) -> Result<Json<model::UserList>, ApiError> {
+    let users = app
         .store
         .list_users()
         .await?
         .into_iter()
-        .map(|u| {
-            json!({
-                "name": u.name,
-                "platform_admin": u.platform_admin,
-                "created_at": rfc3339(u.created_at),
-                "created_by": u.created_by,
-            })
+        .map(|u| model::User {
+            name: u.name,
+            platform_admin: u.platform_admin,
+            created_at: rfc3339(u.created_at),
+            created_by: u.created_by,
         })
         .collect();
-    Ok(Json(json!({ "users": users })))
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct CreateToken {
-    #[serde(default)]
-    name: Option<String>,
-    /// Lifetime in seconds; none means no expiry.
-    #[serde(default)]
-    expires_in: Option<u64>,
+    Ok(Json(model::UserList { users }))
 }
 
 pub(super) async fn create_token(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path(user): Path<String>,
-    body: axum::body::Bytes,
+    MaybeBody(body): MaybeBody<model::CreateToken>,
 ) -> Result<Response, ApiError> {
     let user = user_name(&user)?;
-    let body: CreateToken = optional_body(&body, r#"{"name"?, "expires_in"? (seconds)}"#)?;
     if !app.store.user_exists(user.to_string()).await? {
         return Err(ApiError::not_found(format!("no user {user:?}")));
     }
@@ -218,21 +192,22 @@ pub(super) async fn create_token(
     );
     let mut response = (
         StatusCode::CREATED,
-        Json(json!({
-            "id": id,
-            "user": user,
-            "name": label,
-            "token": token.as_str(),
-            "expires_at": expires_at.map(rfc3339),
-            "issued_by": issued_by,
-            "user_key": key.map(|k| k.id().to_string()),
-            "note": if key.is_some() || own {
+        Json(model::IssuedToken {
+            id,
+            user: user.to_string(),
+            name: label,
+            token: token.as_str().to_string(),
+            expires_at: expires_at.map(rfc3339),
+            issued_by,
+            user_key: key.map(|k| k.id().to_string()),
+            note: if key.is_some() || own {
                 "the token is shown once; store it now"
             } else {
                 "the token is shown once; it opens none of the user's secrets (an admin issued \
                  it), and the user sees it in `edgeward whoami`"
-            },
-        })),
+            }
+            .to_string(),
+        }),
     )
         .into_response();
     response.extensions_mut().insert(AuditDetail(detail));
@@ -243,14 +218,6 @@ pub(super) async fn create_token(
 const MAX_ENROLLMENT_TTL: u64 = 7 * 24 * 3600;
 const DEFAULT_ENROLLMENT_TTL: u64 = 24 * 3600;
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct CreateEnrollment {
-    /// Lifetime in seconds.
-    #[serde(default)]
-    expires_in: Option<u64>,
-}
-
 /// A single-use enrollment code for `user`: redeemed (`POST /v1/enroll`), it gives the user a
 /// token with a fresh data key. Admins hand out codes, never a credential that opens what a
 /// user already stored.
@@ -258,10 +225,9 @@ pub(super) async fn create_enrollment(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path(user): Path<String>,
-    body: axum::body::Bytes,
+    MaybeBody(body): MaybeBody<model::CreateEnrollment>,
 ) -> Result<Response, ApiError> {
     let user = user_name(&user)?;
-    let body: CreateEnrollment = optional_body(&body, r#"{"expires_in"? (seconds)}"#)?;
     let ttl = body.expires_in.unwrap_or(DEFAULT_ENROLLMENT_TTL);
     if !(1..=MAX_ENROLLMENT_TTL).contains(&ttl) {
         return Err(ApiError::bad_entry(format!(
@@ -284,13 +250,13 @@ pub(super) async fn create_enrollment(
         .await?;
     let mut response = (
         StatusCode::CREATED,
-        Json(json!({
-            "id": id,
-            "user": user,
-            "code": code.as_str(),
-            "expires_at": rfc3339(expires_at),
-            "note": "single use; the user redeems it with `edgeward enroll CODE`",
-        })),
+        Json(model::Enrollment {
+            id: id.clone(),
+            user: user.to_string(),
+            code: code.as_str().to_string(),
+            expires_at: rfc3339(expires_at),
+            note: "single use; the user redeems it with `edgeward enroll CODE`".into(),
+        }),
     )
         .into_response();
     response.extensions_mut().insert(AuditDetail(format!(
@@ -300,23 +266,13 @@ pub(super) async fn create_enrollment(
     Ok(response)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct Enroll {
-    code: String,
-    #[serde(default)]
-    name: Option<String>,
-}
-
 /// Redeems an enrollment code once: a token for its user with a fresh data key. If the user
 /// already had a data key, the new one is another key: secrets sealed under the old one stay
 /// readable only with the tokens that open it.
 pub(super) async fn enroll(
     State(app): State<Arc<App>>,
-    body: axum::body::Bytes,
+    Body(body): Body<model::Enroll>,
 ) -> Result<Response, ApiError> {
-    let body: Enroll = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_entry(format!("expected {{\"code\", \"name\"?}}: {e}")))?;
     let gone = || ApiError::not_found("the enrollment code is unknown, used or expired");
     if !body.code.starts_with(auth::ENROLLMENT_PREFIX) || body.code.len() > 128 {
         return Err(gone());
@@ -343,18 +299,19 @@ pub(super) async fn enroll(
         })?;
     let mut response = (
         StatusCode::CREATED,
-        Json(json!({
-            "id": id,
-            "user": enrollment.user,
-            "token": token.as_str(),
-            "user_key": key.id(),
-            "note": if had_key {
+        Json(model::Enrolled {
+            id: id.clone(),
+            user: enrollment.user.clone(),
+            token: token.as_str().to_string(),
+            user_key: key.id().to_string(),
+            note: if had_key {
                 "the token is shown once. It holds a NEW data key: user secrets sealed under \
                  your other key stay readable only with the tokens that open that key"
             } else {
                 "the token is shown once; store it now"
-            },
-        })),
+            }
+            .to_string(),
+        }),
     )
         .into_response();
     response.extensions_mut().insert(AuditDetail(format!(
@@ -369,16 +326,19 @@ pub(super) async fn enroll(
 pub(super) async fn list_tokens(
     State(app): State<Arc<App>>,
     Path(user): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<model::TokenList>, ApiError> {
     let user = user_name(&user)?;
-    let tokens: Vec<Value> = app
+    let tokens = app
         .store
         .list_tokens(user.to_string())
         .await?
         .iter()
         .map(token_json)
         .collect();
-    Ok(Json(json!({ "user": user, "tokens": tokens })))
+    Ok(Json(model::TokenList {
+        user: user.to_string(),
+        tokens,
+    }))
 }
 
 pub(super) async fn revoke_token(
@@ -399,48 +359,33 @@ pub(super) async fn revoke_token(
 pub(super) async fn list_members(
     State(app): State<Arc<App>>,
     Path(project): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<model::MemberList>, ApiError> {
     let project = super::project_name(&app, &project).await?;
-    let members: Vec<Value> = app
+    let members = app
         .store
         .list_members(project.to_string())
         .await?
         .into_iter()
-        .map(|m| {
-            json!({
-                "user": m.user,
-                "role": m.role,
-                "granted_at": rfc3339(m.granted_at),
-                "granted_by": m.granted_by,
-            })
+        .map(|m| model::Member {
+            user: m.user,
+            role: m.role,
+            granted_at: rfc3339(m.granted_at),
+            granted_by: m.granted_by,
         })
         .collect();
-    Ok(Json(json!({ "project": project, "members": members })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct SetMember {
-    role: String,
+    Ok(Json(model::MemberList {
+        project: project.to_string(),
+        members,
+    }))
 }
 
 pub(super) async fn set_member(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path((project, user)): Path<(String, String)>,
-    body: Result<Json<SetMember>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Json(body) = body.map_err(|e| {
-        ApiError::bad_entry(format!(
-            "expected {{\"role\": \"viewer|developer|admin\"}}: {e}"
-        ))
-    })?;
-    let role = Role::parse(&body.role).ok_or_else(|| {
-        ApiError::bad_entry(format!(
-            "unknown role {:?}: use viewer, developer or admin",
-            body.role
-        ))
-    })?;
+    Body(body): Body<model::SetMember>,
+) -> Result<Json<model::MemberSet>, ApiError> {
+    let role: Role = body.role;
     let project = Name::parse("project", &project)?;
     let user = user_name(&user)?;
     app.store
@@ -451,9 +396,11 @@ pub(super) async fn set_member(
             caller.principal.user.clone(),
         )
         .await?;
-    Ok(Json(
-        json!({ "project": project, "user": user, "role": role }),
-    ))
+    Ok(Json(model::MemberSet {
+        project: project.to_string(),
+        user: user.to_string(),
+        role,
+    }))
 }
 
 pub(super) async fn remove_member(
@@ -466,16 +413,6 @@ pub(super) async fn remove_member(
         .remove_member(project.to_string(), user.to_string())
         .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct AuditQuery {
-    since: Option<String>,
-    until: Option<String>,
-    actor: Option<String>,
-    project: Option<String>,
-    limit: Option<u32>,
 }
 
 fn parse_time(what: &str, s: &str) -> Result<i64, ApiError> {
@@ -493,8 +430,8 @@ fn parse_time(what: &str, s: &str) -> Result<i64, ApiError> {
 
 pub(super) async fn audit(
     State(app): State<Arc<App>>,
-    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+    query: Result<Query<model::AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<model::AuditList>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_entry(e.to_string()))?;
     let filter = AuditFilter {
         since: q
@@ -511,27 +448,25 @@ pub(super) async fn audit(
         project: q.project,
         limit: q.limit.unwrap_or(100).clamp(1, 1000),
     };
-    let entries: Vec<Value> = app
+    let entries = app
         .store
         .query_audit(filter)
         .await?
         .into_iter()
-        .map(|a| {
-            json!({
-                "id": a.id,
-                "at": rfc3339(a.at),
-                "actor": a.actor,
-                "token_id": a.token_id,
-                "action": a.action,
-                "target": a.target,
-                "project": a.project,
-                "scope": a.scope,
-                "remote": a.remote,
-                "status": a.status,
-                "outcome": a.outcome,
-                "detail": a.detail,
-            })
+        .map(|a| model::AuditEntry {
+            id: a.id,
+            at: rfc3339(a.at),
+            actor: a.actor,
+            token_id: a.token_id,
+            action: a.action,
+            target: a.target,
+            project: a.project,
+            scope: a.scope,
+            remote: a.remote,
+            status: a.status,
+            outcome: a.outcome,
+            detail: a.detail,
         })
         .collect();
-    Ok(Json(json!({ "entries": entries })))
+    Ok(Json(model::AuditList { entries }))
 }

@@ -13,7 +13,10 @@
 
 mod error;
 mod executions;
+pub mod extract;
 mod identity;
+pub mod model;
+pub mod openapi;
 pub mod policy;
 pub mod secrets;
 mod upload;
@@ -23,21 +26,20 @@ mod walk;
 pub use error::ApiError;
 pub use policy::{Caller, Need, RemoteAddr};
 
+use crate::app::App;
 use crate::names::Name;
-use crate::server::App;
 use crate::store::Role;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware;
-use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use axum::{Extension, Json, Router};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use extract::{Body, MaybeBody};
 use std::sync::Arc;
 
-/// One route: method, path, what its caller needs, and its handler. The router and the
-/// policy are both made from [`routes`], so a route cannot exist without its rule.
+/// One route: method, path, what its caller needs, its handler, and what it takes and gives.
+/// The router, the policy and the OpenAPI document are all made from [`routes`], so a route
+/// cannot exist without its rule or its documentation.
 pub struct Route {
     /// The method (`HEAD` is judged as `GET`, which axum also serves it with).
     pub method: Method,
@@ -45,6 +47,8 @@ pub struct Route {
     pub path: String,
     /// What the caller needs.
     pub need: Need,
+    /// What it takes and gives, for the OpenAPI document.
+    pub doc: openapi::Doc,
     handler: MethodRouter<Arc<App>>,
 }
 
@@ -53,7 +57,54 @@ fn route(method: Method, path: &str, need: Need, handler: MethodRouter<Arc<App>>
         method,
         path: path.to_string(),
         need,
+        doc: openapi::Doc::default(),
         handler,
+    }
+}
+
+impl Route {
+    /// A one-line summary.
+    fn doc(mut self, summary: &'static str) -> Route {
+        self.doc.summary = summary;
+        self
+    }
+
+    /// Its JSON request body.
+    fn takes<T: utoipa::ToSchema>(mut self) -> Route {
+        self.doc.request = Some(openapi::Payload::json::<T>());
+        self
+    }
+
+    /// Its JSON request body, which may be left out.
+    fn may_take<T: utoipa::ToSchema>(mut self) -> Route {
+        self.doc.request = Some(openapi::Payload::json::<T>());
+        self.doc.body_optional = true;
+        self
+    }
+
+    /// Its success status and JSON body.
+    fn gives<T: utoipa::ToSchema>(mut self, status: u16) -> Route {
+        self.doc.response = Some((status, Some(openapi::Payload::json::<T>())));
+        self
+    }
+
+    /// `204 No Content` on success.
+    fn no_content(mut self) -> Route {
+        self.doc.response = Some((204, None));
+        self
+    }
+
+    /// Its query parameters.
+    fn query<Q: utoipa::IntoParams>(mut self) -> Route {
+        self.doc.query =
+            Some(|| Q::into_params(|| Some(utoipa::openapi::path::ParameterIn::Query)));
+        self
+    }
+
+    /// Other statuses it answers, beyond those its need, parameters and body imply.
+    fn also(mut self, statuses: &[u16]) -> Route {
+        self.doc.extra.extend_from_slice(statuses);
+        self
     }
 }
 
@@ -61,143 +112,198 @@ fn route(method: Method, path: &str, need: Need, handler: MethodRouter<Arc<App>>
 pub fn routes() -> Vec<Route> {
     use Need::*;
     use Role::{Admin, Developer, Viewer};
+    use model as m;
     const P: &str = "/v1/projects/{project}";
     let mut r = vec![
-        route(Method::GET, "/v1/health", Public, get(health)),
-        route(Method::GET, "/v1/ready", Public, get(ready)),
-        route(
-            Method::GET,
-            "/v1/whoami",
-            Authenticated,
-            get(identity::whoami),
-        ),
-        route(
-            Method::GET,
-            "/v1/users",
-            PlatformAdmin,
-            get(identity::list_users),
-        ),
-        route(
-            Method::POST,
-            "/v1/users",
-            PlatformAdmin,
-            post(identity::create_user),
-        ),
+        route(Method::GET, "/v1/health", Public, get(health))
+            .doc("Liveness")
+            .gives::<m::Health>(200),
+        route(Method::GET, "/v1/ready", Public, get(ready))
+            .doc("Readiness: the store, the change feed and the secret backend answer")
+            .gives::<m::Ready>(200)
+            .also(&[503]),
+        route(Method::GET, "/v1/openapi.json", Public, get(openapi::serve))
+            .doc("This document")
+            .gives::<openapi::AnyJson>(200),
+        route(Method::GET, "/v1/whoami", Authenticated, get(identity::whoami))
+            .doc("The caller, its projects, and credentials others made for it")
+            .gives::<m::Whoami>(200),
+        route(Method::GET, "/v1/users", PlatformAdmin, get(identity::list_users))
+            .doc("List users")
+            .gives::<m::UserList>(200),
+        route(Method::POST, "/v1/users", PlatformAdmin, post(identity::create_user))
+            .doc("Create a user")
+            .takes::<m::CreateUser>()
+            .gives::<m::UserCreated>(201),
         route(
             Method::GET,
             "/v1/users/{user}/tokens",
             SelfOrPlatformAdmin,
             get(identity::list_tokens),
-        ),
+        )
+        .doc("List a user's tokens")
+        .gives::<m::TokenList>(200),
         route(
             Method::POST,
             "/v1/users/{user}/tokens",
             SelfOrPlatformAdmin,
             post(identity::create_token),
-        ),
+        )
+        .doc("Issue a token (shown once)")
+        .may_take::<m::CreateToken>()
+        .gives::<m::IssuedToken>(201),
         route(
             Method::DELETE,
             "/v1/users/{user}/tokens/{token}",
             SelfOrPlatformAdmin,
             delete(identity::revoke_token),
-        ),
+        )
+        .doc("Revoke a token (by id, or the token itself)")
+        .no_content(),
         route(
             Method::POST,
             "/v1/users/{user}/enrollments",
             PlatformAdmin,
             post(identity::create_enrollment),
-        ),
+        )
+        .doc("Make a single-use enrollment code for a user")
+        .may_take::<m::CreateEnrollment>()
+        .gives::<m::Enrollment>(201),
         // The enrollment code is the credential.
-        route(Method::POST, "/v1/enroll", Public, post(identity::enroll)),
-        route(Method::GET, "/v1/audit", AuditReader, get(identity::audit)),
-        route(
-            Method::GET,
-            "/v1/projects",
-            Authenticated,
-            get(list_projects),
-        ),
-        route(
-            Method::POST,
-            "/v1/projects",
-            PlatformAdmin,
-            post(create_project),
-        ),
+        route(Method::POST, "/v1/enroll", Public, post(identity::enroll))
+            .doc("Redeem an enrollment code for a token with a fresh data key")
+            .takes::<m::Enroll>()
+            .gives::<m::Enrolled>(201),
+        route(Method::GET, "/v1/audit", AuditReader, get(identity::audit))
+            .doc("The audit log, newest first")
+            .query::<m::AuditQuery>()
+            .gives::<m::AuditList>(200),
+        route(Method::GET, "/v1/projects", Authenticated, get(list_projects))
+            .doc("The caller's projects (all, for platform admins)")
+            .gives::<m::ProjectList>(200),
+        route(Method::POST, "/v1/projects", PlatformAdmin, post(create_project))
+            .doc("Create a project")
+            .takes::<m::CreateProject>()
+            .gives::<m::ProjectCreated>(201),
         route(
             Method::GET,
             &format!("{P}/members"),
             Project(Viewer),
             get(identity::list_members),
-        ),
+        )
+        .doc("List a project's members")
+        .gives::<m::MemberList>(200),
         route(
             Method::PUT,
             &format!("{P}/members/{{user}}"),
             Project(Admin),
             put(identity::set_member),
-        ),
+        )
+        .doc("Grant a role")
+        .takes::<m::SetMember>()
+        .gives::<m::MemberSet>(200),
         route(
             Method::DELETE,
             &format!("{P}/members/{{user}}"),
             Project(Admin),
             delete(identity::remove_member),
-        ),
+        )
+        .doc("Remove a member")
+        .no_content(),
         route(
             Method::GET,
             &format!("{P}/packages"),
             Project(Viewer),
             get(list_packages),
-        ),
+        )
+        .doc("List a project's packages")
+        .gives::<m::PackageList>(200),
         route(
             Method::GET,
             &format!("{P}/executions"),
             Project(Viewer),
             get(executions::list),
-        ),
+        )
+        .doc("Execution records, newest first")
+        .query::<m::ExecutionsQuery>()
+        .gives::<m::ExecutionList>(200),
+        route(
+            Method::GET,
+            &format!("{P}/executions/stream"),
+            Project(Viewer),
+            get(executions::stream),
+        )
+        .doc("Execution records as they are written: server-sent events, one `execution` event each")
+        .query::<m::ExecutionsQuery>()
+        .also(&[200]),
         route(
             Method::GET,
             &format!("{P}/executions/{{id}}"),
             Project(Viewer),
             get(executions::show),
-        ),
+        )
+        .doc("One execution, with its masked output")
+        .gives::<m::Execution>(200),
         route(
             Method::GET,
             &format!("{P}/packages/{{package}}"),
             Project(Viewer),
             get(show_package),
-        ),
+        )
+        .doc("A package and its versions")
+        .gives::<m::Package>(200),
         route(
             Method::DELETE,
             &format!("{P}/packages/{{package}}"),
             Project(Developer),
             delete(delete_package),
-        ),
+        )
+        .doc("Delete a package and every version")
+        .no_content(),
         route(
             Method::POST,
             &format!("{P}/packages/{{package}}/versions"),
             Project(Developer),
             post(upload::upload_version).layer(axum::extract::DefaultBodyLimit::disable()),
-        ),
+        )
+        .doc("Deploy a version: a component (application/wasm), or multipart with `component`, `manifest` and `secrets` parts")
+        .gives::<m::Deployed>(201)
+        .also(&[413, 422]),
         route(
             Method::POST,
             &format!("{P}/packages/{{package}}/rollback"),
             Project(Developer),
             post(rollback),
-        ),
+        )
+        .doc("Make a version (or the one before the current) current")
+        .may_take::<m::Rollback>()
+        .gives::<m::RolledBack>(200)
+        .also(&[422]),
         // The wrapping token is the credential.
-        route(Method::POST, "/v1/unwrap", Public, post(secrets::unwrap)),
+        route(Method::POST, "/v1/unwrap", Public, post(secrets::unwrap))
+            .doc("Redeem a wrapping token once")
+            .takes::<m::Unwrap>()
+            .gives::<m::Unwrapped>(200),
         // The same, as Vault's clients call it (X-Vault-Token, Vault's answer shape).
         route(
             Method::POST,
             "/v1/sys/wrapping/unwrap",
             Public,
             post(secrets::unwrap_vault_style),
-        ),
+        )
+        .doc("Redeem a wrapping token, as Vault's clients call it")
+        .may_take::<m::VaultUnwrap>()
+        .gives::<m::VaultUnwrapped>(200),
         // Vault's CLI writes with PUT.
         route(
             Method::PUT,
             "/v1/sys/wrapping/unwrap",
             Public,
             put(secrets::unwrap_vault_style),
-        ),
+        )
+        .doc("Redeem a wrapping token, as Vault's CLI calls it")
+        .may_take::<m::VaultUnwrap>()
+        .gives::<m::VaultUnwrapped>(200),
     ];
     // Platform scope: platform admins only.
     r.extend(secret_routes("/v1/secrets/platform", [PlatformAdmin; 4]));
@@ -229,22 +335,44 @@ pub fn routes() -> Vec<Route> {
 /// The routes of one secret scope. `needs` are, in order: listing names; writing (create,
 /// import, set, update, delete); reading a value; wrapping a value.
 fn secret_routes(base: &str, needs: [Need; 4]) -> Vec<Route> {
+    use model as m;
     let [list, write, read, wrap] = needs;
     let one = format!("{base}/{{name}}");
     vec![
-        route(Method::GET, base, list, get(secrets::list)),
-        route(Method::POST, base, write, post(secrets::create)),
-        route(Method::PUT, base, write, put(secrets::import)),
-        route(Method::GET, &one, read, get(secrets::read)),
-        route(Method::PUT, &one, write, put(secrets::set)),
-        route(Method::PATCH, &one, write, patch(secrets::update)),
-        route(Method::DELETE, &one, write, delete(secrets::remove)),
+        route(Method::GET, base, list, get(secrets::list))
+            .doc("List a scope's secrets: names and metadata, never values")
+            .gives::<m::SecretList>(200),
+        route(Method::POST, base, write, post(secrets::create))
+            .doc("Create a secret (refused if the name is taken)")
+            .takes::<m::CreateSecret>()
+            .gives::<m::SecretWritten>(201),
+        route(Method::PUT, base, write, put(secrets::import))
+            .doc("Import a secrets.json object, all or nothing")
+            .takes::<m::ImportSecrets>()
+            .gives::<m::Imported>(200),
+        route(Method::GET, &one, read, get(secrets::read))
+            .doc("Read a secret's value (audited)")
+            .gives::<m::SecretRead>(200),
+        route(Method::PUT, &one, write, put(secrets::set))
+            .doc("Set a secret's value, creating it if need be")
+            .takes::<m::SetSecret>()
+            .gives::<m::SecretWritten>(200),
+        route(Method::PATCH, &one, write, patch(secrets::update))
+            .doc("Replace an existing secret's value")
+            .takes::<m::SetSecret>()
+            .gives::<m::SecretWritten>(200),
+        route(Method::DELETE, &one, write, delete(secrets::remove))
+            .doc("Delete a secret")
+            .no_content(),
         route(
             Method::POST,
             &format!("{one}/wrap"),
             wrap,
             post(secrets::wrap),
-        ),
+        )
+        .doc("Wrap a secret's value in a single-use token (audited)")
+        .may_take::<m::Wrap>()
+        .gives::<m::Wrapped>(201),
     ]
 }
 
@@ -273,31 +401,35 @@ pub(crate) fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-async fn health(State(app): State<Arc<App>>) -> Json<Value> {
-    Json(json!({ "status": "ok", "packages_serving": app.packages.serving_count() }))
+async fn health(State(app): State<Arc<App>>) -> Json<model::Health> {
+    Json(model::Health {
+        status: "ok".into(),
+        packages_serving: app.packages.serving_count() as u64,
+    })
 }
 
 /// Whether this host can do its work: its store answers, its change feed is connected, its
 /// secret backend answers. For load balancers: 503 takes the host out of rotation (it keeps
 /// serving what it has to whoever still reaches it). Causes are logged, not shown to callers.
-async fn ready(State(app): State<Arc<App>>) -> (StatusCode, Json<Value>) {
+async fn ready(State(app): State<Arc<App>>) -> (StatusCode, Json<model::Ready>) {
+    use model::PartState;
     let (health, secrets) = tokio::join!(app.store.health(), app.cache.ping());
     let word = |r: &Result<(), String>, what: &str| match r {
-        Ok(()) => "ok",
+        Ok(()) => PartState::Ok,
         Err(e) => {
             tracing::warn!(error = %e, "not ready: {what}");
-            "unavailable"
+            PartState::Unavailable
         }
     };
     let secrets = secrets.map_err(|e| e.to_string());
-    let body = json!({
-        "ready": health.store.is_ok() && health.feed.is_ok() && secrets.is_ok(),
-        "store": word(&health.store, "metadata store"),
-        "feed": word(&health.feed, "change feed"),
-        "secrets": word(&secrets, "secret backend"),
-        "engine": app.store.engine(),
-    });
-    let status = if body["ready"] == json!(true) {
+    let body = model::Ready {
+        ready: health.store.is_ok() && health.feed.is_ok() && secrets.is_ok(),
+        store: word(&health.store, "metadata store"),
+        feed: word(&health.feed, "change feed"),
+        secrets: word(&secrets, "secret backend"),
+        engine: app.store.engine().to_string(),
+    };
+    let status = if body.ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -305,29 +437,27 @@ async fn ready(State(app): State<Arc<App>>) -> (StatusCode, Json<Value>) {
     (status, Json(body))
 }
 
-#[derive(Deserialize)]
-struct CreateProject {
-    name: String,
-}
-
 async fn create_project(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
-    body: Result<Json<CreateProject>, axum::extract::rejection::JsonRejection>,
-) -> Result<impl IntoResponse, ApiError> {
-    let Json(body) =
-        body.map_err(|e| ApiError::bad_entry(format!("expected {{\"name\": …}}: {e}")))?;
+    Body(body): Body<model::CreateProject>,
+) -> Result<(StatusCode, Json<model::ProjectCreated>), ApiError> {
     let name = Name::parse("project", &body.name)?;
     app.store
         .create_project(name.to_string(), caller.principal.user.clone())
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "name": name }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(model::ProjectCreated {
+            name: name.to_string(),
+        }),
+    ))
 }
 
 async fn list_projects(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<model::ProjectList>, ApiError> {
     let p = &caller.principal;
     // Everyone sees the projects they belong to; platform admins see all.
     let mine: Vec<String> = if p.platform_admin {
@@ -340,15 +470,19 @@ async fn list_projects(
             .map(|m| m.project)
             .collect()
     };
-    let projects: Vec<Value> = app
+    let projects = app
         .store
         .list_projects()
         .await?
         .into_iter()
         .filter(|row| p.platform_admin || mine.contains(&row.name))
-        .map(|p| json!({ "name": p.name, "created_at": rfc3339(p.created_at), "created_by": p.created_by }))
+        .map(|p| model::Project {
+            name: p.name,
+            created_at: rfc3339(p.created_at),
+            created_by: p.created_by,
+        })
         .collect();
-    Ok(Json(json!({ "projects": projects })))
+    Ok(Json(model::ProjectList { projects }))
 }
 
 pub(crate) async fn project_name(app: &App, project: &str) -> Result<Name, ApiError> {
@@ -362,55 +496,55 @@ pub(crate) async fn project_name(app: &App, project: &str) -> Result<Name, ApiEr
 async fn list_packages(
     State(app): State<Arc<App>>,
     Path(project): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<model::PackageList>, ApiError> {
     let project = project_name(&app, &project).await?;
-    let packages: Vec<Value> = app
+    let packages = app
         .store
         .list_packages(project.to_string())
         .await?
         .into_iter()
-        .map(|p| {
-            json!({
-                "name": p.name,
-                "current_version": p.current_version,
-                "versions": p.versions,
-                "created_at": rfc3339(p.created_at),
-            })
+        .map(|p| model::PackageSummary {
+            name: p.name,
+            current_version: p.current_version,
+            versions: p.versions,
+            created_at: rfc3339(p.created_at),
         })
         .collect();
-    Ok(Json(json!({ "project": project, "packages": packages })))
+    Ok(Json(model::PackageList {
+        project: project.to_string(),
+        packages,
+    }))
 }
 
 async fn show_package(
     State(app): State<Arc<App>>,
     Path((project, package)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<model::Package>, ApiError> {
     let project = Name::parse("project", &project)?;
     let package = Name::parse("package", &package)?;
     let (pkg, versions) = app
         .store
         .list_versions(project.to_string(), package.to_string())
         .await?;
-    let versions: Vec<Value> = versions
+    let versions = versions
         .into_iter()
-        .map(|v| {
-            json!({
-                "version": v.version,
-                "sha256": v.sha256,
-                "size": v.size,
-                "manifest": serde_json::from_str::<Value>(&v.manifest).unwrap_or(Value::Null),
-                "created_at": rfc3339(v.created_at),
-                "created_by": v.created_by,
-                "current": Some(v.version) == pkg.current_version,
-            })
+        .map(|v| model::PackageVersion {
+            version: v.version,
+            sha256: v.sha256,
+            size: v.size,
+            manifest: serde_json::from_str::<serde_json::Value>(&v.manifest)
+                .unwrap_or(serde_json::Value::Null),
+            created_at: rfc3339(v.created_at),
+            created_by: v.created_by,
+            current: Some(v.version) == pkg.current_version,
         })
         .collect();
-    Ok(Json(json!({
-        "project": project,
-        "name": package,
-        "current_version": pkg.current_version,
-        "versions": versions,
-    })))
+    Ok(Json(model::Package {
+        project: project.to_string(),
+        name: package.to_string(),
+        current_version: pkg.current_version,
+        versions,
+    }))
 }
 
 async fn delete_package(
@@ -423,31 +557,20 @@ async fn delete_package(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Rollback {
-    version: Option<i64>,
-}
-
 async fn rollback(
     State(app): State<Arc<App>>,
     Path((project, package)): Path<(String, String)>,
-    body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
+    MaybeBody(body): MaybeBody<model::Rollback>,
+) -> Result<Json<model::RolledBack>, ApiError> {
     let project = Name::parse("project", &project)?;
     let package = Name::parse("package", &package)?;
-    let body: Rollback = if body.iter().all(u8::is_ascii_whitespace) {
-        Rollback::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_entry(format!("expected {{\"version\": N}} or no body: {e}"))
-        })?
-    };
     let version = app
         .packages
         .rollback(&project, &package, body.version)
         .await?;
-    Ok(Json(
-        json!({ "project": project, "package": package, "version": version }),
-    ))
+    Ok(Json(model::RolledBack {
+        project: project.to_string(),
+        package: package.to_string(),
+        version,
+    }))
 }

@@ -6,8 +6,9 @@
 //! that reads a secret value, is written to the audit log with its outcome.
 
 use super::ApiError;
+use crate::app::App;
 use crate::auth::{self, Principal};
-use crate::server::App;
+use crate::code::ErrorCode;
 use crate::store::{AuditRow, Role, now_ms};
 use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request, State};
 use axum::http::{Method, StatusCode};
@@ -152,7 +153,7 @@ pub async fn enforce(State(app): State<Arc<App>>, request: Request, next: Next) 
             }
             // Read what the client is still sending (bounded), so it sees this answer rather
             // than a connection closed under its upload.
-            crate::server::drain(body, app.max_upload_bytes + (1 << 20)).await;
+            crate::net::drain(body, app.max_upload_bytes + (1 << 20)).await;
             e.into_response()
         }
     };
@@ -347,7 +348,7 @@ async fn authorise(
     let deny = |p: &Principal, message: String| {
         Err((
             Some(Box::new(p.clone())),
-            ApiError::new(StatusCode::FORBIDDEN, "denied", message),
+            ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Denied, message),
         ))
     };
     let role = match project {

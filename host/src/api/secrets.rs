@@ -2,18 +2,19 @@
 //! table says who may call it; the backend holds the values. Reading a value, wrapping and
 //! unwrapping are audited like writes. Listings carry names and metadata, never values.
 
+use super::extract::{Body, MaybeBody};
+use super::model;
 use super::policy::{AuditScope, Caller, ValueRead};
 use super::{ApiError, rfc3339};
+use crate::app::App;
+use crate::code::ErrorCode;
 use crate::names::{Name, SecretName};
 use crate::secrets::userkey::UserKey;
 use crate::secrets::{
     BackendError, MAX_VALUE_BYTES, Owner, SecretValue, ValueError, WriteMode, value_from_json,
     value_to_json,
 };
-use crate::server::App;
 use axum::Extension;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -38,14 +39,14 @@ impl From<BackendError> for ApiError {
         match e {
             BackendError::NotFound(m) => ApiError::not_found(m),
             BackendError::AlreadyExists(m) => {
-                ApiError::new(StatusCode::CONFLICT, "already_exists", m)
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::AlreadyExists, m)
             }
             BackendError::Refused(m) => ApiError::bad_entry(m),
             BackendError::Denied(m) => {
                 tracing::warn!(error = %m, "the secret backend's policy refused an API call");
                 ApiError::new(
                     StatusCode::FORBIDDEN,
-                    "denied",
+                    ErrorCode::Denied,
                     "the secret backend's own policy does not allow Edgeward this operation; \
                      the server's log names the path (see the README for the policy it needs)",
                 )
@@ -57,7 +58,7 @@ impl From<BackendError> for ApiError {
                 );
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
+                    ErrorCode::Unavailable,
                     API_UNAVAILABLE,
                 )
             }
@@ -75,7 +76,7 @@ fn user_key<'a>(caller: &'a Caller, owner: &Owner) -> Result<Option<&'a UserKey>
     caller.user_key.as_deref().map(Some).ok_or_else(|| {
         ApiError::new(
             StatusCode::FORBIDDEN,
-            "denied",
+            ErrorCode::Denied,
             format!(
                 "token {} holds no key to your user secrets (it was issued by {}, or minted \
                  from such a token, or it is the bootstrap admin.token); use a token you minted \
@@ -110,7 +111,7 @@ fn opened(
     match (key, owner) {
         (Some(key), Owner::User(user)) => key
             .open(user, name.as_str(), &value)
-            .map_err(|e| ApiError::new(StatusCode::FORBIDDEN, "denied", e.to_string())),
+            .map_err(|e| ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Denied, e.to_string())),
         _ => Ok(value),
     }
 }
@@ -160,33 +161,21 @@ async fn put_value(
     name: &SecretName,
     value: &SecretValue,
     mode: WriteMode,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<model::SecretWritten>, ApiError> {
     let key = user_key(caller, owner)?;
     let value = sealed(key, owner, name, value.clone());
     let version = app
         .backend
         .write(owner, name, &value, &caller.principal.user, mode)
         .await?;
-    Ok(axum::Json(
-        json!({ "name": name, "scope": owner.scope(), "version": version }),
-    ))
+    Ok(axum::Json(model::SecretWritten {
+        name: name.to_string(),
+        scope: owner.scope(),
+        version,
+    }))
 }
 
-/// Parses a JSON body, mapping every failure to a stable code.
-fn json_body(body: Result<Bytes, BytesRejection>, expected: &str) -> Result<Value, ApiError> {
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::too_large("the request body is too large")
-        } else {
-            ApiError::bad_entry(format!("could not read the body: {e}"))
-        }
-    })?;
-    serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_entry(format!("expected {expected}: {e}")))
-}
-
-fn value_of(v: Option<&Value>) -> Result<SecretValue, ApiError> {
-    let v = v.ok_or_else(|| ApiError::bad_entry("missing \"value\": a string or an object"))?;
+fn value_of(v: &Value) -> Result<SecretValue, ApiError> {
     value_from_json(v).map_err(|e| match e {
         ValueError::TooLarge(_) => ApiError::too_large(e.to_string()),
         ValueError::NotStringOrObject | ValueError::Exponent => ApiError::bad_entry(e.to_string()),
@@ -209,24 +198,25 @@ pub(super) async fn list(
     Path(p): Params,
 ) -> Result<Response, ApiError> {
     let owner = owner(&app, &p).await?;
-    let secrets: Vec<Value> = app
+    let secrets = app
         .backend
         .list(&owner)
         .await?
         .into_iter()
-        .map(|m| {
-            json!({
-                "name": m.name,
-                "scope": m.scope,
-                "version": m.version,
-                "updated_at": rfc3339(m.updated_at),
-                "updated_by": m.updated_by,
-            })
+        .map(|m| model::SecretMeta {
+            name: m.name.to_string(),
+            scope: m.scope,
+            version: m.version,
+            updated_at: rfc3339(m.updated_at),
+            updated_by: m.updated_by,
         })
         .collect();
     Ok(tagged(
         &owner,
-        axum::Json(json!({ "scope": owner.scope(), "secrets": secrets })),
+        axum::Json(model::SecretList {
+            scope: owner.scope(),
+            secrets,
+        }),
         false,
     ))
 }
@@ -235,13 +225,11 @@ pub(super) async fn create(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path(p): Params,
-    body: Result<Bytes, BytesRejection>,
+    Body(body): Body<model::CreateSecret>,
 ) -> Result<Response, ApiError> {
     let owner = owner(&app, &p).await?;
-    let body = json_body(body, r#"{"name": "...", "value": "..." or {...}}"#)?;
-    let name = body["name"].as_str().unwrap_or_default();
-    let name = SecretName::parse(name)?;
-    let value = value_of(body.get("value"))?;
+    let name = SecretName::parse(&body.name)?;
+    let value = value_of(&body.value)?;
     let answer = put_value(&app, &caller, &owner, &name, &value, WriteMode::Create).await?;
     Ok(tagged(&owner, (StatusCode::CREATED, answer), false))
 }
@@ -250,13 +238,12 @@ async fn write(
     app: &App,
     caller: &Caller,
     p: &HashMap<String, String>,
-    body: Result<Bytes, BytesRejection>,
+    body: model::SetSecret,
     mode: WriteMode,
 ) -> Result<Response, ApiError> {
     let owner = owner(app, p).await?;
     let name = secret_name(p)?;
-    let body = json_body(body, r#"{"value": "..." or {...}}"#)?;
-    let value = value_of(body.get("value"))?;
+    let value = value_of(&body.value)?;
     let answer = put_value(app, caller, &owner, &name, &value, mode).await?;
     Ok(tagged(&owner, answer, false))
 }
@@ -265,7 +252,7 @@ pub(super) async fn set(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path(p): Params,
-    body: Result<Bytes, BytesRejection>,
+    Body(body): Body<model::SetSecret>,
 ) -> Result<Response, ApiError> {
     write(&app, &caller, &p, body, WriteMode::Upsert).await
 }
@@ -274,7 +261,7 @@ pub(super) async fn update(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path(p): Params,
-    body: Result<Bytes, BytesRejection>,
+    Body(body): Body<model::SetSecret>,
 ) -> Result<Response, ApiError> {
     write(&app, &caller, &p, body, WriteMode::Update).await
 }
@@ -294,12 +281,12 @@ pub(super) async fn read(
         .ok_or_else(|| ApiError::not_found(format!("no {} secret {name}", owner.scope())))?;
     Ok(tagged(
         &owner,
-        axum::Json(json!({
-            "name": name,
-            "scope": owner.scope(),
-            "version": secret.version,
-            "value": value_to_json(&opened(key, &owner, &name, secret.value)?),
-        })),
+        axum::Json(model::SecretRead {
+            name: name.to_string(),
+            scope: owner.scope(),
+            version: secret.version,
+            value: value_to_json(&opened(key, &owner, &name, secret.value)?),
+        }),
         true,
     ))
 }
@@ -333,11 +320,10 @@ pub(super) async fn import(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path(p): Params,
-    body: Result<Bytes, BytesRejection>,
+    Body(body): Body<model::ImportSecrets>,
 ) -> Result<Response, ApiError> {
     let owner = owner(&app, &p).await?;
-    let body = json_body(body, "a secrets.json object {\"NAME\": value, ...}")?;
-    let entries = parse_secrets_json(&body)?;
+    let entries = parse_secrets_json(&Value::Object(body.0))?;
     let key = user_key(&caller, &owner)?;
     let stored: Vec<(SecretName, SecretValue)> = entries
         .iter()
@@ -346,10 +332,13 @@ pub(super) async fn import(
     app.backend
         .import(&owner, &stored, &caller.principal.user)
         .await?;
-    let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+    let imported = entries.iter().map(|(n, _)| n.to_string()).collect();
     Ok(tagged(
         &owner,
-        axum::Json(json!({ "scope": owner.scope(), "imported": names })),
+        axum::Json(model::Imported {
+            scope: owner.scope(),
+            imported,
+        }),
         false,
     ))
 }
@@ -358,23 +347,19 @@ pub(super) async fn wrap(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path(p): Params,
-    body: Result<Bytes, BytesRejection>,
+    MaybeBody(body): MaybeBody<model::Wrap>,
 ) -> Result<Response, ApiError> {
     let owner = owner(&app, &p).await?;
     let name = secret_name(&p)?;
     let key = user_key(&caller, &owner)?;
-    let body = match &body {
-        Ok(b) if b.iter().all(u8::is_ascii_whitespace) => json!({}),
-        _ => json_body(body, r#"{"ttl": seconds} or no body"#)?,
-    };
-    let ttl = match &body["ttl"] {
-        Value::Null => DEFAULT_WRAP_TTL,
-        v => v
-            .as_u64()
-            .filter(|t| (1..=MAX_WRAP_TTL).contains(t))
-            .ok_or_else(|| {
-                ApiError::bad_entry(format!("ttl is whole seconds from 1 to {MAX_WRAP_TTL}"))
-            })?,
+    let ttl = match body.ttl {
+        None => DEFAULT_WRAP_TTL,
+        Some(t) if (1..=MAX_WRAP_TTL).contains(&t) => t,
+        Some(_) => {
+            return Err(ApiError::bad_entry(format!(
+                "ttl is whole seconds from 1 to {MAX_WRAP_TTL}"
+            )));
+        }
     };
     let missing = || ApiError::not_found(format!("no {} secret {name}", owner.scope()));
     let wrapped = match key {
@@ -420,12 +405,12 @@ pub(super) async fn wrap(
         &owner,
         (
             StatusCode::CREATED,
-            axum::Json(json!({
-                "token": wrapped.token.as_str(),
-                "ttl": ttl,
-                "expires_at": rfc3339(wrapped.expires_at),
-                "unwrap_url": unwrap_url,
-            })),
+            axum::Json(model::Wrapped {
+                token: wrapped.token.as_str().to_string(),
+                ttl,
+                expires_at: rfc3339(wrapped.expires_at),
+                unwrap_url,
+            }),
         ),
         true,
     ))
@@ -462,14 +447,13 @@ async fn redeem(app: &App, token: &str) -> Result<SecretValue, ApiError> {
 
 pub(super) async fn unwrap(
     State(app): State<Arc<App>>,
-    body: Result<Bytes, BytesRejection>,
+    Body(body): Body<model::Unwrap>,
 ) -> Result<Response, ApiError> {
-    let body = json_body(body, r#"{"token": "..."}"#)?;
-    let token = body["token"]
-        .as_str()
-        .ok_or_else(|| ApiError::bad_entry(r#"expected {"token": "..."}"#))?;
-    let value = redeem(&app, token).await?;
-    let mut response = axum::Json(json!({ "value": value_to_json(&value) })).into_response();
+    let value = redeem(&app, &body.token).await?;
+    let mut response = axum::Json(model::Unwrapped {
+        value: value_to_json(&value),
+    })
+    .into_response();
     response.extensions_mut().insert(ValueRead);
     Ok(response)
 }
@@ -480,14 +464,10 @@ pub(super) async fn unwrap(
 pub(super) async fn unwrap_vault_style(
     State(app): State<Arc<App>>,
     headers: axum::http::HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    MaybeBody(body): MaybeBody<model::VaultUnwrap>,
 ) -> Result<Response, ApiError> {
-    let body = match &body {
-        Ok(b) if b.iter().all(u8::is_ascii_whitespace) => json!({}),
-        _ => json_body(body, r#"{"token": "..."} or an X-Vault-Token header"#)?,
-    };
-    let token = match body["token"].as_str() {
-        Some(t) => t.to_string(),
+    let token = match body.token {
+        Some(t) => t,
         None => headers
             .get("x-vault-token")
             .and_then(|v| v.to_str().ok())
@@ -504,7 +484,7 @@ pub(super) async fn unwrap_vault_style(
     } else {
         json!({ "value": value.expose() })
     };
-    let mut response = axum::Json(json!({ "data": data })).into_response();
+    let mut response = axum::Json(model::VaultUnwrapped { data }).into_response();
     response.extensions_mut().insert(ValueRead);
     Ok(response)
 }

@@ -3,15 +3,16 @@
 
 use super::ApiError;
 use super::policy::Caller;
+use crate::app::App;
+use crate::code::ErrorCode;
 use crate::manifest::{MAX_MANIFEST_BYTES, Manifest};
 use crate::names::Name;
-use crate::server::App;
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::{Extension, Json};
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::sync::Arc;
 
 pub(super) async fn upload_version(
@@ -19,7 +20,7 @@ pub(super) async fn upload_version(
     Extension(caller): Extension<Caller>,
     Path((project, package)): Path<(String, String)>,
     request: Request,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<super::model::Deployed>), ApiError> {
     let project = Name::parse("project", &project)?;
     let package = Name::parse("package", &package)?;
     let limit = app.max_upload_bytes;
@@ -64,8 +65,13 @@ pub(super) async fn upload_version(
         return Err(too_large());
     }
     let manifest = match manifest {
-        Some(text) => Manifest::parse(&text)
-            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad_manifest", e.0))?,
+        Some(text) => Manifest::parse(&text).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::BadManifest,
+                e.0,
+            )
+        })?,
         None => Manifest::default(),
     };
     // A secrets.json beside the component seeds package-scope secrets: checked whole before
@@ -107,7 +113,26 @@ pub(super) async fn upload_version(
         project = %uploaded.project, package = %uploaded.package, version = uploaded.version,
         sha256 = %uploaded.sha256, by = %caller.principal.user, "package version deployed"
     );
-    Ok((StatusCode::CREATED, Json(json!(uploaded))))
+    let l = &uploaded.limits;
+    Ok((
+        StatusCode::CREATED,
+        Json(super::model::Deployed {
+            project: uploaded.project,
+            package: uploaded.package,
+            version: uploaded.version,
+            sha256: uploaded.sha256,
+            size: uploaded.size as u64,
+            limits: super::model::Limits {
+                timeout_ms: l.timeout_ms,
+                memory_mb: l.memory_mb,
+                max_request_bytes: l.max_request_bytes,
+                max_response_bytes: l.max_response_bytes,
+                max_concurrency: l.max_concurrency,
+                max_outbound_requests: l.max_outbound_requests,
+            },
+            notices: uploaded.notices,
+        }),
+    ))
 }
 
 type Parts = (Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
@@ -137,7 +162,7 @@ async fn read_multipart(body: Bytes, boundary: String) -> Result<Parts, ApiError
     let component = component.ok_or_else(|| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "empty_body",
+            ErrorCode::EmptyBody,
             "the multipart upload has no `component` part",
         )
     })?;

@@ -5,7 +5,7 @@ use super::{
     TokensCommand, UsersCommand, ValueArgs, parse_duration_secs, split_target,
 };
 use crate::auth::ADMIN_TOKEN_FILE;
-use crate::server::SERVER_FILE;
+use crate::datadir::SERVER_FILE;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::Method;
@@ -29,15 +29,10 @@ impl ClientError {
     /// invalid input, 3 authentication or permission, 4 not found, 5 conflict, 6 unavailable,
     /// 1 anything else.
     pub fn exit_code(&self) -> u8 {
-        match self.code.as_str() {
-            "bad_entry" | "bad_manifest" | "not_wasm" | "not_a_component" | "invalid_component"
-            | "missing_export" | "unsupported_import" | "empty_body" | "too_large" => 2,
-            "unauthenticated" | "denied" => 3,
-            "not_found" => 4,
-            "already_exists" | "conflict" => 5,
-            "unavailable" | "capacity" | "timed_out" => 6,
-            _ => 1,
-        }
+        // A code this CLI does not know (a newer server's) is "anything else".
+        self.code
+            .parse::<crate::code::ErrorCode>()
+            .map_or(1, crate::code::ErrorCode::exit_code)
     }
 }
 

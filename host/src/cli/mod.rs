@@ -8,8 +8,8 @@ pub mod client;
 
 pub use client::{Client, ClientError};
 
+use crate::config::ServeConfig;
 use crate::runtime::RuntimeConfig;
-use crate::server::ServeConfig;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;

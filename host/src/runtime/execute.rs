@@ -4,6 +4,7 @@
 
 use super::body::{CappedBody, Direction};
 use super::{CapturedOutput, Deployed, Runtime, Stop, Unmasked};
+use crate::code::ErrorCode;
 use crate::manifest::EnvBinding;
 use crate::secrets::guest::SecretsCtx;
 use crate::secrets::{ResolveError, Resolver, SecretBackend};
@@ -21,7 +22,9 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 pub const EXECUTION_ID_HEADER: &str = "x-edgeward-execution-id";
 
 /// How an execution ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ExecutionStatus {
     /// The guest answered.
@@ -42,6 +45,22 @@ pub enum ExecutionStatus {
 }
 
 impl ExecutionStatus {
+    /// Every status.
+    pub const ALL: [ExecutionStatus; 7] = [
+        ExecutionStatus::Ok,
+        ExecutionStatus::GuestError,
+        ExecutionStatus::Trapped,
+        ExecutionStatus::TimedOut,
+        ExecutionStatus::OutOfMemory,
+        ExecutionStatus::Limited,
+        ExecutionStatus::Unbound,
+    ];
+
+    /// The status written as `s`.
+    pub fn parse(s: &str) -> Option<ExecutionStatus> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
     /// The status as stored and shown.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -59,11 +78,12 @@ impl ExecutionStatus {
 /// A JSON error response from the host (not the guest).
 pub fn error_response(
     status: u16,
-    code: &str,
+    code: ErrorCode,
     message: &str,
     execution_id: Option<&str>,
 ) -> hyper::Response<HyperOutgoingBody> {
-    let body = serde_json::json!({ "error": { "code": code, "message": message } }).to_string();
+    let body =
+        serde_json::json!({ "error": { "code": code.as_str(), "message": message } }).to_string();
     let mut builder = hyper::Response::builder()
         .status(status)
         .header(http::header::CONTENT_TYPE, "application/json");
@@ -95,10 +115,81 @@ pub struct Trigger {
     pub user: Option<crate::secrets::UserContext>,
 }
 
-/// Runs `deployed` on `request` and returns the response to send. Never fails: every failure
-/// becomes a JSON error response carrying the execution id. `on_done` receives the record when
-/// the guest's work is over, with the output still to be masked (the record writer masks it,
-/// off the data plane).
+/// What every record of one execution shares, whichever stage it ends in.
+struct Recording {
+    id: String,
+    project: String,
+    package: String,
+    version: i64,
+    user: Option<String>,
+    start: Instant,
+    started_at: i64,
+}
+
+impl Recording {
+    fn row(
+        self,
+        status: ExecutionStatus,
+        http_status: Option<u16>,
+        secrets: Vec<String>,
+    ) -> ExecutionRow {
+        ExecutionRow {
+            id: self.id,
+            project: self.project,
+            package: self.package,
+            version: self.version,
+            started_at: self.started_at,
+            duration_us: i64::try_from(self.start.elapsed().as_micros()).unwrap_or(i64::MAX),
+            status: status.as_str().into(),
+            http_status,
+            user: self.user,
+            secrets,
+            stdout: Vec::new(),
+            stdout_truncated: false,
+            stderr: Vec::new(),
+            stderr_truncated: false,
+        }
+    }
+}
+
+/// Why an execution ended before its guest ran: recorded as `status`, answered as `http`
+/// with `code`.
+struct Refusal {
+    status: ExecutionStatus,
+    http: u16,
+    code: ErrorCode,
+    message: String,
+}
+
+impl Refusal {
+    fn new(status: ExecutionStatus, http: u16, code: ErrorCode, message: String) -> Refusal {
+        Refusal {
+            status,
+            http,
+            code,
+            message,
+        }
+    }
+
+    /// Records the execution as refused and answers the caller.
+    fn answer(
+        self,
+        recording: Recording,
+        secrets: Vec<String>,
+        on_done: impl FnOnce(ExecutionRow, Option<Unmasked>),
+    ) -> hyper::Response<HyperOutgoingBody> {
+        let id = recording.id.clone();
+        on_done(recording.row(self.status, Some(self.http), secrets), None);
+        error_response(self.http, self.code, &self.message, Some(&id))
+    }
+}
+
+/// Runs `deployed` on `request` and returns the response to send, in four stages: admit
+/// (instance slot, budgets, declared body size), bind (env bindings), run (the guest, on its
+/// own task) and respond (the guest's response, or the error that stands for it). Never
+/// fails: every failure becomes a JSON error response carrying the execution id. `on_done`
+/// receives the record when the guest's work is over, with the output still to be masked
+/// (the record writer masks it, off the data plane).
 pub async fn execute<B>(
     runtime: &Runtime,
     deployed: Arc<Deployed>,
@@ -113,32 +204,64 @@ where
         Into<wasmtime_wasi_http::Error> + Into<Box<dyn std::error::Error + Send + Sync>> + Send,
 {
     let start = Instant::now();
-    let started_at = crate::store::now_ms();
-    let id = trigger.id.clone();
-    let record = {
-        let deployed = deployed.clone();
-        let user = trigger.user.as_ref().map(|u| u.name.clone());
-        move |status: ExecutionStatus, http_status: Option<u16>, secrets: Vec<String>| {
-            ExecutionRow {
-                id: trigger.id,
-                project: deployed.project.to_string(),
-                package: deployed.package.to_string(),
-                version: deployed.version,
-                started_at,
-                duration_us: i64::try_from(start.elapsed().as_micros()).unwrap_or(i64::MAX),
-                status: status.as_str().into(),
-                http_status,
-                user,
-                secrets,
-                stdout: Vec::new(),
-                stdout_truncated: false,
-                stderr: Vec::new(),
-                stderr_truncated: false,
-            }
+    let recording = Recording {
+        id: trigger.id.clone(),
+        project: deployed.project.to_string(),
+        package: deployed.package.to_string(),
+        version: deployed.version,
+        user: trigger.user.as_ref().map(|u| u.name.clone()),
+        start,
+        started_at: crate::store::now_ms(),
+    };
+    let (permit, request) = match admit(runtime, &deployed, start, request).await {
+        Ok(admitted) => admitted,
+        Err(refusal) => return refusal.answer(recording, Vec::new(), on_done),
+    };
+    let resolver = Resolver::with_owners(
+        backend,
+        deployed.owners.clone(),
+        deployed.allow.clone(),
+        trigger.user,
+    );
+    let mut secrets = SecretsCtx::new(resolver.clone());
+    let env = match bind_env(&deployed, &resolver, &mut secrets).await {
+        Ok(env) => env,
+        Err((http, code, message)) => {
+            let (names, _) = secrets.take();
+            let refusal = Refusal::new(ExecutionStatus::Unbound, http, code, message);
+            return refusal.answer(recording, names, on_done);
         }
     };
-    // A slot of this package, waiting briefly when all are busy; then the project's share,
-    // and the platform's budget, of instances and memory, within the same wait.
+    match run(
+        runtime,
+        deployed.clone(),
+        (secrets, env),
+        request,
+        permit,
+        recording,
+        on_done,
+    ) {
+        Ok(running) => respond(running, &deployed).await,
+        Err(response) => *response,
+    }
+}
+
+/// An instance slot of the package and its share of the platform's budgets.
+type Permit = (tokio::sync::OwnedSemaphorePermit, super::budgets::Admitted);
+
+/// Admission: a slot of this package, waiting briefly when all are busy; then the project's
+/// share, and the platform's budget, of instances and memory, within the same wait. A
+/// declared body over the limit is refused (and drained) before the guest starts.
+async fn admit<B>(
+    runtime: &Runtime,
+    deployed: &Deployed,
+    start: Instant,
+    request: hyper::Request<B>,
+) -> Result<(Permit, hyper::Request<B>), Refusal>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
+{
     let admitted = match tokio::time::timeout(
         runtime.config().queue_wait,
         deployed.slots.clone().acquire_owned(),
@@ -156,18 +279,14 @@ where
         }
         _ => Err("every instance slot of this package is busy".to_string()),
     };
-    let permit = match admitted {
-        Ok(permit) => permit,
-        Err(why) => {
-            on_done(
-                record(ExecutionStatus::Limited, Some(503), Vec::new()),
-                None,
-            );
-            return error_response(503, "capacity", &format!("{why}; retry shortly"), Some(&id));
-        }
-    };
-
-    // A declared body over the limit is refused before the guest starts.
+    let permit = admitted.map_err(|why| {
+        Refusal::new(
+            ExecutionStatus::Limited,
+            503,
+            ErrorCode::Capacity,
+            format!("{why}; retry shortly"),
+        )
+    })?;
     let declared = request
         .headers()
         .get(http::header::CONTENT_LENGTH)
@@ -175,38 +294,56 @@ where
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > deployed.request_bytes) {
         let (_, body) = request.into_parts();
-        crate::server::drain(body, 1 << 20).await;
-        on_done(
-            record(ExecutionStatus::Limited, Some(413), Vec::new()),
-            None,
-        );
-        return error_response(
+        crate::net::drain(body, 1 << 20).await;
+        return Err(Refusal::new(
+            ExecutionStatus::Limited,
             413,
-            "too_large",
-            &format!(
+            ErrorCode::TooLarge,
+            format!(
                 "the request body is over this function's limit of {} bytes",
                 deployed.request_bytes
             ),
-            Some(&id),
-        );
+        ));
     }
+    Ok((permit, request))
+}
 
-    let resolver = Resolver::with_owners(
-        backend,
-        deployed.owners.clone(),
-        deployed.allow.clone(),
-        trigger.user.clone(),
-    );
-    let mut secrets = SecretsCtx::new(resolver.clone());
-    let env = match bind_env(&deployed, &resolver, &mut secrets).await {
-        Ok(env) => env,
-        Err((status, code, message)) => {
-            let (names, _) = secrets.take();
-            on_done(record(ExecutionStatus::Unbound, Some(status), names), None);
-            return error_response(status, code, &message, Some(&id));
-        }
-    };
+/// A guest running on its own task, as the response path sees it.
+struct Running {
+    id: String,
+    /// The guest's response (or its error code), when it answers.
+    response: tokio::sync::oneshot::Receiver<
+        Result<
+            hyper::Response<HyperOutgoingBody>,
+            wasmtime_wasi_http::p2::bindings::http::types::ErrorCode,
+        >,
+    >,
+    /// How the guest's task ended, for a guest that never answered.
+    ended: tokio::sync::oneshot::Receiver<ExecutionStatus>,
+    /// What the caller was sent, for the record.
+    sent: tokio::sync::oneshot::Sender<(u16, Option<ExecutionStatus>)>,
+    request_over: Arc<AtomicBool>,
+    response_over: Arc<AtomicBool>,
+}
 
+/// Running: a fresh store with the bound env and secrets, the request handed to the guest's
+/// `incoming-handler` on a task of its own that holds the permit and, when the guest is done,
+/// sends the record to `on_done`.
+fn run<B>(
+    runtime: &Runtime,
+    deployed: Arc<Deployed>,
+    (secrets, env): (SecretsCtx, Vec<(String, String)>),
+    request: hyper::Request<B>,
+    permit: Permit,
+    recording: Recording,
+    on_done: impl FnOnce(ExecutionRow, Option<Unmasked>) + Send + 'static,
+) -> Result<Running, Box<hyper::Response<HyperOutgoingBody>>>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error:
+        Into<wasmtime_wasi_http::Error> + Into<Box<dyn std::error::Error + Send + Sync>> + Send,
+{
+    let id = recording.id.clone();
     let cap = runtime.config().output_cap;
     let (stdout, stderr) = CapturedOutput::pair(cap);
     let (mut store, outbound_over) = runtime.new_store(
@@ -214,7 +351,7 @@ where
         secrets,
         &env,
         (stdout.clone(), stderr.clone()),
-        start + deployed.timeout,
+        recording.start + deployed.timeout,
     );
 
     let request_over = Arc::new(AtomicBool::new(false));
@@ -242,16 +379,13 @@ where
         Ok(pair) => pair,
         Err(e) => {
             tracing::debug!(execution = %id, error = %e, "could not pass the request to the guest");
-            on_done(
-                record(ExecutionStatus::GuestError, Some(400), Vec::new()),
-                None,
-            );
-            return error_response(
+            let refusal = Refusal::new(
+                ExecutionStatus::GuestError,
                 400,
-                "bad_request",
-                "the request could not be passed to the function",
-                Some(&id),
+                ErrorCode::BadRequest,
+                "the request could not be passed to the function".into(),
             );
+            return Err(Box::new(refusal.answer(recording, Vec::new(), on_done)));
         }
     };
 
@@ -309,13 +443,33 @@ where
             Some(o) if status == ExecutionStatus::Ok => o,
             _ => status,
         };
-        on_done(record(status, http_status, secrets), Some(output));
+        on_done(recording.row(status, http_status, secrets), Some(output));
     });
+    Ok(Running {
+        id,
+        response: receiver,
+        ended: ended_rx,
+        sent: sent_tx,
+        request_over,
+        response_over,
+    })
+}
 
+/// Responding: the guest's response, capped as it streams, or the error that stands for a
+/// response over its limit, an error code, or no answer; the record learns what was sent.
+async fn respond(running: Running, deployed: &Deployed) -> hyper::Response<HyperOutgoingBody> {
+    let Running {
+        id,
+        response,
+        ended,
+        sent,
+        request_over,
+        response_over,
+    } = running;
     let limit_message = |what: &str, bytes: u64| {
         format!("the {what} body is over this function's limit of {bytes} bytes")
     };
-    let (response, sent) = match receiver.await {
+    let (response, what_was_sent) = match response.await {
         Ok(Ok(mut response)) => {
             let declared = response
                 .headers()
@@ -326,7 +480,7 @@ where
                 response_over.store(true, Ordering::Relaxed);
                 let message = limit_message("response", deployed.response_bytes);
                 (
-                    error_response(502, "too_large", &message, Some(&id)),
+                    error_response(502, ErrorCode::TooLarge, &message, Some(&id)),
                     (502, Some(ExecutionStatus::Limited)),
                 )
             } else {
@@ -346,7 +500,7 @@ where
             let _ = code;
             let message = limit_message("request", deployed.request_bytes);
             (
-                error_response(413, "too_large", &message, Some(&id)),
+                error_response(413, ErrorCode::TooLarge, &message, Some(&id)),
                 (413, Some(ExecutionStatus::Limited)),
             )
         }
@@ -354,43 +508,43 @@ where
             let message =
                 format!("the function answered with an error instead of a response: {code:?}");
             (
-                error_response(502, "guest_error", &message, Some(&id)),
+                error_response(502, ErrorCode::GuestError, &message, Some(&id)),
                 (502, Some(ExecutionStatus::GuestError)),
             )
         }
         Err(_) => {
             // The guest finished (or died) without answering: its task says how.
-            let status = ended_rx.await.unwrap_or(ExecutionStatus::Trapped);
+            let status = ended.await.unwrap_or(ExecutionStatus::Trapped);
             let (http_status, code, message) = match status {
                 ExecutionStatus::TimedOut => (
                     504,
-                    "timed_out",
+                    ErrorCode::TimedOut,
                     "the function ran past its time limit".to_string(),
                 ),
                 ExecutionStatus::OutOfMemory => (
                     500,
-                    "out_of_memory",
+                    ErrorCode::OutOfMemory,
                     "the function ran out of memory".to_string(),
                 ),
                 ExecutionStatus::Limited if request_over.load(Ordering::Relaxed) => (
                     413,
-                    "too_large",
+                    ErrorCode::TooLarge,
                     limit_message("request", deployed.request_bytes),
                 ),
                 ExecutionStatus::Limited => (
                     503,
-                    "limited",
+                    ErrorCode::Limited,
                     "the function hit a limit of its package".to_string(),
                 ),
                 ExecutionStatus::Trapped => (
                     500,
-                    "guest_trapped",
+                    ErrorCode::GuestTrapped,
                     "the function crashed (trapped) before answering".to_string(),
                 ),
                 // (Unbound never gets here: a function whose bindings fail does not run.)
                 ExecutionStatus::Ok | ExecutionStatus::GuestError | ExecutionStatus::Unbound => (
                     500,
-                    "guest_error",
+                    ErrorCode::GuestError,
                     "the function returned without sending a response".to_string(),
                 ),
             };
@@ -401,7 +555,7 @@ where
             )
         }
     };
-    let _ = sent_tx.send(sent);
+    let _ = sent.send(what_was_sent);
     response
 }
 
@@ -410,7 +564,7 @@ async fn bind_env(
     deployed: &Deployed,
     resolver: &Resolver,
     secrets: &mut SecretsCtx,
-) -> Result<Vec<(String, String)>, (u16, &'static str, String)> {
+) -> Result<Vec<(String, String)>, (u16, ErrorCode, String)> {
     let mut env = Vec::with_capacity(deployed.env.len());
     for (key, binding) in deployed.env.iter() {
         match binding {
@@ -423,15 +577,17 @@ async fn bind_env(
                 Ok(None) => {
                     return Err((
                         500,
-                        "unresolved_binding",
+                        ErrorCode::UnresolvedBinding,
                         format!("env {key}: no scope holds secret {name}"),
                     ));
                 }
-                Err(ResolveError::Unavailable(m)) => {
-                    return Err((503, "unavailable", format!("env {key}: {m}")));
-                }
-                Err(ResolveError::Denied(m) | ResolveError::InvalidName(m)) => {
-                    return Err((500, "denied", format!("env {key}: {m}")));
+                Err(e) => {
+                    let status = if matches!(e, ResolveError::Unavailable(_)) {
+                        503
+                    } else {
+                        500
+                    };
+                    return Err((status, e.code(), format!("env {key}: {e}")));
                 }
             },
         }

@@ -20,6 +20,7 @@ pub use execute::{ExecutionStatus, Trigger, execute};
 pub use mask::{Masked, Unmasked};
 pub use output::CapturedOutput;
 
+use crate::code::ErrorCode;
 use crate::manifest::Manifest;
 use crate::names::Name;
 use crate::secrets::guest::Secrets;
@@ -114,12 +115,12 @@ impl std::error::Error for Stop {}
 #[error("{code}: {message}")]
 pub struct Rejection {
     /// The stable error code.
-    pub code: &'static str,
+    pub code: crate::code::ErrorCode,
     /// A message a person can act on.
     pub message: String,
 }
 
-fn reject(code: &'static str, message: impl Into<String>) -> Rejection {
+fn reject(code: crate::code::ErrorCode, message: impl Into<String>) -> Rejection {
     Rejection {
         code,
         message: message.into(),
@@ -353,13 +354,13 @@ impl Runtime {
     pub fn compile(&self, bytes: &[u8]) -> Result<(Component, ProxyPre<HostState>), Rejection> {
         if bytes.is_empty() {
             return Err(reject(
-                "empty_body",
+                ErrorCode::EmptyBody,
                 "the upload is empty: send the .wasm file as the request body",
             ));
         }
         if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
             return Err(reject(
-                "not_wasm",
+                ErrorCode::NotWasm,
                 "the upload is not WebAssembly (no \\0asm header): send the .wasm file built \
                  with `cargo build --target wasm32-wasip2 --release`",
             ));
@@ -367,14 +368,14 @@ impl Runtime {
         // Bytes 4..8 are the version and layer: layer 0 is a core module, 1 a component.
         if bytes[6..8] == [0, 0] {
             return Err(reject(
-                "not_a_component",
+                ErrorCode::NotAComponent,
                 "the upload is a core WebAssembly module, not a component: build for the \
                  wasm32-wasip2 target (or wrap the module with `wasm-tools component new`)",
             ));
         }
         let component = Component::new(&self.engine, bytes).map_err(|e| {
             reject(
-                "invalid_component",
+                ErrorCode::InvalidComponent,
                 format!("the component does not validate: {}", root_cause(&e)),
             )
         })?;
@@ -386,7 +387,7 @@ impl Runtime {
     pub fn prepare(&self, component: &Component) -> Result<ProxyPre<HostState>, Rejection> {
         let instance_pre = self.linker.instantiate_pre(component).map_err(|e| {
             reject(
-                "unsupported_import",
+                ErrorCode::UnsupportedImport,
                 format!(
                     "the component imports something Edgeward does not provide ({}); a \
                      function may import wasi:http, wasi:cli, wasi:io, wasi:clocks, \
@@ -397,7 +398,7 @@ impl Runtime {
         })?;
         ProxyPre::new(instance_pre).map_err(|e| {
             reject(
-                "missing_export",
+                ErrorCode::MissingExport,
                 format!(
                     "the component does not export wasi:http/incoming-handler@0.2.x, so it \
                      cannot handle requests ({}); use the edgeward-sdk `handler!` macro",

@@ -16,7 +16,9 @@ use std::fmt;
 use std::sync::Arc;
 
 /// Where a secret lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     /// One package of one project.
@@ -471,6 +473,20 @@ pub enum ResolveError {
     /// The backend could not answer.
     #[error("{0}")]
     Unavailable(String),
+}
+
+impl ResolveError {
+    /// The stable code, the same in the API, the data plane and the SDK's `Error::code`: the
+    /// WIT variants `invalid-name`, `denied` and `unavailable` are `bad_entry`, `denied` and
+    /// `unavailable`.
+    pub fn code(&self) -> crate::code::ErrorCode {
+        use crate::code::ErrorCode;
+        match self {
+            ResolveError::InvalidName(_) => ErrorCode::BadEntry,
+            ResolveError::Denied(_) => ErrorCode::Denied,
+            ResolveError::Unavailable(_) => ErrorCode::Unavailable,
+        }
+    }
 }
 
 impl Resolver {

@@ -8,7 +8,17 @@ pub const RESERVED_USER_NAMES: &[&str] = &["anonymous", "edgeward", "vault", "sy
 
 /// A role in a project. Ordered: each role can do what the ones before it can.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Role {

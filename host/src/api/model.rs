@@ -1,0 +1,718 @@
+//! The API's request and response bodies, as types: the handlers build them, the CLI reads
+//! them, and the OpenAPI document (`GET /v1/openapi.json`) describes them. Times are RFC 3339
+//! strings; a field that may be absent of a value is `null`, never left out, unless it says
+//! otherwise.
+
+use crate::code::ErrorCode;
+use crate::store::Role;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::{IntoParams, ToSchema};
+
+/// Every error: `{"error": {"code", "message"}}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// An error's stable code and a message a person can act on.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// The stable code.
+    pub code: ErrorCode,
+    /// What went wrong and what to do.
+    pub message: String,
+}
+
+/// A secret's value: a string, or an object of fields.
+pub fn secret_value_schema() -> RefOr<Schema> {
+    OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::String))
+        .item(ObjectBuilder::new().schema_type(Type::Object))
+        .description(Some("a string, or an object of fields"))
+        .into()
+}
+
+/// Any JSON object.
+fn any_object() -> RefOr<Schema> {
+    ObjectBuilder::new().schema_type(Type::Object).into()
+}
+
+/// `GET /v1/health`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: String,
+    /// Package versions this host serves.
+    pub packages_serving: u64,
+}
+
+/// Whether a part answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PartState {
+    /// It answers.
+    Ok,
+    /// It does not (the server log says why).
+    Unavailable,
+}
+
+/// `GET /v1/ready`: 200 when every part answers, 503 naming the part otherwise.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Ready {
+    /// Whether every part answers.
+    pub ready: bool,
+    /// The metadata store.
+    pub store: PartState,
+    /// The change feed.
+    pub feed: PartState,
+    /// The secret backend.
+    pub secrets: PartState,
+    /// `sqlite` or `postgres`.
+    pub engine: String,
+}
+
+/// `POST /v1/projects`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProject {
+    /// The project's name.
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
+    pub name: String,
+}
+
+/// A project made.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ProjectCreated {
+    /// Its name.
+    pub name: String,
+}
+
+/// A project.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Project {
+    /// Its name.
+    pub name: String,
+    /// When it was made.
+    pub created_at: String,
+    /// By whom.
+    pub created_by: String,
+}
+
+/// `GET /v1/projects`: the projects the caller belongs to (all, for platform admins).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ProjectList {
+    /// The projects.
+    pub projects: Vec<Project>,
+}
+
+/// A package in a listing.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PackageSummary {
+    /// Its name.
+    pub name: String,
+    /// The version serving, if any.
+    pub current_version: Option<i64>,
+    /// How many versions it has.
+    pub versions: i64,
+    /// When it was first deployed.
+    pub created_at: String,
+}
+
+/// `GET /v1/projects/{project}/packages`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PackageList {
+    /// The project.
+    pub project: String,
+    /// Its packages.
+    pub packages: Vec<PackageSummary>,
+}
+
+/// One version of a package.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PackageVersion {
+    /// Its number.
+    pub version: i64,
+    /// The component's sha256.
+    pub sha256: String,
+    /// The component's size, bytes.
+    pub size: i64,
+    /// Its manifest, as JSON (`null` if unreadable).
+    #[schema(schema_with = any_object)]
+    pub manifest: Value,
+    /// When it was deployed.
+    pub created_at: String,
+    /// By whom.
+    pub created_by: String,
+    /// Whether it is the version serving.
+    pub current: bool,
+}
+
+/// `GET /v1/projects/{project}/packages/{package}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Package {
+    /// The project.
+    pub project: String,
+    /// The package.
+    pub name: String,
+    /// The version serving, if any.
+    pub current_version: Option<i64>,
+    /// Every version, oldest first.
+    pub versions: Vec<PackageVersion>,
+}
+
+/// The limits a version runs with.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Limits {
+    /// Wall time per request, milliseconds.
+    pub timeout_ms: u64,
+    /// Linear memory per instance, MiB.
+    pub memory_mb: u64,
+    /// Largest request body, bytes.
+    pub max_request_bytes: u64,
+    /// Largest response body, bytes.
+    pub max_response_bytes: u64,
+    /// Instances at once.
+    pub max_concurrency: u32,
+    /// Outbound requests per execution.
+    pub max_outbound_requests: u32,
+}
+
+/// `POST …/versions`: the version deployed, now current.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Deployed {
+    /// The project.
+    pub project: String,
+    /// The package.
+    pub package: String,
+    /// The new version, now current.
+    pub version: i64,
+    /// The component's sha256.
+    pub sha256: String,
+    /// Its size, bytes.
+    pub size: u64,
+    /// The limits it runs with.
+    pub limits: Limits,
+    /// What the deployer should know, e.g. a limit asked above the platform's maximum.
+    pub notices: Vec<String>,
+}
+
+/// `POST …/rollback`: no body (the previous version) or a version.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rollback {
+    /// The version to make current; the one before the current when left out.
+    #[serde(default)]
+    pub version: Option<i64>,
+}
+
+/// The version now current after a rollback.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RolledBack {
+    /// The project.
+    pub project: String,
+    /// The package.
+    pub package: String,
+    /// The version now current.
+    pub version: i64,
+}
+
+/// A user's role in a project.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Membership {
+    /// The project.
+    pub project: String,
+    /// The role.
+    pub role: Role,
+}
+
+/// A token (never its secret part).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Token {
+    /// Its public id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// When it was made.
+    pub created_at: String,
+    /// When it expires; `null` for never.
+    pub expires_at: Option<String>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<String>,
+    /// Who issued it.
+    pub issued_by: String,
+    /// The id of the data key it opens, if any.
+    pub user_key: Option<String>,
+}
+
+/// An enrollment code not yet redeemed (never the code).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PendingEnrollment {
+    /// Its id.
+    pub id: String,
+    /// Who made it.
+    pub created_by: String,
+    /// When.
+    pub created_at: String,
+    /// When it expires.
+    pub expires_at: String,
+}
+
+/// `GET /v1/whoami`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Whoami {
+    /// The caller.
+    pub user: String,
+    /// The token used.
+    pub token_id: String,
+    /// Whether the caller is a platform admin.
+    pub platform_admin: bool,
+    /// Who issued the token used.
+    pub issued_by: String,
+    /// The data key the token opens, if any.
+    pub user_key: Option<String>,
+    /// The caller's projects and roles.
+    pub projects: Vec<Membership>,
+    /// Tokens of the caller that this token's key did not make.
+    pub tokens_issued_by_others: Vec<Token>,
+    /// Enrollment codes for the caller, not yet redeemed.
+    pub pending_enrollments: Vec<PendingEnrollment>,
+}
+
+/// `POST /v1/users`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    /// The user's name.
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
+    pub name: String,
+    /// Whether the user is a platform admin.
+    #[serde(default)]
+    pub platform_admin: bool,
+}
+
+/// A user.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct User {
+    /// The name.
+    pub name: String,
+    /// Whether the user is a platform admin.
+    pub platform_admin: bool,
+    /// When the user was made.
+    pub created_at: String,
+    /// By whom.
+    pub created_by: String,
+}
+
+/// A user made.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UserCreated {
+    /// The name.
+    pub name: String,
+    /// Whether the user is a platform admin.
+    pub platform_admin: bool,
+}
+
+/// `GET /v1/users`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UserList {
+    /// Every user.
+    pub users: Vec<User>,
+}
+
+/// `POST /v1/users/{user}/tokens` (the body may be left out).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    /// A name for it (default `api`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Lifetime in seconds; none means no expiry.
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+}
+
+/// A token made: the only time its secret part is shown.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct IssuedToken {
+    /// Its public id.
+    pub id: String,
+    /// Its user.
+    pub user: String,
+    /// Its name.
+    pub name: String,
+    /// The token.
+    pub token: String,
+    /// When it expires; `null` for never.
+    pub expires_at: Option<String>,
+    /// Who issued it.
+    pub issued_by: String,
+    /// The data key it opens, if any.
+    pub user_key: Option<String>,
+    /// What the holder should know.
+    pub note: String,
+}
+
+/// `GET /v1/users/{user}/tokens`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TokenList {
+    /// The user.
+    pub user: String,
+    /// The user's tokens.
+    pub tokens: Vec<Token>,
+}
+
+/// `POST /v1/users/{user}/enrollments` (the body may be left out).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEnrollment {
+    /// Lifetime in seconds (default one day, at most a week).
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+}
+
+/// An enrollment code made: the only time it is shown.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Enrollment {
+    /// Its id.
+    pub id: String,
+    /// The user it enrolls.
+    pub user: String,
+    /// The single-use code.
+    pub code: String,
+    /// When it expires.
+    pub expires_at: String,
+    /// What to do with it.
+    pub note: String,
+}
+
+/// `POST /v1/enroll`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Enroll {
+    /// The enrollment code.
+    pub code: String,
+    /// A name for the token (default `enrolled`).
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// A code redeemed: the user's new token, with a fresh data key.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Enrolled {
+    /// The token's public id.
+    pub id: String,
+    /// The user.
+    pub user: String,
+    /// The token.
+    pub token: String,
+    /// The new data key's id.
+    pub user_key: String,
+    /// What the holder should know.
+    pub note: String,
+}
+
+/// A project member.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Member {
+    /// The user.
+    pub user: String,
+    /// The role.
+    pub role: Role,
+    /// When it was granted.
+    pub granted_at: String,
+    /// By whom.
+    pub granted_by: String,
+}
+
+/// `GET /v1/projects/{project}/members`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MemberList {
+    /// The project.
+    pub project: String,
+    /// Its members.
+    pub members: Vec<Member>,
+}
+
+/// `PUT /v1/projects/{project}/members/{user}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetMember {
+    /// The role to grant.
+    pub role: Role,
+}
+
+/// A role granted.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MemberSet {
+    /// The project.
+    pub project: String,
+    /// The user.
+    pub user: String,
+    /// The role now held.
+    pub role: Role,
+}
+
+/// `GET /v1/audit` filters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// At or after (RFC 3339 or Unix milliseconds).
+    pub since: Option<String>,
+    /// Before (RFC 3339 or Unix milliseconds).
+    pub until: Option<String>,
+    /// Only this actor.
+    pub actor: Option<String>,
+    /// Only this project.
+    pub project: Option<String>,
+    /// At most this many (1–1000, default 100).
+    pub limit: Option<u32>,
+}
+
+/// One audit record.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditEntry {
+    /// Its sequence number.
+    pub id: i64,
+    /// When.
+    pub at: String,
+    /// Who (a user, or `anonymous`).
+    pub actor: String,
+    /// With which token.
+    pub token_id: Option<String>,
+    /// Method and route pattern.
+    pub action: String,
+    /// The concrete path (tokens in it replaced by `***`).
+    pub target: String,
+    /// The project concerned.
+    pub project: Option<String>,
+    /// The secret scope concerned.
+    pub scope: Option<String>,
+    /// The caller's address.
+    pub remote: Option<String>,
+    /// The HTTP status answered.
+    pub status: u16,
+    /// `ok`, `denied`, `unauthenticated`, `rejected` or `error`.
+    pub outcome: String,
+    /// What else the record says.
+    pub detail: Option<String>,
+}
+
+/// `GET /v1/audit`: newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditList {
+    /// The records.
+    pub entries: Vec<AuditEntry>,
+}
+
+/// `GET /v1/projects/{project}/executions` filters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExecutionsQuery {
+    /// Only this package.
+    pub package: Option<String>,
+    /// Only this status.
+    pub status: Option<crate::runtime::ExecutionStatus>,
+    /// Only executions started after this (Unix milliseconds).
+    pub after: Option<i64>,
+    /// At most this many (1–1000, default 50).
+    pub limit: Option<u32>,
+}
+
+/// One execution. Output sizes and output are for project developers and up.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Execution {
+    /// Its id (also in the response's `x-edgeward-execution-id`).
+    pub id: String,
+    /// The package.
+    pub package: String,
+    /// The version that ran.
+    pub version: i64,
+    /// When it started.
+    pub started_at: String,
+    /// When it started, Unix milliseconds.
+    pub started_at_ms: i64,
+    /// How long it took, milliseconds.
+    pub duration_ms: f64,
+    /// How it ended.
+    pub status: crate::runtime::ExecutionStatus,
+    /// The HTTP status the caller was sent, if any.
+    pub http_status: Option<u16>,
+    /// The user whose token came with the request.
+    pub user: Option<String>,
+    /// The names of the secrets it read.
+    pub secrets: Vec<String>,
+    /// Bytes of standard output kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout_bytes: Option<u64>,
+    /// Bytes of standard error kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr_bytes: Option<u64>,
+    /// Standard output, masked (in `GET …/executions/{id}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<String>,
+    /// Whether standard output was cut at the cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout_truncated: Option<bool>,
+    /// Standard error, masked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<String>,
+    /// Whether standard error was cut at the cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr_truncated: Option<bool>,
+    /// Why output is not shown, to callers below developer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+}
+
+/// `GET /v1/projects/{project}/executions`: newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ExecutionList {
+    /// The project.
+    pub project: String,
+    /// The executions.
+    pub executions: Vec<Execution>,
+}
+
+/// A secret's metadata: never its value.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SecretMeta {
+    /// Its name.
+    pub name: String,
+    /// Its scope.
+    pub scope: crate::secrets::Scope,
+    /// Its version.
+    pub version: u64,
+    /// Its last write.
+    pub updated_at: String,
+    /// Who wrote it last.
+    pub updated_by: String,
+}
+
+/// A scope's secrets (names and metadata).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SecretList {
+    /// The scope.
+    pub scope: crate::secrets::Scope,
+    /// Its secrets.
+    pub secrets: Vec<SecretMeta>,
+}
+
+/// `POST` a secret: its name and value.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSecret {
+    /// The name.
+    #[schema(pattern = "^[A-Za-z][A-Za-z0-9_.-]{0,127}$")]
+    pub name: String,
+    /// The value.
+    #[schema(schema_with = secret_value_schema)]
+    pub value: Value,
+}
+
+/// `PUT` or `PATCH` a secret's value.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetSecret {
+    /// The value.
+    #[schema(schema_with = secret_value_schema)]
+    pub value: Value,
+}
+
+/// A secret written.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SecretWritten {
+    /// Its name.
+    pub name: String,
+    /// Its scope.
+    pub scope: crate::secrets::Scope,
+    /// Its new version.
+    pub version: u64,
+}
+
+/// A secret's value (audited).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SecretRead {
+    /// Its name.
+    pub name: String,
+    /// Its scope.
+    pub scope: crate::secrets::Scope,
+    /// Its version.
+    pub version: u64,
+    /// The value.
+    #[schema(schema_with = secret_value_schema)]
+    pub value: Value,
+}
+
+/// `PUT` a scope: a `secrets.json` object, `{"NAME": value, …}`, imported all or nothing.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(value_type = Object)]
+pub struct ImportSecrets(pub serde_json::Map<String, Value>);
+
+/// The names imported.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Imported {
+    /// The scope.
+    pub scope: crate::secrets::Scope,
+    /// The names written.
+    pub imported: Vec<String>,
+}
+
+/// `POST …/{name}/wrap` (the body may be left out).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Wrap {
+    /// Lifetime in seconds (default 300, at most a day).
+    #[serde(default)]
+    pub ttl: Option<u64>,
+}
+
+/// A single-use wrapping token for a secret's value.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Wrapped {
+    /// The token.
+    pub token: String,
+    /// Its lifetime, seconds.
+    pub ttl: u64,
+    /// When it expires.
+    pub expires_at: String,
+    /// Where to redeem it.
+    pub unwrap_url: String,
+}
+
+/// `POST /v1/unwrap`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Unwrap {
+    /// The wrapping token.
+    pub token: String,
+}
+
+/// A wrapped value, redeemed.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Unwrapped {
+    /// The value.
+    #[schema(schema_with = secret_value_schema)]
+    pub value: Value,
+}
+
+/// `/v1/sys/wrapping/unwrap`, as Vault's clients send it (or the token as `X-Vault-Token`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct VaultUnwrap {
+    /// The wrapping token.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+/// A wrapped value in Vault's shape: its fields (a plain value as the field `value`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VaultUnwrapped {
+    /// The fields.
+    #[schema(schema_with = any_object)]
+    pub data: Value,
+}

@@ -1,0 +1,208 @@
+//! The stable error codes: one enum for the API's error bodies, the data plane's error
+//! responses, the CLI's messages and exit statuses, and the guest interface's errors.
+
+use serde::{Deserialize, Serialize};
+
+/// A stable error code, as it appears in `{"error": {"code": …}}` and in the CLI's
+/// `error: CODE: message` lines. New codes may be added; existing ones keep their meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// An invalid name, value, field or query parameter.
+    BadEntry,
+    /// A request the data plane could not pass to the function.
+    BadRequest,
+    /// The package's manifest is invalid.
+    BadManifest,
+    /// An upload with no bytes.
+    EmptyBody,
+    /// An upload that is not WebAssembly.
+    NotWasm,
+    /// A core module where a component is expected.
+    NotAComponent,
+    /// A component that does not validate or compile.
+    InvalidComponent,
+    /// A component without `wasi:http/incoming-handler`.
+    MissingExport,
+    /// A component importing what Edgeward does not provide.
+    UnsupportedImport,
+    /// A body over its limit.
+    TooLarge,
+    /// No token, or a token that is unknown, expired or revoked.
+    Unauthenticated,
+    /// A caller (or guest) without the right.
+    Denied,
+    /// No such thing (or the caller may not know it exists).
+    NotFound,
+    /// The name is taken.
+    AlreadyExists,
+    /// The request conflicts with the current state.
+    Conflict,
+    /// A backend (metadata store, secret backend) cannot be reached; retry.
+    Unavailable,
+    /// Every instance slot is busy; retry shortly.
+    Capacity,
+    /// The function ran past its time limit.
+    TimedOut,
+    /// The function ran out of memory.
+    OutOfMemory,
+    /// The function hit a limit of its package.
+    Limited,
+    /// The function crashed before answering.
+    GuestTrapped,
+    /// The function answered with an error, or not at all.
+    GuestError,
+    /// An env binding names a secret no scope holds.
+    UnresolvedBinding,
+    /// A server fault; the server log has the details under the id in the message.
+    Internal,
+    /// The CLI could not read or write a local file.
+    Io,
+    /// The user declined a confirmation.
+    Cancelled,
+    /// The server answered without an error body.
+    HttpError,
+}
+
+/// The class of an error, which decides the CLI's exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// A bad command line or invalid input: exit 2.
+    Usage,
+    /// Authentication or permission: exit 3.
+    Auth,
+    /// Not found: exit 4.
+    NotFound,
+    /// A conflict with the current state: exit 5.
+    Conflict,
+    /// Unavailable for now; try again: exit 6.
+    Unavailable,
+    /// Anything else: exit 1.
+    Other,
+}
+
+impl ErrorCode {
+    /// Every code, for documentation and tests.
+    pub const ALL: [ErrorCode; 27] = [
+        ErrorCode::BadEntry,
+        ErrorCode::BadRequest,
+        ErrorCode::BadManifest,
+        ErrorCode::EmptyBody,
+        ErrorCode::NotWasm,
+        ErrorCode::NotAComponent,
+        ErrorCode::InvalidComponent,
+        ErrorCode::MissingExport,
+        ErrorCode::UnsupportedImport,
+        ErrorCode::TooLarge,
+        ErrorCode::Unauthenticated,
+        ErrorCode::Denied,
+        ErrorCode::NotFound,
+        ErrorCode::AlreadyExists,
+        ErrorCode::Conflict,
+        ErrorCode::Unavailable,
+        ErrorCode::Capacity,
+        ErrorCode::TimedOut,
+        ErrorCode::OutOfMemory,
+        ErrorCode::Limited,
+        ErrorCode::GuestTrapped,
+        ErrorCode::GuestError,
+        ErrorCode::UnresolvedBinding,
+        ErrorCode::Internal,
+        ErrorCode::Io,
+        ErrorCode::Cancelled,
+        ErrorCode::HttpError,
+    ];
+
+    /// The code as it is written.
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            BadEntry => "bad_entry",
+            BadRequest => "bad_request",
+            BadManifest => "bad_manifest",
+            EmptyBody => "empty_body",
+            NotWasm => "not_wasm",
+            NotAComponent => "not_a_component",
+            InvalidComponent => "invalid_component",
+            MissingExport => "missing_export",
+            UnsupportedImport => "unsupported_import",
+            TooLarge => "too_large",
+            Unauthenticated => "unauthenticated",
+            Denied => "denied",
+            NotFound => "not_found",
+            AlreadyExists => "already_exists",
+            Conflict => "conflict",
+            Unavailable => "unavailable",
+            Capacity => "capacity",
+            TimedOut => "timed_out",
+            OutOfMemory => "out_of_memory",
+            Limited => "limited",
+            GuestTrapped => "guest_trapped",
+            GuestError => "guest_error",
+            UnresolvedBinding => "unresolved_binding",
+            Internal => "internal",
+            Io => "io",
+            Cancelled => "cancelled",
+            HttpError => "http_error",
+        }
+    }
+
+    /// The code's class.
+    pub fn class(self) -> ErrorClass {
+        use ErrorCode::*;
+        match self {
+            BadEntry | BadRequest | BadManifest | EmptyBody | NotWasm | NotAComponent
+            | InvalidComponent | MissingExport | UnsupportedImport | TooLarge => ErrorClass::Usage,
+            Unauthenticated | Denied => ErrorClass::Auth,
+            NotFound => ErrorClass::NotFound,
+            AlreadyExists | Conflict => ErrorClass::Conflict,
+            Unavailable | Capacity | TimedOut => ErrorClass::Unavailable,
+            OutOfMemory | Limited | GuestTrapped | GuestError | UnresolvedBinding | Internal
+            | Io | Cancelled | HttpError => ErrorClass::Other,
+        }
+    }
+
+    /// The CLI's exit status for an error with this code (documented in the README).
+    pub fn exit_code(self) -> u8 {
+        match self.class() {
+            ErrorClass::Other => 1,
+            ErrorClass::Usage => 2,
+            ErrorClass::Auth => 3,
+            ErrorClass::NotFound => 4,
+            ErrorClass::Conflict => 5,
+            ErrorClass::Unavailable => 6,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ErrorCode {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ErrorCode::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_written_as_serde_writes_them_and_parse_back() {
+        for code in ErrorCode::ALL {
+            let json = serde_json::to_value(code).unwrap_or_default();
+            assert_eq!(json, serde_json::json!(code.as_str()));
+            assert_eq!(code.as_str().parse::<ErrorCode>(), Ok(code));
+        }
+        assert_eq!("no_such_code".parse::<ErrorCode>(), Err(()));
+    }
+}
