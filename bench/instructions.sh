@@ -5,7 +5,7 @@
 #   ./bench/instructions.sh            # N=1000 requests per case
 #   KEEP=out ./bench/instructions.sh   # keeps the callgrind files: callgrind_annotate out/pkg
 #
-# Cases: hello; the secrets guest with no lookup; with 3 package-scope gets (+ reveal); with 3
+# Cases: hello (and again with the metrics recorder installed); the secrets guest with no lookup; with 3 package-scope gets (+ reveal); with 3
 # platform-scope gets (each tries package, project, platform). Prints instructions per request
 # and, for the lookups, per get against the no-lookup case. Needs valgrind (Debian package;
 # installed if missing).
@@ -31,6 +31,8 @@ count() {
 }
 
 hello=$(count hello hello /)
+hello_metrics=$(EDGEWARD_BENCH_METRICS=1 count hello-metrics hello /)
+pkg_metrics=$(EDGEWARD_BENCH_METRICS=1 count pkg-metrics secrets '/?names=S_A,S_B,S_C')
 none=$(count none secrets '/?names=')
 pkg=$(count pkg secrets '/?names=S_A,S_B,S_C')
 plat=$(count plat secrets '/?names=P_ONLY,P_ONLY,P_ONLY')
@@ -39,5 +41,8 @@ printf '%-40s %12d\n' "hello" "$hello" "secrets, no lookup" "$none" \
     "secrets, 3 package-scope gets" "$pkg" "secrets, 3 platform-scope gets" "$plat"
 printf '\nper get + reveal: package scope %d, platform scope %d instructions\n' \
     $(((pkg - none) / 3)) $(((plat - none) / 3))
+printf '\nwith metrics (--metrics-listen): hello %d (%+.2f%%), secrets with 3 gets %d (%+.2f%%)\n' \
+    "$hello_metrics" "$(python3 -c "print(($hello_metrics - $hello) / $hello * 100)")" \
+    "$pkg_metrics" "$(python3 -c "print(($pkg_metrics - $pkg) / $pkg * 100)")"
 printf 'secrets (3 package gets) / hello: %s (instructions; the req/s target is >= 0.9)\n' \
     "$(python3 -c "print(f'{$hello / $pkg:.3f}')")"

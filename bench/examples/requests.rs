@@ -47,6 +47,10 @@ fn main() {
     };
     let n: u32 = n.parse().expect("N is a number");
     edgeward_host::init_logging();
+    // What `serve --metrics-listen` adds: a recorder, before any handle is made.
+    if std::env::var_os("EDGEWARD_BENCH_METRICS").is_some() {
+        edgeward_host::metrics::install().expect("metrics recorder");
+    }
     let (hello_wasm, secrets_wasm) = guests();
     let fixture = SecretsFixture::new();
     let runtime = runtime();

@@ -16,6 +16,8 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     /// The API address.
     pub api_listen: SocketAddr,
+    /// Where Prometheus scrapes `/metrics`; none records no metrics.
+    pub metrics_listen: Option<SocketAddr>,
     /// The largest component accepted, bytes.
     pub max_upload_bytes: usize,
     /// The embedded backend's master key (hex), instead of `<data-dir>/master.key`.
@@ -70,6 +72,7 @@ impl ServeConfig {
             data_dir,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             api_listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            metrics_listen: None,
             max_upload_bytes: 50 << 20,
             master_key: None,
             store: None,

@@ -201,6 +201,11 @@ impl Recorder {
         Pending(self.pending.clone())
     }
 
+    /// Records announced and not yet written (queued, or being masked and written).
+    pub fn pending(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
+    }
+
     /// Queues a record, with its output still to be masked; never blocks a request.
     pub fn record(&self, row: ExecutionRow, output: Option<Unmasked>) {
         let Ok(tx) = self.tx.lock() else { return };

@@ -37,6 +37,7 @@ pub mod executions;
 pub mod faults;
 pub mod listeners;
 pub mod manifest;
+pub mod metrics;
 pub mod names;
 pub mod net;
 pub mod packages;

@@ -61,6 +61,61 @@ pub(crate) fn start_data_plane(
     Ok(())
 }
 
+/// Starts the metrics listener: `GET /metrics` in Prometheus's text format (anything else is
+/// 404), and the exporter's upkeep every few seconds.
+pub(crate) fn start_metrics(
+    app: Arc<App>,
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+    listener: TcpListener,
+    limits: ConnLimits,
+    shutdown: &watch::Sender<bool>,
+    tasks: &mut JoinSet<()>,
+) {
+    {
+        let (handle, mut rx) = (handle.clone(), shutdown.subscribe());
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => handle.run_upkeep(),
+                    _ = rx.changed() => break,
+                }
+            }
+        });
+    }
+    let rx = shutdown.subscribe();
+    tasks.spawn(async move {
+        let service = move |req: hyper::Request<IdleBody>, _peer| {
+            let (app, handle) = (app.clone(), handle.clone());
+            async move {
+                use http_body_util::Full;
+                let response =
+                    if req.uri().path() == "/metrics" && req.method() == hyper::Method::GET {
+                        hyper::Response::builder()
+                            .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+                            .body(Full::new(bytes::Bytes::from(crate::metrics::render(
+                                &handle, &app,
+                            ))))
+                    } else {
+                        hyper::Response::builder().status(404).body(Full::new(
+                            bytes::Bytes::from_static(b"only /metrics here\n"),
+                        ))
+                    };
+                Ok::<_, std::convert::Infallible>(response.unwrap_or_default())
+            }
+        };
+        serve_hyper(
+            listener,
+            service,
+            rx,
+            Duration::from_secs(1),
+            limits,
+            "metrics",
+        )
+        .await;
+    });
+}
+
 /// Starts the API on `listener`: the `/v1` router, each request tagged with its peer address.
 pub(crate) fn start_api(
     app: Arc<App>,
@@ -264,6 +319,7 @@ fn serve_connection<S, F, B>(
     let conn = graceful.watch(conn.into_owned());
     tokio::spawn(async move {
         let _slot = slot;
+        let _counted = crate::metrics::connection(what);
         tokio::select! {
             ended = conn => {
                 if let Err(e) = ended {

@@ -116,6 +116,9 @@ async fn serve(args: edgeward_host::cli::ServeArgs) -> ExitCode {
     let (token_path, created) = server.admin_token();
     println!("listening: data-plane http://{}", server.listen_addr());
     println!("listening: api http://{}", server.api_addr());
+    if let Some(addr) = server.metrics_addr() {
+        println!("listening: metrics http://{addr}");
+    }
     match created {
         Some(created) => println!(
             "admin token: {} ({})",

@@ -110,6 +110,27 @@ impl Packages {
         map.get(project)?.get(package).map(|s| s.deployed.clone())
     }
 
+    /// Each serving package (`project/package`) with its instance slots and how many are
+    /// busy, for the metrics.
+    pub fn slot_use(&self) -> Vec<(String, u32, u32)> {
+        let Ok(map) = self.serving.read() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (project, packages) in map.iter() {
+            for (package, serving) in packages {
+                let d = &serving.deployed;
+                let free = u32::try_from(d.slots.available_permits()).unwrap_or(u32::MAX);
+                out.push((
+                    format!("{project}/{package}"),
+                    d.concurrency,
+                    d.concurrency.saturating_sub(free),
+                ));
+            }
+        }
+        out
+    }
+
     /// How many packages are serving.
     pub fn serving_count(&self) -> usize {
         self.serving

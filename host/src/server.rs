@@ -30,6 +30,7 @@ const AUDIT_PRUNE_EVERY: Duration = Duration::from_secs(3600);
 pub struct Server {
     listen_addr: SocketAddr,
     api_addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     admin_token_path: PathBuf,
     admin_token_created: Option<bool>,
     shutdown: watch::Sender<bool>,
@@ -43,6 +44,18 @@ pub struct Server {
 impl Server {
     /// Opens everything, binds both listeners and starts serving.
     pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
+        // The recorder goes in before anything makes a metric handle (packages at load).
+        let metrics = match config.metrics_listen {
+            Some(addr) => {
+                let handle =
+                    crate::metrics::install().context("cannot install the metrics recorder")?;
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (metrics)"))?;
+                Some((handle, listener))
+            }
+            None => None,
+        };
         let data_dir = Arc::new(DataDir::open(&config.data_dir).with_context(|| {
             format!("cannot open data directory {}", config.data_dir.display())
         })?);
@@ -152,6 +165,10 @@ impl Server {
             .with_context(|| format!("cannot listen on {} (API)", config.api_listen))?;
         let listen_addr = data_listener.local_addr()?;
         let api_addr = api_listener.local_addr()?;
+        let metrics_addr = match &metrics {
+            Some((_, l)) => Some(l.local_addr()?),
+            None => None,
+        };
         let app = Arc::new(App {
             runtime,
             store,
@@ -220,9 +237,20 @@ impl Server {
             &shutdown,
             &mut tasks,
         );
+        if let Some((handle, listener)) = metrics {
+            crate::listeners::start_metrics(
+                app.clone(),
+                handle,
+                listener,
+                config.limits,
+                &shutdown,
+                &mut tasks,
+            );
+        }
         Ok(Server {
             listen_addr,
             api_addr,
+            metrics_addr,
             admin_token_path,
             admin_token_created,
             shutdown,
@@ -236,6 +264,11 @@ impl Server {
     /// The data plane's bound address.
     pub fn listen_addr(&self) -> SocketAddr {
         self.listen_addr
+    }
+
+    /// The metrics listener's bound address, when there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The API's bound address.

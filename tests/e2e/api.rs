@@ -2,7 +2,7 @@
 //! property-based tester no one here wrote (schemathesis, installed by `./scripts/test` into
 //! `.venv`) finds no server error and no response off the document.
 
-use crate::harness::{Server, repo_root};
+use crate::harness::{Options, Server, repo_root};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -190,4 +190,142 @@ async fn schemathesis_finds_no_server_error_and_no_response_off_the_document() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert!(!server.log().contains("panicked"), "{}", server.log());
+}
+
+/// The value of the sample `name` (with its labels, as Prometheus prints them) in `text`.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_are_served_on_their_own_listener_with_the_values_traffic_made() {
+    let server = Server::start_with(Options {
+        extra_args: vec!["--metrics-listen".into(), "127.0.0.1:0".into()],
+        ..Options::backend(None)
+    })
+    .await;
+    let metrics = server
+        .stdout_lines()
+        .iter()
+        .find_map(|l| l.strip_prefix("listening: metrics ").map(str::to_string))
+        .expect("the server prints `listening: metrics http://ADDR`");
+    server.deploy("acme/hello", "hello").await;
+    server
+        .deploy_with("acme/unbound", "hello", "[env]\nKEY = \"secret:NOWHERE\"\n")
+        .await;
+    let mut ids = Vec::new();
+    for (path, expected) in [
+        ("/acme/hello", 200),
+        ("/acme/hello", 200),
+        ("/acme/hello", 200),
+        // A binding no scope holds.
+        ("/acme/unbound", 500),
+    ] {
+        let r = server.call(Method::GET, path).send().await.unwrap();
+        assert_eq!(r.status(), expected, "{path}");
+        ids.push(
+            r.headers()["x-edgeward-execution-id"]
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    // Metrics are counted as the record is made, after the response: once every record can
+    // be read, every count is in.
+    for id in &ids {
+        server.execution("acme", id).await;
+    }
+    let text = reqwest::get(format!("{metrics}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let hello = r#"{package="acme/hello",status="ok"}"#;
+    assert_eq!(
+        sample(&text, &format!("edgeward_requests_total{hello}")),
+        Some(3.0),
+        "{text}"
+    );
+    let unbound = r#"{package="acme/unbound",status="unbound"}"#;
+    assert_eq!(
+        sample(&text, &format!("edgeward_requests_total{unbound}")),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"edgeward_request_duration_seconds_count{package="acme/hello"}"#
+        ),
+        Some(3.0),
+        "{text}"
+    );
+    // Every hello ran in under half a minute, and took some time.
+    assert_eq!(
+        sample(
+            &text,
+            r#"edgeward_request_duration_seconds_bucket{package="acme/hello",le="30"}"#
+        ),
+        Some(3.0)
+    );
+    assert!(
+        sample(
+            &text,
+            r#"edgeward_request_duration_seconds_sum{package="acme/hello"}"#
+        )
+        .unwrap()
+            > 0.0
+    );
+    assert_eq!(
+        sample(&text, "edgeward_instantiation_seconds_count"),
+        Some(3.0),
+        "{text}"
+    );
+    assert!(
+        sample(&text, "edgeward_secret_cache_misses_total").unwrap() >= 1.0,
+        "{text}"
+    );
+    assert!(
+        sample(&text, "edgeward_secret_backend_seconds_count").unwrap() >= 1.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "edgeward_packages_serving"),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"edgeward_instance_slots_in_use{package="acme/hello"}"#
+        ),
+        Some(0.0)
+    );
+    assert!(sample(&text, r#"edgeward_instance_slots{package="acme/hello"}"#).unwrap() >= 1.0);
+    assert_eq!(sample(&text, "edgeward_record_queue"), Some(0.0), "{text}");
+    assert!(sample(&text, r#"edgeward_open_connections{listener="data_plane"}"#).is_some());
+    assert!(
+        text.contains("# TYPE edgeward_requests_total counter"),
+        "{text}"
+    );
+    // Nothing of a secret, a token or a request in it: names of packages and statuses only.
+    assert!(!text.contains(&server.token));
+    // The metrics are on their listener only; the API does not serve them.
+    let (status, _) = server.json(Method::GET, "/metrics").await;
+    assert_eq!(status, 404);
+    let r = reqwest::get(format!("{metrics}/other")).await.unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn without_the_flag_there_is_no_metrics_listener() {
+    let server = Server::start().await;
+    assert!(
+        !server.stdout_lines().iter().any(|l| l.contains("metrics")),
+        "{:?}",
+        server.stdout_lines()
+    );
 }

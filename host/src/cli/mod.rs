@@ -538,6 +538,9 @@ pub struct ServeArgs {
     /// The API address (port 0 picks a free port).
     #[arg(long, env = "EDGEWARD_API_LISTEN", default_value = "127.0.0.1:8081")]
     pub api_listen: SocketAddr,
+    /// Serve Prometheus metrics at `http://ADDR/metrics` (off unless given).
+    #[arg(long, env = "EDGEWARD_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// The largest component accepted, in bytes.
     #[arg(long, env = "EDGEWARD_MAX_UPLOAD_BYTES", default_value_t = 50 << 20)]
     pub max_upload_bytes: usize,
@@ -648,6 +651,7 @@ impl ServeArgs {
         };
         config.listen = self.listen;
         config.api_listen = self.api_listen;
+        config.metrics_listen = self.metrics_listen;
         config.max_upload_bytes = self.max_upload_bytes;
         config.drain_timeout = std::time::Duration::from_secs(self.drain_seconds);
         config.master_key = std::env::var("EDGEWARD_MASTER_KEY")

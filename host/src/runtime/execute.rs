@@ -117,6 +117,7 @@ pub struct Trigger {
 
 /// What every record of one execution shares, whichever stage it ends in.
 struct Recording {
+    metrics: Arc<crate::metrics::PackageMetrics>,
     id: String,
     project: String,
     package: String,
@@ -133,13 +134,15 @@ impl Recording {
         http_status: Option<u16>,
         secrets: Vec<String>,
     ) -> ExecutionRow {
+        let elapsed = self.start.elapsed();
+        self.metrics.finished(status, elapsed.as_secs_f64());
         ExecutionRow {
             id: self.id,
             project: self.project,
             package: self.package,
             version: self.version,
             started_at: self.started_at,
-            duration_us: i64::try_from(self.start.elapsed().as_micros()).unwrap_or(i64::MAX),
+            duration_us: i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX),
             status: status.as_str().into(),
             http_status,
             user: self.user,
@@ -205,6 +208,7 @@ where
 {
     let start = Instant::now();
     let recording = Recording {
+        metrics: deployed.metrics.clone(),
         id: trigger.id.clone(),
         project: deployed.project.to_string(),
         package: deployed.package.to_string(),
@@ -400,7 +404,9 @@ where
     tokio::spawn(async move {
         let _permit = permit;
         let run = async {
+            let started = Instant::now();
             let proxy = pre.instantiate_async(&mut store).await?;
+            crate::metrics::INSTANTIATION.record(started.elapsed().as_secs_f64());
             proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, req, out)

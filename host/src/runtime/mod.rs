@@ -169,6 +169,8 @@ pub struct Deployed {
     pub outbound_hosts: Arc<[outbound::HostPattern]>,
     /// Outbound requests per execution.
     pub outbound_requests: u32,
+    /// Its metric handles.
+    pub metrics: Arc<crate::metrics::PackageMetrics>,
 }
 
 /// The limits a version runs with: its manifest's, the defaults where it names none, held to
@@ -522,6 +524,10 @@ impl Runtime {
             Vec::new()
         });
         Deployed {
+            metrics: Arc::new(crate::metrics::PackageMetrics::new(
+                project.as_str(),
+                package.as_str(),
+            )),
             owners: crate::secrets::owner_chain(project.clone(), package.clone()),
             share: self.budgets.share(project.as_str()),
             memory_mb: u32::try_from(memory_bytes.div_ceil(1 << 20)).unwrap_or(u32::MAX),

@@ -174,14 +174,23 @@ impl CachedBackend {
         what: &str,
         fut: impl Future<Output = Result<T, BackendError>>,
     ) -> Result<T, BackendError> {
-        tokio::time::timeout(self.timeout, fut)
+        let started = Instant::now();
+        let result = tokio::time::timeout(self.timeout, fut)
             .await
             .unwrap_or_else(|_| {
                 Err(BackendError::Unavailable(format!(
                     "the secret backend did not answer {what} within {} ms",
                     self.timeout.as_millis()
                 )))
-            })
+            });
+        crate::metrics::BACKEND_SECONDS.record(started.elapsed().as_secs_f64());
+        if matches!(
+            result,
+            Err(BackendError::Unavailable(_) | BackendError::Corrupt(_))
+        ) {
+            crate::metrics::BACKEND_ERRORS.increment(1);
+        }
+        result
     }
 
     fn forget(&self, owner: &Owner, name: &SecretName) {
@@ -198,7 +207,11 @@ impl SecretBackend for CachedBackend {
         if self.ttl.is_zero() {
             return None;
         }
-        self.entries.lock().ok()?.fresh(owner, name, self.ttl)
+        let hit = self.entries.lock().ok()?.fresh(owner, name, self.ttl);
+        if hit.is_some() {
+            crate::metrics::CACHE_HITS.increment(1);
+        }
+        hit
     }
 
     async fn get(
@@ -209,6 +222,7 @@ impl SecretBackend for CachedBackend {
         if let Some(hit) = self.get_cached(owner, name) {
             return Ok(hit);
         }
+        crate::metrics::CACHE_MISSES.increment(1);
         let generation = self.generation.load(Ordering::Acquire);
         let found = self.bounded("a read", self.inner.get(owner, name)).await?;
         if !self.ttl.is_zero()
