@@ -148,7 +148,16 @@ impl Recorder {
                     std::mem::replace(&mut batch, Vec::with_capacity(BATCH))
                         .into_iter()
                         .map(|(mut row, output)| {
+                            // The path as the audit log keeps it (decoded, tokens replaced),
+                            // and any value the execution obtained replaced too.
+                            row.path = crate::api::policy::audit_target(&row.path);
                             if let Some(output) = output {
+                                for value in &output.values {
+                                    let v = value.expose();
+                                    if !v.is_empty() && row.path.contains(v) {
+                                        row.path = row.path.replace(v, "***");
+                                    }
+                                }
                                 let masked = output.mask();
                                 row.stdout = masked.stdout;
                                 row.stderr = masked.stderr;

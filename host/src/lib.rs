@@ -71,6 +71,63 @@ pub fn init_logging() {
         .try_init();
 }
 
+/// Changes the running server's log filter (SIGHUP); installed by [`init_server_logging`].
+static LOG_RELOAD: std::sync::OnceLock<
+    tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>,
+> = std::sync::OnceLock::new();
+
+fn filter_from(directives: Option<&str>) -> Result<tracing_subscriber::EnvFilter, String> {
+    let mut filter = match directives {
+        Some(d) => tracing_subscriber::EnvFilter::try_new(d)
+            .map_err(|e| format!("bad log filter {d:?}: {e}"))?,
+        None => DEFAULT_LOG_FILTER.into(),
+    };
+    // The store's driver logs every statement's parameters at debug: never.
+    if let Ok(cap) = store::DRIVER_LOG_CAP.parse() {
+        filter = filter.add_directive(cap);
+    }
+    Ok(filter)
+}
+
+/// The server's log subscriber: to stderr, as text or one JSON object per line (`json`),
+/// filtered by `directives` (default [`DEFAULT_LOG_FILTER`]); the filter can be replaced while
+/// running ([`reload_log_filter`]).
+pub fn init_server_logging(directives: Option<&str>, json: bool) -> Result<(), String> {
+    use tracing_subscriber::prelude::*;
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter_from(directives)?);
+    let registry = tracing_subscriber::registry().with(filter);
+    let installed = if json {
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr),
+            )
+            .try_init()
+    } else {
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+            )
+            .try_init()
+    };
+    if installed.is_ok() {
+        let _ = LOG_RELOAD.set(handle);
+    }
+    Ok(())
+}
+
+/// Replaces the running server's log filter.
+pub fn reload_log_filter(directives: Option<&str>) -> Result<(), String> {
+    let filter = filter_from(directives)?;
+    match LOG_RELOAD.get() {
+        Some(handle) => handle.reload(filter).map_err(|e| e.to_string()),
+        None => Err("the log filter cannot be reloaded in this process".into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

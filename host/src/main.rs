@@ -5,8 +5,93 @@ use edgeward_host::cli::{Cli, Command};
 use edgeward_host::server::Server;
 use std::process::ExitCode;
 
+/// `argv` with the settings of `serve --config FILE` added as flags, for each flag that
+/// neither the command line nor the environment sets. Other commands pass as they are.
+fn with_config(argv: &[String]) -> Result<Vec<String>, String> {
+    use clap::CommandFactory;
+    use clap::parser::ValueSource;
+    // A command line clap refuses is left for `parse` to explain.
+    let Ok(matches) = Cli::command().try_get_matches_from(argv) else {
+        return Ok(argv.to_vec());
+    };
+    let Some(("serve", serve)) = matches.subcommand() else {
+        return Ok(argv.to_vec());
+    };
+    let Some(path) = serve.get_one::<std::path::PathBuf>("config") else {
+        return Ok(argv.to_vec());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the config file {}: {e}", path.display()))?;
+    let table: toml::Table =
+        toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
+    let command = Cli::command();
+    let flags = command
+        .find_subcommand("serve")
+        .map(|c| c.get_arguments().cloned().collect::<Vec<_>>())
+        .unwrap_or_default();
+    let mut out = argv.to_vec();
+    for (key, value) in table {
+        let arg = flags
+            .iter()
+            .find(|a| a.get_long() == Some(key.as_str()) && key != "config")
+            .ok_or_else(|| {
+                let known: Vec<&str> = flags
+                    .iter()
+                    .filter_map(|a| a.get_long())
+                    .filter(|l| !matches!(*l, "config" | "help"))
+                    .collect();
+                format!(
+                    "{}: unknown setting {key:?}; settings are serve's flags by their long \
+                     names: {}",
+                    path.display(),
+                    known.join(", ")
+                )
+            })?;
+        if matches!(
+            serve.value_source(arg.get_id().as_str()),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        ) {
+            continue;
+        }
+        let scalar = |v: &toml::Value| match v {
+            toml::Value::String(s) => Ok(s.clone()),
+            toml::Value::Integer(i) => Ok(i.to_string()),
+            toml::Value::Float(f) => Ok(f.to_string()),
+            other => Err(format!(
+                "{}: {key} = {other}: expected a string or a number",
+                path.display()
+            )),
+        };
+        match &value {
+            toml::Value::Boolean(true) => out.push(format!("--{key}")),
+            toml::Value::Boolean(false) => {}
+            toml::Value::Array(items) => {
+                for item in items {
+                    out.push(format!("--{key}"));
+                    out.push(scalar(item)?);
+                }
+            }
+            v => {
+                out.push(format!("--{key}"));
+                out.push(scalar(v)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let cli = match with_config(&argv) {
+        Ok(args) => Cli::parse_from(args),
+        Err(e) => {
+            eprintln!("error: bad_entry: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    edgeward_host::cli::client::set_output(cli.output);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -18,7 +103,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Serve(args) => runtime.block_on(serve(*args, argv)),
         Command::Admin(command) => runtime.block_on(admin(command)),
         Command::Completions { shell } => {
             use clap::CommandFactory;
@@ -78,7 +163,14 @@ async fn admin(command: edgeward_host::cli::AdminCommand) -> ExitCode {
             Some((path, mut file)) => {
                 use std::io::Write as _;
                 file.write_all(format!("{}\n", token.as_str()).as_bytes())?;
-                eprintln!("admin token written to {} (0600)", path.display());
+                if edgeward_host::cli::client::json_mode() {
+                    edgeward_host::cli::client::emit(&serde_json::json!({ "token_file": path }));
+                } else {
+                    eprintln!("admin token written to {} (0600)", path.display());
+                }
+            }
+            None if edgeward_host::cli::client::json_mode() => {
+                edgeward_host::cli::client::emit(&serde_json::json!({ "token": token.as_str() }));
             }
             None => {
                 eprintln!("admin token (shown once; store it like a password):");
@@ -97,8 +189,13 @@ async fn admin(command: edgeward_host::cli::AdminCommand) -> ExitCode {
     }
 }
 
-async fn serve(args: edgeward_host::cli::ServeArgs) -> ExitCode {
-    edgeward_host::init_logging();
+async fn serve(args: edgeward_host::cli::ServeArgs, argv: Vec<String>) -> ExitCode {
+    if let Err(e) =
+        edgeward_host::init_server_logging(args.log.as_deref(), args.log_format == "json")
+    {
+        eprintln!("error: bad_entry: {e}");
+        return ExitCode::from(2);
+    }
     let config = match args.into_config() {
         Ok(config) => config,
         Err(e) => {
@@ -114,12 +211,26 @@ async fn serve(args: edgeward_host::cli::ServeArgs) -> ExitCode {
         }
     };
     let (token_path, created) = server.admin_token();
-    println!("listening: data-plane http://{}", server.listen_addr());
-    println!("listening: api http://{}", server.api_addr());
-    if let Some(addr) = server.metrics_addr() {
-        println!("listening: metrics http://{addr}");
+    if edgeward_host::cli::client::json_mode() {
+        edgeward_host::cli::client::emit(&serde_json::json!({
+            "data_plane": format!("http://{}", server.listen_addr()),
+            "api": format!("http://{}", server.api_addr()),
+            "metrics": server.metrics_addr().map(|a| format!("http://{a}")),
+            "admin_token": created.map(|c| serde_json::json!({
+                "path": token_path,
+                "created": c,
+            })),
+            "ready": true,
+        }));
+    } else {
+        println!("listening: data-plane http://{}", server.listen_addr());
+        println!("listening: api http://{}", server.api_addr());
+        if let Some(addr) = server.metrics_addr() {
+            println!("listening: metrics http://{addr}");
+        }
     }
     match created {
+        _ if edgeward_host::cli::client::json_mode() => {}
         Some(created) => println!(
             "admin token: {} ({})",
             token_path.display(),
@@ -127,9 +238,64 @@ async fn serve(args: edgeward_host::cli::ServeArgs) -> ExitCode {
         ),
         None => println!("admin token: none on this host (cluster mode: `edgeward admin init`)"),
     }
-    println!("ready");
-    edgeward_host::server::wait_for_shutdown_signal().await;
+    if !edgeward_host::cli::client::json_mode() {
+        println!("ready");
+    }
+    // SIGHUP: the config file (and the environment) read again; the log filter and the
+    // package limits applied; anything else needs a restart.
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let shutdown = edgeward_host::server::wait_for_shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        #[cfg(unix)]
+        let hangup = async {
+            match hup.as_mut() {
+                Some(h) => h.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hangup = std::future::pending::<Option<()>>();
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = hangup => reload(&server, &argv),
+        }
+    }
     tracing::info!("shutting down: draining in-flight requests");
     server.shutdown().await;
     ExitCode::SUCCESS
+}
+
+/// Applies what a SIGHUP can change: the log filter and the package limits, from the command
+/// line, the environment and the config file as they are now. A bad file changes nothing.
+fn reload(server: &Server, argv: &[String]) {
+    let parsed =
+        with_config(argv).and_then(|args| Cli::try_parse_from(args).map_err(|e| e.to_string()));
+    let args = match parsed {
+        Ok(Cli {
+            command: Command::Serve(args),
+            ..
+        }) => args,
+        Ok(_) => return,
+        Err(e) => {
+            tracing::error!(error = %e, "SIGHUP: the configuration is invalid; nothing changed");
+            return;
+        }
+    };
+    let log = args.log.clone();
+    let config = match (*args).into_config() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "SIGHUP: the configuration is invalid; nothing changed");
+            return;
+        }
+    };
+    if let Err(e) = edgeward_host::reload_log_filter(log.as_deref()) {
+        tracing::error!(error = %e, "SIGHUP: the log filter was not changed");
+    }
+    for notice in server.reload_limits(&config) {
+        tracing::warn!(%notice, "SIGHUP: a package asks for more than the new maximum");
+    }
+    tracing::info!("SIGHUP: configuration reloaded (log filter, package limits)");
 }

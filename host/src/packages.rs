@@ -110,6 +110,34 @@ impl Packages {
         map.get(project)?.get(package).map(|s| s.deployed.clone())
     }
 
+    /// Rebuilds what serves with the runtime's current limits (after a reload), keeping each
+    /// version and its compiled component. Requests in flight finish under the old limits.
+    /// Returns the notices of limits asked above the new maxima.
+    pub fn reapply_limits(&self) -> Vec<String> {
+        let Ok(mut map) = self.serving.write() else {
+            return Vec::new();
+        };
+        let mut notices = Vec::new();
+        for packages in map.values_mut() {
+            for serving in packages.values_mut() {
+                let d = &serving.deployed;
+                let rebuilt = self.runtime.deployed(
+                    d.project.clone(),
+                    d.package.clone(),
+                    d.version,
+                    d.sha256.clone(),
+                    d.pre.clone(),
+                    (*d.manifest).clone(),
+                );
+                for n in rebuilt.limits().1 {
+                    notices.push(format!("{}/{}: {n}", d.project, d.package));
+                }
+                serving.deployed = Arc::new(rebuilt);
+            }
+        }
+        notices
+    }
+
     /// Each serving package (`project/package`) with its instance slots and how many are
     /// busy, for the metrics.
     pub fn slot_use(&self) -> Vec<(String, u32, u32)> {

@@ -266,6 +266,13 @@ impl Server {
         self.listen_addr
     }
 
+    /// Applies a new configuration's reloadable parts: the package limits (to what serves and
+    /// to what loads later). Returns the notices of limits held to the new maxima.
+    pub fn reload_limits(&self, config: &ServeConfig) -> Vec<String> {
+        self.app.runtime.set_limits(&config.runtime);
+        self.app.packages.reapply_limits()
+    }
+
     /// The metrics listener's bound address, when there is one.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr

@@ -15,6 +15,7 @@ mod conformance;
 mod identity;
 mod limits;
 mod load;
+mod ops;
 mod outages;
 mod packages;
 mod promises;

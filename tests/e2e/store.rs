@@ -51,6 +51,8 @@ fn token(id: &str, user: &str, slot: bool, expires_at: Option<i64>) -> NewToken 
 
 fn execution(id: &str, package: &str, started_at: i64, status: &str) -> ExecutionRow {
     ExecutionRow {
+        method: "GET".into(),
+        path: "/".into(),
         id: id.into(),
         project: "acme".into(),
         package: package.into(),

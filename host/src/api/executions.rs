@@ -38,6 +38,8 @@ fn summary(e: &ExecutionRow, output: bool) -> model::Execution {
         status: crate::runtime::ExecutionStatus::parse(&e.status)
             .unwrap_or(crate::runtime::ExecutionStatus::GuestError),
         http_status: e.http_status,
+        method: e.method.clone(),
+        path: e.path.clone(),
         user: e.user.clone(),
         secrets: e.secrets.clone(),
         stdout_bytes: output.then_some(e.stdout.len() as u64),
@@ -106,7 +108,10 @@ pub(super) async fn stream(
     let mut base = filter(&project, &q, 1000)?;
     base.limit = 1000;
     let output = sees_output(&app, &caller, &project).await?;
-    let since = q.after.unwrap_or_else(crate::store::now_ms);
+    // `after` is exclusive, as in the listing.
+    let since = q
+        .after
+        .map_or_else(crate::store::now_ms, |a| a.saturating_add(1));
     let state = (
         app,
         base,

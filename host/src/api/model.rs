@@ -543,6 +543,11 @@ pub struct Execution {
     pub status: crate::runtime::ExecutionStatus,
     /// The HTTP status the caller was sent, if any.
     pub http_status: Option<u16>,
+    /// The request's method.
+    pub method: String,
+    /// The request's path under the package, without its query, tokens and secret values
+    /// replaced by `***`.
+    pub path: String,
     /// The user whose token came with the request.
     pub user: Option<String>,
     /// The names of the secrets it read.

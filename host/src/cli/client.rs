@@ -4,6 +4,10 @@ use super::{
     Command, ConnArgs, MembersCommand, PackagesCommand, ProjectsCommand, ScopeArgs, SecretsCommand,
     TokensCommand, UsersCommand, ValueArgs, parse_duration_secs, split_target,
 };
+use crate::api::model::{
+    AuditList, Execution, MemberList, Package, PackageList, ProjectList, SecretList, TokenList,
+    UserList,
+};
 use crate::auth::ADMIN_TOKEN_FILE;
 use crate::datadir::SERVER_FILE;
 use futures::StreamExt;
@@ -51,6 +55,49 @@ fn err(code: &str, message: impl Into<String>) -> ClientError {
     }
 }
 
+/// `--output json`: each command prints one JSON document (streams: one per line), with the
+/// shapes of the API's bodies, and nothing else on stdout.
+static JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Chooses how results are printed, before any command runs.
+pub fn set_output(output: super::Output) {
+    JSON.store(
+        output == super::Output::Json,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}
+
+/// Whether results are printed as JSON.
+pub fn json_mode() -> bool {
+    JSON.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Prints `value` as one JSON document on a line of its own.
+pub fn emit(value: &impl serde::Serialize) {
+    match serde_json::to_string(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("error: internal: cannot encode the result: {e}"),
+    }
+}
+
+/// A table for people: a header row and aligned columns, no borders.
+pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::NOTHING)
+        .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
+        .set_header(header.iter().copied());
+    for row in rows {
+        t.add_row(row);
+    }
+    for column in t.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    t.lines()
+        .map(|l| l.trim_end().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// A connection to the API.
 pub struct Client {
     http: reqwest::Client,
@@ -73,16 +120,38 @@ fn server_file(data_dir: &Path) -> Option<Value> {
 
 impl Client {
     /// Resolves the API address and token from flags, environment and the data directory.
+    /// A profile (`--profile`, or the current one when no --api, --token or server data
+    /// directory is there to say otherwise) gives both URL and token, so that a profile's
+    /// token is only ever sent to that profile's API; --api and --token override it.
     pub fn from_args(conn: &ConnArgs) -> Result<Client, ClientError> {
+        let local = server_file(&conn.data_dir);
+        let profile = if conn.profile.is_some()
+            || (conn.api.is_none() && conn.token.is_none() && local.is_none())
+        {
+            super::profiles::Profiles::load()?.pick(conn.profile.as_deref())?
+        } else {
+            None
+        };
+        if let Some((_, p)) = profile {
+            let http = reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .build()
+                .map_err(|e| err("internal", e.to_string()))?;
+            return Ok(Client {
+                http,
+                api: conn
+                    .api
+                    .clone()
+                    .unwrap_or(p.api)
+                    .trim_end_matches('/')
+                    .to_string(),
+                token: Some(conn.token.clone().unwrap_or(p.token)),
+            });
+        }
         let api = conn
             .api
             .clone()
-            .or_else(|| {
-                server_file(&conn.data_dir)?
-                    .get("api")?
-                    .as_str()
-                    .map(str::to_string)
-            })
+            .or_else(|| local?.get("api")?.as_str().map(str::to_string))
             .unwrap_or_else(|| "http://127.0.0.1:8081".into());
         let token = conn.token.clone().or_else(|| {
             std::fs::read_to_string(conn.data_dir.join(ADMIN_TOKEN_FILE))
@@ -111,6 +180,20 @@ impl Client {
             Some(token) => builder.bearer_auth(token),
             None => builder,
         }
+    }
+
+    /// Sends, and reads the answer as `T` (one of the API's typed bodies).
+    async fn send_as<T: serde::de::DeserializeOwned>(
+        &self,
+        builder: reqwest::RequestBuilder,
+    ) -> Result<T, ClientError> {
+        let body = self.send(builder).await?;
+        serde_json::from_value(body).map_err(|e| {
+            err(
+                "internal",
+                format!("the server's answer is not the documented shape: {e}"),
+            )
+        })
     }
 
     async fn send(&self, builder: reqwest::RequestBuilder) -> Result<Value, ClientError> {
@@ -191,24 +274,35 @@ pub async fn run(command: Command) -> Result<(), ClientError> {
         } => logs(&Client::from_args(&conn)?, &target, follow, status, limit).await,
         Command::Projects(ProjectsCommand::Create { name, conn }) => {
             let client = Client::from_args(&conn)?;
-            client
+            let body = client
                 .send(
                     client
                         .request(reqwest::Method::POST, "/v1/projects")
                         .json(&serde_json::json!({ "name": name })),
                 )
                 .await?;
-            println!("created project {name}");
+            if json_mode() {
+                emit(&body);
+            } else {
+                println!("created project {name}");
+            }
             Ok(())
         }
         Command::Projects(ProjectsCommand::List { conn }) => {
             let client = Client::from_args(&conn)?;
-            let body = client
-                .send(client.request(reqwest::Method::GET, "/v1/projects"))
+            let body: ProjectList = client
+                .send_as(client.request(reqwest::Method::GET, "/v1/projects"))
                 .await?;
-            for p in body["projects"].as_array().into_iter().flatten() {
-                println!("{}", p["name"].as_str().unwrap_or_default());
+            if json_mode() {
+                emit(&body);
+                return Ok(());
             }
+            let rows = body
+                .projects
+                .into_iter()
+                .map(|p| vec![p.name, p.created_at, p.created_by])
+                .collect();
+            println!("{}", table(&["NAME", "CREATED", "BY"], rows));
             Ok(())
         }
         Command::Packages(PackagesCommand::List { project, conn }) => {
@@ -229,59 +323,71 @@ pub async fn run(command: Command) -> Result<(), ClientError> {
             };
             // Everything is fetched before the header is printed: an error (a project that
             // does not exist) comes alone, not under a table's header.
-            let mut rows = Vec::new();
+            let mut lists = Vec::new();
             for project in projects {
-                let body = client
-                    .send(client.request(
+                let list: PackageList = client
+                    .send_as(client.request(
                         reqwest::Method::GET,
                         &format!("/v1/projects/{project}/packages"),
                     ))
                     .await?;
-                for p in body["packages"].as_array().into_iter().flatten() {
-                    rows.push(format!(
-                        "{:<40} {:>8} {:>9}  {}",
-                        format!("{project}/{}", p["name"].as_str().unwrap_or_default()),
-                        p["current_version"]
-                            .as_i64()
-                            .map_or("-".into(), |v| v.to_string()),
-                        p["versions"].as_i64().unwrap_or(0),
-                        p["created_at"].as_str().unwrap_or_default()
-                    ));
-                }
+                lists.push(list);
             }
+            if json_mode() {
+                emit(&serde_json::json!({ "projects": lists }));
+                return Ok(());
+            }
+            let rows = lists
+                .into_iter()
+                .flat_map(|l| {
+                    let project = l.project;
+                    l.packages.into_iter().map(move |p| {
+                        vec![
+                            format!("{project}/{}", p.name),
+                            p.current_version.map_or("-".into(), |v| v.to_string()),
+                            p.versions.to_string(),
+                            p.created_at,
+                        ]
+                    })
+                })
+                .collect();
             println!(
-                "{:<40} {:>8} {:>9}  CREATED",
-                "PACKAGE", "CURRENT", "VERSIONS"
+                "{}",
+                table(&["PACKAGE", "CURRENT", "VERSIONS", "CREATED"], rows)
             );
-            for row in rows {
-                println!("{row}");
-            }
             Ok(())
         }
         Command::Packages(PackagesCommand::Show { target, conn }) => {
             let (project, package) = split_target(&target)?;
             let client = Client::from_args(&conn)?;
-            let body = client
-                .send(client.request(
+            let body: Package = client
+                .send_as(client.request(
                     reqwest::Method::GET,
                     &format!("/v1/projects/{project}/packages/{package}"),
                 ))
                 .await?;
-            println!("{:>8}  {:<64}  {:>9}  CREATED", "VERSION", "SHA256", "SIZE");
-            for v in body["versions"].as_array().into_iter().flatten() {
-                println!(
-                    "{:>7}{}  {:<64}  {:>9}  {}",
-                    v["version"].as_i64().unwrap_or(0),
-                    if v["current"].as_bool() == Some(true) {
-                        "*"
-                    } else {
-                        " "
-                    },
-                    v["sha256"].as_str().unwrap_or_default(),
-                    v["size"].as_i64().unwrap_or(0),
-                    v["created_at"].as_str().unwrap_or_default()
-                );
+            if json_mode() {
+                emit(&body);
+                return Ok(());
             }
+            let rows = body
+                .versions
+                .into_iter()
+                .map(|v| {
+                    vec![
+                        format!("{}{}", v.version, if v.current { "*" } else { "" }),
+                        v.sha256,
+                        v.size.to_string(),
+                        v.created_at,
+                        v.created_by,
+                    ]
+                })
+                .collect();
+            println!(
+                "{}",
+                table(&["VERSION", "SHA256", "SIZE", "CREATED", "BY"], rows)
+            );
+            println!("(* serving)");
             Ok(())
         }
         Command::Packages(PackagesCommand::Delete { target, yes, conn }) => {
@@ -297,7 +403,11 @@ pub async fn run(command: Command) -> Result<(), ClientError> {
                     &format!("/v1/projects/{project}/packages/{package}"),
                 ))
                 .await?;
-            println!("deleted {project}/{package}");
+            if json_mode() {
+                emit(&serde_json::json!({ "deleted": format!("{project}/{package}") }));
+            } else {
+                println!("deleted {project}/{package}");
+            }
             Ok(())
         }
         Command::Rollback { target, to, conn } => {
@@ -313,20 +423,45 @@ pub async fn run(command: Command) -> Result<(), ClientError> {
                         .json(&serde_json::json!({ "version": to })),
                 )
                 .await?;
-            println!(
-                "{project}/{package} now serves version {}",
-                body["version"].as_i64().unwrap_or(0)
-            );
+            if json_mode() {
+                emit(&body);
+            } else {
+                println!(
+                    "{project}/{package} now serves version {}",
+                    body["version"].as_i64().unwrap_or(0)
+                );
+            }
             Ok(())
         }
         Command::Projects(ProjectsCommand::Members(cmd)) => members(cmd).await,
         Command::Users(cmd) => users(cmd).await,
         Command::Tokens(cmd) => tokens(cmd).await,
+        Command::Login { conn } => login(conn).await,
+        Command::Logout { profile } => {
+            let mut profiles = super::profiles::Profiles::load()?;
+            if profiles.profiles.remove(&profile).is_none() {
+                return Err(err("not_found", format!("no profile {profile:?}")));
+            }
+            if profiles.current.as_deref() == Some(profile.as_str()) {
+                profiles.current = None;
+            }
+            profiles.save()?;
+            if json_mode() {
+                emit(&serde_json::json!({ "removed": profile }));
+            } else {
+                println!("forgot profile {profile}");
+            }
+            Ok(())
+        }
         Command::Whoami { conn } => {
             let client = Client::from_args(&conn)?;
             let me = client
                 .send(client.request(Method::GET, "/v1/whoami"))
                 .await?;
+            if json_mode() {
+                emit(&me);
+                return Ok(());
+            }
             println!(
                 "{}{}",
                 me["user"].as_str().unwrap_or_default(),
@@ -389,6 +524,10 @@ pub async fn run(command: Command) -> Result<(), ClientError> {
                         .json(&serde_json::json!({ "code": code, "name": name })),
                 )
                 .await?;
+            if json_mode() {
+                emit(&body);
+                return Ok(());
+            }
             eprintln!(
                 "enrolled {}: token {} below, with data key {}; it is shown once, store it now",
                 body["user"].as_str().unwrap_or_default(),
@@ -421,27 +560,38 @@ pub async fn run(command: Command) -> Result<(), ClientError> {
                     query.push((k, v));
                 }
             }
-            let body = client
-                .send(client.request(Method::GET, "/v1/audit").query(&query))
+            let body: AuditList = client
+                .send_as(client.request(Method::GET, "/v1/audit").query(&query))
                 .await?;
-            for e in body["entries"].as_array().into_iter().flatten() {
-                println!(
-                    "{}  {:<10} {:<15} {:>3} {:<8} {}",
-                    e["at"].as_str().unwrap_or_default(),
-                    e["actor"].as_str().unwrap_or_default(),
-                    e["remote"].as_str().unwrap_or("-"),
-                    e["status"].as_u64().unwrap_or(0),
-                    e["outcome"].as_str().unwrap_or_default(),
-                    e["action"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .split_once(' ')
-                        .map_or(
-                            e["target"].as_str().unwrap_or_default().to_string(),
-                            |(m, _)| format!("{m} {}", e["target"].as_str().unwrap_or_default())
-                        ),
-                );
+            if json_mode() {
+                emit(&body);
+                return Ok(());
             }
+            let rows = body
+                .entries
+                .into_iter()
+                .map(|e| {
+                    let what = e
+                        .action
+                        .split_once(' ')
+                        .map_or(e.target.clone(), |(m, _)| format!("{m} {}", e.target));
+                    vec![
+                        e.at,
+                        e.actor,
+                        e.remote.unwrap_or_else(|| "-".into()),
+                        e.status.to_string(),
+                        e.outcome,
+                        what,
+                    ]
+                })
+                .collect();
+            println!(
+                "{}",
+                table(
+                    &["AT", "ACTOR", "FROM", "STATUS", "OUTCOME", "REQUEST"],
+                    rows
+                )
+            );
             Ok(())
         }
         Command::Invoke {
@@ -455,6 +605,95 @@ pub async fn run(command: Command) -> Result<(), ClientError> {
             conn,
         } => invoke(&target, path, &method, data, &headers, include, url, &conn).await,
     }
+}
+
+/// `edgeward login`: checks the token against the API, then keeps both under the profile and
+/// makes it the current one.
+async fn login(conn: ConnArgs) -> Result<(), ClientError> {
+    let name = conn.profile.clone().unwrap_or_else(|| "default".into());
+    let api = conn.api.clone().ok_or_else(|| {
+        err(
+            "bad_entry",
+            "login needs the API's URL: --api URL (or EDGEWARD_API)",
+        )
+    })?;
+    let token = match &conn.token {
+        Some(t) => t.clone(),
+        None if std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
+            read_hidden(&format!("token for {api} (not shown): "))
+                .map_err(|e| err("io", format!("cannot read the token: {e}")))?
+        }
+        None => arg_or_stdin("-".into())?,
+    };
+    let token = token.trim().to_string();
+    if token.is_empty() {
+        return Err(err("bad_entry", "no token given"));
+    }
+    let client = Client::from_args(&ConnArgs {
+        api: Some(api.clone()),
+        token: Some(token.clone()),
+        profile: None,
+        data_dir: conn.data_dir.clone(),
+    })?;
+    let me: crate::api::model::Whoami = client
+        .send_as(client.request(Method::GET, "/v1/whoami"))
+        .await?;
+    let mut profiles = super::profiles::Profiles::load()?;
+    profiles.profiles.insert(
+        name.clone(),
+        super::profiles::Profile {
+            api: client.api.clone(),
+            token,
+        },
+    );
+    profiles.current = Some(name.clone());
+    let path = profiles.save()?;
+    if json_mode() {
+        emit(&serde_json::json!({
+            "profile": name,
+            "api": client.api,
+            "user": me.user,
+            "file": path,
+        }));
+    } else {
+        println!(
+            "logged in to {} as {} (profile {name}, kept in {})",
+            client.api,
+            me.user,
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Reads a line from the terminal without echo. Echo is off before the prompt is shown, so
+/// nothing typed as soon as the prompt appears is echoed (rpassword, used before, showed the prompt first),
+/// and it is turned back on however the read ends.
+fn read_hidden(prompt: &str) -> std::io::Result<String> {
+    use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+    use std::io::{BufRead, Write};
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")?;
+    let before = tcgetattr(&tty)?;
+    let mut hidden = before.clone();
+    hidden.local_modes.remove(LocalModes::ECHO);
+    hidden.local_modes.insert(LocalModes::ECHONL);
+    tcsetattr(&tty, OptionalActions::Flush, &hidden)?;
+    struct Restore<'a>(&'a std::fs::File, rustix::termios::Termios);
+    impl Drop for Restore<'_> {
+        fn drop(&mut self) {
+            let _ = tcsetattr(self.0, OptionalActions::Now, &self.1);
+        }
+    }
+    let _restore = Restore(&tty, before);
+    let mut out = &tty;
+    out.write_all(prompt.as_bytes())?;
+    out.flush()?;
+    let mut line = zeroize::Zeroizing::new(String::new());
+    std::io::BufReader::new(&tty).read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
 /// The API collection path of a scope.
@@ -518,7 +757,7 @@ fn read_value(v: &ValueArgs) -> Result<Value, ClientError> {
             s
         }
         (None, None, false) if std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
-            rpassword::prompt_password("value (not shown): ")
+            read_hidden("value (not shown): ")
                 .map_err(|e| err("io", format!("cannot read the value: {e}")))?
         }
         (None, None, false) => {
@@ -580,6 +819,10 @@ async fn write_secret(
     let body = client
         .send(client.request(method, &path).json(&body))
         .await?;
+    if json_mode() {
+        emit(&body);
+        return Ok(());
+    }
     println!(
         "{} {name} version {}",
         body["scope"].as_str().unwrap_or_default(),
@@ -619,10 +862,21 @@ async fn secrets(cmd: SecretsCommand) -> Result<(), ClientError> {
             let body = client
                 .send(client.request(Method::GET, &format!("{base}/{name}")))
                 .await?;
+            if json_mode() && field.is_none() {
+                emit(&body);
+                return Ok(());
+            }
             match field {
                 None => print_value(&body["value"]),
                 Some(field) => match &body["value"] {
                     Value::Object(fields) => match fields.get(&field) {
+                        Some(v) if json_mode() => emit(&serde_json::json!({
+                            "name": body["name"],
+                            "scope": body["scope"],
+                            "version": body["version"],
+                            "field": field,
+                            "value": v,
+                        })),
                         Some(v) => print_value(v),
                         None => {
                             let mut known: Vec<&str> = fields.keys().map(String::as_str).collect();
@@ -649,17 +903,17 @@ async fn secrets(cmd: SecretsCommand) -> Result<(), ClientError> {
         SecretsCommand::List { scope, conn } => {
             let client = Client::from_args(&conn)?;
             let base = scope_path(&client, &scope).await?;
-            let body = client.send(client.request(Method::GET, &base)).await?;
-            println!("{:<40} {:>7}  {:<25} BY", "NAME", "VERSION", "UPDATED");
-            for s in body["secrets"].as_array().into_iter().flatten() {
-                println!(
-                    "{:<40} {:>7}  {:<25} {}",
-                    s["name"].as_str().unwrap_or_default(),
-                    s["version"].as_u64().unwrap_or(0),
-                    s["updated_at"].as_str().unwrap_or_default(),
-                    s["updated_by"].as_str().unwrap_or_default()
-                );
+            let body: SecretList = client.send_as(client.request(Method::GET, &base)).await?;
+            if json_mode() {
+                emit(&body);
+                return Ok(());
             }
+            let rows = body
+                .secrets
+                .into_iter()
+                .map(|s| vec![s.name, s.version.to_string(), s.updated_at, s.updated_by])
+                .collect();
+            println!("{}", table(&["NAME", "VERSION", "UPDATED", "BY"], rows));
             Ok(())
         }
         SecretsCommand::Rm {
@@ -674,7 +928,11 @@ async fn secrets(cmd: SecretsCommand) -> Result<(), ClientError> {
             client
                 .send(client.request(Method::DELETE, &format!("{base}/{name}")))
                 .await?;
-            println!("deleted {name}");
+            if json_mode() {
+                emit(&serde_json::json!({ "deleted": name }));
+            } else {
+                println!("deleted {name}");
+            }
             Ok(())
         }
         SecretsCommand::Import { file, scope, conn } => {
@@ -695,6 +953,10 @@ async fn secrets(cmd: SecretsCommand) -> Result<(), ClientError> {
             let body = client
                 .send(client.request(Method::PUT, &base).json(&json))
                 .await?;
+            if json_mode() {
+                emit(&body);
+                return Ok(());
+            }
             let n = body["imported"].as_array().map_or(0, Vec::len);
             println!("imported {n} secrets");
             Ok(())
@@ -715,6 +977,10 @@ async fn secrets(cmd: SecretsCommand) -> Result<(), ClientError> {
                         .json(&serde_json::json!({ "ttl": ttl })),
                 )
                 .await?;
+            if json_mode() {
+                emit(&body);
+                return Ok(());
+            }
             eprintln!(
                 "single-use token for {name}, valid until {}; redeem with `edgeward secrets \
                  unwrap` or at {}",
@@ -737,6 +1003,10 @@ async fn secrets(cmd: SecretsCommand) -> Result<(), ClientError> {
                         .json(&serde_json::json!({ "token": token })),
                 )
                 .await?;
+            if json_mode() {
+                emit(&body);
+                return Ok(());
+            }
             print_value(&body["value"]);
             Ok(())
         }
@@ -758,85 +1028,118 @@ async fn logs(
             &format!("/v1/projects/{project}/packages/{package}"),
         ))
         .await?;
-    let mut after: Option<i64> = None;
-    let mut seen = std::collections::HashSet::new();
-    loop {
-        let mut query = vec![
-            ("package", package.to_string()),
-            ("limit", limit.to_string()),
-        ];
-        if let Some(s) = &status {
-            query.push(("status", s.clone()));
-        }
-        if let Some(a) = after {
-            // Records of the same millisecond may arrive later: look back a little, skip seen.
-            query.push(("after", (a - 1000).to_string()));
-        }
-        let body = client
-            .send(
-                client
-                    .request(Method::GET, &format!("/v1/projects/{project}/executions"))
-                    .query(&query),
-            )
+    let mut query = vec![
+        ("package", package.to_string()),
+        ("limit", limit.to_string()),
+    ];
+    if let Some(s) = &status {
+        query.push(("status", s.clone()));
+    }
+    let list: crate::api::model::ExecutionList = client
+        .send_as(
+            client
+                .request(Method::GET, &format!("/v1/projects/{project}/executions"))
+                .query(&query),
+        )
+        .await?;
+    let mut newest = None;
+    for row in list.executions.into_iter().rev() {
+        newest = newest.max(Some(row.started_at_ms));
+        let detail: Execution = client
+            .send_as(client.request(
+                Method::GET,
+                &format!("/v1/projects/{project}/executions/{}", row.id),
+            ))
             .await?;
-        let mut rows: Vec<Value> = body["executions"].as_array().cloned().unwrap_or_default();
-        rows.reverse();
-        for row in rows {
-            let id = row["id"].as_str().unwrap_or_default().to_string();
-            if !seen.insert(id.clone()) {
+        print_execution(&detail);
+    }
+    if !follow {
+        return Ok(());
+    }
+    // From here on, the server pushes each record as it is written (server-sent events).
+    if let Some(after) = newest {
+        query.push(("after", after.to_string()));
+    }
+    query.retain(|(k, _)| *k != "limit");
+    let response = client
+        .request(
+            Method::GET,
+            &format!("/v1/projects/{project}/executions/stream"),
+        )
+        .query(&query)
+        .send()
+        .await
+        .map_err(|e| client.transport(e))?;
+    if !response.status().is_success() {
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        return Err(err(
+            body["error"]["code"].as_str().unwrap_or("http_error"),
+            body["error"]["message"]
+                .as_str()
+                .map_or_else(|| format!("the server answered {status}"), str::to_string),
+        ));
+    }
+    let mut stream = response.bytes_stream();
+    let mut buffer = String::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| client.transport(e))?;
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        // Events end with a blank line; `data:` lines carry the record.
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            let data: String = event
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(str::trim_start)
+                .collect::<Vec<_>>()
+                .join("\n");
+            if data.is_empty() {
                 continue;
             }
-            after = after.max(row["started_at_ms"].as_i64());
-            let detail = client
-                .send(client.request(
-                    Method::GET,
-                    &format!("/v1/projects/{project}/executions/{id}"),
-                ))
-                .await?;
-            print_execution(&detail);
+            match serde_json::from_str::<Execution>(&data) {
+                Ok(e) => print_execution(&e),
+                Err(e) => eprintln!("warning: an event the CLI could not read: {e}"),
+            }
         }
-        if !follow {
-            return Ok(());
-        }
-        if after.is_none() {
-            after = Some(0);
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
     }
+    Err(err(
+        "unavailable",
+        "the server closed the log stream (restarted?); run the command again",
+    ))
 }
 
-fn print_execution(e: &Value) {
-    let secrets: Vec<&str> = e["secrets"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+/// One execution: a line for people (time, method, path, status, HTTP status, duration,
+/// secrets read), then its output; or, with `-o json`, its record as one JSON line.
+fn print_execution(e: &Execution) {
+    if json_mode() {
+        emit(e);
+        return;
+    }
     println!(
-        "{} {} v{} {} {} {:.1}ms{}",
-        e["started_at"].as_str().unwrap_or_default(),
-        e["id"].as_str().unwrap_or_default(),
-        e["version"].as_i64().unwrap_or(0),
-        e["status"].as_str().unwrap_or_default(),
-        e["http_status"]
-            .as_u64()
-            .map_or("-".into(), |s| s.to_string()),
-        e["duration_ms"].as_f64().unwrap_or(0.0),
-        if secrets.is_empty() {
+        "{} {} {} {} v{} {} {} {:.1}ms{}",
+        e.started_at,
+        e.id,
+        if e.method.is_empty() { "-" } else { &e.method },
+        if e.path.is_empty() { "-" } else { &e.path },
+        e.version,
+        e.status.as_str(),
+        e.http_status.map_or("-".into(), |s| s.to_string()),
+        e.duration_ms,
+        if e.secrets.is_empty() {
             String::new()
         } else {
-            format!(" secrets={}", secrets.join(","))
+            format!(" secrets={}", e.secrets.join(","))
         }
     );
-    for (stream, cut) in [
-        ("stdout", "stdout_truncated"),
-        ("stderr", "stderr_truncated"),
+    for (stream, text, cut) in [
+        ("stdout", &e.stdout, e.stdout_truncated),
+        ("stderr", &e.stderr, e.stderr_truncated),
     ] {
-        let text = e[stream].as_str().unwrap_or_default();
-        for line in text.lines() {
+        for line in text.as_deref().unwrap_or_default().lines() {
             println!("  {stream} | {line}");
         }
-        if e[cut].as_bool() == Some(true) {
+        if cut == Some(true) {
             println!("  {stream} | [output cut at the per-execution cap]");
         }
     }
@@ -851,7 +1154,7 @@ async fn members(cmd: MembersCommand) -> Result<(), ClientError> {
             conn,
         } => {
             let client = Client::from_args(&conn)?;
-            client
+            let body = client
                 .send(
                     client
                         .request(
@@ -861,7 +1164,11 @@ async fn members(cmd: MembersCommand) -> Result<(), ClientError> {
                         .json(&serde_json::json!({ "role": role })),
                 )
                 .await?;
-            println!("{user} is now {role} in {project}");
+            if json_mode() {
+                emit(&body);
+            } else {
+                println!("{user} is now {role} in {project}");
+            }
         }
         MembersCommand::Remove {
             project,
@@ -875,20 +1182,34 @@ async fn members(cmd: MembersCommand) -> Result<(), ClientError> {
                     &format!("/v1/projects/{project}/members/{user}"),
                 ))
                 .await?;
-            println!("removed {user} from {project}");
+            if json_mode() {
+                emit(&serde_json::json!({ "removed": user, "project": project }));
+            } else {
+                println!("removed {user} from {project}");
+            }
         }
         MembersCommand::List { project, conn } => {
             let client = Client::from_args(&conn)?;
-            let body = client
-                .send(client.request(Method::GET, &format!("/v1/projects/{project}/members")))
+            let body: MemberList = client
+                .send_as(client.request(Method::GET, &format!("/v1/projects/{project}/members")))
                 .await?;
-            for m in body["members"].as_array().into_iter().flatten() {
-                println!(
-                    "{:<30} {}",
-                    m["user"].as_str().unwrap_or_default(),
-                    m["role"].as_str().unwrap_or_default()
-                );
+            if json_mode() {
+                emit(&body);
+                return Ok(());
             }
+            let rows = body
+                .members
+                .into_iter()
+                .map(|m| {
+                    vec![
+                        m.user,
+                        format!("{:?}", m.role).to_lowercase(),
+                        m.granted_at,
+                        m.granted_by,
+                    ]
+                })
+                .collect();
+            println!("{}", table(&["USER", "ROLE", "SINCE", "GRANTED BY"], rows));
         }
     }
     Ok(())
@@ -902,14 +1223,17 @@ async fn users(cmd: UsersCommand) -> Result<(), ClientError> {
             conn,
         } => {
             let client = Client::from_args(&conn)?;
-            client
-                .send(
-                    client.request(Method::POST, "/v1/users").json(
+            let body =
+                client
+                    .send(client.request(Method::POST, "/v1/users").json(
                         &serde_json::json!({ "name": name, "platform_admin": platform_admin }),
-                    ),
-                )
-                .await?;
-            println!("created user {name}");
+                    ))
+                    .await?;
+            if json_mode() {
+                emit(&body);
+            } else {
+                println!("created user {name}");
+            }
         }
         UsersCommand::Enroll {
             name,
@@ -925,6 +1249,10 @@ async fn users(cmd: UsersCommand) -> Result<(), ClientError> {
                         .json(&serde_json::json!({ "expires_in": expires_in })),
                 )
                 .await?;
+            if json_mode() {
+                emit(&body);
+                return Ok(());
+            }
             eprintln!(
                 "enrollment code {} for {name}, valid until {}; single use, shown once: hand \
                  it to {name}, who runs `edgeward enroll CODE`",
@@ -935,20 +1263,31 @@ async fn users(cmd: UsersCommand) -> Result<(), ClientError> {
         }
         UsersCommand::List { conn } => {
             let client = Client::from_args(&conn)?;
-            let body = client
-                .send(client.request(Method::GET, "/v1/users"))
+            let body: UserList = client
+                .send_as(client.request(Method::GET, "/v1/users"))
                 .await?;
-            for u in body["users"].as_array().into_iter().flatten() {
-                println!(
-                    "{}{}",
-                    u["name"].as_str().unwrap_or_default(),
-                    if u["platform_admin"].as_bool() == Some(true) {
-                        " (platform admin)"
-                    } else {
-                        ""
-                    }
-                );
+            if json_mode() {
+                emit(&body);
+                return Ok(());
             }
+            let rows = body
+                .users
+                .into_iter()
+                .map(|u| {
+                    vec![
+                        u.name,
+                        if u.platform_admin {
+                            "platform admin"
+                        } else {
+                            ""
+                        }
+                        .into(),
+                        u.created_at,
+                        u.created_by,
+                    ]
+                })
+                .collect();
+            println!("{}", table(&["NAME", "ROLE", "CREATED", "BY"], rows));
         }
     }
     Ok(())
@@ -997,6 +1336,10 @@ async fn tokens(cmd: TokensCommand) -> Result<(), ClientError> {
                         .json(&serde_json::json!({ "name": name, "expires_in": expires_in })),
                 )
                 .await?;
+            if json_mode() {
+                emit(&body);
+                return Ok(());
+            }
             eprintln!(
                 "created token {} for {user}; it is shown once, store it now",
                 body["id"].as_str().unwrap_or_default()
@@ -1006,28 +1349,39 @@ async fn tokens(cmd: TokensCommand) -> Result<(), ClientError> {
         TokensCommand::List { user, conn } => {
             let client = Client::from_args(&conn)?;
             let user = whoami_name(&client, user).await?;
-            let body = client
-                .send(client.request(Method::GET, &format!("/v1/users/{user}/tokens")))
+            let body: TokenList = client
+                .send_as(client.request(Method::GET, &format!("/v1/users/{user}/tokens")))
                 .await?;
-            println!(
-                "{:<21} {:<20} {:<25} {:<12} {:<21} STATE",
-                "ID", "NAME", "EXPIRES", "ISSUED BY", "USER KEY"
-            );
-            for t in body["tokens"].as_array().into_iter().flatten() {
-                let state = if t["revoked_at"].is_string() {
-                    "revoked"
-                } else {
-                    "active"
-                };
-                println!(
-                    "{:<21} {:<20} {:<25} {:<12} {:<21} {state}",
-                    t["id"].as_str().unwrap_or_default(),
-                    t["name"].as_str().unwrap_or_default(),
-                    t["expires_at"].as_str().unwrap_or("never"),
-                    t["issued_by"].as_str().unwrap_or_default(),
-                    t["user_key"].as_str().unwrap_or("-"),
-                );
+            if json_mode() {
+                emit(&body);
+                return Ok(());
             }
+            let rows = body
+                .tokens
+                .into_iter()
+                .map(|t| {
+                    let state = if t.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    };
+                    vec![
+                        t.id,
+                        t.name,
+                        t.expires_at.unwrap_or_else(|| "never".into()),
+                        t.issued_by,
+                        t.user_key.unwrap_or_else(|| "-".into()),
+                        state.into(),
+                    ]
+                })
+                .collect();
+            println!(
+                "{}",
+                table(
+                    &["ID", "NAME", "EXPIRES", "ISSUED BY", "USER KEY", "STATE"],
+                    rows
+                )
+            );
         }
         TokensCommand::Revoke { id, user, conn } => {
             let client = Client::from_args(&conn)?;
@@ -1035,7 +1389,11 @@ async fn tokens(cmd: TokensCommand) -> Result<(), ClientError> {
             client
                 .send(client.request(Method::DELETE, &format!("/v1/users/{user}/tokens/{id}")))
                 .await?;
-            println!("revoked {id}");
+            if json_mode() {
+                emit(&serde_json::json!({ "revoked": id }));
+            } else {
+                println!("revoked {id}");
+            }
         }
     }
     Ok(())
@@ -1064,7 +1422,12 @@ async fn deploy(
         None => None,
     };
 
-    let bar = ProgressBar::new(size);
+    // The bar is for people; a script asking for JSON gets none.
+    let bar = if json_mode() {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(size)
+    };
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -1105,6 +1468,10 @@ async fn deploy(
         .await;
     bar.finish_and_clear();
     let body = result?;
+    if json_mode() {
+        emit(&body);
+        return Ok(());
+    }
     println!(
         "deployed {project}/{package} version {} (sha256 {}, {} bytes)",
         body["version"].as_i64().unwrap_or(0),
@@ -1182,6 +1549,28 @@ async fn invoke(
         )
     })?;
     let status = response.status();
+    if json_mode() {
+        let headers: serde_json::Map<String, Value> = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::from(v.to_str().unwrap_or("<binary>"))))
+            .collect();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| err("unavailable", e.to_string()))?;
+        emit(&serde_json::json!({
+            "status": status.as_u16(),
+            "headers": headers,
+            "body": String::from_utf8_lossy(&body),
+        }));
+        if !status.is_success() {
+            let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let code = parsed["error"]["code"].as_str().unwrap_or("http_error");
+            return Err(err(code, format!("{url} answered {status}")));
+        }
+        return Ok(());
+    }
     if include {
         println!("{status}");
         for (name, value) in response.headers() {

@@ -5,6 +5,7 @@
 //! are one line: `error: <code>: <message>`.
 
 pub mod client;
+pub mod profiles;
 
 pub use client::{Client, ClientError};
 
@@ -23,6 +24,19 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// How results are printed: `text` for people, `json` for scripts (one JSON document
+    /// per result, in the API's shapes; `logs` prints one per line).
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+/// How a command prints its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    /// Lines and tables for people.
+    Text,
+    /// JSON for scripts.
+    Json,
 }
 
 /// The subcommands. (`conn` fields are the shared connection flags.)
@@ -30,7 +44,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (data plane and API).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Set up a store for a cluster (run once, not on every host).
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -80,6 +94,21 @@ pub enum Command {
     /// API tokens.
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Keep an API URL and token under a profile in your config directory
+    /// (`~/.config/edgeward/profiles.toml`, 0600), so commands work from anywhere. The token
+    /// comes from --token, EDGEWARD_TOKEN, a prompt on a terminal, or stdin; it is checked
+    /// against the server before it is kept.
+    Login {
+        /// (The profile's name is --profile, default `default`.)
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Forget a profile.
+    Logout {
+        /// The profile's name.
+        #[arg(long, env = "EDGEWARD_PROFILE", default_value = "default")]
+        profile: String,
+    },
     /// Show who the token belongs to, their roles, and every token someone else issued for
     /// them.
     Whoami {
@@ -452,6 +481,15 @@ pub struct ConnArgs {
     /// An API token (default: `<data-dir>/admin.token`).
     #[arg(long, env = "EDGEWARD_TOKEN", global = true, hide_env_values = true)]
     pub token: Option<String>,
+    /// A profile saved by `edgeward login` (without one: the profile last logged in, when no
+    /// --api, --token or server data directory says otherwise).
+    #[arg(
+        long = "profile",
+        id = "use_profile",
+        env = "EDGEWARD_PROFILE",
+        global = true
+    )]
+    pub profile: Option<String>,
     /// The local data directory to read defaults from.
     #[arg(
         long,
@@ -519,6 +557,17 @@ pub enum AdminCommand {
 /// `edgeward serve` flags.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
+    /// A TOML file of these flags by their long names (`api-listen = "0.0.0.0:8081"`,
+    /// `timeout-ms = 5000`, `log = "info"`); flags and environment variables win over it.
+    /// SIGHUP reads it again and applies the log filter and the package limits.
+    #[arg(long, env = "EDGEWARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The log filter (`info`, `edgeward_host=debug`, …), as `EDGEWARD_LOG`.
+    #[arg(long, env = "EDGEWARD_LOG")]
+    pub log: Option<String>,
+    /// Log lines as `text` or as `json` (one object per line).
+    #[arg(long, env = "EDGEWARD_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
     /// Where state lives (SQLite, keys, compiled artifacts).
     #[arg(long, env = "EDGEWARD_DATA_DIR", default_value = ".edgeward")]
     pub data_dir: PathBuf,

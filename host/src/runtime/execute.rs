@@ -119,6 +119,8 @@ pub struct Trigger {
 struct Recording {
     metrics: Arc<crate::metrics::PackageMetrics>,
     id: String,
+    method: String,
+    path: String,
     project: String,
     package: String,
     version: i64,
@@ -151,6 +153,8 @@ impl Recording {
             stdout_truncated: false,
             stderr: Vec::new(),
             stderr_truncated: false,
+            method: self.method,
+            path: self.path,
         }
     }
 }
@@ -210,6 +214,8 @@ where
     let recording = Recording {
         metrics: deployed.metrics.clone(),
         id: trigger.id.clone(),
+        method: request.method().as_str().to_string(),
+        path: request.uri().path().to_string(),
         project: deployed.project.to_string(),
         package: deployed.package.to_string(),
         version: deployed.version,

@@ -254,7 +254,7 @@ impl std::fmt::Debug for Deployed {
 pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
-    config: RuntimeConfig,
+    config: std::sync::RwLock<Arc<RuntimeConfig>>,
     compat_key: String,
     budgets: budgets::Budgets,
 }
@@ -262,7 +262,7 @@ pub struct Runtime {
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runtime")
-            .field("config", &self.config)
+            .field("config", &self.config())
             .finish_non_exhaustive()
     }
 }
@@ -324,7 +324,7 @@ impl Runtime {
         Ok(Runtime {
             engine,
             linker,
-            config,
+            config: std::sync::RwLock::new(Arc::new(config)),
             compat_key,
             budgets,
         })
@@ -336,8 +336,32 @@ impl Runtime {
     }
 
     /// The engine-wide settings.
-    pub fn config(&self) -> &RuntimeConfig {
-        &self.config
+    pub fn config(&self) -> Arc<RuntimeConfig> {
+        match self.config.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Takes the package limits of `new` (defaults and maxima of time, bodies, concurrency,
+    /// outbound requests, the default memory, the output cap and the queue wait); what sizes
+    /// the engine (instances, the memory maximum, budgets) stays as it started. Versions
+    /// loaded from now on get them; [`crate::packages::Packages::reapply_limits`] gives them
+    /// to what serves.
+    pub fn set_limits(&self, new: &RuntimeConfig) {
+        let mut next = (*self.config()).clone();
+        next.default_timeout = new.default_timeout;
+        next.max_timeout = new.max_timeout;
+        next.default_memory_bytes = new.default_memory_bytes.min(next.max_memory_bytes);
+        next.output_cap = new.output_cap;
+        next.request_bytes = new.request_bytes;
+        next.response_bytes = new.response_bytes;
+        next.concurrency = new.concurrency;
+        next.outbound_requests = new.outbound_requests;
+        next.queue_wait = new.queue_wait;
+        if let Ok(mut c) = self.config.write() {
+            *c = Arc::new(next);
+        }
     }
 
     /// The platform's budgets and each project's share.
@@ -454,7 +478,7 @@ impl Runtime {
         let outbound = outbound::Outbound::new(
             deployed.outbound_hosts.clone(),
             deployed.outbound_requests,
-            self.config.outbound_allow_private,
+            self.config().outbound_allow_private,
         );
         let outbound_over = outbound.over_limit.clone();
         let state = HostState {
@@ -497,7 +521,7 @@ impl Runtime {
         pre: ProxyPre<HostState>,
         manifest: Manifest,
     ) -> Deployed {
-        let c = &self.config;
+        let c = self.config();
         let l = &manifest.limits;
         let timeout = l
             .timeout_ms

@@ -21,6 +21,11 @@ pub struct ExecutionRow {
     pub status: String,
     /// The HTTP status answered, if one was.
     pub http_status: Option<u16>,
+    /// The request's method.
+    pub method: String,
+    /// The request's path under the package, without the query (which may carry
+    /// credentials), masked like the output.
+    pub path: String,
     /// The user whose token triggered it, if any.
     pub user: Option<String>,
     /// The secrets it resolved, as `scope:name`.

@@ -6,7 +6,7 @@ use tokio_postgres::Row;
 
 const COLUMNS: &str = "id, project, package, version, started_at, duration_us, status, \
                        http_status, user_name, secrets, stdout, stdout_truncated, stderr, \
-                       stderr_truncated";
+                       stderr_truncated, method, path";
 
 fn row(r: &Row) -> ExecutionRow {
     let secrets: String = r.get(9);
@@ -26,6 +26,8 @@ fn row(r: &Row) -> ExecutionRow {
         stdout_truncated: r.get(11),
         stderr: r.get(12),
         stderr_truncated: r.get(13),
+        method: r.get(14),
+        path: r.get(15),
     }
 }
 
@@ -40,7 +42,10 @@ impl ExecutionStore for PgStore {
         let (mut http, mut users, mut secrets) = (Vec::new(), Vec::new(), Vec::new());
         let (mut stdout, mut stdout_cut) = (Vec::new(), Vec::new());
         let (mut stderr, mut stderr_cut) = (Vec::new(), Vec::new());
+        let (mut methods, mut paths) = (Vec::new(), Vec::new());
         for e in rows {
+            methods.push(e.method);
+            paths.push(e.path);
             ids.push(e.id);
             projects.push(e.project);
             packages.push(e.package);
@@ -63,7 +68,7 @@ impl ExecutionStore for PgStore {
                     "INSERT INTO executions ({COLUMNS}) SELECT * FROM UNNEST(\
                      $1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], \
                      $6::BIGINT[], $7::TEXT[], $8::INTEGER[], $9::TEXT[], $10::TEXT[], \
-                     $11::BYTEA[], $12::BOOLEAN[], $13::BYTEA[], $14::BOOLEAN[]) \
+                     $11::BYTEA[], $12::BOOLEAN[], $13::BYTEA[], $14::BOOLEAN[], $15::TEXT[], $16::TEXT[]) \
                      ON CONFLICT (id) DO NOTHING"
                 ),
                 &[
@@ -81,6 +86,8 @@ impl ExecutionStore for PgStore {
                     &stdout_cut,
                     &stderr,
                     &stderr_cut,
+                    &methods,
+                    &paths,
                 ],
             )
             .await?;

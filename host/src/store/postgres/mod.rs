@@ -35,7 +35,8 @@ const POOL_SIZE: usize = 16;
 
 /// Schema migrations, applied in order; entry `i` brings the schema to version `i + 1`. The
 /// same tables as SQLite's, in PostgreSQL's types.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE projects (
     name        TEXT PRIMARY KEY,
     created_at  BIGINT NOT NULL,
@@ -175,7 +176,13 @@ CREATE TABLE changes (
     c       TEXT NOT NULL
 );
 CREATE INDEX changes_at ON changes (at);
-"#];
+"#,
+    // What each execution was asked (`logs --follow` shows it).
+    r#"
+ALTER TABLE executions ADD COLUMN method TEXT NOT NULL DEFAULT '';
+ALTER TABLE executions ADD COLUMN path TEXT NOT NULL DEFAULT '';
+"#,
+];
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> StoreError {

@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, params, params_from_iter};
 
 const COLUMNS: &str = "id, project, package, version, started_at, duration_us, status, \
                        http_status, user_name, secrets, stdout, stdout_truncated, stderr, \
-                       stderr_truncated";
+                       stderr_truncated, method, path";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRow> {
     let secrets: String = r.get(9)?;
@@ -25,6 +25,8 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRow> {
         stdout_truncated: r.get(11)?,
         stderr: r.get(12)?,
         stderr_truncated: r.get(13)?,
+        method: r.get(14)?,
+        path: r.get(15)?,
     })
 }
 
@@ -37,7 +39,7 @@ impl ExecutionStore for SqliteStore {
             {
                 let mut insert = tx.prepare_cached(&format!(
                     "INSERT OR REPLACE INTO executions ({COLUMNS}) VALUES \
-                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
                 ))?;
                 for e in &rows {
                     insert.execute(params![
@@ -54,7 +56,9 @@ impl ExecutionStore for SqliteStore {
                         e.stdout,
                         e.stdout_truncated,
                         e.stderr,
-                        e.stderr_truncated
+                        e.stderr_truncated,
+                        e.method,
+                        e.path
                     ])?;
                 }
             }

@@ -173,6 +173,11 @@ CREATE TABLE changes (
     c       TEXT NOT NULL
 );
 "#,
+    // What each execution was asked (`logs --follow` shows it).
+    r#"
+ALTER TABLE executions ADD COLUMN method TEXT NOT NULL DEFAULT '';
+ALTER TABLE executions ADD COLUMN path TEXT NOT NULL DEFAULT '';
+"#,
 ];
 
 /// Changes kept in the `changes` table; one host needs none of them, they only number
@@ -910,6 +915,8 @@ mod tests {
             .unwrap();
         assert_eq!(version, MIGRATIONS.len());
         let row = ExecutionRow {
+            method: "GET".into(),
+            path: "/".into(),
             id: "e1".into(),
             project: "acme".into(),
             package: "hello".into(),
