@@ -130,6 +130,38 @@ pub fn reload_log_filter(directives: Option<&str>) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    /// The server module starts things; nothing that serves requests depends on it. Shared
+    /// state is `app`, listeners are `listeners`, configuration is `config`. (The binary and
+    /// the API walk test, which starts a whole server, are the exceptions.)
+    #[test]
+    fn no_module_imports_the_server() {
+        fn walk(dir: &std::path::Path, found: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, found);
+                } else if path.extension().is_some_and(|e| e == "rs")
+                    && !path.ends_with("server.rs")
+                    && !path.ends_with("main.rs")
+                    && !path.ends_with("api/walk.rs")
+                    && !path.ends_with("lib.rs")
+                {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    if text.contains("crate::server") || text.contains("super::server") {
+                        found.push(path.display().to_string());
+                    }
+                }
+            }
+        }
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut found = Vec::new();
+        walk(&src, &mut found);
+        assert!(found.is_empty(), "modules importing the server: {found:?}");
+        // And the walk does look: the binary does use it.
+        let main = std::fs::read_to_string(src.join("main.rs")).unwrap();
+        assert!(main.contains("edgeward_host::server"));
+    }
+
     #[test]
     fn the_log_cap_is_a_valid_directive() {
         let cap: Result<tracing_subscriber::filter::Directive, _> =

@@ -84,13 +84,7 @@ async fn every_client_command_speaks_json_in_the_apis_shapes() {
     let w = json_cli(
         &server,
         &with(
-            &[
-                "secrets",
-                "set",
-                "DB",
-                r#"{"user":"u","pw":"p"}"#,
-                "--json",
-            ],
+            &["secrets", "set", "DB", r#"{"user":"u","pw":"p"}"#, "--json"],
             &scope,
         ),
     );
@@ -172,7 +166,9 @@ async fn every_client_command_speaks_json_in_the_apis_shapes() {
     assert_eq!(
         json_cli(
             &server,
-            &["projects", "members", "add", "acme", "bob", "--role", "viewer"]
+            &[
+                "projects", "members", "add", "acme", "bob", "--role", "viewer"
+            ]
         )["role"],
         "viewer"
     );

@@ -33,7 +33,8 @@ shapes! {
     model::ImportSecrets => r#"a secrets.json object {"NAME": value, ...}"#,
     model::Wrap => r#"{"ttl": seconds} or no body"#,
     model::Unwrap => r#"{"token": "..."}"#,
-    model::VaultUnwrap => r#"{"token": "..."} or an X-Vault-Token header"#,
+    // Vault's own CLI sends `null` when the token is in X-Vault-Token.
+    Option<model::VaultUnwrap> => r#"{"token": "..."} or an X-Vault-Token header"#,
 }
 
 /// A JSON body of type `T`.

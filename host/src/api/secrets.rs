@@ -225,9 +225,11 @@ pub(super) async fn create(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path(p): Params,
-    Body(body): Body<model::CreateSecret>,
+    body: Result<Body<model::CreateSecret>, ApiError>,
 ) -> Result<Response, ApiError> {
     let owner = owner(&app, &p).await?;
+    user_key(&caller, &owner)?;
+    let Body(body) = body?;
     let name = SecretName::parse(&body.name)?;
     let value = value_of(&body.value)?;
     let answer = put_value(&app, &caller, &owner, &name, &value, WriteMode::Create).await?;
@@ -238,11 +240,13 @@ async fn write(
     app: &App,
     caller: &Caller,
     p: &HashMap<String, String>,
-    body: model::SetSecret,
+    body: Result<Body<model::SetSecret>, ApiError>,
     mode: WriteMode,
 ) -> Result<Response, ApiError> {
     let owner = owner(app, p).await?;
     let name = secret_name(p)?;
+    user_key(caller, &owner)?;
+    let Body(body) = body?;
     let value = value_of(&body.value)?;
     let answer = put_value(app, caller, &owner, &name, &value, mode).await?;
     Ok(tagged(&owner, answer, false))
@@ -252,7 +256,7 @@ pub(super) async fn set(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path(p): Params,
-    Body(body): Body<model::SetSecret>,
+    body: Result<Body<model::SetSecret>, ApiError>,
 ) -> Result<Response, ApiError> {
     write(&app, &caller, &p, body, WriteMode::Upsert).await
 }
@@ -261,7 +265,7 @@ pub(super) async fn update(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path(p): Params,
-    Body(body): Body<model::SetSecret>,
+    body: Result<Body<model::SetSecret>, ApiError>,
 ) -> Result<Response, ApiError> {
     write(&app, &caller, &p, body, WriteMode::Update).await
 }
@@ -320,11 +324,12 @@ pub(super) async fn import(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path(p): Params,
-    Body(body): Body<model::ImportSecrets>,
+    body: Result<Body<model::ImportSecrets>, ApiError>,
 ) -> Result<Response, ApiError> {
     let owner = owner(&app, &p).await?;
-    let entries = parse_secrets_json(&Value::Object(body.0))?;
     let key = user_key(&caller, &owner)?;
+    let Body(body) = body?;
+    let entries = parse_secrets_json(&Value::Object(body.0))?;
     let stored: Vec<(SecretName, SecretValue)> = entries
         .iter()
         .map(|(n, v)| (n.clone(), sealed(key, &owner, n, v.clone())))
@@ -347,11 +352,13 @@ pub(super) async fn wrap(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path(p): Params,
-    MaybeBody(body): MaybeBody<model::Wrap>,
+    body: Result<MaybeBody<model::Wrap>, ApiError>,
 ) -> Result<Response, ApiError> {
     let owner = owner(&app, &p).await?;
     let name = secret_name(&p)?;
     let key = user_key(&caller, &owner)?;
+    // The body is judged after the caller: one without the right learns nothing of it.
+    let MaybeBody(body) = body?;
     let ttl = match body.ttl {
         None => DEFAULT_WRAP_TTL,
         Some(t) if (1..=MAX_WRAP_TTL).contains(&t) => t,
@@ -464,9 +471,9 @@ pub(super) async fn unwrap(
 pub(super) async fn unwrap_vault_style(
     State(app): State<Arc<App>>,
     headers: axum::http::HeaderMap,
-    MaybeBody(body): MaybeBody<model::VaultUnwrap>,
+    MaybeBody(body): MaybeBody<Option<model::VaultUnwrap>>,
 ) -> Result<Response, ApiError> {
-    let token = match body.token {
+    let token = match body.and_then(|b| b.token) {
         Some(t) => t,
         None => headers
             .get("x-vault-token")
