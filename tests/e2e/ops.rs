@@ -544,3 +544,72 @@ async fn serve_prints_its_addresses_as_json_for_scripts() {
     assert_eq!(v["admin_token"]["created"], true, "{v}");
     assert_eq!(v["metrics"], Value::Null);
 }
+
+/// Reads `r`'s body until it ends; whether it ended within `within`.
+async fn ends_within(r: &mut reqwest::Response, within: Duration) -> bool {
+    tokio::time::timeout(within, async { while let Ok(Some(_)) = r.chunk().await {} })
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn an_open_stream_ends_when_its_token_is_revoked_and_streams_are_capped() {
+    let server = Server::start().await;
+    server.deploy("acme/hello", "hello").await;
+    for (method, path, body) in [
+        (reqwest::Method::POST, "/v1/users", json!({"name": "bob"})),
+        (
+            reqwest::Method::PUT,
+            "/v1/projects/acme/members/bob",
+            json!({"role": "viewer"}),
+        ),
+    ] {
+        let r = server.api(method, path).json(&body).send().await.unwrap();
+        assert!(r.status().is_success(), "{path}");
+    }
+    let t: Value = server
+        .api(reqwest::Method::POST, "/v1/users/bob/tokens")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (bob_id, bob) = (t["id"].as_str().unwrap(), t["token"].as_str().unwrap());
+    // A plain client: the harness's reads whole bodies, and a stream has no end.
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/projects/acme/executions/stream", server.api);
+    let mut streams = Vec::new();
+    for _ in 0..8 {
+        let r = http.get(&url).bearer_auth(bob).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        streams.push(r);
+    }
+    let r = http.get(&url).bearer_auth(bob).send().await.unwrap();
+    assert_eq!(r.status(), 503, "a ninth stream of one user");
+    // Another user is not held back by bob's.
+    let mut admin = http
+        .get(&url)
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), 200);
+    // Revoked: every stream of bob's ends within seconds; the admin's goes on.
+    let r = server
+        .api(
+            reqwest::Method::DELETE,
+            &format!("/v1/users/bob/tokens/{bob_id}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    for s in &mut streams {
+        assert!(
+            ends_within(s, Duration::from_secs(15)).await,
+            "a revoked token's stream stays open"
+        );
+    }
+    assert!(!ends_within(&mut admin, Duration::from_secs(1)).await);
+}

@@ -93,70 +93,187 @@ const STREAM_POLL: Duration = Duration::from_millis(250);
 /// How far back each poll looks: a long execution is recorded when it ends, after shorter
 /// ones that started later, and must still be sent once.
 const STREAM_WINDOW_MS: i64 = 10 * 60 * 1000;
+/// How often (in polls) an open stream checks that its caller may still read it: a token
+/// revoked or expired, or a membership removed, ends the stream within 5 s.
+const STREAM_RECHECK_POLLS: u32 = 20;
+/// Open event streams a user may hold on one host (each asks the store four times a second).
+pub const STREAMS_PER_USER: usize = 8;
+/// Open event streams a host serves at once.
+pub const STREAMS_PER_HOST: usize = 256;
+
+/// Open streams, by user.
+static STREAMS: std::sync::Mutex<Option<HashMap<String, usize>>> = std::sync::Mutex::new(None);
+
+/// A place among the open streams, given back when the stream ends.
+struct StreamSlot(String);
+
+impl StreamSlot {
+    fn take(user: &str) -> Result<StreamSlot, ApiError> {
+        let mut open = STREAMS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let open = open.get_or_insert_with(HashMap::new);
+        let total: usize = open.values().sum();
+        if open.get(user).copied().unwrap_or(0) >= STREAMS_PER_USER || total >= STREAMS_PER_HOST {
+            return Err(ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                crate::code::ErrorCode::Capacity,
+                format!(
+                    "too many open execution streams ({STREAMS_PER_USER} per user, \
+                     {STREAMS_PER_HOST} per host); close one and retry"
+                ),
+            ));
+        }
+        *open.entry(user.to_string()).or_default() += 1;
+        Ok(StreamSlot(user.to_string()))
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = STREAMS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(open) = open.as_mut()
+            && let Some(n) = open.get_mut(&self.0)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.0);
+            }
+        }
+    }
+}
+
+/// Whether the holder of the token hashed as `token_hash` may still read `project`'s
+/// records (`None`: no longer), and whether their output.
+async fn still_allowed(
+    app: &App,
+    token_hash: &str,
+    project: &str,
+) -> Result<Option<bool>, crate::store::StoreError> {
+    let Some(owner) = app.store.token_by_hash(token_hash.to_string()).await? else {
+        return Ok(None);
+    };
+    let t = &owner.token;
+    if t.revoked_at.is_some() || t.expires_at.is_some_and(|at| at <= crate::store::now_ms()) {
+        return Ok(None);
+    }
+    if owner.platform_admin {
+        return Ok(Some(true));
+    }
+    let role = app
+        .store
+        .role_of(project.to_string(), t.user_name.clone())
+        .await?;
+    Ok(role.map(|r| r >= crate::store::Role::Developer))
+}
+
+/// What an open stream carries from one event to the next.
+struct Following {
+    app: Arc<App>,
+    _slot: StreamSlot,
+    token_hash: String,
+    project: String,
+    filter: ExecutionFilter,
+    since: i64,
+    output: bool,
+    polls: u32,
+    seen: HashMap<String, i64>,
+    queue: Vec<model::Execution>,
+}
+
+impl Following {
+    /// The next record to send; `None` ends the stream (the caller lost the right).
+    async fn next(&mut self) -> Option<model::Execution> {
+        loop {
+            if let Some(e) = self.queue.pop() {
+                return Some(e);
+            }
+            tokio::time::sleep(STREAM_POLL).await;
+            self.polls = self.polls.wrapping_add(1);
+            if self.polls.is_multiple_of(STREAM_RECHECK_POLLS) {
+                match still_allowed(&self.app, &self.token_hash, &self.project).await {
+                    Ok(Some(output)) => self.output = output,
+                    Ok(None) => return None,
+                    Err(e) => tracing::debug!(error = %e, "execution stream: cannot recheck"),
+                }
+            }
+            let newest = self.seen.values().copied().max().unwrap_or(self.since);
+            let mut f = self.filter.clone();
+            f.after = Some(self.since.max(newest - STREAM_WINDOW_MS) - 1);
+            let rows = match self.app.store.list_executions(f).await {
+                Ok(rows) => rows,
+                // The store is away: keep the stream, try again at the next poll.
+                Err(e) => {
+                    tracing::debug!(error = %e, "execution stream: store unavailable");
+                    continue;
+                }
+            };
+            // Newest first from the store; the queue pops from its end: oldest first out.
+            for row in rows {
+                if row.started_at < self.since || self.seen.contains_key(&row.id) {
+                    continue;
+                }
+                self.seen.insert(row.id.clone(), row.started_at);
+                self.queue.push(summary(&row, self.output));
+            }
+            let horizon =
+                self.seen.values().copied().max().unwrap_or(self.since) - STREAM_WINDOW_MS;
+            self.seen.retain(|_, at| *at >= horizon);
+        }
+    }
+}
 
 /// `GET …/executions/stream`: the records written from now on (or after `after`), as
 /// server-sent events (`event: execution`, `id:` the execution's id, `data:` its JSON as in
-/// the listing), oldest first; a comment every 15 s keeps proxies from closing it.
+/// the listing), oldest first; a comment every 5 s keeps proxies from closing it (and finds
+/// clients gone). The caller's right is checked again every 5 s.
 pub(super) async fn stream(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path(project): Path<String>,
+    headers: axum::http::HeaderMap,
     query: Result<Query<ExecutionsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_entry(e.to_string()))?;
+    // The policy let the caller in with this token; the stream asks again as it goes.
+    let token_hash = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::auth::bearer)
+        .map(crate::auth::hash_token)
+        .ok_or_else(|| ApiError::bad_entry("the stream needs the Authorization header's token"))?;
     let project = super::project_name(&app, &project).await?;
-    let mut base = filter(&project, &q, 1000)?;
-    base.limit = 1000;
+    let mut filter = filter(&project, &q, 1000)?;
+    filter.limit = 1000;
     let output = sees_output(&app, &caller, &project).await?;
-    // `after` is exclusive, as in the listing.
-    let since = q
-        .after
-        .map_or_else(crate::store::now_ms, |a| a.saturating_add(1));
-    let state = (
+    let slot = StreamSlot::take(&caller.principal.user)?;
+    let following = Following {
         app,
-        base,
-        since,
-        HashMap::<String, i64>::new(),
-        Vec::<model::Execution>::new(),
-    );
-    let events = futures::stream::unfold(
-        state,
-        move |(app, base, since, mut seen, mut queue)| async move {
-            loop {
-                if let Some(e) = queue.pop() {
-                    let event = Event::default()
-                        .event("execution")
-                        .id(e.id.clone())
-                        .json_data(&e)
-                        .unwrap_or_else(|_| Event::default().comment("unencodable record"));
-                    return Some((Ok(event), (app, base, since, seen, queue)));
-                }
-                tokio::time::sleep(STREAM_POLL).await;
-                let newest = seen.values().copied().max().unwrap_or(since);
-                let mut f = base.clone();
-                f.after = Some(since.max(newest - STREAM_WINDOW_MS) - 1);
-                let rows = match app.store.list_executions(f).await {
-                    Ok(rows) => rows,
-                    // The store is away: keep the stream, try again at the next poll.
-                    Err(e) => {
-                        tracing::debug!(error = %e, "execution stream: store unavailable");
-                        continue;
-                    }
-                };
-                // Newest first from the store; the queue pops from its end: oldest first out.
-                for row in rows {
-                    if row.started_at < since || seen.contains_key(&row.id) {
-                        continue;
-                    }
-                    seen.insert(row.id.clone(), row.started_at);
-                    queue.push(summary(&row, output));
-                }
-                let horizon = seen.values().copied().max().unwrap_or(since) - STREAM_WINDOW_MS;
-                seen.retain(|_, at| *at >= horizon);
-            }
-        },
-    );
-    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+        _slot: slot,
+        token_hash,
+        project: project.to_string(),
+        filter,
+        // `after` is exclusive, as in the listing.
+        since: q
+            .after
+            .map_or_else(crate::store::now_ms, |a| a.saturating_add(1)),
+        output,
+        polls: 0,
+        seen: HashMap::new(),
+        queue: Vec::new(),
+    };
+    let events = futures::stream::unfold(following, |mut f| async move {
+        let e = f.next().await?;
+        let event = Event::default()
+            .event("execution")
+            .id(e.id.clone())
+            .json_data(&e)
+            .unwrap_or_else(|_| Event::default().comment("unencodable record"));
+        Some((Ok(event), f))
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(5))))
 }
 
 pub(super) async fn show(
