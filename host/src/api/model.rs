@@ -164,23 +164,6 @@ pub struct Package {
     pub versions: Vec<PackageVersion>,
 }
 
-/// The limits a version runs with.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Limits {
-    /// Wall time per request, milliseconds.
-    pub timeout_ms: u64,
-    /// Linear memory per instance, MiB.
-    pub memory_mb: u64,
-    /// Largest request body, bytes.
-    pub max_request_bytes: u64,
-    /// Largest response body, bytes.
-    pub max_response_bytes: u64,
-    /// Instances at once.
-    pub max_concurrency: u32,
-    /// Outbound requests per execution.
-    pub max_outbound_requests: u32,
-}
-
 /// `POST …/versions`: the version deployed, now current.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Deployed {
@@ -195,7 +178,7 @@ pub struct Deployed {
     /// Its size, bytes.
     pub size: u64,
     /// The limits it runs with.
-    pub limits: Limits,
+    pub limits: crate::runtime::EffectiveLimits,
     /// What the deployer should know, e.g. a limit asked above the platform's maximum.
     pub notices: Vec<String>,
 }

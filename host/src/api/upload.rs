@@ -113,7 +113,6 @@ pub(super) async fn upload_version(
         project = %uploaded.project, package = %uploaded.package, version = uploaded.version,
         sha256 = %uploaded.sha256, by = %caller.principal.user, "package version deployed"
     );
-    let l = &uploaded.limits;
     Ok((
         StatusCode::CREATED,
         Json(super::model::Deployed {
@@ -122,14 +121,7 @@ pub(super) async fn upload_version(
             version: uploaded.version,
             sha256: uploaded.sha256,
             size: uploaded.size as u64,
-            limits: super::model::Limits {
-                timeout_ms: l.timeout_ms,
-                memory_mb: l.memory_mb,
-                max_request_bytes: l.max_request_bytes,
-                max_response_bytes: l.max_response_bytes,
-                max_concurrency: l.max_concurrency,
-                max_outbound_requests: l.max_outbound_requests,
-            },
+            limits: uploaded.limits,
             notices: uploaded.notices,
         }),
     ))

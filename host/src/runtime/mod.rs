@@ -175,7 +175,7 @@ pub struct Deployed {
 
 /// The limits a version runs with: its manifest's, the defaults where it names none, held to
 /// the platform's maxima.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct EffectiveLimits {
     /// Wall time per request, milliseconds.
     pub timeout_ms: u64,
