@@ -221,13 +221,103 @@ pub struct Fetched {
 
 /// Sends an HTTP request and reads the whole answer. Only hosts the package's manifest lists
 /// under `[outbound] hosts` can be reached; others fail with `HttpRequestDenied`. The error is
-/// the `wasi:http` error code, printed.
+/// the `wasi:http` error code, printed. [`Outgoing`] builds a request step by step, and can
+/// carry a credential the host attaches.
 pub fn fetch(
     method: &str,
     url: &str,
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Result<Fetched, String> {
+    let mut request = Outgoing::new(method, url).body(body);
+    for (k, v) in headers {
+        request = request.header(k, v);
+    }
+    request.send()
+}
+
+/// An outgoing HTTP request, built step by step and sent with [`Outgoing::send`] (or
+/// [`send`]).
+///
+/// ```no_run
+/// use edgeward_sdk::Outgoing;
+///
+/// // The host puts `authorization: Bearer <STRIPE_KEY>` on the request as it leaves, if the
+/// // manifest declares the credential for this host; the value never enters the function.
+/// let answer = Outgoing::get("https://api.stripe.com/v1/balance")
+///     .with_credential("STRIPE_KEY")
+///     .send();
+/// ```
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    method: String,
+    url: String,
+    headers: Vec<(String, Vec<u8>)>,
+    body: Vec<u8>,
+    credentials: Vec<String>,
+}
+
+impl Outgoing {
+    /// A request with `method` to `url` (absolute: `https://host/path?query`).
+    pub fn new(method: &str, url: &str) -> Outgoing {
+        Outgoing {
+            method: method.to_string(),
+            url: url.to_string(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            credentials: Vec::new(),
+        }
+    }
+
+    /// A `GET` request.
+    pub fn get(url: &str) -> Outgoing {
+        Outgoing::new("GET", url)
+    }
+
+    /// A `POST` request.
+    pub fn post(url: &str) -> Outgoing {
+        Outgoing::new("POST", url)
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Outgoing {
+        self.headers
+            .push((name.to_string(), value.as_ref().to_vec()));
+        self
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Outgoing {
+        self.body = body.into();
+        self
+    }
+
+    /// Asks the host to attach the credential `name`, declared in the manifest under
+    /// `[[outbound.credentials]]` (its secret, hosts, header and format). The host sets the
+    /// header as the request leaves, only over https to a declared host; the function never
+    /// sees the value (reading the header back gives a placeholder). Sending fails with
+    /// `denied` when the manifest declares no such credential, and with `HttpRequestDenied`
+    /// when the request goes elsewhere.
+    pub fn with_credential(mut self, name: &str) -> Outgoing {
+        self.credentials.push(name.to_string());
+        self
+    }
+
+    /// Sends the request and reads the whole answer.
+    pub fn send(self) -> Result<Fetched, String> {
+        send(self)
+    }
+}
+
+/// Sends `request` (see [`Outgoing`]) and reads the whole answer.
+pub fn send(request: Outgoing) -> Result<Fetched, String> {
+    let Outgoing {
+        method,
+        url,
+        headers,
+        body,
+        credentials,
+    } = request;
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| format!("not an absolute URL: {url}"))?;
@@ -245,11 +335,7 @@ pub fn fetch(
     } else {
         path
     };
-    let list: Vec<(String, Vec<u8>)> = headers
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
-        .collect();
-    let fields = Fields::from_list(&list).map_err(|e| format!("invalid header: {e:?}"))?;
+    let fields = Fields::from_list(&headers).map_err(|e| format!("invalid header: {e:?}"))?;
     let request = OutgoingRequest::new(fields);
     let method = match method.to_ascii_uppercase().as_str() {
         "GET" => Method::Get,
@@ -273,6 +359,10 @@ pub fn fetch(
     request
         .set_path_with_query(Some(&path))
         .map_err(|()| format!("invalid path {path}"))?;
+    for name in &credentials {
+        crate::bindings::edgeward::platform::credentials::attach(&request, name)
+            .map_err(|e| format!("credential {name}: {}", crate::secrets::Error::from(e)))?;
+    }
     let outgoing_body = request
         .body()
         .map_err(|()| "request body unavailable".to_string())?;

@@ -23,7 +23,7 @@
 mod http;
 pub mod secrets;
 
-pub use http::{Fetched, Request, Response, fetch};
+pub use http::{Fetched, Outgoing, Request, Response, fetch, send};
 
 /// Raw bindings to the `edgeward:platform/function` world (wasi:http plus secrets). The stable
 /// API is the rest of this crate; this module is for what it does not cover yet.

@@ -77,6 +77,67 @@ async fn prune(
     }
 }
 
+/// The audit records of a batch's credential uses and refusals: one per package, secret and
+/// outcome, counting them, so a busy package writes a few records per batch, not one per
+/// request.
+fn credential_audit(rows: &[ExecutionRow]) -> Vec<crate::store::AuditRow> {
+    use std::collections::BTreeMap;
+    /// (project, package, secret, scope or "", used rather than refused)
+    type Key<'a> = (&'a str, &'a str, &'a str, &'a str, bool);
+    // Each key's count and hosts.
+    let mut counts: BTreeMap<Key<'_>, (u64, Vec<&str>)> = BTreeMap::new();
+    for row in rows {
+        for u in &row.credentials.used {
+            let entry = counts
+                .entry((&row.project, &row.package, &u.secret, &u.scope, true))
+                .or_default();
+            entry.0 += u64::from(u.count);
+            if !entry.1.contains(&u.host.as_str()) {
+                entry.1.push(&u.host);
+            }
+        }
+        for r in &row.credentials.refused {
+            let entry = counts
+                .entry((&row.project, &row.package, &r.secret, "", false))
+                .or_default();
+            entry.0 += 1;
+            if !entry.1.contains(&r.host.as_str()) {
+                entry.1.push(&r.host);
+            }
+        }
+    }
+    let at = crate::store::now_ms();
+    counts
+        .into_iter()
+        .map(|((project, package, secret, scope, ok), (count, hosts))| {
+            let what = match (ok, count) {
+                (true, 1) => "use",
+                (true, _) => "uses",
+                (false, 1) => "refused request",
+                (false, _) => "refused requests",
+            };
+            crate::store::AuditRow {
+                id: 0,
+                at,
+                actor: format!("package:{project}/{package}"),
+                token_id: None,
+                action: if ok {
+                    "CREDENTIAL use".into()
+                } else {
+                    "CREDENTIAL refused".into()
+                },
+                target: format!("/v1/projects/{project}/packages/{package}/credentials/{secret}"),
+                project: Some(project.to_string()),
+                scope: (!scope.is_empty()).then(|| scope.to_string()),
+                remote: None,
+                status: if ok { 200 } else { 403 },
+                outcome: if ok { "ok" } else { "denied" }.into(),
+                detail: Some(format!("{count} {what} to {}", hosts.join(", "))),
+            }
+        })
+        .collect()
+}
+
 /// A record waiting to be written, with its output still to be masked.
 type Queued = (ExecutionRow, Option<Unmasked>);
 
@@ -166,8 +227,14 @@ impl Recorder {
                             row
                         })
                         .collect();
+                let uses = credential_audit(&rows);
                 if let Err(e) = store.insert_executions(rows).await {
                     tracing::error!(error = %e, records = n, "could not write execution records");
+                }
+                for row in uses {
+                    if let Err(e) = store.append_audit(row).await {
+                        tracing::error!(error = %e, "could not write a credential audit record");
+                    }
                 }
             }
             prune(

@@ -12,6 +12,12 @@
 //! [outbound]
 //! hosts = ["api.example.com", "*.example.org:443"]
 //!
+//! [[outbound.credentials]]              # attached by the host; never enters the guest
+//! secret = "STRIPE_KEY"                  # resolved like get(): package, project, platform
+//! hosts = ["api.example.com"]            # https only; each within [outbound] hosts
+//! header = "authorization"               # the default
+//! format = "Bearer {}"                   # the default; "Basic {user}:{}" base64-encodes
+//!
 //! [limits]
 //! timeout-ms = 10000
 //! memory-mb = 64
@@ -53,12 +59,48 @@ pub struct Outbound {
     /// Hosts a guest may call: `host`, `*.suffix`, optionally `:port`.
     #[serde(default)]
     pub hosts: Vec<String>,
+    /// Credentials the host attaches to requests (docs/credentials.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credentials: Vec<Credential>,
 }
 
 impl Outbound {
     fn is_empty(&self) -> bool {
-        self.hosts.is_empty()
+        self.hosts.is_empty() && self.credentials.is_empty()
     }
+}
+
+/// The most credentials one package declares.
+pub const MAX_CREDENTIALS: usize = 16;
+
+/// A credential the host attaches to outgoing requests: the guest names it (through
+/// `edgeward:platform/credentials.attach`, or an env binding `credential:NAME` that gives it a
+/// placeholder), the host puts the value in `header`, formatted, on requests to `hosts`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credential {
+    /// The secret, resolved like `get()`: package, project, platform.
+    pub secret: String,
+    /// Where it may go: https hosts, each within `[outbound] hosts`.
+    pub hosts: Vec<String>,
+    /// The header it goes in.
+    #[serde(default = "default_header")]
+    pub header: String,
+    /// The header's value: `{}` is the secret (or its `field`), `{name}` another field of a
+    /// multi-field secret; a value starting `Basic ` has the rest base64-encoded.
+    #[serde(default = "default_format")]
+    pub format: String,
+    /// For a multi-field secret, the field `{}` stands for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+fn default_header() -> String {
+    "authorization".into()
+}
+
+fn default_format() -> String {
+    "Bearer {}".into()
 }
 
 /// Per-package limits.
@@ -102,6 +144,9 @@ pub enum EnvBinding {
     Literal(String),
     /// The value of a secret, resolved like `get(name)`.
     Secret(SecretName),
+    /// A per-execution placeholder for a declared credential, which the host replaces with
+    /// the value only where the declaration allows it.
+    Credential(SecretName),
 }
 
 impl Manifest {
@@ -140,6 +185,18 @@ impl Manifest {
                     "env.{key} binds secret {name}, which the `secrets` allowlist does not name"
                 )));
             }
+            if let EnvBinding::Credential(name) = &binding
+                && !self
+                    .outbound
+                    .credentials
+                    .iter()
+                    .any(|c| c.secret == name.as_str())
+            {
+                return Err(ManifestError(format!(
+                    "env.{key} binds credential {name}, which no [[outbound.credentials]] \
+                     declares"
+                )));
+            }
             let ok = key
                 .chars()
                 .next()
@@ -165,9 +222,37 @@ impl Manifest {
                 return Err(ManifestError(format!("limits.{name} must be above 0")));
             }
         }
+        let mut allowed = Vec::with_capacity(self.outbound.hosts.len());
         for host in &self.outbound.hosts {
-            crate::runtime::outbound::HostPattern::parse(host)
-                .map_err(|e| ManifestError(format!("outbound.hosts: {e}")))?;
+            allowed.push(
+                crate::runtime::outbound::HostPattern::parse(host)
+                    .map_err(|e| ManifestError(format!("outbound.hosts: {e}")))?,
+            );
+        }
+        if self.outbound.credentials.len() > MAX_CREDENTIALS {
+            return Err(ManifestError(format!(
+                "outbound.credentials: at most {MAX_CREDENTIALS} credentials per package"
+            )));
+        }
+        for (i, c) in self.outbound.credentials.iter().enumerate() {
+            crate::runtime::credentials::Spec::parse(c, &allowed)
+                .map_err(|e| ManifestError(format!("outbound.credentials[{i}]: {e}")))?;
+            if !self.allows_secret(&c.secret) {
+                return Err(ManifestError(format!(
+                    "outbound.credentials[{i}]: secret {}, which the `secrets` allowlist does \
+                     not name",
+                    c.secret
+                )));
+            }
+            if self.outbound.credentials[..i]
+                .iter()
+                .any(|other| other.secret == c.secret)
+            {
+                return Err(ManifestError(format!(
+                    "outbound.credentials[{i}]: secret {} is declared twice",
+                    c.secret
+                )));
+            }
         }
         Ok(())
     }
@@ -177,12 +262,15 @@ impl Manifest {
         self.env
             .iter()
             .map(|(k, v)| {
-                let binding = match v.strip_prefix("secret:") {
-                    Some(name) => EnvBinding::Secret(
-                        SecretName::parse(name)
-                            .map_err(|e| ManifestError(format!("env.{k}: {e}")))?,
-                    ),
-                    None => EnvBinding::Literal(v.clone()),
+                let name = |name: &str| {
+                    SecretName::parse(name).map_err(|e| ManifestError(format!("env.{k}: {e}")))
+                };
+                let binding = if let Some(n) = v.strip_prefix("secret:") {
+                    EnvBinding::Secret(name(n)?)
+                } else if let Some(n) = v.strip_prefix("credential:") {
+                    EnvBinding::Credential(name(n)?)
+                } else {
+                    EnvBinding::Literal(v.clone())
                 };
                 Ok((k.clone(), binding))
             })

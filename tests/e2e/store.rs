@@ -63,6 +63,15 @@ fn execution(id: &str, package: &str, started_at: i64, status: &str) -> Executio
         http_status: Some(200),
         user: Some("alice".into()),
         secrets: vec!["package:DB".into()],
+        credentials: edgeward_host::runtime::credentials::CredentialLog {
+            used: vec![edgeward_host::runtime::credentials::CredentialUse {
+                secret: "API_KEY".into(),
+                scope: "project".into(),
+                host: "api.example.com".into(),
+                count: 2,
+            }],
+            refused: Vec::new(),
+        },
         stdout: b"out".to_vec(),
         stdout_truncated: false,
         stderr: b"err".to_vec(),
@@ -593,6 +602,10 @@ async fn suite(store: Store) {
         .await
         .unwrap()
         .unwrap();
+    assert_eq!(
+        got.credentials.used[0].count, 2,
+        "the credential log round-trips"
+    );
     assert_eq!(
         (
             got.http_status,

@@ -42,6 +42,7 @@ fn summary(e: &ExecutionRow, output: bool) -> model::Execution {
         path: e.path.clone(),
         user: e.user.clone(),
         secrets: e.secrets.clone(),
+        credentials: (!e.credentials.is_empty()).then(|| e.credentials.clone()),
         stdout_bytes: output.then_some(e.stdout.len() as u64),
         stderr_bytes: output.then_some(e.stderr.len() as u64),
         stdout: None,

@@ -535,6 +535,11 @@ pub struct Execution {
     pub user: Option<String>,
     /// The names of the secrets it read.
     pub secrets: Vec<String>,
+    /// The credentials the host attached to its outbound requests (which secret, from which
+    /// scope, to which host, how many times), and requests refused for a credential
+    /// placeholder where it may not go. Absent when it used none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<crate::runtime::credentials::CredentialLog>,
     /// Bytes of standard output kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdout_bytes: Option<u64>,

@@ -656,6 +656,10 @@ pub struct ServeArgs {
     /// metadata names), which are refused by default whatever a manifest allows.
     #[arg(long, env = "EDGEWARD_OUTBOUND_ALLOW_PRIVATE")]
     pub outbound_allow_private: bool,
+    /// A PEM bundle of CA certificates trusted for functions' outbound https, in addition to
+    /// the public web PKI roots (for an internal CA).
+    #[arg(long, env = "EDGEWARD_OUTBOUND_CA", value_name = "FILE")]
+    pub outbound_ca: Option<std::path::PathBuf>,
     /// Execution output (stdout and stderr) kept per project, across all its packages, in MiB;
     /// past it the project's oldest records go first.
     #[arg(
@@ -709,6 +713,10 @@ impl ServeArgs {
         config.runtime = RuntimeConfig {
             default_timeout: std::time::Duration::from_millis(self.timeout_ms),
             outbound_allow_private: self.outbound_allow_private,
+            outbound_ca: match &self.outbound_ca {
+                Some(path) => crate::runtime::outbound::read_ca_bundle(path)?.into(),
+                None => Vec::new().into(),
+            },
             max_instances: self.max_instances.max(1),
             shares: crate::runtime::budgets::Shares {
                 instances: self.max_instances.max(1),

@@ -135,6 +135,7 @@ impl Recording {
         status: ExecutionStatus,
         http_status: Option<u16>,
         secrets: Vec<String>,
+        credentials: super::credentials::CredentialLog,
     ) -> ExecutionRow {
         let elapsed = self.start.elapsed();
         self.metrics.finished(status, elapsed.as_secs_f64());
@@ -149,6 +150,7 @@ impl Recording {
             http_status,
             user: self.user,
             secrets,
+            credentials,
             stdout: Vec::new(),
             stdout_truncated: false,
             stderr: Vec::new(),
@@ -186,7 +188,10 @@ impl Refusal {
         on_done: impl FnOnce(ExecutionRow, Option<Unmasked>),
     ) -> hyper::Response<HyperOutgoingBody> {
         let id = recording.id.clone();
-        on_done(recording.row(self.status, Some(self.http), secrets), None);
+        on_done(
+            recording.row(self.status, Some(self.http), secrets, Default::default()),
+            None,
+        );
         error_response(self.http, self.code, &self.message, Some(&id))
     }
 }
@@ -234,7 +239,9 @@ where
         trigger.user,
     );
     let mut secrets = SecretsCtx::new(resolver.clone());
-    let env = match bind_env(&deployed, &resolver, &mut secrets).await {
+    let credentials =
+        super::credentials::Session::new(deployed.credentials.clone(), resolver.clone());
+    let env = match bind_env(&deployed, &resolver, &mut secrets, credentials.as_deref()).await {
         Ok(env) => env,
         Err((http, code, message)) => {
             let (names, _) = secrets.take();
@@ -245,7 +252,7 @@ where
     match run(
         runtime,
         deployed.clone(),
-        (secrets, env),
+        (secrets, credentials, env),
         request,
         permit,
         recording,
@@ -342,7 +349,11 @@ struct Running {
 fn run<B>(
     runtime: &Runtime,
     deployed: Arc<Deployed>,
-    (secrets, env): (SecretsCtx, Vec<(String, String)>),
+    (secrets, credentials, env): (
+        SecretsCtx,
+        Option<Arc<super::credentials::Session>>,
+        Vec<(String, String)>,
+    ),
     request: hyper::Request<B>,
     permit: Permit,
     recording: Recording,
@@ -356,9 +367,10 @@ where
     let id = recording.id.clone();
     let cap = runtime.config().output_cap;
     let (stdout, stderr) = CapturedOutput::pair(cap);
+    let session = credentials.clone();
     let (mut store, outbound_over) = runtime.new_store(
         &deployed,
-        secrets,
+        (secrets, credentials),
         &env,
         (stdout.clone(), stderr.clone()),
         recording.start + deployed.timeout,
@@ -455,7 +467,11 @@ where
             Some(o) if status == ExecutionStatus::Ok => o,
             _ => status,
         };
-        on_done(recording.row(status, http_status, secrets), Some(output));
+        let used = session.map(|s| s.take_log()).unwrap_or_default();
+        on_done(
+            recording.row(status, http_status, secrets, used),
+            Some(output),
+        );
     });
     Ok(Running {
         id,
@@ -576,11 +592,25 @@ async fn bind_env(
     deployed: &Deployed,
     resolver: &Resolver,
     secrets: &mut SecretsCtx,
+    credentials: Option<&super::credentials::Session>,
 ) -> Result<Vec<(String, String)>, (u16, ErrorCode, String)> {
     let mut env = Vec::with_capacity(deployed.env.len());
     for (key, binding) in deployed.env.iter() {
         match binding {
             EnvBinding::Literal(value) => env.push((key.clone(), value.clone())),
+            // The placeholder, never the value: the host swaps it in where it may go.
+            EnvBinding::Credential(name) => {
+                match credentials.and_then(|c| c.placeholder(name.as_str())) {
+                    Some(placeholder) => env.push((key.clone(), placeholder.to_string())),
+                    None => {
+                        return Err((
+                            500,
+                            ErrorCode::UnresolvedBinding,
+                            format!("env {key}: credential {name} is not declared"),
+                        ));
+                    }
+                }
+            }
             EnvBinding::Secret(name) => match resolver.get(name.as_str()).await {
                 Ok(Some((scope, secret))) => {
                     secrets.note_bound(scope, &secret);

@@ -9,6 +9,7 @@
 mod body;
 pub mod budgets;
 pub mod cpu;
+pub mod credentials;
 pub mod execute;
 mod limits;
 pub mod mask;
@@ -68,6 +69,9 @@ pub struct RuntimeConfig {
     pub queue_wait: Duration,
     /// Whether guests may reach private destinations (loopback, RFC 1918, link-local…).
     pub outbound_allow_private: bool,
+    /// CA certificates trusted for outbound https besides the web PKI roots
+    /// (`--outbound-ca`).
+    pub outbound_ca: Arc<[rustls::pki_types::CertificateDer<'static>]>,
     /// Platform budgets of instances and memory, and each project's share.
     pub shares: budgets::Shares,
 }
@@ -87,6 +91,7 @@ impl Default for RuntimeConfig {
             outbound_requests: (16, 256),
             queue_wait: Duration::from_secs(1),
             outbound_allow_private: false,
+            outbound_ca: Arc::from(Vec::new()),
             shares: budgets::Shares::default(),
         }
     }
@@ -167,6 +172,8 @@ pub struct Deployed {
     pub memory_mb: u32,
     /// Hosts it may call.
     pub outbound_hosts: Arc<[outbound::HostPattern]>,
+    /// The credentials the host attaches to its outbound requests.
+    pub credentials: Arc<[credentials::Spec]>,
     /// Outbound requests per execution.
     pub outbound_requests: u32,
     /// Its metric handles.
@@ -257,6 +264,8 @@ pub struct Runtime {
     config: std::sync::RwLock<Arc<RuntimeConfig>>,
     compat_key: String,
     budgets: budgets::Budgets,
+    /// The TLS client configuration of outbound https (web PKI roots and `--outbound-ca`).
+    outbound_tls: Arc<rustls::ClientConfig>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -296,6 +305,11 @@ impl Runtime {
         crate::secrets::guest::add_to_linker::<HostState, Secrets>(&mut linker, |s| {
             s.secrets_view()
         })?;
+        crate::secrets::guest::add_credentials_to_linker::<
+            HostState,
+            wasmtime::component::HasSelf<HostState>,
+        >(&mut linker, |s| s)?;
+        let outbound_tls = outbound::tls_config(&config.outbound_ca).map_err(anyhow::Error::msg)?;
 
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
@@ -327,6 +341,7 @@ impl Runtime {
             config: std::sync::RwLock::new(Arc::new(config)),
             compat_key,
             budgets,
+            outbound_tls,
         })
     }
 
@@ -461,7 +476,7 @@ impl Runtime {
     pub fn new_store(
         &self,
         deployed: &Deployed,
-        secrets: SecretsCtx,
+        (secrets, credentials): (SecretsCtx, Option<Arc<credentials::Session>>),
         env: &[(String, String)],
         output: (CapturedOutput, CapturedOutput),
         deadline: Instant,
@@ -479,7 +494,8 @@ impl Runtime {
             deployed.outbound_hosts.clone(),
             deployed.outbound_requests,
             self.config().outbound_allow_private,
-        );
+        )
+        .with(credentials, self.outbound_tls.clone());
         let outbound_over = outbound.over_limit.clone();
         let state = HostState {
             table: ResourceTable::new(),
@@ -540,6 +556,13 @@ impl Runtime {
             .iter()
             .filter_map(|h| outbound::HostPattern::parse(h).ok())
             .collect();
+        // `Manifest::parse` has checked every declaration, as for the bindings below.
+        let credentials: Vec<credentials::Spec> = manifest
+            .outbound
+            .credentials
+            .iter()
+            .filter_map(|c| credentials::Spec::parse(c, &outbound_hosts).ok())
+            .collect();
         let allow = manifest.secrets.clone().map(Arc::from);
         // `Manifest::parse` has checked every binding; a manifest built otherwise and broken
         // binds nothing rather than failing each request.
@@ -571,6 +594,7 @@ impl Runtime {
             )),
             concurrency: pick32(l.max_concurrency, c.concurrency),
             outbound_hosts: Arc::from(outbound_hosts),
+            credentials: Arc::from(credentials),
             outbound_requests: pick32(l.max_outbound_requests, c.outbound_requests),
             manifest: Arc::new(manifest),
         }

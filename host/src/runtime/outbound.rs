@@ -90,6 +90,29 @@ impl HostPattern {
         })
     }
 
+    /// Whether the pattern admits https (the default) rather than plain http.
+    pub fn is_https(&self) -> bool {
+        self.https
+    }
+
+    /// Whether every destination this pattern admits is admitted by `outer` as well.
+    pub fn within(&self, outer: &HostPattern) -> bool {
+        let default_port = if self.https { 443 } else { 80 };
+        let host_ok = match (outer.wildcard, self.wildcard) {
+            (false, false) => self.host == outer.host,
+            (false, true) => false,
+            // `*.a.example.com` and `b.example.com` are within `*.example.com`.
+            (true, _) => {
+                (self.wildcard && self.host == outer.host)
+                    || (self.host.len() > outer.host.len()
+                        && self.host.ends_with(&outer.host)
+                        && self.host.as_bytes()[self.host.len() - outer.host.len() - 1] == b'.')
+            }
+        };
+        let port = self.port.unwrap_or(default_port);
+        self.https == outer.https && host_ok && outer.port.unwrap_or(default_port) == port
+    }
+
     /// Whether `scheme://host:port` is allowed by this pattern. A pattern without a port
     /// allows the scheme's default port only (443 for https, 80 for http).
     pub fn matches_scheme(&self, https: bool, host: &str, port: u16) -> bool {
@@ -217,6 +240,10 @@ pub struct Outbound {
     allow_private: bool,
     /// Set when the execution tried more requests than it may; the host then stops it.
     pub over_limit: Arc<AtomicBool>,
+    /// The package's credentials, for this execution (none declared: `None`).
+    pub credentials: Option<Arc<super::credentials::Session>>,
+    /// The TLS client configuration (the web PKI roots and the operator's `--outbound-ca`).
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Outbound {
@@ -229,7 +256,20 @@ impl Outbound {
             sent: Arc::default(),
             allow_private,
             over_limit: Arc::default(),
+            credentials: None,
+            tls: None,
         }
+    }
+
+    /// With this execution's credentials and the platform's TLS client configuration.
+    pub fn with(
+        mut self,
+        credentials: Option<Arc<super::credentials::Session>>,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> Outbound {
+        self.credentials = credentials;
+        self.tls = Some(tls);
+        self
     }
 
     fn admit(&self, uri: &http::Uri) -> bool {
@@ -278,7 +318,38 @@ impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
         let allow_private = self.allow_private;
-        Box::new(async move { send_pinned(request, options, allow_private).await })
+        let tls = self.tls.clone();
+        let Some(session) = self.credentials.clone() else {
+            return Box::new(
+                async move { send_pinned(request, options, allow_private, tls).await },
+            );
+        };
+        // A package with credentials: placeholders are checked (and the declared ones filled
+        // in) before anything is sent, the body is checked as it streams, and the response is
+        // redacted of every credential's value.
+        let plan = match session.prepare(&request) {
+            Ok(plan) => plan,
+            Err(e) => return Box::new(async move { Err(e) }),
+        };
+        Box::new(async move {
+            let mut request = request;
+            session.apply(&plan, &mut request).await?;
+            session.resolve_rest().await;
+            let refused = Arc::new(AtomicBool::new(false));
+            let uri = request.uri().clone();
+            let request = request.map(|body| session.guard_body(body, uri, refused.clone()));
+            match send_pinned(request, options, allow_private, tls).await {
+                Ok((response, io)) => {
+                    let response = match session.redactor() {
+                        Some(redactor) => redactor.response(response),
+                        None => response,
+                    };
+                    Ok((response, io))
+                }
+                Err(_) if refused.load(Ordering::Relaxed) => Err(Error::HttpRequestDenied),
+                Err(e) => Err(e),
+            }
+        })
     }
 }
 
@@ -290,6 +361,7 @@ async fn send_pinned(
     mut request: http::Request<wasmtime_wasi_http::WasiBody>,
     options: Option<wasmtime_wasi_http::RequestOptions>,
     allow_private: bool,
+    tls: Option<Arc<rustls::ClientConfig>>,
 ) -> wasmtime_wasi_http::Result<(http::Response<wasmtime_wasi_http::WasiBody>, Io)> {
     use http_body_util::BodyExt;
     let uri = request.uri();
@@ -353,7 +425,11 @@ async fn send_pinned(
             Err(_) => rustls::pki_types::ServerName::try_from(bare.to_string())
                 .map_err(|_| Error::HttpRequestUriInvalid)?,
         };
-        let tls = tokio::time::timeout(connect_timeout, tls_connector()?.connect(name, stream))
+        let config = tls
+            .or_else(default_tls)
+            .ok_or_else(|| Error::InternalError(Some("no TLS client configuration".into())))?;
+        let connector = tokio_rustls::TlsConnector::from(config);
+        let tls = tokio::time::timeout(connect_timeout, connector.connect(name, stream))
             .await
             .map_err(|_| Error::ConnectionTimeout)?
             .map_err(Error::Tls)?;
@@ -394,25 +470,53 @@ async fn send_pinned(
 
 type ConnFuture = std::pin::Pin<Box<dyn Future<Output = Result<(), hyper::Error>> + Send>>;
 
-/// The TLS client configuration for outbound requests: the web PKI roots, ring.
-fn tls_connector() -> Result<tokio_rustls::TlsConnector, Error> {
+/// The TLS client configuration for outbound requests: the web PKI roots, and `extra` (the
+/// operator's `--outbound-ca`, for internal CAs); ring.
+pub fn tls_config(
+    extra: &[rustls::pki_types::CertificateDer<'static>],
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.into(),
+    };
+    for cert in extra {
+        roots
+            .add(cert.clone())
+            .map_err(|e| format!("a certificate of the outbound CA bundle is not usable: {e}"))?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("TLS client configuration: {e}"))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// The web PKI roots alone (a store built without a runtime's configuration).
+fn default_tls() -> Option<Arc<rustls::ClientConfig>> {
     static CONFIG: std::sync::OnceLock<Option<Arc<rustls::ClientConfig>>> =
         std::sync::OnceLock::new();
-    let config = CONFIG.get_or_init(|| {
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.into(),
-        };
-        rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .ok()
-        .map(|b| Arc::new(b.with_root_certificates(roots).with_no_client_auth()))
-    });
-    config
-        .clone()
-        .map(tokio_rustls::TlsConnector::from)
-        .ok_or_else(|| Error::InternalError(Some("no TLS client configuration".into())))
+    CONFIG.get_or_init(|| tls_config(&[]).ok()).clone()
+}
+
+/// Reads a PEM bundle of CA certificates (`--outbound-ca`).
+pub fn read_ca_bundle(
+    path: &std::path::Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let certs: Vec<_> = rustls::pki_types::CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("--outbound-ca {}: {e}", path.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("--outbound-ca {}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "--outbound-ca {}: no PEM certificate (-----BEGIN CERTIFICATE-----) in it",
+            path.display()
+        ));
+    }
+    tls_config(&certs).map_err(|e| format!("--outbound-ca {}: {e}", path.display()))?;
+    Ok(certs)
 }
 
 #[cfg(test)]
@@ -442,6 +546,14 @@ mod tests {
         assert!(!plain.matches_scheme(true, "api.example.com", 8080));
         let v6 = HostPattern::parse("http://[::1]:8080").unwrap();
         assert!(v6.matches_scheme(false, "[::1]", 8080));
+        // A credential's hosts must lie within the outbound ones.
+        let outer = HostPattern::parse("*.example.com").unwrap();
+        let within = |p: &str| HostPattern::parse(p).unwrap().within(&outer);
+        assert!(within("a.example.com") && within("*.a.example.com"));
+        assert!(within("a.example.com:443") && within("*.example.com"));
+        assert!(!within("example.com") && !within("a.example.com:8443"));
+        assert!(!within("http://a.example.com") && !within("a.badexample.com"));
+        assert!(!outer.within(&HostPattern::parse("a.example.com").unwrap()));
         for bad in [
             "",
             "*.",

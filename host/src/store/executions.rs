@@ -30,6 +30,9 @@ pub struct ExecutionRow {
     pub user: Option<String>,
     /// The secrets it resolved, as `scope:name`.
     pub secrets: Vec<String>,
+    /// The credentials the host attached to its outbound requests, and the requests refused
+    /// for a placeholder where it may not go.
+    pub credentials: crate::runtime::credentials::CredentialLog,
     /// Its stdout, masked and capped.
     pub stdout: Vec<u8>,
     /// Whether stdout was cut at the cap.

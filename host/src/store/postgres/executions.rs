@@ -6,7 +6,7 @@ use tokio_postgres::Row;
 
 const COLUMNS: &str = "id, project, package, version, started_at, duration_us, status, \
                        http_status, user_name, secrets, stdout, stdout_truncated, stderr, \
-                       stderr_truncated, method, path";
+                       stderr_truncated, method, path, credentials";
 
 fn row(r: &Row) -> ExecutionRow {
     let secrets: String = r.get(9);
@@ -28,6 +28,7 @@ fn row(r: &Row) -> ExecutionRow {
         stderr_truncated: r.get(13),
         method: r.get(14),
         path: r.get(15),
+        credentials: serde_json::from_str(r.get::<_, &str>(16)).unwrap_or_default(),
     }
 }
 
@@ -43,7 +44,9 @@ impl ExecutionStore for PgStore {
         let (mut stdout, mut stdout_cut) = (Vec::new(), Vec::new());
         let (mut stderr, mut stderr_cut) = (Vec::new(), Vec::new());
         let (mut methods, mut paths) = (Vec::new(), Vec::new());
+        let mut credentials = Vec::new();
         for e in rows {
+            credentials.push(serde_json::to_string(&e.credentials).unwrap_or_else(|_| "{}".into()));
             methods.push(e.method);
             paths.push(e.path);
             ids.push(e.id);
@@ -68,7 +71,8 @@ impl ExecutionStore for PgStore {
                     "INSERT INTO executions ({COLUMNS}) SELECT * FROM UNNEST(\
                      $1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], \
                      $6::BIGINT[], $7::TEXT[], $8::INTEGER[], $9::TEXT[], $10::TEXT[], \
-                     $11::BYTEA[], $12::BOOLEAN[], $13::BYTEA[], $14::BOOLEAN[], $15::TEXT[], $16::TEXT[]) \
+                     $11::BYTEA[], $12::BOOLEAN[], $13::BYTEA[], $14::BOOLEAN[], $15::TEXT[], $16::TEXT[], \
+                     $17::TEXT[]) \
                      ON CONFLICT (id) DO NOTHING"
                 ),
                 &[
@@ -88,6 +92,7 @@ impl ExecutionStore for PgStore {
                     &stderr_cut,
                     &methods,
                     &paths,
+                    &credentials,
                 ],
             )
             .await?;

@@ -182,6 +182,10 @@ CREATE INDEX changes_at ON changes (at);
 ALTER TABLE executions ADD COLUMN method TEXT NOT NULL DEFAULT '';
 ALTER TABLE executions ADD COLUMN path TEXT NOT NULL DEFAULT '';
 "#,
+    // The credentials each execution's outbound requests carried, or were refused.
+    r#"
+ALTER TABLE executions ADD COLUMN credentials TEXT NOT NULL DEFAULT '{}';
+"#,
 ];
 
 impl From<tokio_postgres::Error> for StoreError {

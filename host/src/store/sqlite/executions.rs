@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, params, params_from_iter};
 
 const COLUMNS: &str = "id, project, package, version, started_at, duration_us, status, \
                        http_status, user_name, secrets, stdout, stdout_truncated, stderr, \
-                       stderr_truncated, method, path";
+                       stderr_truncated, method, path, credentials";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRow> {
     let secrets: String = r.get(9)?;
@@ -27,6 +27,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRow> {
         stderr_truncated: r.get(13)?,
         method: r.get(14)?,
         path: r.get(15)?,
+        credentials: serde_json::from_str(&r.get::<_, String>(16)?).unwrap_or_default(),
     })
 }
 
@@ -39,7 +40,7 @@ impl ExecutionStore for SqliteStore {
             {
                 let mut insert = tx.prepare_cached(&format!(
                     "INSERT OR REPLACE INTO executions ({COLUMNS}) VALUES \
-                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
                 ))?;
                 for e in &rows {
                     insert.execute(params![
@@ -58,7 +59,8 @@ impl ExecutionStore for SqliteStore {
                         e.stderr,
                         e.stderr_truncated,
                         e.method,
-                        e.path
+                        e.path,
+                        serde_json::to_string(&e.credentials).unwrap_or_else(|_| "{}".into())
                     ])?;
                 }
             }

@@ -178,6 +178,10 @@ CREATE TABLE changes (
 ALTER TABLE executions ADD COLUMN method TEXT NOT NULL DEFAULT '';
 ALTER TABLE executions ADD COLUMN path TEXT NOT NULL DEFAULT '';
 "#,
+    // The credentials each execution's outbound requests carried, or were refused.
+    r#"
+ALTER TABLE executions ADD COLUMN credentials TEXT NOT NULL DEFAULT '{}';
+"#,
 ];
 
 /// Changes kept in the `changes` table; one host needs none of them, they only number
@@ -927,6 +931,7 @@ mod tests {
             http_status: Some(200),
             user: None,
             secrets: vec!["package:X".into()],
+            credentials: Default::default(),
             stdout: b"out".to_vec(),
             stdout_truncated: false,
             stderr: Vec::new(),

@@ -1,0 +1,1030 @@
+//! Credentials the host attaches to outgoing requests, so a function can use an API key
+//! without its value ever entering the guest (docs/credentials.md).
+//!
+//! A package declares each credential (`[[outbound.credentials]]`: a secret, the https hosts it
+//! may go to, a header and a format). Each execution gets a [`Session`] with a random
+//! placeholder per credential. The guest puts a placeholder in a request, either itself (an
+//! env binding `credential:NAME` holds it) or through `edgeward:platform/credentials.attach`,
+//! which sets the declared header to it. When the request leaves through
+//! `outgoing-handler.handle`, [`Session::prepare`] finds every placeholder in it:
+//!
+//! - in the declared header, alone or where the format puts the value, on an https request to
+//!   a declared host: replaced by the formatted value, resolved now like `get()` (so a rotation
+//!   is seen by the next execution);
+//! - anywhere else (the URL, another header, a header's name, a host not declared, plain
+//!   http, the body): the request fails with `HTTP-request-denied`, and the execution record
+//!   says where.
+//!
+//! Every response an execution of such a package reads is redacted ([`Redactor`]): the value
+//! of each of its credentials, and its encoded forms, become `[REDACTED]` in headers and body,
+//! in one streaming pass. The host never follows redirects, so a credential goes only where
+//! the guest sent it, and only to a declared host.
+
+use super::outbound::HostPattern;
+use crate::manifest::Credential;
+use crate::names::SecretName;
+use crate::secrets::{ResolveError, Resolver, Scope, SecretValue};
+use aho_corasick::{AhoCorasick, MatchKind};
+use base64::Engine as _;
+use bytes::{Bytes, BytesMut};
+use http_body::{Body, Frame};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use wasmtime_wasi_http::Error as ErrorCode;
+use zeroize::Zeroizing;
+
+/// What replaces a credential's value in a response.
+pub const REDACTED: &[u8] = b"[REDACTED]";
+/// What every placeholder starts with.
+pub const PLACEHOLDER_PREFIX: &str = "edgeward-credential-";
+/// Forms of a value shorter than this are not redacted (as output masking does not mask
+/// them): redacting every `on` or `42` would wreck responses and tell little.
+const MIN_PATTERN_BYTES: usize = 4;
+/// Headers a credential may not go in: the HTTP client's own framing and routing.
+const RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+    "te",
+    "trailer",
+    "keep-alive",
+    "proxy-connection",
+];
+
+/// A declared credential, checked.
+#[derive(Debug)]
+pub struct Spec {
+    /// The secret it carries.
+    pub secret: SecretName,
+    hosts: Box<[HostPattern]>,
+    header: http::HeaderName,
+    format: Format,
+    field: Option<String>,
+}
+
+impl Spec {
+    /// Checks a declaration against the package's `[outbound] hosts`.
+    pub fn parse(c: &Credential, allowed: &[HostPattern]) -> Result<Spec, String> {
+        let secret = SecretName::parse(&c.secret).map_err(|e| format!("secret: {e}"))?;
+        if c.hosts.is_empty() {
+            return Err("hosts: name at least one host the credential may go to".into());
+        }
+        let mut hosts = Vec::with_capacity(c.hosts.len());
+        for h in &c.hosts {
+            let p = HostPattern::parse(h).map_err(|e| format!("hosts: {e}"))?;
+            if !p.is_https() {
+                return Err(format!("hosts: {h}: a credential goes over https only"));
+            }
+            if !allowed.iter().any(|a| p.within(a)) {
+                return Err(format!(
+                    "hosts: {h} is not within [outbound] hosts; add it there too"
+                ));
+            }
+            hosts.push(p);
+        }
+        let header = http::HeaderName::from_bytes(c.header.trim().as_bytes())
+            .map_err(|_| format!("header: {:?} is not a valid header name", c.header))?;
+        if RESERVED_HEADERS.contains(&header.as_str()) {
+            return Err(format!(
+                "header: {header} is set by the host's HTTP client, not by a credential"
+            ));
+        }
+        let format = Format::parse(&c.format).map_err(|e| format!("format: {e}"))?;
+        if let Some(f) = &c.field
+            && !field_name_ok(f)
+        {
+            return Err(format!(
+                "field: {f:?} is not a field name (A-Z, a-z, 0-9, '_', '.', '-')"
+            ));
+        }
+        Ok(Spec {
+            secret,
+            hosts: hosts.into(),
+            header,
+            format,
+            field: c.field.clone(),
+        })
+    }
+
+    /// Whether this credential may go to `host:port` over https.
+    fn admits(&self, uri: &http::Uri) -> bool {
+        let Some(host) = uri.host() else {
+            return false;
+        };
+        uri.scheme_str() == Some("https")
+            && self
+                .hosts
+                .iter()
+                .any(|p| p.matches_scheme(true, host, uri.port_u16().unwrap_or(443)))
+    }
+
+    /// The header value for `value`, and the forms of it a response is redacted of.
+    fn render(&self, value: &SecretValue) -> Result<Rendered, String> {
+        let fields = if value.is_object() {
+            Some(
+                serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(value.expose())
+                    .map_err(|_| "the secret's fields could not be read".to_string())?,
+            )
+        } else {
+            None
+        };
+        let field_text = |name: &str| -> Result<Zeroizing<String>, String> {
+            let fields = fields.as_ref().ok_or_else(|| {
+                format!("the format names field {name}, but the secret is a plain value")
+            })?;
+            match fields.get(name) {
+                Some(serde_json::Value::String(s)) => Ok(Zeroizing::new(s.clone())),
+                Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
+                    Ok(Zeroizing::new(v.to_string()))
+                }
+                Some(_) => Err(format!("the secret's field {name} is not a string")),
+                None => Err(format!("the secret has no field {name}")),
+            }
+        };
+        let secret = match (&self.field, fields.is_some()) {
+            (None, false) => Zeroizing::new(value.expose().to_string()),
+            (Some(f), true) => field_text(f)?,
+            (None, true) => {
+                return Err(
+                    "the secret has fields: name the one to send with `field` in the declaration"
+                        .into(),
+                );
+            }
+            (Some(f), false) => {
+                return Err(format!(
+                    "the declaration names field {f}, but the secret is a plain value"
+                ));
+            }
+        };
+        let mut text = Zeroizing::new(String::new());
+        for part in &self.format.parts {
+            match part {
+                Part::Literal(s) => text.push_str(s),
+                Part::Value => text.push_str(&secret),
+                Part::Field(name) => text.push_str(&field_text(name)?),
+            }
+        }
+        let header = if self.format.basic {
+            let encoded = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&*text));
+            Zeroizing::new(format!("Basic {}", &*encoded))
+        } else {
+            text
+        };
+        let mut header = http::HeaderValue::from_str(&header).map_err(|_| {
+            "the value cannot be sent in a header (it holds control characters)".to_string()
+        })?;
+        header.set_sensitive(true);
+        Ok(Rendered {
+            header,
+            patterns: forms(&secret),
+        })
+    }
+}
+
+fn field_name_ok(f: &str) -> bool {
+    !f.is_empty()
+        && f.len() <= 128
+        && f.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// A header value's template: literal text, `{}` (the secret, exactly once) and `{field}`s.
+#[derive(Debug)]
+struct Format {
+    parts: Vec<Part>,
+    /// `Basic …`: what follows `Basic ` is base64-encoded, as RFC 7617 wants.
+    basic: bool,
+}
+
+#[derive(Debug, PartialEq)]
+enum Part {
+    Literal(String),
+    Value,
+    Field(String),
+}
+
+impl Format {
+    fn parse(s: &str) -> Result<Format, String> {
+        let basic = s.len() >= 6 && s.is_char_boundary(6) && s[..6].eq_ignore_ascii_case("basic ");
+        let body = if basic { &s[6..] } else { s };
+        let mut parts = Vec::new();
+        let mut literal = String::new();
+        let mut chars = body.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '{' if chars.peek() == Some(&'{') => {
+                    chars.next();
+                    literal.push('{');
+                }
+                '}' if chars.peek() == Some(&'}') => {
+                    chars.next();
+                    literal.push('}');
+                }
+                '{' => {
+                    let mut name = String::new();
+                    loop {
+                        match chars.next() {
+                            Some('}') => break,
+                            Some(c) => name.push(c),
+                            None => return Err(format!("{s:?}: an unclosed '{{'")),
+                        }
+                    }
+                    if !literal.is_empty() {
+                        parts.push(Part::Literal(std::mem::take(&mut literal)));
+                    }
+                    if name.is_empty() {
+                        parts.push(Part::Value);
+                    } else if field_name_ok(&name) {
+                        parts.push(Part::Field(name));
+                    } else {
+                        return Err(format!("{s:?}: {{{name}}} is not a field name"));
+                    }
+                }
+                '}' => return Err(format!("{s:?}: a '}}' without its '{{' (write '}}}}')")),
+                c if c == ' ' || c == '\t' || c.is_ascii_graphic() => literal.push(c),
+                _ => {
+                    return Err(format!(
+                        "{s:?}: only printable ASCII can go in a header value"
+                    ));
+                }
+            }
+        }
+        if !literal.is_empty() {
+            parts.push(Part::Literal(literal));
+        }
+        if parts.iter().filter(|p| **p == Part::Value).count() != 1 {
+            return Err(format!(
+                "{s:?}: put `{{}}` (where the secret goes) exactly once, e.g. \"Bearer {{}}\""
+            ));
+        }
+        Ok(Format { parts, basic })
+    }
+}
+
+/// A credential's header value and the forms of its secret a response is redacted of.
+struct Rendered {
+    header: http::HeaderValue,
+    patterns: Vec<Zeroizing<Vec<u8>>>,
+}
+
+/// The forms of `secret` an upstream could echo: as is, JSON-escaped, percent-encoded, in hex,
+/// and base64 (standard and URL-safe) at each of the three alignments it can have inside a
+/// longer encoding (so `Basic base64(user:secret)` is caught whatever `user` is).
+fn forms(secret: &str) -> Vec<Zeroizing<Vec<u8>>> {
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let raw = secret.as_bytes();
+    let mut out: Vec<Zeroizing<Vec<u8>>> = vec![Zeroizing::new(raw.to_vec())];
+    let json = Zeroizing::new(serde_json::to_string(secret).unwrap_or_default());
+    if json.len() >= 2 {
+        out.push(Zeroizing::new(json.as_bytes()[1..json.len() - 1].to_vec()));
+    }
+    out.push(Zeroizing::new(
+        percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+            .to_string()
+            .into_bytes(),
+    ));
+    out.push(Zeroizing::new(
+        form_urlencoded::byte_serialize(raw)
+            .collect::<String>()
+            .into_bytes(),
+    ));
+    out.push(Zeroizing::new(hex::encode(raw).into_bytes()));
+    for engine in [STANDARD_NO_PAD, URL_SAFE_NO_PAD] {
+        for pad in 0..3usize {
+            let mut input = Zeroizing::new(vec![0u8; pad]);
+            input.extend_from_slice(raw);
+            let encoded = Zeroizing::new(engine.encode(&*input));
+            // The characters that depend on the secret's bytes alone.
+            let first = (8 * pad).div_ceil(6);
+            let last = (8 * (pad + raw.len())) / 6;
+            if last > first {
+                out.push(Zeroizing::new(encoded.as_bytes()[first..last].to_vec()));
+            }
+        }
+    }
+    out.retain(|p| p.len() >= MIN_PATTERN_BYTES);
+    out.sort_by(|a, b| a.as_slice().cmp(b.as_slice()));
+    out.dedup();
+    out
+}
+
+/// The forms of one credential's secret that responses are redacted of.
+type Forms = Arc<[Zeroizing<Vec<u8>>]>;
+
+/// One credential sent: which, from which scope, to which host, how many times.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct CredentialUse {
+    /// The secret.
+    pub secret: String,
+    /// The scope it was found in.
+    pub scope: String,
+    /// The host it went to (`host` or `host:port`).
+    pub host: String,
+    /// How many requests carried it.
+    pub count: u32,
+}
+
+/// A request refused because it carried a placeholder where it may not go.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct CredentialRefusal {
+    /// The credential whose placeholder it was.
+    pub secret: String,
+    /// The host the request went to.
+    pub host: String,
+    /// Where the placeholder was, and why that is refused.
+    pub reason: String,
+}
+
+/// What an execution did with its credentials, for its record.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+pub struct CredentialLog {
+    /// Credentials sent.
+    #[serde(default)]
+    pub used: Vec<CredentialUse>,
+    /// Requests refused.
+    #[serde(default)]
+    pub refused: Vec<CredentialRefusal>,
+}
+
+impl CredentialLog {
+    /// Whether nothing happened.
+    pub fn is_empty(&self) -> bool {
+        self.used.is_empty() && self.refused.is_empty()
+    }
+}
+
+/// The most refusals one execution's record keeps.
+const MAX_REFUSALS: usize = 32;
+
+/// One execution's credentials: the declarations, a placeholder for each, and what was done.
+pub struct Session {
+    specs: Arc<[Spec]>,
+    placeholders: Box<[String]>,
+    /// Finds any placeholder (leftmost-first; none is a prefix of another).
+    finder: AhoCorasick,
+    resolver: Resolver,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("credentials", &self.specs.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct State {
+    log: CredentialLog,
+    /// What every response of this execution is redacted of: each credential's forms, once
+    /// resolved (index-aligned with `specs`).
+    resolved: Vec<Option<Forms>>,
+}
+
+/// A request that may go, with the headers to fill in when it does.
+pub struct Plan {
+    /// The credentials (indexes of the declarations) whose headers to fill in.
+    attach: Vec<usize>,
+}
+
+impl Session {
+    /// A session for one execution of a package declaring `specs` (none: no session).
+    pub fn new(specs: Arc<[Spec]>, resolver: Resolver) -> Option<Arc<Session>> {
+        if specs.is_empty() {
+            return None;
+        }
+        let placeholders: Box<[String]> = specs
+            .iter()
+            .map(|_| format!("{PLACEHOLDER_PREFIX}{:032x}", rand::random::<u128>()))
+            .collect();
+        let finder = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(placeholders.iter())
+            .ok()?;
+        let resolved = vec![None; specs.len()];
+        Some(Arc::new(Session {
+            specs,
+            placeholders,
+            finder,
+            resolver,
+            state: Mutex::new(State {
+                log: CredentialLog::default(),
+                resolved,
+            }),
+        }))
+    }
+
+    /// The placeholder of credential `secret`, if the package declares it.
+    pub fn placeholder(&self, secret: &str) -> Option<&str> {
+        let i = self.index(secret)?;
+        Some(&self.placeholders[i])
+    }
+
+    /// The header credential `secret` goes in, and its placeholder.
+    pub fn header(&self, secret: &str) -> Option<(&http::HeaderName, &str)> {
+        let i = self.index(secret)?;
+        Some((&self.specs[i].header, &self.placeholders[i]))
+    }
+
+    fn index(&self, secret: &str) -> Option<usize> {
+        self.specs.iter().position(|s| s.secret.as_str() == secret)
+    }
+
+    fn refuse(&self, i: usize, uri: &http::Uri, reason: String) -> ErrorCode {
+        let refusal = CredentialRefusal {
+            secret: self.specs[i].secret.to_string(),
+            host: authority(uri),
+            reason,
+        };
+        tracing::debug!(secret = %refusal.secret, host = %refusal.host, reason = %refusal.reason,
+            "outbound request refused: a credential placeholder where it may not go");
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.log.refused.len() < MAX_REFUSALS {
+            state.log.refused.push(refusal);
+        }
+        ErrorCode::HttpRequestDenied
+    }
+
+    /// Checks where `request` carries placeholders: the ones in a declared header, going to a
+    /// declared https host, are planned for; any other refuses the whole request.
+    pub fn prepare<B>(&self, request: &http::Request<B>) -> Result<Plan, ErrorCode> {
+        let uri = request.uri();
+        if let Some(m) = self.finder.find(uri.to_string().as_bytes()) {
+            return Err(self.refuse(m.pattern().as_usize(), uri, "in the URL".into()));
+        }
+        let mut attach = Vec::new();
+        for (name, value) in request.headers() {
+            if let Some(m) = self.finder.find(name.as_str()) {
+                return Err(self.refuse(m.pattern().as_usize(), uri, "in a header's name".into()));
+            }
+            let Some(m) = self.finder.find(value.as_bytes()) else {
+                continue;
+            };
+            let i = m.pattern().as_usize();
+            let spec = &self.specs[i];
+            if *name != spec.header {
+                return Err(self.refuse(
+                    i,
+                    uri,
+                    format!(
+                        "in header {name}; this credential goes in {} only",
+                        spec.header
+                    ),
+                ));
+            }
+            if !self.alone_or_formatted(i, value.as_bytes()) {
+                return Err(self.refuse(
+                    i,
+                    uri,
+                    format!(
+                        "in header {name} with other text; put the placeholder alone, or where \
+                         the declared format puts the value"
+                    ),
+                ));
+            }
+            if uri.scheme_str() != Some("https") {
+                return Err(self.refuse(
+                    i,
+                    uri,
+                    "over plain http; credentials go over https".into(),
+                ));
+            }
+            if !spec.admits(uri) {
+                return Err(self.refuse(
+                    i,
+                    uri,
+                    "to a host this credential's declaration does not list".into(),
+                ));
+            }
+            if request.headers().get_all(name).iter().count() > 1 {
+                return Err(self.refuse(i, uri, format!("in header {name}, given twice")));
+            }
+            if !attach.contains(&i) {
+                attach.push(i);
+            }
+        }
+        Ok(Plan { attach })
+    }
+
+    /// Whether `value` is the placeholder alone, or the format with the placeholder for `{}`.
+    fn alone_or_formatted(&self, i: usize, value: &[u8]) -> bool {
+        let placeholder = self.placeholders[i].as_bytes();
+        if value == placeholder {
+            return true;
+        }
+        let format = &self.specs[i].format;
+        if format.basic || format.parts.iter().any(|p| matches!(p, Part::Field(_))) {
+            return false;
+        }
+        let mut expected = Vec::with_capacity(value.len());
+        for part in &format.parts {
+            match part {
+                Part::Literal(s) => expected.extend_from_slice(s.as_bytes()),
+                Part::Value => expected.extend_from_slice(placeholder),
+                Part::Field(_) => return false,
+            }
+        }
+        expected == value
+    }
+
+    /// Resolves the planned credentials and puts them in `request`'s headers; records each
+    /// use. An error is the guest's: the secret is missing or unreadable, never its value.
+    pub async fn apply<B>(
+        &self,
+        plan: &Plan,
+        request: &mut http::Request<B>,
+    ) -> Result<(), ErrorCode> {
+        let host = authority(request.uri());
+        for &i in &plan.attach {
+            let spec = &self.specs[i];
+            let denied = |why: String| {
+                tracing::debug!(secret = %spec.secret, %why, "credential not attached");
+                ErrorCode::InternalError(Some(format!("credential {}: {why}", spec.secret)))
+            };
+            let (scope, rendered) = match self.resolver.get(spec.secret.as_str()).await {
+                Ok(Some((scope, secret))) => (scope, spec.render(&secret.value).map_err(denied)?),
+                Ok(None) => return Err(denied("no scope holds this secret".into())),
+                Err(ResolveError::Unavailable(_)) => {
+                    return Err(denied(
+                        "the secret backend is unavailable; retry later".into(),
+                    ));
+                }
+                Err(e) => return Err(denied(e.to_string())),
+            };
+            request
+                .headers_mut()
+                .insert(spec.header.clone(), rendered.header);
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.resolved[i] = Some(rendered.patterns.into());
+            note_use(&mut state.log, spec, scope, &host);
+        }
+        Ok(())
+    }
+
+    /// Resolves the credentials no request of this execution has carried yet, so that its
+    /// responses are redacted of every value the package could have sent earlier (an upstream
+    /// may store one and hand it back later). One that cannot be resolved now is skipped.
+    pub async fn resolve_rest(&self) {
+        let missing: Vec<usize> = {
+            let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            (0..self.specs.len())
+                .filter(|&i| state.resolved[i].is_none())
+                .collect()
+        };
+        for i in missing {
+            let spec = &self.specs[i];
+            if let Ok(Some((_, secret))) = self.resolver.get(spec.secret.as_str()).await
+                && let Ok(rendered) = spec.render(&secret.value)
+            {
+                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                state.resolved[i] = Some(rendered.patterns.into());
+            }
+        }
+    }
+
+    /// A redactor for one response, of every value resolved so far.
+    pub fn redactor(&self) -> Option<Arc<Redactor>> {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let patterns: Vec<&[u8]> = state
+            .resolved
+            .iter()
+            .flatten()
+            .flat_map(|forms| forms.iter().map(|p| p.as_slice()))
+            .collect();
+        Redactor::new(&patterns).map(Arc::new)
+    }
+
+    /// What the execution did with its credentials.
+    pub fn take_log(&self) -> CredentialLog {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut state.log)
+    }
+
+    /// Guards a request body: a placeholder in it fails the request (the bytes before it are
+    /// sent; the placeholder, and anything after, are not). `refused` is set when it does.
+    pub fn guard_body(
+        self: &Arc<Self>,
+        body: wasmtime_wasi_http::WasiBody,
+        uri: http::Uri,
+        refused: Arc<AtomicBool>,
+    ) -> wasmtime_wasi_http::WasiBody {
+        use http_body_util::BodyExt;
+        let hold = self.placeholders.iter().map(String::len).max().unwrap_or(1) - 1;
+        Scanning {
+            inner: body,
+            held: BytesMut::new(),
+            hold,
+            pending: None,
+            done: false,
+            check: Check::Placeholders {
+                session: self.clone(),
+                uri,
+                refused,
+            },
+        }
+        .boxed_unsync()
+    }
+}
+
+fn note_use(log: &mut CredentialLog, spec: &Spec, scope: Scope, host: &str) {
+    match log
+        .used
+        .iter_mut()
+        .find(|u| u.secret == spec.secret.as_str() && u.host == host)
+    {
+        Some(u) => u.count = u.count.saturating_add(1),
+        None => log.used.push(CredentialUse {
+            secret: spec.secret.to_string(),
+            scope: scope.as_str().into(),
+            host: host.into(),
+            count: 1,
+        }),
+    }
+}
+
+/// `host` or `host:port`, as a record names a destination.
+fn authority(uri: &http::Uri) -> String {
+    uri.authority()
+        .map_or_else(String::new, |a| a.as_str().to_ascii_lowercase())
+}
+
+/// Replaces credential values (in every form) with [`REDACTED`] in a response.
+pub struct Redactor {
+    finder: AhoCorasick,
+    longest: usize,
+}
+
+impl Redactor {
+    fn new(patterns: &[&[u8]]) -> Option<Redactor> {
+        if patterns.is_empty() {
+            return None;
+        }
+        let finder = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(patterns)
+            .ok()?;
+        Some(Redactor {
+            finder,
+            longest: patterns.iter().map(|p| p.len()).max().unwrap_or(1),
+        })
+    }
+
+    /// Redacts a response's headers (a header whose name holds a value is dropped) and wraps
+    /// its body; the length may change, so `content-length` goes.
+    pub fn response(
+        self: &Arc<Self>,
+        response: http::Response<wasmtime_wasi_http::WasiBody>,
+    ) -> http::Response<wasmtime_wasi_http::WasiBody> {
+        use http_body_util::BodyExt;
+        let (mut parts, body) = response.into_parts();
+        parts.headers.remove(http::header::CONTENT_LENGTH);
+        let mut headers = http::HeaderMap::with_capacity(parts.headers.len());
+        for (name, value) in parts.headers.iter() {
+            if self.finder.is_match(name.as_str()) {
+                continue;
+            }
+            let value = if self.finder.is_match(value.as_bytes()) {
+                let (replaced, _) = self.redact_prefix(value.as_bytes(), 0, true);
+                http::HeaderValue::from_bytes(&replaced)
+                    .unwrap_or_else(|_| http::HeaderValue::from_static("[REDACTED]"))
+            } else {
+                value.clone()
+            };
+            headers.append(name.clone(), value);
+        }
+        parts.headers = headers;
+        let body = Scanning {
+            inner: body,
+            held: BytesMut::new(),
+            hold: self.longest - 1,
+            pending: None,
+            done: false,
+            check: Check::Redact(self.clone()),
+        }
+        .boxed_unsync();
+        http::Response::from_parts(parts, body)
+    }
+
+    /// Redacts `buf` up to where a match could still continue in later bytes; returns the
+    /// redacted part and how much of `buf` it covers.
+    fn redact_prefix(&self, buf: &[u8], hold: usize, end: bool) -> (Vec<u8>, usize) {
+        let cut = if end {
+            buf.len()
+        } else {
+            buf.len().saturating_sub(hold)
+        };
+        let mut out = Vec::with_capacity(buf.len());
+        let mut pos = 0;
+        for m in self.finder.find_iter(buf) {
+            if m.start() >= cut {
+                break;
+            }
+            out.extend_from_slice(&buf[pos..m.start()]);
+            out.extend_from_slice(REDACTED);
+            pos = m.end();
+        }
+        let upto = pos.max(cut);
+        out.extend_from_slice(&buf[pos..upto]);
+        (out, upto)
+    }
+}
+
+/// What a [`Scanning`] body looks for.
+enum Check {
+    /// A request body: any placeholder fails it.
+    Placeholders {
+        session: Arc<Session>,
+        uri: http::Uri,
+        refused: Arc<AtomicBool>,
+    },
+    /// A response body: every value is replaced.
+    Redact(Arc<Redactor>),
+}
+
+/// A body scanned as it streams, holding back the last few bytes of each frame so that a
+/// match split between two frames is still found whole.
+struct Scanning {
+    inner: wasmtime_wasi_http::WasiBody,
+    held: BytesMut,
+    hold: usize,
+    /// A trailers frame waiting for the held bytes to go first.
+    pending: Option<Frame<Bytes>>,
+    done: bool,
+    check: Check,
+}
+
+impl Scanning {
+    /// Takes `data` in; returns what may go on now.
+    fn feed(&mut self, data: &[u8], end: bool) -> Result<Option<Bytes>, ErrorCode> {
+        self.held.extend_from_slice(data);
+        match &self.check {
+            Check::Placeholders {
+                session,
+                uri,
+                refused,
+            } => {
+                if let Some(m) = session.finder.find(&self.held[..]) {
+                    refused.store(true, Ordering::Relaxed);
+                    self.held.clear();
+                    return Err(session.refuse(m.pattern().as_usize(), uri, "in the body".into()));
+                }
+                let keep = if end {
+                    0
+                } else {
+                    self.hold.min(self.held.len())
+                };
+                let out = self.held.split_to(self.held.len() - keep).freeze();
+                Ok((!out.is_empty()).then_some(out))
+            }
+            Check::Redact(redactor) => {
+                let (out, upto) = redactor.redact_prefix(&self.held, self.hold, end);
+                let _ = self.held.split_to(upto);
+                Ok((!out.is_empty()).then(|| Bytes::from(out)))
+            }
+        }
+    }
+}
+
+impl Body for Scanning {
+    type Data = Bytes;
+    type Error = ErrorCode;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, ErrorCode>>> {
+        let this = &mut *self;
+        loop {
+            if let Some(frame) = this.pending.take() {
+                return Poll::Ready(Some(Ok(frame)));
+            }
+            if this.done {
+                return Poll::Ready(None);
+            }
+            match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Err(e))) => {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Poll::Ready(None) => {
+                    this.done = true;
+                    match this.feed(&[], true) {
+                        Ok(Some(rest)) => return Poll::Ready(Some(Ok(Frame::data(rest)))),
+                        Ok(None) => return Poll::Ready(None),
+                        Err(e) => return Poll::Ready(Some(Err(e))),
+                    }
+                }
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => match this.feed(&data, false) {
+                        Ok(Some(out)) => return Poll::Ready(Some(Ok(Frame::data(out)))),
+                        Ok(None) => continue,
+                        Err(e) => {
+                            this.done = true;
+                            return Poll::Ready(Some(Err(e)));
+                        }
+                    },
+                    Err(trailers) => {
+                        // Trailers end the body: what is held goes first.
+                        let trailers = match (&this.check, trailers.into_trailers()) {
+                            (_, Err(_)) => continue,
+                            (
+                                Check::Placeholders {
+                                    session,
+                                    uri,
+                                    refused,
+                                },
+                                Ok(t),
+                            ) => {
+                                if let Some(m) = t.iter().find_map(|(n, v)| {
+                                    session
+                                        .finder
+                                        .find(n.as_str())
+                                        .or_else(|| session.finder.find(v.as_bytes()))
+                                }) {
+                                    refused.store(true, Ordering::Relaxed);
+                                    this.done = true;
+                                    let code = session.refuse(
+                                        m.pattern().as_usize(),
+                                        uri,
+                                        "in the trailers".into(),
+                                    );
+                                    return Poll::Ready(Some(Err(code)));
+                                }
+                                t
+                            }
+                            (Check::Redact(r), Ok(t)) => {
+                                let mut clean = http::HeaderMap::with_capacity(t.len());
+                                for (n, v) in &t {
+                                    if !r.finder.is_match(n.as_str())
+                                        && !r.finder.is_match(v.as_bytes())
+                                    {
+                                        clean.append(n.clone(), v.clone());
+                                    }
+                                }
+                                clean
+                            }
+                        };
+                        this.pending = Some(Frame::trailers(trailers));
+                        match this.feed(&[], true) {
+                            Ok(Some(rest)) => return Poll::Ready(Some(Ok(Frame::data(rest)))),
+                            Ok(None) => continue,
+                            Err(e) => {
+                                this.pending = None;
+                                this.done = true;
+                                return Poll::Ready(Some(Err(e)));
+                            }
+                        }
+                    }
+                },
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(toml: &str) -> Result<Spec, String> {
+        let c: Credential = toml::from_str(toml).unwrap();
+        let allowed = [
+            HostPattern::parse("api.example.com").unwrap(),
+            HostPattern::parse("*.example.org").unwrap(),
+            HostPattern::parse("http://plain.example.com").unwrap(),
+        ];
+        Spec::parse(&c, &allowed)
+    }
+
+    #[test]
+    fn declarations_are_checked() {
+        assert!(spec("secret = \"K\"\nhosts = [\"api.example.com\"]").is_ok());
+        assert!(spec("secret = \"K\"\nhosts = [\"a.b.example.org\"]").is_ok());
+        for (toml, want) in [
+            ("secret = \"K\"\nhosts = []", "at least one host"),
+            (
+                "secret = \"K\"\nhosts = [\"evil.example.com\"]",
+                "not within",
+            ),
+            (
+                "secret = \"K\"\nhosts = [\"http://plain.example.com\"]",
+                "https only",
+            ),
+            (
+                "secret = \"K\"\nhosts = [\"api.example.com:8443\"]",
+                "not within",
+            ),
+            (
+                "secret = \"K\"\nhosts = [\"api.example.com\"]\nheader = \"host\"",
+                "set by the host",
+            ),
+            (
+                "secret = \"K\"\nhosts = [\"api.example.com\"]\nheader = \"a b\"",
+                "not a valid header",
+            ),
+            (
+                "secret = \"K\"\nhosts = [\"api.example.com\"]\nformat = \"Bearer\"",
+                "exactly once",
+            ),
+            (
+                "secret = \"K\"\nhosts = [\"api.example.com\"]\nformat = \"{} {}\"",
+                "exactly once",
+            ),
+            (
+                "secret = \"K\"\nhosts = [\"api.example.com\"]\nformat = \"{\"",
+                "unclosed",
+            ),
+            (
+                "secret = \"K\"\nhosts = [\"api.example.com\"]\nformat = \"a\\n{}\"",
+                "printable",
+            ),
+            (
+                "secret = \"../K\"\nhosts = [\"api.example.com\"]",
+                "secret:",
+            ),
+        ] {
+            let err = spec(toml).unwrap_err();
+            assert!(err.contains(want), "{toml}: {err}");
+        }
+    }
+
+    #[test]
+    fn formats_render_and_basic_is_encoded() {
+        let bearer = spec("secret = \"K\"\nhosts = [\"api.example.com\"]").unwrap();
+        let r = bearer
+            .render(&SecretValue::text("sk_live_123".into()))
+            .unwrap();
+        assert_eq!(r.header, "Bearer sk_live_123");
+        assert!(r.header.is_sensitive());
+        let basic = spec(
+            "secret = \"K\"\nhosts = [\"api.example.com\"]\nformat = \"Basic {user}:{}\"\nfield = \"password\"",
+        )
+        .unwrap();
+        let value = SecretValue::object(r#"{"user":"ann","password":"pw-9876"}"#.into());
+        let r = basic.render(&value).unwrap();
+        assert_eq!(r.header, "Basic YW5uOnB3LTk4NzY=");
+        // The password is found inside the base64 of `user:password`.
+        let redactor =
+            Redactor::new(&r.patterns.iter().map(|p| p.as_slice()).collect::<Vec<_>>()).unwrap();
+        let (out, _) = redactor.redact_prefix(b"auth: YW5uOnB3LTk4NzY= ok", 0, true);
+        assert!(
+            !String::from_utf8_lossy(&out).contains("B3LTk4NzY"),
+            "{}",
+            String::from_utf8_lossy(&out)
+        );
+        // A plain secret where fields are asked for, and the reverse, are errors without
+        // the value in them.
+        let err = basic
+            .render(&SecretValue::text("pw-9876".into()))
+            .err()
+            .unwrap();
+        assert!(err.contains("plain value") && !err.contains("pw-9876"));
+        let err = bearer.render(&value).err().unwrap();
+        assert!(err.contains("field") && !err.contains("pw-9876"));
+        let err = bearer
+            .render(&SecretValue::text("a\r\nb".into()))
+            .err()
+            .unwrap();
+        assert!(err.contains("control"));
+    }
+
+    #[test]
+    fn redaction_finds_values_split_across_frames() {
+        let forms = forms("s3cr3t-value/+=");
+        let r = Redactor::new(&forms.iter().map(|p| p.as_slice()).collect::<Vec<_>>()).unwrap();
+        let text = format!(
+            "a s3cr3t-value/+= b {} c {} d {} e",
+            base64::engine::general_purpose::STANDARD.encode("xs3cr3t-value/+="),
+            percent_encoding::utf8_percent_encode(
+                "s3cr3t-value/+=",
+                percent_encoding::NON_ALPHANUMERIC
+            ),
+            hex::encode("s3cr3t-value/+=")
+        );
+        for step in 1..text.len() {
+            let mut held = Vec::new();
+            let mut out = Vec::new();
+            for chunk in text.as_bytes().chunks(step) {
+                held.extend_from_slice(chunk);
+                let (o, upto) = r.redact_prefix(&held, r.longest - 1, false);
+                out.extend(o);
+                held.drain(..upto);
+            }
+            let (o, _) = r.redact_prefix(&held, r.longest - 1, true);
+            out.extend(o);
+            let out = String::from_utf8(out).unwrap();
+            assert_eq!(out.matches("[REDACTED]").count(), 4, "step {step}: {out}");
+            assert!(
+                out.starts_with("a [REDACTED] b ") && out.ends_with(" e"),
+                "{out}"
+            );
+        }
+    }
+}
