@@ -66,6 +66,7 @@ impl TlsUpstream {
                     break;
                 };
                 let (acceptor, log) = (acceptor.clone(), log.clone());
+                let _ = stream.set_nodelay(true);
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(stream).await else {
                         return;
@@ -587,6 +588,35 @@ async fn basic_auth_from_a_multi_field_secret_and_declarations_checked_at_deploy
         .json(Method::GET, "/v1/projects/acme/packages/refused")
         .await;
     assert_eq!(status, 404, "a refused manifest deploys nothing");
+
+    // Without `--outbound-ca`, the upstream's certificate is not trusted: no credential, no
+    // request, whatever the manifest says.
+    let untrusting = Server::start_with(Options {
+        extra_args: vec!["--outbound-allow-private".into()],
+        ..Options::default()
+    })
+    .await;
+    untrusting
+        .deploy_with("acme/basic", "credentials", &basic)
+        .await;
+    put_secret(
+        &untrusting,
+        "/v1/projects/acme/packages/basic/secrets/DB",
+        json!({ "user": "svc-reports", "password": password }),
+    )
+    .await;
+    let before = upstream.received().len();
+    let (got, _) = call(
+        &untrusting,
+        &format!("/acme/basic/?url=https://localhost:{port}/echo&credential=DB"),
+    )
+    .await;
+    assert!(got["error"].as_str().unwrap().contains("Tls"), "{got}");
+    assert_eq!(
+        upstream.received().len(),
+        before,
+        "nothing reached the upstream"
+    );
 }
 
 #[test]

@@ -39,6 +39,8 @@ use zeroize::Zeroizing;
 pub const REDACTED: &[u8] = b"[REDACTED]";
 /// What every placeholder starts with.
 pub const PLACEHOLDER_PREFIX: &str = "edgeward-credential-";
+/// The random part of a placeholder: 128 bits in hex.
+const PLACEHOLDER_ID_LEN: usize = 32;
 /// Forms of a value shorter than this are not redacted (as output masking does not mask
 /// them): redacting every `on` or `42` would wreck responses and tell little.
 const MIN_PATTERN_BYTES: usize = 4;
@@ -265,6 +267,91 @@ impl Format {
     }
 }
 
+/// A version's declared credentials, with what was built from their current values (shared by
+/// its executions: a header value and a redactor are built once per value, not per request).
+pub struct Declared {
+    specs: Box<[Spec]>,
+    /// Per credential: the value last rendered, and what it rendered to.
+    rendered: Mutex<Vec<Option<(SecretValue, Arc<Rendered>)>>>,
+    /// The redactor of the values it was built from (index-aligned with `specs`).
+    redactor: Mutex<Option<(Vec<Option<SecretValue>>, Arc<Redactor>)>>,
+}
+
+impl std::fmt::Debug for Declared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Declared")
+            .field("specs", &self.specs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Declared {
+    /// The credentials a version declares.
+    pub fn new(specs: Vec<Spec>) -> Arc<Declared> {
+        let n = specs.len();
+        Arc::new(Declared {
+            specs: specs.into(),
+            rendered: Mutex::new(vec![None; n]),
+            redactor: Mutex::new(None),
+        })
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.specs.is_empty()
+    }
+
+    /// What credential `i` renders to with `value`, from the cache when the value is the one
+    /// last rendered.
+    fn render(&self, i: usize, value: &SecretValue) -> Result<Arc<Rendered>, String> {
+        {
+            let cached = self.rendered.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((v, r)) = &cached[i]
+                && v.expose() == value.expose()
+            {
+                return Ok(r.clone());
+            }
+        }
+        let rendered = Arc::new(self.specs[i].render(value)?);
+        let mut cached = self.rendered.lock().unwrap_or_else(|e| e.into_inner());
+        cached[i] = Some((value.clone(), rendered.clone()));
+        Ok(rendered)
+    }
+
+    /// A redactor of `values` (some may be unresolved), from the cache when they are the ones
+    /// it was last built from.
+    fn redactor(&self, values: &[Option<(SecretValue, Arc<Rendered>)>]) -> Option<Arc<Redactor>> {
+        let same = |cached: &[Option<SecretValue>]| {
+            cached.len() == values.len()
+                && cached.iter().zip(values).all(|(a, b)| match (a, b) {
+                    (None, None) => true,
+                    (Some(a), Some((b, _))) => a.expose() == b.expose(),
+                    _ => false,
+                })
+        };
+        {
+            let cached = self.redactor.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((key, r)) = &*cached
+                && same(key)
+            {
+                return Some(r.clone());
+            }
+        }
+        let patterns: Vec<&[u8]> = values
+            .iter()
+            .flatten()
+            .flat_map(|(_, r)| r.patterns.iter().map(|p| p.as_slice()))
+            .collect();
+        let redactor = Arc::new(Redactor::new(&patterns)?);
+        let key = values
+            .iter()
+            .map(|v| v.as_ref().map(|(v, _)| v.clone()))
+            .collect();
+        *self.redactor.lock().unwrap_or_else(|e| e.into_inner()) = Some((key, redactor.clone()));
+        Some(redactor)
+    }
+}
+
 /// A credential's header value and the forms of its secret a response is redacted of.
 struct Rendered {
     header: http::HeaderValue,
@@ -311,9 +398,6 @@ fn forms(secret: &str) -> Vec<Zeroizing<Vec<u8>>> {
     out.dedup();
     out
 }
-
-/// The forms of one credential's secret that responses are redacted of.
-type Forms = Arc<[Zeroizing<Vec<u8>>]>;
 
 /// One credential sent: which, from which scope, to which host, how many times.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -364,10 +448,8 @@ const MAX_REFUSALS: usize = 32;
 
 /// One execution's credentials: the declarations, a placeholder for each, and what was done.
 pub struct Session {
-    specs: Arc<[Spec]>,
+    declared: Arc<Declared>,
     placeholders: Box<[String]>,
-    /// Finds any placeholder (leftmost-first; none is a prefix of another).
-    finder: AhoCorasick,
     resolver: Resolver,
     state: Mutex<State>,
 }
@@ -375,7 +457,7 @@ pub struct Session {
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
-            .field("credentials", &self.specs.len())
+            .field("credentials", &self.declared.specs.len())
             .finish_non_exhaustive()
     }
 }
@@ -383,9 +465,9 @@ impl std::fmt::Debug for Session {
 #[derive(Default)]
 struct State {
     log: CredentialLog,
-    /// What every response of this execution is redacted of: each credential's forms, once
-    /// resolved (index-aligned with `specs`).
-    resolved: Vec<Option<Forms>>,
+    /// Each credential's value and rendering, once resolved (index-aligned with `specs`):
+    /// every response of this execution is redacted of them, its output masked of them.
+    resolved: Vec<Option<(SecretValue, Arc<Rendered>)>>,
 }
 
 /// A request that may go, with the headers to fill in when it does.
@@ -396,29 +478,46 @@ pub struct Plan {
 
 impl Session {
     /// A session for one execution of a package declaring `specs` (none: no session).
-    pub fn new(specs: Arc<[Spec]>, resolver: Resolver) -> Option<Arc<Session>> {
-        if specs.is_empty() {
+    pub fn new(declared: &Arc<Declared>, resolver: Resolver) -> Option<Arc<Session>> {
+        if declared.is_empty() {
             return None;
         }
-        let placeholders: Box<[String]> = specs
+        let placeholders: Box<[String]> = declared
+            .specs
             .iter()
             .map(|_| format!("{PLACEHOLDER_PREFIX}{:032x}", rand::random::<u128>()))
             .collect();
-        let finder = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostFirst)
-            .build(placeholders.iter())
-            .ok()?;
-        let resolved = vec![None; specs.len()];
         Some(Arc::new(Session {
-            specs,
-            placeholders,
-            finder,
-            resolver,
             state: Mutex::new(State {
                 log: CredentialLog::default(),
-                resolved,
+                resolved: vec![None; declared.specs.len()],
             }),
+            declared: declared.clone(),
+            placeholders,
+            resolver,
         }))
+    }
+
+    /// The credential whose placeholder `hay` holds first, if any. Placeholders share a
+    /// prefix, so one substring search finds every candidate; one of another execution (or
+    /// made up) is not a match.
+    fn find(&self, hay: &[u8]) -> Option<usize> {
+        static PREFIX: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+            std::sync::LazyLock::new(|| memchr::memmem::Finder::new(PLACEHOLDER_PREFIX));
+        let mut from = 0;
+        while let Some(at) = PREFIX.find(&hay[from..]) {
+            let tail = from + at + PLACEHOLDER_PREFIX.len();
+            if let Some(id) = hay.get(tail..tail + PLACEHOLDER_ID_LEN)
+                && let Some(i) = self
+                    .placeholders
+                    .iter()
+                    .position(|p| &p.as_bytes()[PLACEHOLDER_PREFIX.len()..] == id)
+            {
+                return Some(i);
+            }
+            from += at + 1;
+        }
+        None
     }
 
     /// The placeholder of credential `secret`, if the package declares it.
@@ -430,16 +529,19 @@ impl Session {
     /// The header credential `secret` goes in, and its placeholder.
     pub fn header(&self, secret: &str) -> Option<(&http::HeaderName, &str)> {
         let i = self.index(secret)?;
-        Some((&self.specs[i].header, &self.placeholders[i]))
+        Some((&self.declared.specs[i].header, &self.placeholders[i]))
     }
 
     fn index(&self, secret: &str) -> Option<usize> {
-        self.specs.iter().position(|s| s.secret.as_str() == secret)
+        self.declared
+            .specs
+            .iter()
+            .position(|s| s.secret.as_str() == secret)
     }
 
     fn refuse(&self, i: usize, uri: &http::Uri, reason: String) -> ErrorCode {
         let refusal = CredentialRefusal {
-            secret: self.specs[i].secret.to_string(),
+            secret: self.declared.specs[i].secret.to_string(),
             host: authority(uri),
             reason,
         };
@@ -456,19 +558,18 @@ impl Session {
     /// declared https host, are planned for; any other refuses the whole request.
     pub fn prepare<B>(&self, request: &http::Request<B>) -> Result<Plan, ErrorCode> {
         let uri = request.uri();
-        if let Some(m) = self.finder.find(uri.to_string().as_bytes()) {
-            return Err(self.refuse(m.pattern().as_usize(), uri, "in the URL".into()));
+        if let Some(i) = self.find(uri.to_string().as_bytes()) {
+            return Err(self.refuse(i, uri, "in the URL".into()));
         }
         let mut attach = Vec::new();
         for (name, value) in request.headers() {
-            if let Some(m) = self.finder.find(name.as_str()) {
-                return Err(self.refuse(m.pattern().as_usize(), uri, "in a header's name".into()));
+            if let Some(i) = self.find(name.as_str().as_bytes()) {
+                return Err(self.refuse(i, uri, "in a header's name".into()));
             }
-            let Some(m) = self.finder.find(value.as_bytes()) else {
+            let Some(i) = self.find(value.as_bytes()) else {
                 continue;
             };
-            let i = m.pattern().as_usize();
-            let spec = &self.specs[i];
+            let spec = &self.declared.specs[i];
             if *name != spec.header {
                 return Err(self.refuse(
                     i,
@@ -519,7 +620,7 @@ impl Session {
         if value == placeholder {
             return true;
         }
-        let format = &self.specs[i].format;
+        let format = &self.declared.specs[i].format;
         if format.basic || format.parts.iter().any(|p| matches!(p, Part::Field(_))) {
             return false;
         }
@@ -543,13 +644,13 @@ impl Session {
     ) -> Result<(), ErrorCode> {
         let host = authority(request.uri());
         for &i in &plan.attach {
-            let spec = &self.specs[i];
+            let spec = &self.declared.specs[i];
             let denied = |why: String| {
                 tracing::debug!(secret = %spec.secret, %why, "credential not attached");
                 ErrorCode::InternalError(Some(format!("credential {}: {why}", spec.secret)))
             };
-            let (scope, rendered) = match self.resolver.get(spec.secret.as_str()).await {
-                Ok(Some((scope, secret))) => (scope, spec.render(&secret.value).map_err(denied)?),
+            let (scope, value) = match self.resolver.get(spec.secret.as_str()).await {
+                Ok(Some((scope, secret))) => (scope, secret.value),
                 Ok(None) => return Err(denied("no scope holds this secret".into())),
                 Err(ResolveError::Unavailable(_)) => {
                     return Err(denied(
@@ -558,11 +659,12 @@ impl Session {
                 }
                 Err(e) => return Err(denied(e.to_string())),
             };
+            let rendered = self.declared.render(i, &value).map_err(denied)?;
             request
                 .headers_mut()
-                .insert(spec.header.clone(), rendered.header);
+                .insert(spec.header.clone(), rendered.header.clone());
             let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            state.resolved[i] = Some(rendered.patterns.into());
+            state.resolved[i] = Some((value, rendered));
             note_use(&mut state.log, spec, scope, &host);
         }
         Ok(())
@@ -574,17 +676,17 @@ impl Session {
     pub async fn resolve_rest(&self) {
         let missing: Vec<usize> = {
             let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            (0..self.specs.len())
+            (0..self.declared.specs.len())
                 .filter(|&i| state.resolved[i].is_none())
                 .collect()
         };
         for i in missing {
-            let spec = &self.specs[i];
+            let spec = &self.declared.specs[i];
             if let Ok(Some((_, secret))) = self.resolver.get(spec.secret.as_str()).await
-                && let Ok(rendered) = spec.render(&secret.value)
+                && let Ok(rendered) = self.declared.render(i, &secret.value)
             {
                 let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-                state.resolved[i] = Some(rendered.patterns.into());
+                state.resolved[i] = Some((secret.value, rendered));
             }
         }
     }
@@ -592,13 +694,19 @@ impl Session {
     /// A redactor for one response, of every value resolved so far.
     pub fn redactor(&self) -> Option<Arc<Redactor>> {
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let patterns: Vec<&[u8]> = state
-            .resolved
-            .iter()
-            .flatten()
-            .flat_map(|forms| forms.iter().map(|p| p.as_slice()))
-            .collect();
-        Redactor::new(&patterns).map(Arc::new)
+        self.declared.redactor(&state.resolved)
+    }
+
+    /// Every value resolved in this execution.
+    pub fn values(&self) -> Vec<SecretValue> {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut values: Vec<SecretValue> = Vec::new();
+        for (v, _) in state.resolved.iter().flatten() {
+            if !values.iter().any(|k| k.expose() == v.expose()) {
+                values.push(v.clone());
+            }
+        }
+        values
     }
 
     /// What the execution did with its credentials.
@@ -770,10 +878,10 @@ impl Scanning {
                 uri,
                 refused,
             } => {
-                if let Some(m) = session.finder.find(&self.held[..]) {
+                if let Some(i) = session.find(&self.held[..]) {
                     refused.store(true, Ordering::Relaxed);
                     self.held.clear();
-                    return Err(session.refuse(m.pattern().as_usize(), uri, "in the body".into()));
+                    return Err(session.refuse(i, uri, "in the body".into()));
                 }
                 let keep = if end {
                     0
@@ -843,19 +951,14 @@ impl Body for Scanning {
                                 },
                                 Ok(t),
                             ) => {
-                                if let Some(m) = t.iter().find_map(|(n, v)| {
+                                if let Some(i) = t.iter().find_map(|(n, v)| {
                                     session
-                                        .finder
-                                        .find(n.as_str())
-                                        .or_else(|| session.finder.find(v.as_bytes()))
+                                        .find(n.as_str().as_bytes())
+                                        .or_else(|| session.find(v.as_bytes()))
                                 }) {
                                     refused.store(true, Ordering::Relaxed);
                                     this.done = true;
-                                    let code = session.refuse(
-                                        m.pattern().as_usize(),
-                                        uri,
-                                        "in the trailers".into(),
-                                    );
+                                    let code = session.refuse(i, uri, "in the trailers".into());
                                     return Poll::Ready(Some(Err(code)));
                                 }
                                 t

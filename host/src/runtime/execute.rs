@@ -239,8 +239,7 @@ where
         trigger.user,
     );
     let mut secrets = SecretsCtx::new(resolver.clone());
-    let credentials =
-        super::credentials::Session::new(deployed.credentials.clone(), resolver.clone());
+    let credentials = super::credentials::Session::new(&deployed.credentials, resolver.clone());
     let env = match bind_env(&deployed, &resolver, &mut secrets, credentials.as_deref()).await {
         Ok(env) => env,
         Err((http, code, message)) => {
@@ -447,7 +446,12 @@ where
         }
         // The output goes to the record writer with every value this execution obtained, to
         // be masked there before it is stored.
-        let (secrets, revealed) = data.secrets.take();
+        let (secrets, mut revealed) = data.secrets.take();
+        // Credential values never enter the guest; masking its output of them too costs
+        // little and covers an upstream's echo in a form redaction does not know.
+        if let Some(session) = &session {
+            revealed.extend(session.values());
+        }
         drop(store);
         drop(stderr);
         let output = Unmasked {

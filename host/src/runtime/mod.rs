@@ -173,7 +173,7 @@ pub struct Deployed {
     /// Hosts it may call.
     pub outbound_hosts: Arc<[outbound::HostPattern]>,
     /// The credentials the host attaches to its outbound requests.
-    pub credentials: Arc<[credentials::Spec]>,
+    pub credentials: Arc<credentials::Declared>,
     /// Outbound requests per execution.
     pub outbound_requests: u32,
     /// Its metric handles.
@@ -594,7 +594,7 @@ impl Runtime {
             )),
             concurrency: pick32(l.max_concurrency, c.concurrency),
             outbound_hosts: Arc::from(outbound_hosts),
-            credentials: Arc::from(credentials),
+            credentials: credentials::Declared::new(credentials),
             outbound_requests: pick32(l.max_outbound_requests, c.outbound_requests),
             manifest: Arc::new(manifest),
         }
