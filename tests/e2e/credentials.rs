@@ -262,6 +262,14 @@ async fn a_credential_goes_to_its_host_and_its_value_never_reaches_the_guest() {
     };
     assert_eq!(auth(&sent[0]), Some(format!("Bearer {value}")));
     assert_eq!(sent[0].host, format!("localhost:{port}"));
+    assert!(
+        !sent[0]
+            .headers
+            .iter()
+            .any(|(k, _)| k == "transfer-encoding"),
+        "a GET without a body stays one: {:?}",
+        sent[0].headers
+    );
     let text = got.to_string();
     assert!(!text.contains(&value), "the echo reached the guest: {text}");
     let b64 = base64::engine::general_purpose::STANDARD.encode(format!("Bearer {value}"));

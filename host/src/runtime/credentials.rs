@@ -904,6 +904,35 @@ impl Body for Scanning {
     type Data = Bytes;
     type Error = ErrorCode;
 
+    /// As the inner body's: an empty request stays one without a body on the wire (not a
+    /// chunked one).
+    fn is_end_stream(&self) -> bool {
+        self.pending.is_none() && self.held.is_empty() && (self.done || self.inner.is_end_stream())
+    }
+
+    /// A request body keeps its length (held bytes go out later); a redacted response's may
+    /// change.
+    fn size_hint(&self) -> http_body::SizeHint {
+        if self.is_end_stream() {
+            return http_body::SizeHint::with_exact(0);
+        }
+        match &self.check {
+            Check::Placeholders { .. } if !self.done => {
+                let inner = self.inner.size_hint();
+                let held = self.held.len() as u64;
+                match inner.exact() {
+                    Some(exact) => http_body::SizeHint::with_exact(exact.saturating_add(held)),
+                    None => {
+                        let mut hint = http_body::SizeHint::new();
+                        hint.set_lower(inner.lower().saturating_add(held));
+                        hint
+                    }
+                }
+            }
+            _ => http_body::SizeHint::default(),
+        }
+    }
+
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
