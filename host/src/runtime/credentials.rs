@@ -960,7 +960,9 @@ impl Body for Scanning {
                     }
                 }
                 Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-                    Ok(data) => match this.feed(&data, false) {
+                    // The last frame (a body of known length) goes out whole, held bytes and
+                    // all: the reader gets it in one piece.
+                    Ok(data) => match this.feed(&data, this.inner.is_end_stream()) {
                         Ok(Some(out)) => return Poll::Ready(Some(Ok(Frame::data(out)))),
                         Ok(None) => continue,
                         Err(e) => {
