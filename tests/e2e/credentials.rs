@@ -367,6 +367,20 @@ async fn a_credential_goes_to_its_host_and_its_value_never_reaches_the_guest() {
             "{put}: {record}"
         );
     }
+    // `edgeward logs` shows where credentials went, and why requests were refused.
+    let (ok, out, err) = server.cli(&["logs", "acme/plain", "--limit", "10"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&format!("credentials=STRIPE_KEY->localhost:{port}x1")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "refused | a request to 127.0.0.1:{port} with credential STRIPE_KEY's placeholder \
+             to a host"
+        )) && out.contains("placeholder in the body"),
+        "{out}"
+    );
     let after = upstream.received();
     for r in &after[before..] {
         // A refused body may have had its headers sent before the body was read; never the

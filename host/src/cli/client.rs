@@ -1116,8 +1116,17 @@ fn print_execution(e: &Execution) {
         emit(e);
         return;
     }
+    let mut credentials = String::new();
+    for u in e.credentials.iter().flat_map(|c| &c.used) {
+        credentials.push_str(if credentials.is_empty() {
+            " credentials="
+        } else {
+            ","
+        });
+        credentials.push_str(&format!("{}->{}x{}", u.secret, u.host, u.count));
+    }
     println!(
-        "{} {} {} {} v{} {} {} {:.1}ms{}",
+        "{} {} {} {} v{} {} {} {:.1}ms{}{credentials}",
         e.started_at,
         e.id,
         if e.method.is_empty() { "-" } else { &e.method },
@@ -1132,6 +1141,12 @@ fn print_execution(e: &Execution) {
             format!(" secrets={}", e.secrets.join(","))
         }
     );
+    for r in e.credentials.iter().flat_map(|c| &c.refused) {
+        println!(
+            "  refused | a request to {} with credential {}'s placeholder {}",
+            r.host, r.secret, r.reason
+        );
+    }
     for (stream, text, cut) in [
         ("stdout", &e.stdout, e.stdout_truncated),
         ("stderr", &e.stderr, e.stderr_truncated),

@@ -272,10 +272,16 @@ impl Format {
 pub struct Declared {
     specs: Box<[Spec]>,
     /// Per credential: the value last rendered, and what it rendered to.
-    rendered: Mutex<Vec<Option<(SecretValue, Arc<Rendered>)>>>,
+    rendered: Mutex<Vec<Option<Resolved>>>,
     /// The redactor of the values it was built from (index-aligned with `specs`).
-    redactor: Mutex<Option<(Vec<Option<SecretValue>>, Arc<Redactor>)>>,
+    redactor: Mutex<Option<Built>>,
 }
+
+/// A credential's value and what it rendered to.
+type Resolved = (SecretValue, Arc<Rendered>);
+
+/// A redactor and the values (index-aligned with the declarations) it was built from.
+type Built = (Vec<Option<SecretValue>>, Arc<Redactor>);
 
 impl std::fmt::Debug for Declared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -320,7 +326,7 @@ impl Declared {
 
     /// A redactor of `values` (some may be unresolved), from the cache when they are the ones
     /// it was last built from.
-    fn redactor(&self, values: &[Option<(SecretValue, Arc<Rendered>)>]) -> Option<Arc<Redactor>> {
+    fn redactor(&self, values: &[Option<Resolved>]) -> Option<Arc<Redactor>> {
         let same = |cached: &[Option<SecretValue>]| {
             cached.len() == values.len()
                 && cached.iter().zip(values).all(|(a, b)| match (a, b) {
@@ -467,7 +473,7 @@ struct State {
     log: CredentialLog,
     /// Each credential's value and rendering, once resolved (index-aligned with `specs`):
     /// every response of this execution is redacted of them, its output masked of them.
-    resolved: Vec<Option<(SecretValue, Arc<Rendered>)>>,
+    resolved: Vec<Option<Resolved>>,
 }
 
 /// A request that may go, with the headers to fill in when it does.
