@@ -216,8 +216,8 @@ async fn server_for(upstream: &TlsUpstream) -> (Server, tempfile::TempDir) {
 
 fn manifest(port: u16, extra: &str) -> String {
     format!(
-        "{extra}\n[outbound]\nhosts = [\"localhost:{port}\", \"127.0.0.1:{port}\"]\n\
-         [[outbound.credentials]]\nsecret = \"STRIPE_KEY\"\nhosts = [\"localhost:{port}\"]\n"
+        "{extra}\n[outbound]\nhosts = [\"localhost:{port}\", \"127.0.0.1:{port}\", \
+         \"http://localhost:{port}\"]\n[[outbound.credentials]]\nsecret = \"STRIPE_KEY\"\nhosts = [\"localhost:{port}\"]\n"
     )
 }
 
@@ -416,6 +416,24 @@ async fn a_credential_goes_to_its_host_and_its_value_never_reaches_the_guest() {
             .all(|r| r.path != "/landing" || auth(r).is_none()),
         "the credential reached the redirect's target"
     );
+    // Nor over plain http to the declared host name, which [outbound] allows.
+    let (got, id) = call(
+        &server,
+        &format!("/acme/sdk/?url=http://localhost:{port}/echo&credential=STRIPE_KEY"),
+    )
+    .await;
+    assert!(
+        got["error"].as_str().unwrap().contains("HttpRequestDenied"),
+        "{got}"
+    );
+    let record = server.execution("acme", &id).await;
+    assert!(
+        record["credentials"]["refused"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("plain http"),
+        "{record}"
+    );
 
     // A rotation is seen by the next execution, without a redeploy.
     let rotated = format!("sk_live_{}", unique("rotated"));
@@ -461,7 +479,7 @@ async fn a_credential_goes_to_its_host_and_its_value_never_reaches_the_guest() {
             total("CREDENTIAL refused", "package:acme/sdk"),
             total("CREDENTIAL refused", "package:acme/plain"),
         ];
-        if counts == [3, 2, 1, 5] {
+        if counts == [3, 2, 2, 5] {
             let text = audit.to_string();
             assert!(text.contains(&format!("to localhost:{port}")), "{text}");
             assert!(!text.contains(&value) && !text.contains("edgeward-credential-"));
@@ -469,7 +487,13 @@ async fn a_credential_goes_to_its_host_and_its_value_never_reaches_the_guest() {
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "credential audit counts {counts:?}: {audit}"
+            "credential audit counts {counts:?}: {audit}\n{}",
+            server
+                .log()
+                .lines()
+                .filter(|l| l.contains("credential") || l.contains("ERROR"))
+                .collect::<Vec<_>>()
+                .join("\n")
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
