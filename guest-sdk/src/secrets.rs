@@ -133,6 +133,16 @@ impl Secret {
         self.handle.version()
     }
 
+    /// One field of a multi-field secret, copied into this instance's memory without parsing
+    /// its JSON: a string as it is, a number or boolean as written, an object or array as JSON.
+    /// `None` for a plain value, a missing field or `null`.
+    pub fn field(&self, name: &str) -> Option<SecretValue> {
+        self.handle.field(name).map(|value| SecretValue {
+            value,
+            is_object: false,
+        })
+    }
+
     /// Copies the value into this instance's memory.
     pub fn reveal(&self) -> SecretValue {
         match self.handle.reveal() {

@@ -7,7 +7,11 @@
 //!
 //! [env]                                  # the guest's WASI environment
 //! DB_PASSWORD = "secret:DB_PASS"         # bound to a secret, resolved per instance
+//! DB_HOST = "secret:db#HOST"             # one field of a multi-field secret
 //! MODE = "production"                    # a literal
+//!
+//! [env.expand]                           # one variable per field: DB_HOST, DB_PASSWORD…
+//! DB_ = "secret:db"
 //!
 //! [outbound]
 //! hosts = ["api.example.com", "*.example.org:443"]
@@ -41,15 +45,43 @@ pub struct Manifest {
     /// Secret names the package may read; `None` means any name its scopes hold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets: Option<Vec<String>>,
-    /// Environment variables for the guest: a literal, or `secret:NAME`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub env: BTreeMap<String, String>,
+    /// Environment variables for the guest: a literal, `secret:NAME`, `secret:NAME#FIELD` or
+    /// `credential:NAME`; and `expand`, prefixes bound to multi-field secrets.
+    #[serde(default, skip_serializing_if = "Env::is_empty")]
+    pub env: Env,
     /// Outbound HTTP.
     #[serde(default, skip_serializing_if = "Outbound::is_empty")]
     pub outbound: Outbound,
     /// Resource limits; unset fields take the server's defaults.
     #[serde(default)]
     pub limits: Limits,
+}
+
+/// The guest's environment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Env {
+    /// `PREFIX = "secret:NAME"`: a variable `PREFIX` + field name per field of a multi-field
+    /// secret (as EDITO injects a folder's keys). Variables named in the table itself win.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub expand: BTreeMap<String, String>,
+    /// `NAME = value`.
+    #[serde(flatten)]
+    pub vars: BTreeMap<String, String>,
+}
+
+impl Env {
+    fn is_empty(&self) -> bool {
+        self.expand.is_empty() && self.vars.is_empty()
+    }
+}
+
+/// Whether `key` may name an environment variable (or begin one, as an expansion's prefix).
+fn env_name_ok(key: &str) -> bool {
+    key.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && key.len() <= 128
 }
 
 /// Outbound HTTP permissions.
@@ -144,6 +176,11 @@ pub enum EnvBinding {
     Literal(String),
     /// The value of a secret, resolved like `get(name)`.
     Secret(SecretName),
+    /// One field of a multi-field secret (`secret:NAME#FIELD`).
+    SecretField(SecretName, String),
+    /// Every field of a multi-field secret, each as the binding's key followed by the field's
+    /// name (`[env.expand]`).
+    Expand(SecretName),
     /// A per-execution placeholder for a declared credential, which the host replaces with
     /// the value only where the declaration allows it.
     Credential(SecretName),
@@ -178,7 +215,9 @@ impl Manifest {
         for (key, binding) in self.env_bindings()? {
             // A binding the allowlist refuses could never bind: refused here, at deploy,
             // rather than failing every request.
-            if let EnvBinding::Secret(name) = &binding
+            if let EnvBinding::Secret(name)
+            | EnvBinding::SecretField(name, _)
+            | EnvBinding::Expand(name) = &binding
                 && !self.allows_secret(name.as_str())
             {
                 return Err(ManifestError(format!(
@@ -197,12 +236,11 @@ impl Manifest {
                      declares"
                 )));
             }
-            let ok = key
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                && key.len() <= 128;
+            let ok = match &binding {
+                // A prefix may be empty: the fields' own names then.
+                EnvBinding::Expand(_) => key.is_empty() || env_name_ok(&key),
+                _ => env_name_ok(&key),
+            };
             if !ok {
                 return Err(ManifestError(format!(
                     "env: invalid variable name {key:?}: use A-Z, a-z, 0-9 and '_', not \
@@ -257,24 +295,48 @@ impl Manifest {
         Ok(())
     }
 
-    /// The env bindings, with `secret:` references parsed.
+    /// The env bindings, with `secret:` references parsed: expansions first (as
+    /// `expand.PREFIX`'s prefix), then the variables, which win over an expansion's.
     pub fn env_bindings(&self) -> Result<Vec<(String, EnvBinding)>, ManifestError> {
-        self.env
-            .iter()
-            .map(|(k, v)| {
-                let name = |name: &str| {
-                    SecretName::parse(name).map_err(|e| ManifestError(format!("env.{k}: {e}")))
-                };
-                let binding = if let Some(n) = v.strip_prefix("secret:") {
-                    EnvBinding::Secret(name(n)?)
-                } else if let Some(n) = v.strip_prefix("credential:") {
-                    EnvBinding::Credential(name(n)?)
-                } else {
-                    EnvBinding::Literal(v.clone())
-                };
-                Ok((k.clone(), binding))
-            })
-            .collect()
+        let mut out = Vec::with_capacity(self.env.expand.len() + self.env.vars.len());
+        for (prefix, v) in &self.env.expand {
+            let name = v
+                .strip_prefix("secret:")
+                .filter(|n| !n.contains('#'))
+                .ok_or_else(|| {
+                    ManifestError(format!(
+                        "env.expand.{prefix}: bind a multi-field secret as \"secret:NAME\""
+                    ))
+                })?;
+            let name = SecretName::parse(name)
+                .map_err(|e| ManifestError(format!("env.expand.{prefix}: {e}")))?;
+            out.push((prefix.clone(), EnvBinding::Expand(name)));
+        }
+        for (k, v) in &self.env.vars {
+            let name = |name: &str| {
+                SecretName::parse(name).map_err(|e| ManifestError(format!("env.{k}: {e}")))
+            };
+            let binding = if let Some(n) = v.strip_prefix("secret:") {
+                match n.split_once('#') {
+                    Some((n, field)) => {
+                        if !crate::secrets::field_name_ok(field) {
+                            return Err(ManifestError(format!(
+                                "env.{k}: {field:?} is not a field name (A-Z, a-z, 0-9, '_', \
+                                 '.', '-', at most 128)"
+                            )));
+                        }
+                        EnvBinding::SecretField(name(n)?, field.to_string())
+                    }
+                    None => EnvBinding::Secret(name(n)?),
+                }
+            } else if let Some(n) = v.strip_prefix("credential:") {
+                EnvBinding::Credential(name(n)?)
+            } else {
+                EnvBinding::Literal(v.clone())
+            };
+            out.push((k.clone(), binding));
+        }
+        Ok(out)
     }
 
     /// Whether the allowlist (if any) admits `name`.
@@ -309,6 +371,22 @@ timeout-ms = 500
         assert!(a.allows_secret("DB_PASS") && !a.allows_secret("OTHER"));
         assert!(Manifest::default().allows_secret("ANY"));
         assert_eq!(Manifest::parse(a.to_json().as_bytes()).unwrap(), a);
+    }
+
+    #[test]
+    fn fields_and_expansions_parse_in_toml_and_json() {
+        let toml = b"[env]\nA = \"secret:db#HOST\"\n[env.expand]\nDB_ = \"secret:db\"\n";
+        let json = br#"{"env":{"A":"secret:db#HOST","expand":{"DB_":"secret:db"}}}"#;
+        let m = Manifest::parse(toml).unwrap();
+        assert_eq!(m, Manifest::parse(json).unwrap());
+        assert_eq!(Manifest::parse(m.to_json().as_bytes()).unwrap(), m);
+        let bindings = m.env_bindings().unwrap();
+        assert!(
+            matches!(&bindings[0], (k, EnvBinding::Expand(n)) if k == "DB_" && n.as_str() == "db")
+        );
+        assert!(
+            matches!(&bindings[1], (k, EnvBinding::SecretField(n, f)) if k == "A" && n.as_str() == "db" && f == "HOST")
+        );
     }
 
     #[test]

@@ -1449,3 +1449,160 @@ async fn a_forged_import_journal_cannot_steer_the_host_outside_its_scopes() {
     let (_, left, _) = bao.try_cli(&["kv", "list", "-mount=secret", &format!("{prefix}/_imports")]);
     assert!(left.trim().is_empty(), "the journal is settled: {left}");
 }
+
+/// One field at a time (issue 16, item 1): `field` on the guest's handle (through the SDK),
+/// `secret:NAME#FIELD` env bindings, and `[env.expand]` (a variable per field, the manifest's
+/// own variables winning), with what a plain value or a missing field gets.
+async fn one_field_at_a_time(bao: Option<&OpenBao>) {
+    let server = Server::start_with(Options::backend(bao)).await;
+    server.deploy("acme/reader", "secrets").await;
+    server
+        .deploy_with(
+            "acme/env",
+            "inspect",
+            "[env]\nDB_HOST = \"secret:db#HOST\"\nDB_PORT = \"from-the-manifest\"\n\
+             [env.expand]\nDB_ = \"secret:db\"\n",
+        )
+        .await;
+    server
+        .deploy_with(
+            "acme/flat",
+            "inspect",
+            "[env.expand]\nP_ = \"secret:plain\"\n",
+        )
+        .await;
+    let password = format!("pw-{}", unique("field"));
+    server.plant_value(&password);
+    for (name, value) in [
+        (
+            "db",
+            json!({ "HOST": "db.internal", "PASSWORD": password, "PORT": 5432, "TLS": true,
+                    "opt": null, "weird-key.x": "w" }),
+        ),
+        ("plain", json!("plain-text-value")),
+    ] {
+        let r = server
+            .api(Method::PUT, &format!("/v1/projects/acme/secrets/{name}"))
+            .json(&json!({ "value": value }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{name}");
+    }
+    for (query, want) in [
+        ("name=db&field=HOST", json!("db.internal")),
+        ("name=db&field=PASSWORD", json!(password)),
+        ("name=db&field=PORT", json!("5432")),
+        ("name=db&field=TLS", json!("true")),
+        ("name=db&field=opt", Value::Null),
+        ("name=db&field=missing", Value::Null),
+        ("name=plain&field=HOST", Value::Null),
+    ] {
+        let (status, body) = server.get(&format!("/acme/reader/?{query}")).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["field"], want, "{query}: {body}");
+    }
+
+    let (status, body) = server.get("/acme/env/").await;
+    assert_eq!(status, 200, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    let env: std::collections::BTreeMap<String, String> = body["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|kv| {
+            (
+                kv[0].as_str().unwrap().into(),
+                kv[1].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let want: std::collections::BTreeMap<String, String> = [
+        ("DB_HOST", "db.internal"),
+        ("DB_PASSWORD", password.as_str()),
+        ("DB_PORT", "from-the-manifest"),
+        ("DB_TLS", "true"),
+        ("DB_weird_key_x", "w"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(
+        env, want,
+        "null fields are left out, the manifest's variables win"
+    );
+
+    // Expanding a plain value is refused per request with the reason, never the value.
+    let r = server
+        .call(Method::GET, "/acme/flat/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unresolved_binding", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("plain value") && !message.contains("plain-text-value"),
+        "{body}"
+    );
+
+    // Malformed bindings are refused at deploy.
+    for (manifest, reason) in [
+        ("[env]\nX = \"secret:db#\"\n", "not a field name"),
+        ("[env]\nX = \"secret:db#a b\"\n", "not a field name"),
+        (
+            "[env.expand]\nP_ = \"literal\"\n",
+            "bind a multi-field secret",
+        ),
+        (
+            "[env.expand]\nP_ = \"secret:db#HOST\"\n",
+            "bind a multi-field secret",
+        ),
+        (
+            "[env.expand]\n\"1P\" = \"secret:db\"\n",
+            "invalid variable name",
+        ),
+        (
+            "secrets = [\"A\"]\n[env.expand]\nP_ = \"secret:db\"\n",
+            "allowlist",
+        ),
+    ] {
+        let form = reqwest::multipart::Form::new()
+            .part(
+                "component",
+                reqwest::multipart::Part::bytes(
+                    std::fs::read(crate::harness::guest("inspect")).unwrap(),
+                ),
+            )
+            .part(
+                "manifest",
+                reqwest::multipart::Part::text(manifest.to_string()),
+            );
+        let r = server
+            .api(Method::POST, "/v1/projects/acme/packages/bad/versions")
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422, "{manifest}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "bad_manifest");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(reason),
+            "{manifest}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn one_field_at_a_time_on_the_embedded_backend() {
+    one_field_at_a_time(None).await;
+}
+
+#[tokio::test]
+async fn one_field_at_a_time_on_openbao() {
+    let bao = OpenBao::start();
+    one_field_at_a_time(Some(&bao)).await;
+}

@@ -6,7 +6,7 @@
 //! benchmarks); `?print=1` writes the value to stdout in two pieces and
 //! to stderr whole (for the masking tests); `?split=1` writes its first half to stdout and the
 //! rest to stderr; `?forms=1` prints every leaf of the value raw, JSON-escaped and with
-//! `{:?}`; `?log_body=1` only *uses* the secret and logs the request body to stdout (what an
+//! `{:?}`; `?field=F` returns field `F` of a multi-field value; `?log_body=1` only *uses* the secret and logs the request body to stdout (what an
 //! attacker who can send requests controls); `?names=` with `&print=1` prints every value.
 
 use edgeward_sdk::secrets::{self, Scope};
@@ -98,6 +98,10 @@ fn handle(req: Request) -> Response {
                 print!("value: {a}");
                 println!("{b} (end)");
                 eprintln!("stderr sees {text}");
+            }
+            if let Some(field) = req.query_param("field") {
+                // One field, without parsing the JSON (null: none).
+                body["field"] = json!(secret.field(&field).map(|v| v.expose().to_string()));
             }
             if req.query_param("reveal").is_some() {
                 let value = secret.reveal();

@@ -135,17 +135,14 @@ impl Spec {
             None
         };
         let field_text = |name: &str| -> Result<Zeroizing<String>, String> {
-            let fields = fields.as_ref().ok_or_else(|| {
-                format!("the format names field {name}, but the secret is a plain value")
-            })?;
-            match fields.get(name) {
-                Some(serde_json::Value::String(s)) => Ok(Zeroizing::new(s.clone())),
-                Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
-                    Ok(Zeroizing::new(v.to_string()))
-                }
-                Some(_) => Err(format!("the secret's field {name} is not a string")),
-                None => Err(format!("the secret has no field {name}")),
+            if fields.is_none() {
+                return Err(format!(
+                    "the format names field {name}, but the secret is a plain value"
+                ));
             }
+            value
+                .field(name)
+                .ok_or_else(|| format!("the secret has no field {name}"))
         };
         let secret = match (&self.field, fields.is_some()) {
             (None, false) => Zeroizing::new(value.expose().to_string()),
@@ -187,12 +184,7 @@ impl Spec {
     }
 }
 
-fn field_name_ok(f: &str) -> bool {
-    !f.is_empty()
-        && f.len() <= 128
-        && f.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-}
+use crate::secrets::field_name_ok;
 
 /// A header value's template: literal text, `{}` (the secret, exactly once) and `{field}`s.
 #[derive(Debug)]

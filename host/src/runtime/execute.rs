@@ -615,30 +615,79 @@ async fn bind_env(
                     }
                 }
             }
-            EnvBinding::Secret(name) => match resolver.get(name.as_str()).await {
-                Ok(Some((scope, secret))) => {
-                    secrets.note_bound(scope, &secret);
-                    env.push((key.clone(), secret.value.expose().to_string()));
+            EnvBinding::Secret(name)
+            | EnvBinding::SecretField(name, _)
+            | EnvBinding::Expand(name) => {
+                let (scope, secret) = match resolver.get(name.as_str()).await {
+                    Ok(Some(found)) => found,
+                    Ok(None) => {
+                        return Err((
+                            500,
+                            ErrorCode::UnresolvedBinding,
+                            format!("env {key}: no scope holds secret {name}"),
+                        ));
+                    }
+                    Err(e) => {
+                        let status = if matches!(e, ResolveError::Unavailable(_)) {
+                            503
+                        } else {
+                            500
+                        };
+                        return Err((status, e.code(), format!("env {key}: {e}")));
+                    }
+                };
+                secrets.note_bound(scope, &secret);
+                let unbound = |why: String| Err((500, ErrorCode::UnresolvedBinding, why));
+                match binding {
+                    EnvBinding::SecretField(_, field) => match secret.value.field(field) {
+                        Some(text) => env.push((key.clone(), text.to_string())),
+                        None => {
+                            return unbound(format!(
+                                "env {key}: secret {name} has no field {field} (or is a plain \
+                                 value)"
+                            ));
+                        }
+                    },
+                    EnvBinding::Expand(_) => match secret.value.fields() {
+                        Some(fields) => {
+                            for (field, text) in fields {
+                                // A field whose name cannot be a variable's gets `_` for each
+                                // character that cannot.
+                                let var: String = format!("{key}{field}")
+                                    .chars()
+                                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                                    .collect();
+                                env.push((var, text.to_string()));
+                            }
+                        }
+                        None => {
+                            return unbound(format!(
+                                "env.expand {key}: secret {name} is a plain value; expanding \
+                                 needs a multi-field secret"
+                            ));
+                        }
+                    },
+                    _ => env.push((key.clone(), secret.value.expose().to_string())),
                 }
-                Ok(None) => {
-                    return Err((
-                        500,
-                        ErrorCode::UnresolvedBinding,
-                        format!("env {key}: no scope holds secret {name}"),
-                    ));
-                }
-                Err(e) => {
-                    let status = if matches!(e, ResolveError::Unavailable(_)) {
-                        503
-                    } else {
-                        500
-                    };
-                    return Err((status, e.code(), format!("env {key}: {e}")));
-                }
-            },
+            }
         }
     }
-    Ok(env)
+    // A variable named in the manifest wins over an expansion's (expansions come first).
+    if !deployed
+        .env
+        .iter()
+        .any(|(_, b)| matches!(b, EnvBinding::Expand(_)))
+    {
+        return Ok(env);
+    }
+    let mut seen = std::collections::HashSet::with_capacity(env.len());
+    let mut kept: Vec<(String, String)> = env
+        .into_iter()
+        .rev()
+        .filter(|(k, _)| seen.insert(k.clone()))
+        .collect();
+    kept.reverse();
+    Ok(kept)
 }
 
 fn classify(e: &wasmtime::Error) -> ExecutionStatus {

@@ -19,6 +19,7 @@ mod bindings {
             "edgeward:platform/secrets.[method]secret.scope": trappable,
             "edgeward:platform/secrets.[method]secret.version": trappable,
             "edgeward:platform/secrets.[method]secret.reveal": trappable,
+            "edgeward:platform/secrets.[method]secret.field": trappable,
             "edgeward:platform/secrets.[drop]secret": trappable,
             // Attaching only marks the request; the value is resolved when it is sent.
             "edgeward:platform/credentials.attach": trappable,
@@ -261,6 +262,15 @@ impl wit::HostSecret for SecretsView<'_> {
         } else {
             wit::SecretValue::Text(text)
         })
+    }
+
+    fn field(
+        &mut self,
+        this: Resource<GuestSecret>,
+        name: String,
+    ) -> wasmtime::Result<Option<String>> {
+        let value = &self.table.get(&this)?.secret.value;
+        Ok(value.field(&name).map(|text| text.to_string()))
     }
 
     fn drop(&mut self, this: Resource<GuestSecret>) -> wasmtime::Result<()> {

@@ -115,6 +115,50 @@ impl SecretValue {
     pub fn is_object(&self) -> bool {
         matches!(self, SecretValue::Object(_))
     }
+
+    /// Field `name` of a multi-field value, as text: a string as it is, a number or boolean as
+    /// written, an object or array as JSON. `None` for a plain value, a missing field or `null`.
+    pub fn field(&self, name: &str) -> Option<zeroize::Zeroizing<String>> {
+        if !self.is_object() {
+            return None;
+        }
+        let fields: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(self.expose()).ok()?;
+        field_text(fields.get(name)?)
+    }
+
+    /// Every field of a multi-field value (`None` for a plain value), as [`SecretValue::field`]
+    /// gives each; `null` fields are left out.
+    pub fn fields(&self) -> Option<Vec<(String, zeroize::Zeroizing<String>)>> {
+        if !self.is_object() {
+            return None;
+        }
+        let fields: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(self.expose()).ok()?;
+        Some(
+            fields
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), field_text(v)?)))
+                .collect(),
+        )
+    }
+}
+
+fn field_text(v: &serde_json::Value) -> Option<zeroize::Zeroizing<String>> {
+    match v {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(zeroize::Zeroizing::new(s.clone())),
+        other => Some(zeroize::Zeroizing::new(other.to_string())),
+    }
+}
+
+/// Whether `f` may name a field where a manifest refers to one (`secret:NAME#FIELD`, a
+/// credential's `field`): A-Z, a-z, 0-9, `_`, `.`, `-`, 1 to 128 characters.
+pub fn field_name_ok(f: &str) -> bool {
+    !f.is_empty()
+        && f.len() <= 128
+        && f.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 impl fmt::Debug for SecretValue {
