@@ -1548,6 +1548,67 @@ async fn one_field_at_a_time(bao: Option<&OpenBao>) {
         "{body}"
     );
 
+    // Deploy-time bindings (item 4): `--secret ENV=NAME[#FIELD]` and `--env K=V`, over the
+    // manifest; one that cannot resolve is refused at deploy, naming it, and the version
+    // before keeps serving.
+    let inspect = crate::harness::guest("inspect");
+    let inspect = inspect.to_str().unwrap();
+    let env_of = |body: String| -> std::collections::BTreeMap<String, String> {
+        let body: Value = serde_json::from_str(&body).unwrap();
+        body["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|kv| {
+                (
+                    kv[0].as_str().unwrap().into(),
+                    kv[1].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+    let (ok, _, err) = server.cli(&[
+        "deploy",
+        "acme/cli",
+        inspect,
+        "--secret",
+        "PASS=db#PASSWORD",
+        "--secret",
+        "WHOLE=plain",
+        "--env",
+        "MODE=prod",
+    ]);
+    assert!(ok, "{err}");
+    let expected: std::collections::BTreeMap<String, String> = [
+        ("MODE", "prod"),
+        ("PASS", password.as_str()),
+        ("WHOLE", "plain-text-value"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let (status, body) = server.get("/acme/cli/").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(env_of(body), expected);
+    let (ok, _, err) = server.cli(&[
+        "deploy",
+        "acme/cli",
+        inspect,
+        "--secret",
+        "X=nope",
+        "--secret",
+        "Y=db#NOPE",
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("X (nope: no scope holds it)") && err.contains("Y (db has no field NOPE)"),
+        "{err}"
+    );
+    let (_, body) = server.get("/acme/cli/").await;
+    assert_eq!(env_of(body), expected, "the version before keeps serving");
+    let (ok, _, err) = server.cli(&["deploy", "acme/cli", inspect, "--secret", "no-equals"]);
+    assert!(!ok && err.contains("KEY=VALUE"), "{err}");
+
     // Malformed bindings are refused at deploy.
     for (manifest, reason) in [
         ("[env]\nX = \"secret:db#\"\n", "not a field name"),

@@ -57,10 +57,17 @@ pub(super) async fn upload_version(
         })?
         .to_bytes();
 
-    let (component, manifest, secrets_json) = match multipart_boundary {
+    let parts = match multipart_boundary {
         Some(boundary) => read_multipart(body, boundary).await?,
-        None => (body.to_vec(), None, None),
+        None => Parts {
+            component: body.to_vec(),
+            manifest: None,
+            secrets: None,
+            bindings: None,
+            env: None,
+        },
     };
+    let (component, manifest, secrets_json) = (parts.component, parts.manifest, parts.secrets);
     if component.len() > limit {
         return Err(too_large());
     }
@@ -74,6 +81,29 @@ pub(super) async fn upload_version(
         })?,
         None => Manifest::default(),
     };
+    // Deploy-time bindings and literals (`deploy --secret ENV=NAME --env K=V`), merged over
+    // the manifest's [env] and checked with it.
+    let mut bound = Vec::new();
+    let manifest = if parts.bindings.is_some() || parts.env.is_some() {
+        let mut merged = manifest;
+        for (k, v) in string_map("env", parts.env.as_deref().unwrap_or(b"{}"))? {
+            merged.env.vars.insert(k, v);
+        }
+        for (k, v) in string_map("bindings", parts.bindings.as_deref().unwrap_or(b"{}"))? {
+            let v = v.strip_prefix("secret:").unwrap_or(&v).to_string();
+            merged.env.vars.insert(k.clone(), format!("secret:{v}"));
+            bound.push((k, v));
+        }
+        Manifest::parse(merged.to_json().as_bytes()).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::BadManifest,
+                e.0,
+            )
+        })?
+    } else {
+        manifest
+    };
     // A secrets.json beside the component seeds package-scope secrets: checked whole before
     // anything is written, imported all or nothing, and only then is the version recorded.
     let seeds = match secrets_json {
@@ -84,6 +114,57 @@ pub(super) async fn upload_version(
         }
         None => None,
     };
+    // A deploy-time binding must resolve now: a name no scope holds (nor the secrets.json
+    // beside it), or a field its secret lacks, is refused here rather than failing every
+    // request.
+    if !bound.is_empty() {
+        let resolver = crate::secrets::Resolver::with_owners(
+            app.backend.clone(),
+            crate::secrets::owner_chain(project.clone(), package.clone()),
+            manifest.secrets.clone().map(Arc::from),
+            None,
+        );
+        let mut missing = Vec::new();
+        for (var, reference) in &bound {
+            let (name, field) = match reference.split_once('#') {
+                Some((n, f)) => (n, Some(f)),
+                None => (reference.as_str(), None),
+            };
+            let seeded = seeds.iter().flatten().find(|(n, _)| n.as_str() == name);
+            let value = match seeded {
+                Some((_, value)) => Some(value.clone()),
+                None => match resolver.get(name).await {
+                    Ok(found) => found.map(|(_, s)| s.value),
+                    Err(crate::secrets::ResolveError::Unavailable(m)) => {
+                        return Err(ApiError::new(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            ErrorCode::Unavailable,
+                            format!("checking the binding {var}: {m}"),
+                        ));
+                    }
+                    Err(e) => return Err(ApiError::bad_entry(format!("{var}: {e}"))),
+                },
+            };
+            match (value, field) {
+                (None, _) => missing.push(format!("{var} ({name}: no scope holds it)")),
+                (Some(v), Some(f)) if v.field(f).is_none() => {
+                    missing.push(format!("{var} ({name} has no field {f})"));
+                }
+                _ => {}
+            }
+        }
+        if !missing.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::UnresolvedBinding,
+                format!(
+                    "deploy-time bindings that cannot resolve: {}; set the secrets first, or \
+                     send them beside the component (--secrets)",
+                    missing.join(", ")
+                ),
+            ));
+        }
+    }
     let prepared = app.packages.prepare(component).await?;
     if let Some(seeds) = &seeds {
         // Only a platform admin may create the project here; for anyone else it must exist.
@@ -127,7 +208,15 @@ pub(super) async fn upload_version(
     ))
 }
 
-type Parts = (Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
+/// The parts of a multipart upload: the component, and the optional manifest, secrets.json,
+/// deploy-time bindings and literals.
+struct Parts {
+    component: Vec<u8>,
+    manifest: Option<Vec<u8>>,
+    secrets: Option<Vec<u8>>,
+    bindings: Option<Vec<u8>>,
+    env: Option<Vec<u8>>,
+}
 
 async fn read_multipart(body: Bytes, boundary: String) -> Result<Parts, ApiError> {
     let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(body) });
@@ -135,6 +224,7 @@ async fn read_multipart(body: Bytes, boundary: String) -> Result<Parts, ApiError
     let mut component = None;
     let mut manifest = None;
     let mut secrets = None;
+    let (mut bindings, mut env) = (None, None);
     let bad = |e: multer::Error| ApiError::bad_entry(format!("malformed multipart body: {e}"));
     while let Some(field) = multipart.next_field().await.map_err(bad)? {
         let name = field.name().unwrap_or_default().to_string();
@@ -143,10 +233,13 @@ async fn read_multipart(body: Bytes, boundary: String) -> Result<Parts, ApiError
             "component" => component = Some(bytes.to_vec()),
             "manifest" => manifest = Some(bytes.to_vec()),
             "secrets" => secrets = Some(bytes.to_vec()),
+            "bindings" => bindings = Some(bytes.to_vec()),
+            "env" => env = Some(bytes.to_vec()),
             other => {
                 return Err(ApiError::bad_entry(format!(
                     "unexpected multipart part {other:?}: send `component` and optionally \
-                     `manifest` and `secrets` (secrets.json)"
+                     `manifest`, `secrets` (secrets.json), `bindings` ({{\"ENV\": \"NAME\"}}) \
+                     and `env` ({{\"KEY\": \"VALUE\"}})"
                 )));
             }
         }
@@ -158,5 +251,25 @@ async fn read_multipart(body: Bytes, boundary: String) -> Result<Parts, ApiError
             "the multipart upload has no `component` part",
         )
     })?;
-    Ok((component, manifest, secrets))
+    Ok(Parts {
+        component,
+        manifest,
+        secrets,
+        bindings,
+        env,
+    })
+}
+
+/// A JSON object of strings (a deploy-time `bindings` or `env` part).
+fn string_map(part: &str, bytes: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
+    let unprocessable =
+        |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::BadManifest, m);
+    let map: serde_json::Map<String, Value> = serde_json::from_slice(bytes)
+        .map_err(|e| unprocessable(format!("`{part}` is not a JSON object: {e}")))?;
+    map.into_iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => Ok((k, s)),
+            _ => Err(unprocessable(format!("`{part}`: {k} must be a string"))),
+        })
+        .collect()
 }

@@ -253,6 +253,8 @@ pub async fn run(command: Command) -> Result<(), ClientError> {
             file,
             manifest,
             secrets,
+            bind,
+            env,
             conn,
         } => {
             deploy(
@@ -261,6 +263,7 @@ pub async fn run(command: Command) -> Result<(), ClientError> {
                 &file,
                 manifest.as_deref(),
                 secrets.as_deref(),
+                (&bind, &env),
             )
             .await
         }
@@ -1420,8 +1423,25 @@ async fn deploy(
     file: &Path,
     manifest: Option<&Path>,
     secrets: Option<&Path>,
+    (bind, env): (&[String], &[String]),
 ) -> Result<(), ClientError> {
     let (project, package) = split_target(target)?;
+    // `--secret ENV=NAME` and `--env KEY=VALUE`, as JSON objects the server merges over the
+    // manifest.
+    let pairs =
+        |flag: &str, list: &[String]| -> Result<serde_json::Map<String, Value>, ClientError> {
+            let mut map = serde_json::Map::new();
+            for item in list {
+                let (k, v) = item
+                    .split_once('=')
+                    .filter(|(k, _)| !k.is_empty())
+                    .ok_or_else(|| err("bad_entry", format!("{flag} {item:?}: write KEY=VALUE")))?;
+                map.insert(k.to_string(), Value::String(v.to_string()));
+            }
+            Ok(map)
+        };
+    let bindings = pairs("--secret", bind)?;
+    let literals = pairs("--env", env)?;
     let io = |path: &Path, e: std::io::Error| err("io", format!("{}: {e}", path.display()));
     let size = tokio::fs::metadata(file)
         .await
@@ -1470,6 +1490,18 @@ async fn deploy(
     }
     if let Some(text) = secrets_text {
         form = form.part("secrets", reqwest::multipart::Part::bytes(text));
+    }
+    if !bindings.is_empty() {
+        form = form.part(
+            "bindings",
+            reqwest::multipart::Part::text(Value::Object(bindings).to_string()),
+        );
+    }
+    if !literals.is_empty() {
+        form = form.part(
+            "env",
+            reqwest::multipart::Part::text(Value::Object(literals).to_string()),
+        );
     }
     let result = client
         .send(

@@ -66,6 +66,14 @@ pub enum Command {
         /// A secrets.json object seeding the package's own secrets (all or nothing).
         #[arg(long)]
         secrets: Option<PathBuf>,
+        /// `ENV=NAME` (or `ENV=NAME#FIELD`): bind a secret into the function's environment,
+        /// over the manifest's `[env]`. A name no scope holds is refused at deploy. Repeatable.
+        #[arg(long = "secret", value_name = "ENV=NAME")]
+        bind: Vec<String>,
+        /// `KEY=VALUE`: a literal environment variable, over the manifest's `[env]`.
+        /// Repeatable.
+        #[arg(long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
         #[command(flatten)]
         conn: ConnArgs,
     },
