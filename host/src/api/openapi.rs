@@ -283,6 +283,23 @@ fn upload_body() -> utoipa::openapi::request_body::RequestBody {
                 .schema_type(Type::String)
                 .description(Some("secrets.json, seeding package-scope secrets")),
         )
+        .property(
+            "bindings",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(
+                    "a JSON object {\"ENV\": \"NAME\" or \"NAME#FIELD\"}: secret bindings over \
+                 the manifest's [env], each checked at deploy (422 unresolved_binding)",
+                )),
+        )
+        .property(
+            "env",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(
+                    "a JSON object {\"KEY\": \"VALUE\"}: literals over the manifest's [env]",
+                )),
+        )
         .build();
     RequestBodyBuilder::new()
         .content(
