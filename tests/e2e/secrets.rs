@@ -1548,6 +1548,19 @@ async fn one_field_at_a_time(bao: Option<&OpenBao>) {
         "{body}"
     );
 
+    // A guest built against the WIT before `field` and `credentials` (examples/old-wit) still
+    // deploys and runs.
+    server.deploy("acme/old", "old-wit").await;
+    let (status, body) = server.get("/acme/old/?db").await;
+    assert_eq!(status, 200, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (&body["found"], &body["scope"]),
+        (&json!(true), &json!("project")),
+        "{body}"
+    );
+    assert!(body["len"].as_u64().unwrap() > 20, "{body}");
+
     // Deploy-time bindings (item 4): `--secret ENV=NAME[#FIELD]` and `--env K=V`, over the
     // manifest; one that cannot resolve is refused at deploy, naming it, and the version
     // before keeps serving.
