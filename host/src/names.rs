@@ -55,7 +55,8 @@ impl fmt::Display for Name {
     }
 }
 
-/// The name of a secret: `[A-Za-z][A-Za-z0-9_.-]{0,127}`.
+/// The name of a secret: `[A-Za-z0-9][A-Za-z0-9_.-]{0,127}` without `..` (a leading digit, as
+/// EdgeSecrets allows `1abc`; never a leading `_`, `.` or `-`).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(transparent)]
 pub struct SecretName(String);
@@ -70,7 +71,7 @@ impl fmt::Debug for SecretName {
 impl SecretName {
     /// Checks `s` against the rule.
     pub fn parse(s: &str) -> Result<SecretName, BadName> {
-        let ok_first = s.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+        let ok_first = s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
         let ok_rest = s
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
@@ -78,7 +79,7 @@ impl SecretName {
             let shown = shorten(s);
             return Err(BadName(format!(
                 "invalid secret name {shown:?}: use 1 to 128 characters of A-Z, a-z, 0-9, '_', \
-                 '.' and '-', starting with a letter, with no '..'"
+                 '.' and '-', starting with a letter or digit, with no '..'"
             )));
         }
         Ok(SecretName(s.to_string()))
@@ -137,6 +138,8 @@ mod tests {
             "DB_PASS",
             "a",
             "api.key-2",
+            "1abc",
+            "7",
             &format!("A{}", "b".repeat(127)),
         ] {
             assert!(SecretName::parse(ok).is_ok(), "{ok}");
@@ -144,8 +147,9 @@ mod tests {
         let long = "A".repeat(10 * 1024);
         for bad in [
             "",
-            "1abc",
             "_x",
+            ".x",
+            "-x",
             "a/b",
             "../platform/X",
             "a..b",

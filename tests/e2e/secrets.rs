@@ -1548,6 +1548,29 @@ async fn one_field_at_a_time(bao: Option<&OpenBao>) {
         "{body}"
     );
 
+    // A name may start with a digit (as EdgeSecrets allows `1abc`), on both backends.
+    let r = server
+        .api(Method::PUT, "/v1/projects/acme/secrets/1abc")
+        .json(&json!({ "value": "digit-first" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (_, body) = server.get("/acme/reader/?name=1abc&reveal=1").await;
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (&body["found"], &body["value"]),
+        (&json!(true), &json!("digit-first")),
+        "{body}"
+    );
+    let r = server
+        .api(Method::PUT, "/v1/projects/acme/secrets/_x")
+        .json(&json!({ "value": "v" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "a leading '_' stays refused");
+
     // A guest built against the WIT before `field` and `credentials` (examples/old-wit) still
     // deploys and runs.
     server.deploy("acme/old", "old-wit").await;

@@ -601,7 +601,7 @@ pub struct SecretList {
 #[serde(deny_unknown_fields)]
 pub struct CreateSecret {
     /// The name.
-    #[schema(pattern = "^[A-Za-z][A-Za-z0-9_.-]{0,127}$")]
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]
     pub name: String,
     /// The value.
     #[schema(schema_with = secret_value_schema)]

@@ -317,7 +317,7 @@ fn upload_body() -> utoipa::openapi::request_body::RequestBody {
 /// The rule of a name, as a pattern.
 pub const NAME_PATTERN: &str = "^[a-z0-9][a-z0-9-]{0,62}$";
 /// The rule of a secret name, as a pattern.
-pub const SECRET_NAME_PATTERN: &str = "^[A-Za-z][A-Za-z0-9_.-]{0,127}$";
+pub const SECRET_NAME_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$";
 
 fn param_schema(name: &str) -> ObjectBuilder {
     let s = ObjectBuilder::new().schema_type(Type::String);
