@@ -377,7 +377,7 @@ async fn semantics(fx: &Fixture) {
             "bad_entry",
         ),
         (
-            format!("{PKG}/1X"),
+            format!("{PKG}/_X"),
             json!({ "value": "x" }),
             400,
             "bad_entry",
