@@ -87,6 +87,18 @@ pub(super) async fn upload_version(
     let manifest = if parts.bindings.is_some() || parts.env.is_some() {
         let mut merged = manifest;
         for (k, v) in string_map("env", parts.env.as_deref().unwrap_or(b"{}"))? {
+            // Literals only: a reference here would bind a secret past the check below.
+            if v.starts_with("secret:") || v.starts_with("credential:") {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    ErrorCode::BadManifest,
+                    format!(
+                        "`env`: {k} is a reference ({}…); `env` takes literals, bind secrets \
+                         with `bindings` (deploy --secret {k}=NAME)",
+                        v.split(':').next().unwrap_or_default()
+                    ),
+                ));
+            }
             merged.env.vars.insert(k, v);
         }
         for (k, v) in string_map("bindings", parts.bindings.as_deref().unwrap_or(b"{}"))? {
