@@ -187,14 +187,12 @@ async fn call(server: &Server, path: &str) -> (Value, String) {
     )
 }
 
-async fn put_secret(server: &Server, path: &str, value: Value) {
-    let r = server
-        .api(Method::PUT, path)
-        .json(&json!({ "value": value }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{path}");
+/// Whether a guest's answer is the outbound refusal (`HttpRequestDenied`).
+fn denied(got: &Value) -> bool {
+    got["error"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("HttpRequestDenied")
 }
 
 /// A server trusting the upstream's CA, allowed to reach loopback.
@@ -238,12 +236,9 @@ async fn a_credential_goes_to_its_host_and_its_value_never_reaches_the_guest() {
         .await;
     let value = format!("sk_live_{}", unique("v"));
     server.plant_value(&value);
-    put_secret(
-        &server,
-        "/v1/projects/acme/secrets/STRIPE_KEY",
-        json!(value),
-    )
-    .await;
+    server
+        .put_secret("/v1/projects/acme/secrets/STRIPE_KEY", json!(value))
+        .await;
     let echo = format!("https://localhost:{port}/echo");
 
     // Through the SDK: the upstream gets the exact header; the guest gets the echo redacted.
@@ -352,13 +347,7 @@ async fn a_credential_goes_to_its_host_and_its_value_never_reaches_the_guest() {
         (&echo, "header-name", "in a header's name"),
     ] {
         let (got, id) = call(&server, &format!("/acme/plain/?url={url}&put={put}")).await;
-        assert!(
-            got["error"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("HttpRequestDenied"),
-            "{put} to {url}: {got}"
-        );
+        assert!(denied(&got), "{put} to {url}: {got}");
         let record = server.execution("acme", &id).await;
         let refused = &record["credentials"]["refused"][0];
         assert_eq!(refused["secret"], "STRIPE_KEY", "{record}");
@@ -405,10 +394,7 @@ async fn a_credential_goes_to_its_host_and_its_value_never_reaches_the_guest() {
         &format!("/acme/sdk/?url=https://127.0.0.1:{port}/landing&credential=STRIPE_KEY"),
     )
     .await;
-    assert!(
-        got["error"].as_str().unwrap().contains("HttpRequestDenied"),
-        "{got}"
-    );
+    assert!(denied(&got), "{got}");
     assert!(
         upstream
             .received()
@@ -422,10 +408,7 @@ async fn a_credential_goes_to_its_host_and_its_value_never_reaches_the_guest() {
         &format!("/acme/sdk/?url=http://localhost:{port}/echo&credential=STRIPE_KEY"),
     )
     .await;
-    assert!(
-        got["error"].as_str().unwrap().contains("HttpRequestDenied"),
-        "{got}"
-    );
+    assert!(denied(&got), "{got}");
     let record = server.execution("acme", &id).await;
     assert!(
         record["credentials"]["refused"][0]["reason"]
@@ -438,12 +421,9 @@ async fn a_credential_goes_to_its_host_and_its_value_never_reaches_the_guest() {
     // A rotation is seen by the next execution, without a redeploy.
     let rotated = format!("sk_live_{}", unique("rotated"));
     server.plant_value(&rotated);
-    put_secret(
-        &server,
-        "/v1/projects/acme/secrets/STRIPE_KEY",
-        json!(rotated),
-    )
-    .await;
+    server
+        .put_secret("/v1/projects/acme/secrets/STRIPE_KEY", json!(rotated))
+        .await;
     let before = upstream.received().len();
     let (got, _) = call(
         &server,
@@ -514,12 +494,12 @@ async fn basic_auth_from_a_multi_field_secret_and_declarations_checked_at_deploy
         .await;
     let password = format!("pw-{}", unique("db"));
     server.plant_value(&password);
-    put_secret(
-        &server,
-        "/v1/projects/acme/packages/basic/secrets/DB",
-        json!({ "user": "svc-reports", "password": password }),
-    )
-    .await;
+    server
+        .put_secret(
+            "/v1/projects/acme/packages/basic/secrets/DB",
+            json!({ "user": "svc-reports", "password": password }),
+        )
+        .await;
     let (got, id) = call(
         &server,
         &format!("/acme/basic/?url=https://localhost:{port}/echo&credential=DB"),
@@ -552,12 +532,12 @@ async fn basic_auth_from_a_multi_field_secret_and_declarations_checked_at_deploy
     );
 
     // A secret that does not fit the declaration fails the request with a reason, not a value.
-    put_secret(
-        &server,
-        "/v1/projects/acme/packages/basic/secrets/DB",
-        json!(password),
-    )
-    .await;
+    server
+        .put_secret(
+            "/v1/projects/acme/packages/basic/secrets/DB",
+            json!(password),
+        )
+        .await;
     let (got, _) = call(
         &server,
         &format!("/acme/basic/?url=https://localhost:{port}/echo&credential=DB"),
@@ -608,22 +588,10 @@ async fn basic_auth_from_a_multi_field_secret_and_declarations_checked_at_deploy
             "no [[outbound.credentials]] declares",
         ),
     ] {
-        let form = reqwest::multipart::Form::new()
-            .part(
-                "component",
-                reqwest::multipart::Part::bytes(
-                    std::fs::read(crate::harness::guest("credentials")).unwrap(),
-                ),
-            )
-            .part("manifest", reqwest::multipart::Part::text(manifest.clone()));
-        let r = server
-            .api(Method::POST, "/v1/projects/acme/packages/refused/versions")
-            .multipart(form)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 422, "{manifest}");
-        let body: Value = r.json().await.unwrap();
+        let (status, body) = server
+            .try_deploy_with("acme/refused", "credentials", &manifest)
+            .await;
+        assert_eq!(status, 422, "{manifest}");
         assert_eq!(body["error"]["code"], "bad_manifest", "{body}");
         assert!(
             body["error"]["message"].as_str().unwrap().contains(reason),
@@ -645,12 +613,12 @@ async fn basic_auth_from_a_multi_field_secret_and_declarations_checked_at_deploy
     untrusting
         .deploy_with("acme/basic", "credentials", &basic)
         .await;
-    put_secret(
-        &untrusting,
-        "/v1/projects/acme/packages/basic/secrets/DB",
-        json!({ "user": "svc-reports", "password": password }),
-    )
-    .await;
+    untrusting
+        .put_secret(
+            "/v1/projects/acme/packages/basic/secrets/DB",
+            json!({ "user": "svc-reports", "password": password }),
+        )
+        .await;
     let before = upstream.received().len();
     let (got, _) = call(
         &untrusting,

@@ -737,6 +737,19 @@ impl Server {
 
     /// Deploys `guest_name` with a manifest (TOML).
     pub async fn deploy_with(&self, target: &str, guest_name: &str, manifest: &str) -> Value {
+        let (status, body) = self.try_deploy_with(target, guest_name, manifest).await;
+        assert_eq!(status, 201, "deploy {guest_name} to {target}: {body}");
+        body
+    }
+
+    /// Uploads `guest_name` with `manifest` to `target`; the status and JSON answer, whatever
+    /// they are (for refusals).
+    pub async fn try_deploy_with(
+        &self,
+        target: &str,
+        guest_name: &str,
+        manifest: &str,
+    ) -> (u16, Value) {
         let form = reqwest::multipart::Form::new()
             .part(
                 "component",
@@ -756,10 +769,21 @@ impl Server {
             .send()
             .await
             .unwrap();
-        let status = r.status();
+        let status = r.status().as_u16();
         let body: Value = r.json().await.unwrap_or(Value::Null);
-        assert_eq!(status, 201, "deploy {guest_name} to {target}: {body}");
-        body
+        (status, body)
+    }
+
+    /// Writes a secret through the API (`path` is its route, `value` a string or an object
+    /// of fields), asserting 200.
+    pub async fn put_secret(&self, path: &str, value: Value) {
+        let r = self
+            .api(reqwest::Method::PUT, path)
+            .json(&serde_json::json!({ "value": value }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "PUT {path}");
     }
 
     /// The execution record `id` of `project`, waiting (bounded) until it has been written.

@@ -1450,6 +1450,22 @@ async fn a_forged_import_journal_cannot_steer_the_host_outside_its_scopes() {
     assert!(left.trim().is_empty(), "the journal is settled: {left}");
 }
 
+/// The environment the `inspect` guest reports in `body`.
+fn env_of(body: &str) -> std::collections::BTreeMap<String, String> {
+    let body: Value = serde_json::from_str(body).unwrap();
+    body["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|kv| {
+            (
+                kv[0].as_str().unwrap().into(),
+                kv[1].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
+
 /// One field at a time (issue 16, item 1): `field` on the guest's handle (through the SDK),
 /// `secret:NAME#FIELD` env bindings, and `[env.expand]` (a variable per field, the manifest's
 /// own variables winning), with what a plain value or a missing field gets.
@@ -1481,13 +1497,9 @@ async fn one_field_at_a_time(bao: Option<&OpenBao>) {
         ),
         ("plain", json!("plain-text-value")),
     ] {
-        let r = server
-            .api(Method::PUT, &format!("/v1/projects/acme/secrets/{name}"))
-            .json(&json!({ "value": value }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{name}");
+        server
+            .put_secret(&format!("/v1/projects/acme/secrets/{name}"), value)
+            .await;
     }
     for (query, want) in [
         ("name=db&field=HOST", json!("db.internal")),
@@ -1506,18 +1518,7 @@ async fn one_field_at_a_time(bao: Option<&OpenBao>) {
 
     let (status, body) = server.get("/acme/env/").await;
     assert_eq!(status, 200, "{body}");
-    let body: Value = serde_json::from_str(&body).unwrap();
-    let env: std::collections::BTreeMap<String, String> = body["env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|kv| {
-            (
-                kv[0].as_str().unwrap().into(),
-                kv[1].as_str().unwrap().into(),
-            )
-        })
-        .collect();
+    let env = env_of(&body);
     let want: std::collections::BTreeMap<String, String> = [
         ("DB_HOST", "db.internal"),
         ("DB_PASSWORD", password.as_str()),
@@ -1549,13 +1550,9 @@ async fn one_field_at_a_time(bao: Option<&OpenBao>) {
     );
 
     // A name may start with a digit (as EdgeSecrets allows `1abc`), on both backends.
-    let r = server
-        .api(Method::PUT, "/v1/projects/acme/secrets/1abc")
-        .json(&json!({ "value": "digit-first" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    server
+        .put_secret("/v1/projects/acme/secrets/1abc", json!("digit-first"))
+        .await;
     let (_, body) = server.get("/acme/reader/?name=1abc&reveal=1").await;
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
@@ -1589,20 +1586,6 @@ async fn one_field_at_a_time(bao: Option<&OpenBao>) {
     // before keeps serving.
     let inspect = crate::harness::guest("inspect");
     let inspect = inspect.to_str().unwrap();
-    let env_of = |body: String| -> std::collections::BTreeMap<String, String> {
-        let body: Value = serde_json::from_str(&body).unwrap();
-        body["env"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|kv| {
-                (
-                    kv[0].as_str().unwrap().into(),
-                    kv[1].as_str().unwrap().into(),
-                )
-            })
-            .collect()
-    };
     let (ok, _, err) = server.cli(&[
         "deploy",
         "acme/cli",
@@ -1625,7 +1608,7 @@ async fn one_field_at_a_time(bao: Option<&OpenBao>) {
     .collect();
     let (status, body) = server.get("/acme/cli/").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(env_of(body), expected);
+    assert_eq!(env_of(&body), expected);
     let (ok, _, err) = server.cli(&[
         "deploy",
         "acme/cli",
@@ -1641,7 +1624,7 @@ async fn one_field_at_a_time(bao: Option<&OpenBao>) {
         "{err}"
     );
     let (_, body) = server.get("/acme/cli/").await;
-    assert_eq!(env_of(body), expected, "the version before keeps serving");
+    assert_eq!(env_of(&body), expected, "the version before keeps serving");
     let (ok, _, err) = server.cli(&["deploy", "acme/cli", inspect, "--secret", "no-equals"]);
     assert!(!ok && err.contains("KEY=VALUE"), "{err}");
 
@@ -1666,6 +1649,36 @@ async fn one_field_at_a_time(bao: Option<&OpenBao>) {
             "allowlist",
         ),
     ] {
+        let (status, body) = server
+            .try_deploy_with("acme/bad", "inspect", manifest)
+            .await;
+        assert_eq!(status, 422, "{manifest}");
+        assert_eq!(body["error"]["code"], "bad_manifest");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(reason),
+            "{manifest}: {body}"
+        );
+    }
+
+    // The upload's `bindings` and `env` parts, as a client other than the CLI could send
+    // them: anything but an object of strings, a name that could widen a binding's reach, or
+    // a variable name the manifest would refuse gets 422 with the reason; nothing deploys.
+    for (part, text, reason) in [
+        ("bindings", "[\"X\"]", "not a JSON object"),
+        ("bindings", "{\"X\": 1}", "must be a string"),
+        ("env", "not json", "not a JSON object"),
+        (
+            "bindings",
+            "{\"X\": \"../platform/db\"}",
+            "invalid secret name",
+        ),
+        ("bindings", "{\"X\": \"db#a b\"}", "not a field name"),
+        ("bindings", "{\"1X\": \"db\"}", "invalid variable name"),
+        ("env", "{\"A B\": \"v\"}", "invalid variable name"),
+        // A "literal" that is a reference would bind a secret past the deploy-time check.
+        ("env", "{\"X\": \"secret:nope\"}", "`env` takes literals"),
+        ("env", "{\"X\": \"credential:K\"}", "`env` takes literals"),
+    ] {
         let form = reqwest::multipart::Form::new()
             .part(
                 "component",
@@ -1673,24 +1686,25 @@ async fn one_field_at_a_time(bao: Option<&OpenBao>) {
                     std::fs::read(crate::harness::guest("inspect")).unwrap(),
                 ),
             )
-            .part(
-                "manifest",
-                reqwest::multipart::Part::text(manifest.to_string()),
-            );
+            .part(part, reqwest::multipart::Part::text(text));
         let r = server
             .api(Method::POST, "/v1/projects/acme/packages/bad/versions")
             .multipart(form)
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 422, "{manifest}");
+        let status = r.status();
         let body: Value = r.json().await.unwrap();
-        assert_eq!(body["error"]["code"], "bad_manifest");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
         assert!(
-            body["error"]["message"].as_str().unwrap().contains(reason),
-            "{manifest}: {body}"
+            status == 422 && message.contains(reason),
+            "{part} {text}: {status} {body}"
         );
     }
+    let (status, _) = server
+        .json(Method::GET, "/v1/projects/acme/packages/bad")
+        .await;
+    assert_eq!(status, 404, "a refused deploy deploys nothing");
 }
 
 #[tokio::test]

@@ -556,7 +556,15 @@ impl Session {
     /// declared https host, are planned for; any other refuses the whole request.
     pub fn prepare<B>(&self, request: &http::Request<B>) -> Result<Plan, ErrorCode> {
         let uri = request.uri();
-        if let Some(i) = self.find(uri.to_string().as_bytes()) {
+        // The URL's parts as they are (no string built per request); a scheme cannot hold one.
+        let in_url = [
+            uri.authority().map(|a| a.as_str()),
+            uri.path_and_query().map(|p| p.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(|part| self.find(part.as_bytes()));
+        if let Some(i) = in_url {
             return Err(self.refuse(i, uri, "in the URL".into()));
         }
         let mut attach = Vec::new();
