@@ -30,6 +30,8 @@ pub struct App {
     pub recorder: crate::executions::Recorder,
     /// The secret cache, which the change feed keeps current.
     pub cache: Arc<CachedBackend>,
+    /// The rule new secret names follow.
+    pub secret_names: crate::names::NameRule,
 }
 
 impl std::fmt::Debug for App {

@@ -53,6 +53,10 @@ pub struct SecretsConfig {
     pub cache_ttl: Duration,
     /// How long one backend call may take before it counts as `unavailable`.
     pub timeout: Duration,
+    /// How many versions of each secret the embedded backend keeps.
+    pub versions_kept: u32,
+    /// The rule new secret names follow.
+    pub names: crate::names::NameRule,
 }
 
 impl Default for SecretsConfig {
@@ -61,6 +65,8 @@ impl Default for SecretsConfig {
             vault: None,
             cache_ttl: Duration::from_secs(30),
             timeout: Duration::from_secs(2),
+            versions_kept: crate::secrets::embedded::DEFAULT_VERSIONS_KEPT,
+            names: crate::names::NameRule::Default,
         }
     }
 }

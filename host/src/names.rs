@@ -55,8 +55,10 @@ impl fmt::Display for Name {
     }
 }
 
-/// The name of a secret: `[A-Za-z0-9][A-Za-z0-9_.-]{0,127}` without `..` (a leading digit, as
-/// EdgeSecrets allows `1abc`; never a leading `_`, `.` or `-`).
+/// The name of a secret: one or more `/`-separated segments, each
+/// `[A-Za-z0-9][A-Za-z0-9_.-]{0,127}`, at most 255 bytes in all, without `..` (a leading digit,
+/// as EdgeSecrets allows `1abc`; never a leading `_`, `.` or `-`, so never an empty, `.` or
+/// `..` segment). `team/db` is the secret `db` in the folder `team/`, as Vault's nested paths.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(transparent)]
 pub struct SecretName(String);
@@ -68,32 +70,97 @@ impl fmt::Debug for SecretName {
     }
 }
 
+/// The longest secret name, folders included.
+pub const SECRET_NAME_MAX: usize = 255;
+
+fn segment_ok(seg: &str) -> bool {
+    seg.len() <= 128
+        && seg
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && seg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
 impl SecretName {
     /// Checks `s` against the rule.
     pub fn parse(s: &str) -> Result<SecretName, BadName> {
-        let ok_first = s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
-        let ok_rest = s
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-        if s.is_empty() || s.len() > 128 || !ok_first || !ok_rest || s.contains("..") {
+        if s.is_empty()
+            || s.len() > SECRET_NAME_MAX
+            || s.contains("..")
+            || !s.split('/').all(segment_ok)
+        {
             let shown = shorten(s);
             return Err(BadName(format!(
                 "invalid secret name {shown:?}: use 1 to 128 characters of A-Z, a-z, 0-9, '_', \
-                 '.' and '-', starting with a letter or digit, with no '..'"
+                 '.' and '-', starting with a letter or digit, with no '..'; folders are \
+                 '/'-separated segments under the same rule (team/db), 255 bytes in all"
             )));
         }
         Ok(SecretName(s.to_string()))
+    }
+
+    /// Checks `s` against RFC 1123 (the server's `--secret-names rfc1123` mode, for writes):
+    /// each `/`-separated segment a DNS subdomain of lowercase letters, digits, `-` and `.`,
+    /// every dot-separated label starting and ending with a letter or digit.
+    pub fn parse_rfc1123(s: &str) -> Result<SecretName, BadName> {
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        let name = SecretName::parse(s)?;
+        if !s.split('/').all(|seg| seg.split('.').all(label_ok)) {
+            return Err(BadName(format!(
+                "invalid secret name {:?}: this server takes RFC 1123 names (--secret-names \
+                 rfc1123): lowercase a-z, 0-9, '-' and '.', each dot-separated part starting \
+                 and ending with a letter or digit, folders '/'-separated",
+                shorten(s)
+            )));
+        }
+        Ok(name)
     }
 
     /// The name as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether the name is in a folder (holds a `/`).
+    pub fn in_folder(&self) -> bool {
+        self.0.contains('/')
+    }
 }
 
 impl fmt::Display for SecretName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// Which rule new secret names follow (`serve --secret-names`). Reads take any name of the
+/// default rule either way, so secrets written before the switch stay reachable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum NameRule {
+    /// `[A-Za-z0-9][A-Za-z0-9_.-]{0,127}` per folder segment.
+    #[default]
+    Default,
+    /// RFC 1123 DNS subdomains per folder segment: lowercase, digits, `-` and `.`.
+    Rfc1123,
+}
+
+impl NameRule {
+    /// Checks the name of a secret about to be written.
+    pub fn parse_new(self, s: &str) -> Result<SecretName, BadName> {
+        match self {
+            NameRule::Default => SecretName::parse(s),
+            NameRule::Rfc1123 => SecretName::parse_rfc1123(s),
+        }
     }
 }
 
@@ -141,6 +208,10 @@ mod tests {
             "1abc",
             "7",
             &format!("A{}", "b".repeat(127)),
+            "team/db",
+            "a/b/c",
+            "1/2",
+            &format!("{0}/{0}", "c".repeat(127)),
         ] {
             assert!(SecretName::parse(ok).is_ok(), "{ok}");
         }
@@ -150,7 +221,15 @@ mod tests {
             "_x",
             ".x",
             "-x",
-            "a/b",
+            "/a",
+            "a/",
+            "a//b",
+            "a/./b",
+            "a/_b",
+            "a/-b",
+            "a\\b",
+            &format!("{0}/{0}/x", "c".repeat(127)),
+            &format!("a/{}", "b".repeat(129)),
             "../platform/X",
             "a..b",
             "a b",
@@ -160,6 +239,20 @@ mod tests {
             let err = SecretName::parse(bad).unwrap_err();
             assert!(err.0.contains("invalid secret name"), "{bad}: {err}");
             assert!(err.0.len() < 300, "error message stays short");
+        }
+    }
+
+    #[test]
+    fn rfc1123_secret_names() {
+        for ok in ["db", "db-pass", "a.b", "team/db", "1abc", "x9"] {
+            assert!(SecretName::parse_rfc1123(ok).is_ok(), "{ok}");
+        }
+        for bad in ["DB_PASS", "db_pass", "a-", "a.-b", "Team/db", "a.", "x/y-"] {
+            let err = SecretName::parse_rfc1123(bad).unwrap_err();
+            assert!(
+                err.0.contains("RFC 1123") || err.0.contains("invalid secret name"),
+                "{bad}"
+            );
         }
     }
 }

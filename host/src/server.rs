@@ -126,7 +126,9 @@ impl Server {
                         .as_ref()
                         .map(secrecy::ExposeSecret::expose_secret),
                 )?;
-                Arc::new(EmbeddedBackend::new(store.clone(), &key))
+                Arc::new(
+                    EmbeddedBackend::new(store.clone(), &key).keeping(config.secrets.versions_kept),
+                )
             }
         };
         let cache = Arc::new(
@@ -180,6 +182,7 @@ impl Server {
             recorder: crate::executions::Recorder::start(store_for_records, config.retention)
                 .context("cannot start the execution record writer")?,
             cache,
+            secret_names: config.secrets.names,
         });
         let server_file = serde_json::json!({
             "listen": format!("http://{listen_addr}"),

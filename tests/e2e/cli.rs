@@ -492,7 +492,7 @@ async fn cli_mistakes_a_new_user_met_are_mended() {
     // `--version` belongs to `edgeward` alone.
     let (ok, out, _) = server.cli(&["--version"]);
     assert!(ok && out.starts_with("edgeward "), "{out}");
-    let (ok, out, err) = server.cli(&["secrets", "get", "DB", "--platform", "--version", "1"]);
+    let (ok, out, err) = server.cli(&["secrets", "list", "--platform", "--version"]);
     assert!(!ok, "{out}");
     assert!(
         !out.starts_with("edgeward "),

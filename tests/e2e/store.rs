@@ -282,6 +282,7 @@ async fn suite(store: Store) {
             vec![ct; 20],
             "alice".into(),
             mode,
+            2,
         )
     };
     assert_eq!(write("DB", Some(true), 1).await.unwrap(), 1);
@@ -302,6 +303,76 @@ async fn suite(store: Store) {
         .unwrap()
         .unwrap();
     assert_eq!((got.version, got.ciphertext[0]), (3, 4));
+    // The last two versions are kept (the current one among them), each with its writer.
+    let kept: Vec<(i64, String)> = store
+        .secret_versions("project", "acme".into(), "DB".into())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.version, v.created_by))
+        .collect();
+    assert_eq!(kept, [(2, "alice".into()), (3, "alice".into())]);
+    let v2 = store
+        .secret_get_version("project", "acme".into(), "DB".into(), 2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((v2.version, v2.ciphertext[0]), (2, 3));
+    assert!(
+        store
+            .secret_get_version("project", "acme".into(), "DB".into(), 1)
+            .await
+            .unwrap()
+            .is_none(),
+        "older than the last two: dropped"
+    );
+    // Description and labels: what is given replaces, what is not stays.
+    assert!(
+        store
+            .secret_annotate(
+                "project",
+                "acme".into(),
+                "DB".into(),
+                Some("the db".into()),
+                Some(r#"{"env":"prod"}"#.into()),
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .secret_annotate(
+                "project",
+                "acme".into(),
+                "DB".into(),
+                None,
+                Some("{}".into())
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .secret_annotate(
+                "project",
+                "acme".into(),
+                "NOPE".into(),
+                Some("x".into()),
+                None
+            )
+            .await
+            .unwrap()
+    );
+    let got = store
+        .secret_get("project", "acme".into(), "DB".into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (got.description.as_str(), got.labels.as_str()),
+        ("the db", "{}")
+    );
+    assert_eq!(v2.description, "", "a version read before the change");
     assert!(
         store
             .secret_get("package", "acme".into(), "DB".into())
@@ -319,6 +390,7 @@ async fn suite(store: Store) {
                 ("NEW".into(), vec![0; 12], vec![7; 20]),
             ],
             "alice".into(),
+            10,
         )
         .await
         .unwrap();
@@ -344,6 +416,14 @@ async fn suite(store: Store) {
             .secret_delete("project", "acme".into(), "NEW".into())
             .await
             .unwrap()
+    );
+    assert!(
+        store
+            .secret_versions("project", "acme".into(), "NEW".into())
+            .await
+            .unwrap()
+            .is_empty(),
+        "a delete takes every version"
     );
     store
         .wrap_insert(

@@ -340,7 +340,8 @@ fn secret_routes(base: &str, needs: [Need; 4]) -> Vec<Route> {
     let one = format!("{base}/{{name}}");
     vec![
         route(Method::GET, base, list, get(secrets::list))
-            .doc("List a scope's secrets: names and metadata, never values")
+            .doc("List a scope's secrets, folders walked: names and metadata, never values")
+            .query::<m::SecretsQuery>()
             .gives::<m::SecretList>(200),
         route(Method::POST, base, write, post(secrets::create))
             .doc("Create a secret (refused if the name is taken)")
@@ -351,8 +352,26 @@ fn secret_routes(base: &str, needs: [Need; 4]) -> Vec<Route> {
             .takes::<m::ImportSecrets>()
             .gives::<m::Imported>(200),
         route(Method::GET, &one, read, get(secrets::read))
-            .doc("Read a secret's value (audited)")
+            .doc("Read a secret's value, or a kept version's (audited); a name in a folder is one path segment (team%2Fdb)")
+            .query::<m::SecretQuery>()
             .gives::<m::SecretRead>(200),
+        route(
+            Method::GET,
+            &format!("{one}/versions"),
+            list,
+            get(secrets::versions),
+        )
+        .doc("A secret's kept versions, oldest first: numbers and times, never values")
+        .gives::<m::SecretVersions>(200),
+        route(
+            Method::POST,
+            &format!("{one}/rollback"),
+            write,
+            post(secrets::rollback),
+        )
+        .doc("Make a kept version's value current again, as a new version")
+        .takes::<m::SecretRollback>()
+        .gives::<m::SecretWritten>(200),
         route(Method::PUT, &one, write, put(secrets::set))
             .doc("Set a secret's value, creating it if need be")
             .takes::<m::SetSecret>()
@@ -386,8 +405,24 @@ pub fn router(app: Arc<App>) -> Router {
     router
         .layer(axum::extract::DefaultBodyLimit::max(secrets::BODY_LIMIT))
         .route_layer(middleware::from_fn_with_state(app.clone(), policy::enforce))
-        .fallback(|| async { ApiError::not_found("no such API route; see /v1 in the README") })
+        .fallback(no_route)
         .with_state(app)
+}
+
+/// The answer for a path no route takes. A secret in a folder is one path segment, its `/`
+/// written `%2F` (as GitLab's file API takes paths): a caller who wrote the slash is told so.
+async fn no_route(uri: axum::http::Uri) -> ApiError {
+    let folder_secret = uri
+        .path()
+        .split_once("/secrets/")
+        .is_some_and(|(_, rest)| rest.trim_end_matches('/').contains('/'));
+    if folder_secret {
+        return ApiError::not_found(
+            "no such API route: a secret name in a folder is one path segment, with its '/' \
+             written %2F (…/secrets/team%2Fdb; …/secrets/team%2Fdb/versions)",
+        );
+    }
+    ApiError::not_found("no such API route; see /v1 in the README")
 }
 
 /// Formats Unix milliseconds as RFC 3339.

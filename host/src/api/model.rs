@@ -7,6 +7,7 @@ use crate::code::ErrorCode;
 use crate::store::Role;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::{IntoParams, ToSchema};
@@ -585,36 +586,113 @@ pub struct SecretMeta {
     pub updated_at: String,
     /// Who wrote it last.
     pub updated_by: String,
+    /// What it is for.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// Its labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
-/// A scope's secrets (names and metadata).
+/// A scope's secrets (names and metadata), every one under the prefix asked for, folders
+/// walked.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SecretList {
     /// The scope.
     pub scope: crate::secrets::Scope,
-    /// Its secrets.
+    /// The prefix asked for ("" for all).
+    pub prefix: String,
+    /// Its secrets, by name.
     pub secrets: Vec<SecretMeta>,
+    /// The folders directly under the prefix (each ending in `/`), as a file explorer shows
+    /// them; `prefix` set to one lists its contents.
+    pub folders: Vec<String>,
+}
+
+/// `GET` a scope's secrets: which.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SecretsQuery {
+    /// Only names starting with this (`team/` for the folder `team`).
+    pub prefix: Option<String>,
+}
+
+/// `GET` a secret's value: which version.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SecretQuery {
+    /// A kept version instead of the current one.
+    pub version: Option<u64>,
 }
 
 /// `POST` a secret: its name and value.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSecret {
-    /// The name.
-    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]
+    /// The name (`/` separates folders).
+    #[schema(
+        pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,127})*$",
+        max_length = 255
+    )]
     pub name: String,
     /// The value.
     #[schema(schema_with = secret_value_schema)]
     pub value: Value,
+    /// What it is for (at most 512 bytes).
+    pub description: Option<String>,
+    /// Labels (at most 32).
+    pub labels: Option<BTreeMap<String, String>>,
 }
 
-/// `PUT` or `PATCH` a secret's value.
+/// `PUT` or `PATCH` a secret's value; a description or labels given replace the secret's,
+/// left out they stay as they are.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetSecret {
     /// The value.
     #[schema(schema_with = secret_value_schema)]
     pub value: Value,
+    /// What it is for (at most 512 bytes).
+    pub description: Option<String>,
+    /// Labels (at most 32).
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+/// One kept version of a secret.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SecretVersion {
+    /// Its number.
+    pub version: u64,
+    /// When it was written.
+    pub created_at: String,
+    /// Who wrote it, where the backend knows (Vault keeps the latest writer only).
+    pub created_by: Option<String>,
+    /// Whether it is the current version.
+    pub current: bool,
+    /// Whether its value is gone (deleted in Vault): it cannot be read or rolled back to.
+    pub deleted: bool,
+}
+
+/// `GET …/{name}/versions`: the versions kept, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SecretVersions {
+    /// The secret.
+    pub name: String,
+    /// Its scope.
+    pub scope: crate::secrets::Scope,
+    /// Its kept versions.
+    pub versions: Vec<SecretVersion>,
+}
+
+/// `POST …/{name}/rollback`: the version whose value becomes current again (as a new
+/// version, like `vault kv rollback`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRollback {
+    /// The version to roll back to.
+    pub version: u64,
 }
 
 /// A secret written.

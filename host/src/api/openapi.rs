@@ -317,13 +317,16 @@ fn upload_body() -> utoipa::openapi::request_body::RequestBody {
 /// The rule of a name, as a pattern.
 pub const NAME_PATTERN: &str = "^[a-z0-9][a-z0-9-]{0,62}$";
 /// The rule of a secret name, as a pattern.
-pub const SECRET_NAME_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$";
+pub const SECRET_NAME_PATTERN: &str =
+    "^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,127})*$";
 
 fn param_schema(name: &str) -> ObjectBuilder {
     let s = ObjectBuilder::new().schema_type(Type::String);
     match name {
         "project" | "package" | "user" => s.pattern(Some(NAME_PATTERN)),
-        "name" => s.pattern(Some(SECRET_NAME_PATTERN)),
+        "name" => s
+            .pattern(Some(SECRET_NAME_PATTERN))
+            .max_length(Some(crate::names::SECRET_NAME_MAX)),
         // An execution id; a token's public id, or the token itself.
         "id" => s.pattern(Some("^[0-9a-f-]{36}$")),
         "token" => s.pattern(Some("^[A-Za-z0-9_]{1,128}$")),

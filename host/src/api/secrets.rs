@@ -4,18 +4,19 @@
 
 use super::extract::{Body, MaybeBody};
 use super::model;
-use super::policy::{AuditScope, Caller, ValueRead};
+use super::policy::{AuditDetail, AuditScope, Caller, ValueRead};
 use super::{ApiError, rfc3339};
 use crate::app::App;
 use crate::code::ErrorCode;
 use crate::names::{Name, SecretName};
 use crate::secrets::userkey::UserKey;
 use crate::secrets::{
-    BackendError, MAX_VALUE_BYTES, Owner, SecretValue, ValueError, WriteMode, value_from_json,
-    value_to_json,
+    AnnotationUpdate, BackendError, MAX_VALUE_BYTES, Owner, SecretValue, ValueError, WriteMode,
+    value_from_json, value_to_json,
 };
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -153,6 +154,31 @@ fn secret_name(params: &HashMap<String, String>) -> Result<SecretName, ApiError>
     Ok(SecretName::parse(name)?)
 }
 
+/// Checks a name about to be written against the server's rule (`--secret-names`).
+fn new_name(app: &App, name: &SecretName) -> Result<(), ApiError> {
+    app.secret_names.parse_new(name.as_str())?;
+    Ok(())
+}
+
+/// The description and labels a write carries, checked.
+fn annotation_update(
+    description: Option<String>,
+    labels: Option<std::collections::BTreeMap<String, String>>,
+) -> Result<AnnotationUpdate, ApiError> {
+    let update = AnnotationUpdate {
+        description,
+        labels,
+    };
+    update.check().map_err(ApiError::bad_entry)?;
+    Ok(update)
+}
+
+/// A query string's fields, or a clear 400.
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(q)| q)
+        .map_err(|e| ApiError::bad_entry(e.to_string()))
+}
+
 /// Writes `value` as `mode` says; the answer names where it went and its new version.
 async fn put_value(
     app: &App,
@@ -161,6 +187,7 @@ async fn put_value(
     name: &SecretName,
     value: &SecretValue,
     mode: WriteMode,
+    annotations: &AnnotationUpdate,
 ) -> Result<axum::Json<model::SecretWritten>, ApiError> {
     let key = user_key(caller, owner)?;
     let value = sealed(key, owner, name, value.clone());
@@ -168,6 +195,9 @@ async fn put_value(
         .backend
         .write(owner, name, &value, &caller.principal.user, mode)
         .await?;
+    if !annotations.is_empty() {
+        app.backend.annotate(owner, name, annotations).await?;
+    }
     Ok(axum::Json(model::SecretWritten {
         name: name.to_string(),
         scope: owner.scope(),
@@ -196,26 +226,46 @@ fn tagged(owner: &Owner, response: impl IntoResponse, value_read: bool) -> Respo
 pub(super) async fn list(
     State(app): State<Arc<App>>,
     Path(p): Params,
+    q: Result<Query<model::SecretsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let owner = owner(&app, &p).await?;
+    let prefix = query(q)?.prefix.unwrap_or_default();
+    if prefix.len() > crate::names::SECRET_NAME_MAX {
+        return Err(ApiError::bad_entry(format!(
+            "a prefix is at most {} bytes, as a name",
+            crate::names::SECRET_NAME_MAX
+        )));
+    }
+    let mut folders = std::collections::BTreeSet::new();
     let secrets = app
         .backend
         .list(&owner)
         .await?
         .into_iter()
-        .map(|m| model::SecretMeta {
-            name: m.name.to_string(),
-            scope: m.scope,
-            version: m.version,
-            updated_at: rfc3339(m.updated_at),
-            updated_by: m.updated_by,
+        .filter(|m| m.name.as_str().starts_with(&prefix))
+        .map(|m| {
+            let rest = &m.name.as_str()[prefix.len()..];
+            if let Some(slash) = rest.find('/') {
+                folders.insert(m.name.as_str()[..prefix.len() + slash + 1].to_string());
+            }
+            model::SecretMeta {
+                name: m.name.to_string(),
+                scope: m.scope,
+                version: m.version,
+                updated_at: rfc3339(m.updated_at),
+                updated_by: m.updated_by,
+                description: m.annotations.description,
+                labels: m.annotations.labels,
+            }
         })
         .collect();
     Ok(tagged(
         &owner,
         axum::Json(model::SecretList {
             scope: owner.scope(),
+            prefix,
             secrets,
+            folders: folders.into_iter().collect(),
         }),
         false,
     ))
@@ -231,8 +281,19 @@ pub(super) async fn create(
     user_key(&caller, &owner)?;
     let Body(body) = body?;
     let name = SecretName::parse(&body.name)?;
+    new_name(&app, &name)?;
     let value = value_of(&body.value)?;
-    let answer = put_value(&app, &caller, &owner, &name, &value, WriteMode::Create).await?;
+    let annotations = annotation_update(body.description, body.labels)?;
+    let answer = put_value(
+        &app,
+        &caller,
+        &owner,
+        &name,
+        &value,
+        WriteMode::Create,
+        &annotations,
+    )
+    .await?;
     Ok(tagged(&owner, (StatusCode::CREATED, answer), false))
 }
 
@@ -247,8 +308,10 @@ async fn write(
     let name = secret_name(p)?;
     user_key(caller, &owner)?;
     let Body(body) = body?;
+    new_name(app, &name)?;
     let value = value_of(&body.value)?;
-    let answer = put_value(app, caller, &owner, &name, &value, mode).await?;
+    let annotations = annotation_update(body.description, body.labels)?;
+    let answer = put_value(app, caller, &owner, &name, &value, mode, &annotations).await?;
     Ok(tagged(&owner, answer, false))
 }
 
@@ -274,16 +337,18 @@ pub(super) async fn read(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path(p): Params,
+    q: Result<Query<model::SecretQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let owner = owner(&app, &p).await?;
     let name = secret_name(&p)?;
     let key = user_key(&caller, &owner)?;
-    let secret = app
-        .backend
-        .get(&owner, &name)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no {} secret {name}", owner.scope())))?;
-    Ok(tagged(
+    let version = query(q)?.version;
+    let secret = match version {
+        None => app.backend.get(&owner, &name).await?,
+        Some(v) => app.backend.get_version(&owner, &name, v).await?,
+    }
+    .ok_or_else(|| not_kept(&owner, &name, version))?;
+    let mut response = tagged(
         &owner,
         axum::Json(model::SecretRead {
             name: name.to_string(),
@@ -292,7 +357,93 @@ pub(super) async fn read(
             value: value_to_json(&opened(key, &owner, &name, secret.value)?),
         }),
         true,
+    );
+    if let Some(v) = version {
+        response
+            .extensions_mut()
+            .insert(AuditDetail(format!("version {v}")));
+    }
+    Ok(response)
+}
+
+/// The 404 for a secret, or for one of its versions that is not kept.
+fn not_kept(owner: &Owner, name: &SecretName, version: Option<u64>) -> ApiError {
+    match version {
+        None => ApiError::not_found(format!("no {} secret {name}", owner.scope())),
+        Some(v) => ApiError::not_found(format!(
+            "no version {v} of {} secret {name} is kept (`edgeward secrets versions {name}` \
+             lists those that are)",
+            owner.scope()
+        )),
+    }
+}
+
+pub(super) async fn versions(
+    State(app): State<Arc<App>>,
+    Path(p): Params,
+) -> Result<Response, ApiError> {
+    let owner = owner(&app, &p).await?;
+    let name = secret_name(&p)?;
+    let versions = app
+        .backend
+        .versions(&owner, &name)
+        .await?
+        .ok_or_else(|| not_kept(&owner, &name, None))?
+        .into_iter()
+        .map(|v| model::SecretVersion {
+            version: v.version,
+            created_at: rfc3339(v.created_at),
+            created_by: v.created_by,
+            current: v.current,
+            deleted: v.deleted,
+        })
+        .collect();
+    Ok(tagged(
+        &owner,
+        axum::Json(model::SecretVersions {
+            name: name.to_string(),
+            scope: owner.scope(),
+            versions,
+        }),
+        false,
     ))
+}
+
+/// Makes a kept version's value current again, as a new version (Vault's `kv rollback`):
+/// nothing is rewritten in the past, and the rollback is itself a version to roll back from.
+pub(super) async fn rollback(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(p): Params,
+    body: Result<Body<model::SecretRollback>, ApiError>,
+) -> Result<Response, ApiError> {
+    let owner = owner(&app, &p).await?;
+    let name = secret_name(&p)?;
+    let key = user_key(&caller, &owner)?;
+    let Body(body) = body?;
+    let old = app
+        .backend
+        .get_version(&owner, &name, body.version)
+        .await?
+        .ok_or_else(|| not_kept(&owner, &name, Some(body.version)))?;
+    // A user secret's versions are sealed for the user: opened here, sealed again on write.
+    let value = opened(key, &owner, &name, old.value)?;
+    let answer = put_value(
+        &app,
+        &caller,
+        &owner,
+        &name,
+        &value,
+        WriteMode::Update,
+        &AnnotationUpdate::default(),
+    )
+    .await?;
+    let mut response = tagged(&owner, answer, false);
+    response.extensions_mut().insert(AuditDetail(format!(
+        "rolled back to version {}'s value",
+        body.version
+    )));
+    Ok(response)
 }
 
 pub(super) async fn remove(
@@ -330,6 +481,9 @@ pub(super) async fn import(
     let key = user_key(&caller, &owner)?;
     let Body(body) = body?;
     let entries = parse_secrets_json(&Value::Object(body.0))?;
+    for (name, _) in &entries {
+        new_name(&app, name)?;
+    }
     let stored: Vec<(SecretName, SecretValue)> = entries
         .iter()
         .map(|(n, v)| (n.clone(), sealed(key, &owner, n, v.clone())))

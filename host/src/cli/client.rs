@@ -5,8 +5,8 @@ use super::{
     TokensCommand, UsersCommand, ValueArgs, parse_duration_secs, split_target,
 };
 use crate::api::model::{
-    AuditList, Execution, MemberList, Package, PackageList, ProjectList, SecretList, TokenList,
-    UserList,
+    AuditList, Execution, MemberList, Package, PackageList, ProjectList, SecretList,
+    SecretVersions, TokenList, UserList,
 };
 use crate::auth::ADMIN_TOKEN_FILE;
 use crate::datadir::SERVER_FILE;
@@ -801,6 +801,20 @@ fn print_value(v: &Value) {
     }
 }
 
+/// The API path of one secret of the collection `base`: the name is one path segment, a
+/// folder's `/` written `%2F`.
+fn one(base: &str, name: &str) -> String {
+    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    format!(
+        "{base}/{}",
+        percent_encoding::utf8_percent_encode(name, SEGMENT)
+    )
+}
+
 async fn write_secret(
     method: Method,
     name: &str,
@@ -810,15 +824,29 @@ async fn write_secret(
 ) -> Result<(), ClientError> {
     let client = Client::from_args(conn)?;
     let base = scope_path(&client, scope).await?;
+    let mut labels = serde_json::Map::new();
+    for label in &value.labels {
+        let (k, v) = label.split_once('=').ok_or_else(|| {
+            err(
+                "bad_entry",
+                format!("--label {label:?}: write it KEY=VALUE"),
+            )
+        })?;
+        labels.insert(k.to_string(), Value::String(v.to_string()));
+    }
+    let description = value.description.clone();
     let value = read_value(value)?;
-    let (path, body) = if method == Method::POST {
+    let (path, mut body) = if method == Method::POST {
         (base, serde_json::json!({ "name": name, "value": value }))
     } else {
-        (
-            format!("{base}/{name}"),
-            serde_json::json!({ "value": value }),
-        )
+        (one(&base, name), serde_json::json!({ "value": value }))
     };
+    if let Some(d) = description {
+        body["description"] = Value::String(d);
+    }
+    if !labels.is_empty() {
+        body["labels"] = Value::Object(labels);
+    }
     let body = client
         .send(client.request(method, &path).json(&body))
         .await?;
@@ -857,14 +885,17 @@ async fn secrets(cmd: SecretsCommand) -> Result<(), ClientError> {
         SecretsCommand::Get {
             name,
             field,
+            version,
             scope,
             conn,
         } => {
             let client = Client::from_args(&conn)?;
             let base = scope_path(&client, &scope).await?;
-            let body = client
-                .send(client.request(Method::GET, &format!("{base}/{name}")))
-                .await?;
+            let mut request = client.request(Method::GET, &one(&base, &name));
+            if let Some(v) = version {
+                request = request.query(&[("version", v)]);
+            }
+            let body = client.send(request).await?;
             if json_mode() && field.is_none() {
                 emit(&body);
                 return Ok(());
@@ -903,10 +934,18 @@ async fn secrets(cmd: SecretsCommand) -> Result<(), ClientError> {
             }
             Ok(())
         }
-        SecretsCommand::List { scope, conn } => {
+        SecretsCommand::List {
+            prefix,
+            scope,
+            conn,
+        } => {
             let client = Client::from_args(&conn)?;
             let base = scope_path(&client, &scope).await?;
-            let body: SecretList = client.send_as(client.request(Method::GET, &base)).await?;
+            let mut request = client.request(Method::GET, &base);
+            if let Some(p) = &prefix {
+                request = request.query(&[("prefix", p)]);
+            }
+            let body: SecretList = client.send_as(request).await?;
             if json_mode() {
                 emit(&body);
                 return Ok(());
@@ -914,9 +953,82 @@ async fn secrets(cmd: SecretsCommand) -> Result<(), ClientError> {
             let rows = body
                 .secrets
                 .into_iter()
-                .map(|s| vec![s.name, s.version.to_string(), s.updated_at, s.updated_by])
+                .map(|s| {
+                    let labels: Vec<String> =
+                        s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    vec![
+                        s.name,
+                        s.version.to_string(),
+                        s.updated_at,
+                        s.updated_by,
+                        s.description,
+                        labels.join(" "),
+                    ]
+                })
                 .collect();
-            println!("{}", table(&["NAME", "VERSION", "UPDATED", "BY"], rows));
+            println!(
+                "{}",
+                table(
+                    &["NAME", "VERSION", "UPDATED", "BY", "DESCRIPTION", "LABELS"],
+                    rows
+                )
+            );
+            Ok(())
+        }
+        SecretsCommand::Versions { name, scope, conn } => {
+            let client = Client::from_args(&conn)?;
+            let base = scope_path(&client, &scope).await?;
+            let body: SecretVersions = client
+                .send_as(client.request(Method::GET, &format!("{}/versions", one(&base, &name))))
+                .await?;
+            if json_mode() {
+                emit(&body);
+                return Ok(());
+            }
+            let rows = body
+                .versions
+                .into_iter()
+                .map(|v| {
+                    let state = match (v.current, v.deleted) {
+                        (_, true) => "deleted",
+                        (true, false) => "current",
+                        (false, false) => "",
+                    };
+                    vec![
+                        v.version.to_string(),
+                        v.created_at,
+                        v.created_by.unwrap_or_else(|| "-".into()),
+                        state.to_string(),
+                    ]
+                })
+                .collect();
+            println!("{}", table(&["VERSION", "CREATED", "BY", "STATE"], rows));
+            Ok(())
+        }
+        SecretsCommand::Rollback {
+            name,
+            to,
+            scope,
+            conn,
+        } => {
+            let client = Client::from_args(&conn)?;
+            let base = scope_path(&client, &scope).await?;
+            let body = client
+                .send(
+                    client
+                        .request(Method::POST, &format!("{}/rollback", one(&base, &name)))
+                        .json(&serde_json::json!({ "version": to })),
+                )
+                .await?;
+            if json_mode() {
+                emit(&body);
+                return Ok(());
+            }
+            println!(
+                "{} {name} rolled back to version {to}'s value, now version {}",
+                body["scope"].as_str().unwrap_or_default(),
+                body["version"].as_u64().unwrap_or(0)
+            );
             Ok(())
         }
         SecretsCommand::Rm {
@@ -929,7 +1041,7 @@ async fn secrets(cmd: SecretsCommand) -> Result<(), ClientError> {
             let client = Client::from_args(&conn)?;
             let base = scope_path(&client, &scope).await?;
             client
-                .send(client.request(Method::DELETE, &format!("{base}/{name}")))
+                .send(client.request(Method::DELETE, &one(&base, &name)))
                 .await?;
             if json_mode() {
                 emit(&serde_json::json!({ "deleted": name }));
@@ -976,7 +1088,7 @@ async fn secrets(cmd: SecretsCommand) -> Result<(), ClientError> {
             let body = client
                 .send(
                     client
-                        .request(Method::POST, &format!("{base}/{name}/wrap"))
+                        .request(Method::POST, &format!("{}/wrap", one(&base, &name)))
                         .json(&serde_json::json!({ "ttl": ttl })),
                 )
                 .await?;

@@ -286,6 +286,12 @@ pub struct ValueArgs {
     /// The value is a JSON object of fields (a multi-field secret).
     #[arg(long)]
     pub json: bool,
+    /// What the secret is for (shown in listings; replaces the one it had).
+    #[arg(long)]
+    pub description: Option<String>,
+    /// A label, KEY=VALUE; repeat for more. Any given replace the labels it had.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
 }
 
 /// `edgeward secrets …`
@@ -328,13 +334,37 @@ pub enum SecretsCommand {
         /// Print only this field of a multi-field (JSON object) secret.
         #[arg(long)]
         field: Option<String>,
+        /// A kept version instead of the current one (`secrets versions NAME` lists them).
+        #[arg(long)]
+        version: Option<u64>,
         #[command(flatten)]
         scope: ScopeArgs,
         #[command(flatten)]
         conn: ConnArgs,
     },
-    /// List names and metadata (never values).
+    /// List names and metadata (never values), folders walked; PREFIX (`team/`) keeps the
+    /// names under it.
     List {
+        prefix: Option<String>,
+        #[command(flatten)]
+        scope: ScopeArgs,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// List a secret's kept versions (numbers, times, writers; never values).
+    Versions {
+        name: String,
+        #[command(flatten)]
+        scope: ScopeArgs,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Make a kept version's value current again, as a new version.
+    Rollback {
+        name: String,
+        /// The version to go back to.
+        #[arg(long)]
+        to: u64,
         #[command(flatten)]
         scope: ScopeArgs,
         #[command(flatten)]
@@ -685,6 +715,16 @@ pub struct ServeArgs {
     /// How long one secret-backend call may take, in milliseconds.
     #[arg(long, env = "EDGEWARD_SECRETS_TIMEOUT_MS", default_value_t = 2_000)]
     pub secrets_timeout_ms: u64,
+    /// How many versions of each secret the embedded backend keeps (Vault keeps its own
+    /// mount's `max_versions`).
+    #[arg(long, env = "EDGEWARD_SECRET_VERSIONS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub secret_versions: u32,
+    /// The rule for new secret names: `default` (`[A-Za-z0-9][A-Za-z0-9_.-]*` per folder) or
+    /// `rfc1123` (lowercase DNS names per folder, as Kubernetes and Lightning ask). Applies to
+    /// writes; secrets already there stay readable.
+    #[arg(long, env = "EDGEWARD_SECRET_NAMES", value_enum, default_value_t)]
+    pub secret_names: crate::names::NameRule,
     /// Data-plane worker threads, each with its own runtime and listener (default: one per
     /// CPU; 0 serves the data plane on the shared runtime).
     #[arg(long, env = "EDGEWARD_DATA_WORKERS")]
@@ -760,6 +800,8 @@ impl ServeArgs {
             std::time::Duration::from_secs(self.audit_max_age_days.max(1).saturating_mul(86_400));
         config.secrets.cache_ttl = std::time::Duration::from_millis(self.secrets_cache_ttl_ms);
         config.secrets.timeout = std::time::Duration::from_millis(self.secrets_timeout_ms.max(1));
+        config.secrets.versions_kept = self.secret_versions;
+        config.secrets.names = self.secret_names;
         if self.secrets_backend == "vault" {
             use crate::secrets::vault::{VaultAuth, VaultConfig};
             use zeroize::Zeroizing;

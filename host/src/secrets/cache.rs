@@ -7,7 +7,8 @@
 //! bounded by a timeout so a dead backend answers `unavailable` promptly.
 
 use super::{
-    BackendError, Owner, SecretBackend, SecretMeta, SecretValue, StoredSecret, Wrapped, WriteMode,
+    BackendError, Owner, SecretBackend, SecretMeta, SecretValue, StoredSecret, VersionMeta,
+    Wrapped, WriteMode,
 };
 use crate::names::SecretName;
 use crate::store::{Change, Store};
@@ -290,6 +291,35 @@ impl SecretBackend for CachedBackend {
         self.forget(owner, name);
         self.announce(owner, std::iter::once(name)).await;
         result
+    }
+
+    async fn versions(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+    ) -> Result<Option<Vec<VersionMeta>>, BackendError> {
+        self.bounded("a versions read", self.inner.versions(owner, name))
+            .await
+    }
+
+    async fn get_version(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+        version: u64,
+    ) -> Result<Option<StoredSecret>, BackendError> {
+        self.bounded("a read", self.inner.get_version(owner, name, version))
+            .await
+    }
+
+    async fn annotate(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+        update: &super::AnnotationUpdate,
+    ) -> Result<(), BackendError> {
+        self.bounded("a metadata write", self.inner.annotate(owner, name, update))
+            .await
     }
 
     async fn import(

@@ -5,7 +5,8 @@
 //! associated data, so a row copied to another place in the database does not decrypt.
 
 use super::{
-    BackendError, Owner, SecretBackend, SecretMeta, SecretValue, StoredSecret, Wrapped, WriteMode,
+    AnnotationUpdate, Annotations, BackendError, Owner, SecretBackend, SecretMeta, SecretValue,
+    StoredSecret, VersionMeta, Wrapped, WriteMode,
 };
 use crate::datadir::DataDir;
 use crate::names::SecretName;
@@ -33,7 +34,11 @@ pub enum KeyError {
 pub struct EmbeddedBackend {
     store: Store,
     cipher: Aes256Gcm,
+    keep: u32,
 }
+
+/// How many versions of each secret the embedded backend keeps by default (as Vault's KV v2).
+pub const DEFAULT_VERSIONS_KEPT: u32 = 10;
 
 impl std::fmt::Debug for EmbeddedBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -47,7 +52,14 @@ impl EmbeddedBackend {
         EmbeddedBackend {
             store,
             cipher: Aes256Gcm::new(key.into()),
+            keep: DEFAULT_VERSIONS_KEPT,
         }
+    }
+
+    /// Keeps the last `keep` versions of each secret (at least 1, the current one).
+    pub fn keeping(mut self, keep: u32) -> EmbeddedBackend {
+        self.keep = keep.max(1);
+        self
     }
 
     /// Loads the master key from `env_key` (hex) if given, else from the data directory,
@@ -156,6 +168,13 @@ fn wrap_aad(hash: &str) -> String {
     format!("edgeward:wrap:v1:{hash}")
 }
 
+fn annotations_of(row: &SecretRow) -> Annotations {
+    Annotations {
+        description: row.description.clone(),
+        labels: serde_json::from_str(&row.labels).unwrap_or_default(),
+    }
+}
+
 fn store_error(e: StoreError) -> BackendError {
     match e {
         StoreError::NotFound(m) => BackendError::NotFound(m),
@@ -199,6 +218,7 @@ impl SecretBackend for EmbeddedBackend {
                     scope: owner.scope(),
                     version: u64::try_from(row.version).unwrap_or(0),
                     updated_at: row.updated_at,
+                    annotations: annotations_of(&row),
                     updated_by: row.updated_by,
                 })
             })
@@ -229,6 +249,7 @@ impl SecretBackend for EmbeddedBackend {
                 ciphertext,
                 by.to_string(),
                 mode,
+                i64::from(self.keep),
             )
             .await
             .map_err(store_error)?;
@@ -247,7 +268,13 @@ impl SecretBackend for EmbeddedBackend {
             sealed.push((name.to_string(), nonce, ciphertext));
         }
         self.store
-            .secret_import(owner.scope().as_str(), owner.key(), sealed, by.to_string())
+            .secret_import(
+                owner.scope().as_str(),
+                owner.key(),
+                sealed,
+                by.to_string(),
+                i64::from(self.keep),
+            )
             .await
             .map_err(store_error)
     }
@@ -304,6 +331,92 @@ impl SecretBackend for EmbeddedBackend {
             &nonce,
             &ciphertext,
         )
+    }
+
+    async fn versions(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+    ) -> Result<Option<Vec<VersionMeta>>, BackendError> {
+        let rows = self
+            .store
+            .secret_versions(owner.scope().as_str(), owner.key(), name.to_string())
+            .await
+            .map_err(store_error)?;
+        let Some(current) = rows.iter().map(|r| r.version).max() else {
+            return Ok(None);
+        };
+        Ok(Some(
+            rows.into_iter()
+                .map(|r| VersionMeta {
+                    version: u64::try_from(r.version).unwrap_or(0),
+                    created_at: r.created_at,
+                    created_by: Some(r.created_by),
+                    current: r.version == current,
+                    deleted: false,
+                })
+                .collect(),
+        ))
+    }
+
+    async fn get_version(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+        version: u64,
+    ) -> Result<Option<StoredSecret>, BackendError> {
+        let Ok(wanted) = i64::try_from(version) else {
+            return Ok(None);
+        };
+        let row = self
+            .store
+            .secret_get_version(
+                owner.scope().as_str(),
+                owner.key(),
+                name.to_string(),
+                wanted,
+            )
+            .await
+            .map_err(store_error)?;
+        let Some(row) = row else { return Ok(None) };
+        let value = self.decrypt(owner, name, &row)?;
+        Ok(Some(StoredSecret {
+            name: name.clone(),
+            version,
+            value,
+        }))
+    }
+
+    async fn annotate(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+        update: &AnnotationUpdate,
+    ) -> Result<(), BackendError> {
+        let labels = update
+            .labels
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| BackendError::Corrupt(format!("labels: {e}")))?;
+        let found = self
+            .store
+            .secret_annotate(
+                owner.scope().as_str(),
+                owner.key(),
+                name.to_string(),
+                update.description.clone(),
+                labels,
+            )
+            .await
+            .map_err(store_error)?;
+        if !found {
+            return Err(BackendError::NotFound(format!(
+                "no {} secret {name}",
+                owner.scope()
+            )));
+        }
+        Ok(())
     }
 
     async fn delete(&self, owner: &Owner, name: &SecretName) -> Result<bool, BackendError> {

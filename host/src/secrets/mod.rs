@@ -213,6 +213,105 @@ pub struct SecretMeta {
     pub updated_at: i64,
     /// Who wrote it last.
     pub updated_by: String,
+    /// What it is for, and its labels.
+    pub annotations: Annotations,
+}
+
+/// A secret's description and labels (free text, `key=value`): shown in listings, never a
+/// value. Kept beside the secret (embedded: its row; Vault: its custom metadata, as
+/// `description` and `label.<key>`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Annotations {
+    /// What the secret is for.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// Labels, by key.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// The most labels on one secret, and the longest description.
+pub const MAX_LABELS: usize = 32;
+/// The longest description, in bytes (Vault's limit on a custom metadata value).
+pub const MAX_DESCRIPTION: usize = 512;
+
+impl Annotations {
+    /// Checks the rules: a description of at most 512 bytes without control characters; at
+    /// most 32 labels, keys `[A-Za-z0-9][A-Za-z0-9_.-]{0,62}`, values of at most 256 printable
+    /// bytes.
+    pub fn check(&self) -> Result<(), String> {
+        if self.description.len() > MAX_DESCRIPTION
+            || self.description.chars().any(char::is_control)
+        {
+            return Err(format!(
+                "a description is at most {MAX_DESCRIPTION} bytes of printable text"
+            ));
+        }
+        if self.labels.len() > MAX_LABELS {
+            return Err(format!("a secret has at most {MAX_LABELS} labels"));
+        }
+        for (k, v) in &self.labels {
+            let key_ok = k.len() <= 63
+                && k.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+            if !key_ok {
+                return Err(format!(
+                    "label key {:?}: 1 to 63 characters of A-Z, a-z, 0-9, '_', '.' and '-', \
+                     starting with a letter or digit",
+                    k.chars().take(40).collect::<String>()
+                ));
+            }
+            if v.len() > 256 || v.chars().any(char::is_control) {
+                return Err(format!(
+                    "label {k}: a value is at most 256 bytes of printable text"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A change to a secret's description and labels: what is given replaces, what is left out
+/// stays.
+#[derive(Debug, Clone, Default)]
+pub struct AnnotationUpdate {
+    /// The new description ("" clears it).
+    pub description: Option<String>,
+    /// The new labels (empty clears them).
+    pub labels: Option<std::collections::BTreeMap<String, String>>,
+}
+
+impl AnnotationUpdate {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.description.is_none() && self.labels.is_none()
+    }
+
+    /// Checks what is given against [`Annotations::check`].
+    pub fn check(&self) -> Result<(), String> {
+        Annotations {
+            description: self.description.clone().unwrap_or_default(),
+            labels: self.labels.clone().unwrap_or_default(),
+        }
+        .check()
+    }
+}
+
+/// One kept version of a secret.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VersionMeta {
+    /// Its number.
+    pub version: u64,
+    /// When it was written, Unix milliseconds.
+    pub created_at: i64,
+    /// Who wrote it, where the backend knows (Vault keeps only the latest writer).
+    pub created_by: Option<String>,
+    /// Whether it is the current version.
+    pub current: bool,
+    /// Whether its value is gone (deleted or destroyed in Vault), so it cannot be read or
+    /// rolled back to.
+    pub deleted: bool,
 }
 
 /// Why a backend could not answer. Messages never contain a value or a credential.
@@ -318,8 +417,32 @@ pub trait SecretBackend: Send + Sync + 'static {
         mode: WriteMode,
     ) -> Result<u64, BackendError>;
 
-    /// Deletes `name` of `owner`; whether it existed.
+    /// Deletes `name` of `owner`, every version; whether it existed.
     async fn delete(&self, owner: &Owner, name: &SecretName) -> Result<bool, BackendError>;
+
+    /// The kept versions of `name` of `owner`, oldest first; `None` if there is no such
+    /// secret.
+    async fn versions(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+    ) -> Result<Option<Vec<VersionMeta>>, BackendError>;
+
+    /// Version `version` of `name` of `owner`; `None` if it is not kept (or deleted).
+    async fn get_version(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+        version: u64,
+    ) -> Result<Option<StoredSecret>, BackendError>;
+
+    /// Changes the description and labels of `name` of `owner`; `NotFound` if absent.
+    async fn annotate(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+        update: &AnnotationUpdate,
+    ) -> Result<(), BackendError>;
 
     /// Writes all of `entries` (upserts) or, on failure, none of them.
     async fn import(

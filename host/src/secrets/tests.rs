@@ -148,17 +148,22 @@ async fn allowlist_and_bad_names() {
     ));
     assert_eq!(r.list().await.unwrap().len(), 1);
     let long = "A".repeat(10 * 1024);
-    for bad in [
-        "",
-        "../platform/X",
-        "projects/other/shared/X",
-        long.as_str(),
-    ] {
+    for bad in ["", "../platform/X", "/X", "team//X", long.as_str()] {
         assert!(
             matches!(r.get(bad).await, Err(ResolveError::InvalidName(_))),
             "{bad:.20}"
         );
     }
+    // A folder name that spells another owner's place is a name in this owner's own folders:
+    // it never reaches the other's secret.
+    put(&b, Owner::Project(name("other")), "X", "others").await;
+    assert!(matches!(
+        r.get("projects/other/shared/X").await,
+        Err(ResolveError::Denied(_))
+    ));
+    let open = resolver(&b, None, None);
+    assert!(open.get("projects/other/shared/X").await.unwrap().is_none());
+    assert!(open.get("X").await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -249,6 +254,29 @@ impl SecretBackend for GatedReads {
     }
     async fn delete(&self, owner: &Owner, name: &SecretName) -> Result<bool, BackendError> {
         self.inner.delete(owner, name).await
+    }
+    async fn versions(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+    ) -> Result<Option<Vec<super::VersionMeta>>, BackendError> {
+        self.inner.versions(owner, name).await
+    }
+    async fn get_version(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+        version: u64,
+    ) -> Result<Option<StoredSecret>, BackendError> {
+        self.inner.get_version(owner, name, version).await
+    }
+    async fn annotate(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+        update: &super::AnnotationUpdate,
+    ) -> Result<(), BackendError> {
+        self.inner.annotate(owner, name, update).await
     }
     async fn import(
         &self,

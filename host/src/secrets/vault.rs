@@ -8,7 +8,8 @@
 //! credential never leaves this module (it is not in any `Debug` output or error).
 
 use super::{
-    BackendError, Owner, SecretBackend, SecretMeta, SecretValue, StoredSecret, Wrapped, WriteMode,
+    AnnotationUpdate, Annotations, BackendError, Owner, SecretBackend, SecretMeta, SecretValue,
+    StoredSecret, VersionMeta, Wrapped, WriteMode,
 };
 use crate::names::SecretName;
 use std::collections::HashMap;
@@ -119,6 +120,29 @@ fn is_not_found(e: &ClientError) -> bool {
 
 const VALUE_FIELD: &str = "value";
 const UPDATED_BY: &str = "edgeward-updated-by";
+/// A secret's description and labels, in its custom metadata (`bao kv metadata get` shows them).
+const DESCRIPTION: &str = "description";
+const LABEL: &str = "label.";
+
+/// The description and labels kept in `custom` (other keys left alone).
+fn annotations_in(custom: Option<&HashMap<String, String>>) -> Annotations {
+    let mut out = Annotations::default();
+    for (k, v) in custom.into_iter().flatten() {
+        if k == DESCRIPTION {
+            out.description = v.clone();
+        } else if let Some(label) = k.strip_prefix(LABEL) {
+            out.labels.insert(label.to_string(), v.clone());
+        }
+    }
+    out
+}
+
+/// RFC 3339 as Unix milliseconds (0 when it does not parse).
+fn unix_ms(rfc3339: &str) -> i64 {
+    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .map(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0))
+        .unwrap_or(0)
+}
 
 impl VaultBackend {
     /// A backend for `config`. AppRole logs in lazily, on first use, and again when Vault
@@ -463,21 +487,51 @@ impl VaultBackend {
         .await
     }
 
+    /// The custom metadata of `path`; `None` if there is no such secret.
+    async fn custom_metadata(
+        &self,
+        path: &str,
+    ) -> Result<Option<HashMap<String, String>>, BackendError> {
+        self.with_client(&format!("a metadata read of {path}"), |client| async move {
+            match kv2::read_metadata(&*client, &self.mount, path).await {
+                Ok(m) => Ok(Some(m.custom_metadata.unwrap_or_default())),
+                Err(e) if is_not_found(&e) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+
+    /// Replaces the custom metadata of `path` (Vault's write replaces the whole map).
+    async fn set_custom_metadata(
+        &self,
+        path: &str,
+        custom: HashMap<String, String>,
+    ) -> Result<(), BackendError> {
+        self.with_client(&format!("a metadata write of {path}"), |client| {
+            let custom = custom.clone();
+            async move {
+                let endpoint = SetSecretMetadataRequest::builder()
+                    .mount(&self.mount)
+                    .path(path)
+                    .custom_metadata(custom)
+                    .build()
+                    .map_err(|_| ClientError::ResponseEmptyError)?;
+                vaultrs::api::exec_with_empty(&*client, endpoint).await
+            }
+        })
+        .await
+    }
+
+    /// Records the writer in the custom metadata, keeping what else is there (description,
+    /// labels, anyone else's keys).
     async fn tag_writer(&self, path: &str, by: &str) {
-        let result = self
-            .with_client(
-                &format!("a metadata write of {path}"),
-                |client| async move {
-                    let endpoint = SetSecretMetadataRequest::builder()
-                        .mount(&self.mount)
-                        .path(path)
-                        .custom_metadata(HashMap::from([(UPDATED_BY.to_string(), by.to_string())]))
-                        .build()
-                        .map_err(|_| ClientError::ResponseEmptyError)?;
-                    vaultrs::api::exec_with_empty(&*client, endpoint).await
-                },
-            )
-            .await;
+        let result = async {
+            let mut custom = self.custom_metadata(path).await?.unwrap_or_default();
+            custom.insert(UPDATED_BY.to_string(), by.to_string());
+            self.set_custom_metadata(path, custom).await
+        }
+        .await;
         if let Err(e) = result {
             tracing::warn!(error = %e, "could not record who wrote a Vault secret");
         }
@@ -503,12 +557,31 @@ impl SecretBackend for VaultBackend {
 
     /// One LIST: the names a guest may ask for (sub-folders and names outside Edgeward's rule
     /// left out), no metadata reads.
+    /// One LIST per folder: the names a guest may ask for, folders walked (`team/db`), names
+    /// outside Edgeward's rule left out, no metadata reads.
     async fn list_names(&self, owner: &Owner) -> Result<Vec<SecretName>, BackendError> {
-        let keys = self.list_keys(&self.folder(owner)).await?;
-        Ok(keys
-            .iter()
-            .filter_map(|k| SecretName::parse(k).ok())
-            .collect())
+        let root = self.folder(owner);
+        let mut out = Vec::new();
+        // Folders to walk, relative to the scope's folder ("" or "team/").
+        let mut folders = vec![String::new()];
+        while let Some(rel) = folders.pop() {
+            for key in self.list_keys(&format!("{root}/{rel}")).await? {
+                let full = format!("{rel}{key}");
+                match full.strip_suffix('/') {
+                    // A folder deeper than any name could reach is not walked.
+                    Some(folder) => {
+                        if full.len() < crate::names::SECRET_NAME_MAX
+                            && SecretName::parse(folder).is_ok()
+                        {
+                            folders.push(full);
+                        }
+                    }
+                    None => out.extend(SecretName::parse(&full).ok()),
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
     }
 
     async fn list(&self, owner: &Owner) -> Result<Vec<SecretMeta>, BackendError> {
@@ -529,21 +602,17 @@ impl SecretBackend for VaultBackend {
                 })
                 .await?;
             let Some(meta) = meta else { continue };
-            let updated_at = time::OffsetDateTime::parse(
-                &meta.updated_time,
-                &time::format_description::well_known::Rfc3339,
-            )
-            .map(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0))
-            .unwrap_or(0);
             out.push(SecretMeta {
                 name,
                 scope: owner.scope(),
                 version: meta.current_version,
-                updated_at,
+                updated_at: unix_ms(&meta.updated_time),
                 updated_by: meta
                     .custom_metadata
+                    .as_ref()
                     .and_then(|m| m.get(UPDATED_BY).cloned())
                     .unwrap_or_else(|| "vault".into()),
+                annotations: annotations_in(meta.custom_metadata.as_ref()),
             });
         }
         Ok(out)
@@ -612,6 +681,114 @@ impl SecretBackend for VaultBackend {
         })?;
         self.tag_writer(&path, by).await;
         Ok(version)
+    }
+
+    /// KV v2's own versions (`bao kv metadata get`): those Vault keeps (its `max_versions`,
+    /// 10 by default), a soft-deleted or destroyed one marked deleted.
+    async fn versions(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+    ) -> Result<Option<Vec<VersionMeta>>, BackendError> {
+        let path = self.path(owner, name);
+        let meta = self
+            .with_client(&format!("a metadata read of {path}"), |client| {
+                let path = path.clone();
+                async move {
+                    match kv2::read_metadata(&*client, &self.mount, &path).await {
+                        Ok(m) => Ok(Some(m)),
+                        Err(e) if is_not_found(&e) => Ok(None),
+                        Err(e) => Err(e),
+                    }
+                }
+            })
+            .await?;
+        let Some(meta) = meta else { return Ok(None) };
+        let writer = meta
+            .custom_metadata
+            .as_ref()
+            .and_then(|m| m.get(UPDATED_BY).cloned());
+        let mut out: Vec<VersionMeta> = meta
+            .versions
+            .iter()
+            .filter_map(|(v, m)| {
+                let version: u64 = v.parse().ok()?;
+                let current = version == meta.current_version;
+                Some(VersionMeta {
+                    version,
+                    created_at: unix_ms(&m.created_time),
+                    created_by: if current { writer.clone() } else { None },
+                    current,
+                    deleted: m.destroyed || !m.deletion_time.is_empty(),
+                })
+            })
+            .collect();
+        out.sort_by_key(|v| v.version);
+        Ok(Some(out))
+    }
+
+    async fn get_version(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+        version: u64,
+    ) -> Result<Option<StoredSecret>, BackendError> {
+        let path = self.path(owner, name);
+        let read = self
+            .with_client(&format!("a read of {path}"), |client| {
+                let path = path.clone();
+                async move {
+                    let endpoint = ReadSecretRequest::builder()
+                        .mount(&self.mount)
+                        .path(&path)
+                        .version(Some(version))
+                        .build()
+                        .map_err(|_| ClientError::ResponseEmptyError)?;
+                    match vaultrs::api::exec_with_result(&*client, endpoint).await {
+                        Ok(r) => Ok(Some(r)),
+                        Err(e) if is_not_found(&e) => Ok(None),
+                        Err(ClientError::ResponseDataEmptyError) => Ok(None),
+                        Err(e) => Err(e),
+                    }
+                }
+            })
+            .await?;
+        let Some(read) = read.filter(|r| !r.data.is_null()) else {
+            return Ok(None);
+        };
+        Ok(Some(StoredSecret {
+            name: name.clone(),
+            version: read.metadata.version,
+            value: Self::decode(&read.data)?,
+        }))
+    }
+
+    async fn annotate(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+        update: &AnnotationUpdate,
+    ) -> Result<(), BackendError> {
+        let path = self.path(owner, name);
+        let Some(mut custom) = self.custom_metadata(&path).await? else {
+            return Err(BackendError::NotFound(format!(
+                "no {} secret {name}",
+                owner.scope()
+            )));
+        };
+        if let Some(description) = &update.description {
+            custom.remove(DESCRIPTION);
+            if !description.is_empty() {
+                custom.insert(DESCRIPTION.to_string(), description.clone());
+            }
+        }
+        if let Some(labels) = &update.labels {
+            custom.retain(|k, _| !k.starts_with(LABEL));
+            for (k, v) in labels {
+                custom.insert(format!("{LABEL}{k}"), v.clone());
+            }
+        }
+        self.set_custom_metadata(&path, custom).await
     }
 
     async fn delete(&self, owner: &Owner, name: &SecretName) -> Result<bool, BackendError> {

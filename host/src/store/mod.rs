@@ -116,6 +116,21 @@ pub struct SecretRow {
     pub updated_at: i64,
     /// Who wrote it last.
     pub updated_by: String,
+    /// Its description.
+    pub description: String,
+    /// Its labels, as a JSON object of strings.
+    pub labels: String,
+}
+
+/// One kept version of an embedded-backend secret.
+#[derive(Debug, Clone)]
+pub struct SecretVersionRow {
+    /// Its number.
+    pub version: i64,
+    /// When it was written, Unix milliseconds.
+    pub created_at: i64,
+    /// Who wrote it.
+    pub created_by: String,
 }
 
 /// The current time in Unix milliseconds.
@@ -235,8 +250,9 @@ pub trait CipherStore: Send + Sync {
         owner: String,
     ) -> Result<Vec<SecretRow>, StoreError>;
 
-    /// Writes one embedded-backend ciphertext, bumping its version; returns the new version.
-    /// `mode` is `None` for upsert, `Some(true)` for create-only, `Some(false)` for update-only.
+    /// Writes one embedded-backend ciphertext, bumping its version, and keeps it among the
+    /// secret's last `keep` versions; returns the new version. `mode` is `None` for upsert,
+    /// `Some(true)` for create-only, `Some(false)` for update-only.
     #[allow(clippy::too_many_arguments)]
     async fn secret_write(
         &self,
@@ -247,6 +263,7 @@ pub trait CipherStore: Send + Sync {
         ciphertext: Vec<u8>,
         by: String,
         mode: Option<bool>,
+        keep: i64,
     ) -> Result<i64, StoreError>;
 
     /// Upserts many ciphertexts of one owner in one transaction: all or none.
@@ -256,7 +273,36 @@ pub trait CipherStore: Send + Sync {
         owner: String,
         entries: Vec<(String, Vec<u8>, Vec<u8>)>,
         by: String,
+        keep: i64,
     ) -> Result<(), StoreError>;
+
+    /// The kept versions of one embedded-backend secret, oldest first (none if absent).
+    async fn secret_versions(
+        &self,
+        scope: &'static str,
+        owner: String,
+        name: String,
+    ) -> Result<Vec<SecretVersionRow>, StoreError>;
+
+    /// One kept version's ciphertext (the row's description and labels are the secret's).
+    async fn secret_get_version(
+        &self,
+        scope: &'static str,
+        owner: String,
+        name: String,
+        version: i64,
+    ) -> Result<Option<SecretRow>, StoreError>;
+
+    /// Replaces one embedded-backend secret's description and labels (those given); whether
+    /// it exists.
+    async fn secret_annotate(
+        &self,
+        scope: &'static str,
+        owner: String,
+        name: String,
+        description: Option<String>,
+        labels: Option<String>,
+    ) -> Result<bool, StoreError>;
 
     /// Stores a wrapped value under the hash of its token.
     async fn wrap_insert(

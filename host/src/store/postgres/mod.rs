@@ -186,6 +186,25 @@ ALTER TABLE executions ADD COLUMN path TEXT NOT NULL DEFAULT '';
     r#"
 ALTER TABLE executions ADD COLUMN credentials TEXT NOT NULL DEFAULT '{}';
 "#,
+    // Embedded secrets keep their last versions (the current one among them), a description
+    // and labels.
+    r#"
+ALTER TABLE secrets ADD COLUMN description TEXT NOT NULL DEFAULT '';
+ALTER TABLE secrets ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';
+CREATE TABLE secret_versions (
+    scope       TEXT NOT NULL,
+    owner       TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    version     BIGINT NOT NULL,
+    nonce       BYTEA NOT NULL,
+    ciphertext  BYTEA NOT NULL,
+    created_at  BIGINT NOT NULL,
+    created_by  TEXT NOT NULL,
+    PRIMARY KEY (scope, owner, name, version)
+);
+INSERT INTO secret_versions SELECT scope, owner, name, version, nonce, ciphertext, updated_at,
+    updated_by FROM secrets;
+"#,
 ];
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -897,8 +916,8 @@ impl ProjectStore for PgStore {
     }
 }
 
-const SECRET_COLUMNS: &str =
-    "SELECT name, version, nonce, ciphertext, updated_at, updated_by FROM secrets";
+const SECRET_COLUMNS: &str = "SELECT name, version, nonce, ciphertext, updated_at, updated_by, \
+     description, labels FROM secrets";
 
 fn secret_row(r: &Row) -> SecretRow {
     SecretRow {
@@ -908,7 +927,50 @@ fn secret_row(r: &Row) -> SecretRow {
         ciphertext: r.get(3),
         updated_at: r.get(4),
         updated_by: r.get(5),
+        description: r.get(6),
+        labels: r.get(7),
     }
+}
+
+/// Keeps `version` of a secret among its versions and drops those older than its last
+/// `keep`.
+#[allow(clippy::too_many_arguments)]
+async fn keep_version(
+    tx: &Transaction<'_>,
+    scope: &str,
+    owner: &str,
+    name: &str,
+    version: i64,
+    nonce: &[u8],
+    ciphertext: &[u8],
+    by: &str,
+    keep: i64,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO secret_versions (scope, owner, name, version, nonce, ciphertext, \
+         created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (scope, owner, name, version) DO UPDATE SET nonce = excluded.nonce, \
+         ciphertext = excluded.ciphertext, created_at = excluded.created_at, \
+         created_by = excluded.created_by",
+        &[
+            &scope,
+            &owner,
+            &name,
+            &version,
+            &nonce,
+            &ciphertext,
+            &now_ms(),
+            &by,
+        ],
+    )
+    .await?;
+    tx.execute(
+        "DELETE FROM secret_versions WHERE scope = $1 AND owner = $2 AND name = $3 \
+         AND version <= $4",
+        &[&scope, &owner, &name, &(version - keep.max(1))],
+    )
+    .await?;
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1010,11 +1072,24 @@ impl CipherStore for PgStore {
         ciphertext: Vec<u8>,
         by: String,
         mode: Option<bool>,
+        keep: i64,
     ) -> Result<i64, StoreError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         let version =
             secret_write_in(&tx, scope, &owner, &name, &nonce, &ciphertext, &by, mode).await?;
+        keep_version(
+            &tx,
+            scope,
+            &owner,
+            &name,
+            version,
+            &nonce,
+            &ciphertext,
+            &by,
+            keep,
+        )
+        .await?;
         tx.commit().await?;
         Ok(version)
     }
@@ -1025,11 +1100,17 @@ impl CipherStore for PgStore {
         owner: String,
         entries: Vec<(String, Vec<u8>, Vec<u8>)>,
         by: String,
+        keep: i64,
     ) -> Result<(), StoreError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         for (name, nonce, ciphertext) in &entries {
-            secret_write_in(&tx, scope, &owner, name, nonce, ciphertext, &by, None).await?;
+            let version =
+                secret_write_in(&tx, scope, &owner, name, nonce, ciphertext, &by, None).await?;
+            keep_version(
+                &tx, scope, &owner, name, version, nonce, ciphertext, &by, keep,
+            )
+            .await?;
             crate::faults::point("import.write");
         }
         tx.commit().await?;
@@ -1108,12 +1189,85 @@ impl CipherStore for PgStore {
         owner: String,
         name: String,
     ) -> Result<bool, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        tx.execute(
+            "DELETE FROM secret_versions WHERE scope = $1 AND owner = $2 AND name = $3",
+            &[&scope, &owner, &name],
+        )
+        .await?;
+        let found = tx
+            .execute(
+                "DELETE FROM secrets WHERE scope = $1 AND owner = $2 AND name = $3",
+                &[&scope, &owner, &name],
+            )
+            .await?
+            > 0;
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    async fn secret_versions(
+        &self,
+        scope: &'static str,
+        owner: String,
+        name: String,
+    ) -> Result<Vec<SecretVersionRow>, StoreError> {
+        Ok(self
+            .client()
+            .await?
+            .query(
+                "SELECT version, created_at, created_by FROM secret_versions \
+                 WHERE scope = $1 AND owner = $2 AND name = $3 ORDER BY version",
+                &[&scope, &owner, &name],
+            )
+            .await?
+            .iter()
+            .map(|r| SecretVersionRow {
+                version: r.get(0),
+                created_at: r.get(1),
+                created_by: r.get(2),
+            })
+            .collect())
+    }
+
+    async fn secret_get_version(
+        &self,
+        scope: &'static str,
+        owner: String,
+        name: String,
+        version: i64,
+    ) -> Result<Option<SecretRow>, StoreError> {
+        Ok(self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT v.name, v.version, v.nonce, v.ciphertext, v.created_at, v.created_by, \
+                 s.description, s.labels FROM secret_versions v JOIN secrets s \
+                 ON s.scope = v.scope AND s.owner = v.owner AND s.name = v.name \
+                 WHERE v.scope = $1 AND v.owner = $2 AND v.name = $3 AND v.version = $4",
+                &[&scope, &owner, &name, &version],
+            )
+            .await?
+            .map(|r| secret_row(&r)))
+    }
+
+    async fn secret_annotate(
+        &self,
+        scope: &'static str,
+        owner: String,
+        name: String,
+        description: Option<String>,
+        labels: Option<String>,
+    ) -> Result<bool, StoreError> {
         Ok(self
             .client()
             .await?
             .execute(
-                "DELETE FROM secrets WHERE scope = $1 AND owner = $2 AND name = $3",
-                &[&scope, &owner, &name],
+                "UPDATE secrets SET description = COALESCE($4, description), \
+                 labels = COALESCE($5, labels) \
+                 WHERE scope = $1 AND owner = $2 AND name = $3",
+                &[&scope, &owner, &name, &description, &labels],
             )
             .await?
             > 0)

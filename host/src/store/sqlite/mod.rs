@@ -182,6 +182,25 @@ ALTER TABLE executions ADD COLUMN path TEXT NOT NULL DEFAULT '';
     r#"
 ALTER TABLE executions ADD COLUMN credentials TEXT NOT NULL DEFAULT '{}';
 "#,
+    // Embedded secrets keep their last versions (the current one among them), a description
+    // and labels.
+    r#"
+ALTER TABLE secrets ADD COLUMN description TEXT NOT NULL DEFAULT '';
+ALTER TABLE secrets ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';
+CREATE TABLE secret_versions (
+    scope       TEXT NOT NULL,
+    owner       TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    nonce       BLOB NOT NULL,
+    ciphertext  BLOB NOT NULL,
+    created_at  INTEGER NOT NULL,
+    created_by  TEXT NOT NULL,
+    PRIMARY KEY (scope, owner, name, version)
+);
+INSERT INTO secret_versions SELECT scope, owner, name, version, nonce, ciphertext, updated_at,
+    updated_by FROM secrets;
+"#,
 ];
 
 /// Changes kept in the `changes` table; one host needs none of them, they only number
@@ -563,8 +582,8 @@ impl CipherStore for SqliteStore {
     ) -> Result<Option<SecretRow>, StoreError> {
         self.call(move |c| {
             Ok(c.query_row(
-                "SELECT name, version, nonce, ciphertext, updated_at, updated_by FROM secrets \
-                 WHERE scope = ?1 AND owner = ?2 AND name = ?3",
+                "SELECT name, version, nonce, ciphertext, updated_at, updated_by, description, \
+                 labels FROM secrets WHERE scope = ?1 AND owner = ?2 AND name = ?3",
                 params![scope, owner, name],
                 secret_row,
             )
@@ -581,8 +600,8 @@ impl CipherStore for SqliteStore {
     ) -> Result<Vec<SecretRow>, StoreError> {
         self.call(move |c| {
             let mut st = c.prepare(
-                "SELECT name, version, nonce, ciphertext, updated_at, updated_by FROM secrets \
-                 WHERE scope = ?1 AND owner = ?2 ORDER BY name",
+                "SELECT name, version, nonce, ciphertext, updated_at, updated_by, description, \
+                 labels FROM secrets WHERE scope = ?1 AND owner = ?2 ORDER BY name",
             )?;
             let rows = st.query_map(params![scope, owner], secret_row)?;
             Ok(rows.collect::<Result<_, _>>()?)
@@ -602,11 +621,23 @@ impl CipherStore for SqliteStore {
         ciphertext: Vec<u8>,
         by: String,
         mode: Option<bool>,
+        keep: i64,
     ) -> Result<i64, StoreError> {
         self.call(move |c| {
             let tx = c.transaction()?;
             let version =
                 secret_write_in(&tx, scope, &owner, &name, &nonce, &ciphertext, &by, mode)?;
+            keep_version(
+                &tx,
+                scope,
+                &owner,
+                &name,
+                version,
+                &nonce,
+                &ciphertext,
+                &by,
+                keep,
+            )?;
             tx.commit()?;
             Ok(version)
         })
@@ -620,11 +651,16 @@ impl CipherStore for SqliteStore {
         owner: String,
         entries: Vec<(String, Vec<u8>, Vec<u8>)>,
         by: String,
+        keep: i64,
     ) -> Result<(), StoreError> {
         self.call(move |c| {
             let tx = c.transaction()?;
             for (name, nonce, ciphertext) in &entries {
-                secret_write_in(&tx, scope, &owner, name, nonce, ciphertext, &by, None)?;
+                let version =
+                    secret_write_in(&tx, scope, &owner, name, nonce, ciphertext, &by, None)?;
+                keep_version(
+                    &tx, scope, &owner, name, version, nonce, ciphertext, &by, keep,
+                )?;
                 crate::faults::point("import.write");
             }
             tx.commit()?;
@@ -717,9 +753,79 @@ impl CipherStore for SqliteStore {
         name: String,
     ) -> Result<bool, StoreError> {
         self.call(move |c| {
-            Ok(c.execute(
+            let tx = c.transaction()?;
+            tx.execute(
+                "DELETE FROM secret_versions WHERE scope = ?1 AND owner = ?2 AND name = ?3",
+                params![scope, owner, name],
+            )?;
+            let found = tx.execute(
                 "DELETE FROM secrets WHERE scope = ?1 AND owner = ?2 AND name = ?3",
                 params![scope, owner, name],
+            )? > 0;
+            tx.commit()?;
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn secret_versions(
+        &self,
+        scope: &'static str,
+        owner: String,
+        name: String,
+    ) -> Result<Vec<SecretVersionRow>, StoreError> {
+        self.call(move |c| {
+            let mut st = c.prepare(
+                "SELECT version, created_at, created_by FROM secret_versions \
+                 WHERE scope = ?1 AND owner = ?2 AND name = ?3 ORDER BY version",
+            )?;
+            let rows = st.query_map(params![scope, owner, name], |r| {
+                Ok(SecretVersionRow {
+                    version: r.get(0)?,
+                    created_at: r.get(1)?,
+                    created_by: r.get(2)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn secret_get_version(
+        &self,
+        scope: &'static str,
+        owner: String,
+        name: String,
+        version: i64,
+    ) -> Result<Option<SecretRow>, StoreError> {
+        self.call(move |c| {
+            Ok(c.query_row(
+                "SELECT v.name, v.version, v.nonce, v.ciphertext, v.created_at, v.created_by, \
+                 s.description, s.labels FROM secret_versions v JOIN secrets s \
+                 ON s.scope = v.scope AND s.owner = v.owner AND s.name = v.name \
+                 WHERE v.scope = ?1 AND v.owner = ?2 AND v.name = ?3 AND v.version = ?4",
+                params![scope, owner, name, version],
+                secret_row,
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn secret_annotate(
+        &self,
+        scope: &'static str,
+        owner: String,
+        name: String,
+        description: Option<String>,
+        labels: Option<String>,
+    ) -> Result<bool, StoreError> {
+        self.call(move |c| {
+            Ok(c.execute(
+                "UPDATE secrets SET description = COALESCE(?4, description), \
+                 labels = COALESCE(?5, labels) \
+                 WHERE scope = ?1 AND owner = ?2 AND name = ?3",
+                params![scope, owner, name, description, labels],
             )? > 0)
         })
         .await
@@ -804,7 +910,36 @@ fn secret_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SecretRow> {
         ciphertext: r.get(3)?,
         updated_at: r.get(4)?,
         updated_by: r.get(5)?,
+        description: r.get(6)?,
+        labels: r.get(7)?,
     })
+}
+
+/// Keeps `version` of a secret among its versions and drops those older than its last
+/// `keep`.
+#[allow(clippy::too_many_arguments)]
+fn keep_version(
+    c: &Connection,
+    scope: &str,
+    owner: &str,
+    name: &str,
+    version: i64,
+    nonce: &[u8],
+    ciphertext: &[u8],
+    by: &str,
+    keep: i64,
+) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT OR REPLACE INTO secret_versions (scope, owner, name, version, nonce, \
+         ciphertext, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![scope, owner, name, version, nonce, ciphertext, now_ms(), by],
+    )?;
+    c.execute(
+        "DELETE FROM secret_versions WHERE scope = ?1 AND owner = ?2 AND name = ?3 \
+         AND version <= ?4",
+        params![scope, owner, name, version - keep.max(1)],
+    )?;
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
