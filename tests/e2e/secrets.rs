@@ -2096,6 +2096,55 @@ async fn folders_versions_and_labels(bao: Option<&OpenBao>) {
         "reads of old versions and rollbacks are audited with the name and version: {audit}"
     );
 
+    // Item 8: a redeploy's secrets.json replaces what the previous one set; names written
+    // through the API since, or only through the API, stay.
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (
+        dir.path().join("first.json"),
+        dir.path().join("second.json"),
+    );
+    std::fs::write(
+        &first,
+        json!({ "keep": "k1", "drop": "d1", "changed": "c1", "team/seeded": "s1" }).to_string(),
+    )
+    .unwrap();
+    std::fs::write(&second, json!({ "keep": "k2" }).to_string()).unwrap();
+    let inspect = crate::harness::guest("inspect");
+    let deploy = |file: Option<&std::path::Path>| {
+        let mut args = vec!["deploy", "acme/seeded", inspect.to_str().unwrap()];
+        if let Some(f) = file {
+            args.extend(["--secrets", f.to_str().unwrap()]);
+        }
+        let (ok, out, err) = server.cli(&args);
+        assert!(ok, "{err}");
+        out
+    };
+    let out = deploy(Some(&first));
+    assert!(
+        out.contains("secrets.json set package secrets: changed, drop, keep, team/seeded"),
+        "{out}"
+    );
+    const SEEDED: &str = "/v1/projects/acme/packages/seeded/secrets";
+    for name in ["changed", "api-only"] {
+        server
+            .put_secret(&format!("{SEEDED}/{name}"), json!("from-the-api"))
+            .await;
+    }
+    let out = deploy(Some(&second));
+    assert!(
+        out.contains("removed package secrets the previous --secrets set and this one leaves out: drop, team/seeded"),
+        "{out}"
+    );
+    let out = deploy(None);
+    assert!(
+        !out.contains("removed"),
+        "no --secrets, nothing removed: {out}"
+    );
+    let (_, left) = call(&fx, "viewer", Method::GET, SEEDED, None).await;
+    assert_eq!(names(&left), ["api-only", "changed", "keep"], "{left}");
+    let (_, keep) = call(&fx, "padmin", Method::GET, &format!("{SEEDED}/keep"), None).await;
+    assert_eq!(keep["value"], "k2", "{keep}");
+
     if let Some(bao) = bao {
         let prefix = server.vault_prefix.clone().unwrap();
         let shared = format!("{prefix}/projects/acme/shared");

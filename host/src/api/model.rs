@@ -182,6 +182,13 @@ pub struct Deployed {
     pub limits: crate::runtime::EffectiveLimits,
     /// What the deployer should know, e.g. a limit asked above the platform's maximum.
     pub notices: Vec<String>,
+    /// The package secrets its `secrets` part (secrets.json) set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets_set: Vec<String>,
+    /// The package secrets the previous `secrets` part set, unchanged since, that this one
+    /// leaves out: deleted (names set through the API stay).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets_removed: Vec<String>,
 }
 
 /// `POST …/rollback`: no body (the previous version) or a version.

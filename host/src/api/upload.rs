@@ -122,7 +122,11 @@ pub(super) async fn upload_version(
         Some(text) => {
             let json: Value = serde_json::from_slice(&text)
                 .map_err(|e| ApiError::bad_entry(format!("secrets.json is not valid JSON: {e}")))?;
-            Some(super::secrets::parse_secrets_json(&json)?)
+            let seeds = super::secrets::parse_secrets_json(&json)?;
+            for (name, _) in &seeds {
+                app.secret_names.parse_new(name.as_str())?;
+            }
+            Some(seeds)
         }
         None => None,
     };
@@ -178,6 +182,10 @@ pub(super) async fn upload_version(
         }
     }
     let prepared = app.packages.prepare(component).await?;
+    let owner = crate::secrets::Owner::Package(project.clone(), package.clone());
+    // What the previous secrets.json set and nobody changed since: the secrets it carries
+    // the marker label of, at the version the marker names.
+    let mut previously_seeded = Vec::new();
     if let Some(seeds) = &seeds {
         // Only a platform admin may create the project here; for anyone else it must exist.
         if !caller.principal.platform_admin
@@ -185,7 +193,16 @@ pub(super) async fn upload_version(
         {
             return Err(ApiError::not_found(format!("no project {project:?}")));
         }
-        let owner = crate::secrets::Owner::Package(project.clone(), package.clone());
+        if app.store.project_exists(project.to_string()).await? {
+            previously_seeded = app
+                .backend
+                .list(&owner)
+                .await?
+                .into_iter()
+                .filter(|m| m.annotations.labels.get(SEEDED_LABEL) == Some(&m.version.to_string()))
+                .map(|m| m.name)
+                .collect();
+        }
         app.backend
             .import(&owner, seeds, &caller.principal.user)
             .await?;
@@ -206,6 +223,45 @@ pub(super) async fn upload_version(
         project = %uploaded.project, package = %uploaded.package, version = uploaded.version,
         sha256 = %uploaded.sha256, by = %caller.principal.user, "package version deployed"
     );
+    // The new version serves: mark what this secrets.json set, and drop what the previous one
+    // set that this one leaves out (a file that drops a name drops the secret).
+    let (mut secrets_set, mut secrets_removed, mut notices) =
+        (Vec::new(), Vec::new(), uploaded.notices);
+    if let Some(seeds) = &seeds {
+        let listed = app.backend.list(&owner).await?;
+        for (name, _) in seeds {
+            let Some(meta) = listed.iter().find(|m| &m.name == name) else {
+                continue;
+            };
+            let mut labels = meta.annotations.labels.clone();
+            labels.insert(SEEDED_LABEL.to_string(), meta.version.to_string());
+            let update = crate::secrets::AnnotationUpdate {
+                description: None,
+                labels: Some(labels),
+            };
+            if let Err(e) = app.backend.annotate(&owner, name, &update).await {
+                tracing::warn!(secret = %name, error = %e, "could not mark a secret set by secrets.json");
+            }
+            secrets_set.push(name.to_string());
+        }
+        secrets_set.sort();
+        for name in previously_seeded {
+            if seeds.iter().any(|(n, _)| *n == name) {
+                continue;
+            }
+            match app.backend.delete(&owner, &name).await {
+                Ok(_) => secrets_removed.push(name.to_string()),
+                Err(e) => {
+                    tracing::warn!(secret = %name, error = %e, "could not delete a secret the new secrets.json drops");
+                    notices.push(format!(
+                        "the package secret {name} was set by the previous secrets.json and \
+                         this one drops it, but deleting it failed; delete it with `edgeward \
+                         secrets rm {name}`"
+                    ));
+                }
+            }
+        }
+    }
     Ok((
         StatusCode::CREATED,
         Json(super::model::Deployed {
@@ -215,10 +271,17 @@ pub(super) async fn upload_version(
             sha256: uploaded.sha256,
             size: uploaded.size as u64,
             limits: uploaded.limits,
-            notices: uploaded.notices,
+            notices,
+            secrets_set,
+            secrets_removed,
         }),
     ))
 }
+
+/// The label that marks a package secret set by a deploy's secrets.json, with the version
+/// that deploy wrote: a later secrets.json that leaves the name out deletes it, unless it was
+/// written since (through the API, say), which moves its version past the label.
+pub const SEEDED_LABEL: &str = "edgeward.secrets-json";
 
 /// The parts of a multipart upload: the component, and the optional manifest, secrets.json,
 /// deploy-time bindings and literals.

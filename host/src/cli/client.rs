@@ -1637,6 +1637,24 @@ async fn deploy(
         body["sha256"].as_str().unwrap_or_default(),
         body["size"].as_u64().unwrap_or(0)
     );
+    let names = |key: &str| -> Vec<String> {
+        body[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n.as_str().map(str::to_string))
+            .collect()
+    };
+    let (set, removed) = (names("secrets_set"), names("secrets_removed"));
+    if !set.is_empty() {
+        println!("secrets.json set package secrets: {}", set.join(", "));
+    }
+    if !removed.is_empty() {
+        println!(
+            "removed package secrets the previous --secrets set and this one leaves out: {}",
+            removed.join(", ")
+        );
+    }
     for notice in body["notices"].as_array().into_iter().flatten() {
         eprintln!("note: {}", notice.as_str().unwrap_or_default());
     }
