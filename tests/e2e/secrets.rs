@@ -1799,7 +1799,10 @@ print(json.dumps(out))
     );
 }
 
-/// Issue 16, items 2, 5 and 7: folders (`team/db`), versions with rollback, description and
+const SEEDED: &str = "/v1/projects/acme/packages/seeded/secrets";
+const SEEDED_PKG: &str = "/v1/projects/acme/packages/reader/secrets";
+
+/// Issue 16, items 2, 5, 6, 7 and 8: folders (`team/db`), versions with rollback, description and
 /// labels, and the RFC 1123 name mode, through the API, the CLI and a guest.
 async fn folders_versions_and_labels(bao: Option<&OpenBao>) {
     let mut options = Options::backend(bao);
@@ -2096,6 +2099,84 @@ async fn folders_versions_and_labels(bao: Option<&OpenBao>) {
         "reads of old versions and rollbacks are audited with the name and version: {audit}"
     );
 
+    // Item 6: a project may let every member read its project-scope values (EdgeSecrets'
+    // organisation secrets); off by default, a project admin's switch, each read audited.
+    let other = format!("{PROJ}/other");
+    let (s, _) = call(&fx, "viewer", Method::GET, &other, None).await;
+    assert_eq!(s, 403, "off by default");
+    let (s, _) = call(
+        &fx,
+        "dev",
+        Method::PATCH,
+        "/v1/projects/acme",
+        Some(json!({ "members_read_secrets": true })),
+    )
+    .await;
+    assert_eq!(s, 403, "a project admin's setting");
+    let (ok, out, err) = server.cli(&["projects", "set", "acme", "--members-read-secrets", "on"]);
+    assert!(
+        ok && out.contains("every member may now read"),
+        "{out}{err}"
+    );
+    let (ok, out, _) = server.cli(&["-o", "json", "projects", "list"]);
+    assert!(
+        ok && out.contains(r#""members_read_secrets":true"#),
+        "{out}"
+    );
+    for who in ["viewer", "dev"] {
+        let (s, body) = call(&fx, who, Method::GET, &other, None).await;
+        assert_eq!((s, &body["value"]), (200, &json!("o")), "{who}: {body}");
+    }
+    let (s, body) = call(&fx, "viewer", Method::POST, &format!("{other}/wrap"), None).await;
+    assert_eq!(s, 201, "wrapping is a read: {body}");
+    let (s, _) = call(
+        &fx,
+        "viewer",
+        Method::PUT,
+        &other,
+        Some(json!({ "value": "w" })),
+    )
+    .await;
+    assert_eq!(s, 403, "writes stay with project admins");
+    let (s, _) = call(
+        &fx,
+        "viewer",
+        Method::GET,
+        &format!("{SEEDED_PKG}/keep"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 403, "package-scope values stay with project admins");
+    let (s, _) = call(&fx, "oadmin", Method::GET, &other, None).await;
+    assert_eq!(s, 404, "another project's admin is no member");
+    let (_, audit) = call(&fx, "platform", Method::GET, "/v1/audit?limit=1000", None).await;
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor"] == "viewer"
+                && e["target"] == other
+                && e["action"] == "GET /v1/projects/{project}/secrets/{name}"
+                && e["status"] == 200),
+        "a member's read is audited: {audit}"
+    );
+    let (s, body) = call(
+        &fx,
+        "padmin",
+        Method::PATCH,
+        "/v1/projects/acme",
+        Some(json!({ "members_read_secrets": false })),
+    )
+    .await;
+    assert_eq!(
+        (s, &body["members_read_secrets"]),
+        (200, &json!(false)),
+        "{body}"
+    );
+    let (s, _) = call(&fx, "viewer", Method::GET, &other, None).await;
+    assert_eq!(s, 403, "off again");
+
     // Item 8: a redeploy's secrets.json replaces what the previous one set; names written
     // through the API since, or only through the API, stay.
     let dir = tempfile::tempdir().unwrap();
@@ -2124,7 +2205,6 @@ async fn folders_versions_and_labels(bao: Option<&OpenBao>) {
         out.contains("secrets.json set package secrets: changed, drop, keep, team/seeded"),
         "{out}"
     );
-    const SEEDED: &str = "/v1/projects/acme/packages/seeded/secrets";
     for name in ["changed", "api-only"] {
         server
             .put_secret(&format!("{SEEDED}/{name}"), json!("from-the-api"))

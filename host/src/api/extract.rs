@@ -31,6 +31,7 @@ shapes! {
     model::CreateSecret => r#"{"name": "...", "value": "..." or {...}, "description"?: "...", "labels"?: {...}}"#,
     model::SetSecret => r#"{"value": "..." or {...}, "description"?: "...", "labels"?: {...}}"#,
     model::SecretRollback => r#"{"version": N}"#,
+    model::ProjectSettings => r#"{"members_read_secrets"?: bool}"#,
     model::ImportSecrets => r#"a secrets.json object {"NAME": value, ...}"#,
     model::Wrap => r#"{"ttl": seconds} or no body"#,
     model::Unwrap => r#"{"token": "..."}"#,

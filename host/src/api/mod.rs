@@ -185,6 +185,10 @@ pub fn routes() -> Vec<Route> {
             .doc("Create a project")
             .takes::<m::CreateProject>()
             .gives::<m::ProjectCreated>(201),
+        route(Method::PATCH, P, Project(Admin), patch(update_project))
+            .doc("Change a project's settings (members_read_secrets: every member may read its project-scope values)")
+            .takes::<m::ProjectSettings>()
+            .gives::<m::Project>(200),
         route(
             Method::GET,
             &format!("{P}/members"),
@@ -307,14 +311,15 @@ pub fn routes() -> Vec<Route> {
     ];
     // Platform scope: platform admins only.
     r.extend(secret_routes("/v1/secrets/platform", [PlatformAdmin; 4]));
-    // Project scope: names for members, everything else for project admins.
+    // Project scope: names for members, writes for project admins, values for project admins
+    // (and for every member where the project's `members_read_secrets` is on).
     r.extend(secret_routes(
         &format!("{P}/secrets"),
         [
             Project(Viewer),
             Project(Admin),
-            Project(Admin),
-            Project(Admin),
+            ProjectSecretValue,
+            ProjectSecretValue,
         ],
     ));
     // Package scope: names for members, writes for developers, values for admins.
@@ -511,13 +516,42 @@ async fn list_projects(
         .await?
         .into_iter()
         .filter(|row| p.platform_admin || mine.contains(&row.name))
-        .map(|p| model::Project {
-            name: p.name,
-            created_at: rfc3339(p.created_at),
-            created_by: p.created_by,
-        })
+        .map(project_model)
         .collect();
     Ok(Json(model::ProjectList { projects }))
+}
+
+fn project_model(p: crate::store::ProjectRow) -> model::Project {
+    model::Project {
+        name: p.name,
+        created_at: rfc3339(p.created_at),
+        created_by: p.created_by,
+        members_read_secrets: p.members_read_secrets,
+    }
+}
+
+/// `PATCH /v1/projects/{project}`: a project admin's settings. Audited as every write is.
+async fn update_project(
+    State(app): State<Arc<App>>,
+    Path(project): Path<String>,
+    body: Result<Body<model::ProjectSettings>, ApiError>,
+) -> Result<Json<model::Project>, ApiError> {
+    let project = project_name(&app, &project).await?;
+    let Body(settings) = body?;
+    if let Some(on) = settings.members_read_secrets {
+        app.store
+            .set_members_read_secrets(project.to_string(), on)
+            .await?;
+        tracing::info!(%project, members_read_secrets = on, "project setting changed");
+    }
+    let row = app
+        .store
+        .list_projects()
+        .await?
+        .into_iter()
+        .find(|p| p.name == project.as_str())
+        .ok_or_else(|| ApiError::not_found(format!("no project {project:?}")))?;
+    Ok(Json(project_model(row)))
 }
 
 pub(crate) async fn project_name(app: &App, project: &str) -> Result<Name, ApiError> {

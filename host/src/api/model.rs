@@ -101,6 +101,17 @@ pub struct Project {
     pub created_at: String,
     /// By whom.
     pub created_by: String,
+    /// Whether every member may read its project-scope secret values (off by default).
+    pub members_read_secrets: bool,
+}
+
+/// `PATCH /v1/projects/{project}`: the settings to change; those left out stay.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectSettings {
+    /// Let every member (viewers and developers too) read the project's secret values, as
+    /// EdgeSecrets' organisation secrets; each read is audited.
+    pub members_read_secrets: Option<bool>,
 }
 
 /// `GET /v1/projects`: the projects the caller belongs to (all, for platform admins).

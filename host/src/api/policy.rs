@@ -38,6 +38,9 @@ pub enum Need {
     AuditReader,
     /// The `{user}` of the path themselves, and nobody else (user-scope secrets).
     SelfOnly,
+    /// A project-scope secret's value: the project's admins, or any member where the project
+    /// lets members read its values (`members_read_secrets`, EdgeSecrets' org secrets).
+    ProjectSecretValue,
 }
 
 /// The one project a `/v1/audit` query names, decoded as the handler decodes it; `None` when
@@ -365,7 +368,34 @@ async fn authorise(
         Need::PlatformAdmin => {
             return deny(&principal, "this needs a platform admin".into());
         }
-        Need::Project(_) if principal.platform_admin => {}
+        Need::Project(_) | Need::ProjectSecretValue if principal.platform_admin => {}
+        Need::ProjectSecretValue => match role {
+            None => {
+                let project = project.unwrap_or_default();
+                return Err((
+                    Some(Box::new(principal)),
+                    ApiError::not_found(format!("no project {project:?}")),
+                ));
+            }
+            Some(Role::Admin) => {}
+            Some(have) => {
+                let open = app
+                    .store
+                    .members_read_secrets(project.unwrap_or_default().to_string())
+                    .await
+                    .map_err(|e| (Some(Box::new(principal.clone())), ApiError::from(e)))?;
+                if !open {
+                    return deny(
+                        &principal,
+                        format!(
+                            "reading a project secret's value needs the admin role in the \
+                             project, or the project's members_read_secrets setting; you are {}",
+                            have.as_str()
+                        ),
+                    );
+                }
+            }
+        },
         Need::Project(wanted) => match role {
             None => {
                 let project = project.unwrap_or_default();
@@ -464,6 +494,10 @@ mod tests {
         assert_eq!(
             need(&Method::PUT, "/v1/projects/{project}/secrets/{name}"),
             Need::Project(Role::Admin)
+        );
+        assert_eq!(
+            need(&Method::GET, "/v1/projects/{project}/secrets/{name}"),
+            Need::ProjectSecretValue
         );
         assert_eq!(
             need(&Method::GET, "/v1/users/{user}/secrets/{name}"),

@@ -303,9 +303,46 @@ pub async fn run(command: Command) -> Result<(), ClientError> {
             let rows = body
                 .projects
                 .into_iter()
-                .map(|p| vec![p.name, p.created_at, p.created_by])
+                .map(|p| {
+                    let members = if p.members_read_secrets { "on" } else { "off" };
+                    vec![p.name, p.created_at, p.created_by, members.to_string()]
+                })
                 .collect();
-            println!("{}", table(&["NAME", "CREATED", "BY"], rows));
+            println!(
+                "{}",
+                table(&["NAME", "CREATED", "BY", "MEMBERS READ SECRETS"], rows)
+            );
+            Ok(())
+        }
+        Command::Projects(ProjectsCommand::Set {
+            project,
+            members_read_secrets,
+            conn,
+        }) => {
+            let client = Client::from_args(&conn)?;
+            let Some(on) = members_read_secrets else {
+                return Err(err(
+                    "bad_entry",
+                    "say what to change: --members-read-secrets on|off",
+                ));
+            };
+            let body = client
+                .send(
+                    client
+                        .request(reqwest::Method::PATCH, &format!("/v1/projects/{project}"))
+                        .json(&serde_json::json!({ "members_read_secrets": on })),
+                )
+                .await?;
+            if json_mode() {
+                emit(&body);
+            } else if on {
+                println!(
+                    "{project}: every member may now read its project secrets' values (each \
+                     read is audited)"
+                );
+            } else {
+                println!("{project}: only project admins read its project secrets' values");
+            }
             Ok(())
         }
         Command::Packages(PackagesCommand::List { project, conn }) => {

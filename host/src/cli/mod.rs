@@ -213,6 +213,17 @@ pub enum ProjectsCommand {
         #[command(flatten)]
         conn: ConnArgs,
     },
+    /// Change a project's settings (project admins).
+    Set {
+        /// The project.
+        project: String,
+        /// Let every member read the project's secret values (on/off; off by default), as
+        /// EdgeSecrets' organisation secrets. Each read is audited.
+        #[arg(long, value_name = "on|off", value_parser = parse_switch)]
+        members_read_secrets: Option<bool>,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
     /// Project members and their roles.
     #[command(subcommand)]
     Members(MembersCommand),
@@ -857,6 +868,15 @@ pub fn split_target(target: &str) -> Result<(&str, &str), ClientError> {
             code: "bad_entry".into(),
             message: format!("expected project/package, got {target:?}"),
         })
+}
+
+/// `on`/`off` (or `true`/`false`) for a setting.
+fn parse_switch(s: &str) -> Result<bool, String> {
+    match s {
+        "on" | "true" | "yes" => Ok(true),
+        "off" | "false" | "no" => Ok(false),
+        _ => Err(format!("{s:?}: say on or off")),
+    }
 }
 
 #[cfg(test)]

@@ -63,6 +63,8 @@ pub struct ProjectRow {
     pub created_at: i64,
     /// Who created it.
     pub created_by: String,
+    /// Whether every member may read its project-scope secret values (off by default).
+    pub members_read_secrets: bool,
 }
 
 /// A package and its current version.
@@ -170,6 +172,13 @@ pub trait ProjectStore: Send + Sync {
 
     /// Whether project `name` exists.
     async fn project_exists(&self, name: String) -> Result<bool, StoreError>;
+
+    /// Whether every member of project `name` may read its project-scope secret values
+    /// (false for an absent project).
+    async fn members_read_secrets(&self, name: String) -> Result<bool, StoreError>;
+
+    /// Sets [`ProjectStore::members_read_secrets`]; `NotFound` for an absent project.
+    async fn set_members_read_secrets(&self, name: String, on: bool) -> Result<(), StoreError>;
 
     /// Records a new version of `project/package` with its blob and makes it current, in one
     /// transaction that also decides the version number (concurrent calls from any number of

@@ -205,6 +205,10 @@ CREATE TABLE secret_versions (
 INSERT INTO secret_versions SELECT scope, owner, name, version, nonce, ciphertext, updated_at,
     updated_by FROM secrets;
 "#,
+    // Org secrets as EdgeSecrets has them: a project may let every member read its values.
+    r#"
+ALTER TABLE projects ADD COLUMN members_read_secrets BOOLEAN NOT NULL DEFAULT FALSE;
+"#,
 ];
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -654,7 +658,8 @@ impl ProjectStore for PgStore {
             .client()
             .await?
             .query(
-                "SELECT name, created_at, created_by FROM projects ORDER BY name",
+                "SELECT name, created_at, created_by, members_read_secrets FROM projects \
+                 ORDER BY name",
                 &[],
             )
             .await?;
@@ -664,8 +669,36 @@ impl ProjectStore for PgStore {
                 name: r.get(0),
                 created_at: r.get(1),
                 created_by: r.get(2),
+                members_read_secrets: r.get(3),
             })
             .collect())
+    }
+
+    async fn members_read_secrets(&self, name: String) -> Result<bool, StoreError> {
+        Ok(self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT members_read_secrets FROM projects WHERE name = $1",
+                &[&name],
+            )
+            .await?
+            .is_some_and(|r| r.get(0)))
+    }
+
+    async fn set_members_read_secrets(&self, name: String, on: bool) -> Result<(), StoreError> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE projects SET members_read_secrets = $2 WHERE name = $1",
+                &[&name, &on],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("no project {name:?}")));
+        }
+        Ok(())
     }
 
     async fn project_exists(&self, name: String) -> Result<bool, StoreError> {

@@ -201,6 +201,10 @@ CREATE TABLE secret_versions (
 INSERT INTO secret_versions SELECT scope, owner, name, version, nonce, ciphertext, updated_at,
     updated_by FROM secrets;
 "#,
+    // Org secrets as EdgeSecrets has them: a project may let every member read its values.
+    r#"
+ALTER TABLE projects ADD COLUMN members_read_secrets INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// Changes kept in the `changes` table; one host needs none of them, they only number
@@ -278,13 +282,16 @@ impl ProjectStore for SqliteStore {
     /// All projects, by name.
     async fn list_projects(&self) -> Result<Vec<ProjectRow>, StoreError> {
         self.call(|c| {
-            let mut st =
-                c.prepare("SELECT name, created_at, created_by FROM projects ORDER BY name")?;
+            let mut st = c.prepare(
+                "SELECT name, created_at, created_by, members_read_secrets FROM projects \
+                 ORDER BY name",
+            )?;
             let rows = st.query_map([], |r| {
                 Ok(ProjectRow {
                     name: r.get(0)?,
                     created_at: r.get(1)?,
                     created_by: r.get(2)?,
+                    members_read_secrets: r.get(3)?,
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
@@ -295,6 +302,33 @@ impl ProjectStore for SqliteStore {
     /// Whether project `name` exists.
     async fn project_exists(&self, name: String) -> Result<bool, StoreError> {
         self.call(move |c| Ok(project_exists(c, &name)?)).await
+    }
+
+    async fn members_read_secrets(&self, name: String) -> Result<bool, StoreError> {
+        self.call(move |c| {
+            Ok(c.query_row(
+                "SELECT members_read_secrets FROM projects WHERE name = ?1",
+                [&name],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(false))
+        })
+        .await
+    }
+
+    async fn set_members_read_secrets(&self, name: String, on: bool) -> Result<(), StoreError> {
+        self.call(move |c| {
+            let n = c.execute(
+                "UPDATE projects SET members_read_secrets = ?2 WHERE name = ?1",
+                params![name, on],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("no project {name:?}")));
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Records a new version of `project/package` with its blob and makes it current, in one
