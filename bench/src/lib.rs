@@ -161,6 +161,7 @@ pub async fn request(
     let trigger = Trigger {
         id: "bench".into(),
         user: None,
+        writer: None,
     };
     let resp = execute(
         runtime,

@@ -102,6 +102,59 @@ impl From<wit::Error> for Error {
     }
 }
 
+/// Why a write was refused; nothing was written. Each carries the host's explanation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteError {
+    /// The name breaks the naming rule (`bad_entry`).
+    InvalidName(String),
+    /// The value is not one the API would take (`bad_entry`).
+    InvalidValue(String),
+    /// The value is over 64 KiB (`too_large`).
+    TooLarge(String),
+    /// The manifest grants no writes to the scope, no user's token came with the request, or
+    /// that user may not write the scope (`denied`).
+    Denied(String),
+    /// The secret backend could not be reached; retrying later may succeed (`unavailable`).
+    Unavailable(String),
+}
+
+impl WriteError {
+    /// The stable error code shared with the API and CLI.
+    pub fn code(&self) -> &'static str {
+        match self {
+            WriteError::InvalidName(_) | WriteError::InvalidValue(_) => "bad_entry",
+            WriteError::TooLarge(_) => "too_large",
+            WriteError::Denied(_) => "denied",
+            WriteError::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (WriteError::InvalidName(m)
+        | WriteError::InvalidValue(m)
+        | WriteError::TooLarge(m)
+        | WriteError::Denied(m)
+        | WriteError::Unavailable(m)) = self;
+        write!(f, "{}: {m}", self.code())
+    }
+}
+
+impl std::error::Error for WriteError {}
+
+impl From<wit::WriteError> for WriteError {
+    fn from(e: wit::WriteError) -> Self {
+        match e {
+            wit::WriteError::InvalidName(m) => WriteError::InvalidName(m),
+            wit::WriteError::InvalidValue(m) => WriteError::InvalidValue(m),
+            wit::WriteError::TooLarge(m) => WriteError::TooLarge(m),
+            wit::WriteError::Denied(m) => WriteError::Denied(m),
+            wit::WriteError::Unavailable(m) => WriteError::Unavailable(m),
+        }
+    }
+}
+
 /// A resolved secret. Its value is read with [`Secret::reveal`]; its name, scope and version
 /// are asked of the host the first time they are wanted (a lookup that only needs the value
 /// costs no more calls than that).
@@ -222,6 +275,36 @@ pub fn list() -> Result<Vec<(Scope, String)>, Error> {
         .collect())
 }
 
+/// Writes `value` as `name` in `scope` (a new version) with the rights of the user whose token
+/// triggered this request, where the manifest grants the scope (`write-secrets`); the new
+/// version. Audited as that user.
+///
+/// ```ignore
+/// let version = secrets::set(Scope::Project, "team/token", &fresh_token)?;
+/// ```
+pub fn set(scope: Scope, name: &str, value: &str) -> Result<u64, WriteError> {
+    Ok(wit::set(
+        scope.into(),
+        name,
+        &wit::SecretValue::Text(value.to_string()),
+    )?)
+}
+
+/// Writes a multi-field secret: `fields` is a JSON object's text (`{"user": …, "password": …}`).
+pub fn set_fields(scope: Scope, name: &str, fields: &str) -> Result<u64, WriteError> {
+    Ok(wit::set(
+        scope.into(),
+        name,
+        &wit::SecretValue::Object(fields.to_string()),
+    )?)
+}
+
+/// Deletes `name` (every version) from `scope`, under the same rules as [`set`]; `false` when
+/// there was nothing to delete.
+pub fn delete(scope: Scope, name: &str) -> Result<bool, WriteError> {
+    Ok(wit::delete(scope.into(), name)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,5 +327,8 @@ mod tests {
         assert_eq!(Error::Denied("x".into()).code(), "denied");
         assert_eq!(Error::Unavailable("x".into()).code(), "unavailable");
         assert_eq!(Error::Denied("no".into()).to_string(), "denied: no");
+        assert_eq!(WriteError::TooLarge("x".into()).code(), "too_large");
+        assert_eq!(WriteError::InvalidValue("x".into()).code(), "bad_entry");
+        assert_eq!(WriteError::Denied("no".into()).to_string(), "denied: no");
     }
 }

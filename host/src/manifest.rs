@@ -4,6 +4,7 @@
 //!
 //! ```toml
 //! secrets = ["DB_PASS", "API_KEY"]      # allowlist; other names are `denied`
+//! write-secrets = ["package"]            # scopes the function may write (as its caller)
 //!
 //! [env]                                  # the guest's WASI environment
 //! DB_PASSWORD = "secret:DB_PASS"         # bound to a secret, resolved per instance
@@ -55,6 +56,10 @@ pub struct Manifest {
     /// Resource limits; unset fields take the server's defaults.
     #[serde(default)]
     pub limits: Limits,
+    /// The scopes a function may write secrets to (WIT `set` and `delete`), always with the
+    /// rights of the user whose token triggered it; none by default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub write_secrets: Vec<crate::secrets::Scope>,
 }
 
 /// The guest's environment.

@@ -91,11 +91,32 @@ pub async fn handle(
             return error_response(400, ErrorCode::BadRequest, message, Some(&execution_id));
         }
     };
-    let mut user = None;
+    let (mut user, mut writer) = (None, None);
     if let Some(token) = tokens {
         match crate::auth::authenticate_token(&app.store, &token).await {
             Ok(principal) => {
                 let key = principal.open_user_key(&token);
+                // Writes as this user, where the manifest grants the scope and the user's
+                // rights allow it (checked per write).
+                {
+                    writer = Some(Arc::new(crate::secrets::writes::Writer::new(
+                        app.store.clone(),
+                        crate::secrets::writes::Triggered {
+                            user: &principal.user,
+                            token_id: &principal.token_id,
+                            platform_admin: principal.platform_admin,
+                            key: key.clone(),
+                            execution: &execution_id,
+                        },
+                        (
+                            deployed.project.clone(),
+                            deployed.package.clone(),
+                            deployed.version,
+                        ),
+                        deployed.manifest.write_secrets.clone(),
+                        app.secret_names,
+                    )));
+                }
                 user = Some(crate::secrets::UserContext {
                     name: principal.user,
                     key,
@@ -173,6 +194,7 @@ pub async fn handle(
         Trigger {
             id: execution_id,
             user,
+            writer,
         },
         request,
         on_done,

@@ -2259,3 +2259,231 @@ async fn folders_versions_and_labels_on_openbao() {
     let bao = OpenBao::start();
     folders_versions_and_labels(Some(&bao)).await;
 }
+
+/// Issue 16, item 3: a function writes and deletes secrets, where its manifest grants the
+/// scope, with the rights of the user whose token triggered it (none without a token), every
+/// attempt audited as that user through that package.
+async fn written_from_a_function(bao: Option<&OpenBao>) {
+    let fx = crate::identity::fixture_with(Options::backend(bao)).await;
+    let server = &fx.server;
+    server
+        .deploy_with(
+            "acme/writer",
+            "secrets",
+            "write-secrets = [\"package\", \"project\"]\n",
+        )
+        .await;
+    server
+        .deploy_with("acme/mine", "secrets", "write-secrets = [\"user\"]\n")
+        .await;
+    server.deploy("acme/plain", "secrets").await;
+    let run = |who: &'static str, target: &'static str, query: String| {
+        let fx = &fx;
+        async move {
+            let mut req = fx.server.call(Method::GET, &format!("/{target}/?{query}"));
+            if let Some(t) = fx.token(who) {
+                req = req.bearer_auth(t);
+            }
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let set = |who, target, scope: &str, name: &str, value: &str| {
+        run(
+            who,
+            target,
+            format!("set={name}&scope={scope}&value={value}"),
+        )
+    };
+    let denied = |got: &Value, says: &str| {
+        assert_eq!(got["error"], "denied", "{got}");
+        assert!(
+            got["message"].as_str().unwrap().contains(says),
+            "{says}: {got}"
+        );
+    };
+
+    denied(
+        &set("none", "acme/writer", "package", "w1", "v").await,
+        "token",
+    );
+    denied(
+        &set("viewer", "acme/writer", "package", "w1", "v").await,
+        "developer role",
+    );
+    let got = set("dev", "acme/writer", "package", "w1", "written-by-dev").await;
+    assert_eq!(got["version"], 1, "{got}");
+    denied(
+        &set("dev", "acme/writer", "project", "p1", "v").await,
+        "admin role",
+    );
+    let got = set("padmin", "acme/writer", "project", "p1", "project-value").await;
+    assert_eq!(got["version"], 1, "{got}");
+    denied(
+        &set("platform", "acme/writer", "platform", "x", "v").await,
+        "write-secrets",
+    );
+    denied(
+        &set("padmin", "acme/plain", "package", "w1", "v").await,
+        "write-secrets",
+    );
+    // What was written is what the API and every function read, written by that user.
+    let pkg = "/v1/projects/acme/packages/writer/secrets";
+    let (s, read) = call(&fx, "padmin", Method::GET, &format!("{pkg}/w1"), None).await;
+    assert_eq!(
+        (s, &read["value"]),
+        (200, &json!("written-by-dev")),
+        "{read}"
+    );
+    let (_, list) = call(&fx, "viewer", Method::GET, pkg, None).await;
+    assert_eq!(list["secrets"][0]["updated_by"], "dev", "{list}");
+    let got = guest(&fx, "acme/plain", "name=p1", None).await;
+    assert_eq!(
+        (&got["scope"], &got["value"]),
+        (&json!("project"), &json!("project-value")),
+        "{got}"
+    );
+    // The API's checks and limits: names, values, sizes; a folder name is a name.
+    let bad = run(
+        "dev",
+        "acme/writer",
+        "set=../x&scope=package&value=v".into(),
+    )
+    .await;
+    assert_eq!(bad["error"], "bad_entry", "{bad}");
+    let big = run(
+        "dev",
+        "acme/writer",
+        "set=big&scope=package&value_len=70000".into(),
+    )
+    .await;
+    assert_eq!(big["error"], "too_large", "{big}");
+    let enc = |v: &str| {
+        percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    for fields in ["not-json", "[1,2]", "{\"n\":1e3}"] {
+        let got = run(
+            "dev",
+            "acme/writer",
+            format!("set=obj&scope=package&fields=1&value={}", enc(fields)),
+        )
+        .await;
+        assert_eq!(got["error"], "bad_entry", "{fields}: {got}");
+    }
+    let got = run(
+        "dev",
+        "acme/writer",
+        format!(
+            "set=team/obj&scope=package&fields=1&value={}",
+            enc(r#"{"user":"u","port":5432}"#)
+        ),
+    )
+    .await;
+    assert_eq!(got["version"], 1, "{got}");
+    let got = guest(&fx, "acme/writer", "name=team/obj&field=port", None).await;
+    assert_eq!(got["field"], "5432", "{got}");
+    // Deletes, under the same rules.
+    let del = |who| run(who, "acme/writer", "delete=w1&scope=package".into());
+    denied(&del("viewer").await, "developer role");
+    assert_eq!(del("dev").await, json!({ "deleted": true }));
+    assert_eq!(del("dev").await, json!({ "deleted": false }));
+    // A user's own scope, sealed under the key their token opens.
+    let got = set("alice", "acme/mine", "user", "note", "alice-note").await;
+    assert_eq!(got["version"], 1, "{got}");
+    let (s, note) = call(
+        &fx,
+        "alice",
+        Method::GET,
+        "/v1/users/alice/secrets/note",
+        None,
+    )
+    .await;
+    assert_eq!((s, &note["value"]), (200, &json!("alice-note")), "{note}");
+
+    // Every attempt is in the audit log as the user, naming the package and execution.
+    let (_, audit) = call(&fx, "platform", Method::GET, "/v1/audit?limit=1000", None).await;
+    let entries = audit["entries"].as_array().unwrap();
+    let has = |actor: &str, action: &str, target: &str, outcome: &str| {
+        entries.iter().any(|e| {
+            e["actor"] == actor
+                && e["action"] == action
+                && e["target"] == target
+                && e["outcome"] == outcome
+                && e["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("acme/writer") && d.contains("execution"))
+        })
+    };
+    assert!(
+        has("dev", "function secrets.set", &format!("{pkg}/w1"), "ok"),
+        "{audit}"
+    );
+    assert!(
+        has(
+            "viewer",
+            "function secrets.set",
+            &format!("{pkg}/w1"),
+            "denied"
+        ),
+        "{audit}"
+    );
+    assert!(
+        has("dev", "function secrets.delete", &format!("{pkg}/w1"), "ok"),
+        "{audit}"
+    );
+    assert!(
+        has(
+            "padmin",
+            "function secrets.set",
+            "/v1/projects/acme/secrets/p1",
+            "ok"
+        ),
+        "{audit}"
+    );
+    assert!(
+        !audit.to_string().contains("written-by-dev"),
+        "no values in the audit log"
+    );
+    // A guest looping on a refused write gets at most 64 attempts, and the audit log one
+    // record each and one for the limit: not one per loop.
+    let got = run(
+        "viewer",
+        "acme/writer",
+        "set=loop&scope=package&value=v&repeat=500".into(),
+    )
+    .await;
+    denied(&got, "at most 64");
+    let (_, audit) = call(&fx, "platform", Method::GET, "/v1/audit?limit=1000", None).await;
+    let looped = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["target"] == format!("{pkg}/loop"))
+        .count();
+    assert_eq!(looped, 65, "{audit}");
+
+    if let Some(bao) = bao {
+        let prefix = server.vault_prefix.clone().unwrap();
+        let got = bao.cli(&[
+            "kv",
+            "get",
+            "-mount=secret",
+            "-format=json",
+            &format!("{prefix}/projects/acme/packages/writer/team/obj"),
+        ]);
+        let got: Value = serde_json::from_str(&got).unwrap();
+        assert_eq!(got["data"]["data"]["user"], "u", "{got}");
+    }
+}
+
+#[tokio::test]
+async fn secrets_written_from_a_function_on_the_embedded_backend() {
+    written_from_a_function(None).await;
+}
+
+#[tokio::test]
+async fn secrets_written_from_a_function_on_openbao() {
+    let bao = OpenBao::start();
+    written_from_a_function(Some(&bao)).await;
+}

@@ -1,4 +1,5 @@
 //! Reads the secret named by `?name=` and answers which scope it came from (for tests).
+//! `?set=NAME&scope=S&value=V` and `?delete=NAME&scope=S` write (with `write-secrets` granted).
 //!
 //! `?scope=package|project|platform|user` reads one scope with `get_from`; `?reveal=1` also
 //! returns the value (a test fixture: real functions should not echo secrets); `?list=1` lists
@@ -14,6 +15,43 @@ use edgeward_sdk::{Request, Response};
 use serde_json::json;
 
 fn handle(req: Request) -> Response {
+    // Writes: `?set=NAME&scope=S&value=V` (`&fields=1`: V is a JSON object; `&value_len=N`:
+    // N bytes of 'x'; `&repeat=N`: N times), `?delete=NAME&scope=S`.
+    if let Some(name) = req.query_param("set").or_else(|| req.query_param("delete")) {
+        let scope = req.query_param("scope").unwrap_or_default();
+        let Some(scope) = parse_scope(&scope) else {
+            return Response::text(400, format!("unknown scope {scope:?}\n"));
+        };
+        let result = if req.query_param("set").is_some() {
+            let value = match req.query_param("value_len") {
+                Some(n) => "x".repeat(n.parse().unwrap_or(0)),
+                None => req.query_param("value").unwrap_or_default(),
+            };
+            // `&repeat=N`: the same write N times (a guest looping on a refused write).
+            let repeat: usize = req
+                .query_param("repeat")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1);
+            let mut last = Ok(json!({}));
+            for _ in 0..repeat.max(1) {
+                last = if req.query_param("fields").is_some() {
+                    secrets::set_fields(scope, &name, &value).map(|v| json!({ "version": v }))
+                } else {
+                    secrets::set(scope, &name, &value).map(|v| json!({ "version": v }))
+                };
+            }
+            last
+        } else {
+            secrets::delete(scope, &name).map(|existed| json!({ "deleted": existed }))
+        };
+        return match result {
+            Ok(body) => Response::json(200, body.to_string()),
+            Err(e) => Response::json(
+                200,
+                json!({ "error": e.code(), "message": e.to_string() }).to_string(),
+            ),
+        };
+    }
     if req.query_param("list").is_some() {
         return match secrets::list() {
             Ok(names) => {

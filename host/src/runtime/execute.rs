@@ -113,6 +113,8 @@ pub struct Trigger {
     pub id: String,
     /// The user whose token came with the request, with their data key if it opens it.
     pub user: Option<crate::secrets::UserContext>,
+    /// What the function may write, as that user (none without a user's token).
+    pub writer: Option<Arc<crate::secrets::writes::Writer>>,
 }
 
 /// What every record of one execution shares, whichever stage it ends in.
@@ -238,7 +240,7 @@ where
         deployed.allow.clone(),
         trigger.user,
     );
-    let mut secrets = SecretsCtx::new(resolver.clone());
+    let mut secrets = SecretsCtx::new(resolver.clone()).with_writer(trigger.writer);
     let credentials = super::credentials::Session::new(&deployed.credentials, resolver.clone());
     let env = match bind_env(&deployed, &resolver, &mut secrets, credentials.as_deref()).await {
         Ok(env) => env,

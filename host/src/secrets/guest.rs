@@ -86,6 +86,8 @@ pub struct GuestSecret {
 #[derive(Debug)]
 pub struct SecretsCtx {
     resolver: Resolver,
+    /// Who may write through this execution, when a user's token triggered it.
+    writer: Option<std::sync::Arc<super::writes::Writer>>,
     /// `scope:name` of each secret handed out, as the execution record lists them.
     resolved: Vec<String>,
     revealed: Vec<SecretValue>,
@@ -96,9 +98,16 @@ impl SecretsCtx {
     pub fn new(resolver: Resolver) -> SecretsCtx {
         SecretsCtx {
             resolver,
+            writer: None,
             resolved: Vec::new(),
             revealed: Vec::new(),
         }
+    }
+
+    /// Lets the guest write (WIT `set` and `delete`) as `writer` says.
+    pub fn with_writer(mut self, writer: Option<std::sync::Arc<super::writes::Writer>>) -> Self {
+        self.writer = writer;
+        self
     }
 
     /// Records a secret handed to the guest (through a lookup or its environment): its name
@@ -180,6 +189,22 @@ impl From<wit::Scope> for Scope {
     }
 }
 
+/// The one place write errors become WIT errors.
+fn write_to_wit(e: super::writes::WriteError) -> wit::WriteError {
+    use super::writes::WriteError as E;
+    match e {
+        E::InvalidName(m) => wit::WriteError::InvalidName(m),
+        E::InvalidValue(m) => wit::WriteError::InvalidValue(m),
+        E::TooLarge(m) => wit::WriteError::TooLarge(m),
+        E::Denied(m) => wit::WriteError::Denied(m),
+        E::Unavailable(m) => wit::WriteError::Unavailable(m),
+    }
+}
+
+/// What a guest without a writer is told: no user's token came with the request.
+const NO_WRITER: &str = "a function writes secrets only with the rights of the user whose \
+                         token triggered it, and this request carried none";
+
 /// The one place resolver errors become WIT errors.
 fn to_wit(e: ResolveError) -> wit::Error {
     match e {
@@ -223,6 +248,53 @@ impl wit::Host for SecretsView<'_> {
             Ok(None) => Ok(Ok(None)),
             Err(e) => Ok(Err(to_wit(e))),
         }
+    }
+
+    async fn set(
+        &mut self,
+        scope: wit::Scope,
+        name: String,
+        value: wit::SecretValue,
+    ) -> wasmtime::Result<Result<u64, wit::WriteError>> {
+        let Some(writer) = self.ctx.writer.clone() else {
+            return Ok(Err(wit::WriteError::Denied(NO_WRITER.into())));
+        };
+        let (text, object) = match value {
+            wit::SecretValue::Text(t) => (t, false),
+            wit::SecretValue::Object(o) => (o, true),
+        };
+        let value = match super::writes::value_of(text, object) {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(write_to_wit(e))),
+        };
+        let written = writer
+            .set(&self.ctx.resolver, scope.into(), &name, &value)
+            .await;
+        // The function knows the value; its output is masked for it all the same.
+        if written.is_ok()
+            && !self
+                .ctx
+                .revealed
+                .iter()
+                .any(|v| v.expose() == value.expose())
+        {
+            self.ctx.revealed.push(value);
+        }
+        Ok(written.map_err(write_to_wit))
+    }
+
+    async fn delete(
+        &mut self,
+        scope: wit::Scope,
+        name: String,
+    ) -> wasmtime::Result<Result<bool, wit::WriteError>> {
+        let Some(writer) = self.ctx.writer.clone() else {
+            return Ok(Err(wit::WriteError::Denied(NO_WRITER.into())));
+        };
+        Ok(writer
+            .delete(&self.ctx.resolver, scope.into(), &name)
+            .await
+            .map_err(write_to_wit))
     }
 
     async fn list(&mut self) -> wasmtime::Result<Result<Vec<(wit::Scope, String)>, wit::Error>> {

@@ -9,6 +9,7 @@ pub mod embedded;
 pub mod guest;
 pub mod userkey;
 pub mod vault;
+pub mod writes;
 
 use crate::names::{Name, SecretName};
 use secrecy::{ExposeSecret, SecretString};
