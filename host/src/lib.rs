@@ -53,6 +53,13 @@ pub mod trigger;
 /// so both are off.
 pub const DEFAULT_LOG_FILTER: &str = "info,wasmtime_wasi_http=warn,rustify=off,vaultrs=off";
 
+/// Installs rustls's ring provider as the process's default, once; every TLS client of the
+/// host (reqwest's, Vault's, the CLI's) takes it. Call before building one. Idempotent.
+pub fn install_crypto() {
+    // An error means a provider is installed already: the first one stays.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Installs the server's log subscriber: to stderr, filtered by `EDGEWARD_LOG` (an
 /// `EnvFilter` directive, default [`DEFAULT_LOG_FILTER`]). The benchmarks install it too, so
 /// what they measure pays what `edgeward serve` pays for disabled log sites.

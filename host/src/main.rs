@@ -81,6 +81,7 @@ fn with_config(argv: &[String]) -> Result<Vec<String>, String> {
 }
 
 fn main() -> ExitCode {
+    edgeward_host::install_crypto();
     let argv: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();

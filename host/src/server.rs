@@ -44,6 +44,7 @@ pub struct Server {
 impl Server {
     /// Opens everything, binds both listeners and starts serving.
     pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
+        crate::install_crypto();
         // The recorder goes in before anything makes a metric handle (packages at load).
         let metrics = match config.metrics_listen {
             Some(addr) => {

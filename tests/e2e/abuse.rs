@@ -219,7 +219,7 @@ async fn a_flood_of_silent_connections_on_one_listener_leaves_the_other_serving(
         assert!(started.elapsed() < std::time::Duration::from_secs(2));
     }
     // So does the API, for another client address.
-    let other = reqwest::Client::builder()
+    let other = crate::harness::http_builder()
         .local_address(Some("127.0.0.2".parse().unwrap()))
         .build()
         .unwrap();
@@ -255,7 +255,7 @@ async fn a_tenant_at_its_share_of_instances_leaves_other_projects_served() {
     }
     server.deploy("other/hello", "hello").await;
     let hello = format!("{}/other/hello/", server.listen);
-    let client = reqwest::Client::new();
+    let client = crate::harness::http();
     let mut unloaded = Vec::new();
     for _ in 0..30 {
         let t = Instant::now();
@@ -353,7 +353,7 @@ async fn a_tenant_spinning_on_the_cpu_leaves_other_projects_answered_promptly() 
         .await;
     server.deploy("other/hello", "hello").await;
     let hello = format!("{}/other/hello/", server.listen);
-    let client = reqwest::Client::new();
+    let client = crate::harness::http();
     latencies(&client, &hello, 10).await;
     let unloaded = latencies(&client, &hello, 200).await;
 
@@ -371,7 +371,7 @@ async fn a_tenant_spinning_on_the_cpu_leaves_other_projects_answered_promptly() 
     // The tenant is at its share once one more of its requests is refused for capacity: all
     // sixty-four are then computing. (A probe let in before that computes too, and is
     // dropped by the client.)
-    let probe = reqwest::Client::builder()
+    let probe = crate::harness::http_builder()
         .timeout(Duration::from_secs(3))
         .build()
         .unwrap();
@@ -461,7 +461,7 @@ async fn execution_output_is_held_to_a_quota_per_project_across_its_packages() {
     assert_eq!(r.status(), 200);
     // Forty executions printing 60 KB each: about 2.4 MB of output for a 1 MiB quota.
     let body = vec![b'x'; 60_000];
-    let client = reqwest::Client::new();
+    let client = crate::harness::http();
     let mut last = String::new();
     for i in 0..40 {
         let r = client

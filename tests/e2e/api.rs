@@ -185,7 +185,7 @@ async fn schemathesis_finds_no_server_error_and_no_response_off_the_document() {
     );
     // It took the server through thousands of requests and the server is still well.
     // (A new connection: the server has closed the harness's idle one meanwhile.)
-    let r = reqwest::get(format!("{}/v1/health", server.api))
+    let r = crate::harness::http_get(format!("{}/v1/health", server.api))
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
@@ -237,7 +237,7 @@ async fn metrics_are_served_on_their_own_listener_with_the_values_traffic_made()
     for id in &ids {
         server.execution("acme", id).await;
     }
-    let text = reqwest::get(format!("{metrics}/metrics"))
+    let text = crate::harness::http_get(format!("{metrics}/metrics"))
         .await
         .unwrap()
         .text()
@@ -316,7 +316,9 @@ async fn metrics_are_served_on_their_own_listener_with_the_values_traffic_made()
     // The metrics are on their listener only; the API does not serve them.
     let (status, _) = server.json(Method::GET, "/metrics").await;
     assert_eq!(status, 404);
-    let r = reqwest::get(format!("{metrics}/other")).await.unwrap();
+    let r = crate::harness::http_get(format!("{metrics}/other"))
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
 }
 

@@ -69,7 +69,7 @@ async fn set_secret(server: &Server, name: &str, value: &str) {
 }
 
 async fn ready(server: &Server) -> (u16, Value) {
-    let r = reqwest::get(format!("{}/v1/ready", server.api))
+    let r = crate::harness::http_get(format!("{}/v1/ready", server.api))
         .await
         .unwrap();
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
@@ -219,7 +219,7 @@ async fn three_hosts_on_one_database_follow_every_change_within_a_second() {
 
     // B is killed under load; A and C answer every request meanwhile.
     let load = |s: &Server| {
-        let (http, url) = (reqwest::Client::new(), format!("{}/acme/hello/", s.listen));
+        let (http, url) = (crate::harness::http(), format!("{}/acme/hello/", s.listen));
         async move {
             let mut codes = Vec::new();
             let end = Instant::now() + Duration::from_secs(2);
@@ -364,7 +364,7 @@ async fn ready_says_which_part_is_missing() {
         !body.to_string().contains("127.0.0.1"),
         "causes stay in the log: {body}"
     );
-    let r = reqwest::get(format!("{}/v1/health", cut_off.api))
+    let r = crate::harness::http_get(format!("{}/v1/health", cut_off.api))
         .await
         .unwrap();
     assert_eq!(r.status(), 200);

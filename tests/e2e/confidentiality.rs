@@ -19,7 +19,7 @@ async fn send(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = reqwest::Client::new().request(method, format!("{}{path}", fx.server.api));
+    let mut req = crate::harness::http().request(method, format!("{}{path}", fx.server.api));
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
@@ -394,7 +394,7 @@ async fn the_prefix_oracle_through_execution_records_gives_no_signal() {
     assert_eq!(s, 200, "{b}");
     // 1,000 guesses, each ending exactly at the output cap: true prefixes of every length and
     // wrong ones, as the attack sent them.
-    let client = reqwest::Client::new();
+    let client = crate::harness::http();
     let mut ids = Vec::new();
     for i in 0..1000usize {
         let n = 9 + i % (secret.len() - 9);
@@ -487,7 +487,7 @@ async fn masking_thousands_of_fields_does_not_stall_other_projects() {
         names.push(format!("K{i}"));
     }
     let hello = format!("{}/other/hello/", fx.server.listen);
-    let client = reqwest::Client::new();
+    let client = crate::harness::http();
     let time = |c: reqwest::Client, url: String| async move {
         let started = Instant::now();
         let r = c.get(url).send().await.unwrap();
@@ -632,7 +632,7 @@ async fn a_callers_api_token_never_reaches_the_function() {
     let echo = |headers: Vec<String>| {
         let url = url.clone();
         async move {
-            let mut req = reqwest::Client::new().get(url);
+            let mut req = crate::harness::http().get(url);
             for h in &headers {
                 req = req.header("authorization", h.as_str());
             }
@@ -666,7 +666,7 @@ async fn a_callers_api_token_never_reaches_the_function() {
     let (status, body) = echo(vec!["BEARER ew_0000".to_string()]).await;
     assert_eq!(status, 401, "{body}");
     // The same over HTTP/2 (h2c, prior knowledge).
-    let h2 = reqwest::Client::builder()
+    let h2 = crate::harness::http_builder()
         .http2_prior_knowledge()
         .build()
         .unwrap();
@@ -705,7 +705,7 @@ async fn head_on_a_value_route_is_judged_as_get() {
         ("oadmin", 404),
         ("padmin", 200),
     ] {
-        let r = reqwest::Client::new()
+        let r = crate::harness::http()
             .head(format!("{}{path}", fx.server.api))
             .bearer_auth(fx.token(who).unwrap())
             .send()
@@ -768,7 +768,7 @@ async fn backend_errors_name_no_address_and_only_our_wrapping_tokens_are_redeeme
     let foreign = foreign.trim().to_string();
     assert!(!foreign.is_empty());
     for token in [foreign.as_str(), "hvs.malformed", "garbage", ""] {
-        let r = reqwest::Client::new()
+        let r = crate::harness::http()
             .post(format!("{}/v1/unwrap", fx.server.api))
             .json(&json!({ "token": token }))
             .send()
@@ -780,21 +780,21 @@ async fn backend_errors_name_no_address_and_only_our_wrapping_tokens_are_redeeme
     }
     // Nor through the Vault-style route, as X-Vault-Token or in the body.
     let vault_style = format!("{}/v1/sys/wrapping/unwrap", fx.server.api);
-    let r = reqwest::Client::new()
+    let r = crate::harness::http()
         .put(&vault_style)
         .header("x-vault-token", &foreign)
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    let r = reqwest::Client::new()
+    let r = crate::harness::http()
         .post(&vault_style)
         .json(&json!({ "token": foreign }))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    let r = reqwest::Client::new()
+    let r = crate::harness::http()
         .post(&vault_style)
         .send()
         .await
@@ -827,7 +827,7 @@ async fn backend_errors_name_no_address_and_only_our_wrapping_tokens_are_redeeme
     assert_eq!(s, 201, "{w}");
     let token = w["token"].as_str().unwrap();
     for expected in [200, 404] {
-        let r = reqwest::Client::new()
+        let r = crate::harness::http()
             .post(format!("{}/v1/unwrap", fx.server.api))
             .json(&json!({ "token": token }))
             .send()
@@ -868,7 +868,7 @@ async fn audit_rows_hold_no_token_stay_small_and_expire() {
     let bob = fx.token("bob").unwrap().to_string();
     // A token pasted percent-encoded where an id belongs.
     let encoded = bob.replacen('_', "%5F", 1);
-    let r = reqwest::Client::new()
+    let r = crate::harness::http()
         .delete(format!("{}/v1/users/bob/tokens/{encoded}", fx.server.api))
         .bearer_auth(&admin)
         .send()
@@ -878,7 +878,7 @@ async fn audit_rows_hold_no_token_stay_small_and_expire() {
     // 200 anonymous calls with 60 KB paths.
     let long = "a".repeat(60_000);
     for _ in 0..200 {
-        let r = reqwest::Client::new()
+        let r = crate::harness::http()
             .post(format!("{}/v1/users/{long}/tokens", fx.server.api))
             .send()
             .await
@@ -898,7 +898,7 @@ async fn audit_rows_hold_no_token_stay_small_and_expire() {
         assert!(Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let r = reqwest::Client::new()
+    let r = crate::harness::http()
         .post(format!("{}/v1/users/x/tokens", fx.server.api))
         .send()
         .await

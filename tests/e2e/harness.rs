@@ -554,7 +554,7 @@ impl Server {
                     .collect(),
                 ..Seen::default()
             })),
-            http: reqwest::Client::new(),
+            http: http(),
         }
     }
 
@@ -1346,7 +1346,7 @@ pub async fn with_steady_traffic<F: std::future::Future>(
     let traffic = {
         let (stop, ok, bad) = (stop.clone(), ok.clone(), bad.clone());
         tokio::spawn(async move {
-            let client = reqwest::Client::new();
+            let client = http();
             while !stop.load(Ordering::SeqCst) {
                 match client
                     .get(&url)
@@ -1399,4 +1399,22 @@ fn the_leak_search_finds_what_it_looks_for() {
             "ewe_ABCDEFGHIJKLMNOP_-"
         ]
     );
+}
+
+/// A reqwest client, with the host's TLS provider installed first (reqwest is built without
+/// one of its own: see host/Cargo.toml).
+pub fn http() -> reqwest::Client {
+    edgeward_host::install_crypto();
+    reqwest::Client::new()
+}
+
+/// A reqwest client builder, as [`http`].
+pub fn http_builder() -> reqwest::ClientBuilder {
+    edgeward_host::install_crypto();
+    reqwest::Client::builder()
+}
+
+/// `reqwest::get`, as [`http`].
+pub async fn http_get(url: impl reqwest::IntoUrl) -> reqwest::Result<reqwest::Response> {
+    http().get(url).send().await
 }

@@ -66,7 +66,7 @@ pub(crate) async fn enrolled_token(fx: &Fixture, user: &str) -> String {
     assert_eq!(status, 201, "{body}");
     let code = body["code"].as_str().unwrap().to_string();
     assert!(code.starts_with("ewe_"), "{body}");
-    let r = reqwest::Client::new()
+    let r = crate::harness::http()
         .post(format!("{}/v1/enroll", fx.server.api))
         .json(&json!({ "code": code, "name": "laptop" }))
         .send()
@@ -149,7 +149,7 @@ pub(crate) async fn fixture_with(options: crate::harness::Options) -> Fixture {
     // Wait (bounded) until the one-second token has expired.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let r = reqwest::Client::new()
+        let r = crate::harness::http()
             .get(format!("{}/v1/whoami", fx.server.api))
             .bearer_auth(&token)
             .send()
@@ -312,7 +312,7 @@ async fn every_route_for_every_caller() {
             [401, 403, 403, 403, 403, 200, 401, 401],
         ),
     ];
-    let http = reqwest::Client::new();
+    let http = crate::harness::http();
     let mut mutating_calls = Vec::new();
     let mut failures = Vec::new();
     for (method, path, body, expected) in &table {
@@ -622,7 +622,7 @@ async fn revoking_by_the_token_itself_works_and_keeps_it_out_of_answers_and_the_
     let created: Value = r.json().await.unwrap();
     let token = created["token"].as_str().unwrap().to_string();
     let whoami = |token: String| {
-        let http = reqwest::Client::new();
+        let http = crate::harness::http();
         let url = format!("{}/v1/whoami", server.api);
         async move {
             http.get(url)

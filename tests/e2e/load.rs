@@ -39,7 +39,7 @@ async fn load_with_deploys_secret_writes_and_invocations() {
     let hot_values: Arc<Mutex<Vec<String>>> = Arc::default();
     let start = Instant::now();
     let mut tasks = Vec::new();
-    let client = reqwest::Client::builder()
+    let client = crate::harness::http_builder()
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();

@@ -577,7 +577,7 @@ async fn an_open_stream_ends_when_its_token_is_revoked_and_streams_are_capped() 
         .unwrap();
     let (bob_id, bob) = (t["id"].as_str().unwrap(), t["token"].as_str().unwrap());
     // A plain client: the harness's reads whole bodies, and a stream has no end.
-    let http = reqwest::Client::new();
+    let http = crate::harness::http();
     let url = format!("{}/v1/projects/acme/executions/stream", server.api);
     let mut streams = Vec::new();
     for _ in 0..8 {

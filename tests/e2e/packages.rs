@@ -344,7 +344,7 @@ async fn a_restart_keeps_every_package_and_reuses_compiled_artifacts() {
 #[tokio::test]
 async fn the_api_wants_a_valid_token() {
     let server = Server::start().await;
-    let http = reqwest::Client::new();
+    let http = crate::harness::http();
     let url = format!("{}/v1/projects", server.api);
     for auth in [
         None,

@@ -104,7 +104,7 @@ async fn request_in_flight(
         "{}/acme/fetch/?url=http://127.0.0.1:{}/held",
         server.listen, upstream.port
     );
-    let in_flight = tokio::spawn(reqwest::get(url));
+    let in_flight = tokio::spawn(crate::harness::http_get(url));
     upstream.wait_for(1).await;
     (server, in_flight)
 }
@@ -116,7 +116,7 @@ async fn sigint_lets_the_request_in_flight_finish_then_exits_0() {
     server.signal("-INT");
     // Still draining: it has not exited while the request is unanswered.
     assert!(server.wait_exit(Duration::from_millis(500)).is_none());
-    let refused = reqwest::get(format!("{}/acme/fetch/", server.listen)).await;
+    let refused = crate::harness::http_get(format!("{}/acme/fetch/", server.listen)).await;
     assert!(
         refused.is_err(),
         "no new connection is taken while draining"

@@ -24,7 +24,7 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = reqwest::Client::new().request(method, format!("{}{path}", fx.server.api));
+    let mut req = crate::harness::http().request(method, format!("{}{path}", fx.server.api));
     if let Some(token) = fx.token(caller) {
         req = req.bearer_auth(token);
     }
@@ -1024,7 +1024,7 @@ async fn hostile_guests_get_nothing_they_are_not_owed() {
         .json(Method::POST, "/v1/users/admin/enrollments")
         .await;
     assert_eq!(s, 201, "{b}");
-    let r = reqwest::Client::new()
+    let r = crate::harness::http()
         .post(format!("{}/v1/enroll", server.api))
         .json(&json!({ "code": b["code"] }))
         .send()
@@ -1033,7 +1033,7 @@ async fn hostile_guests_get_nothing_they_are_not_owed() {
     assert_eq!(r.status(), 201);
     let mine: Value = r.json().await.unwrap();
     server.plant_credential(mine["token"].as_str().unwrap());
-    let r = reqwest::Client::new()
+    let r = crate::harness::http()
         .put(format!("{}/v1/users/admin/secrets/MINE", server.api))
         .bearer_auth(mine["token"].as_str().unwrap())
         .json(&json!({ "value": markers[2] }))

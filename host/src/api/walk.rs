@@ -92,6 +92,7 @@ async fn every_route_method_and_caller_gets_what_the_table_says() {
         .unwrap()
         .trim()
         .to_string();
+    crate::install_crypto();
     let http = reqwest::Client::new();
     let ok = |(s, b): (u16, String), want: u16| assert_eq!(s, want, "{b}");
 

@@ -133,10 +133,13 @@ impl Client {
             None
         };
         if let Some((_, p)) = profile {
-            let http = reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .build()
-                .map_err(|e| err("internal", e.to_string()))?;
+            let http = {
+                crate::install_crypto();
+                reqwest::Client::builder()
+            }
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| err("internal", e.to_string()))?;
             return Ok(Client {
                 http,
                 api: conn
@@ -158,10 +161,13 @@ impl Client {
                 .ok()
                 .map(|t| t.trim().to_string())
         });
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| err("internal", e.to_string()))?;
+        let http = {
+            crate::install_crypto();
+            reqwest::Client::builder()
+        }
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| err("internal", e.to_string()))?;
         Ok(Client {
             http,
             api: api.trim_end_matches('/').to_string(),
@@ -1727,7 +1733,11 @@ async fn invoke(
     let url = format!("{}/{project}/{package}{path}", base.trim_end_matches('/'));
     let method = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
         .map_err(|_| err("bad_entry", format!("invalid method {method:?}")))?;
-    let mut request = reqwest::Client::new().request(method, &url);
+    let mut request = {
+        crate::install_crypto();
+        reqwest::Client::new()
+    }
+    .request(method, &url);
     // A token given for this call (`--token` or EDGEWARD_TOKEN) triggers the execution as its
     // user (their user-scope secrets); the admin token file is never sent to a function.
     if let Some(token) = &conn.token {

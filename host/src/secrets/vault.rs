@@ -148,6 +148,7 @@ impl VaultBackend {
     /// A backend for `config`. AppRole logs in lazily, on first use, and again when Vault
     /// refuses the token.
     pub fn new(config: VaultConfig) -> Result<VaultBackend, BackendError> {
+        crate::install_crypto();
         let token = match &config.auth {
             VaultAuth::Token(t) => t.to_string(),
             VaultAuth::AppRole { .. } => String::new(),
