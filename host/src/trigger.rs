@@ -84,6 +84,9 @@ pub async fn handle(
     // token is removed, so the function never sees an API token, and the token is checked.
     // Two different Edgeward tokens are refused. Any other Authorization header is the
     // function's.
+    // The console's session cookie is the API's, never a function's (browsers send cookies to
+    // every port of a host).
+    crate::api::session::strip_cookie(&mut parts.headers);
     let tokens = match take_edgeward_tokens(&mut parts.headers) {
         Ok(tokens) => tokens,
         Err(message) => {

@@ -32,6 +32,7 @@ shapes! {
     model::SetSecret => r#"{"value": "..." or {...}, "description"?: "...", "labels"?: {...}}"#,
     model::SecretRollback => r#"{"version": N}"#,
     model::ProjectSettings => r#"{"members_read_secrets"?: bool}"#,
+    model::CreateSession => r#"{"token": "ew_..."}"#,
     model::ImportSecrets => r#"a secrets.json object {"NAME": value, ...}"#,
     model::Wrap => r#"{"ttl": seconds} or no body"#,
     model::Unwrap => r#"{"token": "..."}"#,

@@ -11,6 +11,7 @@
 //!
 //! Errors are `{"error": {"code", "message"}}` with a stable code.
 
+mod console;
 mod error;
 mod executions;
 pub mod extract;
@@ -19,6 +20,7 @@ pub mod model;
 pub mod openapi;
 pub mod policy;
 pub mod secrets;
+pub mod session;
 mod upload;
 #[cfg(test)]
 mod walk;
@@ -283,6 +285,20 @@ pub fn routes() -> Vec<Route> {
         .may_take::<m::Rollback>()
         .gives::<m::RolledBack>(200)
         .also(&[422]),
+        // The token in the body is the credential, as for enrollment.
+        route(Method::POST, "/v1/sessions", Public, post(session::create))
+            .doc("Sign in to the web console: a token exchanged for an HttpOnly session cookie and the CSRF token its changes must carry")
+            .takes::<m::CreateSession>()
+            .gives::<m::Session>(201)
+            .also(&[401]),
+        route(
+            Method::DELETE,
+            "/v1/sessions/current",
+            Authenticated,
+            delete(session::remove),
+        )
+        .doc("Sign out of the web console: the session's token is revoked and its cookie cleared")
+        .no_content(),
         // The wrapping token is the credential.
         route(Method::POST, "/v1/unwrap", Public, post(secrets::unwrap))
             .doc("Redeem a wrapping token once")
@@ -410,6 +426,9 @@ pub fn router(app: Arc<App>) -> Router {
     router
         .layer(axum::extract::DefaultBodyLimit::max(secrets::BODY_LIMIT))
         .route_layer(middleware::from_fn_with_state(app.clone(), policy::enforce))
+        // The web console's files: static, public, outside /v1 and its policy table.
+        .route("/", get(console::index))
+        .route("/console/{file}", get(console::asset))
         .fallback(no_route)
         .with_state(app)
 }

@@ -105,6 +105,27 @@ pub struct Project {
     pub members_read_secrets: bool,
 }
 
+/// `POST /v1/sessions`: sign in to the console with a token.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSession {
+    /// An API token of the user (`ew_…`); the session is a new token of its own.
+    pub token: String,
+}
+
+/// A console session: its cookie is set beside this answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Session {
+    /// Who signed in.
+    pub user: String,
+    /// The session's token id (`edgeward tokens revoke` ends it).
+    pub token_id: String,
+    /// When it ends.
+    pub expires_at: String,
+    /// What every change made with the cookie must send as `X-CSRF-Token`.
+    pub csrf_token: String,
+}
+
 /// `PATCH /v1/projects/{project}`: the settings to change; those left out stay.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -88,6 +88,8 @@ pub struct Caller {
     /// Their user data key, opened with the token of this request, on routes about that
     /// user (their secrets and tokens) when the token holds a key slot.
     pub user_key: Option<std::sync::Arc<crate::secrets::userkey::UserKey>>,
+    /// Whether the console's session cookie authenticated the request (not a bearer token).
+    pub session: bool,
 }
 
 fn is_mutating(method: &Method) -> bool {
@@ -330,10 +332,41 @@ async fn authorise(
     if need == Need::Public {
         return Ok(None);
     }
-    let header = parts
+    let mut header = parts
         .headers
         .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    // Without an Authorization header, the console's session cookie: never from a page of
+    // another site, and a change only with the session's CSRF token.
+    let mut session = false;
+    if header.is_none()
+        && let Some(token) = super::session::session_token(&parts.headers)
+    {
+        if !super::session::same_site(&parts.headers) {
+            return Err((
+                None,
+                ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    ErrorCode::Denied,
+                    "the session cookie is not accepted from another site's page",
+                ),
+            ));
+        }
+        if is_mutating(&parts.method) && !super::session::csrf_ok(&parts.headers, &token) {
+            return Err((
+                None,
+                ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    ErrorCode::Denied,
+                    "a change made with the session cookie needs its X-CSRF-Token header",
+                ),
+            ));
+        }
+        header = Some(format!("Bearer {token}"));
+        session = true;
+    }
+    let header = header.as_deref();
     let principal = auth::authenticate(&app.store, header)
         .await
         .map_err(|e| (None, ApiError::from(e)))?;
@@ -459,6 +492,7 @@ async fn authorise(
     Ok(Some(Caller {
         principal,
         user_key,
+        session,
     }))
 }
 

@@ -1,0 +1,247 @@
+//! Browser sessions for the web console: an API token exchanged for an `HttpOnly` cookie.
+//!
+//! A session is a token of its own, minted for the signed-in user with a 12-hour life and the
+//! label `console session`: it expires and is revoked like any token (`edgeward tokens
+//! revoke`), sign-out revokes it, and it opens the user's data key when the token signed in
+//! with did. The cookie is `HttpOnly` (no script reads it), `SameSite=Strict` (no other site's
+//! page sends it), `Secure` behind TLS, and scoped to `/v1`. A request it authenticates that
+//! changes anything must carry `X-CSRF-Token`, a value derived from the session token that the
+//! sign-in answer gives the page and nothing else can compute; a request the browser marks
+//! `Sec-Fetch-Site: cross-site` is not authenticated by the cookie at all. The bearer API is
+//! unchanged. The data plane strips the cookie before a function sees the request (cookies
+//! ignore ports: the browser would send it to the data plane's host too).
+
+use super::extract::Body;
+use super::policy::{AuditDetail, Caller};
+use super::{ApiError, model, rfc3339};
+use crate::app::App;
+use crate::code::ErrorCode;
+use axum::Extension;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
+/// The session cookie's name.
+pub const COOKIE: &str = "edgeward_session";
+/// The header a cookie-authenticated change must carry.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// How long a session lasts.
+pub const SESSION_SECONDS: i64 = 12 * 3600;
+/// The label of the tokens sessions are.
+pub const SESSION_LABEL: &str = "console session";
+
+/// The CSRF token of a session: derived from its token (HKDF-SHA256), so the server needs no
+/// state for it and only a holder of the session token (the server, and the page it told)
+/// knows it.
+pub fn csrf_for(token: &str) -> String {
+    let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(b"edgeward console csrf v1"), token.as_bytes());
+    let mut out = [0u8; 32];
+    // 32 bytes are always within HKDF-SHA256's output limit.
+    let _ = hk.expand(b"csrf", &mut out);
+    hex::encode(out)
+}
+
+/// The session token a request's cookies carry, if any.
+pub fn session_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.trim().to_string())
+        .filter(|v| v.starts_with(crate::auth::TOKEN_PREFIX))
+}
+
+/// Whether a cookie-authenticated request may use the cookie: not one the browser says comes
+/// from another site.
+pub fn same_site(headers: &HeaderMap) -> bool {
+    headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|site| site != "cross-site")
+}
+
+/// Whether `headers` carry the CSRF token of session `token` (compared in constant time).
+pub fn csrf_ok(headers: &HeaderMap, token: &str) -> bool {
+    let Some(sent) = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let want = csrf_for(token);
+    sent.len() == want.len()
+        && sent
+            .bytes()
+            .zip(want.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+/// Removes the session cookie from a request bound for a function, keeping its other cookies.
+pub fn strip_cookie(headers: &mut HeaderMap) {
+    let values: Vec<HeaderValue> = headers.get_all(header::COOKIE).iter().cloned().collect();
+    if values.is_empty() {
+        return;
+    }
+    let mut kept = Vec::new();
+    let mut touched = false;
+    for v in &values {
+        let Ok(text) = v.to_str() else {
+            // Not text: it cannot hold our cookie in a form we would accept; dropped to be safe.
+            touched = true;
+            continue;
+        };
+        let pairs: Vec<&str> = text
+            .split(';')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect();
+        let others: Vec<&str> = pairs
+            .iter()
+            .copied()
+            .filter(|p| p.split_once('=').map_or(*p, |(k, _)| k).trim() != COOKIE)
+            .collect();
+        if others.len() != pairs.len() {
+            touched = true;
+        }
+        if !others.is_empty() {
+            kept.push(others.join("; "));
+        }
+    }
+    if !touched {
+        return;
+    }
+    headers.remove(header::COOKIE);
+    for k in kept {
+        if let Ok(v) = HeaderValue::from_str(&k) {
+            headers.append(header::COOKIE, v);
+        }
+    }
+}
+
+/// Whether the request came over TLS (directly, or through a proxy that says so).
+fn over_tls(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|p| p.eq_ignore_ascii_case("https"))
+}
+
+fn cookie(value: &str, max_age: i64, secure: bool) -> Result<HeaderValue, ApiError> {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{COOKIE}={value}; Path=/v1; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    ))
+    .map_err(|_| ApiError::bad_entry("cannot set the session cookie"))
+}
+
+/// `POST /v1/sessions`: signs in with a token; the answer sets the session cookie and gives
+/// the page its CSRF token.
+pub(super) async fn create(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Body(body): Body<model::CreateSession>,
+) -> Result<Response, ApiError> {
+    let principal = crate::auth::authenticate_token(&app.store, &body.token).await?;
+    let key = principal.open_user_key(&body.token);
+    let expires_at = crate::store::now_ms().saturating_add(SESSION_SECONDS * 1000);
+    let (id, token) = crate::auth::issue_token(
+        &app.store,
+        &principal.user,
+        SESSION_LABEL,
+        Some(expires_at),
+        &principal.issued_by,
+        key.as_deref(),
+    )
+    .await?;
+    let mut response = (
+        StatusCode::CREATED,
+        axum::Json(model::Session {
+            user: principal.user.clone(),
+            token_id: id.clone(),
+            expires_at: rfc3339(expires_at),
+            csrf_token: csrf_for(&token),
+        }),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        cookie(&token, SESSION_SECONDS, over_tls(&headers))?,
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.extensions_mut().insert(AuditDetail(format!(
+        "console session {id} for {} (signed in with {})",
+        principal.user, principal.token_id
+    )));
+    Ok(response)
+}
+
+/// `DELETE /v1/sessions/current`: signs out, revoking the session's token and clearing the
+/// cookie. Only a session signs out: a bearer token is revoked with `edgeward tokens revoke`.
+pub(super) async fn remove(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if !caller.session {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadEntry,
+            "sign-out ends a console session (the cookie); an API token is revoked with \
+             `edgeward tokens revoke`",
+        ));
+    }
+    app.store
+        .revoke_token(
+            caller.principal.user.clone(),
+            caller.principal.token_id.clone(),
+        )
+        .await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, cookie("", 0, over_tls(&headers))?);
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_cookie_is_found_and_stripped_alone() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; edgeward_session=ew_abc; b=2"),
+        );
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("edgeward_session=ew_x"),
+        );
+        assert_eq!(session_token(&h).as_deref(), Some("ew_abc"));
+        strip_cookie(&mut h);
+        let left: Vec<&str> = h
+            .get_all(header::COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(left, ["a=1; b=2"]);
+        assert_eq!(session_token(&h), None);
+    }
+
+    #[test]
+    fn csrf_tokens_belong_to_their_session() {
+        let a = csrf_for("ew_a");
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, csrf_for("ew_b"));
+        let mut h = HeaderMap::new();
+        assert!(!csrf_ok(&h, "ew_a"));
+        h.insert(CSRF_HEADER, HeaderValue::from_str(&a).unwrap());
+        assert!(csrf_ok(&h, "ew_a"));
+        assert!(!csrf_ok(&h, "ew_b"));
+    }
+}

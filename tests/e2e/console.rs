@@ -1,0 +1,270 @@
+//! The web console's server side, attacked without a browser: its page and its
+//! Content-Security-Policy, the session cookie's attributes, CSRF on every change made with
+//! the cookie, a cross-site form post, sign-out, and the cookie kept from functions.
+
+use crate::harness::{Server, http};
+use crate::identity::fixture_with;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' \
+                   data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+                   base-uri 'none'";
+
+/// Signs in with `token`: the session token (from the cookie) and the CSRF token.
+async fn sign_in(server: &Server, token: &str, tls: bool) -> (String, String, String) {
+    let mut req = http()
+        .post(format!("{}/v1/sessions", server.api))
+        .json(&json!({ "token": token }));
+    if tls {
+        req = req.header("x-forwarded-proto", "https");
+    }
+    let r = req.send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body: Value = r.json().await.unwrap();
+    let session = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .strip_prefix("edgeward_session=")
+        .unwrap()
+        .to_string();
+    (
+        session,
+        body["csrf_token"].as_str().unwrap().to_string(),
+        cookie,
+    )
+}
+
+fn with_cookie(
+    method: Method,
+    server: &Server,
+    path: &str,
+    session: &str,
+) -> reqwest::RequestBuilder {
+    http()
+        .request(method, format!("{}{path}", server.api))
+        .header("cookie", format!("theme=dark; edgeward_session={session}"))
+}
+
+#[tokio::test]
+async fn the_console_page_sessions_csrf_and_the_cookie_kept_from_functions() {
+    let fx = fixture_with(crate::harness::Options::backend(None)).await;
+    let server = &fx.server;
+
+    // The page and its files: a strict CSP, no inline script, nothing but /v1 behind them.
+    for (path, kind) in [
+        ("/", "text/html"),
+        ("/console/console.js", "text/javascript"),
+        ("/console/console.css", "text/css"),
+    ] {
+        let r = http()
+            .get(format!("{}{path}", server.api))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let h = r.headers();
+        assert!(
+            h["content-type"].to_str().unwrap().starts_with(kind),
+            "{path}"
+        );
+        assert_eq!(h["content-security-policy"], CSP, "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["x-frame-options"], "DENY");
+        let text = r.text().await.unwrap();
+        if path == "/" {
+            assert!(text.contains(r#"<script type="module" src="/console/console.js"></script>"#));
+            assert_eq!(text.matches("<script").count(), 1, "no inline script");
+        }
+        if path.ends_with(".js") {
+            for sink in [
+                ".innerHTML",
+                ".outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+                "eval(",
+            ] {
+                assert!(
+                    !text.contains(sink),
+                    "the console builds the DOM from text only: {sink}"
+                );
+            }
+        }
+    }
+    let r = http()
+        .get(format!("{}/console/../v1/whoami", server.api))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.status(), 200);
+
+    // Sign-in: a session cookie no script reads, sent to no other site, Secure behind TLS.
+    let (session, csrf, cookie) = sign_in(server, &server.token, false).await;
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/v1", "Max-Age=43200"] {
+        assert!(cookie.contains(attr), "{attr}: {cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
+    assert_ne!(session, server.token, "the session is a token of its own");
+    let (_, _, tls_cookie) = sign_in(server, &server.token, true).await;
+    assert!(tls_cookie.contains("; Secure"), "{tls_cookie}");
+    let r = http()
+        .post(format!("{}/v1/sessions", server.api))
+        .json(&json!({ "token": format!("ew_{}", "0".repeat(64)) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "a wrong token signs nobody in");
+
+    // The cookie authenticates reads.
+    let r = with_cookie(Method::GET, server, "/v1/whoami", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let me: Value = r.json().await.unwrap();
+    assert_eq!(me["user"], "admin", "{me}");
+
+    // A change with the cookie needs the session's CSRF token: none, another session's, or a
+    // cross-site form post is refused, and nothing is made.
+    let (_, other_csrf, _) = sign_in(server, fx.token("viewer").unwrap(), false).await;
+    for (what, csrf_header, site) in [
+        ("no CSRF token", None, None),
+        ("another session's", Some(other_csrf.as_str()), None),
+        (
+            "a cross-site form post",
+            Some(csrf.as_str()),
+            Some("cross-site"),
+        ),
+    ] {
+        let mut req = with_cookie(Method::POST, server, "/v1/projects", &session)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("name=forged");
+        if let Some(c) = csrf_header {
+            req = req.header("x-csrf-token", c);
+        }
+        if let Some(s) = site {
+            req = req
+                .header("sec-fetch-site", s)
+                .header("origin", "https://evil.example");
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 403, "{what}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "denied", "{what}: {body}");
+    }
+    let (_, projects) = fx.admin(Method::GET, "/v1/projects", None).await;
+    assert!(!projects.to_string().contains("forged"), "{projects}");
+    let r = with_cookie(Method::POST, server, "/v1/projects", &session)
+        .header("x-csrf-token", &csrf)
+        .json(&json!({ "name": "from-console" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "with its CSRF token the change is made");
+
+    // A value read through the session is audited as the user, with the session's token id.
+    let (s, _) = fx
+        .admin(
+            Method::PUT,
+            "/v1/projects/acme/secrets/team%2Fdb",
+            Some(json!({ "value": { "user": "u", "password": "console-pw" } })),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let r = with_cookie(
+        Method::GET,
+        server,
+        "/v1/projects/acme/secrets/team%2Fdb",
+        &session,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let (viewer_session, _, _) = sign_in(server, fx.token("viewer").unwrap(), false).await;
+    let r = with_cookie(
+        Method::GET,
+        server,
+        "/v1/projects/acme/secrets/team%2Fdb",
+        &viewer_session,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 403, "a viewer's session reveals nothing");
+    let (_, audit) = fx.admin(Method::GET, "/v1/audit?limit=50", None).await;
+    let session_id = me["token_id"].as_str().unwrap();
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor"] == "admin"
+                && e["token_id"] == session_id
+                && e["target"] == "/v1/projects/acme/secrets/team/db"
+                && e["status"] == 200),
+        "{audit}"
+    );
+
+    // Functions never see the session cookie (browsers send cookies to every port of a
+    // host); the page's other cookies pass.
+    server.deploy("acme/echo", "echo").await;
+    let r = http()
+        .get(format!("{}/acme/echo/", server.listen))
+        .header(
+            "cookie",
+            format!("theme=dark; edgeward_session={session}; lang=en"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let echoed = r.text().await.unwrap();
+    assert!(!echoed.contains(&session), "{echoed}");
+    assert!(echoed.contains("theme=dark; lang=en"), "{echoed}");
+
+    // Sign-out revokes the session; a bearer token is not signed out this way.
+    let r = http()
+        .delete(format!("{}/v1/sessions/current", server.api))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = with_cookie(Method::DELETE, server, "/v1/sessions/current", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "signing out is a change: CSRF applies");
+    let r = with_cookie(Method::DELETE, server, "/v1/sessions/current", &session)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let r = with_cookie(Method::GET, server, "/v1/whoami", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "a signed-out session is dead");
+    let r = http()
+        .get(format!("{}/v1/whoami", server.api))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the token signed in with still works");
+}
