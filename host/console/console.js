@@ -9,6 +9,15 @@
 const $ = (sel) => document.querySelector(sel);
 const main = () => $("#main");
 
+// Each navigation has a generation; a page whose data arrives after the user moved on does
+// not overwrite the newer one.
+let routeGen = 0;
+function show(gen, ...nodes) {
+  if (gen !== routeGen) return false;
+  main().replaceChildren(...nodes);
+  return true;
+}
+
 /** An element with attributes and children (strings become text). */
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -18,7 +27,7 @@ function el(tag, attrs = {}, ...children) {
     else if (k === "text") e.textContent = v;
     else e.setAttribute(k, v === true ? "" : v);
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined) continue;
     e.append(typeof c === "string" || typeof c === "number" ? String(c) : c);
   }
@@ -60,9 +69,9 @@ async function api(method, path, body) {
 }
 
 /** Runs `f`, showing an API error plainly (its stable code first). */
-async function guarded(f) {
+async function guarded(f, clear = true) {
   try {
-    say("", "");
+    if (clear) say("", "");
     await f();
   } catch (e) {
     say(e instanceof ApiError ? e.message : String(e));
@@ -77,6 +86,7 @@ const project = () => $("#project").value;
 
 function showSignIn() {
   me = null;
+  routeGen++;
   $("#nav").hidden = true;
   const input = el("input", { id: "token", type: "password", autocomplete: "off", required: true });
   const form = el(
@@ -123,7 +133,7 @@ function secretsBase(scope, pkg) {
   return `/v1/projects/${enc(project())}/secrets`;
 }
 
-async function secretsPage(params) {
+async function secretsPage(params, gen) {
   const scope = params.get("scope") || "project";
   const pkg = params.get("package") || "";
   const prefix = params.get("prefix") || "";
@@ -152,7 +162,7 @@ async function secretsPage(params) {
     ...["project", "package", "platform", "user"].map((s) => el("option", { value: s, selected: s === scope, text: s })),
   );
   const pkgInput = el("input", { id: "scope-package", value: pkg, size: 16 });
-  main().replaceChildren(
+  show(gen, 
     el("h2", { text: `Secrets: ${scope} scope` }),
     el(
       "div",
@@ -206,6 +216,12 @@ function secretRow(base, s, prefix) {
     }),
     el("button", {
       type: "button",
+      text: "Edit",
+      "aria-label": `Edit ${s.name}`,
+      onclick: () => out.replaceChildren(createForm(base, prefix, s)),
+    }),
+    el("button", {
+      type: "button",
       text: "Delete",
       "aria-label": `Delete ${s.name}`,
       onclick: () => guarded(async () => {
@@ -236,9 +252,11 @@ function valueView(value) {
   return el("code", { text: String(value) });
 }
 
-function createForm(base, prefix) {
-  const name = el("input", { id: "new-name", value: prefix, required: true, size: 32 });
-  const description = el("input", { id: "new-description", size: 32 });
+/** The form for a new secret, or (given `existing`) for replacing one's value. */
+function createForm(base, prefix, existing) {
+  const id = existing ? "edit" : "new";
+  const name = el("input", { id: `${id}-name`, value: existing ? existing.name : prefix, required: true, size: 32, readonly: !!existing });
+  const description = el("input", { id: `${id}-description`, size: 32, value: existing ? existing.description || "" : "" });
   const fields = el("tbody");
   const addField = () => {
     const n = fields.children.length + 1;
@@ -249,13 +267,13 @@ function createForm(base, prefix) {
   addField();
   const form = el(
     "form",
-    { "aria-labelledby": "new-title" },
-    el("h3", { id: "new-title", text: "New secret" }),
-    el("label", { for: "new-name", text: "Name (folders with /)" }), name,
-    el("label", { for: "new-description", text: "Description" }), description,
+    { "aria-labelledby": `${id}-title` },
+    el("h3", { id: `${id}-title`, text: existing ? `Replace the value of ${existing.name}` : "New secret" }),
+    el("label", { for: `${id}-name`, text: "Name (folders with /)" }), name,
+    el("label", { for: `${id}-description`, text: "Description" }), description,
     el("table", { "aria-label": "Fields of the new secret" }, el("thead", {}, el("tr", {}, el("th", { text: "Field" }), el("th", { text: "Value" }))), fields),
     el("button", { type: "button", onclick: addField, text: "Add a field" }),
-    el("button", { type: "submit", text: "Create" }),
+    el("button", { type: "submit", text: existing ? "Save as a new version" : "Create" }),
   );
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
@@ -265,10 +283,15 @@ function createForm(base, prefix) {
         const k = row.querySelector(".fk").value.trim();
         if (k) value[k] = row.querySelector(".fv").value;
       }
-      const body = { name: name.value, value: Object.keys(value).length === 1 && value.value !== undefined ? value.value : value };
-      if (description.value) body.description = description.value;
-      await api("POST", base, body);
-      say(`Created ${name.value}.`, "ok");
+      const body = { value: Object.keys(value).length === 1 && value.value !== undefined ? value.value : value };
+      if (description.value || existing) body.description = description.value;
+      if (existing) {
+        const w = await api("PUT", `${base}/${enc(existing.name)}`, body);
+        say(`Saved ${existing.name} as version ${w.version}.`, "ok");
+      } else {
+        await api("POST", base, { name: name.value, ...body });
+        say(`Created ${name.value}.`, "ok");
+      }
       route();
     });
   });
@@ -277,12 +300,12 @@ function createForm(base, prefix) {
 
 // ---- packages ---------------------------------------------------------------------------
 
-async function packagesPage(params) {
+async function packagesPage(params, gen) {
   const p = project();
   const name = params.get("package");
-  if (name) return packagePage(p, name);
+  if (name) return packagePage(p, name, gen);
   const list = await api("GET", `/v1/projects/${enc(p)}/packages`);
-  main().replaceChildren(
+  show(gen, 
     el("h2", { text: `Packages of ${p}` }),
     el("table", { "aria-label": "Packages" },
       el("thead", {}, el("tr", {}, ["Package", "Current", "Versions", "Created"].map((h) => el("th", { scope: "col", text: h })))),
@@ -293,12 +316,12 @@ async function packagesPage(params) {
   );
 }
 
-async function packagePage(p, name) {
+async function packagePage(p, name, gen) {
   const k = await api("GET", `/v1/projects/${enc(p)}/packages/${enc(name)}`);
   const manifest = el("pre", { class: "manifest", "aria-label": "Manifest of the current version" });
   const current = k.versions.find((v) => v.version === k.current_version);
   if (current) manifest.textContent = JSON.stringify(current.manifest, null, 2);
-  main().replaceChildren(
+  show(gen, 
     el("h2", { text: `${p}/${name}` }),
     el("table", { "aria-label": "Versions" },
       el("thead", {}, el("tr", {}, ["Version", "", "Created", "By", "Size", "sha256", ""].map((h) => el("th", { scope: "col", text: h })))),
@@ -372,20 +395,21 @@ function uploadForm(p) {
 
 let stream = null;
 
-function executionsPage(params) {
+function executionsPage(params, gen) {
   const p = project();
   const status = params.get("status") || "";
   const body = el("tbody");
   const output = el("section", { "aria-label": "Execution output" });
   const filter = el("select", { id: "status-filter", onchange: (e) => { location.hash = `#/executions?status=${enc(e.target.value)}`; } },
     ...["", "ok", "error", "timeout", "trap", "refused", "unbound"].map((s) => el("option", { value: s, selected: s === status, text: s || "any" })));
-  main().replaceChildren(
+  show(gen, 
     el("h2", { text: `Executions of ${p} (live)` }),
     el("label", { for: "status-filter", text: "Status" }), filter,
     el("table", { "aria-label": "Executions" },
       el("thead", {}, el("tr", {}, ["Started", "Package", "Status", "ms", "Method", "Path"].map((h) => el("th", { scope: "col", text: h })))), body),
     output,
   );
+  if (gen !== routeGen) return;
   const q = status ? `?status=${enc(status)}` : "";
   stream = new EventSource(`/v1/projects/${enc(p)}/executions/stream${q}`);
   stream.addEventListener("execution", (ev) => {
@@ -405,14 +429,14 @@ function executionsPage(params) {
 
 // ---- audit, members, tokens ----------------------------------------------------------------
 
-async function auditPage(params) {
+async function auditPage(params, gen) {
   const actor = params.get("actor") || "";
   const q = new URLSearchParams({ limit: "200" });
   if (actor) q.set("actor", actor);
   if (!me.platform_admin) q.set("project", project());
   const list = await api("GET", `/v1/audit?${q}`);
   const actorInput = el("input", { id: "audit-actor", value: actor });
-  main().replaceChildren(
+  show(gen, 
     el("h2", { text: "Audit" }),
     el("form", { onsubmit: (e) => { e.preventDefault(); location.hash = `#/audit?actor=${enc(actorInput.value)}`; } },
       el("label", { for: "audit-actor", text: "Actor" }), actorInput, el("button", { type: "submit", text: "Filter" })),
@@ -423,12 +447,12 @@ async function auditPage(params) {
   );
 }
 
-async function membersPage() {
+async function membersPage(params, gen) {
   const p = project();
   const list = await api("GET", `/v1/projects/${enc(p)}/members`);
   const user = el("input", { id: "member-user", required: true });
   const role = el("select", { id: "member-role" }, ["viewer", "developer", "admin"].map((r) => el("option", { value: r, text: r })));
-  main().replaceChildren(
+  show(gen, 
     el("h2", { text: `Members of ${p}` }),
     el("table", { "aria-label": "Members" },
       el("thead", {}, el("tr", {}, ["User", "Role", "Since", "By", ""].map((h) => el("th", { scope: "col", text: h })))),
@@ -448,11 +472,11 @@ async function membersPage() {
   );
 }
 
-async function tokensPage() {
+async function tokensPage(params, gen) {
   const list = await api("GET", `/v1/users/${enc(me.user)}/tokens`);
   const name = el("input", { id: "token-name" });
   const shown = el("div", { "aria-live": "polite" });
-  main().replaceChildren(
+  show(gen, 
     el("h2", { text: `Tokens of ${me.user}` }),
     el("table", { "aria-label": "Tokens" },
       el("thead", {}, el("tr", {}, ["Id", "Name", "Created", "Expires", "Revoked", ""].map((h) => el("th", { scope: "col", text: h })))),
@@ -482,7 +506,9 @@ async function route() {
   const [path, query] = (location.hash.slice(2) || "secrets").split("?");
   const page = pages[path] || secretsPage;
   for (const a of document.querySelectorAll("#nav a")) a.setAttribute("aria-current", a.getAttribute("href") === `#/${path}` ? "page" : "false");
-  await guarded(() => page(new URLSearchParams(query || "")));
+  // A page shown after an action keeps the action's message.
+  const gen = ++routeGen;
+  await guarded(() => page(new URLSearchParams(query || ""), gen), false);
 }
 
 async function start() {

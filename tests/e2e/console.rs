@@ -143,6 +143,11 @@ async fn the_console_page_sessions_csrf_and_the_cookie_kept_from_functions() {
             Some(csrf.as_str()),
             Some("cross-site"),
         ),
+        (
+            "a data-plane page (same site, another origin)",
+            Some(csrf.as_str()),
+            Some("same-site"),
+        ),
     ] {
         let mut req = with_cookie(Method::POST, server, "/v1/projects", &session)
             .header("content-type", "application/x-www-form-urlencoded")
@@ -267,4 +272,65 @@ async fn the_console_page_sessions_csrf_and_the_cookie_kept_from_functions() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "the token signed in with still works");
+}
+
+/// The console in Debian's Chromium (tests/console/drive.mjs, Playwright): sign in, a folder
+/// secret with two fields made and revealed (and the audit row seen), a viewer refused, a
+/// component uploaded and its first execution seen live, a rollback, sign-out; an injected
+/// inline script and a cross-site form post fail. Screenshots of each page go to
+/// target/console-screenshots.
+#[tokio::test]
+async fn the_console_in_a_real_browser() {
+    let root = crate::harness::repo_root();
+    let driver = root.join("tests/console");
+    assert!(
+        driver.join("node_modules/playwright-core").exists(),
+        "tests/console/node_modules is missing: run ./scripts/test, which installs Chromium \
+         (Debian's chromium) and the driver (npm ci in tests/console)"
+    );
+    let fx = fixture_with(crate::harness::Options::backend(None)).await;
+    let server = &fx.server;
+    let marker = crate::harness::unique("console-pw");
+    server.plant_value(&marker);
+    let config = json!({
+        "api": server.api,
+        "listen": server.listen,
+        "admin": server.token,
+        "viewer": fx.token("viewer").unwrap(),
+        "wasm": crate::harness::guest("hello"),
+        "shots": root.join("target/console-screenshots"),
+        "marker": marker,
+    });
+    let out = tokio::process::Command::new("node")
+        .arg("drive.mjs")
+        .arg(config.to_string())
+        .current_dir(&driver)
+        .output()
+        .await
+        .expect("run node");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("every flow passed"), "{stdout}");
+    // What the browser did, seen from the API: the forged post made nothing, the version
+    // rolled back to is current, the reveal is audited with the session's token.
+    let (_, projects) = fx.admin(Method::GET, "/v1/projects", None).await;
+    assert!(!projects.to_string().contains("forged"), "{projects}");
+    let (_, package) = fx
+        .admin(Method::GET, "/v1/projects/acme/packages/greeter", None)
+        .await;
+    assert_eq!(package["current_version"], 1, "{package}");
+    for page in [
+        "sign-in",
+        "secrets",
+        "secret-revealed",
+        "audit",
+        "executions",
+        "package",
+    ] {
+        let shot = root.join(format!("target/console-screenshots/{page}.png"));
+        assert!(shot.exists(), "{}", shot.display());
+    }
 }

@@ -244,7 +244,11 @@ pub(super) async fn stream(
         .and_then(|v| v.to_str().ok())
         .and_then(crate::auth::bearer)
         .map(crate::auth::hash_token)
-        .ok_or_else(|| ApiError::bad_entry("the stream needs the Authorization header's token"))?;
+        // The console's EventSource sends its session cookie.
+        .or_else(|| super::session::session_token(&headers).map(|t| crate::auth::hash_token(&t)))
+        .ok_or_else(|| {
+            ApiError::bad_entry("the stream needs the Authorization header's token (or a session)")
+        })?;
     let project = super::project_name(&app, &project).await?;
     let mut filter = filter(&project, &q, 1000)?;
     filter.limit = 1000;

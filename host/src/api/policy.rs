@@ -349,7 +349,7 @@ async fn authorise(
                 ApiError::new(
                     StatusCode::FORBIDDEN,
                     ErrorCode::Denied,
-                    "the session cookie is not accepted from another site's page",
+                    "the session cookie is accepted only from the console's own pages (Sec-Fetch-Site: same-origin)",
                 ),
             ));
         }

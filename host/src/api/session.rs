@@ -7,7 +7,7 @@
 //! page sends it), `Secure` behind TLS, and scoped to `/v1`. A request it authenticates that
 //! changes anything must carry `X-CSRF-Token`, a value derived from the session token that the
 //! sign-in answer gives the page and nothing else can compute; a request the browser marks
-//! `Sec-Fetch-Site: cross-site` is not authenticated by the cookie at all. The bearer API is
+//! `Sec-Fetch-Site` other than `same-origin` is not authenticated by the cookie at all. The bearer API is
 //! unchanged. The data plane strips the cookie before a function sees the request (cookies
 //! ignore ports: the browser would send it to the data plane's host too).
 
@@ -55,13 +55,15 @@ pub fn session_token(headers: &HeaderMap) -> Option<String> {
         .filter(|v| v.starts_with(crate::auth::TOKEN_PREFIX))
 }
 
-/// Whether a cookie-authenticated request may use the cookie: not one the browser says comes
-/// from another site.
+/// Whether a cookie-authenticated request may use the cookie: only one the browser says comes
+/// from the console's own origin (or from the user, typing a URL). A page of another origin
+/// is refused even on the same site: the data plane is another port of the same host, and a
+/// function's page must not act with the console's session.
 pub fn same_site(headers: &HeaderMap) -> bool {
     headers
         .get("sec-fetch-site")
         .and_then(|v| v.to_str().ok())
-        .is_none_or(|site| site != "cross-site")
+        .is_none_or(|site| site == "same-origin" || site == "none")
 }
 
 /// Whether `headers` carry the CSRF token of session `token` (compared in constant time).
