@@ -84,6 +84,10 @@ try {
   await page.click("text=Add a field");
   await page.fill("input[aria-label='Field 2 name']", "password");
   await page.fill("input[aria-label='Field 2 value']", cfg.marker);
+  // A field name holding markup (names cannot; a field of a multi-field secret can).
+  await page.click("text=Add a field");
+  await page.fill("input[aria-label='Field 3 name']", '<img src=x onerror="window.__xss=2">');
+  await page.fill("input[aria-label='Field 3 value']", "<script>window.__xss=3</script>");
   await page.click("form[aria-labelledby=new-title] button[type=submit]");
   await status(page, "Created team/db.");
   await page.click("button.folder:has-text('team/')");
@@ -100,6 +104,11 @@ try {
   await page.click("button[aria-label='Reveal team/db']");
   await page.waitForSelector("table.fields");
   expect((await page.textContent("table.fields")).includes(cfg.marker), "the revealed fields hold the value");
+  expect(
+    (await page.textContent("table.fields")).includes('<img src=x onerror="window.__xss=2">'),
+    "a field name holding markup shows as text",
+  );
+  expect(!(await page.evaluate(() => window.__xss)), "a field name or value ran as markup");
   await shot(page, "secret-revealed");
 
   step = "edit it: a new version";
