@@ -219,6 +219,29 @@ async fn the_console_page_sessions_csrf_and_the_cookie_kept_from_functions() {
         "{audit}"
     );
 
+    // A bearer token beside the cookie is the caller: the cookie never lends a viewer the
+    // admin's session; a cookie that holds no token, or a revoked token, signs nobody in.
+    let r = with_cookie(Method::POST, server, "/v1/projects", &session)
+        .bearer_auth(fx.token("viewer").unwrap())
+        .header("x-csrf-token", &csrf)
+        .json(&json!({ "name": "via-viewer" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "the viewer's bearer token decides");
+    let r = with_cookie(Method::GET, server, "/v1/whoami", "not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http()
+        .post(format!("{}/v1/sessions", server.api))
+        .json(&json!({ "token": fx.token("revoked").unwrap_or("ew_none") }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "a revoked token opens no session");
+
     // Functions never see the session cookie (browsers send cookies to every port of a
     // host); the page's other cookies pass.
     server.deploy("acme/echo", "echo").await;

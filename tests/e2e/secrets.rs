@@ -1957,6 +1957,92 @@ async fn folders_versions_and_labels(bao: Option<&OpenBao>) {
     let (_, all) = call(&fx, "viewer", Method::GET, PROJ, None).await;
     assert_eq!(names(&all).len(), 4, "nothing written: {all}");
 
+    // Malformed queries, bodies and annotations: a clear 400 or 404, nothing written.
+    let long_prefix = format!("{PROJ}?prefix={}", "a".repeat(300));
+    for (method, path, body, want) in [
+        (
+            Method::GET,
+            format!("{}?version=abc", secret("team/db")),
+            None,
+            400,
+        ),
+        (
+            Method::GET,
+            format!("{}?version=-1", secret("team/db")),
+            None,
+            400,
+        ),
+        (
+            Method::GET,
+            format!("{}?versions=1", secret("team/db")),
+            None,
+            400,
+        ),
+        (Method::GET, long_prefix, None, 400),
+        (
+            Method::GET,
+            format!("{}/versions", secret("team/none")),
+            None,
+            404,
+        ),
+        (
+            Method::POST,
+            format!("{}/rollback", secret("team/db")),
+            Some(json!({})),
+            400,
+        ),
+        (
+            Method::POST,
+            format!("{}/rollback", secret("team/db")),
+            Some(json!({ "version": "1" })),
+            400,
+        ),
+        (
+            Method::POST,
+            format!("{}/rollback", secret("team/none")),
+            Some(json!({ "version": 1 })),
+            404,
+        ),
+        (
+            Method::PUT,
+            secret("team/db"),
+            Some(
+                json!({ "value": "x", "labels": (0..33).map(|i| (format!("k{i}"), "v")).collect::<std::collections::BTreeMap<_, _>>() }),
+            ),
+            400,
+        ),
+        (
+            Method::PUT,
+            secret("team/db"),
+            Some(json!({ "value": "x", "labels": { "_bad": "v" } })),
+            400,
+        ),
+        (
+            Method::PUT,
+            secret("team/db"),
+            Some(json!({ "value": "x", "description": "line\nbreak" })),
+            400,
+        ),
+        (
+            Method::PATCH,
+            "/v1/projects/acme".to_string(),
+            Some(json!({ "members_read_secrets": "yes" })),
+            400,
+        ),
+        (
+            Method::PATCH,
+            "/v1/projects/acme".to_string(),
+            Some(json!({ "owner": "me" })),
+            400,
+        ),
+    ] {
+        let (s, body) = call(&fx, "padmin", method.clone(), &path, body).await;
+        assert_eq!(s, want, "{method} {path}: {body}");
+        assert!(body["error"]["code"].is_string(), "{method} {path}: {body}");
+    }
+    let (_, db) = call(&fx, "padmin", Method::GET, &secret("team/db"), None).await;
+    assert_eq!(db["version"], 1, "refused writes wrote nothing: {db}");
+
     // Versions: thirteen more writes, the last ten kept (the embedded default, Vault's too).
     for v in 2..=13 {
         let (s, body) = call(

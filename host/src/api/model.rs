@@ -106,7 +106,7 @@ pub struct Project {
 }
 
 /// `POST /v1/sessions`: sign in to the console with a token.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSession {
     /// An API token of the user (`ew_…`); the session is a new token of its own.
@@ -114,7 +114,7 @@ pub struct CreateSession {
 }
 
 /// A console session: its cookie is set beside this answer.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct Session {
     /// Who signed in.
     pub user: String,
@@ -413,7 +413,7 @@ pub struct Enrollment {
 }
 
 /// `POST /v1/enroll`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Enroll {
     /// The enrollment code.
@@ -796,7 +796,7 @@ pub struct Wrapped {
 }
 
 /// `POST /v1/unwrap`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Unwrap {
     /// The wrapping token.
@@ -825,4 +825,57 @@ pub struct VaultUnwrapped {
     /// The fields.
     #[schema(schema_with = any_object)]
     pub data: Value,
+}
+
+/// Bodies that carry a credential print without it: a token, code or CSRF token never reaches a
+/// log line or a panic through `Debug`.
+macro_rules! redacted_debug {
+    ($($t:ty => [$($shown:ident),*]),* $(,)?) => {$(
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($t))
+                    $(.field(stringify!($shown), &self.$shown))*
+                    .finish_non_exhaustive()
+            }
+        }
+    )*};
+}
+
+redacted_debug! {
+    Enroll => [name],
+    Unwrap => [],
+    CreateSession => [],
+    Session => [user, token_id, expires_at],
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    #[test]
+    fn credential_bodies_print_without_their_credentials() {
+        let shown = format!(
+            "{:?} {:?} {:?} {:?}",
+            Enroll {
+                code: "ewe_secret1".into(),
+                name: None
+            },
+            Unwrap {
+                token: "ewr_secret2".into()
+            },
+            CreateSession {
+                token: "ew_secret3".into()
+            },
+            Session {
+                user: "u".into(),
+                token_id: "tok_1".into(),
+                expires_at: "t".into(),
+                csrf_token: "csrf_secret4".into(),
+            },
+        );
+        for secret in ["secret1", "secret2", "secret3", "secret4"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("tok_1"), "{shown}");
+    }
 }

@@ -188,12 +188,12 @@ pub(super) async fn upload_version(
     let mut previously_seeded = Vec::new();
     if let Some(seeds) = &seeds {
         // Only a platform admin may create the project here; for anyone else it must exist.
-        if !caller.principal.platform_admin
-            && !app.store.project_exists(project.to_string()).await?
-        {
+        let exists = app.store.project_exists(project.to_string()).await?;
+        if !exists && !caller.principal.platform_admin {
             return Err(ApiError::not_found(format!("no project {project:?}")));
         }
-        if app.store.project_exists(project.to_string()).await? {
+        // A project made by this deploy has no secrets from an earlier one.
+        if exists {
             previously_seeded = app
                 .backend
                 .list(&owner)

@@ -133,13 +133,10 @@ impl Client {
             None
         };
         if let Some((_, p)) = profile {
-            let http = {
-                crate::install_crypto();
-                reqwest::Client::builder()
-            }
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| err("internal", e.to_string()))?;
+            let http = http_builder()
+                .connect_timeout(Duration::from_secs(5))
+                .build()
+                .map_err(|e| err("internal", e.to_string()))?;
             return Ok(Client {
                 http,
                 api: conn
@@ -161,13 +158,10 @@ impl Client {
                 .ok()
                 .map(|t| t.trim().to_string())
         });
-        let http = {
-            crate::install_crypto();
-            reqwest::Client::builder()
-        }
-        .connect_timeout(Duration::from_secs(5))
-        .build()
-        .map_err(|e| err("internal", e.to_string()))?;
+        let http = http_builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| err("internal", e.to_string()))?;
         Ok(Client {
             http,
             api: api.trim_end_matches('/').to_string(),
@@ -842,6 +836,12 @@ fn print_value(v: &Value) {
         Value::String(s) => println!("{s}"),
         other => println!("{other}"),
     }
+}
+
+/// A reqwest client builder with the host's TLS provider installed (reqwest has none of its own).
+fn http_builder() -> reqwest::ClientBuilder {
+    crate::install_crypto();
+    reqwest::Client::builder()
 }
 
 /// The API path of one secret of the collection `base`: the name is one path segment, a
@@ -1733,11 +1733,10 @@ async fn invoke(
     let url = format!("{}/{project}/{package}{path}", base.trim_end_matches('/'));
     let method = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
         .map_err(|_| err("bad_entry", format!("invalid method {method:?}")))?;
-    let mut request = {
-        crate::install_crypto();
-        reqwest::Client::new()
-    }
-    .request(method, &url);
+    let mut request = http_builder()
+        .build()
+        .map_err(|e| err("internal", e.to_string()))?
+        .request(method, &url);
     // A token given for this call (`--token` or EDGEWARD_TOKEN) triggers the execution as its
     // user (their user-scope secrets); the admin token file is never sent to a function.
     if let Some(token) = &conn.token {

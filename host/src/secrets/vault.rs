@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::RwLock;
 use vaultrs::api::kv2::requests::{ReadSecretRequest, SetSecretMetadataRequest};
-use vaultrs::api::kv2::responses::ReadSecretResponse;
+use vaultrs::api::kv2::responses::{ReadSecretMetadataResponse, ReadSecretResponse};
 use vaultrs::client::{Client, VaultClient, VaultClientSettingsBuilder};
 use vaultrs::error::ClientError;
 use vaultrs::kv2;
@@ -477,10 +477,15 @@ impl VaultBackend {
         }))
     }
 
-    async fn current_version(&self, path: &str) -> Result<Option<u64>, BackendError> {
+    /// The KV v2 metadata of `path` (versions, custom metadata); `None` if there is no such
+    /// secret.
+    async fn metadata(
+        &self,
+        path: &str,
+    ) -> Result<Option<ReadSecretMetadataResponse>, BackendError> {
         self.with_client(&format!("a metadata read of {path}"), |client| async move {
             match kv2::read_metadata(&*client, &self.mount, path).await {
-                Ok(m) => Ok(Some(m.current_version)),
+                Ok(m) => Ok(Some(m)),
                 Err(e) if is_not_found(&e) => Ok(None),
                 Err(e) => Err(e),
             }
@@ -488,19 +493,19 @@ impl VaultBackend {
         .await
     }
 
+    async fn current_version(&self, path: &str) -> Result<Option<u64>, BackendError> {
+        Ok(self.metadata(path).await?.map(|m| m.current_version))
+    }
+
     /// The custom metadata of `path`; `None` if there is no such secret.
     async fn custom_metadata(
         &self,
         path: &str,
     ) -> Result<Option<HashMap<String, String>>, BackendError> {
-        self.with_client(&format!("a metadata read of {path}"), |client| async move {
-            match kv2::read_metadata(&*client, &self.mount, path).await {
-                Ok(m) => Ok(Some(m.custom_metadata.unwrap_or_default())),
-                Err(e) if is_not_found(&e) => Ok(None),
-                Err(e) => Err(e),
-            }
-        })
-        .await
+        Ok(self
+            .metadata(path)
+            .await?
+            .map(|m| m.custom_metadata.unwrap_or_default()))
     }
 
     /// Replaces the custom metadata of `path` (Vault's write replaces the whole map).
@@ -589,19 +594,7 @@ impl SecretBackend for VaultBackend {
         let folder = self.folder(owner);
         let mut out = Vec::new();
         for name in self.list_names(owner).await? {
-            let path = format!("{folder}/{name}");
-            let meta = self
-                .with_client(&format!("a metadata read of {path}"), |client| {
-                    let path = path.clone();
-                    async move {
-                        match kv2::read_metadata(&*client, &self.mount, &path).await {
-                            Ok(m) => Ok(Some(m)),
-                            Err(e) if is_not_found(&e) => Ok(None),
-                            Err(e) => Err(e),
-                        }
-                    }
-                })
-                .await?;
+            let meta = self.metadata(&format!("{folder}/{name}")).await?;
             let Some(meta) = meta else { continue };
             out.push(SecretMeta {
                 name,
@@ -692,18 +685,7 @@ impl SecretBackend for VaultBackend {
         name: &SecretName,
     ) -> Result<Option<Vec<VersionMeta>>, BackendError> {
         let path = self.path(owner, name);
-        let meta = self
-            .with_client(&format!("a metadata read of {path}"), |client| {
-                let path = path.clone();
-                async move {
-                    match kv2::read_metadata(&*client, &self.mount, &path).await {
-                        Ok(m) => Ok(Some(m)),
-                        Err(e) if is_not_found(&e) => Ok(None),
-                        Err(e) => Err(e),
-                    }
-                }
-            })
-            .await?;
+        let meta = self.metadata(&path).await?;
         let Some(meta) = meta else { return Ok(None) };
         let writer = meta
             .custom_metadata
