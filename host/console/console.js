@@ -340,6 +340,10 @@ async function packagePage(p, name, gen) {
             route();
           }),
         })))))),
+    el("h3", { text: "Reads its callers' user secrets" }),
+    el("p", { id: "user-secrets", text: current && current.manifest["user-secrets"]
+      ? `${current.manifest["user-secrets"].join(", ")}: each caller grants this version before it runs with their token (Grants).`
+      : "None: this version reads no user's secrets." }),
     el("h3", { text: "Manifest" }), manifest,
     el("button", {
       type: "button",
@@ -416,12 +420,19 @@ function executionsPage(params, gen) {
     const x = JSON.parse(ev.data);
     const row = el("tr", { class: `exec ${x.status}` },
       el("td", {}, el("button", { type: "button", class: "link", text: x.started_at, onclick: () => guarded(async () => {
-        const full = await api("GET", `/v1/projects/${enc(p)}/executions/${enc(x.id)}`);
+        // A sealed execution's output is for the user it is sealed for, read with their key.
+        const full = x.sealed_for === me.user
+          ? await api("GET", `/v1/users/${enc(me.user)}/executions/${enc(x.id)}`)
+          : await api("GET", `/v1/projects/${enc(p)}/executions/${enc(x.id)}`);
+        if (x.sealed_for && x.sealed_for !== me.user) {
+          output.replaceChildren(el("h3", { text: `Execution ${x.id}` }), el("p", { class: "sealed", text: full.output || `sealed for ${x.sealed_for}` }));
+          return;
+        }
         output.replaceChildren(el("h3", { text: `Execution ${x.id}` }),
           el("h4", { text: "stdout (masked)" }), el("pre", { text: full.stdout || "" }),
           el("h4", { text: "stderr (masked)" }), el("pre", { text: full.stderr || "" }));
       }) })),
-      el("td", { text: x.package }), el("td", { text: x.status }), el("td", { text: x.duration_ms.toFixed(1) }),
+      el("td", { text: x.package }), el("td", { text: x.sealed_for ? `${x.status} (sealed for ${x.sealed_for})` : x.status }), el("td", { text: x.duration_ms.toFixed(1) }),
       el("td", { text: x.method }), el("td", { text: x.path }));
     body.prepend(row);
   });
@@ -496,9 +507,59 @@ async function tokensPage(params, gen) {
   );
 }
 
+// ---- grants: which code may read my user secrets --------------------------------------------
+
+async function grantsPage(params, gen) {
+  const list = await api("GET", `/v1/users/${enc(me.user)}/grants`);
+  const target = el("input", { id: "grant-target", required: true, size: 30, placeholder: "project/package" });
+  const version = el("input", { id: "grant-version", type: "number", min: 1, size: 6 });
+  const review = el("div", { "aria-live": "polite" });
+  const state = (g) => g.valid === false ? "invalid (made with another key)" : g.serving ? "serving" : "not serving";
+  show(gen,
+    el("h2", { text: `Grants of ${me.user}` }),
+    el("p", { text: "A function reads your user secrets on your requests only in a version you granted here: its exact code and manifest. A new version asks again." }),
+    el("table", { "aria-label": "Grants" },
+      el("thead", {}, el("tr", {}, ["Package", "Version", "sha256", "Reads", "Writes", "Sends to", "State", "Granted", ""].map((h) => el("th", { scope: "col", text: h })))),
+      el("tbody", {}, list.grants.map((g) => el("tr", {},
+        el("th", { scope: "row", text: `${g.project}/${g.package}` }), el("td", { text: g.version }),
+        el("td", {}, el("code", { text: g.sha256.slice(0, 12) })),
+        el("td", { text: g.user_secrets.join(", ") }), el("td", { text: g.writes_user_secrets ? "yes" : "no" }),
+        el("td", { text: g.outbound_hosts.join(", ") || "none" }), el("td", { text: state(g) }), el("td", { text: g.granted_at }),
+        el("td", {}, el("button", { type: "button", class: "danger", text: "Revoke", "aria-label": `Revoke the grant of ${g.project}/${g.package} version ${g.version}`, onclick: () => guarded(async () => {
+          if (!confirm(`Revoke the grant of ${g.project}/${g.package} version ${g.version}? Your next call to it is refused until you grant it again.`)) return;
+          await api("DELETE", `/v1/users/${enc(me.user)}/grants/${enc(g.id)}`);
+          say("Grant revoked.", "ok");
+          route();
+        }) })))))),
+    el("form", { "aria-labelledby": "grant-title", onsubmit: (e) => { e.preventDefault(); guarded(async () => {
+      const [project, pkg] = target.value.split("/");
+      const ask = { project, package: pkg, version: version.value ? Number(version.value) : undefined };
+      const g = await api("POST", `/v1/users/${enc(me.user)}/grants`, { ...ask, preview: true });
+      review.replaceChildren(
+        el("h4", { text: `${g.project}/${g.package} version ${g.version}` }),
+        el("dl", {},
+          el("dt", { text: "Code sha256" }), el("dd", {}, el("code", { text: g.sha256 })),
+          el("dt", { text: "Manifest sha256" }), el("dd", {}, el("code", { text: g.manifest_sha256 })),
+          el("dt", { text: "Reads your" }), el("dd", { text: g.user_secrets.join(", ") }),
+          el("dt", { text: "Writes them" }), el("dd", { text: g.writes_user_secrets ? "yes" : "no" }),
+          el("dt", { text: "May send requests to" }), el("dd", { text: g.outbound_hosts.join(", ") || "nowhere" })),
+        el("button", { type: "button", text: "Grant this version", onclick: () => guarded(async () => {
+          await api("POST", `/v1/users/${enc(me.user)}/grants`, { ...ask, version: g.version });
+          say(`Granted ${g.project}/${g.package} version ${g.version}.`, "ok");
+          route();
+        }) }));
+    }); } },
+      el("h3", { id: "grant-title", text: "Grant a package version" }),
+      el("label", { for: "grant-target", text: "Package" }), target,
+      el("label", { for: "grant-version", text: "Version (default: serving)" }), version,
+      el("button", { type: "submit", text: "Review" })),
+    review,
+  );
+}
+
 // ---- routing ----------------------------------------------------------------------------
 
-const pages = { secrets: secretsPage, packages: packagesPage, executions: executionsPage, audit: auditPage, members: membersPage, tokens: tokensPage };
+const pages = { secrets: secretsPage, packages: packagesPage, executions: executionsPage, audit: auditPage, members: membersPage, tokens: tokensPage, grants: grantsPage };
 
 async function route() {
   if (!me) return;

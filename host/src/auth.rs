@@ -37,6 +37,8 @@ pub struct Principal {
     pub issued_by: String,
     /// The token's key slot (its user's data key, encrypted for this token), if it has one.
     pub slot: Option<Box<KeySlot>>,
+    /// When the token expires, Unix milliseconds.
+    pub expires_at: Option<i64>,
 }
 
 impl Principal {
@@ -45,6 +47,16 @@ impl Principal {
     pub fn open_user_key(&self, token: &str) -> Option<Arc<UserKey>> {
         let slot = self.slot.as_ref()?;
         UserKey::open_slot(&self.user, &self.token_id, token, slot).map(Arc::new)
+    }
+
+    /// The expiry of a token made with this principal's token (minted, or a console session):
+    /// `requested`, held to this token's own expiry, which it inherits when it asks none. A
+    /// token never outlives the token that made it (and its revocation revokes it too).
+    pub fn child_expiry(&self, requested: Option<i64>) -> Option<i64> {
+        match (requested, self.expires_at) {
+            (Some(asked), Some(parent)) => Some(asked.min(parent)),
+            (asked, parent) => asked.or(parent),
+        }
     }
 }
 
@@ -130,26 +142,38 @@ pub async fn ensure_admin_token(store: &Store, data_dir: &DataDir) -> anyhow::Re
                 expires_at: None,
                 issued_by: ADMIN_USER.into(),
                 slot: None,
+                parent: None,
             })
             .await?;
         return Ok(false);
     }
     // The bootstrap token lives in a file beside the store, so it opens no user secrets: the
     // admin enrolls like anyone else for those (`edgeward users enroll admin`).
-    let (_, token) = issue_token(store, ADMIN_USER, "admin.token", None, ADMIN_USER, None).await?;
+    let (_, token) = issue_token(
+        store,
+        ADMIN_USER,
+        "admin.token",
+        None,
+        ADMIN_USER,
+        None,
+        None,
+    )
+    .await?;
     let mut contents = Zeroizing::new(token.to_string());
     contents.push('\n');
     data_dir.write_atomic(ADMIN_TOKEN_FILE, contents.as_bytes(), 0o600)?;
     Ok(true)
 }
 
-/// The record of a new token for `user`, made by `issued_by`, with a key slot for `key`.
+/// The record of a new token for `user`, made by `issued_by` (with the token `parent`, if
+/// any), with a key slot for `key`.
 pub fn new_token(
     user: &str,
     label: &str,
     expires_at: Option<i64>,
     issued_by: &str,
     key: Option<&UserKey>,
+    parent: Option<&str>,
 ) -> (NewToken, Zeroizing<String>) {
     let (id, token) = generate_token();
     let slot = key.map(|k| k.slot_for(user, &id, &token));
@@ -162,13 +186,14 @@ pub fn new_token(
             expires_at,
             issued_by: issued_by.to_string(),
             slot,
+            parent: parent.map(str::to_string),
         },
         token,
     )
 }
 
-/// Creates a token for `user`, made by `issued_by`, holding a key slot for `key` if given;
-/// returns its id and the token, which is not kept anywhere.
+/// Creates a token for `user`, made by `issued_by` with the token `parent` (if any), holding a
+/// key slot for `key` if given; returns its id and the token, which is not kept anywhere.
 pub async fn issue_token(
     store: &Store,
     user: &str,
@@ -176,8 +201,9 @@ pub async fn issue_token(
     expires_at: Option<i64>,
     issued_by: &str,
     key: Option<&UserKey>,
+    parent: Option<&str>,
 ) -> Result<(String, Zeroizing<String>), StoreError> {
-    let (record, token) = new_token(user, label, expires_at, issued_by, key);
+    let (record, token) = new_token(user, label, expires_at, issued_by, key, parent);
     let id = record.id.clone();
     store.insert_token(record).await?;
     Ok((id, token))
@@ -204,7 +230,16 @@ pub async fn init_admin(store: &Store) -> anyhow::Result<Zeroizing<String>> {
             ),
             e => e.into(),
         })?;
-    let (_, token) = issue_token(store, ADMIN_USER, "admin init", None, ADMIN_USER, None).await?;
+    let (_, token) = issue_token(
+        store,
+        ADMIN_USER,
+        "admin init",
+        None,
+        ADMIN_USER,
+        None,
+        None,
+    )
+    .await?;
     Ok(token)
 }
 
@@ -233,6 +268,7 @@ pub async fn authenticate_token(store: &Store, token: &str) -> Result<Principal,
         platform_admin: owner.platform_admin,
         issued_by: owner.token.issued_by,
         slot: owner.slot.map(Box::new),
+        expires_at: owner.token.expires_at,
     })
 }
 

@@ -32,6 +32,8 @@ pub enum ErrorCode {
     Unauthenticated,
     /// A caller (or guest) without the right.
     Denied,
+    /// A user's request to a package version they have not granted their user scope to.
+    ConsentRequired,
     /// No such thing (or the caller may not know it exists).
     NotFound,
     /// The name is taken.
@@ -83,7 +85,7 @@ pub enum ErrorClass {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 27] = [
+    pub const ALL: [ErrorCode; 28] = [
         ErrorCode::BadEntry,
         ErrorCode::BadRequest,
         ErrorCode::BadManifest,
@@ -96,6 +98,7 @@ impl ErrorCode {
         ErrorCode::TooLarge,
         ErrorCode::Unauthenticated,
         ErrorCode::Denied,
+        ErrorCode::ConsentRequired,
         ErrorCode::NotFound,
         ErrorCode::AlreadyExists,
         ErrorCode::Conflict,
@@ -129,6 +132,7 @@ impl ErrorCode {
             TooLarge => "too_large",
             Unauthenticated => "unauthenticated",
             Denied => "denied",
+            ConsentRequired => "consent_required",
             NotFound => "not_found",
             AlreadyExists => "already_exists",
             Conflict => "conflict",
@@ -153,7 +157,7 @@ impl ErrorCode {
         match self {
             BadEntry | BadRequest | BadManifest | EmptyBody | NotWasm | NotAComponent
             | InvalidComponent | MissingExport | UnsupportedImport | TooLarge => ErrorClass::Usage,
-            Unauthenticated | Denied => ErrorClass::Auth,
+            Unauthenticated | Denied | ConsentRequired => ErrorClass::Auth,
             NotFound => ErrorClass::NotFound,
             AlreadyExists | Conflict => ErrorClass::Conflict,
             Unavailable | Capacity | TimedOut => ErrorClass::Unavailable,

@@ -138,8 +138,41 @@ fn credential_audit(rows: &[ExecutionRow]) -> Vec<crate::store::AuditRow> {
         .collect()
 }
 
-/// A record waiting to be written, with its output still to be masked.
-type Queued = (ExecutionRow, Option<Unmasked>);
+/// A record waiting to be written, with its output still to be masked, and the data key of the
+/// user it is sealed for (an execution that opened their user scope).
+type Queued = (ExecutionRow, Option<Unmasked>, Option<Sealer>);
+
+/// The key an execution's output is sealed under: its user's data key.
+pub type Sealer = Arc<crate::secrets::userkey::UserKey>;
+
+fn sealing_context(id: &str, stream: &str) -> String {
+    format!("execution:{id}:{stream}")
+}
+
+/// Seals `row`'s (masked) output under `key`: only a token that opens the key reads it back
+/// ([`unseal`]).
+fn seal(row: &mut ExecutionRow, key: &crate::secrets::userkey::UserKey) {
+    for (stream, bytes) in [("stdout", &mut row.stdout), ("stderr", &mut row.stderr)] {
+        if !bytes.is_empty() {
+            *bytes = key.seal_bytes(&sealing_context(&row.id, stream), bytes);
+        }
+    }
+}
+
+/// The stdout and stderr of a sealed record, opened with `key`.
+pub fn unseal(
+    row: &ExecutionRow,
+    key: &crate::secrets::userkey::UserKey,
+) -> Result<(Vec<u8>, Vec<u8>), crate::secrets::userkey::SealError> {
+    let open = |stream: &str, bytes: &[u8]| {
+        if bytes.is_empty() {
+            Ok(Vec::new())
+        } else {
+            key.open_bytes(&sealing_context(&row.id, stream), bytes)
+        }
+    };
+    Ok((open("stdout", &row.stdout)?, open("stderr", &row.stderr)?))
+}
 
 /// Accepts records from executions and writes them.
 #[derive(Debug)]
@@ -197,7 +230,7 @@ impl Recorder {
                         }
                     }
                 }
-                for (row, _) in &batch {
+                for (row, _, _) in &batch {
                     *pending
                         .entry((row.project.clone(), row.package.clone()))
                         .or_default() += 1;
@@ -208,7 +241,7 @@ impl Recorder {
                 let rows: Vec<ExecutionRow> =
                     std::mem::replace(&mut batch, Vec::with_capacity(BATCH))
                         .into_iter()
-                        .map(|(mut row, output)| {
+                        .map(|(mut row, output, sealer)| {
                             // The path as the audit log keeps it (decoded, tokens replaced),
                             // and any value the execution obtained replaced too.
                             row.path = crate::api::policy::audit_target(&row.path);
@@ -223,6 +256,9 @@ impl Recorder {
                                 row.stdout = masked.stdout;
                                 row.stderr = masked.stderr;
                                 [row.stdout_truncated, row.stderr_truncated] = masked.cut;
+                            }
+                            if let Some(key) = sealer {
+                                seal(&mut row, &key);
                             }
                             row
                         })
@@ -282,11 +318,12 @@ impl Recorder {
         self.pending.load(Ordering::Relaxed)
     }
 
-    /// Queues a record, with its output still to be masked; never blocks a request.
-    pub fn record(&self, row: ExecutionRow, output: Option<Unmasked>) {
+    /// Queues a record, with its output still to be masked (and then sealed, with `sealer`);
+    /// never blocks a request.
+    pub fn record(&self, row: ExecutionRow, output: Option<Unmasked>, sealer: Option<Sealer>) {
         let Ok(tx) = self.tx.lock() else { return };
         if let Some(tx) = tx.as_ref()
-            && tx.try_send((row, output)).is_err()
+            && tx.try_send((row, output, sealer)).is_err()
         {
             tracing::warn!("execution record queue full; a record was dropped");
         }

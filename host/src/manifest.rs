@@ -5,6 +5,8 @@
 //! ```toml
 //! secrets = ["DB_PASS", "API_KEY"]      # allowlist; other names are `denied`
 //! write-secrets = ["package"]            # scopes the function may write (as its caller)
+//! user-secrets = ["API_KEY", "team/*"]   # what it may read from its caller's user scope,
+//!                                        # once that user granted this exact version
 //!
 //! [env]                                  # the guest's WASI environment
 //! DB_PASSWORD = "secret:DB_PASS"         # bound to a secret, resolved per instance
@@ -60,6 +62,65 @@ pub struct Manifest {
     /// rights of the user whose token triggered it; none by default.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub write_secrets: Vec<crate::secrets::Scope>,
+    /// What the function may read (and, with `write-secrets = ["user"]`, write) in the user
+    /// scope of the user whose token calls it: names, or folders as `team/*`. Nothing without
+    /// it; and even with it, only once that user granted this exact version
+    /// (`edgeward grants add`).
+    #[serde(default, skip_serializing_if = "UserSecrets::is_empty")]
+    pub user_secrets: UserSecrets,
+}
+
+/// The names and folders of its caller's user scope a package declares (`user-secrets`):
+/// `NAME`, or `FOLDER/*` for everything under a folder.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserSecrets(Vec<String>);
+
+/// The most entries `user-secrets` may hold.
+pub const MAX_USER_SECRETS: usize = 64;
+
+impl UserSecrets {
+    /// Declared from a list (checked by [`UserSecrets::check`]).
+    pub fn new(entries: Vec<String>) -> UserSecrets {
+        UserSecrets(entries)
+    }
+
+    /// Whether nothing is declared: user scope is closed to the package.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The entries as declared.
+    pub fn entries(&self) -> &[String] {
+        &self.0
+    }
+
+    /// Whether `name` is declared: named, or under a declared folder.
+    pub fn allows(&self, name: &str) -> bool {
+        self.0.iter().any(|entry| match entry.strip_suffix("/*") {
+            Some(folder) => name
+                .strip_prefix(folder)
+                .is_some_and(|rest| rest.starts_with('/')),
+            None => entry == name,
+        })
+    }
+
+    fn check(&self) -> Result<(), ManifestError> {
+        if self.0.len() > MAX_USER_SECRETS {
+            return Err(ManifestError(format!(
+                "user-secrets: at most {MAX_USER_SECRETS} names and folders"
+            )));
+        }
+        for entry in &self.0 {
+            let name = entry.strip_suffix("/*").unwrap_or(entry);
+            SecretName::parse(name).map_err(|e| {
+                ManifestError(format!(
+                    "user-secrets: {e} (declare names, or folders as FOLDER/*)"
+                ))
+            })?;
+        }
+        Ok(())
+    }
 }
 
 /// The guest's environment.
@@ -217,6 +278,15 @@ impl Manifest {
         for name in self.secrets.iter().flatten() {
             SecretName::parse(name).map_err(|e| ManifestError(format!("secrets: {e}")))?;
         }
+        self.user_secrets.check()?;
+        if self.write_secrets.contains(&crate::secrets::Scope::User) && self.user_secrets.is_empty()
+        {
+            return Err(ManifestError(
+                "write-secrets names user, but user-secrets declares no names: a function \
+                 writes only the user secrets it declares"
+                    .into(),
+            ));
+        }
         for (key, binding) in self.env_bindings()? {
             // A binding the allowlist refuses could never bind: refused here, at deploy,
             // rather than failing every request.
@@ -353,6 +423,14 @@ impl Manifest {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
     }
+
+    /// The sha256 (hex) of the normalised manifest: what a user's grant binds beside the
+    /// component's sha256, so a changed manifest (new hosts, names or write scopes) needs a
+    /// new grant even for the same code.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(self.to_json().as_bytes()))
+    }
 }
 
 #[cfg(test)]
@@ -395,6 +473,32 @@ timeout-ms = 500
     }
 
     #[test]
+    fn user_secrets_declare_names_and_folders() {
+        let m = Manifest::parse(b"user-secrets = [\"API_KEY\", \"team/*\"]").unwrap();
+        for (name, allowed) in [
+            ("API_KEY", true),
+            ("team/db", true),
+            ("team/a/b", true),
+            ("team", false),
+            ("teamx/db", false),
+            ("API_KEY2", false),
+            ("other", false),
+        ] {
+            assert_eq!(m.user_secrets.allows(name), allowed, "{name}");
+        }
+        assert!(Manifest::default().user_secrets.is_empty());
+        assert!(!Manifest::default().user_secrets.allows("API_KEY"));
+        assert_eq!(Manifest::parse(m.to_json().as_bytes()).unwrap(), m);
+        // A change anywhere in the manifest changes what a grant binds.
+        let other = Manifest::parse(b"user-secrets = [\"API_KEY\"]").unwrap();
+        assert_ne!(m.digest(), other.digest());
+        assert_eq!(
+            m.digest(),
+            Manifest::parse(m.to_json().as_bytes()).unwrap().digest()
+        );
+    }
+
+    #[test]
     fn bad_manifests_say_what_is_wrong() {
         let cases: &[(&[u8], &str)] = &[
             (b"secrets = [\"../x\"]", "invalid secret name"),
@@ -408,6 +512,13 @@ timeout-ms = 500
                 "env.X binds secret B, which the `secrets` allowlist does not name",
             ),
             (&[0xff, 0xfe], "UTF-8"),
+            (b"user-secrets = [\"*\"]", "user-secrets"),
+            (b"user-secrets = [\"../x\"]", "user-secrets"),
+            (b"user-secrets = [\"a/**\"]", "user-secrets"),
+            (
+                b"write-secrets = [\"user\"]",
+                "user-secrets declares no names",
+            ),
         ];
         for (text, want) in cases {
             let err = Manifest::parse(text).unwrap_err();

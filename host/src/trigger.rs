@@ -98,31 +98,59 @@ pub async fn handle(
     if let Some(token) = tokens {
         match crate::auth::authenticate_token(&app.store, &token).await {
             Ok(principal) => {
-                let key = principal.open_user_key(&token);
+                // User scope opens only to a version that declares what it wants of it and that
+                // the user granted, code and manifest (docs/user-secrets.md); any other version
+                // runs with the scope closed. A user's request to a declaring version without
+                // a grant is refused before the guest runs.
+                let declared = deployed.user_secrets.clone();
+                let key = if declared.is_empty() {
+                    None
+                } else {
+                    let subject = crate::secrets::consent::Subject {
+                        user: &principal.user,
+                        project: deployed.project.as_str(),
+                        package: deployed.package.as_str(),
+                        sha256: &deployed.sha256,
+                        manifest_sha256: &deployed.manifest_sha256,
+                    };
+                    match crate::secrets::consent::check(
+                        &app.store,
+                        subject,
+                        principal.open_user_key(&token),
+                    )
+                    .await
+                    {
+                        Ok(key) => Some(key),
+                        Err(refusal) => {
+                            crate::net::drain(body, 1 << 20).await;
+                            return consent_refused(refusal, &deployed, &execution_id);
+                        }
+                    }
+                };
                 // Writes as this user, where the manifest grants the scope and the user's
                 // rights allow it (checked per write).
-                {
-                    writer = Some(Arc::new(crate::secrets::writes::Writer::new(
-                        app.store.clone(),
-                        crate::secrets::writes::Triggered {
-                            user: &principal.user,
-                            token_id: &principal.token_id,
-                            platform_admin: principal.platform_admin,
-                            key: key.clone(),
-                            execution: &execution_id,
-                        },
-                        (
-                            deployed.project.clone(),
-                            deployed.package.clone(),
-                            deployed.version,
-                        ),
-                        deployed.manifest.write_secrets.clone(),
-                        app.secret_names,
-                    )));
-                }
+                writer = Some(Arc::new(crate::secrets::writes::Writer::new(
+                    app.store.clone(),
+                    crate::secrets::writes::Triggered {
+                        user: &principal.user,
+                        token_id: &principal.token_id,
+                        platform_admin: principal.platform_admin,
+                        key: key.clone(),
+                        declared: declared.clone(),
+                        execution: &execution_id,
+                    },
+                    (
+                        deployed.project.clone(),
+                        deployed.package.clone(),
+                        deployed.version,
+                    ),
+                    deployed.manifest.write_secrets.clone(),
+                    app.secret_names,
+                )));
                 user = Some(crate::secrets::UserContext {
                     name: principal.user,
                     key,
+                    declared,
                 });
             }
             Err(crate::auth::AuthError::Unauthenticated(m)) => {
@@ -169,8 +197,17 @@ pub async fn handle(
 
     let recorder_app = app.clone();
     let pending = app.recorder.expect();
-    let on_done = move |row: ExecutionRow, output| {
+    // An execution that opened its caller's user scope is sealed to them: its output is kept
+    // under their data key, for them alone.
+    let sealed = user
+        .as_ref()
+        .and_then(|u| Some((u.name.clone(), u.key.clone()?)));
+    let on_done = move |mut row: ExecutionRow, output| {
         let _pending = pending;
+        let sealer = sealed.map(|(user, key)| {
+            row.sealed_for = Some(user);
+            key
+        });
         // Names and scopes only: output may hold secret values and is never logged. Successful
         // executions log at debug: their record is the access log, and a line per request on
         // stderr would cost more than the request (EDGEWARD_LOG=debug shows them).
@@ -188,9 +225,9 @@ pub async fn handle(
                 duration_ms, secrets = ?row.secrets, "execution failed"
             );
         }
-        recorder_app.recorder.record(row, output);
+        recorder_app.recorder.record(row, output, sealer);
     };
-    execute(
+    let mut response = execute(
         &app.runtime,
         deployed,
         app.backend.clone(),
@@ -202,7 +239,62 @@ pub async fn handle(
         request,
         on_done,
     )
-    .await
+    .await;
+    // The console's session cookie is the API's: no function sets it (cookies ignore ports).
+    crate::api::session::strip_set_cookie(&mut response);
+    response
+}
+
+/// The answer to a user's request that may not open their scope to `deployed`: what the
+/// version asks for, and how to grant it.
+fn consent_refused(
+    refusal: crate::secrets::consent::Refusal,
+    deployed: &crate::runtime::Deployed,
+    execution_id: &str,
+) -> hyper::Response<HyperOutgoingBody> {
+    use crate::secrets::consent::Refusal;
+    let package = format!("{}/{}", deployed.project, deployed.package);
+    let command = format!(
+        "edgeward grants add {package} --version {}",
+        deployed.version
+    );
+    let names = deployed.user_secrets.entries().join(", ");
+    let message = match refusal {
+        Refusal::Unavailable => {
+            return error_response(
+                503,
+                ErrorCode::Unavailable,
+                "cannot check the user's grant now",
+                Some(execution_id),
+            );
+        }
+        Refusal::NoKey => format!(
+            "{package} version {} reads its caller's user secrets ({names}), and this token \
+             opens no user data key (an admin issued it), so it can hold no grant: call with a \
+             token you minted or redeemed from an enrollment code",
+            deployed.version
+        ),
+        Refusal::NoGrant => format!(
+            "{package} version {} (sha256 {}) asks to read your user secrets ({names}) and you \
+             have not granted this code and manifest: review it and run `{command}`",
+            deployed.version, deployed.sha256
+        ),
+    };
+    let body = serde_json::json!({
+        "error": { "code": ErrorCode::ConsentRequired.as_str(), "message": message },
+        "consent": {
+            "project": deployed.project.as_str(),
+            "package": deployed.package.as_str(),
+            "version": deployed.version,
+            "sha256": deployed.sha256,
+            "manifest_sha256": deployed.manifest_sha256,
+            "user_secrets": deployed.user_secrets.entries(),
+            "outbound_hosts": deployed.manifest.outbound.hosts,
+            "write_secrets": deployed.manifest.write_secrets,
+            "command": command,
+        }
+    });
+    crate::runtime::execute::json_response(403, &body, Some(execution_id))
 }
 
 /// The first Edgeward API token (`ew_` and 64 hex digits) anywhere in `text`.

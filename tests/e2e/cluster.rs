@@ -6,6 +6,7 @@
 
 use crate::harness::{OpenBao, Options, Server, admin_init, unique};
 use crate::pg::Postgres;
+use futures::FutureExt;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -118,6 +119,47 @@ async fn three_hosts_on_one_database_follow_every_change_within_a_second() {
             "hosts do not make admins"
         );
     }
+
+    // Token lineage across hosts: a token minted through A from one minted through B dies,
+    // on C, within a second of its ancestor's revocation through A.
+    let mint = |server: &Server, parent: String| {
+        let req = server
+            .api_as(Method::POST, "/v1/users/admin/tokens")
+            .bearer_auth(parent)
+            .json(&json!({ "name": "lineage" }));
+        async move {
+            let body: Value = req.send().await.unwrap().json().await.unwrap();
+            (
+                body["id"].as_str().unwrap().to_string(),
+                body["token"].as_str().unwrap().to_string(),
+            )
+        }
+    };
+    let (child_id, child) = mint(&b, admin.to_string()).await;
+    let (_, grandchild) = mint(&a, child.clone()).await;
+    let whoami = |server: &Server, token: String| {
+        let req = server.api_as(Method::GET, "/v1/whoami").bearer_auth(token);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(whoami(&c, grandchild.clone()).await, 200);
+    let r = a
+        .api(
+            Method::DELETE,
+            &format!("/v1/users/admin/tokens/{child_id}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let took = until(PROPAGATION, || {
+        whoami(&c, grandchild.clone()).map(|s| s == 401)
+    })
+    .await;
+    println!("revocation seen in {took:?}");
+    assert!(
+        took.is_some(),
+        "a descendant outlived its revoked parent on another host"
+    );
 
     // A deploy through A serves on B and C within a second.
     a.deploy("acme/hello", "hello").await;

@@ -12,6 +12,7 @@ mod cli;
 mod cluster;
 mod confidentiality;
 mod conformance;
+mod consent;
 mod console;
 mod credentials;
 mod identity;

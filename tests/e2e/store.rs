@@ -6,8 +6,8 @@
 use crate::pg::Postgres;
 use edgeward_host::secrets::userkey::KeySlot;
 use edgeward_host::store::{
-    AuditFilter, AuditRow, Change, ExecutionFilter, ExecutionRow, NewToken, Role, Store,
-    StoreError, now_ms,
+    AuditFilter, AuditRow, Change, ExecutionFilter, ExecutionRow, GrantRow, NewToken, Redemption,
+    Role, Store, StoreError, now_ms,
 };
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -46,6 +46,7 @@ fn token(id: &str, user: &str, slot: bool, expires_at: Option<i64>) -> NewToken 
             nonce: vec![1; 12],
             wrapped: vec![2; 48],
         }),
+        parent: None,
     }
 }
 
@@ -76,6 +77,7 @@ fn execution(id: &str, package: &str, started_at: i64, status: &str) -> Executio
         stdout_truncated: false,
         stderr: b"err".to_vec(),
         stderr_truncated: true,
+        sealed_for: None,
     }
 }
 
@@ -546,6 +548,7 @@ async fn suite(store: Store) {
         .create_enrollment(
             "enr_1".into(),
             "ehash".into(),
+            "1a2b".into(),
             "alice".into(),
             "root-admin".into(),
             now_ms() + 60_000,
@@ -569,16 +572,180 @@ async fn suite(store: Store) {
             .len(),
         1
     );
+    let how = || Redemption {
+        from: Some("127.0.0.1".into()),
+        client: Some("edgeward-cli/test".into()),
+    };
     store
-        .redeem_enrollment("ehash".into(), token("t3", "alice", true, None))
+        .redeem_enrollment("ehash".into(), token("t3", "alice", true, None), how())
         .await
         .unwrap();
     assert!(matches!(
         store
-            .redeem_enrollment("ehash".into(), token("t4", "alice", true, None))
+            .redeem_enrollment("ehash".into(), token("t4", "alice", true, None), how())
             .await,
         Err(StoreError::NotFound(_))
     ));
+    // Where the key came from: the enrollment, its code's hint, when, from where, with what.
+    let origin = store
+        .key_origin("alice".into(), "key-alice".into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            origin.enrollment.as_str(),
+            origin.code_hint.as_deref(),
+            origin.created_by.as_str(),
+            origin.from.as_deref(),
+            origin.client.as_deref()
+        ),
+        (
+            "enr_1",
+            Some("1a2b"),
+            "root-admin",
+            Some("127.0.0.1"),
+            Some("edgeward-cli/test")
+        )
+    );
+    assert!(origin.redeemed_at > 0);
+    assert!(
+        store
+            .key_origin("alice".into(), "key-other".into())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Lineage: revoking a token revokes every token made from it, at any depth and whoever's
+    // it is, in one go; its siblings and ancestors live on.
+    let child = |id: &str, user: &str, parent: &str| NewToken {
+        parent: Some(parent.into()),
+        ..token(id, user, true, None)
+    };
+    store
+        .create_user("bob".into(), false, "admin".into(), true)
+        .await
+        .unwrap();
+    store
+        .insert_token(token("root", "alice", true, None))
+        .await
+        .unwrap();
+    store
+        .insert_token(child("kid", "alice", "root"))
+        .await
+        .unwrap();
+    store
+        .insert_token(child("kid2", "alice", "root"))
+        .await
+        .unwrap();
+    store
+        .insert_token(child("grandkid", "alice", "kid"))
+        .await
+        .unwrap();
+    store
+        .insert_token(child("bobs", "bob", "grandkid"))
+        .await
+        .unwrap();
+    let below: Vec<String> = store
+        .descendants("root".into())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(below.len(), 4, "{below:?}");
+    for id in ["kid", "kid2", "grandkid", "bobs"] {
+        assert!(below.contains(&id.to_string()), "{id} in {below:?}");
+    }
+    let kid = store
+        .token_by_hash("hash-kid".into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kid.token.parent_id.as_deref(), Some("root"));
+    assert!(matches!(
+        store.revoke_token("bob".into(), "kid".into()).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store
+            .revoke_token("alice".into(), "kid".into())
+            .await
+            .unwrap(),
+        3
+    );
+    for (hash, revoked) in [
+        ("hash-root", false),
+        ("hash-kid", true),
+        ("hash-kid2", false),
+        ("hash-grandkid", true),
+        ("hash-bobs", true),
+    ] {
+        let t = store.token_by_hash(hash.into()).await.unwrap().unwrap();
+        assert_eq!(t.token.revoked_at.is_some(), revoked, "{hash}");
+        assert_eq!(
+            t.slot.is_none(),
+            revoked,
+            "{hash}: slots go with revocation"
+        );
+    }
+
+    // Grants: one per user, package, code and manifest (a second replaces it, keeping its
+    // id), listed newest first, found exactly, removed by their user only.
+    let grant = |id: &str, sha: &str, at: i64| GrantRow {
+        id: id.into(),
+        user: "alice".into(),
+        project: "acme".into(),
+        package: "tool".into(),
+        version: 2,
+        sha256: sha.into(),
+        manifest_sha256: "m1".into(),
+        names: vec!["API_KEY".into(), "team/*".into()],
+        key_id: "key-alice".into(),
+        mac: "00ff".into(),
+        created_at: at,
+    };
+    let g1 = store.put_grant(grant("g1", "s1", 1)).await.unwrap();
+    assert_eq!(g1.names, ["API_KEY", "team/*"]);
+    store.put_grant(grant("g2", "s2", 2)).await.unwrap();
+    let again = store
+        .put_grant(GrantRow {
+            mac: "aa".into(),
+            ..grant("g3", "s1", 3)
+        })
+        .await
+        .unwrap();
+    assert_eq!((again.id.as_str(), again.mac.as_str()), ("g1", "aa"));
+    let ids: Vec<String> = store
+        .list_grants("alice".into())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    assert_eq!(ids, ["g1", "g2"]);
+    let found = |sha: &str, manifest: &str| {
+        store.find_grant(
+            "alice".into(),
+            "acme".into(),
+            "tool".into(),
+            sha.into(),
+            manifest.into(),
+        )
+    };
+    assert_eq!(found("s2", "m1").await.unwrap().unwrap().id, "g2");
+    assert!(found("s2", "m2").await.unwrap().is_none());
+    assert!(found("s9", "m1").await.unwrap().is_none());
+    assert!(matches!(
+        store.delete_grant("bob".into(), "g2".into()).await,
+        Err(StoreError::NotFound(_))
+    ));
+    store
+        .delete_grant("alice".into(), "g2".into())
+        .await
+        .unwrap();
+    assert!(found("s2", "m1").await.unwrap().is_none());
     assert!(
         store
             .token_by_hash("hash-t4".into())
@@ -653,11 +820,12 @@ async fn suite(store: Store) {
         .unwrap();
     let list = |package: Option<&str>, status: Option<&str>, after: Option<i64>| {
         store.list_executions(ExecutionFilter {
-            project: "acme".into(),
+            project: Some("acme".into()),
             package: package.map(Into::into),
             status: status.map(Into::into),
             after,
             limit: 10,
+            ..Default::default()
         })
     };
     let ids = |rows: Vec<ExecutionRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();

@@ -15,6 +15,9 @@ use edgeward_sdk::{Request, Response};
 use serde_json::json;
 
 fn handle(req: Request) -> Response {
+    if let Some(cookie) = req.query_param("set_cookie") {
+        return Response::text(200, "cookie\n").with_header("set-cookie", cookie);
+    }
     // Writes: `?set=NAME&scope=S&value=V` (`&fields=1`: V is a JSON object; `&value_len=N`:
     // N bytes of 'x'; `&repeat=N`: N times), `?delete=NAME&scope=S`.
     if let Some(name) = req.query_param("set").or_else(|| req.query_param("delete")) {
@@ -128,6 +131,19 @@ fn handle(req: Request) -> Response {
                         println!("leaf-debug={leaf:?}");
                     }
                 }
+            }
+            if req.query_param("hex").is_some() {
+                let value = secret.reveal();
+                let hex: String = value.expose().bytes().map(|b| format!("{b:02x}")).collect();
+                println!("{hex}");
+            }
+            if let Some(copy) = req.query_param("copy") {
+                let value = secret.reveal();
+                let reversed: String = value.expose().chars().rev().collect();
+                body["copy"] = match secrets::set(Scope::Package, &copy, &reversed) {
+                    Ok(v) => json!({ "version": v }),
+                    Err(e) => json!({ "error": e.code(), "message": e.to_string() }),
+                };
             }
             if req.query_param("print").is_some() {
                 let value = secret.reveal();

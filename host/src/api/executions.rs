@@ -28,6 +28,11 @@ async fn sees_output(app: &App, caller: &Caller, project: &Name) -> Result<bool,
 }
 
 fn summary(e: &ExecutionRow, output: bool) -> model::Execution {
+    // A sealed record's sizes are its plaintext's; the ciphertext tells no more than that.
+    let size = |bytes: &[u8]| match e.sealed_for {
+        Some(_) => crate::secrets::userkey::sealed_len(bytes) as u64,
+        None => bytes.len() as u64,
+    };
     model::Execution {
         id: e.id.clone(),
         package: e.package.clone(),
@@ -43,13 +48,14 @@ fn summary(e: &ExecutionRow, output: bool) -> model::Execution {
         user: e.user.clone(),
         secrets: e.secrets.clone(),
         credentials: (!e.credentials.is_empty()).then(|| e.credentials.clone()),
-        stdout_bytes: output.then_some(e.stdout.len() as u64),
-        stderr_bytes: output.then_some(e.stderr.len() as u64),
+        stdout_bytes: output.then(|| size(&e.stdout)),
+        stderr_bytes: output.then(|| size(&e.stderr)),
         stdout: None,
         stdout_truncated: None,
         stderr: None,
         stderr_truncated: None,
         output: None,
+        sealed_for: e.sealed_for.clone(),
     }
 }
 
@@ -63,11 +69,12 @@ fn filter(
         Name::parse("package", p)?;
     }
     Ok(ExecutionFilter {
-        project: project.to_string(),
+        project: Some(project.to_string()),
         package: q.package.clone(),
         status: q.status.map(|s| s.as_str().to_string()),
         after: q.after,
         limit: q.limit.unwrap_or(default_limit).clamp(1, 1000),
+        ..Default::default()
     })
 }
 
@@ -245,7 +252,12 @@ pub(super) async fn stream(
         .and_then(crate::auth::bearer)
         .map(crate::auth::hash_token)
         // The console's EventSource sends its session cookie.
-        .or_else(|| super::session::session_token(&headers).map(|t| crate::auth::hash_token(&t)))
+        .or_else(|| {
+            super::session::session_token(&headers)
+                .ok()
+                .flatten()
+                .map(|t| crate::auth::hash_token(&t))
+        })
         .ok_or_else(|| {
             ApiError::bad_entry("the stream needs the Authorization header's token (or a session)")
         })?;
@@ -294,7 +306,13 @@ pub(super) async fn show(
         .ok_or_else(|| ApiError::not_found(format!("no execution {id:?} in {project}")))?;
     let output = sees_output(&app, &caller, &project).await?;
     let mut v = summary(&row, output);
-    if output {
+    if let Some(user) = &row.sealed_for {
+        v.output = Some(format!(
+            "sealed for {user}: this execution opened {user}'s user scope, so its output is \
+             kept under {user}'s key and only {user} reads it (GET /v1/users/{user}/executions/{})",
+            row.id
+        ));
+    } else if output {
         v.stdout = Some(String::from_utf8_lossy(&row.stdout).into_owned());
         v.stdout_truncated = Some(row.stdout_truncated);
         v.stderr = Some(String::from_utf8_lossy(&row.stderr).into_owned());
@@ -303,4 +321,77 @@ pub(super) async fn show(
         v.output = Some("hidden: execution output is for project developers and up".into());
     }
     Ok(Json(v))
+}
+
+/// `GET /v1/users/{user}/executions`: the executions sealed for the user (they opened the
+/// user's scope), newest first, without output.
+pub(super) async fn sealed_list(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    query: Result<Query<ExecutionsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<model::SealedExecutionList>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_entry(e.to_string()))?;
+    let user = caller.principal.user.clone();
+    let rows = app
+        .store
+        .list_executions(ExecutionFilter {
+            sealed_for: Some(user.clone()),
+            package: q.package.clone(),
+            status: q.status.map(|s| s.as_str().to_string()),
+            after: q.after,
+            limit: q.limit.unwrap_or(50).clamp(1, 1000),
+            ..Default::default()
+        })
+        .await?;
+    let executions = rows
+        .iter()
+        .map(|r| model::SealedExecution {
+            project: r.project.clone(),
+            execution: summary(r, true),
+        })
+        .collect();
+    Ok(Json(model::SealedExecutionList { user, executions }))
+}
+
+/// `GET /v1/users/{user}/executions/{id}`: one execution sealed for the user, its output
+/// opened with the data key of the asking token.
+pub(super) async fn sealed_show(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path((user, id)): Path<(String, String)>,
+) -> Result<Json<model::SealedExecution>, ApiError> {
+    let row = app
+        .store
+        .list_executions(ExecutionFilter {
+            sealed_for: Some(caller.principal.user.clone()),
+            id: Some(id.clone()),
+            limit: 1,
+            ..Default::default()
+        })
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::not_found(format!("no execution {id:?} sealed for {user}")))?;
+    let key = caller.user_key.as_deref().ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            crate::code::ErrorCode::Denied,
+            "a sealed execution's output opens with a token that holds your data key",
+        )
+    })?;
+    let (stdout, stderr) = crate::executions::unseal(&row, key).map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            crate::code::ErrorCode::Denied,
+            e.to_string(),
+        )
+    })?;
+    let mut v = summary(&row, true);
+    v.stdout = Some(String::from_utf8_lossy(&stdout).into_owned());
+    v.stdout_truncated = Some(row.stdout_truncated);
+    v.stderr = Some(String::from_utf8_lossy(&stderr).into_owned());
+    v.stderr_truncated = Some(row.stderr_truncated);
+    Ok(Json(model::SealedExecution {
+        project: row.project.clone(),
+        execution: v,
+    }))
 }

@@ -33,6 +33,7 @@ shapes! {
     model::SecretRollback => r#"{"version": N}"#,
     model::ProjectSettings => r#"{"members_read_secrets"?: bool}"#,
     model::CreateSession => r#"{"token": "ew_..."}"#,
+    model::CreateGrant => r#"{"project": "...", "package": "...", "version"?: N, "preview"?: bool}"#,
     model::ImportSecrets => r#"a secrets.json object {"NAME": value, ...}"#,
     model::Wrap => r#"{"ttl": seconds} or no body"#,
     model::Unwrap => r#"{"token": "..."}"#,

@@ -44,6 +44,7 @@ fn token_json(t: &crate::store::TokenRow) -> model::Token {
         revoked_at: t.revoked_at.map(rfc3339),
         issued_by: t.issued_by.clone(),
         user_key: t.key_id.clone(),
+        parent: t.parent_id.clone(),
     }
 }
 
@@ -89,6 +90,28 @@ pub(super) async fn whoami(
             expires_at: rfc3339(until),
         })
         .collect();
+    let descendants = app
+        .store
+        .descendants(p.token_id.clone())
+        .await?
+        .iter()
+        .map(token_json)
+        .collect();
+    let key_origin = match &key_id {
+        Some(k) => app
+            .store
+            .key_origin(p.user.clone(), k.clone())
+            .await?
+            .map(|o| model::KeyOrigin {
+                enrollment: o.enrollment,
+                code_hint: o.code_hint,
+                created_by: o.created_by,
+                redeemed_at: rfc3339(o.redeemed_at),
+                redeemed_from: o.from,
+                redeemed_client: o.client,
+            }),
+        None => None,
+    };
     Ok(Json(model::Whoami {
         user: p.user.clone(),
         token_id: p.token_id.clone(),
@@ -98,6 +121,8 @@ pub(super) async fn whoami(
         projects,
         tokens_issued_by_others: by_others,
         pending_enrollments: pending,
+        descendants,
+        key_origin,
     }))
 }
 
@@ -153,11 +178,14 @@ pub(super) async fn create_token(
         return Err(ApiError::not_found(format!("no user {user:?}")));
     }
     let label = token_label(body.name, "api")?;
-    let expires_at = match body.expires_in {
+    let requested = match body.expires_in {
         Some(0) => return Err(ApiError::bad_entry("expires_in must be above 0 seconds")),
         Some(secs) => Some(in_seconds(secs)),
         None => None,
     };
+    // A token made with a token is its child: it never outlives it, and revoking the parent
+    // revokes it too.
+    let expires_at = caller.principal.child_expiry(requested);
     // A token the user mints with a token of theirs that opens their data key gets a slot for
     // that key; a token anyone else issues for them gets none, so it opens no user secret.
     let own = caller.principal.user == user.as_str();
@@ -180,6 +208,7 @@ pub(super) async fn create_token(
         expires_at,
         &issued_by,
         key,
+        Some(&caller.principal.token_id),
     )
     .await?;
     let detail = format!(
@@ -239,10 +268,12 @@ pub(super) async fn create_enrollment(
     }
     let (id, hash, code) = auth::generate_enrollment_code();
     let expires_at = in_seconds(ttl);
+    let hint = code.chars().rev().take(4).collect::<Vec<_>>();
     app.store
         .create_enrollment(
             id.clone(),
             hash,
+            hint.into_iter().rev().collect(),
             user.to_string(),
             caller.principal.user.clone(),
             expires_at,
@@ -271,6 +302,8 @@ pub(super) async fn create_enrollment(
 /// readable only with the tokens that open it.
 pub(super) async fn enroll(
     State(app): State<Arc<App>>,
+    remote: Option<Extension<super::RemoteAddr>>,
+    headers: axum::http::HeaderMap,
     Body(body): Body<model::Enroll>,
 ) -> Result<Response, ApiError> {
     let gone = || ApiError::not_found("the enrollment code is unknown, used or expired");
@@ -288,10 +321,20 @@ pub(super) async fn enroll(
         None,
         &enrollment.created_by,
         Some(&key),
+        None,
     );
     let id = record.id.clone();
+    // Where and how it was redeemed, for the user's `whoami`: a key someone else redeemed
+    // shows their time, address and client.
+    let how = crate::store::Redemption {
+        from: remote.map(|Extension(r)| r.0.ip().to_string()),
+        client: headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().filter(|c| !c.is_control()).take(200).collect()),
+    };
     app.store
-        .redeem_enrollment(hash, record)
+        .redeem_enrollment(hash, record, how)
         .await
         .map_err(|e| match e {
             crate::store::StoreError::NotFound(_) => gone(),
@@ -344,7 +387,7 @@ pub(super) async fn list_tokens(
 pub(super) async fn revoke_token(
     State(app): State<Arc<App>>,
     Path((user, token)): Path<(String, String)>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let user = user_name(&user)?;
     // The token itself works as well as its id, and is never echoed or stored.
     let id = if token.starts_with(crate::auth::TOKEN_PREFIX) {
@@ -352,8 +395,13 @@ pub(super) async fn revoke_token(
     } else {
         token
     };
-    app.store.revoke_token(user.to_string(), id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let revoked = app.store.revoke_token(user.to_string(), id.clone()).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.extensions_mut().insert(AuditDetail(format!(
+        "token {id} revoked, with {} token(s) made from it",
+        revoked.saturating_sub(1)
+    )));
+    Ok(response)
 }
 
 pub(super) async fn list_members(

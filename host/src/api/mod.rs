@@ -15,6 +15,7 @@ mod console;
 mod error;
 mod executions;
 pub mod extract;
+mod grants;
 mod identity;
 pub mod model;
 pub mod openapi;
@@ -171,6 +172,49 @@ pub fn routes() -> Vec<Route> {
         .doc("Make a single-use enrollment code for a user")
         .may_take::<m::CreateEnrollment>()
         .gives::<m::Enrollment>(201),
+        route(
+            Method::GET,
+            "/v1/users/{user}/grants",
+            SelfOnly,
+            get(grants::list),
+        )
+        .doc("The user's grants: which package versions may use which of their user secrets")
+        .gives::<m::GrantList>(200),
+        route(
+            Method::POST,
+            "/v1/users/{user}/grants",
+            SelfOnly,
+            post(grants::create),
+        )
+        .doc("Grant one package version (its code and manifest) the user secrets it declares; with `preview`, only show what it asks")
+        .takes::<m::CreateGrant>()
+        .gives::<m::Grant>(201)
+        .also(&[200]),
+        route(
+            Method::DELETE,
+            "/v1/users/{user}/grants/{grant}",
+            SelfOnly,
+            delete(grants::remove),
+        )
+        .doc("Revoke a grant")
+        .no_content(),
+        route(
+            Method::GET,
+            "/v1/users/{user}/executions",
+            SelfOnly,
+            get(executions::sealed_list),
+        )
+        .doc("The executions sealed for the user (they opened the user's scope), newest first")
+        .query::<m::ExecutionsQuery>()
+        .gives::<m::SealedExecutionList>(200),
+        route(
+            Method::GET,
+            "/v1/users/{user}/executions/{id}",
+            SelfOnly,
+            get(executions::sealed_show),
+        )
+        .doc("One execution sealed for the user, its output opened with the user's key")
+        .gives::<m::SealedExecution>(200),
         // The enrollment code is the credential.
         route(Method::POST, "/v1/enroll", Public, post(identity::enroll))
             .doc("Redeem an enrollment code for a token with a fresh data key")

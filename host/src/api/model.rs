@@ -269,6 +269,28 @@ pub struct Token {
     pub issued_by: String,
     /// The id of the data key it opens, if any.
     pub user_key: Option<String>,
+    /// The token it was made with, if any: it dies with that token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+}
+
+/// How the key of the calling token was made: the enrollment code redeemed, when, from where
+/// and with which client. A user compares it with the code they were given and when they used
+/// it: a key someone else redeemed shows another time, address or client.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct KeyOrigin {
+    /// The enrollment's id.
+    pub enrollment: String,
+    /// The code's last four characters (`ewe_…1a2b`).
+    pub code_hint: Option<String>,
+    /// The admin who made the code.
+    pub created_by: String,
+    /// When it was redeemed.
+    pub redeemed_at: String,
+    /// From which address.
+    pub redeemed_from: Option<String>,
+    /// With which client (its `User-Agent`).
+    pub redeemed_client: Option<String>,
 }
 
 /// An enrollment code not yet redeemed (never the code).
@@ -303,6 +325,12 @@ pub struct Whoami {
     pub tokens_issued_by_others: Vec<Token>,
     /// Enrollment codes for the caller, not yet redeemed.
     pub pending_enrollments: Vec<PendingEnrollment>,
+    /// The tokens (console sessions included) made from the calling token, at any depth:
+    /// each dies with it.
+    pub descendants: Vec<Token>,
+    /// How the calling token's data key was made, when an enrollment made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_origin: Option<KeyOrigin>,
 }
 
 /// `POST /v1/users`.
@@ -353,7 +381,8 @@ pub struct CreateToken {
     /// A name for it (default `api`).
     #[serde(default)]
     pub name: Option<String>,
-    /// Lifetime in seconds; none means no expiry.
+    /// Lifetime in seconds; none means no expiry, or the minting token's expiry if it has
+    /// one (a token never outlives the token it is minted with).
     #[serde(default)]
     pub expires_in: Option<u64>,
 }
@@ -598,9 +627,93 @@ pub struct Execution {
     /// Whether standard error was cut at the cap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stderr_truncated: Option<bool>,
-    /// Why output is not shown, to callers below developer.
+    /// Why output is not shown: to callers below developer, or to anyone but the user an
+    /// execution is sealed for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// The user this execution's output is sealed for: it opened their user scope, so only
+    /// they read its output (`GET /v1/users/{user}/executions/{id}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_for: Option<String>,
+}
+
+/// `GET /v1/users/{user}/executions`: the executions sealed for the user, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SealedExecutionList {
+    /// The user.
+    pub user: String,
+    /// The executions, each with its project.
+    pub executions: Vec<SealedExecution>,
+}
+
+/// An execution sealed for its user, with its project.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SealedExecution {
+    /// The project.
+    pub project: String,
+    /// The execution.
+    #[serde(flatten)]
+    pub execution: Execution,
+}
+
+/// `POST /v1/users/{user}/grants`: which package version to grant (default: the one serving).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateGrant {
+    /// The project.
+    pub project: String,
+    /// The package.
+    pub package: String,
+    /// The version; the current one if left out.
+    #[serde(default)]
+    pub version: Option<i64>,
+    /// Only show what would be granted (200), grant nothing.
+    #[serde(default)]
+    pub preview: bool,
+}
+
+/// A grant: one package version (its component and manifest) may use the names it declares
+/// in the user's scope, on that user's requests.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Grant {
+    /// Its id (absent in a preview).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The project.
+    pub project: String,
+    /// The package.
+    pub package: String,
+    /// The version granted.
+    pub version: i64,
+    /// The component's sha256.
+    pub sha256: String,
+    /// The manifest's sha256.
+    pub manifest_sha256: String,
+    /// The user-scope names and folders (`team/*`) it declares.
+    pub user_secrets: Vec<String>,
+    /// Whether it may write them too (`write-secrets` names `user`).
+    pub writes_user_secrets: bool,
+    /// Hosts it may send requests to (where a value it reads may go).
+    pub outbound_hosts: Vec<String>,
+    /// When it was granted (absent in a preview).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub granted_at: Option<String>,
+    /// Whether the grant verifies under the data key of the token asking (a grant made with
+    /// another key of the user's, or altered in the store, does not, and opens nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid: Option<bool>,
+    /// Whether this is the version serving now (in a listing: whether it is granted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving: Option<bool>,
+}
+
+/// `GET /v1/users/{user}/grants`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct GrantList {
+    /// The user.
+    pub user: String,
+    /// Their grants, newest first.
+    pub grants: Vec<Grant>,
 }
 
 /// `GET /v1/projects/{project}/executions`: newest first.

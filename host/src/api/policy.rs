@@ -340,8 +340,9 @@ async fn authorise(
     // Without an Authorization header, the console's session cookie: never from a page of
     // another site, and a change only with the session's CSRF token.
     let mut session = false;
+    let cookie = super::session::session_token(&parts.headers).map_err(|e| (None, e.error()))?;
     if header.is_none()
-        && let Some(token) = super::session::session_token(&parts.headers)
+        && let Some(token) = cookie
     {
         if !super::session::same_site(&parts.headers) {
             return Err((

@@ -22,8 +22,17 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
-/// The session cookie's name.
+/// The session cookie's name over plain HTTP.
 pub const COOKIE: &str = "edgeward_session";
+/// Its name behind TLS: the `__Host-` prefix makes the browser refuse it unless it is
+/// `Secure`, has `Path=/` and no `Domain`, so no other host or port can plant one.
+pub const HOST_COOKIE: &str = "__Host-edgeward_session";
+
+/// Whether a cookie name is (any case of) one of the session cookie's names.
+pub fn is_session_cookie(name: &str) -> bool {
+    let name = name.trim();
+    name.eq_ignore_ascii_case(COOKIE) || name.eq_ignore_ascii_case(HOST_COOKIE)
+}
 /// The header a cookie-authenticated change must carry.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// How long a session lasts.
@@ -42,17 +51,64 @@ pub fn csrf_for(token: &str) -> String {
     hex::encode(out)
 }
 
-/// The session token a request's cookies carry, if any.
-pub fn session_token(headers: &HeaderMap) -> Option<String> {
-    headers
+/// A request with more than one session cookie: one may have been planted (a page of another
+/// port of the same host can set cookies the console's requests then carry), and the API will
+/// not guess which is the user's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TwoSessions;
+
+impl TwoSessions {
+    /// The API's answer.
+    pub fn error(self) -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
+            "the request carries more than one session cookie; sign out and in again (clear \
+             this site's cookies if that does not help)",
+        )
+    }
+}
+
+/// The session token a request's cookies carry, if any; more than one session cookie (under
+/// either name, any case) is refused.
+pub fn session_token(headers: &HeaderMap) -> Result<Option<String>, TwoSessions> {
+    let mut found = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
+        .filter(|(k, _)| is_session_cookie(k));
+    let first = found.next();
+    if found.next().is_some() {
+        return Err(TwoSessions);
+    }
+    Ok(first
         .map(|(_, v)| v.trim().to_string())
-        .filter(|v| v.starts_with(crate::auth::TOKEN_PREFIX))
+        .filter(|v| v.starts_with(crate::auth::TOKEN_PREFIX)))
+}
+
+/// Removes every `Set-Cookie` of a function's response that names the session cookie (either
+/// name, any case, any attributes): a function must not plant a session in a browser.
+pub fn strip_set_cookie<B>(response: &mut http::Response<B>) {
+    let headers = response.headers_mut();
+    let all: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .cloned()
+        .collect();
+    let names_session = |v: &HeaderValue| {
+        let text = String::from_utf8_lossy(v.as_bytes());
+        let pair = text.split(';').next().unwrap_or_default();
+        is_session_cookie(pair.split_once('=').map_or(pair, |(k, _)| k))
+    };
+    if !all.iter().any(names_session) {
+        return;
+    }
+    headers.remove(header::SET_COOKIE);
+    for v in all.into_iter().filter(|v| !names_session(v)) {
+        headers.append(header::SET_COOKIE, v);
+    }
 }
 
 /// Whether a cookie-authenticated request may use the cookie: only one the browser says comes
@@ -102,7 +158,7 @@ pub fn strip_cookie(headers: &mut HeaderMap) {
         let others: Vec<&str> = pairs
             .iter()
             .copied()
-            .filter(|p| p.split_once('=').map_or(*p, |(k, _)| k).trim() != COOKIE)
+            .filter(|p| !is_session_cookie(p.split_once('=').map_or(*p, |(k, _)| k)))
             .collect();
         if others.len() != pairs.len() {
             touched = true;
@@ -131,11 +187,24 @@ fn over_tls(headers: &HeaderMap) -> bool {
 }
 
 fn cookie(value: &str, max_age: i64, secure: bool) -> Result<HeaderValue, ApiError> {
-    let secure = if secure { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{COOKIE}={value}; Path=/v1; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
-    ))
-    .map_err(|_| ApiError::bad_entry("cannot set the session cookie"))
+    let text = if secure {
+        format!(
+            "{HOST_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}; Secure"
+        )
+    } else {
+        format!("{COOKIE}={value}; Path=/v1; HttpOnly; SameSite=Strict; Max-Age={max_age}")
+    };
+    HeaderValue::from_str(&text).map_err(|_| ApiError::bad_entry("cannot set the session cookie"))
+}
+
+/// Whether the request's body is declared JSON: a sign-in takes nothing else, so no other
+/// site's form (which can send only form and text types) can sign a browser in.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
 }
 
 /// `POST /v1/sessions`: signs in with a token; the answer sets the session cookie and gives
@@ -145,9 +214,22 @@ pub(super) async fn create(
     headers: HeaderMap,
     Body(body): Body<model::CreateSession>,
 ) -> Result<Response, ApiError> {
+    if !is_json(&headers) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::BadEntry,
+            "sign-in takes `Content-Type: application/json` only",
+        ));
+    }
     let principal = crate::auth::authenticate_token(&app.store, &body.token).await?;
     let key = principal.open_user_key(&body.token);
-    let expires_at = crate::store::now_ms().saturating_add(SESSION_SECONDS * 1000);
+    // A session is a child of the token it signs in with: it ends when that token expires or
+    // is revoked, if that comes first.
+    let expires_at = principal
+        .child_expiry(Some(
+            crate::store::now_ms().saturating_add(SESSION_SECONDS * 1000),
+        ))
+        .unwrap_or_default();
     let (id, token) = crate::auth::issue_token(
         &app.store,
         &principal.user,
@@ -155,6 +237,7 @@ pub(super) async fn create(
         Some(expires_at),
         &principal.issued_by,
         key.as_deref(),
+        Some(&principal.token_id),
     )
     .await?;
     let mut response = (
@@ -167,9 +250,10 @@ pub(super) async fn create(
         }),
     )
         .into_response();
+    let max_age = (expires_at - crate::store::now_ms()).max(0) / 1000;
     response.headers_mut().insert(
         header::SET_COOKIE,
-        cookie(&token, SESSION_SECONDS, over_tls(&headers))?,
+        cookie(&token, max_age, over_tls(&headers))?,
     );
     response
         .headers_mut()
@@ -224,7 +308,8 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("edgeward_session=ew_x"),
         );
-        assert_eq!(session_token(&h).as_deref(), Some("ew_abc"));
+        // Two session cookies: refused, whichever comes first.
+        assert_eq!(session_token(&h), Err(TwoSessions));
         strip_cookie(&mut h);
         let left: Vec<&str> = h
             .get_all(header::COOKIE)
@@ -232,7 +317,48 @@ mod tests {
             .map(|v| v.to_str().unwrap())
             .collect();
         assert_eq!(left, ["a=1; b=2"]);
-        assert_eq!(session_token(&h), None);
+        assert_eq!(session_token(&h), Ok(None));
+        let one = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.append(header::COOKIE, HeaderValue::from_static(v));
+            session_token(&h)
+        };
+        assert_eq!(
+            one("a=1; edgeward_session=ew_abc").unwrap().as_deref(),
+            Some("ew_abc")
+        );
+        assert_eq!(
+            one("__Host-edgeward_session=ew_h").unwrap().as_deref(),
+            Some("ew_h")
+        );
+        assert_eq!(
+            one("__Host-edgeward_session=ew_h; EDGEWARD_SESSION=ew_m"),
+            Err(TwoSessions)
+        );
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("Edgeward_Session=ew_x; __host-edgeward_session=ew_y; k=v"),
+        );
+        strip_cookie(&mut h);
+        assert_eq!(h.get(header::COOKIE).unwrap(), "k=v");
+    }
+
+    #[test]
+    fn a_function_cannot_set_the_session_cookie() {
+        let mut r = http::Response::new(());
+        for v in [
+            "edgeward_session=ew_mallory; Path=/v1/whoami",
+            "EDGEWARD_SESSION=ew_m; Domain=localhost",
+            " __Host-edgeward_session=ew_m; Path=/; Secure",
+            "theirs=1; Path=/",
+        ] {
+            r.headers_mut()
+                .append(header::SET_COOKIE, HeaderValue::from_static(v));
+        }
+        strip_set_cookie(&mut r);
+        let left: Vec<_> = r.headers().get_all(header::SET_COOKIE).iter().collect();
+        assert_eq!(left, ["theirs=1; Path=/"]);
     }
 
     #[test]

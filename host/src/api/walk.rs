@@ -191,7 +191,7 @@ async fn every_route_method_and_caller_gets_what_the_table_says() {
         let store =
             crate::store::Store::open(&tmp.path().join("data").join(crate::datadir::DB_FILE))
                 .unwrap();
-        let (record, token) = crate::auth::new_token("padmin", "old", Some(1), "admin", None);
+        let (record, token) = crate::auth::new_token("padmin", "old", Some(1), "admin", None, None);
         store.insert_token(record).await.unwrap();
         tokens.push((Who::Expired, Some(token.to_string())));
     }

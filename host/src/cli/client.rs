@@ -48,7 +48,7 @@ impl fmt::Display for ClientError {
 
 impl std::error::Error for ClientError {}
 
-fn err(code: &str, message: impl Into<String>) -> ClientError {
+pub(super) fn err(code: &str, message: impl Into<String>) -> ClientError {
     ClientError {
         code: code.into(),
         message: message.into(),
@@ -174,7 +174,7 @@ impl Client {
         self.http.request(method, format!("{}{path}", self.api))
     }
 
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    pub(super) fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let builder = self.http.request(method, format!("{}{path}", self.api));
         match &self.token {
             Some(token) => builder.bearer_auth(token),
@@ -196,7 +196,10 @@ impl Client {
         })
     }
 
-    async fn send(&self, builder: reqwest::RequestBuilder) -> Result<Value, ClientError> {
+    pub(super) async fn send(
+        &self,
+        builder: reqwest::RequestBuilder,
+    ) -> Result<Value, ClientError> {
         let response = builder.send().await.map_err(|e| self.transport(e))?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(|e| self.transport(e))?;
@@ -476,6 +479,8 @@ pub async fn run(command: Command) -> Result<(), ClientError> {
         Command::Projects(ProjectsCommand::Members(cmd)) => members(cmd).await,
         Command::Users(cmd) => users(cmd).await,
         Command::Tokens(cmd) => tokens(cmd).await,
+        Command::Grants(cmd) => super::grants::run(cmd).await,
+        Command::Sealed { id, conn } => super::grants::sealed(id, conn).await,
         Command::Login { conn } => login(conn).await,
         Command::Logout { profile } => {
             let mut profiles = super::profiles::Profiles::load()?;
@@ -524,6 +529,38 @@ pub async fn run(command: Command) -> Result<(), ClientError> {
                     "this token opens none of your user secrets (issued by {})",
                     me["issued_by"].as_str().unwrap_or_default()
                 ),
+            }
+            if let Some(origin) = me["key_origin"].as_object() {
+                println!(
+                    "that key was made by redeeming code ewe_…{} (enrollment {} by {}) at {} \
+                     from {} with {}: if that was not you, enroll again and revoke this token",
+                    origin["code_hint"].as_str().unwrap_or("?"),
+                    origin["enrollment"].as_str().unwrap_or_default(),
+                    origin["created_by"].as_str().unwrap_or_default(),
+                    origin["redeemed_at"].as_str().unwrap_or_default(),
+                    origin["redeemed_from"]
+                        .as_str()
+                        .unwrap_or("an unknown address"),
+                    origin["redeemed_client"]
+                        .as_str()
+                        .unwrap_or("an unknown client"),
+                );
+            }
+            if let Some(children) = me["descendants"].as_array().filter(|d| !d.is_empty()) {
+                println!("tokens made from this one (each dies with it):");
+                for t in children {
+                    println!(
+                        "  {} {:?} expires {}{}",
+                        t["id"].as_str().unwrap_or_default(),
+                        t["name"].as_str().unwrap_or_default(),
+                        t["expires_at"].as_str().unwrap_or("never"),
+                        if t["revoked_at"].is_string() {
+                            " [revoked]"
+                        } else {
+                            ""
+                        },
+                    );
+                }
             }
             let others = me["tokens_issued_by_others"].as_array();
             if let Some(others) = others.filter(|o| !o.is_empty()) {
@@ -838,10 +875,12 @@ fn print_value(v: &Value) {
     }
 }
 
-/// A reqwest client builder with the host's TLS provider installed (reqwest has none of its own).
+/// A reqwest client builder with the host's TLS provider installed (reqwest has none of its
+/// own), naming itself (`edgeward-cli/VERSION`: an enrollment records the client that redeemed
+/// it, which `whoami` shows).
 fn http_builder() -> reqwest::ClientBuilder {
     crate::install_crypto();
-    reqwest::Client::builder()
+    reqwest::Client::builder().user_agent(concat!("edgeward-cli/", env!("CARGO_PKG_VERSION")))
 }
 
 /// The API path of one secret of the collection `base`: the name is one path segment, a
@@ -1479,7 +1518,10 @@ fn arg_or_stdin(arg: String) -> Result<String, ClientError> {
     Ok(s.trim().to_string())
 }
 
-async fn whoami_name(client: &Client, user: Option<String>) -> Result<String, ClientError> {
+pub(super) async fn whoami_name(
+    client: &Client,
+    user: Option<String>,
+) -> Result<String, ClientError> {
     match user {
         Some(u) => Ok(u),
         None => {

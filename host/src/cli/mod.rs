@@ -5,6 +5,7 @@
 //! are one line: `error: <code>: <message>`.
 
 pub mod client;
+mod grants;
 pub mod profiles;
 
 pub use client::{Client, ClientError};
@@ -102,6 +103,18 @@ pub enum Command {
     /// API tokens.
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Your grants: which package versions may read the user secrets they declare, on your
+    /// calls. A new version needs a new grant.
+    #[command(subcommand)]
+    Grants(GrantsCommand),
+    /// The executions sealed for you (they opened your user scope; only you read their
+    /// output), or one of them with its output.
+    Sealed {
+        /// An execution id: show it with its output.
+        id: Option<String>,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
     /// Keep an API URL and token under a profile in your config directory
     /// (`~/.config/edgeward/profiles.toml`, 0600), so commands work from anywhere. The token
     /// comes from --token, EDGEWARD_TOKEN, a prompt on a terminal, or stdin; it is checked
@@ -486,6 +499,39 @@ pub enum TokensCommand {
         /// Whose (default: yourself).
         #[arg(long)]
         user: Option<String>,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+}
+
+/// `edgeward grants …`
+#[allow(missing_docs)]
+#[derive(Debug, Subcommand)]
+pub enum GrantsCommand {
+    /// Grant a package version the user secrets it declares: shows the version, its sha256,
+    /// the names, its outbound hosts and whether it writes, and asks (on a terminal; --yes
+    /// for scripts, which must say it).
+    Add {
+        /// `project/package`.
+        target: String,
+        /// The version (default: the one serving).
+        #[arg(long)]
+        version: Option<i64>,
+        /// Grant without asking.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// List your grants, each checked under your token's key.
+    List {
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Revoke a grant by its id.
+    Rm {
+        /// The grant id (grant_…).
+        id: String,
         #[command(flatten)]
         conn: ConnArgs,
     },

@@ -82,8 +82,17 @@ pub fn error_response(
     message: &str,
     execution_id: Option<&str>,
 ) -> hyper::Response<HyperOutgoingBody> {
-    let body =
-        serde_json::json!({ "error": { "code": code.as_str(), "message": message } }).to_string();
+    let body = serde_json::json!({ "error": { "code": code.as_str(), "message": message } });
+    json_response(status, &body, execution_id)
+}
+
+/// A JSON answer from the host (not the guest): an error body, with what it adds beside it.
+pub fn json_response(
+    status: u16,
+    body: &serde_json::Value,
+    execution_id: Option<&str>,
+) -> hyper::Response<HyperOutgoingBody> {
+    let body = body.to_string();
     let mut builder = hyper::Response::builder()
         .status(status)
         .header(http::header::CONTENT_TYPE, "application/json");
@@ -157,6 +166,7 @@ impl Recording {
             stdout_truncated: false,
             stderr: Vec::new(),
             stderr_truncated: false,
+            sealed_for: None,
             method: self.method,
             path: self.path,
         }

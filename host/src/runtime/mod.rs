@@ -146,6 +146,10 @@ pub struct Deployed {
     pub pre: ProxyPre<HostState>,
     /// What it declared.
     pub manifest: Arc<Manifest>,
+    /// The sha256 of its normalised manifest: with `sha256`, what a user's grant binds.
+    pub manifest_sha256: String,
+    /// What it declared of its caller's user scope, shared with every execution.
+    pub user_secrets: Arc<crate::manifest::UserSecrets>,
     /// The manifest's secrets allowlist, shared with every execution.
     pub allow: Option<Arc<[String]>>,
     /// The owners its secret lookups try (package, project, platform), shared with every
@@ -596,6 +600,8 @@ impl Runtime {
             outbound_hosts: Arc::from(outbound_hosts),
             credentials: credentials::Declared::new(credentials),
             outbound_requests: pick32(l.max_outbound_requests, c.outbound_requests),
+            manifest_sha256: manifest.digest(),
+            user_secrets: Arc::new(manifest.user_secrets.clone()),
             manifest: Arc::new(manifest),
         }
     }

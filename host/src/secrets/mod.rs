@@ -5,6 +5,7 @@
 //! Values are held in [`SecretValue`], whose `Debug` never prints them and which zeroizes on drop.
 
 pub mod cache;
+pub mod consent;
 pub mod embedded;
 pub mod guest;
 pub mod userkey;
@@ -592,14 +593,17 @@ pub fn owner_chain(project: Name, package: Name) -> Arc<[Owner; 3]> {
     ])
 }
 
-/// The user whose token triggered an execution, and their data key if the token opens it.
+/// The user whose token triggered an execution, and what the execution may do in their scope.
 #[derive(Debug, Clone)]
 pub struct UserContext {
     /// The user.
     pub name: String,
-    /// Their data key, opened with the request's token; `None` when the token holds no key
-    /// slot (an admin issued it), so it opens no user secret.
+    /// Their data key, opened with the request's token, when the version declares user
+    /// secrets and the user granted it ([`consent`]); `None` otherwise, so it opens no user
+    /// secret. An execution that holds it is sealed to the user.
     pub key: Option<Arc<userkey::UserKey>>,
+    /// What the version declared of the user's scope; empty, the scope is closed to it.
+    pub declared: Arc<crate::manifest::UserSecrets>,
 }
 
 /// Which package is running, and for whom: everything resolution needs, fixed by the host.
@@ -609,8 +613,9 @@ pub struct Resolver {
     /// The owners `get` tries, in order: this package, its project, the platform. Built once,
     /// not per lookup.
     chain: Arc<[Owner; 3]>,
-    /// The triggering user's own secrets and data key, when the request carried their token.
-    user: Option<(Owner, Option<Arc<userkey::UserKey>>)>,
+    /// The triggering user's own secrets, and what this execution may do with them, when the
+    /// request carried their token.
+    user: Option<(Owner, UserContext)>,
     allow: Option<Arc<[String]>>,
     /// Backend calls this execution has made (cache hits are free), shared by its clones.
     calls: Arc<std::sync::atomic::AtomicU32>,
@@ -680,7 +685,7 @@ impl Resolver {
         Resolver {
             backend,
             chain,
-            user: user.map(|u| (Owner::User(u.name), u.key)),
+            user: user.map(|u| (Owner::User(u.name.clone()), u)),
             allow,
             calls: Arc::default(),
         }
@@ -707,6 +712,39 @@ impl Resolver {
                 )
             })?,
         })
+    }
+
+    /// Whether this execution may use `name` of its caller's user scope: the version declares
+    /// it (`user-secrets`), and the user granted the version (which gave it the key).
+    pub fn check_user(
+        &self,
+        name: &SecretName,
+    ) -> Result<(&str, &Arc<userkey::UserKey>), ResolveError> {
+        let (_, user) = self.user.as_ref().ok_or_else(|| {
+            ResolveError::Denied(
+                "user scope is only readable by a request made with a user's token".into(),
+            )
+        })?;
+        if user.declared.is_empty() {
+            return Err(ResolveError::Denied(
+                "this package declares no user-secrets in its manifest, so it reads and writes \
+                 no user's secrets"
+                    .into(),
+            ));
+        }
+        if !user.declared.allows(name.as_str()) {
+            return Err(ResolveError::Denied(format!(
+                "{name} is not among the user-secrets this package declares"
+            )));
+        }
+        let key = user.key.as_ref().ok_or_else(|| {
+            ResolveError::Denied(
+                "the request's token holds no key to its user's secrets (a token the user \
+                 minted, or redeemed from an enrollment, does)"
+                    .into(),
+            )
+        })?;
+        Ok((&user.name, key))
     }
 
     async fn lookup(
@@ -754,31 +792,31 @@ impl Resolver {
         name: &str,
     ) -> Result<Option<StoredSecret>, ResolveError> {
         let name = self.check(name)?;
-        let owner = self.owner(scope)?;
-        let found = self.lookup(owner, &name).await?;
-        match (found, &self.user) {
-            // A user's values are sealed under their data key: opened here, for this execution.
-            (Some(mut secret), Some((Owner::User(user), key))) if scope == Scope::User => {
-                let key = key.as_ref().ok_or_else(|| {
-                    ResolveError::Denied(
-                        "the request's token holds no key to its user's secrets (an admin \
-                         issued it)"
-                            .into(),
-                    )
-                })?;
+        if scope != Scope::User {
+            return self.lookup(self.owner(scope)?, &name).await;
+        }
+        let (user, key) = self.check_user(&name)?;
+        let found = self.lookup(self.owner(scope)?, &name).await?;
+        // A user's values are sealed under their data key: opened here, for this execution.
+        found
+            .map(|mut secret| {
                 secret.value = key
                     .open(user, name.as_str(), &secret.value)
                     .map_err(|e| ResolveError::Denied(e.to_string()))?;
-                Ok(Some(secret))
-            }
-            (found, _) => Ok(found),
-        }
+                Ok(secret)
+            })
+            .transpose()
     }
 
     /// The names this package may read, with their scopes (user scope only with a user).
     pub async fn list(&self) -> Result<Vec<(Scope, SecretName)>, ResolveError> {
         let mut scopes = vec![Scope::Package, Scope::Project, Scope::Platform];
-        if self.user.is_some() {
+        // User scope only where this execution may read it: declared and granted.
+        let user_open = self
+            .user
+            .as_ref()
+            .is_some_and(|(_, u)| u.key.is_some() && !u.declared.is_empty());
+        if user_open {
             scopes.push(Scope::User);
         }
         let mut out = Vec::new();
@@ -795,6 +833,13 @@ impl Resolver {
                 names
                     .into_iter()
                     .filter(|n| crate::manifest::allows(self.allow.as_deref(), n.as_str()))
+                    .filter(|n| {
+                        scope != Scope::User
+                            || self
+                                .user
+                                .as_ref()
+                                .is_some_and(|(_, u)| u.declared.allows(n.as_str()))
+                    })
                     .map(|n| (scope, n)),
             );
         }

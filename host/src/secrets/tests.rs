@@ -25,6 +25,16 @@ fn resolver_with_key(
     user: Option<&str>,
     key: Option<Arc<userkey::UserKey>>,
 ) -> Resolver {
+    resolver_declaring(b, allow, user, key, &["TOKEN", "team/*"])
+}
+
+fn resolver_declaring(
+    b: &Arc<dyn SecretBackend>,
+    allow: Option<&[&str]>,
+    user: Option<&str>,
+    key: Option<Arc<userkey::UserKey>>,
+    declared: &[&str],
+) -> Resolver {
     Resolver::new(
         b.clone(),
         name("acme"),
@@ -33,6 +43,9 @@ fn resolver_with_key(
         user.map(|u| UserContext {
             name: u.to_string(),
             key,
+            declared: Arc::new(crate::manifest::UserSecrets::new(
+                declared.iter().map(|d| d.to_string()).collect(),
+            )),
         }),
     )
 }
@@ -130,8 +143,45 @@ async fn user_scope_needs_a_user_and_an_explicit_scope() {
         other.get_from(Scope::User, "TOKEN").await,
         Err(ResolveError::Denied(_))
     ));
-    let bob = resolver_with_key(&b, None, Some("bob"), Some(key));
+    let bob = resolver_with_key(&b, None, Some("bob"), Some(key.clone()));
     assert!(bob.get_from(Scope::User, "TOKEN").await.unwrap().is_none());
+    // Her key, but a version that does not declare the name, or declares nothing: denied,
+    // whatever the key opens, and list shows nothing of her scope.
+    for declared in [&[][..], &["OTHER", "TOKEN/*"][..]] {
+        let r = resolver_declaring(&b, None, Some("alice"), Some(key.clone()), declared);
+        match r.get_from(Scope::User, "TOKEN").await {
+            Err(ResolveError::Denied(m)) => assert!(m.contains("user-secrets"), "{m}"),
+            other => panic!("{declared:?}: {other:?}"),
+        }
+        assert!(
+            !r.list()
+                .await
+                .unwrap()
+                .iter()
+                .any(|(scope, _)| *scope == Scope::User)
+        );
+    }
+    // Declared as a folder.
+    let in_folder = key.seal("alice", "team/db", &SecretValue::text("t".into()));
+    put(
+        &b,
+        Owner::User("alice".into()),
+        "team/db",
+        in_folder.expose(),
+    )
+    .await;
+    let s = alice
+        .get_from(Scope::User, "team/db")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.value.expose(), "t");
+    let listed = alice.list().await.unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|(sc, n)| *sc == Scope::User && n.as_str() == "team/db")
+    );
 }
 
 #[tokio::test]

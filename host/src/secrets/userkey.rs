@@ -245,6 +245,88 @@ impl UserKey {
     }
 }
 
+impl UserKey {
+    /// HMAC-SHA256 of `message` under a key derived from this data key for `domain`: a tag only
+    /// a token that opens the key can make or check (a user's grants are authenticated so).
+    pub fn mac(&self, domain: &str, message: &[u8]) -> [u8; 32] {
+        use hmac::Mac as _;
+        let hk = hkdf::Hkdf::<Sha256>::new(Some(b"edgeward-user-key-mac-v1"), &self.key[..]);
+        let mut mac_key = Zeroizing::new([0u8; 32]);
+        // 32 bytes is always a valid HKDF-SHA256 output length.
+        let _ = hk.expand(domain.as_bytes(), mac_key.as_mut());
+        // HMAC takes a key of any length.
+        let Ok(mut mac) = <hmac::Hmac<Sha256> as hmac::Mac>::new_from_slice(&mac_key[..]) else {
+            return [0; 32];
+        };
+        mac.update(message);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Whether `tag` is [`UserKey::mac`] of `message` for `domain` (compared in constant time).
+    pub fn verify_mac(&self, domain: &str, message: &[u8], tag: &[u8]) -> bool {
+        let want = self.mac(domain, message);
+        tag.len() == want.len() && tag.iter().zip(want).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
+
+    /// `bytes` sealed under this key, bound to `context` (an execution's output and which
+    /// stream): `ewsealed:v1:<key id>:` then the nonce and the ciphertext, raw.
+    pub fn seal_bytes(&self, context: &str, bytes: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; 12];
+        rand::rng().fill_bytes(&mut nonce);
+        let ciphertext = self
+            .cipher()
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: bytes,
+                    aad: bytes_aad(context, &self.id).as_bytes(),
+                },
+            )
+            .unwrap_or_default();
+        let mut out = format!("{SEALED_PREFIX}{}:", self.id).into_bytes();
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ciphertext);
+        out
+    }
+
+    /// Opens what [`UserKey::seal_bytes`] made for `context`.
+    pub fn open_bytes(&self, context: &str, sealed: &[u8]) -> Result<Vec<u8>, SealError> {
+        let (key_id, blob) = split_sealed_bytes(sealed).ok_or(SealError::NotSealed)?;
+        if key_id != self.id {
+            return Err(SealError::OtherKey(key_id.to_string()));
+        }
+        let (nonce, ciphertext) = blob.split_at(12);
+        self.cipher()
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: bytes_aad(context, &self.id).as_bytes(),
+                },
+            )
+            .map_err(|_| SealError::NotSealed)
+    }
+}
+
+fn bytes_aad(context: &str, key_id: &str) -> String {
+    format!("edgeward:sealed-bytes:v1:{context}:{key_id}")
+}
+
+/// The key id and the nonce-and-ciphertext of what [`UserKey::seal_bytes`] made.
+fn split_sealed_bytes(sealed: &[u8]) -> Option<(&str, &[u8])> {
+    let rest = sealed.strip_prefix(SEALED_PREFIX.as_bytes())?;
+    let colon = rest.iter().position(|b| *b == b':')?;
+    let key_id = std::str::from_utf8(&rest[..colon]).ok()?;
+    let blob = &rest[colon + 1..];
+    (blob.len() >= 12 + 16).then_some((key_id, blob))
+}
+
+/// How many bytes of plaintext [`UserKey::seal_bytes`] sealed into `sealed` (what a viewer who
+/// cannot open it is told); 0 for anything else.
+pub fn sealed_len(sealed: &[u8]) -> usize {
+    split_sealed_bytes(sealed).map_or(0, |(_, blob)| blob.len() - 12 - 16)
+}
+
 /// The key id and payload of a sealed value, if it is one.
 fn parse_sealed(stored: &SecretValue) -> Option<(&str, &str)> {
     if stored.is_object() {
@@ -290,5 +372,34 @@ mod tests {
             SealError::NotSealed
         );
         assert!(!format!("{opened:?} {slot:?}").contains("wrapped"));
+    }
+
+    #[test]
+    fn macs_and_sealed_bytes_need_the_key() {
+        let key = UserKey::generate();
+        let tag = key.mac("grant", b"alice acme/tool sha");
+        assert!(key.verify_mac("grant", b"alice acme/tool sha", &tag));
+        assert!(!key.verify_mac("grant", b"alice acme/tool sha2", &tag));
+        assert!(!key.verify_mac("other", b"alice acme/tool sha", &tag));
+        assert!(!UserKey::generate().verify_mac("grant", b"alice acme/tool sha", &tag));
+        assert!(!key.verify_mac("grant", b"alice acme/tool sha", &tag[..31]));
+
+        let sealed = key.seal_bytes("exec:1:stdout", b"hunter2 \xff");
+        assert!(!sealed.windows(7).any(|w| w == b"hunter2"));
+        assert_eq!(sealed_len(&sealed), 9);
+        assert_eq!(
+            key.open_bytes("exec:1:stdout", &sealed).unwrap(),
+            b"hunter2 \xff"
+        );
+        assert!(key.open_bytes("exec:2:stdout", &sealed).is_err());
+        assert!(matches!(
+            UserKey::generate().open_bytes("exec:1:stdout", &sealed),
+            Err(SealError::OtherKey(_))
+        ));
+        assert_eq!(sealed_len(b"plain"), 0);
+        assert!(
+            key.open_bytes("exec:1:stdout", b"ewsealed:v1:key_x:short")
+                .is_err()
+        );
     }
 }

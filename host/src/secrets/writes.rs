@@ -4,8 +4,11 @@
 //! (`write-secrets = ["package"]`), and the user whose token triggered the execution may write
 //! that scope through the API (a developer package scope, a project admin project scope, a
 //! platform admin platform scope, a user their own user scope, sealed under their key). No
-//! token, no write. Names and values pass the API's checks and limits; every attempt, refused
-//! or not, is audited as that user, naming the package, version and execution.
+//! token, no write. User scope also needs the name among the manifest's `user-secrets` and the
+//! user's grant of the version; an execution that opened user scope writes nowhere else (no copy
+//! of a user's value into a scope others read). Names and values pass the API's checks and
+//! limits; every attempt, refused or not, is audited as that user, naming the package, version
+//! and execution.
 
 use super::{BackendError, Owner, Resolver, Scope, SecretValue, WriteMode};
 use crate::names::{Name, NameRule, SecretName};
@@ -53,8 +56,12 @@ pub struct Writer {
     /// Their token's public id, for the audit record.
     token_id: String,
     platform_admin: bool,
-    /// Their data key, when the token opens it (user-scope writes are sealed under it).
+    /// Their data key, when the version declares user secrets and the user granted it
+    /// (user-scope writes are sealed under it). An execution holding it opened the user's
+    /// scope, and writes nowhere else.
     key: Option<Arc<super::userkey::UserKey>>,
+    /// The user-scope names and folders the version declares.
+    declared: Arc<crate::manifest::UserSecrets>,
     project: Name,
     package: Name,
     version: i64,
@@ -93,8 +100,10 @@ pub struct Triggered<'a> {
     pub token_id: &'a str,
     /// Whether the user is a platform admin.
     pub platform_admin: bool,
-    /// The user's data key, if the token opens it.
+    /// The user's data key, where the user granted this version.
     pub key: Option<Arc<super::userkey::UserKey>>,
+    /// What the version declares of the user's scope.
+    pub declared: Arc<crate::manifest::UserSecrets>,
     /// The execution id.
     pub execution: &'a str,
 }
@@ -114,6 +123,7 @@ impl Writer {
             token_id: by.token_id.to_string(),
             platform_admin: by.platform_admin,
             key: by.key,
+            declared: by.declared,
             project,
             package,
             version,
@@ -179,11 +189,11 @@ impl Writer {
         name: &str,
         op: Op<'_>,
     ) -> Result<Option<u64>, WriteError> {
-        self.may_write(scope).await?;
         let name = resolver.check(name).map_err(|e| match e {
             super::ResolveError::InvalidName(m) => WriteError::InvalidName(m),
             other => WriteError::Denied(other.to_string()),
         })?;
+        self.may_write(scope, &name).await?;
         if let Op::Set(_) = op {
             self.names
                 .parse_new(name.as_str())
@@ -224,7 +234,14 @@ impl Writer {
     }
 
     /// The manifest's grant, then the user's own right to write `scope` through the API.
-    async fn may_write(&self, scope: Scope) -> Result<(), WriteError> {
+    async fn may_write(&self, scope: Scope, name: &SecretName) -> Result<(), WriteError> {
+        if self.key.is_some() && scope != Scope::User {
+            return Err(WriteError::Denied(format!(
+                "this execution opened {}'s user scope, so it writes only there (no copy of a \
+                 user's value into a scope others read)",
+                self.user
+            )));
+        }
         if !self.grants.contains(&scope) {
             return Err(WriteError::Denied(format!(
                 "this package's manifest does not let it write {scope} secrets (add \
@@ -232,6 +249,11 @@ impl Writer {
             )));
         }
         let needed = match scope {
+            Scope::User if self.declared.is_empty() || !self.declared.allows(name.as_str()) => {
+                return Err(WriteError::Denied(format!(
+                    "{name} is not among the user-secrets this package declares"
+                )));
+            }
             Scope::User if self.key.is_some() => return Ok(()),
             Scope::User => {
                 return Err(WriteError::Denied(format!(

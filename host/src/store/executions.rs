@@ -41,13 +41,20 @@ pub struct ExecutionRow {
     pub stderr: Vec<u8>,
     /// Whether stderr was cut at the cap.
     pub stderr_truncated: bool,
+    /// The user this execution's output is sealed for: it opened their user scope, so its
+    /// stdout and stderr are stored sealed under their data key and only they read them.
+    pub sealed_for: Option<String>,
 }
 
 /// Which executions to list.
 #[derive(Debug, Clone, Default)]
 pub struct ExecutionFilter {
-    /// The project.
-    pub project: String,
+    /// Only this project.
+    pub project: Option<String>,
+    /// Only the executions sealed for this user.
+    pub sealed_for: Option<String>,
+    /// Only this execution.
+    pub id: Option<String>,
     /// Only this package.
     pub package: Option<String>,
     /// Only this status.

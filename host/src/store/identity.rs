@@ -84,6 +84,9 @@ pub struct TokenRow {
     pub issued_by: String,
     /// The id of the user data key its key slot opens, if it has one.
     pub key_id: Option<String>,
+    /// The token it was made with (minted from, or signed in to the console with), if any: it
+    /// never outlives that token nor survives its revocation.
+    pub parent_id: Option<String>,
 }
 
 /// A token joined with its user, as authentication needs it.
@@ -114,6 +117,63 @@ pub struct NewToken {
     pub issued_by: String,
     /// Its key slot, if it gets one.
     pub slot: Option<KeySlot>,
+    /// The token it is made with, whose revocation revokes it too.
+    pub parent: Option<String>,
+}
+
+/// How an enrollment code was redeemed, as the API saw the request.
+#[derive(Debug, Clone, Default)]
+pub struct Redemption {
+    /// The client's address.
+    pub from: Option<String>,
+    /// The client's `User-Agent`.
+    pub client: Option<String>,
+}
+
+/// Where a user data key came from: the enrollment whose redemption made it.
+#[derive(Debug, Clone)]
+pub struct KeyOrigin {
+    /// The enrollment's public id.
+    pub enrollment: String,
+    /// The code's last four characters, to compare with the code the user was given.
+    pub code_hint: Option<String>,
+    /// The admin who made the code.
+    pub created_by: String,
+    /// When it was redeemed, Unix milliseconds.
+    pub redeemed_at: i64,
+    /// From which address.
+    pub from: Option<String>,
+    /// With which client.
+    pub client: Option<String>,
+}
+
+/// A user's grant: one package version (its component's and manifest's sha256) may read, and
+/// where its manifest says so write, the user-scope names it declared, for that user's calls.
+/// `mac` authenticates it under the user's data key (see `secrets::consent`).
+#[derive(Debug, Clone)]
+pub struct GrantRow {
+    /// Its public id.
+    pub id: String,
+    /// The user who granted it.
+    pub user: String,
+    /// The project.
+    pub project: String,
+    /// The package.
+    pub package: String,
+    /// The version granted (for display: the grant binds the two digests).
+    pub version: i64,
+    /// The component's sha256.
+    pub sha256: String,
+    /// The manifest's sha256.
+    pub manifest_sha256: String,
+    /// The user-scope names and folders it declared.
+    pub names: Vec<String>,
+    /// The data key whose MAC it carries.
+    pub key_id: String,
+    /// The MAC, hex.
+    pub mac: String,
+    /// When it was granted, Unix milliseconds.
+    pub created_at: i64,
 }
 
 /// A project membership.
@@ -169,8 +229,40 @@ pub trait IdentityStore: Send + Sync {
     /// The tokens of `user` (never the tokens themselves).
     async fn list_tokens(&self, user: String) -> Result<Vec<TokenRow>, StoreError>;
 
-    /// Revokes token `id` of `user` and destroys its key slot.
-    async fn revoke_token(&self, user: String, id: String) -> Result<(), StoreError>;
+    /// Revokes token `id` of `user` and every token made from it (at any depth, console
+    /// sessions included, whoever's they are), destroying their key slots, in one transaction;
+    /// how many tokens were revoked.
+    async fn revoke_token(&self, user: String, id: String) -> Result<usize, StoreError>;
+
+    /// The tokens made from token `id`, at any depth (never the tokens themselves).
+    async fn descendants(&self, id: String) -> Result<Vec<TokenRow>, StoreError>;
+
+    /// The enrollment whose redemption made `user`'s data key `key_id`, if one did.
+    async fn key_origin(
+        &self,
+        user: String,
+        key_id: String,
+    ) -> Result<Option<KeyOrigin>, StoreError>;
+
+    /// Records a grant, replacing the user's grant of the same component and manifest; the
+    /// grant as stored (with the id it keeps).
+    async fn put_grant(&self, grant: GrantRow) -> Result<GrantRow, StoreError>;
+
+    /// The grants of `user`, newest first.
+    async fn list_grants(&self, user: String) -> Result<Vec<GrantRow>, StoreError>;
+
+    /// Removes grant `id` of `user`.
+    async fn delete_grant(&self, user: String, id: String) -> Result<(), StoreError>;
+
+    /// `user`'s grant of `project/package` with this component and manifest, if any.
+    async fn find_grant(
+        &self,
+        user: String,
+        project: String,
+        package: String,
+        sha256: String,
+        manifest_sha256: String,
+    ) -> Result<Option<GrantRow>, StoreError>;
 
     /// Destroys the key slots of tokens that have expired; how many.
     async fn drop_expired_slots(&self) -> Result<usize, StoreError>;
@@ -184,11 +276,12 @@ pub trait IdentityStore: Send + Sync {
     /// Whether `user` has any user data key (any token with a key slot).
     async fn has_user_key(&self, user: String) -> Result<bool, StoreError>;
 
-    /// Records an enrollment code (by hash) for `user`.
+    /// Records an enrollment code (by hash, with its last four characters) for `user`.
     async fn create_enrollment(
         &self,
         id: String,
         hash: String,
+        code_hint: String,
         user: String,
         by: String,
         expires_at: i64,
@@ -197,9 +290,15 @@ pub trait IdentityStore: Send + Sync {
     /// The unused, unexpired enrollment whose code hashes to `hash`.
     async fn enrollment(&self, hash: String) -> Result<Option<Enrollment>, StoreError>;
 
-    /// Redeems the enrollment whose code hashes to `hash` once: marks it used and records
-    /// `token` in the same transaction. `NotFound` if it was used or expired meanwhile.
-    async fn redeem_enrollment(&self, hash: String, token: NewToken) -> Result<(), StoreError>;
+    /// Redeems the enrollment whose code hashes to `hash` once: marks it used (how, and the
+    /// new token's key) and records `token` in the same transaction. `NotFound` if it was used
+    /// or expired meanwhile.
+    async fn redeem_enrollment(
+        &self,
+        hash: String,
+        token: NewToken,
+        how: Redemption,
+    ) -> Result<(), StoreError>;
 
     /// `user`'s role in `project`, if any.
     async fn role_of(&self, project: String, user: String) -> Result<Option<Role>, StoreError>;

@@ -20,8 +20,8 @@ pub use audit::{AuditFilter, AuditRow, AuditStore};
 pub use executions::{ExecutionFilter, ExecutionRow, ExecutionStore};
 pub use feed::{Change, ChangeFeed, Feed, Health};
 pub use identity::{
-    Enrollment, IdentityStore, MemberRow, NewToken, RESERVED_USER_NAMES, Role, TokenOwner,
-    TokenRow, UserRow,
+    Enrollment, GrantRow, IdentityStore, KeyOrigin, MemberRow, NewToken, RESERVED_USER_NAMES,
+    Redemption, Role, TokenOwner, TokenRow, UserRow,
 };
 
 use std::path::Path;

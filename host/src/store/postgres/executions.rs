@@ -6,7 +6,7 @@ use tokio_postgres::Row;
 
 const COLUMNS: &str = "id, project, package, version, started_at, duration_us, status, \
                        http_status, user_name, secrets, stdout, stdout_truncated, stderr, \
-                       stderr_truncated, method, path, credentials";
+                       stderr_truncated, method, path, credentials, sealed_for";
 
 fn row(r: &Row) -> ExecutionRow {
     let secrets: String = r.get(9);
@@ -29,6 +29,7 @@ fn row(r: &Row) -> ExecutionRow {
         method: r.get(14),
         path: r.get(15),
         credentials: serde_json::from_str(r.get::<_, &str>(16)).unwrap_or_default(),
+        sealed_for: r.get(17),
     }
 }
 
@@ -44,8 +45,9 @@ impl ExecutionStore for PgStore {
         let (mut stdout, mut stdout_cut) = (Vec::new(), Vec::new());
         let (mut stderr, mut stderr_cut) = (Vec::new(), Vec::new());
         let (mut methods, mut paths) = (Vec::new(), Vec::new());
-        let mut credentials = Vec::new();
+        let (mut credentials, mut sealed_for) = (Vec::new(), Vec::new());
         for e in rows {
+            sealed_for.push(e.sealed_for);
             credentials.push(serde_json::to_string(&e.credentials).unwrap_or_else(|_| "{}".into()));
             methods.push(e.method);
             paths.push(e.path);
@@ -72,7 +74,7 @@ impl ExecutionStore for PgStore {
                      $1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], \
                      $6::BIGINT[], $7::TEXT[], $8::INTEGER[], $9::TEXT[], $10::TEXT[], \
                      $11::BYTEA[], $12::BOOLEAN[], $13::BYTEA[], $14::BOOLEAN[], $15::TEXT[], $16::TEXT[], \
-                     $17::TEXT[]) \
+                     $17::TEXT[], $18::TEXT[]) \
                      ON CONFLICT (id) DO NOTHING"
                 ),
                 &[
@@ -93,6 +95,7 @@ impl ExecutionStore for PgStore {
                     &methods,
                     &paths,
                     &credentials,
+                    &sealed_for,
                 ],
             )
             .await?;
@@ -149,7 +152,9 @@ impl ExecutionStore for PgStore {
     ) -> Result<Vec<ExecutionRow>, StoreError> {
         let mut filters = Filters::default();
         filters
-            .and(" AND project = $", Some(filter.project))
+            .and(" AND project = $", filter.project)
+            .and(" AND sealed_for = $", filter.sealed_for)
+            .and(" AND id = $", filter.id)
             .and(" AND package = $", filter.package)
             .and(" AND status = $", filter.status)
             .and(" AND started_at > $", filter.after)

@@ -8,7 +8,7 @@ use tokio_postgres::Row;
 
 /// The columns [`token_row`] reads, from `tokens t LEFT JOIN key_slots k`.
 const TOKEN_COLUMNS: &str = "t.id, t.user_name, t.label, t.created_at, t.expires_at, \
-     t.revoked_at, COALESCE(t.issued_by, t.user_name), k.key_id";
+     t.revoked_at, COALESCE(t.issued_by, t.user_name), k.key_id, t.parent_id";
 
 fn token_row(r: &Row) -> TokenRow {
     TokenRow {
@@ -20,6 +20,30 @@ fn token_row(r: &Row) -> TokenRow {
         revoked_at: r.get(5),
         issued_by: r.get(6),
         key_id: r.get(7),
+        parent_id: r.get(8),
+    }
+}
+
+/// The ids of token `$1` and every token made from it, at any depth.
+const LINEAGE: &str = "WITH RECURSIVE lineage(id) AS (SELECT $1::TEXT UNION \
+     SELECT t.id FROM tokens t JOIN lineage l ON t.parent_id = l.id)";
+
+const GRANT_COLUMNS: &str = "id, user_name, project, package, version, sha256, manifest_sha256, \
+     names, key_id, mac, created_at";
+
+fn grant_row(r: &Row) -> GrantRow {
+    GrantRow {
+        id: r.get(0),
+        user: r.get(1),
+        project: r.get(2),
+        package: r.get(3),
+        version: r.get(4),
+        sha256: r.get(5),
+        manifest_sha256: r.get(6),
+        names: serde_json::from_str(r.get::<_, &str>(7)).unwrap_or_default(),
+        key_id: r.get(8),
+        mac: r.get(9),
+        created_at: r.get(10),
     }
 }
 
@@ -35,8 +59,8 @@ fn member_row(r: &Row) -> MemberRow {
 
 async fn insert_token(c: &impl GenericClient, t: &NewToken) -> Result<(), StoreError> {
     c.execute(
-        "INSERT INTO tokens (id, hash, user_name, label, created_at, expires_at, issued_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (hash) DO NOTHING",
+        "INSERT INTO tokens (id, hash, user_name, label, created_at, expires_at, issued_by, \
+         parent_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (hash) DO NOTHING",
         &[
             &t.id,
             &t.hash,
@@ -45,6 +69,7 @@ async fn insert_token(c: &impl GenericClient, t: &NewToken) -> Result<(), StoreE
             &now_ms(),
             &t.expires_at,
             &t.issued_by,
+            &t.parent,
         ],
     )
     .await?;
@@ -155,7 +180,7 @@ impl IdentityStore for PgStore {
             .await?;
         Ok(row.map(|r| {
             let token = token_row(&r);
-            let slot = match (&token.key_id, r.get(9), r.get(10)) {
+            let slot = match (&token.key_id, r.get(10), r.get(11)) {
                 (Some(key_id), Some(nonce), Some(wrapped)) => Some(KeySlot {
                     key_id: key_id.clone(),
                     nonce,
@@ -165,7 +190,7 @@ impl IdentityStore for PgStore {
             };
             TokenOwner {
                 token,
-                platform_admin: r.get(8),
+                platform_admin: r.get(9),
                 slot,
             }
         }))
@@ -189,26 +214,187 @@ impl IdentityStore for PgStore {
             .collect())
     }
 
-    async fn revoke_token(&self, user: String, id: String) -> Result<(), StoreError> {
+    async fn revoke_token(&self, user: String, id: String) -> Result<usize, StoreError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        let n = tx
-            .execute(
-                "UPDATE tokens SET revoked_at = COALESCE(revoked_at, $3) \
-                 WHERE user_name = $1 AND id = $2",
-                &[&user, &id, &now_ms()],
+        let owned: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM tokens WHERE user_name = $1 AND id = $2)",
+                &[&user, &id],
             )
-            .await?;
-        if n == 0 {
+            .await?
+            .get(0);
+        if !owned {
             return Err(StoreError::NotFound(format!(
                 "user {user} has no token {id}"
             )));
         }
-        tx.execute("DELETE FROM key_slots WHERE token_id = $1", &[&id])
+        let users: Vec<String> = tx
+            .query(
+                &format!(
+                    "{LINEAGE} SELECT DISTINCT user_name FROM tokens \
+                     WHERE id IN (SELECT id FROM lineage)"
+                ),
+                &[&id],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let revoked = tx
+            .execute(
+                &format!(
+                    "{LINEAGE} UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) \
+                     WHERE id IN (SELECT id FROM lineage)"
+                ),
+                &[&id, &now_ms()],
+            )
             .await?;
+        tx.execute(
+            &format!("{LINEAGE} DELETE FROM key_slots WHERE token_id IN (SELECT id FROM lineage)"),
+            &[&id],
+        )
+        .await?;
+        for user in users {
+            record_change(&tx, &Change::Identity { user }).await?;
+        }
+        tx.commit().await?;
+        Ok(usize::try_from(revoked).unwrap_or(usize::MAX))
+    }
+
+    async fn descendants(&self, id: String) -> Result<Vec<TokenRow>, StoreError> {
+        Ok(self
+            .client()
+            .await?
+            .query(
+                &format!(
+                    "{LINEAGE} SELECT {TOKEN_COLUMNS} FROM tokens t \
+                     LEFT JOIN key_slots k ON k.token_id = t.id \
+                     WHERE t.id IN (SELECT id FROM lineage) AND t.id <> $1 \
+                     ORDER BY t.created_at, t.id"
+                ),
+                &[&id],
+            )
+            .await?
+            .iter()
+            .map(token_row)
+            .collect())
+    }
+
+    async fn key_origin(
+        &self,
+        user: String,
+        key_id: String,
+    ) -> Result<Option<KeyOrigin>, StoreError> {
+        Ok(self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT id, code_hint, created_by, used_at, redeemed_from, redeemed_client \
+                 FROM enrollments WHERE user_name = $1 AND key_id = $2 AND used_at IS NOT NULL",
+                &[&user, &key_id],
+            )
+            .await?
+            .map(|r| KeyOrigin {
+                enrollment: r.get(0),
+                code_hint: r.get(1),
+                created_by: r.get(2),
+                redeemed_at: r.get(3),
+                from: r.get(4),
+                client: r.get(5),
+            }))
+    }
+
+    async fn put_grant(&self, grant: GrantRow) -> Result<GrantRow, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let names = serde_json::to_string(&grant.names).unwrap_or_else(|_| "[]".into());
+        let row = tx
+            .query_one(
+                &format!(
+                    "INSERT INTO grants ({GRANT_COLUMNS}) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                     ON CONFLICT (user_name, project, package, sha256, manifest_sha256) \
+                     DO UPDATE SET version = excluded.version, names = excluded.names, \
+                     key_id = excluded.key_id, mac = excluded.mac, \
+                     created_at = excluded.created_at RETURNING {GRANT_COLUMNS}"
+                ),
+                &[
+                    &grant.id,
+                    &grant.user,
+                    &grant.project,
+                    &grant.package,
+                    &grant.version,
+                    &grant.sha256,
+                    &grant.manifest_sha256,
+                    &names,
+                    &grant.key_id,
+                    &grant.mac,
+                    &grant.created_at,
+                ],
+            )
+            .await?;
+        record_change(&tx, &Change::Identity { user: grant.user }).await?;
+        tx.commit().await?;
+        Ok(grant_row(&row))
+    }
+
+    async fn list_grants(&self, user: String) -> Result<Vec<GrantRow>, StoreError> {
+        Ok(self
+            .client()
+            .await?
+            .query(
+                &format!(
+                    "SELECT {GRANT_COLUMNS} FROM grants WHERE user_name = $1 \
+                     ORDER BY created_at DESC, id"
+                ),
+                &[&user],
+            )
+            .await?
+            .iter()
+            .map(grant_row)
+            .collect())
+    }
+
+    async fn delete_grant(&self, user: String, id: String) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let n = tx
+            .execute(
+                "DELETE FROM grants WHERE user_name = $1 AND id = $2",
+                &[&user, &id],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!(
+                "user {user} has no grant {id}"
+            )));
+        }
         record_change(&tx, &Change::Identity { user }).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn find_grant(
+        &self,
+        user: String,
+        project: String,
+        package: String,
+        sha256: String,
+        manifest_sha256: String,
+    ) -> Result<Option<GrantRow>, StoreError> {
+        Ok(self
+            .client()
+            .await?
+            .query_opt(
+                &format!(
+                    "SELECT {GRANT_COLUMNS} FROM grants WHERE user_name = $1 AND project = $2 \
+                     AND package = $3 AND sha256 = $4 AND manifest_sha256 = $5"
+                ),
+                &[&user, &project, &package, &sha256, &manifest_sha256],
+            )
+            .await?
+            .map(|r| grant_row(&r)))
     }
 
     async fn drop_expired_slots(&self) -> Result<usize, StoreError> {
@@ -259,6 +445,7 @@ impl IdentityStore for PgStore {
         &self,
         id: String,
         hash: String,
+        code_hint: String,
         user: String,
         by: String,
         expires_at: i64,
@@ -267,8 +454,8 @@ impl IdentityStore for PgStore {
             .await?
             .execute(
                 "INSERT INTO enrollments (hash, id, user_name, created_by, created_at, \
-                 expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                &[&hash, &id, &user, &by, &now_ms(), &expires_at],
+                 expires_at, code_hint) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[&hash, &id, &user, &by, &now_ms(), &expires_at, &code_hint],
             )
             .await?;
         Ok(())
@@ -291,14 +478,21 @@ impl IdentityStore for PgStore {
             }))
     }
 
-    async fn redeem_enrollment(&self, hash: String, token: NewToken) -> Result<(), StoreError> {
+    async fn redeem_enrollment(
+        &self,
+        hash: String,
+        token: NewToken,
+        how: Redemption,
+    ) -> Result<(), StoreError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
+        let key_id = token.slot.as_ref().map(|s| s.key_id.clone());
         let n = tx
             .execute(
-                "UPDATE enrollments SET used_at = $2, token_id = $3 \
+                "UPDATE enrollments SET used_at = $2, token_id = $3, redeemed_from = $4, \
+                 redeemed_client = $5, key_id = $6 \
                  WHERE hash = $1 AND used_at IS NULL AND expires_at > $2",
-                &[&hash, &now_ms(), &token.id],
+                &[&hash, &now_ms(), &token.id, &how.from, &how.client, &key_id],
             )
             .await?;
         if n == 0 {

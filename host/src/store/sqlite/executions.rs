@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, params, params_from_iter};
 
 const COLUMNS: &str = "id, project, package, version, started_at, duration_us, status, \
                        http_status, user_name, secrets, stdout, stdout_truncated, stderr, \
-                       stderr_truncated, method, path, credentials";
+                       stderr_truncated, method, path, credentials, sealed_for";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRow> {
     let secrets: String = r.get(9)?;
@@ -28,6 +28,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRow> {
         method: r.get(14)?,
         path: r.get(15)?,
         credentials: serde_json::from_str(&r.get::<_, String>(16)?).unwrap_or_default(),
+        sealed_for: r.get(17)?,
     })
 }
 
@@ -40,7 +41,7 @@ impl ExecutionStore for SqliteStore {
             {
                 let mut insert = tx.prepare_cached(&format!(
                     "INSERT OR REPLACE INTO executions ({COLUMNS}) VALUES \
-                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
                 ))?;
                 for e in &rows {
                     insert.execute(params![
@@ -60,7 +61,8 @@ impl ExecutionStore for SqliteStore {
                         e.stderr_truncated,
                         e.method,
                         e.path,
-                        serde_json::to_string(&e.credentials).unwrap_or_else(|_| "{}".into())
+                        serde_json::to_string(&e.credentials).unwrap_or_else(|_| "{}".into()),
+                        e.sealed_for
                     ])?;
                 }
             }
@@ -120,8 +122,18 @@ impl ExecutionStore for SqliteStore {
         filter: ExecutionFilter,
     ) -> Result<Vec<ExecutionRow>, StoreError> {
         self.call(move |c| {
-            let mut sql = format!("SELECT {COLUMNS} FROM executions WHERE project = ?");
-            let mut args: Vec<rusqlite::types::Value> = vec![filter.project.into()];
+            let mut sql = format!("SELECT {COLUMNS} FROM executions WHERE TRUE");
+            let mut args: Vec<rusqlite::types::Value> = Vec::new();
+            for (column, value) in [
+                ("project", filter.project),
+                ("sealed_for", filter.sealed_for),
+                ("id", filter.id),
+            ] {
+                if let Some(value) = value {
+                    sql.push_str(&format!(" AND {column} = ?"));
+                    args.push(value.into());
+                }
+            }
             if let Some(p) = filter.package {
                 sql.push_str(" AND package = ?");
                 args.push(p.into());

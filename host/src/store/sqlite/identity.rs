@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, params};
 
 /// The columns [`token_row`] reads, from `tokens t LEFT JOIN key_slots k`.
 const TOKEN_COLUMNS: &str = "t.id, t.user_name, t.label, t.created_at, t.expires_at, \
-     t.revoked_at, COALESCE(t.issued_by, t.user_name), k.key_id";
+     t.revoked_at, COALESCE(t.issued_by, t.user_name), k.key_id, t.parent_id";
 
 fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
     Ok(TokenRow {
@@ -19,13 +19,38 @@ fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
         revoked_at: r.get(5)?,
         issued_by: r.get(6)?,
         key_id: r.get(7)?,
+        parent_id: r.get(8)?,
+    })
+}
+
+/// The ids of token `?1` and every token made from it, at any depth.
+const LINEAGE: &str = "WITH RECURSIVE lineage(id) AS (SELECT ?1 UNION \
+     SELECT t.id FROM tokens t JOIN lineage l ON t.parent_id = l.id)";
+
+const GRANT_COLUMNS: &str = "id, user_name, project, package, version, sha256, manifest_sha256, \
+     names, key_id, mac, created_at";
+
+fn grant_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GrantRow> {
+    let names: String = r.get(7)?;
+    Ok(GrantRow {
+        id: r.get(0)?,
+        user: r.get(1)?,
+        project: r.get(2)?,
+        package: r.get(3)?,
+        version: r.get(4)?,
+        sha256: r.get(5)?,
+        manifest_sha256: r.get(6)?,
+        names: serde_json::from_str(&names).unwrap_or_default(),
+        key_id: r.get(8)?,
+        mac: r.get(9)?,
+        created_at: r.get(10)?,
     })
 }
 
 fn insert_token(c: &rusqlite::Connection, t: &NewToken) -> Result<(), StoreError> {
     c.execute(
-        "INSERT INTO tokens (id, hash, user_name, label, created_at, expires_at, issued_by) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (hash) DO NOTHING",
+        "INSERT INTO tokens (id, hash, user_name, label, created_at, expires_at, issued_by, \
+         parent_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (hash) DO NOTHING",
         params![
             t.id,
             t.hash,
@@ -33,7 +58,8 @@ fn insert_token(c: &rusqlite::Connection, t: &NewToken) -> Result<(), StoreError
             t.label,
             now_ms(),
             t.expires_at,
-            t.issued_by
+            t.issued_by,
+            t.parent
         ],
     )?;
     if let Some(slot) = &t.slot {
@@ -151,7 +177,7 @@ impl IdentityStore for SqliteStore {
                 [hash],
                 |r| {
                     let token = token_row(r)?;
-                    let slot = match (&token.key_id, r.get(9)?, r.get(10)?) {
+                    let slot = match (&token.key_id, r.get(10)?, r.get(11)?) {
                         (Some(key_id), Some(nonce), Some(wrapped)) => Some(KeySlot {
                             key_id: key_id.clone(),
                             nonce,
@@ -161,7 +187,7 @@ impl IdentityStore for SqliteStore {
                     };
                     Ok(TokenOwner {
                         token,
-                        platform_admin: r.get(8)?,
+                        platform_admin: r.get(9)?,
                         slot,
                     })
                 },
@@ -185,28 +211,184 @@ impl IdentityStore for SqliteStore {
         .await
     }
 
-    /// Revokes token `id` of `user` and destroys its key slot.
-    async fn revoke_token(&self, user: String, id: String) -> Result<(), StoreError> {
-        let user_changed = user.clone();
+    /// Revokes token `id` of `user` and every token made from it, destroying their key slots,
+    /// in one transaction.
+    async fn revoke_token(&self, user: String, id: String) -> Result<usize, StoreError> {
+        let (revoked, users) = self
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let owned: bool = tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM tokens WHERE user_name = ?1 AND id = ?2)",
+                    params![user, id],
+                    |r| r.get(0),
+                )?;
+                if !owned {
+                    return Err(StoreError::NotFound(format!(
+                        "user {user} has no token {id}"
+                    )));
+                }
+                let users: Vec<String> = {
+                    let mut st = tx.prepare(&format!(
+                        "{LINEAGE} SELECT DISTINCT user_name FROM tokens \
+                         WHERE id IN (SELECT id FROM lineage)"
+                    ))?;
+                    let rows = st.query_map([&id], |r| r.get(0))?;
+                    rows.collect::<Result<_, _>>()?
+                };
+                let revoked = tx.execute(
+                    &format!(
+                        "{LINEAGE} UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?2) \
+                         WHERE id IN (SELECT id FROM lineage)"
+                    ),
+                    params![id, now_ms()],
+                )?;
+                tx.execute(
+                    &format!(
+                        "{LINEAGE} DELETE FROM key_slots WHERE token_id IN (SELECT id FROM lineage)"
+                    ),
+                    [&id],
+                )?;
+                tx.commit()?;
+                Ok((revoked, users))
+            })
+            .await?;
+        for user in users {
+            self.feed.send(Change::Identity { user });
+        }
+        Ok(revoked)
+    }
+
+    /// The tokens made from token `id`, at any depth.
+    async fn descendants(&self, id: String) -> Result<Vec<TokenRow>, StoreError> {
         self.call(move |c| {
-            let tx = c.transaction()?;
-            let n = tx.execute(
-                "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?3) \
-                 WHERE user_name = ?1 AND id = ?2",
-                params![user, id, now_ms()],
+            let mut st = c.prepare(&format!(
+                "{LINEAGE} SELECT {TOKEN_COLUMNS} FROM tokens t \
+                 LEFT JOIN key_slots k ON k.token_id = t.id \
+                 WHERE t.id IN (SELECT id FROM lineage) AND t.id <> ?1 ORDER BY t.created_at"
+            ))?;
+            let rows = st.query_map([id], token_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// The enrollment whose redemption made `user`'s data key `key_id`, if one did.
+    async fn key_origin(
+        &self,
+        user: String,
+        key_id: String,
+    ) -> Result<Option<KeyOrigin>, StoreError> {
+        self.call(move |c| {
+            Ok(c.query_row(
+                "SELECT id, code_hint, created_by, used_at, redeemed_from, redeemed_client \
+                 FROM enrollments WHERE user_name = ?1 AND key_id = ?2 AND used_at IS NOT NULL",
+                params![user, key_id],
+                |r| {
+                    Ok(KeyOrigin {
+                        enrollment: r.get(0)?,
+                        code_hint: r.get(1)?,
+                        created_by: r.get(2)?,
+                        redeemed_at: r.get(3)?,
+                        from: r.get(4)?,
+                        client: r.get(5)?,
+                    })
+                },
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    /// Records a grant, replacing the user's grant of the same component and manifest.
+    async fn put_grant(&self, grant: GrantRow) -> Result<GrantRow, StoreError> {
+        let user = grant.user.clone();
+        let stored = self
+            .call(move |c| {
+                let names = serde_json::to_string(&grant.names).unwrap_or_else(|_| "[]".into());
+                Ok(c.query_row(
+                    &format!(
+                        "INSERT INTO grants ({GRANT_COLUMNS}) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                         ON CONFLICT (user_name, project, package, sha256, manifest_sha256) \
+                         DO UPDATE SET version = excluded.version, names = excluded.names, \
+                         key_id = excluded.key_id, mac = excluded.mac, \
+                         created_at = excluded.created_at RETURNING {GRANT_COLUMNS}"
+                    ),
+                    params![
+                        grant.id,
+                        grant.user,
+                        grant.project,
+                        grant.package,
+                        grant.version,
+                        grant.sha256,
+                        grant.manifest_sha256,
+                        names,
+                        grant.key_id,
+                        grant.mac,
+                        grant.created_at
+                    ],
+                    grant_row,
+                )?)
+            })
+            .await?;
+        self.feed.send(Change::Identity { user });
+        Ok(stored)
+    }
+
+    /// The grants of `user`, newest first.
+    async fn list_grants(&self, user: String) -> Result<Vec<GrantRow>, StoreError> {
+        self.call(move |c| {
+            let mut st = c.prepare(&format!(
+                "SELECT {GRANT_COLUMNS} FROM grants WHERE user_name = ?1 \
+                 ORDER BY created_at DESC, id"
+            ))?;
+            let rows = st.query_map([user], grant_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// Removes grant `id` of `user`.
+    async fn delete_grant(&self, user: String, id: String) -> Result<(), StoreError> {
+        let changed = user.clone();
+        self.call(move |c| {
+            let n = c.execute(
+                "DELETE FROM grants WHERE user_name = ?1 AND id = ?2",
+                params![user, id],
             )?;
             if n == 0 {
                 return Err(StoreError::NotFound(format!(
-                    "user {user} has no token {id}"
+                    "user {user} has no grant {id}"
                 )));
             }
-            tx.execute("DELETE FROM key_slots WHERE token_id = ?1", [&id])?;
-            tx.commit()?;
             Ok(())
         })
         .await?;
-        self.feed.send(Change::Identity { user: user_changed });
+        self.feed.send(Change::Identity { user: changed });
         Ok(())
+    }
+
+    /// `user`'s grant of `project/package` with this component and manifest, if any.
+    async fn find_grant(
+        &self,
+        user: String,
+        project: String,
+        package: String,
+        sha256: String,
+        manifest_sha256: String,
+    ) -> Result<Option<GrantRow>, StoreError> {
+        self.call(move |c| {
+            Ok(c.query_row(
+                &format!(
+                    "SELECT {GRANT_COLUMNS} FROM grants WHERE user_name = ?1 AND project = ?2 \
+                     AND package = ?3 AND sha256 = ?4 AND manifest_sha256 = ?5"
+                ),
+                params![user, project, package, sha256, manifest_sha256],
+                grant_row,
+            )
+            .optional()?)
+        })
+        .await
     }
 
     /// Destroys the key slots of tokens that have expired; how many.
@@ -256,15 +438,16 @@ impl IdentityStore for SqliteStore {
         &self,
         id: String,
         hash: String,
+        code_hint: String,
         user: String,
         by: String,
         expires_at: i64,
     ) -> Result<(), StoreError> {
         self.call(move |c| {
             c.execute(
-                "INSERT INTO enrollments (hash, id, user_name, created_by, created_at, expires_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![hash, id, user, by, now_ms(), expires_at],
+                "INSERT INTO enrollments (hash, id, user_name, created_by, created_at, \
+                 expires_at, code_hint) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![hash, id, user, by, now_ms(), expires_at, code_hint],
             )?;
             Ok(())
         })
@@ -293,13 +476,26 @@ impl IdentityStore for SqliteStore {
 
     /// Redeems the enrollment whose code hashes to `hash` once: marks it used and records
     /// `token` in the same transaction. `NotFound` if it was used or expired meanwhile.
-    async fn redeem_enrollment(&self, hash: String, token: NewToken) -> Result<(), StoreError> {
+    async fn redeem_enrollment(
+        &self,
+        hash: String,
+        token: NewToken,
+        how: Redemption,
+    ) -> Result<(), StoreError> {
         self.call(move |c| {
             let tx = c.transaction()?;
             let n = tx.execute(
-                "UPDATE enrollments SET used_at = ?2, token_id = ?3 \
+                "UPDATE enrollments SET used_at = ?2, token_id = ?3, redeemed_from = ?4, \
+                 redeemed_client = ?5, key_id = ?6 \
                  WHERE hash = ?1 AND used_at IS NULL AND expires_at > ?2",
-                params![hash, now_ms(), token.id],
+                params![
+                    hash,
+                    now_ms(),
+                    token.id,
+                    how.from,
+                    how.client,
+                    token.slot.as_ref().map(|s| s.key_id.clone())
+                ],
             )?;
             if n == 0 {
                 return Err(StoreError::NotFound(
