@@ -107,7 +107,8 @@ function showSignIn() {
       const s = await api("POST", "/v1/sessions", { token: input.value });
       input.value = "";
       sessionStorage.setItem("csrf", s.csrf_token);
-      location.hash = "#/secrets";
+      // start() picks the first page (no hashchange: one route, not two).
+      history.replaceState(null, "", location.pathname);
       await start();
     });
   });
@@ -584,6 +585,8 @@ async function start() {
   select.replaceChildren(...projects.projects.map((p) => el("option", { value: p.name, selected: p.name === chosen, text: p.name })));
   $("#who").textContent = `${me.user}${me.platform_admin ? " (platform admin)" : ""}`;
   $("#nav").hidden = false;
+  // Someone in no project has no secrets or packages to show here: their grants, then.
+  if (!location.hash) history.replaceState(null, "", projects.projects.length ? "#/secrets" : "#/grants");
   await route();
 }
 

@@ -42,12 +42,12 @@ async function status(page, includes) {
   ).catch(async () => fail(`status never said ${JSON.stringify(includes)}; it says ${JSON.stringify(await page.textContent("#status"))}`));
 }
 
-async function signIn(page, token) {
+async function signIn(page, token, project = "acme") {
   await page.goto(`${cfg.api}/`);
   await page.fill("#token", token);
   await page.click("form button[type=submit]");
   await page.waitForSelector("#nav:not([hidden])", { timeout: 10_000 });
-  await page.selectOption("#project", "acme");
+  if (project) await page.selectOption("#project", project);
 }
 
 let page;
@@ -195,6 +195,24 @@ try {
   await status(page, "denied:");
   expect(!(await page.textContent("body")).includes(cfg.marker), "the viewer saw the value");
   await shot(page, "viewer-denied");
+
+  step = "a user grants a package version her user secrets";
+  await page.click("#signout");
+  await page.waitForSelector("#token");
+  // Alice is in no project: the console opens on her grants.
+  await signIn(page, cfg.alice, null);
+  await page.waitForSelector("table[aria-label='Grants']");
+  await page.goto(`${cfg.api}/#/grants`);
+  await page.waitForSelector("table[aria-label='Grants']");
+  await page.fill("#grant-target", "acme/needs");
+  await page.click("form[aria-labelledby='grant-title'] button[type='submit']");
+  await page.waitForSelector("text=Grant this version");
+  expect((await page.textContent("#main")).includes("API_KEY"), "the review names what it reads");
+  await page.click("text=Grant this version");
+  await status(page, "Granted acme/needs version 1.");
+  await page.waitForSelector("table[aria-label='Grants'] tbody tr");
+  expect((await page.textContent("table[aria-label='Grants']")).includes("serving"), "the grant is of the version serving");
+  await shot(page, "grants");
 
   step = "a cross-site page posting a form with the session";
   const evil = await context.newPage();

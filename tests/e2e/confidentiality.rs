@@ -6,7 +6,7 @@
 //! changed in values, and reserved user names.
 
 use crate::harness::{OpenBao, Options, Server, data_dir_files, unique};
-use crate::identity::{Fixture, enrolled_token, fixture_with};
+use crate::identity::{Fixture, enrolled_token, fixture_with, grant};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::os::unix::fs::PermissionsExt;
@@ -44,8 +44,11 @@ async fn run(fx: &Fixture, target: &str, query: &str, token: Option<&str>) -> (u
 
 async fn user_secrets_sealed_from_admins(bao: Option<&OpenBao>) {
     let fx = fixture_with(Options::backend(bao)).await;
-    fx.server.deploy("acme/api", "secrets").await;
+    fx.server
+        .deploy_with("acme/api", "secrets", "user-secrets = [\"PW\"]")
+        .await;
     let alice = fx.token("alice").unwrap().to_string();
+    grant(&fx, "alice", &alice, "acme/api").await;
     let admin = fx.server.token.clone();
     let value = format!("alice-only-{}", unique("pw"));
     let (s, b) = send(
@@ -140,15 +143,20 @@ async fn user_secrets_sealed_from_admins(bao: Option<&OpenBao>) {
         .await;
         assert_eq!(s, 403, "{path}: {b}");
     }
-    // Nor through a guest, with the token on the data plane.
-    let (_, b) = run(
+    // Nor through a guest, with the token on the data plane: it holds no key, so no grant,
+    // and the version does not run for it.
+    let (s, b) = run(
         &fx,
         "acme/api",
         "name=PW&scope=user&reveal=1",
         Some(issued.as_str()),
     )
     .await;
-    assert_eq!(b["error"], "denied", "{b}");
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (403, Some("consent_required")),
+        "{b}"
+    );
     assert!(!b.to_string().contains(&value));
     // Nor through a token minted from that token.
     let (s, b) = send(
@@ -182,14 +190,19 @@ async fn user_secrets_sealed_from_admins(bao: Option<&OpenBao>) {
     .await;
     assert_eq!(s, 403, "{b}");
     assert!(!b.to_string().contains(&value));
-    let (_, b) = run(
+    let (s, b) = run(
         &fx,
         "acme/api",
         "name=PW&scope=user&reveal=1",
         Some(enrolled.as_str()),
     )
     .await;
-    assert_eq!(b["error"], "denied", "{b}");
+    // Alice's grant is under her key; the admin's new key verifies none.
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (403, Some("consent_required")),
+        "{b}"
+    );
     // Enrollment codes: only a real, unused one opens anything.
     for (body, expected) in [
         (json!({ "code": "ew_notacode" }), 404),

@@ -29,11 +29,11 @@ async fn sign_in(server: &Server, token: &str, tls: bool) -> (String, String, St
         .unwrap()
         .to_string();
     let body: Value = r.json().await.unwrap();
-    let session = cookie
-        .split(';')
-        .next()
-        .unwrap()
+    // Behind TLS the cookie is `__Host-` prefixed.
+    let pair = cookie.split(';').next().unwrap();
+    let session = pair
         .strip_prefix("edgeward_session=")
+        .or_else(|| pair.strip_prefix("__Host-edgeward_session="))
         .unwrap()
         .to_string();
     (
@@ -315,11 +315,16 @@ async fn the_console_in_a_real_browser() {
     let server = &fx.server;
     let marker = crate::harness::unique("console-pw");
     server.plant_value(&marker);
+    // A package that asks for its callers' user secrets: alice grants it in the browser.
+    server
+        .deploy_with("acme/needs", "secrets", "user-secrets = [\"API_KEY\"]")
+        .await;
     let config = json!({
         "api": server.api,
         "listen": server.listen,
         "admin": server.token,
         "viewer": fx.token("viewer").unwrap(),
+        "alice": fx.token("alice").unwrap(),
         "wasm": crate::harness::guest("hello"),
         "shots": root.join("target/console-screenshots"),
         "marker": marker,
@@ -345,7 +350,18 @@ async fn the_console_in_a_real_browser() {
         .admin(Method::GET, "/v1/projects/acme/packages/greeter", None)
         .await;
     assert_eq!(package["current_version"], 1, "{package}");
+    // Alice's grant, made in the browser, is hers and verifies under her key.
+    let r = crate::harness::http()
+        .get(format!("{}/v1/users/alice/grants", server.api))
+        .bearer_auth(fx.token("alice").unwrap())
+        .send()
+        .await
+        .unwrap();
+    let grants: Value = r.json().await.unwrap();
+    assert_eq!(grants["grants"][0]["package"], "needs", "{grants}");
+    assert_eq!(grants["grants"][0]["valid"], true, "{grants}");
     for page in [
+        "grants",
         "sign-in",
         "secrets",
         "secret-revealed",

@@ -78,6 +78,22 @@ pub(crate) async fn enrolled_token(fx: &Fixture, user: &str) -> String {
     body["token"].as_str().unwrap().to_string()
 }
 
+/// `user` (with their keyed `token`) grants the version of `target` (`project/package`) that
+/// serves now the user secrets it declares.
+pub(crate) async fn grant(fx: &Fixture, user: &str, token: &str, target: &str) {
+    let (project, package) = target.split_once('/').unwrap();
+    let r = crate::harness::http()
+        .post(format!("{}/v1/users/{user}/grants", fx.server.api))
+        .bearer_auth(token)
+        .json(&json!({ "project": project, "package": package }))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, 201, "{user} grants {target}: {body}");
+}
+
 async fn fixture() -> Fixture {
     fixture_with(crate::harness::Options::default()).await
 }
@@ -511,7 +527,8 @@ async fn a_user_token_on_a_trigger_request_is_checked_and_never_reaches_the_gues
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["error"]["code"], "unauthenticated");
     }
-    // User scope: denied without a token, readable (here: empty) with one.
+    // User scope: denied without a token, and with one too, to a version that declares no
+    // user-secrets (the consent tests cover the versions that do).
     let r = call("/acme/secrets/?name=X&scope=user", None)
         .await
         .unwrap();
@@ -523,8 +540,11 @@ async fn a_user_token_on_a_trigger_request_is_checked_and_never_reaches_the_gues
     .await
     .unwrap();
     let v: Value = r.json().await.unwrap();
-    assert_eq!(v["found"], false, "{v}");
-    assert!(v.get("error").is_none(), "{v}");
+    assert_eq!(v["error"], "denied", "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("user-secrets"),
+        "{v}"
+    );
 }
 
 #[tokio::test]

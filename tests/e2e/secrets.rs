@@ -73,7 +73,13 @@ async fn scope_table(bao: Option<&OpenBao>) {
 async fn scope_table_with(options: Options) {
     let fx = fixture_with(options).await;
     for target in ["acme/api", "acme/web", "other/api"] {
-        fx.server.deploy(target, "secrets").await;
+        fx.server
+            .deploy_with(target, "secrets", "user-secrets = [\"USR\"]")
+            .await;
+    }
+    // Alice and bob let acme/api read their USR (each with a token of theirs).
+    for user in ["alice", "bob"] {
+        crate::identity::grant(&fx, user, fx.token(user).unwrap(), "acme/api").await;
     }
 
     // Every cell of DESIGN's scope table through the API. Callers, in order: no token, acme
@@ -2360,8 +2366,13 @@ async fn written_from_a_function(bao: Option<&OpenBao>) {
         )
         .await;
     server
-        .deploy_with("acme/mine", "secrets", "write-secrets = [\"user\"]\n")
+        .deploy_with(
+            "acme/mine",
+            "secrets",
+            "user-secrets = [\"note\"]\nwrite-secrets = [\"user\"]\n",
+        )
         .await;
+    crate::identity::grant(&fx, "alice", fx.token("alice").unwrap(), "acme/mine").await;
     server.deploy("acme/plain", "secrets").await;
     let run = |who: &'static str, target: &'static str, query: String| {
         let fx = &fx;

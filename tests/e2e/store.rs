@@ -624,10 +624,6 @@ async fn suite(store: Store) {
         ..token(id, user, true, None)
     };
     store
-        .create_user("bob".into(), false, "admin".into(), true)
-        .await
-        .unwrap();
-    store
         .insert_token(token("root", "alice", true, None))
         .await
         .unwrap();
@@ -644,7 +640,7 @@ async fn suite(store: Store) {
         .await
         .unwrap();
     store
-        .insert_token(child("bobs", "bob", "grandkid"))
+        .insert_token(child("admins", "root-admin", "grandkid"))
         .await
         .unwrap();
     let below: Vec<String> = store
@@ -655,7 +651,7 @@ async fn suite(store: Store) {
         .map(|t| t.id)
         .collect();
     assert_eq!(below.len(), 4, "{below:?}");
-    for id in ["kid", "kid2", "grandkid", "bobs"] {
+    for id in ["kid", "kid2", "grandkid", "admins"] {
         assert!(below.contains(&id.to_string()), "{id} in {below:?}");
     }
     let kid = store
@@ -665,7 +661,7 @@ async fn suite(store: Store) {
         .unwrap();
     assert_eq!(kid.token.parent_id.as_deref(), Some("root"));
     assert!(matches!(
-        store.revoke_token("bob".into(), "kid".into()).await,
+        store.revoke_token("root-admin".into(), "kid".into()).await,
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(
@@ -680,7 +676,7 @@ async fn suite(store: Store) {
         ("hash-kid", true),
         ("hash-kid2", false),
         ("hash-grandkid", true),
-        ("hash-bobs", true),
+        ("hash-admins", true),
     ] {
         let t = store.token_by_hash(hash.into()).await.unwrap().unwrap();
         assert_eq!(t.token.revoked_at.is_some(), revoked, "{hash}");
@@ -738,7 +734,7 @@ async fn suite(store: Store) {
     assert!(found("s2", "m2").await.unwrap().is_none());
     assert!(found("s9", "m1").await.unwrap().is_none());
     assert!(matches!(
-        store.delete_grant("bob".into(), "g2".into()).await,
+        store.delete_grant("root-admin".into(), "g2".into()).await,
         Err(StoreError::NotFound(_))
     ));
     store

@@ -334,7 +334,7 @@ pub fn routes() -> Vec<Route> {
             .doc("Sign in to the web console: a token exchanged for an HttpOnly session cookie and the CSRF token its changes must carry")
             .takes::<m::CreateSession>()
             .gives::<m::Session>(201)
-            .also(&[401]),
+            .also(&[401, 415]),
         route(
             Method::DELETE,
             "/v1/sessions/current",

@@ -225,10 +225,9 @@ pub(super) async fn create(
     let key = principal.open_user_key(&body.token);
     // A session is a child of the token it signs in with: it ends when that token expires or
     // is revoked, if that comes first.
+    let now = crate::store::now_ms();
     let expires_at = principal
-        .child_expiry(Some(
-            crate::store::now_ms().saturating_add(SESSION_SECONDS * 1000),
-        ))
+        .child_expiry(Some(now.saturating_add(SESSION_SECONDS * 1000)))
         .unwrap_or_default();
     let (id, token) = crate::auth::issue_token(
         &app.store,
@@ -250,7 +249,7 @@ pub(super) async fn create(
         }),
     )
         .into_response();
-    let max_age = (expires_at - crate::store::now_ms()).max(0) / 1000;
+    let max_age = (expires_at - now).max(0) / 1000;
     response.headers_mut().insert(
         header::SET_COOKIE,
         cookie(&token, max_age, over_tls(&headers))?,
