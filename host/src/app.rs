@@ -32,6 +32,8 @@ pub struct App {
     pub cache: Arc<CachedBackend>,
     /// The rule new secret names follow.
     pub secret_names: crate::names::NameRule,
+    /// Users' grants verified on this host, which the change feed keeps current.
+    pub grants: crate::secrets::consent::Verified,
 }
 
 impl std::fmt::Debug for App {
@@ -64,10 +66,12 @@ pub(crate) async fn follow_changes(
             Ok(Change::Secret { scope, owner, name }) => {
                 app.cache.forget_change(&scope, &owner, &name)
             }
-            // No host caches tokens or roles: each request reads them from the store.
-            Ok(Change::Identity { .. }) => {}
+            // No host caches tokens or roles (each request reads them from the store), but
+            // verified grants are cached: a user's change drops hers.
+            Ok(Change::Identity { user }) => app.grants.forget_user(&user),
             Ok(Change::Resync) | Err(RecvError::Lagged(_)) => {
                 app.cache.clear();
+                app.grants.clear();
                 if let Err(e) = app.packages.refresh_all().await {
                     tracing::error!(error = %e, "could not resynchronise packages with the store");
                 }

@@ -184,6 +184,7 @@ impl Server {
                 .context("cannot start the execution record writer")?,
             cache,
             secret_names: config.secrets.names,
+            grants: Default::default(),
         });
         let server_file = serde_json::json!({
             "listen": format!("http://{listen_addr}"),

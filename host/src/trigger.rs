@@ -115,6 +115,7 @@ pub async fn handle(
                     };
                     match crate::secrets::consent::check(
                         &app.store,
+                        &app.grants,
                         subject,
                         principal.open_user_key(&token),
                     )

@@ -92,6 +92,9 @@ pub fn session_token(headers: &HeaderMap) -> Result<Option<String>, TwoSessions>
 /// name, any case, any attributes): a function must not plant a session in a browser.
 pub fn strip_set_cookie<B>(response: &mut http::Response<B>) {
     let headers = response.headers_mut();
+    if !headers.contains_key(header::SET_COOKIE) {
+        return;
+    }
     let all: Vec<HeaderValue> = headers
         .get_all(header::SET_COOKIE)
         .iter()

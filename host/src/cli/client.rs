@@ -1344,6 +1344,12 @@ fn print_execution(e: &Execution) {
             r.host, r.secret, r.reason
         );
     }
+    if let Some(user) = &e.sealed_for {
+        println!(
+            "  sealed | output sealed for {user} (they read it with `edgeward sealed {}`)",
+            e.id
+        );
+    }
     for (stream, text, cut) in [
         ("stdout", &e.stdout, e.stdout_truncated),
         ("stderr", &e.stderr, e.stderr_truncated),

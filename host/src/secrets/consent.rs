@@ -74,14 +74,61 @@ pub enum Refusal {
     Unavailable,
 }
 
+/// Grants this host has verified, so a user's requests to a version she granted cost one set
+/// lookup, not a store query and a MAC each. An entry names the subject and the key that
+/// verified it; the change feed drops a user's entries whenever her grants change on any host
+/// (and all of them after a resync). The epoch keeps a check that raced such a change from
+/// caching what it read before it.
+#[derive(Debug, Default)]
+pub struct Verified {
+    seen: std::sync::Mutex<std::collections::HashSet<String>>,
+    epoch: std::sync::atomic::AtomicU64,
+}
+
+/// The most verified grants a host remembers; past it, it starts again.
+const VERIFIED_MAX: usize = 65_536;
+
+impl Verified {
+    fn entry(subject: &Subject<'_>, key_id: &str) -> String {
+        format!("{}\n{key_id}", subject.message())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Forgets every grant of `user` (hers changed somewhere).
+    pub fn forget_user(&self, user: &str) {
+        let prefix = format!("{user}\n");
+        let mut seen = self.lock();
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        seen.retain(|e| !e.starts_with(&prefix));
+    }
+
+    /// Forgets everything (after the feed lost track).
+    pub fn clear(&self) {
+        let mut seen = self.lock();
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        seen.clear();
+    }
+}
+
 /// The user's data key, for an execution of `subject`, when a grant of it verifies under `key`
 /// (the key the request's token opens).
 pub async fn check(
     store: &Store,
+    verified: &Verified,
     subject: Subject<'_>,
     key: Option<Arc<UserKey>>,
 ) -> Result<Arc<UserKey>, Refusal> {
     let key = key.ok_or(Refusal::NoKey)?;
+    let entry = Verified::entry(&subject, key.id());
+    if verified.lock().contains(&entry) {
+        return Ok(key);
+    }
+    let epoch = verified.epoch.load(std::sync::atomic::Ordering::Acquire);
     let grant = store
         .find_grant(
             subject.user.to_string(),
@@ -96,7 +143,16 @@ pub async fn check(
             Refusal::Unavailable
         })?;
     match grant {
-        Some(grant) if subject.verify(&key, &grant) => Ok(key),
+        Some(grant) if subject.verify(&key, &grant) => {
+            let mut seen = verified.lock();
+            if verified.epoch.load(std::sync::atomic::Ordering::Acquire) == epoch {
+                if seen.len() >= VERIFIED_MAX {
+                    seen.clear();
+                }
+                seen.insert(entry);
+            }
+            Ok(key)
+        }
         _ => Err(Refusal::NoGrant),
     }
 }
