@@ -168,7 +168,7 @@ async fn outbound_http_only_to_allowed_hosts() {
     let fetch = |target: &'static str, port: u16| {
         let server = &server;
         async move {
-            let (status, _, body) = call(
+            let (status, id, body) = call(
                 server,
                 Method::GET,
                 &format!("/{target}/?url=http://127.0.0.1:{port}/p"),
@@ -176,21 +176,34 @@ async fn outbound_http_only_to_allowed_hosts() {
             )
             .await;
             assert_eq!(status, 200);
-            body
+            (id, body)
         }
     };
-    let got = fetch("acme/fetch", allowed.port).await;
+    // Every outbound request, sent or refused, is in the execution's record with its host.
+    let outbound = |id: String| {
+        let server = &server;
+        async move { server.execution("acme", &id).await["outbound"].clone() }
+    };
+    let (id, got) = fetch("acme/fetch", allowed.port).await;
+    assert_eq!(
+        outbound(id).await,
+        serde_json::json!([{ "host": format!("127.0.0.1:{}", allowed.port), "sent": 1, "refused": 0 }])
+    );
     assert_eq!(
         (got["status"].as_u64(), got["body"].as_str()),
         (Some(200), Some("upstream says hi")),
         "{got}"
     );
-    let got = fetch("acme/fetch", other.port).await;
+    let (id, got) = fetch("acme/fetch", other.port).await;
     assert!(
         got["error"].as_str().unwrap().contains("HttpRequestDenied"),
         "{got}"
     );
-    let got = fetch("acme/nofetch", allowed.port).await;
+    assert_eq!(
+        outbound(id).await,
+        serde_json::json!([{ "host": format!("127.0.0.1:{}", other.port), "sent": 0, "refused": 1 }])
+    );
+    let (_, got) = fetch("acme/nofetch", allowed.port).await;
     assert!(
         got["error"].as_str().unwrap().contains("HttpRequestDenied"),
         "no hosts by default: {got}"

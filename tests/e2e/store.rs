@@ -6,8 +6,8 @@
 use crate::pg::Postgres;
 use edgeward_host::secrets::userkey::KeySlot;
 use edgeward_host::store::{
-    AuditFilter, AuditRow, Change, ExecutionFilter, ExecutionRow, GrantRow, NewToken, Redemption,
-    Role, Store, StoreError, now_ms,
+    AuditFilter, AuditRow, Change, ExecutionFilter, ExecutionRow, GrantRow, NewToken, OutboundHost,
+    Redemption, Role, Store, StoreError, now_ms,
 };
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -78,6 +78,11 @@ fn execution(id: &str, package: &str, started_at: i64, status: &str) -> Executio
         stderr: b"err".to_vec(),
         stderr_truncated: true,
         sealed_for: None,
+        outbound: vec![OutboundHost {
+            host: "api.example.com".into(),
+            sent: 2,
+            refused: 1,
+        }],
     }
 }
 
@@ -850,6 +855,32 @@ async fn suite(store: Store) {
         got.credentials.used[0].count, 2,
         "the credential log round-trips"
     );
+    assert_eq!(
+        got.outbound,
+        [OutboundHost {
+            host: "api.example.com".into(),
+            sent: 2,
+            refused: 1
+        }],
+        "the outbound hosts round-trip"
+    );
+    // Sealed records are found by their user, and by id among them.
+    let mut sealed = execution("s1", "web", now - 500, "ok");
+    sealed.sealed_for = Some("alice".into());
+    sealed.project = "sealed-elsewhere".into();
+    store.insert_executions(vec![sealed]).await.unwrap();
+    let of = |user: &str, id: Option<&str>| {
+        store.list_executions(ExecutionFilter {
+            sealed_for: Some(user.into()),
+            id: id.map(Into::into),
+            limit: 10,
+            ..Default::default()
+        })
+    };
+    assert_eq!(ids(of("alice", None).await.unwrap()), ["s1"]);
+    assert_eq!(ids(of("alice", Some("s1")).await.unwrap()), ["s1"]);
+    assert!(of("alice", Some("e2")).await.unwrap().is_empty());
+    assert!(of("bob", None).await.unwrap().is_empty());
     assert_eq!(
         (
             got.http_status,

@@ -56,6 +56,7 @@ fn summary(e: &ExecutionRow, output: bool) -> model::Execution {
         stderr_truncated: None,
         output: None,
         sealed_for: e.sealed_for.clone(),
+        outbound: e.outbound.clone(),
     }
 }
 

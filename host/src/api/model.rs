@@ -635,6 +635,10 @@ pub struct Execution {
     /// they read its output (`GET /v1/users/{user}/executions/{id}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sealed_for: Option<String>,
+    /// Where its outbound requests went (or were refused going), by host. Absent when it sent
+    /// none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outbound: Vec<crate::store::OutboundHost>,
 }
 
 /// `GET /v1/users/{user}/executions`: the executions sealed for the user, newest first.

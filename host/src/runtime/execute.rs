@@ -146,7 +146,10 @@ impl Recording {
         status: ExecutionStatus,
         http_status: Option<u16>,
         secrets: Vec<String>,
-        credentials: super::credentials::CredentialLog,
+        (credentials, outbound): (
+            super::credentials::CredentialLog,
+            Vec<crate::store::OutboundHost>,
+        ),
     ) -> ExecutionRow {
         let elapsed = self.start.elapsed();
         self.metrics.finished(status, elapsed.as_secs_f64());
@@ -167,6 +170,7 @@ impl Recording {
             stderr: Vec::new(),
             stderr_truncated: false,
             sealed_for: None,
+            outbound,
             method: self.method,
             path: self.path,
         }
@@ -459,6 +463,7 @@ where
         // The output goes to the record writer with every value this execution obtained, to
         // be masked there before it is stored.
         let (secrets, mut revealed) = data.secrets.take();
+        let hosts = data.outbound.hosts();
         // Credential values never enter the guest; masking its output of them too costs
         // little and covers an upstream's echo in a form redaction does not know.
         if let Some(session) = &session {
@@ -485,7 +490,7 @@ where
         };
         let used = session.map(|s| s.take_log()).unwrap_or_default();
         on_done(
-            recording.row(status, http_status, secrets, used),
+            recording.row(status, http_status, secrets, (used, hosts)),
             Some(output),
         );
     });

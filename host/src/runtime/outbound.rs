@@ -244,7 +244,12 @@ pub struct Outbound {
     pub credentials: Option<Arc<super::credentials::Session>>,
     /// The TLS client configuration (the web PKI roots and the operator's `--outbound-ca`).
     tls: Option<Arc<rustls::ClientConfig>>,
+    /// Where the execution's requests went or were refused going, for its record.
+    hosts: Arc<std::sync::Mutex<Vec<crate::store::OutboundHost>>>,
 }
+
+/// The most hosts one execution's record lists (the rest are counted under `…`).
+const MAX_HOSTS: usize = 32;
 
 impl Outbound {
     /// A policy allowing `allowed`, at most `max_requests` per execution, private
@@ -258,6 +263,51 @@ impl Outbound {
             over_limit: Arc::default(),
             credentials: None,
             tls: None,
+            hosts: Arc::default(),
+        }
+    }
+
+    /// Where this execution's requests went, by host: what its record keeps.
+    pub fn hosts(&self) -> Vec<crate::store::OutboundHost> {
+        std::mem::take(
+            &mut *self
+                .hosts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Counts a request to `host` (sent, or refused).
+    fn note(&self, host: &str, sent: bool) {
+        let mut hosts = self
+            .hosts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let i = match hosts.iter().position(|h| h.host == host) {
+            Some(i) => i,
+            None if hosts.len() < MAX_HOSTS => {
+                hosts.push(crate::store::OutboundHost {
+                    host: host.to_string(),
+                    ..Default::default()
+                });
+                hosts.len() - 1
+            }
+            None => match hosts.iter().position(|h| h.host == "…") {
+                Some(i) => i,
+                None => {
+                    hosts.push(crate::store::OutboundHost {
+                        host: "…".into(),
+                        ..Default::default()
+                    });
+                    hosts.len() - 1
+                }
+            },
+        };
+        let h = &mut hosts[i];
+        if sent {
+            h.sent = h.sent.saturating_add(1);
+        } else {
+            h.refused = h.refused.saturating_add(1);
         }
     }
 
@@ -279,20 +329,30 @@ impl Outbound {
         let https = match uri.scheme_str() {
             Some("https") => true,
             Some("http") => false,
-            _ => return false,
+            _ => {
+                self.note(host, false);
+                return false;
+            }
         };
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let shown = match uri.port_u16() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_string(),
+        };
         if !self
             .allowed
             .iter()
             .any(|p| p.matches_scheme(https, host, port))
         {
+            self.note(&shown, false);
             return false;
         }
         if self.sent.fetch_add(1, Ordering::Relaxed) >= self.max_requests {
             self.over_limit.store(true, Ordering::Relaxed);
+            self.note(&shown, false);
             return false;
         }
+        self.note(&shown, true);
         true
     }
 }

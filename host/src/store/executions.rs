@@ -44,6 +44,21 @@ pub struct ExecutionRow {
     /// The user this execution's output is sealed for: it opened their user scope, so its
     /// stdout and stderr are stored sealed under their data key and only they read them.
     pub sealed_for: Option<String>,
+    /// Where its outbound requests went (or were refused going), by host.
+    pub outbound: Vec<OutboundHost>,
+}
+
+/// The outbound requests of one execution to one host.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+pub struct OutboundHost {
+    /// The host (and port, where not the scheme's).
+    pub host: String,
+    /// Requests sent.
+    pub sent: u32,
+    /// Requests refused (not allowed, or over the execution's limit).
+    pub refused: u32,
 }
 
 /// Which executions to list.

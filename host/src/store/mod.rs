@@ -17,7 +17,7 @@ pub mod postgres;
 pub mod sqlite;
 
 pub use audit::{AuditFilter, AuditRow, AuditStore};
-pub use executions::{ExecutionFilter, ExecutionRow, ExecutionStore};
+pub use executions::{ExecutionFilter, ExecutionRow, ExecutionStore, OutboundHost};
 pub use feed::{Change, ChangeFeed, Feed, Health};
 pub use identity::{
     Enrollment, GrantRow, IdentityStore, KeyOrigin, MemberRow, NewToken, RESERVED_USER_NAMES,

@@ -6,7 +6,7 @@ use tokio_postgres::Row;
 
 const COLUMNS: &str = "id, project, package, version, started_at, duration_us, status, \
                        http_status, user_name, secrets, stdout, stdout_truncated, stderr, \
-                       stderr_truncated, method, path, credentials, sealed_for";
+                       stderr_truncated, method, path, credentials, sealed_for, outbound";
 
 fn row(r: &Row) -> ExecutionRow {
     let secrets: String = r.get(9);
@@ -30,6 +30,7 @@ fn row(r: &Row) -> ExecutionRow {
         path: r.get(15),
         credentials: serde_json::from_str(r.get::<_, &str>(16)).unwrap_or_default(),
         sealed_for: r.get(17),
+        outbound: serde_json::from_str(r.get::<_, &str>(18)).unwrap_or_default(),
     }
 }
 
@@ -46,8 +47,10 @@ impl ExecutionStore for PgStore {
         let (mut stderr, mut stderr_cut) = (Vec::new(), Vec::new());
         let (mut methods, mut paths) = (Vec::new(), Vec::new());
         let (mut credentials, mut sealed_for) = (Vec::new(), Vec::new());
+        let mut outbound = Vec::new();
         for e in rows {
             sealed_for.push(e.sealed_for);
+            outbound.push(serde_json::to_string(&e.outbound).unwrap_or_else(|_| "[]".into()));
             credentials.push(serde_json::to_string(&e.credentials).unwrap_or_else(|_| "{}".into()));
             methods.push(e.method);
             paths.push(e.path);
@@ -74,7 +77,7 @@ impl ExecutionStore for PgStore {
                      $1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], \
                      $6::BIGINT[], $7::TEXT[], $8::INTEGER[], $9::TEXT[], $10::TEXT[], \
                      $11::BYTEA[], $12::BOOLEAN[], $13::BYTEA[], $14::BOOLEAN[], $15::TEXT[], $16::TEXT[], \
-                     $17::TEXT[], $18::TEXT[]) \
+                     $17::TEXT[], $18::TEXT[], $19::TEXT[]) \
                      ON CONFLICT (id) DO NOTHING"
                 ),
                 &[
@@ -96,6 +99,7 @@ impl ExecutionStore for PgStore {
                     &paths,
                     &credentials,
                     &sealed_for,
+                    &outbound,
                 ],
             )
             .await?;

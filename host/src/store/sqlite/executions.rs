@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, params, params_from_iter};
 
 const COLUMNS: &str = "id, project, package, version, started_at, duration_us, status, \
                        http_status, user_name, secrets, stdout, stdout_truncated, stderr, \
-                       stderr_truncated, method, path, credentials, sealed_for";
+                       stderr_truncated, method, path, credentials, sealed_for, outbound";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRow> {
     let secrets: String = r.get(9)?;
@@ -29,6 +29,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRow> {
         path: r.get(15)?,
         credentials: serde_json::from_str(&r.get::<_, String>(16)?).unwrap_or_default(),
         sealed_for: r.get(17)?,
+        outbound: serde_json::from_str(&r.get::<_, String>(18)?).unwrap_or_default(),
     })
 }
 
@@ -41,7 +42,7 @@ impl ExecutionStore for SqliteStore {
             {
                 let mut insert = tx.prepare_cached(&format!(
                     "INSERT OR REPLACE INTO executions ({COLUMNS}) VALUES \
-                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
                 ))?;
                 for e in &rows {
                     insert.execute(params![
@@ -62,7 +63,8 @@ impl ExecutionStore for SqliteStore {
                         e.method,
                         e.path,
                         serde_json::to_string(&e.credentials).unwrap_or_else(|_| "{}".into()),
-                        e.sealed_for
+                        e.sealed_for,
+                        serde_json::to_string(&e.outbound).unwrap_or_else(|_| "[]".into())
                     ])?;
                 }
             }

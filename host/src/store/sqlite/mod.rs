@@ -216,6 +216,7 @@ ALTER TABLE enrollments ADD COLUMN redeemed_from TEXT;
 ALTER TABLE enrollments ADD COLUMN redeemed_client TEXT;
 ALTER TABLE enrollments ADD COLUMN key_id TEXT;
 ALTER TABLE executions ADD COLUMN sealed_for TEXT;
+ALTER TABLE executions ADD COLUMN outbound TEXT NOT NULL DEFAULT '[]';
 CREATE INDEX executions_sealed ON executions (sealed_for, started_at) WHERE sealed_for IS NOT NULL;
 CREATE TABLE grants (
     id              TEXT PRIMARY KEY,
@@ -1133,6 +1134,7 @@ mod tests {
             stderr: Vec::new(),
             stderr_truncated: true,
             sealed_for: None,
+            outbound: Vec::new(),
         };
         let mut old = row.clone();
         (old.id, old.started_at) = ("e0".into(), now_ms() - 120_000);
