@@ -797,3 +797,89 @@ async fn cookies_cannot_be_tossed_from_the_data_plane_nor_forms() {
     );
     assert!(!cookie.to_ascii_lowercase().contains("domain"), "{cookie}");
 }
+
+#[tokio::test]
+async fn the_cli_grants_after_showing_what_it_grants_and_reads_sealed_output() {
+    let fx = fixture_with(Options::default()).await;
+    let alice = fx.token("alice").unwrap().to_string();
+    let v = fx
+        .server
+        .deploy_with(
+            "acme/tool",
+            "secrets",
+            "user-secrets = [\"API_KEY\", \"team/*\"]\n[outbound]\nhosts = [\"api.example.com\"]\n",
+        )
+        .await;
+    let (ok, _, err) = fx.server.cli(&[
+        "secrets",
+        "set",
+        "API_KEY",
+        "cli-user-value-4321",
+        "--user",
+        "--token",
+        &alice,
+    ]);
+    assert!(ok, "{err}");
+    // Without a terminal and without --yes, nothing is granted, and it says why.
+    let (ok, _, err) = fx
+        .server
+        .cli(&["grants", "add", "acme/tool", "--token", &alice]);
+    assert!(!ok);
+    assert!(err.contains("cancelled") && err.contains("--yes"), "{err}");
+    // What it grants is shown before it is granted.
+    for shown in [
+        v["sha256"].as_str().unwrap(),
+        "API_KEY, team/*",
+        "api.example.com",
+    ] {
+        assert!(err.contains(shown), "{shown}: {err}");
+    }
+    let (_, list) = send(
+        &fx,
+        Some(&alice),
+        Method::GET,
+        "/v1/users/alice/grants",
+        None,
+    )
+    .await;
+    assert_eq!(list["grants"], json!([]), "{list}");
+    let (ok, out, err) = fx
+        .server
+        .cli(&["grants", "add", "acme/tool", "--yes", "--token", &alice]);
+    assert!(ok, "{err}");
+    assert!(out.contains("granted grant_"), "{out}");
+    let (ok, out, _) = fx.server.cli(&["grants", "list", "--token", &alice]);
+    assert!(
+        ok && out.contains("acme/tool") && out.contains("serving"),
+        "{out}"
+    );
+    // Her call runs; its output is hers to read with `sealed`.
+    let (s, id, _) = run(&fx, "acme/tool", "name=API_KEY&scope=user&hex=1", &alice).await;
+    assert_eq!(s, 200);
+    sealed_record(&fx, &alice, &id).await;
+    let (ok, out, err) = fx.server.cli(&["sealed", &id, "--token", &alice]);
+    assert!(ok, "{err}");
+    assert!(out.contains(&hex("cli-user-value-4321")), "{out}");
+    let (ok, out, _) = fx.server.cli(&["sealed", "--token", &alice]);
+    assert!(ok && out.contains(&id), "{out}");
+    // The admin's logs say it is sealed, and show none of it.
+    let (ok, out, _) = fx.server.cli(&["logs", "acme/tool"]);
+    assert!(ok && out.contains("sealed for alice"), "{out}");
+    assert!(!out.contains(&hex("cli-user-value-4321")), "{out}");
+    let (ok, _, err) = fx.server.cli(&["sealed", &id]);
+    assert!(!ok && err.contains("not_found"), "not even that it exists: {err}");
+    // Revoked by id, and gone.
+    let (_, list) = send(
+        &fx,
+        Some(&alice),
+        Method::GET,
+        "/v1/users/alice/grants",
+        None,
+    )
+    .await;
+    let gid = list["grants"][0]["id"].as_str().unwrap().to_string();
+    let (ok, out, _) = fx.server.cli(&["grants", "rm", &gid, "--token", &alice]);
+    assert!(ok && out.contains(&gid), "{out}");
+    let (s, _, _) = run(&fx, "acme/tool", "name=API_KEY&scope=user", &alice).await;
+    assert_eq!(s, 403);
+}
