@@ -34,6 +34,8 @@ pub struct App {
     pub secret_names: crate::names::NameRule,
     /// Users' grants verified on this host, which the change feed keeps current.
     pub grants: crate::secrets::consent::Verified,
+    /// Tokens found in the store, which the change feed keeps current.
+    pub tokens: crate::auth::TokenCache,
 }
 
 impl std::fmt::Debug for App {
@@ -66,12 +68,16 @@ pub(crate) async fn follow_changes(
             Ok(Change::Secret { scope, owner, name }) => {
                 app.cache.forget_change(&scope, &owner, &name)
             }
-            // No host caches tokens or roles (each request reads them from the store), but
-            // verified grants are cached: a user's change drops hers.
-            Ok(Change::Identity { user }) => app.grants.forget_user(&user),
+            // Tokens and verified grants are cached (roles are read per request): a user's
+            // change (a revocation, a grant) drops theirs.
+            Ok(Change::Identity { user }) => {
+                app.tokens.forget_user(&user);
+                app.grants.forget_user(&user);
+            }
             Ok(Change::Resync) | Err(RecvError::Lagged(_)) => {
                 app.cache.clear();
                 app.grants.clear();
+                app.tokens.clear();
                 if let Err(e) = app.packages.refresh_all().await {
                     tracing::error!(error = %e, "could not resynchronise packages with the store");
                 }

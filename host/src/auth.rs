@@ -243,15 +243,76 @@ pub async fn init_admin(store: &Store) -> anyhow::Result<Zeroizing<String>> {
     Ok(token)
 }
 
+/// Tokens this host has found in the store, by hash, so a request with a token costs a map
+/// lookup rather than a store round trip. Only what the store holds is kept (the hash, the
+/// key slot, which opens only with the token itself); unknown tokens are never cached. A
+/// revocation drops the entries at once on the host that made it ([`TokenCache::clear`]) and,
+/// through the change feed (`Change::Identity`), on every other host within a second; expiry
+/// is checked on every use. The epoch keeps a lookup that raced a revocation from caching what
+/// it read before it.
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    seen: std::sync::Mutex<std::collections::HashMap<String, crate::store::TokenOwner>>,
+    epoch: std::sync::atomic::AtomicU64,
+}
+
+/// The most tokens a host remembers; past it, it starts again.
+const TOKENS_CACHED: usize = 65_536;
+
+impl TokenCache {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, crate::store::TokenOwner>>
+    {
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Forgets the tokens of `user` (one of theirs, or one made from one of theirs, changed).
+    pub fn forget_user(&self, user: &str) {
+        let mut seen = self.lock();
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        seen.retain(|_, owner| owner.token.user_name != user);
+    }
+
+    /// Forgets every token (a revocation on this host, or the feed lost track).
+    pub fn clear(&self) {
+        let mut seen = self.lock();
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        seen.clear();
+    }
+}
+
 /// Checks a bearer token (without the `Bearer ` prefix).
-pub async fn authenticate_token(store: &Store, token: &str) -> Result<Principal, AuthError> {
+pub async fn authenticate_token(
+    store: &Store,
+    cache: &TokenCache,
+    token: &str,
+) -> Result<Principal, AuthError> {
     if !token.starts_with(TOKEN_PREFIX) || token.len() > 256 {
         return Err(AuthError::Unauthenticated("invalid token"));
     }
-    let owner = store
-        .token_by_hash(hash_token(token))
-        .await?
-        .ok_or(AuthError::Unauthenticated("invalid token"))?;
+    let hash = hash_token(token);
+    let cached = cache.lock().get(&hash).cloned();
+    let owner = match cached {
+        Some(owner) => owner,
+        None => {
+            let epoch = cache.epoch.load(std::sync::atomic::Ordering::Acquire);
+            let owner = store
+                .token_by_hash(hash.clone())
+                .await?
+                .ok_or(AuthError::Unauthenticated("invalid token"))?;
+            let mut seen = cache.lock();
+            if cache.epoch.load(std::sync::atomic::Ordering::Acquire) == epoch {
+                if seen.len() >= TOKENS_CACHED {
+                    seen.clear();
+                }
+                seen.insert(hash, owner.clone());
+            }
+            owner
+        }
+    };
     if owner.token.revoked_at.is_some() {
         return Err(AuthError::Unauthenticated("invalid token"));
     }
@@ -280,14 +341,18 @@ pub fn bearer(header: &str) -> Option<&str> {
 }
 
 /// Checks an `Authorization` header value.
-pub async fn authenticate(store: &Store, header: Option<&str>) -> Result<Principal, AuthError> {
+pub async fn authenticate(
+    store: &Store,
+    cache: &TokenCache,
+    header: Option<&str>,
+) -> Result<Principal, AuthError> {
     let header = header.ok_or(AuthError::Unauthenticated(
         "missing bearer token: send `Authorization: Bearer ew_…`",
     ))?;
     let token = bearer(header).ok_or(AuthError::Unauthenticated(
         "the Authorization header must be `Bearer ew_…`",
     ))?;
-    authenticate_token(store, token).await
+    authenticate_token(store, cache, token).await
 }
 
 #[cfg(test)]
@@ -318,13 +383,14 @@ mod tests {
         let token = String::from_utf8(dd.read(ADMIN_TOKEN_FILE).unwrap().unwrap()).unwrap();
         let token = token.trim();
         assert!(token.starts_with("ew_") && token.len() == 67);
-        let who = authenticate(&store, Some(&format!("Bearer {token}")))
+        let cache = TokenCache::default();
+        let who = authenticate(&store, &cache, Some(&format!("Bearer {token}")))
             .await
             .unwrap();
         assert!(who.platform_admin);
         assert!(!format!("{who:?}").contains(token));
         for bad in [None, Some("Bearer ew_nope"), Some(token), Some("Basic abc")] {
-            assert!(authenticate(&store, bad).await.is_err());
+            assert!(authenticate(&store, &cache, bad).await.is_err());
         }
         let db = std::fs::read(tmp.path().join("db")).unwrap();
         let wal = std::fs::read(tmp.path().join("db-wal")).unwrap_or_default();

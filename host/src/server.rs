@@ -185,6 +185,7 @@ impl Server {
             cache,
             secret_names: config.secrets.names,
             grants: Default::default(),
+            tokens: Default::default(),
         });
         let server_file = serde_json::json!({
             "listen": format!("http://{listen_addr}"),

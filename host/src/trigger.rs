@@ -96,7 +96,7 @@ pub async fn handle(
     };
     let (mut user, mut writer) = (None, None);
     if let Some(token) = tokens {
-        match crate::auth::authenticate_token(&app.store, &token).await {
+        match crate::auth::authenticate_token(&app.store, &app.tokens, &token).await {
             Ok(principal) => {
                 // User scope opens only to a version that declares what it wants of it and that
                 // the user granted, code and manifest (docs/user-secrets.md); any other version

@@ -867,7 +867,10 @@ async fn the_cli_grants_after_showing_what_it_grants_and_reads_sealed_output() {
     assert!(ok && out.contains("sealed for alice"), "{out}");
     assert!(!out.contains(&hex("cli-user-value-4321")), "{out}");
     let (ok, _, err) = fx.server.cli(&["sealed", &id]);
-    assert!(!ok && err.contains("not_found"), "not even that it exists: {err}");
+    assert!(
+        !ok && err.contains("not_found"),
+        "not even that it exists: {err}"
+    );
     // Revoked by id, and gone.
     let (_, list) = send(
         &fx,

@@ -192,5 +192,7 @@ pub(super) async fn remove(
     app.store
         .delete_grant(caller.principal.user.clone(), id)
         .await?;
+    // This host forgets at once; the others when the change feed tells them.
+    app.grants.forget_user(&caller.principal.user);
     Ok(StatusCode::NO_CONTENT)
 }

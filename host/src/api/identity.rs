@@ -396,6 +396,8 @@ pub(super) async fn revoke_token(
         token
     };
     let revoked = app.store.revoke_token(user.to_string(), id.clone()).await?;
+    // This host forgets at once; the others when the change feed tells them.
+    app.tokens.clear();
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.extensions_mut().insert(AuditDetail(format!(
         "token {id} revoked, with {} token(s) made from it",

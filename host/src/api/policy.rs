@@ -368,7 +368,7 @@ async fn authorise(
         session = true;
     }
     let header = header.as_deref();
-    let principal = auth::authenticate(&app.store, header)
+    let principal = auth::authenticate(&app.store, &app.tokens, header)
         .await
         .map_err(|e| (None, ApiError::from(e)))?;
     // The data key is opened only where the route is about the caller themselves.

@@ -224,7 +224,7 @@ pub(super) async fn create(
             "sign-in takes `Content-Type: application/json` only",
         ));
     }
-    let principal = crate::auth::authenticate_token(&app.store, &body.token).await?;
+    let principal = crate::auth::authenticate_token(&app.store, &app.tokens, &body.token).await?;
     let key = principal.open_user_key(&body.token);
     // A session is a child of the token it signs in with: it ends when that token expires or
     // is revoked, if that comes first.
@@ -288,6 +288,7 @@ pub(super) async fn remove(
             caller.principal.token_id.clone(),
         )
         .await?;
+    app.tokens.clear();
     let mut response = StatusCode::NO_CONTENT.into_response();
     response
         .headers_mut()
