@@ -32,16 +32,25 @@ cargo build --release --target wasm32-wasip2 --target-dir target/guests -p secre
 EDGEWARD=target/release/edgeward
 GUEST=target/guests/wasm32-wasip2/release/secrets.wasm
 
-# serve [WRAPPER…]: starts the server (under WRAPPER, e.g. valgrind) on a fresh data dir.
-serve() {
-    rm -rf "$OUT/data"
+# start [WRAPPER…]: starts the server (under WRAPPER, e.g. valgrind) on the data dir.
+start() {
+    : > "$OUT/ew.out"
     "$@" $EDGEWARD serve --data-dir "$OUT/data" --listen 127.0.0.1:0 --api-listen 127.0.0.1:0 \
         > "$OUT/ew.out" 2> "$OUT/ew.log" &
     EW_PID=$!
-    for _ in $(seq 1 1200); do grep -q '^ready' "$OUT/ew.out" 2>/dev/null && break; sleep 0.05; done
+    for _ in $(seq 1 2400); do grep -q '^ready' "$OUT/ew.out" 2>/dev/null && break; sleep 0.05; done
     URL=$(sed -n 's/^listening: data-plane //p' "$OUT/ew.out")
     export EDGEWARD_API; EDGEWARD_API=$(sed -n 's/^listening: api //p' "$OUT/ew.out")
     export EDGEWARD_TOKEN; EDGEWARD_TOKEN=$(cat "$OUT/data/admin.token")
+    CASES=(
+        "package||$URL/bench/pkg/?name=KEY&scope=package"
+        "package+token|$ALICE|$URL/bench/pkg/?name=KEY&scope=package"
+        "user|$ALICE|$URL/bench/user/?name=KEY&scope=user"
+    )
+}
+
+# setup: the two packages, a package secret, alice (enrolled) with a user secret and her grant.
+setup() {
     $EDGEWARD deploy bench/pkg "$GUEST" >&2
     printf 'user-secrets = ["KEY"]\n' > "$OUT/user.toml"
     $EDGEWARD deploy bench/user "$GUEST" --manifest "$OUT/user.toml" >&2
@@ -51,11 +60,9 @@ serve() {
     ALICE=$($EDGEWARD enroll "$code" 2>/dev/null)
     EDGEWARD_TOKEN=$ALICE $EDGEWARD secrets set KEY "user-value-0123456789abcdef" --user >&2
     EDGEWARD_TOKEN=$ALICE $EDGEWARD grants add bench/user --yes >&2
-    CASES=(
-        "package||$URL/bench/pkg/?name=KEY&scope=package"
-        "package+token|$ALICE|$URL/bench/pkg/?name=KEY&scope=package"
-        "user|$ALICE|$URL/bench/user/?name=KEY&scope=user"
-    )
+}
+
+check() {
     for entry in "${CASES[@]}"; do
         IFS='|' read -r name token url <<< "$entry"
         answer=$(curl -s ${token:+-H "Authorization: Bearer $token"} "$url")
@@ -67,7 +74,15 @@ serve() {
 }
 
 step "req/s and CPU per request: $ROUNDS rounds of ${DURATION}s, $CONCURRENCY connections"
-serve
+ALICE=
+start
+setup
+CASES=(
+    "package||$URL/bench/pkg/?name=KEY&scope=package"
+    "package+token|$ALICE|$URL/bench/pkg/?name=KEY&scope=package"
+    "user|$ALICE|$URL/bench/user/?name=KEY&scope=user"
+)
+check
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 RESULTS=$OUT/results.tsv
 for round in $(seq 1 "$ROUNDS"); do
@@ -90,9 +105,10 @@ kill "$EW_PID"; wait "$EW_PID" 2>/dev/null || true
 if [ -n "${INSTR:-}" ]; then
     command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind; }
     step "instructions per request of the whole server (callgrind), $N requests per case"
-    for entry in "${CASES[@]}"; do
-        IFS='|' read -r name _ _ <<< "$entry"
-        serve valgrind --tool=callgrind --callgrind-out-file="$OUT/cg.$name" --collect-atstart=no
+    # The components are compiled already (the restart loads them from the data directory),
+    # so valgrind runs only the requests' code.
+    for name in package package+token user; do
+        start valgrind --tool=callgrind --callgrind-out-file="$OUT/cg.$name" --collect-atstart=no
         IFS='|' read -r name token url <<< "$(printf '%s\n' "${CASES[@]}" | grep "^$name|")"
         # Warm up uncounted, then count N requests.
         for _ in $(seq 1 20); do curl -s ${token:+-H "Authorization: Bearer $token"} "$url" > /dev/null; done
