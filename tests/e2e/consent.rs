@@ -102,6 +102,25 @@ async fn an_admin_cannot_read_a_user_secret_through_code_she_calls(bao: Option<&
         "{b}"
     );
 
+    // There is nothing to grant it; a package that does not exist answers the same, so
+    // granting tells no one which packages a project has.
+    for package in ["tool", "nope"] {
+        let (s, b) = send(
+            &fx,
+            Some(&alice),
+            Method::POST,
+            "/v1/users/alice/grants",
+            Some(json!({ "project": "acme", "package": package, "preview": true })),
+        )
+        .await;
+        assert_eq!(s, 404, "{b}");
+        assert_eq!(
+            b["error"]["message"],
+            format!("no version of acme/{package} that asks for user secrets"),
+            "{b}"
+        );
+    }
+
     // 2. He declares what he wants: alice's request is refused before the code runs.
     let v2 = fx.server.deploy_with("acme/tool", "secrets", GREEDY).await;
     let (s, id, b) = run(&fx, "acme/tool", "name=API_KEY&scope=user&hex=1", &alice).await;

@@ -59,7 +59,17 @@ pub(super) async fn create(
     let key = key(&caller)?;
     let project = Name::parse("project", &body.project)?;
     let package = Name::parse("package", &body.package)?;
-    let missing = || ApiError::not_found(format!("no package {project}/{package}"));
+    // One answer for a package that does not exist, a version that does not, and one that
+    // asks for no user secrets: anyone may grant, so no one learns more of a project's
+    // packages here than a call to them tells.
+    let missing = || {
+        ApiError::not_found(format!(
+            "no version of {project}/{package} that asks for user secrets{}",
+            body.version
+                .map(|v| format!(" as version {v}"))
+                .unwrap_or_default()
+        ))
+    };
     let (row, versions) = app
         .store
         .list_versions(project.to_string(), package.to_string())
@@ -72,17 +82,11 @@ pub(super) async fn create(
     let version = versions
         .into_iter()
         .find(|v| v.version == wanted)
-        .ok_or_else(|| {
-            ApiError::not_found(format!("{project}/{package} has no version {wanted}"))
-        })?;
+        .ok_or_else(missing)?;
     let manifest = Manifest::parse(version.manifest.as_bytes())
-        .map_err(|e| ApiError::bad_entry(format!("the version's manifest: {e}")))?;
-    if manifest.user_secrets.is_empty() {
-        return Err(ApiError::bad_entry(format!(
-            "{project}/{package} version {wanted} declares no user-secrets: it reads none of \
-             your secrets, so there is nothing to grant"
-        )));
-    }
+        .ok()
+        .filter(|m| !m.user_secrets.is_empty())
+        .ok_or_else(missing)?;
     let mut grant = asked(project.as_str(), package.as_str(), &version, &manifest);
     grant.serving = Some(row.current_version == Some(wanted));
     if body.preview {
