@@ -488,8 +488,15 @@ async function tokensPage(params, gen) {
   const list = await api("GET", `/v1/users/${enc(me.user)}/tokens`);
   const name = el("input", { id: "token-name" });
   const shown = el("div", { "aria-live": "polite" });
+  // How this session's key was made: a key someone else redeemed shows their time, address
+  // and client, not yours.
+  const o = me.key_origin;
+  const origin = o
+    ? `Your key was made by redeeming enrollment code ewe_…${o.code_hint || "?"} (made by ${o.created_by}) at ${o.redeemed_at} from ${o.redeemed_from || "an unknown address"} with ${o.redeemed_client || "an unknown client"}. If that was not you, enroll again and revoke these tokens.`
+    : me.user_key ? "Your key was not made by an enrollment on record." : "This session opens none of your user secrets (an admin issued the token it was made from).";
   show(gen, 
     el("h2", { text: `Tokens of ${me.user}` }),
+    el("p", { id: "key-origin", text: origin }),
     el("table", { "aria-label": "Tokens" },
       el("thead", {}, el("tr", {}, ["Id", "Name", "Created", "Expires", "Revoked", ""].map((h) => el("th", { scope: "col", text: h })))),
       el("tbody", {}, list.tokens.map((t) => el("tr", {}, el("th", { scope: "row", text: t.id }), el("td", { text: t.name }),

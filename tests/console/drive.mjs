@@ -213,6 +213,9 @@ try {
   await page.waitForSelector("table[aria-label='Grants'] tbody tr");
   expect((await page.textContent("table[aria-label='Grants']")).includes("serving"), "the grant is of the version serving");
   await shot(page, "grants");
+  await page.goto(`${cfg.api}/#/tokens`);
+  await page.waitForSelector("#key-origin");
+  expect((await page.textContent("#key-origin")).includes("redeeming enrollment code ewe_…"), "the tokens page says how her key was made");
 
   step = "a cross-site page posting a form with the session";
   const evil = await context.newPage();
