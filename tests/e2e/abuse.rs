@@ -354,8 +354,15 @@ async fn a_tenant_spinning_on_the_cpu_leaves_other_projects_answered_promptly() 
     server.deploy("other/hello", "hello").await;
     let hello = format!("{}/other/hello/", server.listen);
     let client = crate::harness::http();
+    // Two clients: one keep-alive connection, and a new connection per request (what a
+    // client without a warm connection to the right worker sees: the accept waits too).
+    let fresh = crate::harness::http_builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
     latencies(&client, &hello, 10).await;
     let unloaded = latencies(&client, &hello, 200).await;
+    let unloaded_fresh = latencies(&fresh, &hello, 200).await;
 
     // Sixty-four guests that never stop computing, each until its time limit of 8 s.
     let data = server.listen.trim_start_matches("http://").to_string();
@@ -394,6 +401,7 @@ async fn a_tenant_spinning_on_the_cpu_leaves_other_projects_answered_promptly() 
         }
     }
     let loaded = latencies(&client, &hello, 200).await;
+    let loaded_fresh = latencies(&fresh, &hello, 200).await;
     let window = started.elapsed();
 
     // The positive control: every spinner computed until its time limit, which had not come
@@ -418,23 +426,30 @@ async fn a_tenant_spinning_on_the_cpu_leaves_other_projects_answered_promptly() 
         "{timed_out} spinners computed to their limit"
     );
     let p99 = |v: &[Duration]| v[v.len() * 99 / 100];
-    eprintln!(
-        "hello p50/p99 unloaded {:?}/{:?}, beside {SPINNERS} spinners {:?}/{:?}",
-        unloaded[100],
-        p99(&unloaded),
-        loaded[100],
-        p99(&loaded)
-    );
-    // Twice the unloaded p99, with a floor of 10 ms: an unloaded p99 of 1 ms on loopback is
-    // within scheduler noise of two busy cores. Measured: about 2-4 ms against 1-2 ms; with
-    // no turns (`--cpu-slots 0`) seconds, and 20-30 ms with turns that never let a worker
-    // look at its sockets between them.
-    assert!(
-        p99(&loaded) < (p99(&unloaded) * 2).max(Duration::from_millis(10)),
-        "p99 {:?} beside the spinners, {:?} without",
-        p99(&loaded),
-        p99(&unloaded)
-    );
+    for (what, unloaded, loaded) in [
+        ("keep-alive", &unloaded, &loaded),
+        ("new connection each", &unloaded_fresh, &loaded_fresh),
+    ] {
+        eprintln!(
+            "hello ({what}) p50/p99 unloaded {:?}/{:?}, beside {SPINNERS} spinners {:?}/{:?}",
+            unloaded[100],
+            p99(unloaded),
+            loaded[100],
+            p99(loaded)
+        );
+        // Measured on two cores shared with other tests (December 2026): keep-alive p99
+        // 2.0-5.5 ms against 0.5-1.14 ms unloaded; a new connection each 6.9-9.9 ms against
+        // 0.8-4.0 ms (2 to about 11 times); the issue's own pass 15-23 ms against 2-5 ms.
+        // Without turns (`--cpu-slots 0`), seconds. So the bound is eight times the unloaded
+        // p99, with a floor of 25 ms for loopback noise: a guard against losing the turns,
+        // not a latency promise.
+        assert!(
+            p99(loaded) < (p99(unloaded) * 8).max(Duration::from_millis(25)),
+            "{what}: p99 {:?} beside the spinners, {:?} without",
+            p99(loaded),
+            p99(unloaded)
+        );
+    }
 }
 
 #[tokio::test]
