@@ -959,6 +959,7 @@ async fn compressed_partial_encoded_and_stored_echoes_never_reach_the_guest() {
     let record = server.execution("acme", &id).await;
     let refused = &record["credentials"]["refused"][0];
     assert_eq!(refused["secret"], "*", "{record}");
+    assert_eq!(refused["kind"], "response", "{record}");
     assert!(
         refused["reason"]
             .as_str()
@@ -1052,6 +1053,7 @@ async fn an_execution_whose_credentials_cannot_be_resolved_gets_no_response() {
         let record = server.execution("acme", &id).await;
         let refused = &record["credentials"]["refused"][0];
         assert_eq!(refused["secret"], "GHOST_KEY", "{record}");
+        assert_eq!(refused["kind"], "unresolved", "{record}");
         assert!(
             refused["reason"]
                 .as_str()

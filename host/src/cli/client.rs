@@ -1300,10 +1300,19 @@ fn print_execution(e: &Execution) {
         }
     );
     for r in e.credentials.iter().flat_map(|c| &c.refused) {
-        println!(
-            "  refused | a request to {} with credential {}'s placeholder {}",
-            r.host, r.secret, r.reason
-        );
+        use crate::runtime::credentials::RefusalKind;
+        match r.kind {
+            RefusalKind::Placeholder => println!(
+                "  refused | a request to {} with credential {}'s placeholder {}",
+                r.host, r.secret, r.reason
+            ),
+            RefusalKind::Response => {
+                println!("  refused | a response from {}: {}", r.host, r.reason)
+            }
+            RefusalKind::Unresolved => {
+                println!("  refused | a request to {}: {}", r.host, r.reason)
+            }
+        }
     }
     for (stream, text, cut) in [
         ("stdout", &e.stdout, e.stdout_truncated),

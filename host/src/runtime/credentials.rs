@@ -376,8 +376,34 @@ pub struct CredentialRefusal {
     pub secret: String,
     /// The host the request went to.
     pub host: String,
+    /// What was refused.
+    #[serde(default)]
+    pub kind: RefusalKind,
     /// Where the placeholder was, and why that is refused.
     pub reason: String,
+}
+
+/// What a [`CredentialRefusal`] refused.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalKind {
+    /// A request holding a placeholder where it may not go.
+    #[default]
+    Placeholder,
+    /// A response redaction could not read whole (partial, or in a coding it cannot undo).
+    Response,
+    /// A request of an execution whose credentials could not all be resolved.
+    Unresolved,
 }
 
 /// What an execution did with its credentials, for its record.
@@ -513,15 +539,21 @@ impl Session {
     }
 
     fn refuse(&self, i: usize, uri: &http::Uri, reason: String) -> ErrorCode {
-        self.note_refusal(self.declared.specs[i].secret.to_string(), uri, reason);
+        self.note_refusal(
+            self.declared.specs[i].secret.to_string(),
+            RefusalKind::Placeholder,
+            uri,
+            reason,
+        );
         ErrorCode::HttpRequestDenied
     }
 
     /// Records a refusal in the execution's record (and so in the audit log).
-    fn note_refusal(&self, secret: String, uri: &http::Uri, reason: String) {
+    fn note_refusal(&self, secret: String, kind: RefusalKind, uri: &http::Uri, reason: String) {
         let refusal = CredentialRefusal {
             secret,
             host: authority(uri),
+            kind,
             reason,
         };
         tracing::debug!(secret = %refusal.secret, host = %refusal.host, reason = %refusal.reason,
@@ -635,6 +667,7 @@ impl Session {
             Err(u) => {
                 self.note_refusal(
                     u.secret.clone(),
+                    RefusalKind::Unresolved,
                     uri,
                     format!(
                         "credential {} could not be resolved ({}): no request of this execution \
@@ -724,7 +757,7 @@ impl Session {
         response: http::Response<wasmtime_wasi_http::WasiBody>,
     ) -> Result<http::Response<wasmtime_wasi_http::WasiBody>, ErrorCode> {
         let refuse = |reason: String, code: ErrorCode| {
-            self.note_refusal(EVERY_CREDENTIAL.into(), uri, reason);
+            self.note_refusal(EVERY_CREDENTIAL.into(), RefusalKind::Response, uri, reason);
             Err(code)
         };
         if response.status() == http::StatusCode::PARTIAL_CONTENT {
