@@ -790,6 +790,11 @@ impl Session {
         };
         let response = if codings.is_empty() {
             response
+        } else if http_body::Body::is_end_stream(response.body()) {
+            // No body (HEAD, 204, 304): nothing to decode, and no coding left to claim.
+            let (mut parts, body) = response.into_parts();
+            parts.headers.remove(http::header::CONTENT_ENCODING);
+            http::Response::from_parts(parts, body)
         } else {
             let (mut parts, body) = response.into_parts();
             parts.headers.remove(http::header::CONTENT_ENCODING);

@@ -392,4 +392,48 @@ mod tests {
         assert_eq!(m.stdout, WITHHELD);
         assert!(m.stderr.is_empty());
     }
+
+    /// The figures in BENCHMARKS.md (issue 27): building a masker for three 20,000-character
+    /// values, and masking a 64 KiB record with it. Prints; asserts only that it masked.
+    /// `cargo test [--release] -p edgeward-host --lib masking_cost -- --ignored --nocapture`
+    #[tokio::test]
+    #[ignore]
+    async fn masking_cost_per_record_with_a_cached_masker() {
+        let mut seed = 0x2700_u64;
+        let values: Vec<SecretValue> = (0..3)
+            .map(|_| {
+                SecretValue::text(
+                    (0..20_000)
+                        .map(|_| {
+                            seed = seed
+                                .wrapping_mul(6364136223846793005)
+                                .wrapping_add(1442695040888963407);
+                            char::from(
+                                b"abcdefghijklmnopqrstuvwxyz0123456789"[(seed >> 33) as usize % 36],
+                            )
+                        })
+                        .collect(),
+                )
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let masker = Masker::new(&values);
+        let built = started.elapsed();
+        let writes: Vec<(Stream, &[u8])> = values
+            .iter()
+            .map(|v| (Stream::Stdout, v.expose().as_bytes()))
+            .collect();
+        let c = captured(1 << 16, &writes).await;
+        let rounds = 20;
+        let started = std::time::Instant::now();
+        let mut out = Masked::default();
+        for _ in 0..rounds {
+            out = mask_with(&c, &masker);
+        }
+        eprintln!(
+            "masker for 3 x 20,000 characters built in {built:?}; a 64 KiB record masked in {:?}",
+            started.elapsed() / rounds
+        );
+        assert!(!String::from_utf8_lossy(&out.stdout).contains(&values[0].expose()[..100]));
+    }
 }
