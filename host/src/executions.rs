@@ -376,13 +376,17 @@ fn drop_record(st: &mut QueueState, project: &str, row: &ExecutionRow) {
 #[derive(Default)]
 struct Maskers {
     built: HashMap<VersionKey, (Vec<SecretValue>, Arc<Masker>)>,
+    /// The memory the maskers kept hold, in bytes.
+    bytes: usize,
 }
 
 /// (project, package, version).
 type VersionKey = (String, String, i64);
 
-/// The most maskers kept; past it, the cache starts again.
+/// The most maskers kept, and the most memory they may hold together; past either, the cache
+/// starts again (a masker of the largest set of values holds some tens of MiB).
 const MASKERS: usize = 256;
+const MASKER_BYTES: usize = 256 << 20;
 
 impl Maskers {
     fn get(&mut self, row: &ExecutionRow, values: &[SecretValue]) -> Arc<Masker> {
@@ -396,11 +400,16 @@ impl Maskers {
         {
             return masker.clone();
         }
-        if self.built.len() >= MASKERS {
-            self.built.clear();
-        }
         let masker = Arc::new(Masker::new(values));
-        self.built.insert(key, (values.to_vec(), masker.clone()));
+        let size = masker.memory();
+        if self.built.len() >= MASKERS || self.bytes + size > MASKER_BYTES {
+            self.built.clear();
+            self.bytes = 0;
+        }
+        if let Some((_, old)) = self.built.insert(key, (values.to_vec(), masker.clone())) {
+            self.bytes = self.bytes.saturating_sub(old.memory());
+        }
+        self.bytes += size;
         masker
     }
 }

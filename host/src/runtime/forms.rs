@@ -437,6 +437,11 @@ impl Finder {
         })
     }
 
+    /// The heap memory the automaton holds, in bytes.
+    pub fn memory(&self) -> usize {
+        self.nfa.memory_usage()
+    }
+
     /// The longest pattern, whitespace not counted.
     pub fn longest(&self) -> usize {
         self.longest

@@ -116,6 +116,14 @@ impl Masker {
         }
     }
 
+    /// The heap memory it holds, in bytes (what a cache of maskers counts).
+    pub fn memory(&self) -> usize {
+        match self {
+            Masker::Finder(f) => f.memory(),
+            Masker::Nothing | Masker::TooMuch => 0,
+        }
+    }
+
     /// `text` with every form of every value replaced by `***` (a recorded request path).
     pub fn text(&self, text: &str) -> String {
         match self {
