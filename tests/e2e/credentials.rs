@@ -24,7 +24,8 @@ struct Received {
 /// header raw and base64-encoded in response headers; `/redirect` sends the caller to
 /// `https://127.0.0.1:PORT/landing`. As stock servers and careless APIs do, whatever the
 /// request asked for: `/gzip`, `/deflate`, `/br` and `/zstd` answer the echo compressed;
-/// `/range` answers 206 with three bytes of the `authorization` header; `/form?f=NAME` echoes
+/// `/range` answers 206 with three bytes of the `authorization` header; `/compress` echoes it
+/// in a content coding nobody decodes; `/form?f=NAME` echoes
 /// it in the encoding [`encode_form`] names; `/store` keeps it and `/stored` answers with the
 /// one kept last (on a later request, which carries none). Anything else answers `ok`. A
 /// request whose body cannot be read whole is not recorded.
@@ -173,6 +174,11 @@ async fn answer(
             out.extend(encode_form(form, &auth));
             out.extend_from_slice(b" end");
             out
+        }
+        "/compress" => {
+            // A coding nobody decodes any more (LZW): the body passes for text.
+            response = response.header("content-encoding", "compress");
+            format!("echo {auth}").into_bytes()
         }
         "/store" => b"stored".to_vec(),
         "/stored" => {
@@ -965,6 +971,23 @@ async fn compressed_partial_encoded_and_stored_echoes_never_reach_the_guest() {
             .as_str()
             .unwrap()
             .contains("partial response"),
+        "{record}"
+    );
+
+    // A coding the host cannot undo is refused, not passed through.
+    let (got, id) = call(&server, &plain("/compress", "bearer", "")).await;
+    assert!(
+        got["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("HttpResponseContentCoding"),
+        "{got}"
+    );
+    let record = server.execution("acme", &id).await;
+    let refused = &record["credentials"]["refused"][0];
+    assert_eq!(refused["kind"], "response", "{record}");
+    assert!(
+        refused["reason"].as_str().unwrap().contains("\"compress\""),
         "{record}"
     );
 
