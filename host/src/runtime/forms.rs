@@ -447,6 +447,12 @@ impl Finder {
         self.longest
     }
 
+    /// The most stream bytes one occurrence can span, whitespace between its characters
+    /// included.
+    pub fn reach(&self) -> usize {
+        self.longest.saturating_mul(self.gap_limit + 1)
+    }
+
     /// A cursor at the start of a stream.
     pub fn cursor(&self) -> Cursor {
         Cursor {

@@ -21,7 +21,7 @@
 //!   execution that read more secret material has its output withheld ([`WITHHELD`]), never
 //!   stored unmasked. Masking runs on the record writer's thread, not on a data-plane worker.
 
-use super::forms::{Finder, MAX_GAP, Patterns, TooMuch};
+use super::forms::{Finder, Patterns, TooMuch};
 use super::output::{Captured, Stream};
 use crate::secrets::SecretValue;
 
@@ -230,7 +230,7 @@ pub fn mask_with(captured: &Captured, masker: &Masker) -> Masked {
     let global = covered(&global);
     // A cut stream keeps everything but a tail that depends only on the values read.
     // A match may span whitespace: the longest form's reach, blanks included.
-    let longest = finder.map_or(0, |f| f.longest() * (MAX_GAP + 1));
+    let longest = finder.map_or(0, |f| f.reach());
     let tail = TAIL_MIN.max(longest);
     let mut out = [Vec::new(), Vec::new()];
     for s in [Stream::Stdout as usize, Stream::Stderr as usize] {
