@@ -106,18 +106,21 @@ if [ -n "${INSTR:-}" ]; then
     command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind; }
     step "instructions per request of the whole server (callgrind), $N requests per case"
     # The components are compiled already (the restart loads them from the data directory),
-    # so valgrind runs only the requests' code.
+    # so valgrind runs only the requests' code. A small instance pool: valgrind cannot reserve
+    # the default pool's address space.
+    export EDGEWARD_MAX_INSTANCES=8
     for name in package package+token user; do
-        start valgrind --tool=callgrind --callgrind-out-file="$OUT/cg.$name" --collect-atstart=no
+        start valgrind --tool=callgrind --callgrind-out-file="$OUT/cg.$name" \
+            --collect-atstart=no
         IFS='|' read -r name token url <<< "$(printf '%s\n' "${CASES[@]}" | grep "^$name|")"
         # Warm up uncounted, then count N requests.
         for _ in $(seq 1 20); do curl -s ${token:+-H "Authorization: Bearer $token"} "$url" > /dev/null; done
         callgrind_control -i on "$EW_PID" > /dev/null
         for _ in $(seq 1 "$N"); do curl -s ${token:+-H "Authorization: Bearer $token"} "$url" > /dev/null; done
         callgrind_control -i off "$EW_PID" > /dev/null
-        callgrind_control -d "$EW_PID" > /dev/null
         kill "$EW_PID"; wait "$EW_PID" 2>/dev/null || true
-        total=$(cat "$OUT"/cg."$name"* 2>/dev/null | sed -n 's/^summary: \([0-9]*\).*/\1/p' | awk '{s += $1} END {print s}')
+        # What was collected while instrumentation was on (valgrind's summary at exit).
+        total=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$OUT/ew.log" | tail -1)
         printf '%s\tinstr\t%s\n' "$name" "$((total / N))" | tee -a "$OUT/instr.tsv" >&2
     done
 fi

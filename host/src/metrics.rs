@@ -13,7 +13,8 @@
 //! | `edgeward_secret_cache_hits_total`, `edgeward_secret_cache_misses_total` | counter | |
 //! | `edgeward_secret_backend_seconds` | histogram | |
 //! | `edgeward_secret_backend_errors_total` | counter | |
-//! | `edgeward_record_queue` | gauge | |
+//! | `edgeward_record_queue`, `edgeward_record_queue_bytes` | gauge | |
+//! | `edgeward_records_dropped_total` | counter | `project` |
 //! | `edgeward_open_connections` | gauge | `listener` (`data_plane`, `api`) |
 //! | `edgeward_packages_serving` | gauge | |
 
@@ -70,7 +71,15 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         ),
         (
             "edgeward_record_queue",
-            "Execution records queued or being written.",
+            "Execution records queued, or being masked and written.",
+        ),
+        (
+            "edgeward_record_queue_bytes",
+            "Bytes of execution records queued, or being masked and written.",
+        ),
+        (
+            "edgeward_records_dropped_total",
+            "Execution records dropped because their project's queue was full, by project.",
         ),
         (
             "edgeward_open_connections",
@@ -173,7 +182,9 @@ pub fn render(handle: &PrometheusHandle, app: &crate::app::App) -> String {
             .set(in_use as f64);
         metrics::gauge!("edgeward_instance_slots", "package" => label).set(slots as f64);
     }
-    metrics::gauge!("edgeward_record_queue").set(app.recorder.pending() as f64);
+    let (records, bytes) = app.recorder.queued();
+    metrics::gauge!("edgeward_record_queue").set(records as f64);
+    metrics::gauge!("edgeward_record_queue_bytes").set(bytes as f64);
     for (open, listener) in OPEN_CONNECTIONS.iter().zip(["data_plane", "api"]) {
         metrics::gauge!("edgeward_open_connections", "listener" => listener)
             .set(open.load(Ordering::Relaxed) as f64);

@@ -354,8 +354,15 @@ async fn a_tenant_spinning_on_the_cpu_leaves_other_projects_answered_promptly() 
     server.deploy("other/hello", "hello").await;
     let hello = format!("{}/other/hello/", server.listen);
     let client = crate::harness::http();
+    // Two clients: one keep-alive connection, and a new connection per request (what a
+    // client without a warm connection to the right worker sees: the accept waits too).
+    let fresh = crate::harness::http_builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
     latencies(&client, &hello, 10).await;
     let unloaded = latencies(&client, &hello, 200).await;
+    let unloaded_fresh = latencies(&fresh, &hello, 200).await;
 
     // Sixty-four guests that never stop computing, each until its time limit of 8 s.
     let data = server.listen.trim_start_matches("http://").to_string();
@@ -394,6 +401,7 @@ async fn a_tenant_spinning_on_the_cpu_leaves_other_projects_answered_promptly() 
         }
     }
     let loaded = latencies(&client, &hello, 200).await;
+    let loaded_fresh = latencies(&fresh, &hello, 200).await;
     let window = started.elapsed();
 
     // The positive control: every spinner computed until its time limit, which had not come
@@ -418,23 +426,30 @@ async fn a_tenant_spinning_on_the_cpu_leaves_other_projects_answered_promptly() 
         "{timed_out} spinners computed to their limit"
     );
     let p99 = |v: &[Duration]| v[v.len() * 99 / 100];
-    eprintln!(
-        "hello p50/p99 unloaded {:?}/{:?}, beside {SPINNERS} spinners {:?}/{:?}",
-        unloaded[100],
-        p99(&unloaded),
-        loaded[100],
-        p99(&loaded)
-    );
-    // Twice the unloaded p99, with a floor of 10 ms: an unloaded p99 of 1 ms on loopback is
-    // within scheduler noise of two busy cores. Measured: about 2-4 ms against 1-2 ms; with
-    // no turns (`--cpu-slots 0`) seconds, and 20-30 ms with turns that never let a worker
-    // look at its sockets between them.
-    assert!(
-        p99(&loaded) < (p99(&unloaded) * 2).max(Duration::from_millis(10)),
-        "p99 {:?} beside the spinners, {:?} without",
-        p99(&loaded),
-        p99(&unloaded)
-    );
+    for (what, unloaded, loaded) in [
+        ("keep-alive", &unloaded, &loaded),
+        ("new connection each", &unloaded_fresh, &loaded_fresh),
+    ] {
+        eprintln!(
+            "hello ({what}) p50/p99 unloaded {:?}/{:?}, beside {SPINNERS} spinners {:?}/{:?}",
+            unloaded[100],
+            p99(unloaded),
+            loaded[100],
+            p99(loaded)
+        );
+        // Measured on two cores shared with other tests (December 2026): keep-alive p99
+        // 2.0-5.5 ms against 0.5-1.14 ms unloaded; a new connection each 6.9-9.9 ms against
+        // 0.8-4.0 ms (2 to about 11 times); the issue's own pass 15-23 ms against 2-5 ms.
+        // Without turns (`--cpu-slots 0`), seconds. So the bound is eight times the unloaded
+        // p99, with a floor of 25 ms for loopback noise: a guard against losing the turns,
+        // not a latency promise.
+        assert!(
+            p99(loaded) < (p99(unloaded) * 8).max(Duration::from_millis(25)),
+            "{what}: p99 {:?} beside the spinners, {:?} without",
+            p99(loaded),
+            p99(unloaded)
+        );
+    }
 }
 
 #[tokio::test]
@@ -510,4 +525,143 @@ async fn execution_output_is_held_to_a_quota_per_project_across_its_packages() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+/// The value of the sample `name` (with its labels, as Prometheus prints them) in `text`.
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn a_project_flooding_the_record_writer_loses_its_own_records_never_anothers() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+    let server = Server::start_with(Options {
+        extra_args: [
+            "--record-queue-per-project",
+            "4",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ]
+        .map(String::from)
+        .to_vec(),
+        ..Options::default()
+    })
+    .await;
+    let metrics = server
+        .stdout_lines()
+        .iter()
+        .find_map(|l| l.strip_prefix("listening: metrics ").map(str::to_string))
+        .unwrap();
+    server.deploy("flood/big", "secrets").await;
+    server.deploy("quiet/hello", "hello").await;
+    // Large secrets, every one revealed and printed (64 KiB of output) by each flooding
+    // request: the most expensive records to mask (a scaled-down form of the issue's 33).
+    let mut seed = 0x2700_u64;
+    for i in 0..3 {
+        let value: String = (0..20_000)
+            .map(|_| {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[(seed >> 33) as usize % 36])
+            })
+            .collect();
+        server.plant_value(&value);
+        server
+            .put_secret(
+                &format!("/v1/projects/flood/secrets/S{i}"),
+                serde_json::json!(value),
+            )
+            .await;
+    }
+    // Eight flooding clients, at most 800 requests in all (under the 1000 records a package
+    // keeps), for at most four seconds; beside them, one quiet client of another project.
+    let sent = Arc::new(AtomicUsize::new(0));
+    let until = Instant::now() + Duration::from_secs(4);
+    let flood: Vec<_> = (0..8)
+        .map(|_| {
+            let (sent, url) = (
+                sent.clone(),
+                format!("{}/flood/big/?names=S0,S1,S2&print=1", server.listen),
+            );
+            tokio::spawn(async move {
+                let client = crate::harness::http();
+                while Instant::now() < until && sent.fetch_add(1, Ordering::SeqCst) < 800 {
+                    let r = client.get(&url).send().await.unwrap();
+                    assert_eq!(r.status(), 200);
+                    r.bytes().await.unwrap();
+                }
+                sent.fetch_sub(1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    let client = crate::harness::http();
+    let mut quiet = Vec::new();
+    while Instant::now() < until {
+        let r = client
+            .get(format!("{}/quiet/hello/", server.listen))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let id = r.headers()["x-edgeward-execution-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        r.bytes().await.unwrap();
+        // Each quiet record is written during the flood (bounded wait); how long it took is
+        // reported, not asserted.
+        let answered = Instant::now();
+        server.execution("quiet", &id).await;
+        quiet.push(answered.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for f in flood {
+        f.await.unwrap();
+    }
+    let sent = sent.load(Ordering::SeqCst);
+    // Every flooding execution is either written or counted as dropped, once the writer is
+    // done (waited for, bounded).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (written, dropped, text) = loop {
+        let text = crate::harness::http_get(format!("{metrics}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let (_, list) = server
+            .json(Method::GET, "/v1/projects/flood/executions?limit=1000")
+            .await;
+        let written = list["executions"].as_array().unwrap().len();
+        let dropped = metric(&text, "edgeward_records_dropped_total{project=\"flood\"}")
+            .unwrap_or(0.0) as usize;
+        if written + dropped >= sent || Instant::now() > deadline {
+            break (written, dropped, text);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    quiet.sort();
+    eprintln!(
+        "flood: {sent} sent, {written} written, {dropped} dropped; quiet: {} records, \
+         written within {:?} (median) and {:?} (worst) of their answer",
+        quiet.len(),
+        quiet[quiet.len() / 2],
+        quiet[quiet.len() - 1]
+    );
+    assert_eq!(written + dropped, sent, "{text}");
+    assert!(!quiet.is_empty());
+    assert_eq!(
+        metric(&text, "edgeward_records_dropped_total{project=\"quiet\"}"),
+        None,
+        "a quiet record was dropped: {text}"
+    );
+    assert!(
+        metric(&text, "edgeward_record_queue").is_some(),
+        "the queue gauge: {text}"
+    );
 }

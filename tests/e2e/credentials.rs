@@ -22,8 +22,13 @@ struct Received {
 /// A loopback HTTPS server for `localhost` and `127.0.0.1`, with a CA made for this run.
 /// `/echo` answers with the request (headers and body) in its body, and the `authorization`
 /// header raw and base64-encoded in response headers; `/redirect` sends the caller to
-/// `https://127.0.0.1:PORT/landing`; anything else answers `ok`. A request whose body cannot
-/// be read whole is not recorded.
+/// `https://127.0.0.1:PORT/landing`. As stock servers and careless APIs do, whatever the
+/// request asked for: `/gzip`, `/deflate`, `/br` and `/zstd` answer the echo compressed;
+/// `/range` answers 206 with three bytes of the `authorization` header; `/compress` echoes it
+/// in a content coding nobody decodes; `/form?f=NAME` echoes
+/// it in the encoding [`encode_form`] names; `/store` keeps it and `/stored` answers with the
+/// one kept last (on a later request, which carries none). Anything else answers `ok`. A
+/// request whose body cannot be read whole is not recorded.
 struct TlsUpstream {
     port: u16,
     ca_pem: String,
@@ -138,7 +143,8 @@ async fn answer(
         .map(|v| v.to_str().unwrap_or_default().to_string())
         .unwrap_or_default();
     let mut response = hyper::Response::builder();
-    let text = match parts.uri.path() {
+    let query = parts.uri.query().unwrap_or_default().to_string();
+    let text: Vec<u8> = match parts.uri.path() {
         "/echo" => {
             response = response
                 .header("x-echo-authorization", auth.clone())
@@ -146,19 +152,223 @@ async fn answer(
                     "x-echo-b64",
                     base64::engine::general_purpose::STANDARD.encode(&auth),
                 );
-            json!({ "headers": headers, "body": body, "auth": auth }).to_string()
+            json!({ "headers": headers, "body": body, "auth": auth })
+                .to_string()
+                .into_bytes()
+        }
+        coding @ ("/gzip" | "/deflate" | "/br" | "/zstd") => {
+            let coding = &coding[1..];
+            response = response.header("content-encoding", coding);
+            let text = json!({ "auth": auth, "headers": headers }).to_string();
+            compress(coding, text.as_bytes()).await
+        }
+        "/range" => {
+            response = response
+                .status(206)
+                .header("content-range", format!("bytes 7-9/{}", auth.len()));
+            auth.as_bytes().get(7..10).unwrap_or_default().to_vec()
+        }
+        "/form" => {
+            let form = query.strip_prefix("f=").unwrap_or_default();
+            let mut out = b"echo: ".to_vec();
+            out.extend(encode_form(form, &auth));
+            out.extend_from_slice(b" end");
+            out
+        }
+        "/compress" => {
+            // A coding nobody decodes any more (LZW): the body passes for text.
+            response = response.header("content-encoding", "compress");
+            format!("echo {auth}").into_bytes()
+        }
+        "/store" => b"stored".to_vec(),
+        "/stored" => {
+            let kept = log
+                .lock()
+                .unwrap()
+                .iter()
+                .rev()
+                .find(|r| r.path == "/store")
+                .and_then(|r| {
+                    r.headers
+                        .iter()
+                        .find(|(k, _)| k == "authorization")
+                        .map(|(_, v)| v.clone())
+                })
+                .unwrap_or_default();
+            json!({ "kept": kept }).to_string().into_bytes()
         }
         "/redirect" => {
             response = response
                 .status(302)
                 .header("location", format!("https://127.0.0.1:{port}/landing"));
-            String::new()
+            Vec::new()
         }
-        _ => "ok".into(),
+        _ => b"ok".to_vec(),
     };
     response
         .body(http_body_util::Full::new(text.into()))
         .unwrap()
+}
+
+/// `data` compressed in HTTP content coding `coding`.
+async fn compress(coding: &str, data: &[u8]) -> Vec<u8> {
+    use async_compression::tokio::bufread::{BrotliEncoder, GzipEncoder, ZlibEncoder, ZstdEncoder};
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    match coding {
+        "gzip" => GzipEncoder::new(data).read_to_end(&mut out).await,
+        "deflate" => ZlibEncoder::new(data).read_to_end(&mut out).await,
+        "br" => BrotliEncoder::new(data).read_to_end(&mut out).await,
+        _ => ZstdEncoder::new(data).read_to_end(&mut out).await,
+    }
+    .unwrap();
+    out
+}
+
+/// The encodings the upstream echoes a value in (written here, apart from the host's list
+/// in host/src/runtime/forms.rs, the way servers and libraries write them).
+const FORMS: &[&str] = &[
+    "json",
+    "json-slash",
+    "json-u",
+    "debug",
+    "percent-lower",
+    "percent-upper",
+    "plus",
+    "hex-lower",
+    "hex-upper",
+    "base64-lines",
+    "base64-spaced",
+    "base64url",
+    "html-decimal",
+    "html-hex",
+    "utf16le",
+    "utf16be",
+    "lower",
+    "upper",
+];
+
+/// `text` in encoding `form` (one of [`FORMS`]).
+fn encode_form(form: &str, text: &str) -> Vec<u8> {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+    let b = text.as_bytes();
+    match form {
+        "json" => serde_json::to_string(text).unwrap().into_bytes(),
+        "json-slash" => serde_json::to_string(text)
+            .unwrap()
+            .replace('/', "\\/")
+            .into_bytes(),
+        "json-u" => text
+            .chars()
+            .map(|c| match c {
+                '<' | '>' | '&' => format!("\\u{:04X}", c as u32),
+                '"' => "\\\"".into(),
+                c => c.to_string(),
+            })
+            .collect::<String>()
+            .into_bytes(),
+        "debug" => format!("{text:?}").into_bytes(),
+        "percent-lower" => b
+            .iter()
+            .map(|x| format!("%{x:02x}"))
+            .collect::<String>()
+            .into_bytes(),
+        "percent-upper" => b
+            .iter()
+            .map(|&x| {
+                if x.is_ascii_alphanumeric() {
+                    (x as char).to_string()
+                } else {
+                    format!("%{x:02X}")
+                }
+            })
+            .collect::<String>()
+            .into_bytes(),
+        "plus" => b
+            .iter()
+            .map(|&x| match x {
+                b' ' => "+".to_string(),
+                x if x.is_ascii_alphanumeric() || b"*-._".contains(&x) => (x as char).to_string(),
+                x => format!("%{x:02X}"),
+            })
+            .collect::<String>()
+            .into_bytes(),
+        "hex-lower" => b
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<String>()
+            .into_bytes(),
+        "hex-upper" => b
+            .iter()
+            .map(|x| format!("{x:02X}"))
+            .collect::<String>()
+            .into_bytes(),
+        "base64-lines" => STANDARD
+            .encode(b)
+            .as_bytes()
+            .chunks(16)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect::<Vec<_>>()
+            .join("\r\n")
+            .into_bytes(),
+        "base64-spaced" => STANDARD
+            .encode(b)
+            .chars()
+            .map(|c| format!("{c} "))
+            .collect::<String>()
+            .into_bytes(),
+        "base64url" => URL_SAFE.encode(b).into_bytes(),
+        "html-decimal" => text
+            .chars()
+            .map(|c| format!("&#{};", c as u32))
+            .collect::<String>()
+            .into_bytes(),
+        "html-hex" => text
+            .chars()
+            .map(|c| format!("&#X{:X};", c as u32))
+            .collect::<String>()
+            .into_bytes(),
+        "utf16le" => text.encode_utf16().flat_map(u16::to_le_bytes).collect(),
+        "utf16be" => text.encode_utf16().flat_map(u16::to_be_bytes).collect(),
+        "lower" => text.to_lowercase().into_bytes(),
+        "upper" => text.to_uppercase().into_bytes(),
+        other => panic!("no form {other}"),
+    }
+}
+
+/// Whether `body` holds `needle`, whitespace and ASCII case aside.
+fn holds(body: &[u8], needle: &[u8]) -> bool {
+    let norm = |b: &[u8]| -> Vec<u8> {
+        b.iter()
+            .filter(|c| !c.is_ascii_whitespace())
+            .map(u8::to_ascii_lowercase)
+            .collect()
+    };
+    let (body, needle) = (norm(body), norm(needle));
+    !needle.is_empty() && body.windows(needle.len()).any(|w| w == needle.as_slice())
+}
+
+/// The part of `form` of `Bearer {value}` that depends on the value alone: the whole of the
+/// value's own encoding, or, for base64, the characters inside the header's encoding that
+/// no other byte touches.
+fn value_part(form: &str, value: &str) -> Vec<u8> {
+    if form.starts_with("base64") {
+        let whole =
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(format!("Bearer {value}"));
+        let first = (8 * 7usize).div_ceil(6);
+        let last = 8 * (7 + value.len()) / 6;
+        let part = whole[first..last].to_string();
+        if form == "base64url" {
+            return part.replace('+', "-").replace('/', "_").into_bytes();
+        }
+        return part.into_bytes();
+    }
+    let whole = encode_form(form, value);
+    match form {
+        // Without the quotes.
+        "json" | "json-slash" | "debug" => whole[1..whole.len() - 1].to_vec(),
+        _ => whole,
+    }
 }
 
 /// The rolling hash the plain guest searches its memory with (examples/plain-credential).
@@ -655,4 +865,225 @@ fn an_unreadable_outbound_ca_stops_the_server_with_the_reason() {
         assert!(!out.status.success(), "{stderr}");
         assert!(stderr.contains(reason), "{stderr}");
     }
+}
+
+/// The plain guest's answer: its JSON and the body it read, byte for byte.
+fn body_read(got: &Value) -> Vec<u8> {
+    hex::decode(got["body_hex"].as_str().unwrap_or_default()).unwrap()
+}
+
+#[tokio::test]
+async fn compressed_partial_encoded_and_stored_echoes_never_reach_the_guest() {
+    let upstream = TlsUpstream::start().await;
+    let port = upstream.port;
+    let (server, _dir) = server_for(&upstream).await;
+    server
+        .deploy_with(
+            "acme/plain",
+            "plain-credential",
+            &manifest(port, "[env]\nKEY = \"credential:STRIPE_KEY\""),
+        )
+        .await;
+    server
+        .deploy_with("acme/sdk", "credentials", &manifest(port, ""))
+        .await;
+    // Characters that every encoding writes differently.
+    let value = format!("sk_live_A/b+c&d<e>'q={}", unique("f"));
+    server.plant_value(&value);
+    server
+        .put_secret("/v1/projects/acme/secrets/STRIPE_KEY", json!(value))
+        .await;
+    let scan = format!("{}:{:x}", value.len(), rolling_hash(value.as_bytes()));
+    let base = format!("https://localhost:{port}");
+    let plain = |path: &str, put: &str, hdr: &str| {
+        format!("/acme/plain/?url={base}{path}&put={put}&hdr={hdr}&scan={scan}")
+    };
+    let last_sent = |path: &str| {
+        upstream
+            .received()
+            .into_iter()
+            .rev()
+            .find(|r| r.path.starts_with(path))
+            .unwrap()
+    };
+    let header = |r: &Received, name: &str| {
+        r.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+
+    // The control: a plain echo comes back redacted, and the memory search works.
+    let (got, _) = call(&server, &plain("/echo", "bearer", "")).await;
+    assert_eq!(got["status"], 200, "{got}");
+    assert_eq!(got["found_control"], true, "{got}");
+    assert_eq!(got["found_value"], false, "{got}");
+    assert!(holds(&body_read(&got), b"[REDACTED]"), "{got}");
+
+    // Compressed answers, whatever the request asked for: the guest reads them decoded and
+    // redacted. The upstream was asked for identity, whatever the guest asked for.
+    for coding in ["gzip", "deflate", "br", "zstd"] {
+        let (got, _) = call(
+            &server,
+            &plain(
+                &format!("/{coding}"),
+                "bearer",
+                &format!("accept-encoding:{coding}"),
+            ),
+        )
+        .await;
+        assert_eq!(got["status"], 200, "{coding}: {got}");
+        let body = body_read(&got);
+        let text: Value = serde_json::from_slice(&body)
+            .unwrap_or_else(|_| panic!("{coding}: not decoded: {got}"));
+        assert_eq!(text["auth"], "Bearer [REDACTED]", "{coding}: {text}");
+        assert!(!holds(&body, value.as_bytes()), "{coding}");
+        assert_eq!(
+            got["found_value"], false,
+            "{coding}: the value is in guest memory"
+        );
+        assert_eq!(
+            header(&last_sent(&format!("/{coding}")), "accept-encoding").as_deref(),
+            Some("identity"),
+            "{coding}"
+        );
+    }
+
+    // A range is not asked for, and a partial answer is refused (and recorded).
+    let (got, id) = call(
+        &server,
+        &plain("/range", "bearer", "range:bytes=7-9;if-range:x"),
+    )
+    .await;
+    assert!(denied(&got), "{got}");
+    let sent = last_sent("/range");
+    assert!(
+        header(&sent, "range").is_none() && header(&sent, "if-range").is_none(),
+        "{:?}",
+        sent.headers
+    );
+    let record = server.execution("acme", &id).await;
+    let refused = &record["credentials"]["refused"][0];
+    assert_eq!(refused["secret"], "*", "{record}");
+    assert_eq!(refused["kind"], "response", "{record}");
+    assert!(
+        refused["reason"]
+            .as_str()
+            .unwrap()
+            .contains("partial response"),
+        "{record}"
+    );
+
+    // A coding the host cannot undo is refused, not passed through.
+    let (got, id) = call(&server, &plain("/compress", "bearer", "")).await;
+    assert!(
+        got["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("HttpResponseContentCoding"),
+        "{got}"
+    );
+    let record = server.execution("acme", &id).await;
+    let refused = &record["credentials"]["refused"][0];
+    assert_eq!(refused["kind"], "response", "{record}");
+    assert!(
+        refused["reason"].as_str().unwrap().contains("\"compress\""),
+        "{record}"
+    );
+
+    // Every echo form: none of the value's bytes come back in it.
+    for form in FORMS {
+        let (got, _) = call(&server, &plain(&format!("/form?f={form}"), "bearer", "")).await;
+        assert_eq!(got["status"], 200, "{form}: {got}");
+        let body = body_read(&got);
+        let part = value_part(form, &value);
+        // The control: the upstream did echo it (in the unredacted form the test computes).
+        assert!(
+            holds(&encode_form(form, &format!("Bearer {value}")), &part),
+            "{form}: the test's own encoding"
+        );
+        assert!(
+            !holds(&body, &part),
+            "{form}: the value came back: {}",
+            String::from_utf8_lossy(&body)
+        );
+        assert!(
+            holds(&body, b"[REDACTED]"),
+            "{form}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        assert_eq!(got["found_value"], false, "{form}");
+    }
+
+    // A key the upstream stored and returns on a later request that carries none.
+    let (got, _) = call(&server, &plain("/store", "bearer", "")).await;
+    assert_eq!(got["status"], 200, "{got}");
+    let (got, _) = call(&server, &plain("/stored", "none", "")).await;
+    let body = body_read(&got);
+    assert!(!holds(&body, value.as_bytes()), "{got}");
+    assert!(holds(&body, b"Bearer [REDACTED]"), "{got}");
+    assert_eq!(got["found_value"], false, "{got}");
+
+    // Burning the guest's secret-lookup budget first (with the cache cold: the same value
+    // written again) does not switch redaction off.
+    server
+        .put_secret("/v1/projects/acme/secrets/STRIPE_KEY", json!(value))
+        .await;
+    let (got, _) = call(&server, &format!("/acme/sdk/?burn=60&url={base}/stored")).await;
+    assert!(
+        got["lookups_refused"].as_u64().unwrap() > 0,
+        "the budget was not spent: {got}"
+    );
+    assert_eq!(got["status"], 200, "{got}");
+    let text = got.to_string();
+    assert!(!text.contains(&value), "{text}");
+    assert!(text.contains("Bearer [REDACTED]"), "{text}");
+}
+
+#[tokio::test]
+async fn an_execution_whose_credentials_cannot_be_resolved_gets_no_response() {
+    let upstream = TlsUpstream::start().await;
+    let port = upstream.port;
+    let (server, _dir) = server_for(&upstream).await;
+    let ghost = format!(
+        "[[outbound.credentials]]\nsecret = \"GHOST_KEY\"\nhosts = [\"localhost:{port}\"]\n\
+         header = \"x-ghost\"\n"
+    );
+    let text = manifest(port, "[env]\nKEY = \"credential:STRIPE_KEY\"") + &ghost;
+    server
+        .deploy_with("acme/ghost", "plain-credential", &text)
+        .await;
+    let value = format!("sk_live_{}", unique("g"));
+    server.plant_value(&value);
+    server
+        .put_secret("/v1/projects/acme/secrets/STRIPE_KEY", json!(value))
+        .await;
+    // GHOST_KEY is in no scope: not even a request without a credential goes, since its
+    // answer could hold a value redaction does not know.
+    for put in ["bearer", "none"] {
+        let (got, id) = call(
+            &server,
+            &format!("/acme/ghost/?url=https://localhost:{port}/stored&put={put}"),
+        )
+        .await;
+        assert!(
+            got["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("GHOST_KEY"),
+            "{put}: {got}"
+        );
+        let record = server.execution("acme", &id).await;
+        let refused = &record["credentials"]["refused"][0];
+        assert_eq!(refused["secret"], "GHOST_KEY", "{record}");
+        assert_eq!(refused["kind"], "unresolved", "{record}");
+        assert!(
+            refused["reason"]
+                .as_str()
+                .unwrap()
+                .contains("could not be resolved"),
+            "{record}"
+        );
+    }
+    assert!(upstream.received().is_empty(), "a request went out");
 }

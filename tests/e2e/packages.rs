@@ -368,6 +368,9 @@ async fn the_api_wants_a_valid_token() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // Liveness, and nothing about what this host serves: anyone may ask.
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({ "status": "ok" }));
     let (status, body) = server.json(Method::GET, "/v1/nope").await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),

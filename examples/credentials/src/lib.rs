@@ -4,6 +4,8 @@
 //! `?url=U&credential=NAME[&method=M][&body=B]`: the request, answered as JSON with the
 //! upstream's status, headers and body (or the error). `?readback=NAME&url=U`: attaches the
 //! credential to a request it does not send and answers with what the header reads back as.
+//! `&burn=N` first makes N lookups of secrets that do not exist (`lookups_refused`: how many
+//! failed), as a guest spending its backend budget would.
 
 use edgeward_sdk::bindings::edgeward::platform::credentials;
 use edgeward_sdk::bindings::wasi::http::types::{Fields, OutgoingRequest};
@@ -29,6 +31,16 @@ fn handle(req: Request) -> Response {
         });
         return Response::json(200, answer.to_string());
     }
+    // `?burn=N`: first N lookups of names no scope holds, spending this execution's
+    // secret-backend budget (redaction must not depend on it).
+    let burned = req
+        .query_param("burn")
+        .and_then(|n| n.parse::<u32>().ok())
+        .map(|n| {
+            (0..n)
+                .filter(|i| edgeward_sdk::secrets::get(&format!("BURN_{i}")).is_err())
+                .count()
+        });
     let url = req.query_param("url").unwrap_or_default();
     let method = req.query_param("method").unwrap_or_else(|| "GET".into());
     let mut outgoing = Outgoing::new(&method, &url);
@@ -48,6 +60,10 @@ fn handle(req: Request) -> Response {
         }),
         Err(e) => json!({ "error": e }),
     };
+    let mut answer = answer;
+    if let Some(n) = burned {
+        answer["lookups_refused"] = json!(n);
+    }
     Response::json(200, answer.to_string())
 }
 

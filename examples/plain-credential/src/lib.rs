@@ -6,9 +6,11 @@
 //! `?url=U&put=WHERE[&scan=LEN:HASH]` sends one request with the placeholder `WHERE`:
 //! `bearer` (`authorization: Bearer $KEY`), `alone` (`authorization: $KEY`), `other-header`
 //! (`x-api-key: $KEY`), `header-name` (a header named `$KEY`), `body` (POST body), `url` (in
-//! the query). With `scan`, it then searches its whole linear memory for a window of `LEN`
-//! bytes whose rolling hash is `HASH` (so the value itself is never handed to it), and for a
-//! window of the response it read (a control: the search must find that). Answers JSON.
+//! the query), anything else (none). `hdr=name:value;…` adds headers of its own. With `scan`,
+//! it then searches its whole linear memory for a window of `LEN` bytes whose rolling hash is
+//! `HASH` (so the value itself is never handed to it), and for a window of the response it
+//! read (a control: the search must find that). Answers JSON, with the body read as text and
+//! in hex.
 
 #![allow(unsafe_code)]
 
@@ -92,7 +94,7 @@ fn json_string(s: &str) -> String {
 }
 
 /// Sends the request; `(status, body)` or the error code.
-fn send(url: &str, put: &str, key: &str) -> Result<(u16, Vec<u8>), String> {
+fn send(url: &str, put: &str, key: &str, extra: &str) -> Result<(u16, Vec<u8>), String> {
     let rest = url.strip_prefix("https://").ok_or("https URLs only")?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
@@ -109,6 +111,12 @@ fn send(url: &str, put: &str, key: &str) -> Result<(u16, Vec<u8>), String> {
         "body" => body = format!("{{\"api_key\":\"{key}\"}}").into_bytes(),
         "url" => path = format!("{path}?api_key={key}"),
         _ => {}
+    }
+    // `hdr=name:value;name:value`: headers of the guest's own (`accept-encoding`, `range`).
+    for pair in extra.split(';').filter(|p| !p.is_empty()) {
+        if let Some((name, value)) = pair.split_once(':') {
+            headers.push((name.to_string(), value.as_bytes().to_vec()));
+        }
     }
     let fields = Fields::from_list(&headers).map_err(|e| format!("{e:?}"))?;
     let request = OutgoingRequest::new(fields);
@@ -161,10 +169,14 @@ impl Guest for Plain {
         let put = query_param(query, "put").unwrap_or_else(|| "bearer".into());
         let key = std::env::var("KEY").unwrap_or_default();
         let mut answer = String::from("{");
-        match send(&url, &put, &key) {
+        let extra = query_param(query, "hdr").unwrap_or_default();
+        match send(&url, &put, &key, &extra) {
             Ok((status, body)) => {
+                // The body exactly as read, in hex, as well: binary answers (compressed,
+                // UTF-16) are checked byte for byte.
+                let hex: String = body.iter().map(|b| format!("{b:02x}")).collect();
                 answer.push_str(&format!(
-                    "\"status\":{status},\"body\":{}",
+                    "\"status\":{status},\"body\":{},\"body_hex\":\"{hex}\"",
                     json_string(&String::from_utf8_lossy(&body))
                 ));
                 if let Some((len, want)) = query_param(query, "scan").and_then(|s| {

@@ -504,10 +504,11 @@ pub(crate) fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-async fn health(State(app): State<Arc<App>>) -> Json<model::Health> {
+/// Liveness and nothing more: anyone may ask, so it tells nothing about what this host serves
+/// (the counts are on the metrics listener, `edgeward_packages_serving`).
+async fn health() -> Json<model::Health> {
     Json(model::Health {
         status: "ok".into(),
-        packages_serving: app.packages.serving_count() as u64,
     })
 }
 

@@ -45,10 +45,8 @@ fn any_object() -> RefOr<Schema> {
 /// `GET /v1/health`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Health {
-    /// Always `ok`.
+    /// Always `ok`: the process is up. Nothing else, since anyone may ask.
     pub status: String,
-    /// Package versions this host serves.
-    pub packages_serving: u64,
 }
 
 /// Whether a part answers.

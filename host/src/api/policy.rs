@@ -202,7 +202,7 @@ pub async fn enforce(State(app): State<Arc<App>>, request: Request, next: Next) 
             detail = Some(format!(
                 "{suppressed} earlier anonymous failures from this address were not recorded \
                  (over {} a second)",
-                AnonymousFailures::PER_SECOND
+                ANONYMOUS_FAILURES.per_second()
             ));
         }
         let row = AuditRow {
@@ -248,41 +248,52 @@ pub fn audit_target(path: &str) -> String {
     target
 }
 
-/// Per client address: (second, records kept in it, records not kept since the last kept one).
-type FailureTable = std::collections::HashMap<Option<std::net::IpAddr>, (i64, u32, u64)>;
+/// Per key: (second, records kept in it, records not kept since the last kept one).
+type FoldTable<K> = std::collections::HashMap<K, (i64, u32, u64)>;
 
-/// A limit on audit records of anonymous failures (a missing or bad token, a bad wrapping
-/// token), per client address, so that unauthenticated traffic cannot grow the log without
-/// bound and one noisy client cannot hide another's attempts. What is over the limit is
-/// counted and the count written with that address's next record that is kept.
-pub struct AnonymousFailures {
-    /// Per address: (second, records kept in it, records not kept since the last kept one).
-    state: std::sync::Mutex<Option<FailureTable>>,
+/// A limit on audit records of one kind per key and second, so that a flood cannot grow the
+/// log without bound and one noisy key cannot hide another's records. What is over the limit
+/// is counted, and the count written with that key's next record that is kept: repeats fold
+/// into one row with a count.
+pub struct AuditLimit<K> {
+    state: std::sync::Mutex<Option<FoldTable<K>>>,
+    per_second: u32,
 }
 
-impl AnonymousFailures {
-    /// Records kept per second and address.
-    pub const PER_SECOND: u32 = 20;
-    /// Addresses tracked at once; past that the table starts again (a bound on memory).
-    const ADDRESSES: usize = 10_000;
+impl<K: std::hash::Hash + Eq> AuditLimit<K> {
+    /// Keys tracked at once; past that the table starts again (a bound on memory).
+    const KEYS: usize = 10_000;
 
-    /// `Some(suppressed so far)` if a record for `ip` may be written now, `None` if it is over
-    /// the limit.
-    pub fn admit(&self, ip: Option<std::net::IpAddr>, now_ms: i64) -> Option<u64> {
+    /// A limit of `per_second` records per key.
+    pub const fn new(per_second: u32) -> AuditLimit<K> {
+        AuditLimit {
+            state: std::sync::Mutex::new(None),
+            per_second,
+        }
+    }
+
+    /// Records kept per second and key.
+    pub fn per_second(&self) -> u32 {
+        self.per_second
+    }
+
+    /// `Some(suppressed so far)` if a record for `key` may be written now, `None` if it is
+    /// over the limit.
+    pub fn admit(&self, key: K, now_ms: i64) -> Option<u64> {
         let Ok(mut guard) = self.state.lock() else {
             return Some(0);
         };
         let table = guard.get_or_insert_with(std::collections::HashMap::new);
-        if table.len() >= Self::ADDRESSES && !table.contains_key(&ip) {
+        if table.len() >= Self::KEYS && !table.contains_key(&key) {
             table.clear();
         }
-        let s = table.entry(ip).or_insert((0, 0, 0));
+        let s = table.entry(key).or_insert((0, 0, 0));
         let second = now_ms / 1000;
         if s.0 != second {
             s.0 = second;
             s.1 = 0;
         }
-        if s.1 >= Self::PER_SECOND {
+        if s.1 >= self.per_second {
             s.2 += 1;
             return None;
         }
@@ -291,9 +302,9 @@ impl AnonymousFailures {
     }
 }
 
-static ANONYMOUS_FAILURES: AnonymousFailures = AnonymousFailures {
-    state: std::sync::Mutex::new(None),
-};
+/// Audit records of anonymous failures (a missing or bad token, a bad wrapping token), per
+/// client address: 20 a second.
+static ANONYMOUS_FAILURES: AuditLimit<Option<std::net::IpAddr>> = AuditLimit::new(20);
 
 /// Set on a response (as an extension) by a handler that returned a secret value, so the call
 /// is audited like a write.
@@ -500,6 +511,20 @@ async fn authorise(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_audit_limit_keeps_twenty_a_second_per_key_and_counts_the_rest_into_the_next() {
+        let limit: AuditLimit<&str> = AuditLimit::new(20);
+        let kept = (0..65)
+            .filter(|_| limit.admit("a", 1_000).is_some())
+            .count();
+        assert_eq!(kept, 20);
+        // Another key is not held back by the first one's flood.
+        assert_eq!(limit.admit("b", 1_500), Some(0));
+        // The next second's first record carries the count of those not kept.
+        assert_eq!(limit.admit("a", 2_000), Some(45));
+        assert_eq!(limit.admit("a", 2_001), Some(0));
+    }
 
     #[test]
     fn unknown_routes_fail_closed() {

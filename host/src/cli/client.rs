@@ -1339,10 +1339,19 @@ fn print_execution(e: &Execution) {
         }
     );
     for r in e.credentials.iter().flat_map(|c| &c.refused) {
-        println!(
-            "  refused | a request to {} with credential {}'s placeholder {}",
-            r.host, r.secret, r.reason
-        );
+        use crate::runtime::credentials::RefusalKind;
+        match r.kind {
+            RefusalKind::Placeholder => println!(
+                "  refused | a request to {} with credential {}'s placeholder {}",
+                r.host, r.secret, r.reason
+            ),
+            RefusalKind::Response => {
+                println!("  refused | a response from {}: {}", r.host, r.reason)
+            }
+            RefusalKind::Unresolved => {
+                println!("  refused | a request to {}: {}", r.host, r.reason)
+            }
+        }
     }
     if let Some(user) = &e.sealed_for {
         println!(

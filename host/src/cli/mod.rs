@@ -727,6 +727,14 @@ pub struct ServeArgs {
     /// Execution records kept per package.
     #[arg(long, env = "EDGEWARD_EXECUTIONS_PER_PACKAGE", default_value_t = 1000)]
     pub executions_per_package: u32,
+    /// Execution records one project may have waiting to be written; past it, its newest
+    /// are dropped (counted in `edgeward_records_dropped_total`), never another project's.
+    #[arg(
+        long,
+        env = "EDGEWARD_RECORD_QUEUE_PER_PROJECT",
+        default_value_t = 2000
+    )]
+    pub record_queue_per_project: usize,
     /// Execution records older than this many hours are dropped.
     #[arg(long, env = "EDGEWARD_EXECUTIONS_MAX_AGE_HOURS", default_value_t = 168)]
     pub executions_max_age_hours: u64,
@@ -852,6 +860,10 @@ impl ServeArgs {
                 .executions_max_mb_per_project
                 .max(1)
                 .saturating_mul(1 << 20),
+            queue: crate::executions::QueueBounds {
+                project_records: self.record_queue_per_project.max(1),
+                ..crate::executions::QueueBounds::default()
+            },
         };
         config.audit_max_age =
             std::time::Duration::from_secs(self.audit_max_age_days.max(1).saturating_mul(86_400));

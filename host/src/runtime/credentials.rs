@@ -20,11 +20,11 @@
 //! in one streaming pass. The host never follows redirects, so a credential goes only where
 //! the guest sent it, and only to a declared host.
 
+use super::forms::{Finder, Patterns, Redacting};
 use super::outbound::HostPattern;
 use crate::manifest::Credential;
 use crate::names::SecretName;
 use crate::secrets::{ResolveError, Resolver, Scope, SecretValue};
-use aho_corasick::{AhoCorasick, MatchKind};
 use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame};
@@ -41,9 +41,9 @@ pub const REDACTED: &[u8] = b"[REDACTED]";
 pub const PLACEHOLDER_PREFIX: &str = "edgeward-credential-";
 /// The random part of a placeholder: 128 bits in hex.
 const PLACEHOLDER_ID_LEN: usize = 32;
-/// Forms of a value shorter than this are not redacted (as output masking does not mask
-/// them): redacting every `on` or `42` would wreck responses and tell little.
-const MIN_PATTERN_BYTES: usize = 4;
+/// The `secret` of a refusal that concerns the package's credentials as a whole (a response
+/// refused, a credential that could not be resolved before the first request).
+pub const EVERY_CREDENTIAL: &str = "*";
 /// Headers a credential may not go in: the HTTP client's own framing and routing.
 const RESERVED_HEADERS: &[&str] = &[
     "host",
@@ -177,10 +177,11 @@ impl Spec {
             "the value cannot be sent in a header (it holds control characters)".to_string()
         })?;
         header.set_sensitive(true);
-        Ok(Rendered {
-            header,
-            patterns: forms(&secret),
-        })
+        let mut forms = Patterns::new();
+        forms
+            .add_text(&secret)
+            .map_err(|_| "the value has more forms than redaction handles".to_string())?;
+        Ok(Rendered { header, forms })
     }
 }
 
@@ -335,12 +336,8 @@ impl Declared {
                 return Some(r.clone());
             }
         }
-        let patterns: Vec<&[u8]> = values
-            .iter()
-            .flatten()
-            .flat_map(|(_, r)| r.patterns.iter().map(|p| p.as_slice()))
-            .collect();
-        let redactor = Arc::new(Redactor::new(&patterns)?);
+        let sets: Vec<&Patterns> = values.iter().flatten().map(|(_, r)| &r.forms).collect();
+        let redactor = Arc::new(Redactor::new(&sets)?);
         let key = values
             .iter()
             .map(|v| v.as_ref().map(|(v, _)| v.clone()))
@@ -353,48 +350,7 @@ impl Declared {
 /// A credential's header value and the forms of its secret a response is redacted of.
 struct Rendered {
     header: http::HeaderValue,
-    patterns: Vec<Zeroizing<Vec<u8>>>,
-}
-
-/// The forms of `secret` an upstream could echo: as is, JSON-escaped, percent-encoded, in hex,
-/// and base64 (standard and URL-safe) at each of the three alignments it can have inside a
-/// longer encoding (so `Basic base64(user:secret)` is caught whatever `user` is).
-fn forms(secret: &str) -> Vec<Zeroizing<Vec<u8>>> {
-    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
-    let raw = secret.as_bytes();
-    let mut out: Vec<Zeroizing<Vec<u8>>> = vec![Zeroizing::new(raw.to_vec())];
-    let json = Zeroizing::new(serde_json::to_string(secret).unwrap_or_default());
-    if json.len() >= 2 {
-        out.push(Zeroizing::new(json.as_bytes()[1..json.len() - 1].to_vec()));
-    }
-    out.push(Zeroizing::new(
-        percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
-            .to_string()
-            .into_bytes(),
-    ));
-    out.push(Zeroizing::new(
-        form_urlencoded::byte_serialize(raw)
-            .collect::<String>()
-            .into_bytes(),
-    ));
-    out.push(Zeroizing::new(hex::encode(raw).into_bytes()));
-    for engine in [STANDARD_NO_PAD, URL_SAFE_NO_PAD] {
-        for pad in 0..3usize {
-            let mut input = Zeroizing::new(vec![0u8; pad]);
-            input.extend_from_slice(raw);
-            let encoded = Zeroizing::new(engine.encode(&*input));
-            // The characters that depend on the secret's bytes alone.
-            let first = (8 * pad).div_ceil(6);
-            let last = (8 * (pad + raw.len())) / 6;
-            if last > first {
-                out.push(Zeroizing::new(encoded.as_bytes()[first..last].to_vec()));
-            }
-        }
-    }
-    out.retain(|p| p.len() >= MIN_PATTERN_BYTES);
-    out.sort_by(|a, b| a.as_slice().cmp(b.as_slice()));
-    out.dedup();
-    out
+    forms: Patterns,
 }
 
 /// One credential sent: which, from which scope, to which host, how many times.
@@ -410,15 +366,44 @@ pub struct CredentialUse {
     pub count: u32,
 }
 
-/// A request refused because it carried a placeholder where it may not go.
+/// A request refused because it carried a placeholder where it may not go, or a response
+/// refused because it could carry a value redaction cannot see (a partial response, a coding
+/// it cannot undo), or every request of an execution whose credentials could not be resolved.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct CredentialRefusal {
-    /// The credential whose placeholder it was.
+    /// The credential whose placeholder it was, or the one that could not be resolved; `*`
+    /// for a response refused for every credential of the package.
     pub secret: String,
     /// The host the request went to.
     pub host: String,
+    /// What was refused.
+    #[serde(default)]
+    pub kind: RefusalKind,
     /// Where the placeholder was, and why that is refused.
     pub reason: String,
+}
+
+/// What a [`CredentialRefusal`] refused.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalKind {
+    /// A request holding a placeholder where it may not go.
+    #[default]
+    Placeholder,
+    /// A response redaction could not read whole (partial, or in a coding it cannot undo).
+    Response,
+    /// A request of an execution whose credentials could not all be resolved.
+    Unresolved,
 }
 
 /// What an execution did with its credentials, for its record.
@@ -448,8 +433,20 @@ const MAX_REFUSALS: usize = 32;
 pub struct Session {
     declared: Arc<Declared>,
     placeholders: Box<[String]>,
+    /// The execution's resolver with a lookup budget of its own: the guest's lookups cannot
+    /// spend what redaction needs.
     resolver: Resolver,
     state: Mutex<State>,
+    /// Every declaration resolved, once, before the first outbound request; or the first
+    /// that could not be.
+    ready: tokio::sync::OnceCell<Result<(), Unresolved>>,
+}
+
+/// A credential that could not be resolved, and why (never its value).
+#[derive(Debug, Clone)]
+struct Unresolved {
+    secret: String,
+    why: String,
 }
 
 impl std::fmt::Debug for Session {
@@ -466,6 +463,8 @@ struct State {
     /// Each credential's value and rendering, once resolved (index-aligned with `specs`):
     /// every response of this execution is redacted of them, its output masked of them.
     resolved: Vec<Option<Resolved>>,
+    /// The scope each was found in.
+    scopes: Vec<Option<Scope>>,
 }
 
 /// A request that may go, with the headers to fill in when it does.
@@ -489,10 +488,12 @@ impl Session {
             state: Mutex::new(State {
                 log: CredentialLog::default(),
                 resolved: vec![None; declared.specs.len()],
+                scopes: vec![None; declared.specs.len()],
             }),
             declared: declared.clone(),
             placeholders,
-            resolver,
+            resolver: resolver.with_own_budget(),
+            ready: tokio::sync::OnceCell::new(),
         }))
     }
 
@@ -538,9 +539,21 @@ impl Session {
     }
 
     fn refuse(&self, i: usize, uri: &http::Uri, reason: String) -> ErrorCode {
+        self.note_refusal(
+            self.declared.specs[i].secret.to_string(),
+            RefusalKind::Placeholder,
+            uri,
+            reason,
+        );
+        ErrorCode::HttpRequestDenied
+    }
+
+    /// Records a refusal in the execution's record (and so in the audit log).
+    fn note_refusal(&self, secret: String, kind: RefusalKind, uri: &http::Uri, reason: String) {
         let refusal = CredentialRefusal {
-            secret: self.declared.specs[i].secret.to_string(),
+            secret,
             host: authority(uri),
+            kind,
             reason,
         };
         tracing::debug!(secret = %refusal.secret, host = %refusal.host, reason = %refusal.reason,
@@ -549,7 +562,6 @@ impl Session {
         if state.log.refused.len() < MAX_REFUSALS {
             state.log.refused.push(refusal);
         }
-        ErrorCode::HttpRequestDenied
     }
 
     /// Checks where `request` carries placeholders: the ones in a declared header, going to a
@@ -641,60 +653,158 @@ impl Session {
         expected == value
     }
 
-    /// Resolves the planned credentials and puts them in `request`'s headers; records each
-    /// use. An error is the guest's: the secret is missing or unreadable, never its value.
-    pub async fn apply<B>(
-        &self,
-        plan: &Plan,
-        request: &mut http::Request<B>,
-    ) -> Result<(), ErrorCode> {
-        let host = authority(request.uri());
-        for &i in &plan.attach {
-            let spec = &self.declared.specs[i];
-            let denied = |why: String| {
-                tracing::debug!(secret = %spec.secret, %why, "credential not attached");
-                ErrorCode::InternalError(Some(format!("credential {}: {why}", spec.secret)))
+    /// Resolves every declared credential, once per execution, before its first outbound
+    /// request, so that every response is redacted of every value the package could have sent
+    /// (an upstream may store one and hand it back later), whichever credentials the request
+    /// carries. Through the session's own lookup budget, so a guest that spent its own cannot
+    /// switch redaction off. When one cannot be resolved (missing, unreadable, the backend
+    /// slow or down), the request is refused and recorded: no response reaches an execution
+    /// that could not be redacted of every value (fail closed).
+    pub async fn ready(&self, uri: &http::Uri) -> Result<(), ErrorCode> {
+        let outcome = self.ready.get_or_init(|| self.resolve_all()).await;
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(u) => {
+                self.note_refusal(
+                    u.secret.clone(),
+                    RefusalKind::Unresolved,
+                    uri,
+                    format!(
+                        "credential {} could not be resolved ({}): no request of this execution \
+                         goes out, since its responses could not be redacted",
+                        u.secret, u.why
+                    ),
+                );
+                Err(ErrorCode::InternalError(Some(format!(
+                    "credential {}: {}",
+                    u.secret, u.why
+                ))))
+            }
+        }
+    }
+
+    async fn resolve_all(&self) -> Result<(), Unresolved> {
+        for (i, spec) in self.declared.specs.iter().enumerate() {
+            let unresolved = |why: String| {
+                tracing::debug!(secret = %spec.secret, %why, "credential not resolved");
+                Unresolved {
+                    secret: spec.secret.to_string(),
+                    why,
+                }
             };
             let (scope, value) = match self.resolver.get(spec.secret.as_str()).await {
                 Ok(Some((scope, secret))) => (scope, secret.value),
-                Ok(None) => return Err(denied("no scope holds this secret".into())),
+                Ok(None) => return Err(unresolved("no scope holds this secret".into())),
                 Err(ResolveError::Unavailable(_)) => {
-                    return Err(denied(
+                    return Err(unresolved(
                         "the secret backend is unavailable; retry later".into(),
                     ));
                 }
-                Err(e) => return Err(denied(e.to_string())),
+                Err(e) => return Err(unresolved(e.to_string())),
             };
-            let rendered = self.declared.render(i, &value).map_err(denied)?;
-            request
-                .headers_mut()
-                .insert(spec.header.clone(), rendered.header.clone());
+            let rendered = self.declared.render(i, &value).map_err(unresolved)?;
             let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
             state.resolved[i] = Some((value, rendered));
+            state.scopes[i] = Some(scope);
+        }
+        Ok(())
+    }
+
+    /// Puts the planned credentials (resolved by [`Session::ready`]) in `request`'s headers,
+    /// records each use, and makes the request one whose answer redaction can read whole:
+    /// `accept-encoding: identity`, and no `range`, `if-range` or `te`.
+    pub fn apply<B>(&self, plan: &Plan, request: &mut http::Request<B>) -> Result<(), ErrorCode> {
+        let host = authority(request.uri());
+        let headers = request.headers_mut();
+        headers.insert(
+            http::header::ACCEPT_ENCODING,
+            http::HeaderValue::from_static("identity"),
+        );
+        for name in [
+            http::header::RANGE,
+            http::header::IF_RANGE,
+            http::header::TE,
+        ] {
+            headers.remove(name);
+        }
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        for &i in &plan.attach {
+            let spec = &self.declared.specs[i];
+            let found = match (&state.resolved[i], state.scopes[i]) {
+                (Some((_, rendered)), Some(scope)) => Some((rendered.header.clone(), scope)),
+                _ => None,
+            };
+            // `ready` resolved every declaration before any request goes.
+            let Some((value, scope)) = found else {
+                return Err(ErrorCode::InternalError(Some(format!(
+                    "credential {}: not resolved",
+                    spec.secret
+                ))));
+            };
+            headers.insert(spec.header.clone(), value);
             note_use(&mut state.log, spec, scope, &host);
         }
         Ok(())
     }
 
-    /// Resolves the credentials no request of this execution has carried yet, so that its
-    /// responses are redacted of every value the package could have sent earlier (an upstream
-    /// may store one and hand it back later). One that cannot be resolved now is skipped.
-    pub async fn resolve_rest(&self) {
-        let missing: Vec<usize> = {
-            let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            (0..self.declared.specs.len())
-                .filter(|&i| state.resolved[i].is_none())
-                .collect()
+    /// Checks a response before the guest reads it: a partial one (206), one in a transfer
+    /// coding other than chunked, or in a content coding redaction cannot undo is refused
+    /// (and recorded); a compressed one is decoded, so that redaction reads what the guest
+    /// will, and loses its `content-encoding`; then headers and body are redacted.
+    pub fn receive(
+        &self,
+        uri: &http::Uri,
+        response: http::Response<wasmtime_wasi_http::WasiBody>,
+    ) -> Result<http::Response<wasmtime_wasi_http::WasiBody>, ErrorCode> {
+        let refuse = |reason: String, code: ErrorCode| {
+            self.note_refusal(EVERY_CREDENTIAL.into(), RefusalKind::Response, uri, reason);
+            Err(code)
         };
-        for i in missing {
-            let spec = &self.declared.specs[i];
-            if let Ok(Some((_, secret))) = self.resolver.get(spec.secret.as_str()).await
-                && let Ok(rendered) = self.declared.render(i, &secret.value)
-            {
-                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-                state.resolved[i] = Some((secret.value, rendered));
-            }
+        if response.status() == http::StatusCode::PARTIAL_CONTENT {
+            return refuse(
+                "a partial response (206): pieces of a value could each pass redaction".into(),
+                ErrorCode::HttpRequestDenied,
+            );
         }
+        let transfer = response
+            .headers()
+            .get_all(http::header::TRANSFER_ENCODING)
+            .iter()
+            .flat_map(|v| v.to_str().unwrap_or("?").split(','))
+            .map(|t| t.trim().to_ascii_lowercase())
+            .find(|t| !t.is_empty() && t != "chunked");
+        if let Some(coding) = transfer {
+            return refuse(
+                format!("a response in transfer coding {coding:?}, which redaction cannot read"),
+                ErrorCode::HttpResponseTransferCoding(Some(coding)),
+            );
+        }
+        let codings = match super::decode::codings(response.headers()) {
+            Ok(codings) => codings,
+            Err(coding) => {
+                return refuse(
+                    format!("a response in content coding {coding:?}, which redaction cannot undo"),
+                    ErrorCode::HttpResponseContentCoding(Some(coding)),
+                );
+            }
+        };
+        let response = if codings.is_empty() {
+            response
+        } else if http_body::Body::is_end_stream(response.body()) {
+            // No body (HEAD, 204, 304): nothing to decode, and no coding left to claim.
+            let (mut parts, body) = response.into_parts();
+            parts.headers.remove(http::header::CONTENT_ENCODING);
+            http::Response::from_parts(parts, body)
+        } else {
+            let (mut parts, body) = response.into_parts();
+            parts.headers.remove(http::header::CONTENT_ENCODING);
+            parts.headers.remove(http::header::CONTENT_LENGTH);
+            http::Response::from_parts(parts, super::decode::decode(body, &codings))
+        };
+        Ok(match self.redactor() {
+            Some(redactor) => redactor.response(response),
+            None => response,
+        })
     }
 
     /// A redactor for one response, of every value resolved so far.
@@ -769,24 +879,20 @@ fn authority(uri: &http::Uri) -> String {
         .map_or_else(String::new, |a| a.as_str().to_ascii_lowercase())
 }
 
-/// Replaces credential values (in every form) with [`REDACTED`] in a response.
+/// Replaces credential values (in every form, [`super::forms`]) with [`REDACTED`] in a
+/// response.
 pub struct Redactor {
-    finder: AhoCorasick,
-    longest: usize,
+    finder: Finder,
 }
 
 impl Redactor {
-    fn new(patterns: &[&[u8]]) -> Option<Redactor> {
-        if patterns.is_empty() {
-            return None;
+    fn new(sets: &[&Patterns]) -> Option<Redactor> {
+        let mut all = Patterns::new();
+        for set in sets {
+            all.extend(set).ok()?;
         }
-        let finder = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(patterns)
-            .ok()?;
         Some(Redactor {
-            finder,
-            longest: patterns.iter().map(|p| p.len()).max().unwrap_or(1),
+            finder: Finder::new(&all)?,
         })
     }
 
@@ -801,12 +907,11 @@ impl Redactor {
         parts.headers.remove(http::header::CONTENT_LENGTH);
         let mut headers = http::HeaderMap::with_capacity(parts.headers.len());
         for (name, value) in parts.headers.iter() {
-            if self.finder.is_match(name.as_str()) {
+            if self.finder.is_match(name.as_str().as_bytes()) {
                 continue;
             }
             let value = if self.finder.is_match(value.as_bytes()) {
-                let (replaced, _) = self.redact_prefix(value.as_bytes(), 0, true);
-                http::HeaderValue::from_bytes(&replaced)
+                http::HeaderValue::from_bytes(&self.finder.replace(value.as_bytes(), REDACTED))
                     .unwrap_or_else(|_| http::HeaderValue::from_static("[REDACTED]"))
             } else {
                 value.clone()
@@ -817,36 +922,16 @@ impl Redactor {
         let body = Scanning {
             inner: body,
             held: BytesMut::new(),
-            hold: self.longest - 1,
+            hold: 0,
             pending: None,
             done: false,
-            check: Check::Redact(self.clone()),
+            check: Check::Redact(
+                self.clone(),
+                Box::new(Redacting::new(&self.finder, REDACTED)),
+            ),
         }
         .boxed_unsync();
         http::Response::from_parts(parts, body)
-    }
-
-    /// Redacts `buf` up to where a match could still continue in later bytes; returns the
-    /// redacted part and how much of `buf` it covers.
-    fn redact_prefix(&self, buf: &[u8], hold: usize, end: bool) -> (Vec<u8>, usize) {
-        let cut = if end {
-            buf.len()
-        } else {
-            buf.len().saturating_sub(hold)
-        };
-        let mut out = Vec::with_capacity(buf.len());
-        let mut pos = 0;
-        for m in self.finder.find_iter(buf) {
-            if m.start() >= cut {
-                break;
-            }
-            out.extend_from_slice(&buf[pos..m.start()]);
-            out.extend_from_slice(REDACTED);
-            pos = m.end();
-        }
-        let upto = pos.max(cut);
-        out.extend_from_slice(&buf[pos..upto]);
-        (out, upto)
     }
 }
 
@@ -858,8 +943,9 @@ enum Check {
         uri: http::Uri,
         refused: Arc<AtomicBool>,
     },
-    /// A response body: every value is replaced.
-    Redact(Arc<Redactor>),
+    /// A response body: every value is replaced (the stream holds back what could still be
+    /// part of one).
+    Redact(Arc<Redactor>, Box<Redacting>),
 }
 
 /// A body scanned as it streams, holding back the last few bytes of each frame so that a
@@ -877,6 +963,10 @@ struct Scanning {
 impl Scanning {
     /// Takes `data` in; returns what may go on now.
     fn feed(&mut self, data: &[u8], end: bool) -> Result<Option<Bytes>, ErrorCode> {
+        if let Check::Redact(redactor, stream) = &mut self.check {
+            let out = stream.push(&redactor.finder, data, end);
+            return Ok((!out.is_empty()).then(|| Bytes::from(out)));
+        }
         self.held.extend_from_slice(data);
         match &self.check {
             Check::Placeholders {
@@ -897,11 +987,7 @@ impl Scanning {
                 let out = self.held.split_to(self.held.len() - keep).freeze();
                 Ok((!out.is_empty()).then_some(out))
             }
-            Check::Redact(redactor) => {
-                let (out, upto) = redactor.redact_prefix(&self.held, self.hold, end);
-                let _ = self.held.split_to(upto);
-                Ok((!out.is_empty()).then(|| Bytes::from(out)))
-            }
+            Check::Redact(..) => Ok(None),
         }
     }
 }
@@ -913,7 +999,11 @@ impl Body for Scanning {
     /// As the inner body's: an empty request stays one without a body on the wire (not a
     /// chunked one).
     fn is_end_stream(&self) -> bool {
-        self.pending.is_none() && self.held.is_empty() && (self.done || self.inner.is_end_stream())
+        let held = match &self.check {
+            Check::Redact(_, stream) => stream.held(),
+            Check::Placeholders { .. } => self.held.len(),
+        };
+        self.pending.is_none() && held == 0 && (self.done || self.inner.is_end_stream())
     }
 
     /// A request body keeps its length (held bytes go out later); a redacted response's may
@@ -1000,10 +1090,10 @@ impl Body for Scanning {
                                 }
                                 t
                             }
-                            (Check::Redact(r), Ok(t)) => {
+                            (Check::Redact(r, _), Ok(t)) => {
                                 let mut clean = http::HeaderMap::with_capacity(t.len());
                                 for (n, v) in &t {
-                                    if !r.finder.is_match(n.as_str())
+                                    if !r.finder.is_match(n.as_str().as_bytes())
                                         && !r.finder.is_match(v.as_bytes())
                                     {
                                         clean.append(n.clone(), v.clone());
@@ -1111,9 +1201,10 @@ mod tests {
         let r = basic.render(&value).unwrap();
         assert_eq!(r.header, "Basic YW5uOnB3LTk4NzY=");
         // The password is found inside the base64 of `user:password`.
-        let redactor =
-            Redactor::new(&r.patterns.iter().map(|p| p.as_slice()).collect::<Vec<_>>()).unwrap();
-        let (out, _) = redactor.redact_prefix(b"auth: YW5uOnB3LTk4NzY= ok", 0, true);
+        let redactor = Redactor::new(&[&r.forms]).unwrap();
+        let out = redactor
+            .finder
+            .replace(b"auth: YW5uOnB3LTk4NzY= ok", REDACTED);
         assert!(
             !String::from_utf8_lossy(&out).contains("B3LTk4NzY"),
             "{}",
@@ -1135,10 +1226,27 @@ mod tests {
         assert!(err.contains("control"));
     }
 
-    #[test]
-    fn redaction_finds_values_split_across_frames() {
-        let forms = forms("s3cr3t-value/+=");
-        let r = Redactor::new(&forms.iter().map(|p| p.as_slice()).collect::<Vec<_>>()).unwrap();
+    /// A response body sent in frames of `step` bytes.
+    fn framed(text: &[u8], step: usize) -> wasmtime_wasi_http::WasiBody {
+        use http_body_util::BodyExt;
+        let frames: Vec<Result<Frame<Bytes>, ErrorCode>> = text
+            .chunks(step)
+            .map(|c| Ok(Frame::data(Bytes::copy_from_slice(c))))
+            .collect();
+        http_body_util::StreamBody::new(futures::stream::iter(frames)).boxed_unsync()
+    }
+
+    async fn read(response: http::Response<wasmtime_wasi_http::WasiBody>) -> String {
+        use http_body_util::BodyExt;
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(body.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn redaction_finds_values_split_across_frames_and_compressed() {
+        let mut forms = Patterns::new();
+        forms.add_text("s3cr3t-value/+=").unwrap();
+        let r = Arc::new(Redactor::new(&[&forms]).unwrap());
         let text = format!(
             "a s3cr3t-value/+= b {} c {} d {} e",
             base64::engine::general_purpose::STANDARD.encode("xs3cr3t-value/+="),
@@ -1149,22 +1257,36 @@ mod tests {
             hex::encode("s3cr3t-value/+=")
         );
         for step in 1..text.len() {
-            let mut held = Vec::new();
-            let mut out = Vec::new();
-            for chunk in text.as_bytes().chunks(step) {
-                held.extend_from_slice(chunk);
-                let (o, upto) = r.redact_prefix(&held, r.longest - 1, false);
-                out.extend(o);
-                held.drain(..upto);
-            }
-            let (o, _) = r.redact_prefix(&held, r.longest - 1, true);
-            out.extend(o);
-            let out = String::from_utf8(out).unwrap();
+            let response = http::Response::builder()
+                .header("content-length", text.len())
+                .body(framed(text.as_bytes(), step))
+                .unwrap();
+            let response = r.response(response);
+            assert!(response.headers().get("content-length").is_none());
+            let out = read(response).await;
             assert_eq!(out.matches("[REDACTED]").count(), 4, "step {step}: {out}");
             assert!(
                 out.starts_with("a [REDACTED] b ") && out.ends_with(" e"),
                 "{out}"
             );
+        }
+        // Compressed in each coding, and twice: decoded, then redacted.
+        use super::super::decode::{Coding, decode, encode_for_tests};
+        for codings in [
+            vec![Coding::Gzip],
+            vec![Coding::Deflate],
+            vec![Coding::Brotli],
+            vec![Coding::Zstd],
+            vec![Coding::Gzip, Coding::Brotli],
+        ] {
+            let packed = encode_for_tests(text.as_bytes(), &codings).await;
+            assert!(!packed.windows(6).any(|w| w == b"s3cr3t"));
+            for step in [1, 5, packed.len()] {
+                let body = decode(framed(&packed, step), &codings);
+                let out = read(r.response(http::Response::new(body))).await;
+                assert_eq!(out.matches("[REDACTED]").count(), 4, "{codings:?}: {out}");
+                assert!(!out.contains("s3cr3t"), "{out}");
+            }
         }
     }
 }

@@ -1,35 +1,34 @@
 //! Masking secret values out of captured output before it is stored.
 //!
-//! Every value an execution obtained (through `reveal`, or bound into its environment) is a
-//! pattern: the whole value, every leaf of a multi-field value (strings, and numbers as they
-//! were written, through nested objects and arrays), and the JSON-escaped and Rust-`Debug`
-//! forms of each, as a program that logs a value inside JSON or with `{:?}` prints it. One
-//! Aho-Corasick pass (leftmost-longest) runs over stdout and stderr as one stream, in the order
-//! they were written, so a value split between the two is still found; each match becomes `***`
-//! in every stream it touches.
+//! Every value an execution obtained (through `reveal`, or bound into its environment, or a
+//! credential the host attached) is looked for in every form of [`super::forms`]: the whole
+//! value, and every leaf of a multi-field value (strings, and numbers as they were written,
+//! through nested objects and arrays). One pass runs over stdout and stderr as one stream, in
+//! the order they were written, so a value split between the two is still found, and one over
+//! each stream alone; each match becomes `***` in every stream it touches.
 //!
 //! The rules that keep masking from becoming an oracle or a denial of service:
 //! - **Truncation does not depend on content.** When a stream was cut at its cap, a fixed tail
-//!   of it (at least [`TAIL_MIN`] bytes, and at least the longest pattern, so no cut-off value
+//!   of it (at least [`TAIL_MIN`] bytes, and at least the longest pattern's reach with
+//!   whitespace between its characters, so no cut-off value
 //!   can leave its beginning behind) is dropped and [`CUT_MARKER`] put in its place, whatever
 //!   the bytes were. The stored length and bytes then say nothing about whether the end of the
 //!   output was a prefix of a secret.
-//! - **Short values are not patterns.** A form shorter than [`MIN_PATTERN_BYTES`] is not
+//! - **Short values are not patterns.** A form shorter than
+//!   [`super::forms::MIN_PATTERN_BYTES`] is not
 //!   masked: masking every `on` or `42` would wreck the output and tell little.
 //! - **Bounded cost.** At most [`MAX_PATTERNS`] patterns of [`MAX_PATTERN_BYTES`] in all; an
 //!   execution that read more secret material has its output withheld ([`WITHHELD`]), never
 //!   stored unmasked. Masking runs on the record writer's thread, not on a data-plane worker.
 
+use super::forms::{Finder, Patterns, TooMuch};
 use super::output::{Captured, Stream};
 use crate::secrets::SecretValue;
-use aho_corasick::{AhoCorasick, MatchKind};
 
 const MASK: &[u8] = b"***";
 
-/// Forms shorter than this many bytes are not masked.
-pub const MIN_PATTERN_BYTES: usize = 4;
 /// The most patterns one execution's output is masked with.
-pub const MAX_PATTERNS: usize = 4096;
+pub const MAX_PATTERNS: usize = 16384;
 /// The most pattern bytes one execution's output is masked with.
 pub const MAX_PATTERN_BYTES: usize = 2 << 20;
 /// The least a cut stream loses at its end.
@@ -38,7 +37,7 @@ pub const TAIL_MIN: usize = 1024;
 pub const CUT_MARKER: &[u8] = b"\n[edgeward: output cut at the cap]\n";
 /// What replaces a stream whose execution read more secret material than masking takes.
 pub const WITHHELD: &[u8] = b"[edgeward: output withheld: this execution read more secret \
-material than output masking handles (4096 forms, 2 MiB); nothing of it was stored]\n";
+material than output masking handles (16384 forms, 2 MiB); nothing of it was stored]\n";
 
 /// An execution's output after masking.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -70,117 +69,71 @@ impl std::fmt::Debug for Unmasked {
 }
 
 impl Unmasked {
-    /// Masks the output (see the module's rules).
+    /// Masks the output (see the module's rules), building the masker.
     pub fn mask(&self) -> Masked {
-        mask(&self.captured, &self.values)
+        mask_with(&self.captured, &Masker::new(&self.values))
+    }
+
+    /// Masks the output with a masker built for these values.
+    pub fn mask_with(&self, masker: &Masker) -> Masked {
+        mask_with(&self.captured, masker)
     }
 }
 
-/// Too much secret material to mask within the bounds.
-#[derive(Debug)]
-struct TooMuch;
-
-struct Patterns {
-    list: Vec<Vec<u8>>,
-    seen: std::collections::HashSet<Vec<u8>>,
-    bytes: usize,
-}
-
-/// Bytes kept as they are when percent-encoding (RFC 3986 unreserved).
-const URL_KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-/// JSON string escaping as Go's `encoding/json` (HTML-safe) and Python's `json.dumps`
-/// (`ensure_ascii`) write it: `<`, `>`, `&` and every non-ASCII character as `\uXXXX`.
-fn json_ascii(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '<' || c == '>' || c == '&' || !c.is_ascii() => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-impl Patterns {
-    /// Adds `s` and the forms a program commonly prints it in: JSON-escaped (serde, Go,
-    /// Python, with `\/`), Rust `{:?}`, and percent-encoded.
-    fn add_forms(&mut self, s: &str) -> Result<(), TooMuch> {
-        self.add(s.as_bytes())?;
-        if let Ok(json) = serde_json::to_string(s) {
-            let inner = &json[1..json.len() - 1];
-            self.add(inner.as_bytes())?;
-            self.add(inner.replace('/', "\\/").as_bytes())?;
-        }
-        self.add(json_ascii(s).as_bytes())?;
-        let debug = format!("{s:?}");
-        self.add(&debug.as_bytes()[1..debug.len() - 1])?;
-        self.add(
-            percent_encoding::utf8_percent_encode(s, URL_KEEP)
-                .to_string()
-                .as_bytes(),
-        )
-    }
-
-    fn add(&mut self, form: &[u8]) -> Result<(), TooMuch> {
-        if form.len() < MIN_PATTERN_BYTES || self.seen.contains(form) {
-            return Ok(());
-        }
-        self.bytes += form.len();
-        if self.list.len() >= MAX_PATTERNS || self.bytes > MAX_PATTERN_BYTES {
-            return Err(TooMuch);
-        }
-        self.seen.insert(form.to_vec());
-        self.list.push(form.to_vec());
-        Ok(())
-    }
-
-    /// Every leaf of a JSON value: strings, and numbers as written.
-    fn add_leaves(&mut self, v: &serde_json::Value) -> Result<(), TooMuch> {
-        match v {
-            serde_json::Value::String(s) => self.add_forms(s),
-            // With `arbitrary_precision`, a number prints exactly as it was written.
-            serde_json::Value::Number(n) => self.add(n.to_string().as_bytes()),
-            serde_json::Value::Array(items) => items.iter().try_for_each(|i| self.add_leaves(i)),
-            serde_json::Value::Object(map) => map.values().try_for_each(|i| self.add_leaves(i)),
-            serde_json::Value::Bool(_) | serde_json::Value::Null => Ok(()),
-        }
-    }
-}
-
-fn patterns(values: &[SecretValue]) -> Result<Vec<Vec<u8>>, TooMuch> {
-    let mut p = Patterns {
-        list: Vec::new(),
-        seen: std::collections::HashSet::new(),
-        bytes: 0,
-    };
+/// The patterns of `values` (every form of each, [`super::forms`]), within the bounds.
+pub fn patterns(values: &[SecretValue]) -> Result<Patterns, TooMuch> {
+    let mut p = Patterns::bounded(MAX_PATTERNS, MAX_PATTERN_BYTES);
     for v in values {
-        let text = v.expose();
-        p.add_forms(text)?;
-        // A multi-field value, and a plain value that holds JSON (a service account's key
-        // file, say): each leaf on its own too.
-        let trimmed = text.trim_start();
-        if (v.is_object() || trimmed.starts_with('{') || trimmed.starts_with('['))
-            && let Ok(doc) = serde_json::from_str::<serde_json::Value>(text)
-        {
-            p.add_leaves(&doc)?;
+        p.add_secret(v)?;
+    }
+    Ok(p)
+}
+
+/// What output is masked with: a finder of every form of the values an execution read, or
+/// too much of them (the output is withheld). Built once per package version and set of
+/// values by the record writer, not per record.
+#[derive(Debug)]
+pub enum Masker {
+    /// No value long enough to look for.
+    Nothing,
+    /// These forms.
+    Finder(Box<Finder>),
+    /// More secret material than masking handles: output withheld.
+    TooMuch,
+}
+
+impl Masker {
+    /// The masker of `values`.
+    pub fn new(values: &[SecretValue]) -> Masker {
+        match patterns(values) {
+            Err(TooMuch) => Masker::TooMuch,
+            Ok(p) if p.is_empty() => Masker::Nothing,
+            Ok(p) => match Finder::new(&p) {
+                Some(f) => Masker::Finder(Box::new(f)),
+                // Cannot happen within the caps above; fail closed all the same.
+                None => Masker::TooMuch,
+            },
         }
     }
-    Ok(p.list)
+
+    /// The heap memory it holds, in bytes (what a cache of maskers counts).
+    pub fn memory(&self) -> usize {
+        match self {
+            Masker::Finder(f) => f.memory(),
+            Masker::Nothing | Masker::TooMuch => 0,
+        }
+    }
+
+    /// `text` with every form of every value replaced by `***` (a recorded request path).
+    pub fn text(&self, text: &str) -> String {
+        match self {
+            Masker::Nothing => text.to_string(),
+            Masker::Finder(f) => {
+                String::from_utf8_lossy(&f.replace(text.as_bytes(), MASK)).into_owned()
+            }
+            Masker::TooMuch => String::from_utf8_lossy(MASK).into_owned(),
+        }
+    }
 }
 
 /// The most matches one execution's output is searched for; more (a pathological set of
@@ -189,21 +142,30 @@ const MAX_MATCHES: usize = 1 << 18;
 
 /// Marks, in a difference array over `haystack`, every byte any pattern occurrence covers
 /// (overlapping occurrences included, so one value cannot shield part of another).
-fn mark(ac: &AhoCorasick, haystack: &[u8], diff: &mut [i32], count: &mut usize) -> bool {
-    for m in ac.find_overlapping_iter(haystack) {
+fn mark(finder: &Finder, haystack: &[u8], diff: &mut [i32], count: &mut usize) -> bool {
+    let mut complete = true;
+    finder.scan(&mut finder.cursor(), haystack, |start, end| {
         *count += 1;
         if *count > MAX_MATCHES {
+            complete = false;
             return false;
         }
-        diff[m.start()] += 1;
-        diff[m.end()] -= 1;
-    }
-    true
+        // Offsets within `haystack`, which is in memory.
+        diff[start as usize] += 1;
+        diff[end as usize] -= 1;
+        true
+    });
+    complete
 }
 
 /// `captured` with every form of every value replaced by `***`, each cut stream's tail
 /// replaced by [`CUT_MARKER`].
 pub fn mask(captured: &Captured, values: &[SecretValue]) -> Masked {
+    mask_with(captured, &Masker::new(values))
+}
+
+/// [`mask`] with a masker built once for the values.
+pub fn mask_with(captured: &Captured, masker: &Masker) -> Masked {
     let cut = captured.cut;
     // Nothing written, nothing to mask: no automaton is built (most executions print nothing).
     if captured.bytes.is_empty() && cut == [false, false] {
@@ -227,8 +189,10 @@ pub fn mask(captured: &Captured, values: &[SecretValue]) -> Masked {
             cut,
         }
     };
-    let Ok(patterns) = patterns(values) else {
-        return withheld();
+    let finder = match masker {
+        Masker::TooMuch => return withheld(),
+        Masker::Nothing => None,
+        Masker::Finder(f) => Some(f),
     };
     // Each stream's bytes, and where each of them sits in the merged stream.
     let mut own: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
@@ -244,19 +208,11 @@ pub fn mask(captured: &Captured, values: &[SecretValue]) -> Masked {
     // stream alone (a value written to one stream around writes to the other).
     let mut global = vec![0i32; captured.bytes.len() + 1];
     let mut local = [vec![0i32; own[0].len() + 1], vec![0i32; own[1].len() + 1]];
-    if !patterns.is_empty() {
-        let Ok(ac) = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
-            .build(&patterns)
-        else {
-            // Cannot happen within the caps above; fail closed all the same.
-            tracing::error!("cannot build the output masker; output withheld");
-            return withheld();
-        };
+    if let Some(f) = finder {
         let mut count = 0;
-        let complete = mark(&ac, &captured.bytes, &mut global, &mut count)
-            && mark(&ac, &own[0], &mut local[0], &mut count)
-            && mark(&ac, &own[1], &mut local[1], &mut count);
+        let complete = mark(f, &captured.bytes, &mut global, &mut count)
+            && mark(f, &own[0], &mut local[0], &mut count)
+            && mark(f, &own[1], &mut local[1], &mut count);
         if !complete {
             return withheld();
         }
@@ -273,7 +229,8 @@ pub fn mask(captured: &Captured, values: &[SecretValue]) -> Masked {
     };
     let global = covered(&global);
     // A cut stream keeps everything but a tail that depends only on the values read.
-    let longest = patterns.iter().map(Vec::len).max().unwrap_or(0);
+    // A match may span whitespace: the longest form's reach, blanks included.
+    let longest = finder.map_or(0, |f| f.reach());
     let tail = TAIL_MIN.max(longest);
     let mut out = [Vec::new(), Vec::new()];
     for s in [Stream::Stdout as usize, Stream::Stderr as usize] {
@@ -342,9 +299,11 @@ mod tests {
         )
         .await;
         let m = mask(&c, &values);
+        // Whitespace is matched between a form's characters, not after its last one: the
+        // value's trailing newline stays.
         assert_eq!(
             String::from_utf8_lossy(&m.stdout),
-            "a *** b *** *** *** *** json:*** raw:*** end"
+            "a *** b *** *** *** *** json:*** raw:***\n end"
         );
         // Short forms are left alone.
         let c = captured(64, &[(Stream::Stdout, b"abc abc")]).await;
@@ -440,5 +399,49 @@ mod tests {
         let m = mask(&c, &values);
         assert_eq!(m.stdout, WITHHELD);
         assert!(m.stderr.is_empty());
+    }
+
+    /// The figures in BENCHMARKS.md (issue 27): building a masker for three 20,000-character
+    /// values, and masking a 64 KiB record with it. Prints; asserts only that it masked.
+    /// `cargo test [--release] -p edgeward-host --lib masking_cost -- --ignored --nocapture`
+    #[tokio::test]
+    #[ignore]
+    async fn masking_cost_per_record_with_a_cached_masker() {
+        let mut seed = 0x2700_u64;
+        let values: Vec<SecretValue> = (0..3)
+            .map(|_| {
+                SecretValue::text(
+                    (0..20_000)
+                        .map(|_| {
+                            seed = seed
+                                .wrapping_mul(6364136223846793005)
+                                .wrapping_add(1442695040888963407);
+                            char::from(
+                                b"abcdefghijklmnopqrstuvwxyz0123456789"[(seed >> 33) as usize % 36],
+                            )
+                        })
+                        .collect(),
+                )
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let masker = Masker::new(&values);
+        let built = started.elapsed();
+        let writes: Vec<(Stream, &[u8])> = values
+            .iter()
+            .map(|v| (Stream::Stdout, v.expose().as_bytes()))
+            .collect();
+        let c = captured(1 << 16, &writes).await;
+        let rounds = 20;
+        let started = std::time::Instant::now();
+        let mut out = Masked::default();
+        for _ in 0..rounds {
+            out = mask_with(&c, &masker);
+        }
+        eprintln!(
+            "masker for 3 x 20,000 characters built in {built:?}; a 64 KiB record masked in {:?}",
+            started.elapsed() / rounds
+        );
+        assert!(!String::from_utf8_lossy(&out.stdout).contains(&values[0].expose()[..100]));
     }
 }

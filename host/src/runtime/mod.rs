@@ -10,7 +10,9 @@ mod body;
 pub mod budgets;
 pub mod cpu;
 pub mod credentials;
+mod decode;
 pub mod execute;
+pub mod forms;
 mod limits;
 pub mod mask;
 pub mod outbound;
@@ -18,7 +20,7 @@ pub mod output;
 pub mod state;
 
 pub use execute::{ExecutionStatus, Trigger, execute};
-pub use mask::{Masked, Unmasked};
+pub use mask::{Masked, Masker, Unmasked};
 pub use output::CapturedOutput;
 
 use crate::code::ErrorCode;

@@ -386,26 +386,23 @@ impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
         };
         // A package with credentials: placeholders are checked (and the declared ones filled
         // in) before anything is sent, the body is checked as it streams, and the response is
-        // redacted of every credential's value.
+        // checked, decoded and redacted of every credential's value.
         let plan = match session.prepare(&request) {
             Ok(plan) => plan,
             Err(e) => return Box::new(async move { Err(e) }),
         };
         Box::new(async move {
             let mut request = request;
-            session.apply(&plan, &mut request).await?;
-            session.resolve_rest().await;
-            let refused = Arc::new(AtomicBool::new(false));
             let uri = request.uri().clone();
-            let request = request.map(|body| session.guard_body(body, uri, refused.clone()));
+            // Every credential resolved before anything goes: no response is read that could
+            // not be redacted of all of them.
+            session.ready(&uri).await?;
+            session.apply(&plan, &mut request)?;
+            let refused = Arc::new(AtomicBool::new(false));
+            let request =
+                request.map(|body| session.guard_body(body, uri.clone(), refused.clone()));
             match send_pinned(request, options, allow_private, tls).await {
-                Ok((response, io)) => {
-                    let response = match session.redactor() {
-                        Some(redactor) => redactor.response(response),
-                        None => response,
-                    };
-                    Ok((response, io))
-                }
+                Ok((response, io)) => Ok((session.receive(&uri, response)?, io)),
                 Err(_) if refused.load(Ordering::Relaxed) => Err(Error::HttpRequestDenied),
                 Err(e) => Err(e),
             }

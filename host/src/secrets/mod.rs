@@ -691,6 +691,16 @@ impl Resolver {
         }
     }
 
+    /// The same resolver with a backend-call budget of its own: what the host resolves for an
+    /// execution (its declared credentials, for redaction) is not the guest's to spend, so a
+    /// guest that burned its [`MAX_BACKEND_CALLS`] cannot switch redaction off.
+    pub fn with_own_budget(&self) -> Resolver {
+        Resolver {
+            calls: Arc::default(),
+            ..self.clone()
+        }
+    }
+
     fn check(&self, name: &str) -> Result<SecretName, ResolveError> {
         let name = SecretName::parse(name).map_err(|e| ResolveError::InvalidName(e.0))?;
         if !crate::manifest::allows(self.allow.as_deref(), name.as_str()) {

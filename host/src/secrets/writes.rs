@@ -77,6 +77,13 @@ pub struct Writer {
 /// audit record, and a guest looping on a refused write must not fill the audit log.
 pub const MAX_WRITES: u32 = 64;
 
+/// Audit records of function writes kept per second, per user and package.
+pub const AUDITED_PER_SECOND: u32 = 20;
+
+/// The limit on audit records of function writes, per (user, project, package).
+static FUNCTION_WRITES: crate::api::policy::AuditLimit<(String, String, String)> =
+    crate::api::policy::AuditLimit::new(AUDITED_PER_SECOND);
+
 impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Writer")
@@ -293,8 +300,19 @@ impl Writer {
         }
     }
 
-    /// One audit record per attempt, as the user, naming the package and execution.
+    /// One audit record per attempt, as the user, naming the package and execution; at most
+    /// [`AUDITED_PER_SECOND`] a second per user and package, the rest counted into the next
+    /// record kept (a guest looping on refused writes across many requests cannot flood the
+    /// log).
     async fn audit(&self, op: &str, scope: Scope, name: &str, error: Option<&WriteError>) {
+        let key = (
+            self.user.clone(),
+            self.project.to_string(),
+            self.package.to_string(),
+        );
+        let Some(suppressed) = FUNCTION_WRITES.admit(key, crate::store::now_ms()) else {
+            return;
+        };
         let (status, outcome) = error.map_or((200, "ok"), WriteError::audited);
         // The name as the API's path would show it; an invalid one is shortened, as there.
         let shown = SecretName::parse(name).map_or_else(
@@ -317,6 +335,12 @@ impl Writer {
         if let Some(e) = error {
             detail.push_str(": ");
             detail.push_str(&e.to_string());
+        }
+        if suppressed > 0 {
+            detail.push_str(&format!(
+                " ({suppressed} earlier attempts of this user and package were not recorded: \
+                 over {AUDITED_PER_SECOND} a second)"
+            ));
         }
         let row = AuditRow {
             id: 0,
