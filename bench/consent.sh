@@ -111,7 +111,7 @@ if [ -n "${INSTR:-}" ]; then
     export EDGEWARD_MAX_INSTANCES=8
     for name in package package+token user; do
         start valgrind --tool=callgrind --callgrind-out-file="$OUT/cg.$name" \
-            --collect-atstart=no
+            --instr-atstart=no
         IFS='|' read -r name token url <<< "$(printf '%s\n' "${CASES[@]}" | grep "^$name|")"
         # Warm up uncounted, then count N requests.
         for _ in $(seq 1 20); do curl -s ${token:+-H "Authorization: Bearer $token"} "$url" > /dev/null; done

@@ -696,7 +696,10 @@ mod tests {
         );
         // In turn: the quiet project's three come within the first six taken.
         let batch = q.take(6, usize::MAX);
-        let quiet = batch.iter().filter(|(r, _, _)| r.project == "quiet").count();
+        let quiet = batch
+            .iter()
+            .filter(|(r, _, _)| r.project == "quiet")
+            .count();
         assert_eq!(quiet, 3);
         assert_eq!(q.depth().0, 13, "the batch being written is counted");
         let rest = q.take(100, usize::MAX);
