@@ -54,6 +54,11 @@ fn hex(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The value reversed: a form no masking knows, so only sealing keeps it from a viewer.
+fn reversed(s: &str) -> String {
+    s.chars().rev().collect()
+}
+
 /// What the attacking admin's manifest asks for: alice's API_KEY, and writes to package scope
 /// (where he would read a copy).
 const GREEDY: &str = "user-secrets = [\"API_KEY\"]\nwrite-secrets = [\"package\", \"user\"]\n";
@@ -145,7 +150,7 @@ async fn an_admin_cannot_read_a_user_secret_through_code_she_calls(bao: Option<&
         None,
     )
     .await;
-    assert!(!list.to_string().contains(&hex(&value)), "{list}");
+    assert!(!list.to_string().contains(&reversed(&value)), "{list}");
 
     // A token the admin issues for alice opens no key, so it holds no grant either.
     let (s, b) = send(
@@ -224,26 +229,27 @@ async fn an_admin_cannot_read_a_user_secret_through_code_she_calls(bao: Option<&
     assert_eq!(s, 201, "{grant}");
     assert_eq!(grant["sha256"], v2["sha256"], "{grant}");
 
-    // She reads her secret through it, and sees its output; the admin sees that it ran.
+    // She reads her secret through it, and sees its output; the admin sees that it ran. (The
+    // hex is masked, as every form in the one list is; the reversed value is in no list: only
+    // sealing keeps it from the admin.)
     let (s, id, b) = run(
         &fx,
         "acme/tool",
-        "name=API_KEY&scope=user&hex=1&reveal=1",
+        "name=API_KEY&scope=user&hex=1&reverse=1&reveal=1",
         &alice,
     )
     .await;
     assert_eq!((s, b["value"].as_str()), (200, Some(value.as_str())), "{b}");
     let mine = sealed_record(&fx, &alice, &id).await;
-    assert!(
-        mine["stdout"].as_str().unwrap().contains(&hex(&value)),
-        "{mine}"
-    );
+    let stdout = mine["stdout"].as_str().unwrap().to_string();
+    assert!(stdout.contains(&reversed(&value)), "{mine}");
+    assert!(!stdout.contains(&hex(&value)), "masked for her too: {mine}");
     let record = fx.server.execution("acme", &id).await;
     assert_eq!(record["sealed_for"], "alice", "{record}");
     assert!(record["stdout"].is_null(), "{record}");
     assert_eq!(
         record["stdout_bytes"].as_u64(),
-        Some(hex(&value).len() as u64 + 1),
+        Some(stdout.len() as u64),
         "sizes stay visible: {record}"
     );
     assert!(
@@ -253,10 +259,9 @@ async fn an_admin_cannot_read_a_user_secret_through_code_she_calls(bao: Option<&
             .contains("sealed for alice")
     );
     let all = record.to_string();
-    assert!(
-        !all.contains(&hex(&value)) && !all.contains(&value),
-        "{record}"
-    );
+    for form in [hex(&value), reversed(&value), value.clone()] {
+        assert!(!all.contains(&form), "{record}");
+    }
     // Not in the listing, the stream's source, nor the admin's view of the sealed route.
     let (_, list) = send(
         &fx,
@@ -266,7 +271,7 @@ async fn an_admin_cannot_read_a_user_secret_through_code_she_calls(bao: Option<&
         None,
     )
     .await;
-    assert!(!list.to_string().contains(&hex(&value)), "{list}");
+    assert!(!list.to_string().contains(&reversed(&value)), "{list}");
     let (s, _) = send(
         &fx,
         Some(&admin),
@@ -441,7 +446,7 @@ async fn an_admin_cannot_read_a_user_secret_through_code_she_calls(bao: Option<&
     assert_eq!(s, 200, "{b}");
     assert!(!b["executions"].as_array().unwrap().is_empty(), "{b}");
     assert!(
-        !b.to_string().contains(&hex(&value)),
+        !b.to_string().contains(&reversed(&value)),
         "listings carry no output: {b}"
     );
     let bob = fx.token("bob").unwrap();
@@ -457,8 +462,8 @@ async fn an_admin_cannot_read_a_user_secret_through_code_she_calls(bao: Option<&
     // Nowhere in the admin's reach: the data directory, the log (the leak search at drop
     // covers the rest), and the audit log.
     let (_, audit) = send(&fx, Some(&admin), Method::GET, "/v1/audit?limit=1000", None).await;
-    assert!(!audit.to_string().contains(&hex(&value)), "{audit}");
-    assert!(!fx.server.log().contains(&hex(&value)));
+    assert!(!audit.to_string().contains(&reversed(&value)), "{audit}");
+    assert!(!fx.server.log().contains(&reversed(&value)));
 }
 
 #[tokio::test]
@@ -873,18 +878,24 @@ async fn the_cli_grants_after_showing_what_it_grants_and_reads_sealed_output() {
         "{out}"
     );
     // Her call runs; its output is hers to read with `sealed`.
-    let (s, id, _) = run(&fx, "acme/tool", "name=API_KEY&scope=user&hex=1", &alice).await;
+    let (s, id, _) = run(
+        &fx,
+        "acme/tool",
+        "name=API_KEY&scope=user&reverse=1",
+        &alice,
+    )
+    .await;
     assert_eq!(s, 200);
     sealed_record(&fx, &alice, &id).await;
     let (ok, out, err) = fx.server.cli(&["sealed", &id, "--token", &alice]);
     assert!(ok, "{err}");
-    assert!(out.contains(&hex("cli-user-value-4321")), "{out}");
+    assert!(out.contains(&reversed("cli-user-value-4321")), "{out}");
     let (ok, out, _) = fx.server.cli(&["sealed", "--token", &alice]);
     assert!(ok && out.contains(&id), "{out}");
     // The admin's logs say it is sealed, and show none of it.
     let (ok, out, _) = fx.server.cli(&["logs", "acme/tool"]);
     assert!(ok && out.contains("sealed for alice"), "{out}");
-    assert!(!out.contains(&hex("cli-user-value-4321")), "{out}");
+    assert!(!out.contains(&reversed("cli-user-value-4321")), "{out}");
     let (ok, _, err) = fx.server.cli(&["sealed", &id]);
     assert!(
         !ok && err.contains("not_found"),

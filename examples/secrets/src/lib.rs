@@ -137,6 +137,11 @@ fn handle(req: Request) -> Response {
                 let hex: String = value.expose().bytes().map(|b| format!("{b:02x}")).collect();
                 println!("{hex}");
             }
+            if req.query_param("reverse").is_some() {
+                let value = secret.reveal();
+                let reversed: String = value.expose().chars().rev().collect();
+                println!("{reversed}");
+            }
             if let Some(copy) = req.query_param("copy") {
                 let value = secret.reveal();
                 let reversed: String = value.expose().chars().rev().collect();
