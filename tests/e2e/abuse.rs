@@ -441,10 +441,11 @@ async fn a_tenant_spinning_on_the_cpu_leaves_other_projects_answered_promptly() 
         // 2.0-5.5 ms against 0.5-1.14 ms unloaded; a new connection each 6.9-9.9 ms against
         // 0.8-4.0 ms (2 to about 11 times); the issue's own pass 15-23 ms against 2-5 ms.
         // Without turns (`--cpu-slots 0`), seconds. So the bound is eight times the unloaded
-        // p99, with a floor of 25 ms for loopback noise: a guard against losing the turns,
-        // not a latency promise.
+        // p99, with a floor of 250 ms for a machine this suite shares with its other tests
+        // (25 ms was crossed once, at 25.3 ms, in a full run): a guard against losing the
+        // turns, not a latency promise (bench/ measures latency).
         assert!(
-            p99(loaded) < (p99(unloaded) * 8).max(Duration::from_millis(25)),
+            p99(loaded) < (p99(unloaded) * 8).max(Duration::from_millis(250)),
             "{what}: p99 {:?} beside the spinners, {:?} without",
             p99(loaded),
             p99(unloaded)
