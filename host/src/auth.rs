@@ -246,14 +246,24 @@ pub async fn init_admin(store: &Store) -> anyhow::Result<Zeroizing<String>> {
 /// Tokens this host has found in the store, by hash, so a request with a token costs a map
 /// lookup rather than a store round trip. Only what the store holds is kept (the hash, the
 /// key slot, which opens only with the token itself); unknown tokens are never cached. A
-/// revocation drops the entries at once on the host that made it ([`TokenCache::clear`]) and,
+/// revocation drops its users' entries at once on the host that made it
+/// ([`TokenCache::forget`]) and,
 /// through the change feed (`Change::Identity`), on every other host within a second; expiry
 /// is checked on every use. The epoch keeps a lookup that raced a revocation from caching what
 /// it read before it.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct TokenCache {
     seen: std::sync::Mutex<std::collections::HashMap<String, crate::store::TokenOwner>>,
     epoch: std::sync::atomic::AtomicU64,
+}
+
+/// How many tokens are cached, never which (their hashes are the store's lookup keys).
+impl std::fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("tokens", &self.lock().len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The most tokens a host remembers; past it, it starts again.
@@ -276,7 +286,15 @@ impl TokenCache {
         seen.retain(|_, owner| owner.token.user_name != user);
     }
 
-    /// Forgets every token (a revocation on this host, or the feed lost track).
+    /// Forgets the tokens a revocation reached, on the host that made it (the others hear of
+    /// it through the change feed).
+    pub fn forget(&self, revoked: &crate::store::Revoked) {
+        for user in &revoked.users {
+            self.forget_user(user);
+        }
+    }
+
+    /// Forgets every token (the feed lost track).
     pub fn clear(&self) {
         let mut seen = self.lock();
         self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);

@@ -137,7 +137,6 @@ pub async fn handle(
                         token_id: &principal.token_id,
                         platform_admin: principal.platform_admin,
                         key: key.clone(),
-                        declared: declared.clone(),
                         execution: &execution_id,
                     },
                     (

@@ -418,11 +418,52 @@ async fn an_admin_cannot_read_a_user_secret_through_code_she_calls(bao: Option<&
         (Some(true), Some(true)),
         "{grants}"
     );
+    let gid = g["id"].as_str().unwrap().to_string();
+    // Bob cannot revoke it, through his own path or hers; nor can the admin list or touch it.
+    let bob = fx.token("bob").unwrap().to_string();
+    for (who, path) in [
+        (&bob, format!("/v1/users/bob/grants/{gid}")),
+        (&bob, format!("/v1/users/alice/grants/{gid}")),
+        (&admin, format!("/v1/users/alice/grants/{gid}")),
+    ] {
+        let (s, b) = send(&fx, Some(who), Method::DELETE, &path, None).await;
+        assert!(s == 403 || s == 404, "{path}: {s} {b}");
+    }
+    // Malformed grant requests are refused with a stable code and grant nothing.
+    for body in [
+        json!({ "project": "acme" }),
+        json!({ "project": "acme", "package": "tool", "version": "2" }),
+        json!({ "project": "acme", "package": "tool", "extra": true }),
+        json!({ "project": "../x", "package": "tool" }),
+        json!({ "project": "acme", "package": "tool", "version": -1 }),
+    ] {
+        let (s, b) = send(
+            &fx,
+            Some(&alice),
+            Method::POST,
+            "/v1/users/alice/grants",
+            Some(body.clone()),
+        )
+        .await;
+        assert!(
+            (s == 400 && b["error"]["code"] == "bad_entry") || s == 404,
+            "{body}: {s} {b}"
+        );
+    }
+    let (_, grants) = send(
+        &fx,
+        Some(&alice),
+        Method::GET,
+        "/v1/users/alice/grants",
+        None,
+    )
+    .await;
+    assert_eq!(grants["grants"].as_array().unwrap().len(), 1, "{grants}");
     let (s, _) = send(
         &fx,
         Some(&alice),
         Method::DELETE,
-        &format!("/v1/users/alice/grants/{}", g["id"].as_str().unwrap()),
+        &format!("/v1/users/alice/grants/{gid}"),
         None,
     )
     .await;

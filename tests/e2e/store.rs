@@ -7,7 +7,7 @@ use crate::pg::Postgres;
 use edgeward_host::secrets::userkey::KeySlot;
 use edgeward_host::store::{
     AuditFilter, AuditRow, Change, ExecutionFilter, ExecutionRow, GrantRow, NewToken, OutboundHost,
-    Redemption, Role, Store, StoreError, now_ms,
+    Redemption, Revoked, Role, Store, StoreError, now_ms,
 };
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -674,7 +674,15 @@ async fn suite(store: Store) {
             .revoke_token("alice".into(), "kid".into())
             .await
             .unwrap(),
-        3
+        Revoked {
+            tokens: 3,
+            users: {
+                let mut users = vec!["alice".to_string(), "root-admin".to_string()];
+                users.sort();
+                users
+            }
+        },
+        "the count, and whose (for each host's token cache)"
     );
     for (hash, revoked) in [
         ("hash-root", false),

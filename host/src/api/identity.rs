@@ -397,11 +397,11 @@ pub(super) async fn revoke_token(
     };
     let revoked = app.store.revoke_token(user.to_string(), id.clone()).await?;
     // This host forgets at once; the others when the change feed tells them.
-    app.tokens.clear();
+    app.tokens.forget(&revoked);
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.extensions_mut().insert(AuditDetail(format!(
         "token {id} revoked, with {} token(s) made from it",
-        revoked.saturating_sub(1)
+        revoked.tokens.saturating_sub(1)
     )));
     Ok(response)
 }

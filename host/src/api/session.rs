@@ -282,13 +282,14 @@ pub(super) async fn remove(
              `edgeward tokens revoke`",
         ));
     }
-    app.store
+    let revoked = app
+        .store
         .revoke_token(
             caller.principal.user.clone(),
             caller.principal.token_id.clone(),
         )
         .await?;
-    app.tokens.clear();
+    app.tokens.forget(&revoked);
     let mut response = StatusCode::NO_CONTENT.into_response();
     response
         .headers_mut()

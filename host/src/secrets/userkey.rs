@@ -191,6 +191,16 @@ impl UserKey {
     /// `value` sealed for `user`'s secret `name`: the text a backend stores.
     pub fn seal(&self, user: &str, name: &str, value: &SecretValue) -> SecretValue {
         let plain = super::tagged(value);
+        let blob = self.encrypt(&value_aad(user, name, &self.id), &plain);
+        SecretValue::text(format!(
+            "{SEALED_PREFIX}{}:{}",
+            self.id,
+            base64::engine::general_purpose::STANDARD.encode(blob)
+        ))
+    }
+
+    /// A random nonce, then `msg` encrypted under this key with `aad`.
+    fn encrypt(&self, aad: &str, msg: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; 12];
         rand::rng().fill_bytes(&mut nonce);
         let ciphertext = self
@@ -198,18 +208,32 @@ impl UserKey {
             .encrypt(
                 Nonce::from_slice(&nonce),
                 Payload {
-                    msg: &plain,
-                    aad: value_aad(user, name, &self.id).as_bytes(),
+                    msg,
+                    aad: aad.as_bytes(),
                 },
             )
             .unwrap_or_default();
         let mut blob = nonce.to_vec();
         blob.extend_from_slice(&ciphertext);
-        SecretValue::text(format!(
-            "{SEALED_PREFIX}{}:{}",
-            self.id,
-            base64::engine::general_purpose::STANDARD.encode(blob)
-        ))
+        blob
+    }
+
+    /// What [`UserKey::encrypt`] made with `aad`, opened; `None` if it does not open.
+    fn decrypt(&self, aad: &str, blob: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        if blob.len() < 12 {
+            return None;
+        }
+        let (nonce, ciphertext) = blob.split_at(12);
+        self.cipher()
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .ok()
+            .map(Zeroizing::new)
     }
 
     /// Opens a value [`UserKey::seal`] made.
@@ -226,21 +250,9 @@ impl UserKey {
         let blob = base64::engine::general_purpose::STANDARD
             .decode(blob)
             .map_err(|_| SealError::NotSealed)?;
-        if blob.len() < 12 {
-            return Err(SealError::NotSealed);
-        }
-        let (nonce, ciphertext) = blob.split_at(12);
-        let plain = Zeroizing::new(
-            self.cipher()
-                .decrypt(
-                    Nonce::from_slice(nonce),
-                    Payload {
-                        msg: ciphertext,
-                        aad: value_aad(user, name, &self.id).as_bytes(),
-                    },
-                )
-                .map_err(|_| SealError::NotSealed)?,
-        );
+        let plain = self
+            .decrypt(&value_aad(user, name, &self.id), &blob)
+            .ok_or(SealError::NotSealed)?;
         super::untagged(&plain).ok_or(SealError::NotSealed)
     }
 }
@@ -250,42 +262,36 @@ impl UserKey {
     /// a token that opens the key can make or check (a user's grants are authenticated so).
     pub fn mac(&self, domain: &str, message: &[u8]) -> [u8; 32] {
         use hmac::Mac as _;
+        self.hmac(domain, message)
+            .map_or([0; 32], |mac| mac.finalize().into_bytes().into())
+    }
+
+    /// Whether `tag` is [`UserKey::mac`] of `message` for `domain` (HMAC's own constant-time
+    /// comparison).
+    pub fn verify_mac(&self, domain: &str, message: &[u8], tag: &[u8]) -> bool {
+        use hmac::Mac as _;
+        self.hmac(domain, message)
+            .is_some_and(|mac| mac.verify_slice(tag).is_ok())
+    }
+
+    /// HMAC-SHA256 over `message` under this key's MAC key for `domain` (HKDF-SHA256).
+    fn hmac(&self, domain: &str, message: &[u8]) -> Option<hmac::Hmac<Sha256>> {
+        use hmac::Mac as _;
         let hk = hkdf::Hkdf::<Sha256>::new(Some(b"edgeward-user-key-mac-v1"), &self.key[..]);
         let mut mac_key = Zeroizing::new([0u8; 32]);
         // 32 bytes is always a valid HKDF-SHA256 output length.
         let _ = hk.expand(domain.as_bytes(), mac_key.as_mut());
         // HMAC takes a key of any length.
-        let Ok(mut mac) = <hmac::Hmac<Sha256> as hmac::Mac>::new_from_slice(&mac_key[..]) else {
-            return [0; 32];
-        };
+        let mut mac = <hmac::Hmac<Sha256> as hmac::Mac>::new_from_slice(&mac_key[..]).ok()?;
         mac.update(message);
-        mac.finalize().into_bytes().into()
-    }
-
-    /// Whether `tag` is [`UserKey::mac`] of `message` for `domain` (compared in constant time).
-    pub fn verify_mac(&self, domain: &str, message: &[u8], tag: &[u8]) -> bool {
-        let want = self.mac(domain, message);
-        tag.len() == want.len() && tag.iter().zip(want).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        Some(mac)
     }
 
     /// `bytes` sealed under this key, bound to `context` (an execution's output and which
     /// stream): `ewsealed:v1:<key id>:` then the nonce and the ciphertext, raw.
     pub fn seal_bytes(&self, context: &str, bytes: &[u8]) -> Vec<u8> {
-        let mut nonce = [0u8; 12];
-        rand::rng().fill_bytes(&mut nonce);
-        let ciphertext = self
-            .cipher()
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: bytes,
-                    aad: bytes_aad(context, &self.id).as_bytes(),
-                },
-            )
-            .unwrap_or_default();
         let mut out = format!("{SEALED_PREFIX}{}:", self.id).into_bytes();
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ciphertext);
+        out.extend_from_slice(&self.encrypt(&bytes_aad(context, &self.id), bytes));
         out
     }
 
@@ -295,16 +301,9 @@ impl UserKey {
         if key_id != self.id {
             return Err(SealError::OtherKey(key_id.to_string()));
         }
-        let (nonce, ciphertext) = blob.split_at(12);
-        self.cipher()
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: bytes_aad(context, &self.id).as_bytes(),
-                },
-            )
-            .map_err(|_| SealError::NotSealed)
+        self.decrypt(&bytes_aad(context, &self.id), blob)
+            .map(|plain| plain.to_vec())
+            .ok_or(SealError::NotSealed)
     }
 }
 

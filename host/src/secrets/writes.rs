@@ -60,8 +60,6 @@ pub struct Writer {
     /// (user-scope writes are sealed under it). An execution holding it opened the user's
     /// scope, and writes nowhere else.
     key: Option<Arc<super::userkey::UserKey>>,
-    /// The user-scope names and folders the version declares.
-    declared: Arc<crate::manifest::UserSecrets>,
     project: Name,
     package: Name,
     version: i64,
@@ -109,8 +107,6 @@ pub struct Triggered<'a> {
     pub platform_admin: bool,
     /// The user's data key, where the user granted this version.
     pub key: Option<Arc<super::userkey::UserKey>>,
-    /// What the version declares of the user's scope.
-    pub declared: Arc<crate::manifest::UserSecrets>,
     /// The execution id.
     pub execution: &'a str,
 }
@@ -130,7 +126,6 @@ impl Writer {
             token_id: by.token_id.to_string(),
             platform_admin: by.platform_admin,
             key: by.key,
-            declared: by.declared,
             project,
             package,
             version,
@@ -200,7 +195,7 @@ impl Writer {
             super::ResolveError::InvalidName(m) => WriteError::InvalidName(m),
             other => WriteError::Denied(other.to_string()),
         })?;
-        self.may_write(scope, &name).await?;
+        self.may_write(resolver, scope, &name).await?;
         if let Op::Set(_) = op {
             self.names
                 .parse_new(name.as_str())
@@ -241,7 +236,12 @@ impl Writer {
     }
 
     /// The manifest's grant, then the user's own right to write `scope` through the API.
-    async fn may_write(&self, scope: Scope, name: &SecretName) -> Result<(), WriteError> {
+    async fn may_write(
+        &self,
+        resolver: &Resolver,
+        scope: Scope,
+        name: &SecretName,
+    ) -> Result<(), WriteError> {
         if self.key.is_some() && scope != Scope::User {
             return Err(WriteError::Denied(format!(
                 "this execution opened {}'s user scope, so it writes only there (no copy of a \
@@ -256,18 +256,12 @@ impl Writer {
             )));
         }
         let needed = match scope {
-            Scope::User if self.declared.is_empty() || !self.declared.allows(name.as_str()) => {
-                return Err(WriteError::Denied(format!(
-                    "{name} is not among the user-secrets this package declares"
-                )));
-            }
-            Scope::User if self.key.is_some() => return Ok(()),
+            // The same rule as a read: declared, granted, opened with the user's key.
             Scope::User => {
-                return Err(WriteError::Denied(format!(
-                    "the request's token holds no key to {}'s user secrets (a token the user \
-                     minted, or redeemed from an enrollment, does)",
-                    self.user
-                )));
+                return resolver
+                    .check_user(name)
+                    .map(|_| ())
+                    .map_err(|e| WriteError::Denied(e.to_string()));
             }
             _ if self.platform_admin => return Ok(()),
             Scope::Platform => {

@@ -121,6 +121,15 @@ pub struct NewToken {
     pub parent: Option<String>,
 }
 
+/// What a revocation reached: the token and every token made from it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Revoked {
+    /// How many tokens it revoked (the token itself included).
+    pub tokens: usize,
+    /// Whose they were.
+    pub users: Vec<String>,
+}
+
 /// How an enrollment code was redeemed, as the API saw the request.
 #[derive(Debug, Clone, Default)]
 pub struct Redemption {
@@ -231,8 +240,8 @@ pub trait IdentityStore: Send + Sync {
 
     /// Revokes token `id` of `user` and every token made from it (at any depth, console
     /// sessions included, whoever's they are), destroying their key slots, in one transaction;
-    /// how many tokens were revoked.
-    async fn revoke_token(&self, user: String, id: String) -> Result<usize, StoreError>;
+    /// how many tokens were revoked, and whose.
+    async fn revoke_token(&self, user: String, id: String) -> Result<Revoked, StoreError>;
 
     /// The tokens made from token `id`, at any depth (never the tokens themselves).
     async fn descendants(&self, id: String) -> Result<Vec<TokenRow>, StoreError>;

@@ -21,7 +21,7 @@ pub use executions::{ExecutionFilter, ExecutionRow, ExecutionStore, OutboundHost
 pub use feed::{Change, ChangeFeed, Feed, Health};
 pub use identity::{
     Enrollment, GrantRow, IdentityStore, KeyOrigin, MemberRow, NewToken, RESERVED_USER_NAMES,
-    Redemption, Role, TokenOwner, TokenRow, UserRow,
+    Redemption, Revoked, Role, TokenOwner, TokenRow, UserRow,
 };
 
 use std::path::Path;

@@ -214,7 +214,7 @@ impl IdentityStore for PgStore {
             .collect())
     }
 
-    async fn revoke_token(&self, user: String, id: String) -> Result<usize, StoreError> {
+    async fn revoke_token(&self, user: String, id: String) -> Result<Revoked, StoreError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         let owned: bool = tx
@@ -233,7 +233,7 @@ impl IdentityStore for PgStore {
             .query(
                 &format!(
                     "{LINEAGE} SELECT DISTINCT user_name FROM tokens \
-                     WHERE id IN (SELECT id FROM lineage)"
+                     WHERE id IN (SELECT id FROM lineage) ORDER BY user_name"
                 ),
                 &[&id],
             )
@@ -255,11 +255,14 @@ impl IdentityStore for PgStore {
             &[&id],
         )
         .await?;
-        for user in users {
-            record_change(&tx, &Change::Identity { user }).await?;
+        for user in &users {
+            record_change(&tx, &Change::Identity { user: user.clone() }).await?;
         }
         tx.commit().await?;
-        Ok(usize::try_from(revoked).unwrap_or(usize::MAX))
+        Ok(Revoked {
+            tokens: usize::try_from(revoked).unwrap_or(usize::MAX),
+            users,
+        })
     }
 
     async fn descendants(&self, id: String) -> Result<Vec<TokenRow>, StoreError> {

@@ -213,7 +213,7 @@ impl IdentityStore for SqliteStore {
 
     /// Revokes token `id` of `user` and every token made from it, destroying their key slots,
     /// in one transaction.
-    async fn revoke_token(&self, user: String, id: String) -> Result<usize, StoreError> {
+    async fn revoke_token(&self, user: String, id: String) -> Result<Revoked, StoreError> {
         let (revoked, users) = self
             .call(move |c| {
                 let tx = c.transaction()?;
@@ -230,7 +230,7 @@ impl IdentityStore for SqliteStore {
                 let users: Vec<String> = {
                     let mut st = tx.prepare(&format!(
                         "{LINEAGE} SELECT DISTINCT user_name FROM tokens \
-                         WHERE id IN (SELECT id FROM lineage)"
+                         WHERE id IN (SELECT id FROM lineage) ORDER BY user_name"
                     ))?;
                     let rows = st.query_map([&id], |r| r.get(0))?;
                     rows.collect::<Result<_, _>>()?
@@ -252,10 +252,13 @@ impl IdentityStore for SqliteStore {
                 Ok((revoked, users))
             })
             .await?;
-        for user in users {
-            self.feed.send(Change::Identity { user });
+        for user in &users {
+            self.feed.send(Change::Identity { user: user.clone() });
         }
-        Ok(revoked)
+        Ok(Revoked {
+            tokens: revoked,
+            users,
+        })
     }
 
     /// The tokens made from token `id`, at any depth.
