@@ -1,8 +1,10 @@
 //! `edgeward grants …` and `edgeward sealed`: a user's consent to the code that reads their
 //! user secrets, and the executions sealed for them.
 
-use super::client::{Client, ClientError, emit, err, json_mode, table, whoami_name};
+use super::client::{Client, ClientError, emit, err, json_mode, table};
+use super::identity::whoami_name;
 use super::{ConnArgs, GrantsCommand};
+use crate::code::ErrorCode;
 use reqwest::Method;
 use serde_json::Value;
 
@@ -11,7 +13,7 @@ fn split_target(target: &str) -> Result<(&str, &str), ClientError> {
     target
         .split_once('/')
         .filter(|(p, k)| !p.is_empty() && !k.is_empty() && !k.contains('/'))
-        .ok_or_else(|| err("bad_entry", "give the package as PROJECT/PACKAGE"))
+        .ok_or_else(|| err(ErrorCode::BadEntry, "give the package as PROJECT/PACKAGE"))
 }
 
 /// What a version asks for, as a person reads it before granting.
@@ -53,7 +55,7 @@ fn consent(yes: bool) -> Result<(), ClientError> {
     }
     if !std::io::stdin().is_terminal() {
         return Err(err(
-            "cancelled",
+            ErrorCode::Cancelled,
             "nothing was granted: without a terminal to ask on, say --yes",
         ));
     }
@@ -63,11 +65,11 @@ fn consent(yes: bool) -> Result<(), ClientError> {
     std::io::stdin()
         .lock()
         .read_line(&mut answer)
-        .map_err(|e| err("io", format!("stdin: {e}")))?;
+        .map_err(|e| err(ErrorCode::Io, format!("stdin: {e}")))?;
     if matches!(answer.trim(), "y" | "Y" | "yes") {
         Ok(())
     } else {
-        Err(err("cancelled", "nothing was granted"))
+        Err(err(ErrorCode::Cancelled, "nothing was granted"))
     }
 }
 

@@ -6,7 +6,12 @@
 
 pub mod client;
 mod grants;
+mod identity;
+mod logs;
+mod packages;
 pub mod profiles;
+mod projects;
+mod secrets;
 
 pub use client::{Client, ClientError};
 

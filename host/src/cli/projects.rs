@@ -1,0 +1,153 @@
+//! `projects …`: create, list and set projects, and their members.
+
+use super::client::{Client, ClientError, emit, err, json_mode, table};
+use super::{ConnArgs, MembersCommand};
+use crate::api::model::{MemberList, ProjectList};
+use crate::code::ErrorCode;
+use reqwest::Method;
+
+/// `projects create`.
+pub(super) async fn create(name: String, conn: ConnArgs) -> Result<(), ClientError> {
+    let client = Client::from_args(&conn)?;
+    let body = client
+        .send(
+            client
+                .request(reqwest::Method::POST, "/v1/projects")
+                .json(&serde_json::json!({ "name": name })),
+        )
+        .await?;
+    if json_mode() {
+        emit(&body);
+    } else {
+        println!("created project {name}");
+    }
+    Ok(())
+}
+
+/// `projects list`.
+pub(super) async fn list(conn: ConnArgs) -> Result<(), ClientError> {
+    let client = Client::from_args(&conn)?;
+    let body: ProjectList = client
+        .send_as(client.request(reqwest::Method::GET, "/v1/projects"))
+        .await?;
+    if json_mode() {
+        emit(&body);
+        return Ok(());
+    }
+    let rows = body
+        .projects
+        .into_iter()
+        .map(|p| {
+            let members = if p.members_read_secrets { "on" } else { "off" };
+            vec![p.name, p.created_at, p.created_by, members.to_string()]
+        })
+        .collect();
+    println!(
+        "{}",
+        table(&["NAME", "CREATED", "BY", "MEMBERS READ SECRETS"], rows)
+    );
+    Ok(())
+}
+
+/// `projects set`.
+pub(super) async fn set(
+    project: String,
+    members_read_secrets: Option<bool>,
+    conn: ConnArgs,
+) -> Result<(), ClientError> {
+    let client = Client::from_args(&conn)?;
+    let Some(on) = members_read_secrets else {
+        return Err(err(
+            ErrorCode::BadEntry,
+            "say what to change: --members-read-secrets on|off",
+        ));
+    };
+    let body = client
+        .send(
+            client
+                .request(reqwest::Method::PATCH, &format!("/v1/projects/{project}"))
+                .json(&serde_json::json!({ "members_read_secrets": on })),
+        )
+        .await?;
+    if json_mode() {
+        emit(&body);
+    } else if on {
+        println!(
+            "{project}: every member may now read its project secrets' values (each \
+             read is audited)"
+        );
+    } else {
+        println!("{project}: only project admins read its project secrets' values");
+    }
+    Ok(())
+}
+
+pub(super) async fn members(cmd: MembersCommand) -> Result<(), ClientError> {
+    match cmd {
+        MembersCommand::Add {
+            project,
+            user,
+            role,
+            conn,
+        } => {
+            let client = Client::from_args(&conn)?;
+            let body = client
+                .send(
+                    client
+                        .request(
+                            Method::PUT,
+                            &format!("/v1/projects/{project}/members/{user}"),
+                        )
+                        .json(&serde_json::json!({ "role": role })),
+                )
+                .await?;
+            if json_mode() {
+                emit(&body);
+            } else {
+                println!("{user} is now {role} in {project}");
+            }
+        }
+        MembersCommand::Remove {
+            project,
+            user,
+            conn,
+        } => {
+            let client = Client::from_args(&conn)?;
+            client
+                .send(client.request(
+                    Method::DELETE,
+                    &format!("/v1/projects/{project}/members/{user}"),
+                ))
+                .await?;
+            if json_mode() {
+                emit(&serde_json::json!({ "removed": user, "project": project }));
+            } else {
+                println!("removed {user} from {project}");
+            }
+        }
+        MembersCommand::List { project, conn } => {
+            let client = Client::from_args(&conn)?;
+            let body: MemberList = client
+                .send_as(client.request(Method::GET, &format!("/v1/projects/{project}/members")))
+                .await?;
+            if json_mode() {
+                emit(&body);
+                return Ok(());
+            }
+            let rows = body
+                .members
+                .into_iter()
+                .map(|m| {
+                    vec![
+                        m.user,
+                        format!("{:?}", m.role).to_lowercase(),
+                        m.granted_at,
+                        m.granted_by,
+                    ]
+                })
+                .collect();
+            println!("{}", table(&["USER", "ROLE", "SINCE", "GRANTED BY"], rows));
+        }
+    }
+    Ok(())
+}
