@@ -6,6 +6,8 @@
 //! serving. Writes to one installation's packages are serialised so the table always matches
 //! the store's current pointers.
 
+pub mod deploy;
+
 use crate::datadir::DataDir;
 use crate::manifest::Manifest;
 use crate::names::Name;
