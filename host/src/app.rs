@@ -38,6 +38,17 @@ pub struct App {
     pub tokens: crate::auth::TokenCache,
 }
 
+impl App {
+    /// The state a metrics scrape reports.
+    pub fn metrics_snapshot(&self) -> crate::metrics::Snapshot {
+        crate::metrics::Snapshot {
+            slots: self.packages.slot_use(),
+            record_queue: self.recorder.queued(),
+            serving: self.packages.serving_count(),
+        }
+    }
+}
+
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("App").finish_non_exhaustive()

@@ -137,8 +137,7 @@ impl AuditFold {
     }
 
     /// The audit rows, folded; empties the fold.
-    fn take(&mut self) -> Vec<crate::store::AuditRow> {
-        let at = crate::store::now_ms();
+    fn take(&mut self) -> Vec<crate::audit::Entry> {
         std::mem::take(&mut self.counts)
             .into_iter()
             .map(|((project, package, secret, scope, ok), (count, hosts))| {
@@ -148,24 +147,25 @@ impl AuditFold {
                     (false, 1) => "refused request",
                     (false, _) => "refused requests",
                 };
-                crate::store::AuditRow {
-                    id: 0,
-                    at,
-                    actor: format!("package:{project}/{package}"),
-                    token_id: None,
+                let status = if ok { 200 } else { 403 };
+                crate::audit::Entry {
+                    target: format!(
+                        "/v1/projects/{project}/packages/{package}/credentials/{secret}"
+                    ),
+                    actor: crate::audit::Actor::Package {
+                        project: project.clone(),
+                        package,
+                    },
                     action: if ok {
                         "CREDENTIAL use".into()
                     } else {
                         "CREDENTIAL refused".into()
                     },
-                    target: format!(
-                        "/v1/projects/{project}/packages/{package}/credentials/{secret}"
-                    ),
-                    scope: (!scope.is_empty()).then_some(scope),
+                    scope: crate::names::Scope::parse(&scope),
                     project: Some(project),
                     remote: None,
-                    status: if ok { 200 } else { 403 },
-                    outcome: if ok { "ok" } else { "denied" }.into(),
+                    status,
+                    outcome: crate::audit::Outcome::of_status(status),
                     detail: Some(format!("{count} {what} to {}", hosts.join(", "))),
                 }
             })
@@ -518,7 +518,7 @@ impl Recorder {
                     .map(|(mut row, output, sealer)| {
                         // The path as the audit log keeps it (decoded, tokens replaced),
                         // and every form of any value the execution obtained replaced too.
-                        row.path = crate::api::policy::audit_target(&row.path);
+                        row.path = crate::audit::target(&row.path);
                         if let Some(output) = output {
                             let masker = maskers.get(&row, &output.values);
                             row.path = masker.text(&row.path);
@@ -546,11 +546,7 @@ impl Recorder {
                 {
                     tracing::error!(error = %e, records = n, "could not write execution records");
                 }
-                for row in uses {
-                    if let Err(e) = store.append_audit(row).await {
-                        tracing::error!(error = %e, "could not write a credential audit record");
-                    }
-                }
+                crate::audit::record_all(&store, uses).await;
                 q.lock().batch = (0, 0);
             }
             prune(

@@ -94,7 +94,8 @@ pub(crate) fn start_metrics(
                         hyper::Response::builder()
                             .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
                             .body(Full::new(bytes::Bytes::from(crate::metrics::render(
-                                &handle, &app,
+                                &handle,
+                                app.metrics_snapshot(),
                             ))))
                     } else {
                         hyper::Response::builder().status(404).body(Full::new(
@@ -256,13 +257,13 @@ type DataResponse = std::pin::Pin<
     >,
 >;
 
-/// The data plane's service: every request goes to [`crate::trigger::handle`].
+/// The data plane's service: every request goes to [`crate::dataplane::handle`].
 fn data_service(
     app: Arc<App>,
 ) -> impl Fn(hyper::Request<IdleBody>, SocketAddr) -> DataResponse + Clone + Send + Sync + 'static {
     move |req, _peer| {
         let app = app.clone();
-        Box::pin(async move { Ok(crate::trigger::handle(app, req).await) })
+        Box::pin(async move { Ok(crate::dataplane::handle(app, req).await) })
     }
 }
 

@@ -18,7 +18,6 @@
 //! | `edgeward_open_connections` | gauge | `listener` (`data_plane`, `api`) |
 //! | `edgeward_packages_serving` | gauge | |
 
-use crate::runtime::ExecutionStatus;
 use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::LazyLock;
@@ -98,33 +97,37 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
 /// A package version's handles, made when it is loaded.
 #[derive(Debug)]
 pub struct PackageMetrics {
-    by_status: [Counter; 7],
+    by_status: Box<[Counter]>,
     duration: Histogram,
 }
 
 impl PackageMetrics {
-    /// The handles of `project/package`.
-    pub fn new(project: &str, package: &str) -> PackageMetrics {
+    /// The handles of `project/package`, a request counter for each of `statuses` (the
+    /// runtime's execution statuses, in the order [`PackageMetrics::finished`] names them).
+    pub fn new(
+        project: &str,
+        package: &str,
+        statuses: impl Iterator<Item = &'static str>,
+    ) -> PackageMetrics {
         let label = format!("{project}/{package}");
         PackageMetrics {
-            by_status: ExecutionStatus::ALL.map(|s| {
-                metrics::counter!(
-                    "edgeward_requests_total",
-                    "package" => label.clone(),
-                    "status" => s.as_str()
-                )
-            }),
+            by_status: statuses
+                .map(|s| {
+                    metrics::counter!(
+                        "edgeward_requests_total",
+                        "package" => label.clone(),
+                        "status" => s
+                    )
+                })
+                .collect(),
             duration: metrics::histogram!("edgeward_request_duration_seconds", "package" => label),
         }
     }
 
-    /// One execution, ended as `status` after `seconds`.
-    pub fn finished(&self, status: ExecutionStatus, seconds: f64) {
-        if let Some(c) = ExecutionStatus::ALL
-            .iter()
-            .position(|s| *s == status)
-            .and_then(|i| self.by_status.get(i))
-        {
+    /// One execution, ended as the `status`-th of the statuses it was made with, after
+    /// `seconds`.
+    pub fn finished(&self, status: usize, seconds: f64) {
+        if let Some(c) = self.by_status.get(status) {
             c.increment(1);
         }
         self.duration.record(seconds);
@@ -175,20 +178,31 @@ impl Drop for ConnectionGuard {
     }
 }
 
+/// The state a scrape reports, read from the server when Prometheus asks.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Per package: its label, its instance slots and how many are in use.
+    pub slots: Vec<(String, u32, u32)>,
+    /// Execution records queued, and their bytes.
+    pub record_queue: (usize, usize),
+    /// Package versions serving.
+    pub serving: usize,
+}
+
 /// Sets the gauges of state and renders everything, for a scrape.
-pub fn render(handle: &PrometheusHandle, app: &crate::app::App) -> String {
-    for (label, slots, in_use) in app.packages.slot_use() {
+pub fn render(handle: &PrometheusHandle, state: Snapshot) -> String {
+    for (label, slots, in_use) in state.slots {
         metrics::gauge!("edgeward_instance_slots_in_use", "package" => label.clone())
             .set(in_use as f64);
         metrics::gauge!("edgeward_instance_slots", "package" => label).set(slots as f64);
     }
-    let (records, bytes) = app.recorder.queued();
+    let (records, bytes) = state.record_queue;
     metrics::gauge!("edgeward_record_queue").set(records as f64);
     metrics::gauge!("edgeward_record_queue_bytes").set(bytes as f64);
     for (open, listener) in OPEN_CONNECTIONS.iter().zip(["data_plane", "api"]) {
         metrics::gauge!("edgeward_open_connections", "listener" => listener)
             .set(open.load(Ordering::Relaxed) as f64);
     }
-    metrics::gauge!("edgeward_packages_serving").set(app.packages.serving_count() as f64);
+    metrics::gauge!("edgeward_packages_serving").set(state.serving as f64);
     handle.render()
 }

@@ -173,6 +173,60 @@ fn shorten(s: &str) -> String {
     format!("{head}… ({} bytes)", s.len())
 }
 
+/// Where a secret lives.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+pub enum Scope {
+    /// One package of one project.
+    Package,
+    /// One project, shared by its packages.
+    Project,
+    /// The whole installation.
+    Platform,
+    /// One user; only by explicit scope, only for executions triggered with their token.
+    User,
+}
+
+impl Scope {
+    /// The scope's name as the API, CLI and storage spell it.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// The scope its name spells, if any.
+    pub fn parse(s: &str) -> Option<Scope> {
+        s.parse().ok()
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether `f` may name a field where a manifest refers to one (`secret:NAME#FIELD`, a
+/// credential's `field`): A-Z, a-z, 0-9, `_`, `.`, `-`, 1 to 128 characters.
+pub fn field_name_ok(f: &str) -> bool {
+    !f.is_empty()
+        && f.len() <= 128
+        && f.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -199,18 +199,13 @@ impl Server {
         {
             // Audit retention: once at start, then every hour.
             let (store, mut rx) = (app.store.clone(), shutdown.subscribe());
-            let max_age = i64::try_from(config.audit_max_age.as_millis()).unwrap_or(i64::MAX);
+            let max_age = config.audit_max_age;
             tasks.spawn(async move {
                 let mut tick = tokio::time::interval(AUDIT_PRUNE_EVERY);
                 loop {
                     tokio::select! {
                         _ = tick.tick() => {
-                            let before = crate::store::now_ms().saturating_sub(max_age);
-                            match store.prune_audit(before).await {
-                                Ok(0) => {}
-                                Ok(n) => tracing::info!(removed = n, "audit records past retention removed"),
-                                Err(e) => tracing::error!(error = %e, "could not apply audit retention"),
-                            }
+                            crate::audit::apply_retention(&store, max_age).await;
                             // An expired token's key slot is of no use to anyone but a thief
                             // of the database and the token both.
                             if let Err(e) = store.drop_expired_slots().await {

@@ -251,13 +251,13 @@ pub(super) async fn stream(
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(crate::auth::bearer)
-        .map(crate::auth::hash_token)
+        .map(crate::credential::hash_token)
         // The console's EventSource sends its session cookie.
         .or_else(|| {
             super::session::session_token(&headers)
                 .ok()
                 .flatten()
-                .map(|t| crate::auth::hash_token(&t))
+                .map(|t| crate::credential::hash_token(&t))
         })
         .ok_or_else(|| {
             ApiError::bad_entry("the stream needs the Authorization header's token (or a session)")

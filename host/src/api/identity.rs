@@ -311,7 +311,7 @@ pub(super) async fn enroll(
         return Err(gone());
     }
     let label = token_label(body.name, "enrolled")?;
-    let hash = auth::hash_token(&body.code);
+    let hash = crate::credential::hash_token(&body.code);
     let enrollment = app.store.enrollment(hash.clone()).await?.ok_or_else(gone)?;
     let had_key = app.store.has_user_key(enrollment.user.clone()).await?;
     let key = crate::secrets::userkey::UserKey::generate();
@@ -391,7 +391,7 @@ pub(super) async fn revoke_token(
     let user = user_name(&user)?;
     // The token itself works as well as its id, and is never echoed or stored.
     let id = if token.starts_with(crate::auth::TOKEN_PREFIX) {
-        crate::auth::token_id(&token)
+        crate::credential::token_id(&token)
     } else {
         token
     };

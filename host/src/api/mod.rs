@@ -30,7 +30,7 @@ pub use error::ApiError;
 pub use policy::{Caller, Need, RemoteAddr};
 
 use crate::app::App;
-use crate::names::Name;
+use crate::names::{Name, Scope};
 use crate::store::Role;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
@@ -369,31 +369,19 @@ pub fn routes() -> Vec<Route> {
         .may_take::<m::VaultUnwrap>()
         .gives::<m::VaultUnwrapped>(200),
     ];
-    // Platform scope: platform admins only.
-    r.extend(secret_routes("/v1/secrets/platform", [PlatformAdmin; 4]));
-    // Project scope: names for members, writes for project admins, values for project admins
-    // (and for every member where the project's `members_read_secrets` is on).
-    r.extend(secret_routes(
-        &format!("{P}/secrets"),
-        [
-            Project(Viewer),
-            Project(Admin),
-            ProjectSecretValue,
-            ProjectSecretValue,
-        ],
-    ));
-    // Package scope: names for members, writes for developers, values for admins.
-    r.extend(secret_routes(
-        &format!("{P}/packages/{{package}}/secrets"),
-        [
-            Project(Viewer),
-            Project(Developer),
-            Project(Admin),
-            Project(Admin),
-        ],
-    ));
-    // User scope: that user alone, whoever else asks.
-    r.extend(secret_routes("/v1/users/{user}/secrets", [SelfOnly; 4]));
+    // Each scope's rights come from the one table a function's writes also follow.
+    for (base, scope) in [
+        ("/v1/secrets/platform".to_string(), Scope::Platform),
+        (format!("{P}/secrets"), Scope::Project),
+        (format!("{P}/packages/{{package}}/secrets"), Scope::Package),
+        ("/v1/users/{user}/secrets".to_string(), Scope::User),
+    ] {
+        let rights = crate::secrets::policy::rights(scope);
+        r.extend(secret_routes(
+            &base,
+            [rights.list, rights.write, rights.read, rights.wrap].map(Need::from),
+        ));
+    }
     r
 }
 

@@ -9,7 +9,8 @@ use super::ApiError;
 use crate::app::App;
 use crate::auth::{self, Principal};
 use crate::code::ErrorCode;
-use crate::store::{AuditRow, Role, now_ms};
+use crate::names::Scope;
+use crate::store::Role;
 use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
@@ -41,6 +42,18 @@ pub enum Need {
     /// A project-scope secret's value: the project's admins, or any member where the project
     /// lets members read its values (`members_read_secrets`, EdgeSecrets' org secrets).
     ProjectSecretValue,
+}
+
+impl From<crate::secrets::policy::Right> for Need {
+    fn from(right: crate::secrets::policy::Right) -> Need {
+        use crate::secrets::policy::Right;
+        match right {
+            Right::PlatformAdmin => Need::PlatformAdmin,
+            Right::Role(role) => Need::Project(role),
+            Right::ProjectValue => Need::ProjectSecretValue,
+            Right::Owner => Need::SelfOnly,
+        }
+    }
 }
 
 /// The one project a `/v1/audit` query names, decoded as the handler decodes it; `None` when
@@ -104,7 +117,7 @@ pub async fn enforce(State(app): State<Arc<App>>, request: Request, next: Next) 
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string())
         .unwrap_or_default();
-    let target = audit_target(request.uri().path());
+    let target = request.uri().path().to_string();
     let query = request.uri().query().unwrap_or_default().to_string();
     let remote = request
         .extensions()
@@ -170,7 +183,7 @@ pub async fn enforce(State(app): State<Arc<App>>, request: Request, next: Next) 
             .as_deref()
             .and_then(|r| r.parse::<SocketAddr>().ok())
             .map(|a| a.ip());
-        match ANONYMOUS_FAILURES.admit(ip, now_ms()) {
+        match ANONYMOUS_FAILURES.admit(ip) {
             Some(suppressed) => suppressed,
             None => return response,
         }
@@ -179,21 +192,13 @@ pub async fn enforce(State(app): State<Arc<App>>, request: Request, next: Next) 
     };
     if is_mutating(&method) || reads_value {
         let status = response.status();
-        let outcome = match status {
-            s if s.is_success() => "ok",
-            StatusCode::UNAUTHORIZED => "unauthenticated",
-            StatusCode::FORBIDDEN => "denied",
-            s if s.is_client_error() => "rejected",
-            _ => "error",
-        };
         // The handler says which scope a call concerned; a call refused before or by its
         // handler gets the scope its route names.
         let scope = response
             .extensions()
             .get::<AuditScope>()
             .map(|s| s.0)
-            .or_else(|| route_scope(&route))
-            .map(str::to_string);
+            .or_else(|| route_scope(&route));
         let mut detail = response
             .extensions()
             .get::<AuditDetail>()
@@ -205,26 +210,27 @@ pub async fn enforce(State(app): State<Arc<App>>, request: Request, next: Next) 
                 ANONYMOUS_FAILURES.per_second()
             ));
         }
-        let row = AuditRow {
-            id: 0,
-            at: now_ms(),
-            actor: actor.0,
-            token_id: actor.1,
+        let entry = crate::audit::Entry {
+            actor: match actor {
+                (name, Some(token_id)) => crate::audit::Actor::User {
+                    name,
+                    token_id: Some(token_id),
+                },
+                (_, None) => crate::audit::Actor::Anonymous,
+            },
             action: format!(
                 "{method} {}",
                 if route.is_empty() { &target } else { &route }
             ),
-            detail,
             target,
             project,
             scope,
             remote,
             status: status.as_u16(),
-            outcome: outcome.into(),
+            outcome: crate::audit::Outcome::of_status(status.as_u16()),
+            detail,
         };
-        if let Err(e) = app.store.append_audit(row).await {
-            tracing::error!(error = %e, "could not write the audit log");
-        }
+        crate::audit::record(&app.store, entry).await;
     }
     response
 }
@@ -234,77 +240,10 @@ pub async fn enforce(State(app): State<Arc<App>>, request: Request, next: Next) 
 #[derive(Debug, Clone)]
 pub struct AuditDetail(pub String);
 
-/// The longest `target` kept in an audit record, in characters.
-pub const MAX_AUDIT_TARGET: usize = 512;
-
-/// The path as an audit record keeps it: credentials redacted ([`auth::redact_tokens`]),
-/// then cut to [`MAX_AUDIT_TARGET`] characters.
-pub fn audit_target(path: &str) -> String {
-    let mut target = auth::redact_tokens(path);
-    if target.chars().count() > MAX_AUDIT_TARGET {
-        target = target.chars().take(MAX_AUDIT_TARGET).collect();
-        target.push('…');
-    }
-    target
-}
-
-/// Per key: (second, records kept in it, records not kept since the last kept one).
-type FoldTable<K> = std::collections::HashMap<K, (i64, u32, u64)>;
-
-/// A limit on audit records of one kind per key and second, so that a flood cannot grow the
-/// log without bound and one noisy key cannot hide another's records. What is over the limit
-/// is counted, and the count written with that key's next record that is kept: repeats fold
-/// into one row with a count.
-pub struct AuditLimit<K> {
-    state: std::sync::Mutex<Option<FoldTable<K>>>,
-    per_second: u32,
-}
-
-impl<K: std::hash::Hash + Eq> AuditLimit<K> {
-    /// Keys tracked at once; past that the table starts again (a bound on memory).
-    const KEYS: usize = 10_000;
-
-    /// A limit of `per_second` records per key.
-    pub const fn new(per_second: u32) -> AuditLimit<K> {
-        AuditLimit {
-            state: std::sync::Mutex::new(None),
-            per_second,
-        }
-    }
-
-    /// Records kept per second and key.
-    pub fn per_second(&self) -> u32 {
-        self.per_second
-    }
-
-    /// `Some(suppressed so far)` if a record for `key` may be written now, `None` if it is
-    /// over the limit.
-    pub fn admit(&self, key: K, now_ms: i64) -> Option<u64> {
-        let Ok(mut guard) = self.state.lock() else {
-            return Some(0);
-        };
-        let table = guard.get_or_insert_with(std::collections::HashMap::new);
-        if table.len() >= Self::KEYS && !table.contains_key(&key) {
-            table.clear();
-        }
-        let s = table.entry(key).or_insert((0, 0, 0));
-        let second = now_ms / 1000;
-        if s.0 != second {
-            s.0 = second;
-            s.1 = 0;
-        }
-        if s.1 >= self.per_second {
-            s.2 += 1;
-            return None;
-        }
-        s.1 += 1;
-        Some(std::mem::take(&mut s.2))
-    }
-}
-
 /// Audit records of anonymous failures (a missing or bad token, a bad wrapping token), per
 /// client address: 20 a second.
-static ANONYMOUS_FAILURES: AuditLimit<Option<std::net::IpAddr>> = AuditLimit::new(20);
+static ANONYMOUS_FAILURES: crate::audit::Limit<Option<std::net::IpAddr>> =
+    crate::audit::Limit::new(20);
 
 /// Set on a response (as an extension) by a handler that returned a secret value, so the call
 /// is audited like a write.
@@ -312,15 +251,15 @@ static ANONYMOUS_FAILURES: AuditLimit<Option<std::net::IpAddr>> = AuditLimit::ne
 pub struct ValueRead;
 
 /// The secret scope a route pattern is about, if it is a secret route.
-fn route_scope(route: &str) -> Option<&'static str> {
+fn route_scope(route: &str) -> Option<Scope> {
     if route.starts_with("/v1/secrets/platform") {
-        Some("platform")
+        Some(Scope::Platform)
     } else if route.starts_with("/v1/users/{user}/secrets") {
-        Some("user")
+        Some(Scope::User)
     } else if route.starts_with("/v1/projects/{project}/packages/{package}/secrets") {
-        Some("package")
+        Some(Scope::Package)
     } else if route.starts_with("/v1/projects/{project}/secrets") {
-        Some("project")
+        Some(Scope::Project)
     } else {
         None
     }
@@ -328,7 +267,7 @@ fn route_scope(route: &str) -> Option<&'static str> {
 
 /// Set on a response by a handler whose call concerned one secret scope.
 #[derive(Debug, Clone, Copy)]
-pub struct AuditScope(pub &'static str);
+pub struct AuditScope(pub Scope);
 
 type Refusal = (Option<Box<Principal>>, ApiError);
 
@@ -511,20 +450,6 @@ async fn authorise(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_audit_limit_keeps_twenty_a_second_per_key_and_counts_the_rest_into_the_next() {
-        let limit: AuditLimit<&str> = AuditLimit::new(20);
-        let kept = (0..65)
-            .filter(|_| limit.admit("a", 1_000).is_some())
-            .count();
-        assert_eq!(kept, 20);
-        // Another key is not held back by the first one's flood.
-        assert_eq!(limit.admit("b", 1_500), Some(0));
-        // The next second's first record carries the count of those not kept.
-        assert_eq!(limit.admit("a", 2_000), Some(45));
-        assert_eq!(limit.admit("a", 2_001), Some(0));
-    }
 
     #[test]
     fn unknown_routes_fail_closed() {

@@ -214,9 +214,7 @@ fn value_of(v: &Value) -> Result<SecretValue, ApiError> {
 
 fn tagged(owner: &Owner, response: impl IntoResponse, value_read: bool) -> Response {
     let mut response = response.into_response();
-    response
-        .extensions_mut()
-        .insert(AuditScope(owner.scope().as_str()));
+    response.extensions_mut().insert(AuditScope(owner.scope()));
     if value_read {
         response.extensions_mut().insert(ValueRead);
     }
@@ -556,7 +554,10 @@ pub(super) async fn wrap(
     };
     // Unwrap redeems only tokens Edgeward handed out.
     app.store
-        .issued_wrap_insert(crate::auth::hash_token(&wrapped.token), wrapped.expires_at)
+        .issued_wrap_insert(
+            crate::credential::hash_token(&wrapped.token),
+            wrapped.expires_at,
+        )
         .await?;
     let unwrap_url = wrapped
         .unwrap_url
@@ -586,7 +587,7 @@ async fn redeem(app: &App, token: &str) -> Result<SecretValue, ApiError> {
         || token.len() > 512
         || !app
             .store
-            .issued_wrap_take(crate::auth::hash_token(token))
+            .issued_wrap_take(crate::credential::hash_token(token))
             .await?
     {
         return Err(gone());

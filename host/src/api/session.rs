@@ -16,23 +16,13 @@ use super::policy::{AuditDetail, Caller};
 use super::{ApiError, model, rfc3339};
 use crate::app::App;
 use crate::code::ErrorCode;
+pub use crate::cookies::{COOKIE, HOST_COOKIE, is_session_cookie};
 use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
-/// The session cookie's name over plain HTTP.
-pub const COOKIE: &str = "edgeward_session";
-/// Its name behind TLS: the `__Host-` prefix makes the browser refuse it unless it is
-/// `Secure`, has `Path=/` and no `Domain`, so no other host or port can plant one.
-pub const HOST_COOKIE: &str = "__Host-edgeward_session";
-
-/// Whether a cookie name is (any case of) one of the session cookie's names.
-pub fn is_session_cookie(name: &str) -> bool {
-    let name = name.trim();
-    name.eq_ignore_ascii_case(COOKIE) || name.eq_ignore_ascii_case(HOST_COOKIE)
-}
 /// The header a cookie-authenticated change must carry.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// How long a session lasts.
@@ -88,32 +78,6 @@ pub fn session_token(headers: &HeaderMap) -> Result<Option<String>, TwoSessions>
         .filter(|v| v.starts_with(crate::auth::TOKEN_PREFIX)))
 }
 
-/// Removes every `Set-Cookie` of a function's response that names the session cookie (either
-/// name, any case, any attributes): a function must not plant a session in a browser.
-pub fn strip_set_cookie<B>(response: &mut http::Response<B>) {
-    let headers = response.headers_mut();
-    if !headers.contains_key(header::SET_COOKIE) {
-        return;
-    }
-    let all: Vec<HeaderValue> = headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .cloned()
-        .collect();
-    let names_session = |v: &HeaderValue| {
-        let text = String::from_utf8_lossy(v.as_bytes());
-        let pair = text.split(';').next().unwrap_or_default();
-        is_session_cookie(pair.split_once('=').map_or(pair, |(k, _)| k))
-    };
-    if !all.iter().any(names_session) {
-        return;
-    }
-    headers.remove(header::SET_COOKIE);
-    for v in all.into_iter().filter(|v| !names_session(v)) {
-        headers.append(header::SET_COOKIE, v);
-    }
-}
-
 /// Whether a cookie-authenticated request may use the cookie: only one the browser says comes
 /// from the console's own origin (or from the user, typing a URL). A page of another origin
 /// is refused even on the same site: the data plane is another port of the same host, and a
@@ -137,48 +101,6 @@ pub fn csrf_ok(headers: &HeaderMap, token: &str) -> bool {
             .zip(want.bytes())
             .fold(0u8, |acc, (a, b)| acc | (a ^ b))
             == 0
-}
-
-/// Removes the session cookie from a request bound for a function, keeping its other cookies.
-pub fn strip_cookie(headers: &mut HeaderMap) {
-    let values: Vec<HeaderValue> = headers.get_all(header::COOKIE).iter().cloned().collect();
-    if values.is_empty() {
-        return;
-    }
-    let mut kept = Vec::new();
-    let mut touched = false;
-    for v in &values {
-        let Ok(text) = v.to_str() else {
-            // Not text: it cannot hold our cookie in a form we would accept; dropped to be safe.
-            touched = true;
-            continue;
-        };
-        let pairs: Vec<&str> = text
-            .split(';')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .collect();
-        let others: Vec<&str> = pairs
-            .iter()
-            .copied()
-            .filter(|p| !is_session_cookie(p.split_once('=').map_or(*p, |(k, _)| k)))
-            .collect();
-        if others.len() != pairs.len() {
-            touched = true;
-        }
-        if !others.is_empty() {
-            kept.push(others.join("; "));
-        }
-    }
-    if !touched {
-        return;
-    }
-    headers.remove(header::COOKIE);
-    for k in kept {
-        if let Ok(v) = HeaderValue::from_str(&k) {
-            headers.append(header::COOKIE, v);
-        }
-    }
 }
 
 /// Whether the request came over TLS (directly, or through a proxy that says so).
@@ -300,6 +222,7 @@ pub(super) async fn remove(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cookies::{strip_cookie, strip_set_cookie};
 
     #[test]
     fn the_session_cookie_is_found_and_stripped_alone() {

@@ -21,10 +21,10 @@
 //! the guest sent it, and only to a declared host.
 
 use super::forms::{Finder, Patterns, Redacting};
-use super::outbound::HostPattern;
-use crate::manifest::Credential;
-use crate::names::SecretName;
+use crate::manifest::credential::Part;
+pub use crate::manifest::credential::Spec;
 use crate::secrets::{ResolveError, Resolver, Scope, SecretValue};
+pub use crate::store::{CredentialLog, CredentialRefusal, CredentialUse, RefusalKind};
 use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame};
@@ -44,220 +44,65 @@ const PLACEHOLDER_ID_LEN: usize = 32;
 /// The `secret` of a refusal that concerns the package's credentials as a whole (a response
 /// refused, a credential that could not be resolved before the first request).
 pub const EVERY_CREDENTIAL: &str = "*";
-/// Headers a credential may not go in: the HTTP client's own framing and routing.
-const RESERVED_HEADERS: &[&str] = &[
-    "host",
-    "content-length",
-    "transfer-encoding",
-    "connection",
-    "upgrade",
-    "te",
-    "trailer",
-    "keep-alive",
-    "proxy-connection",
-];
 
-/// A declared credential, checked.
-#[derive(Debug)]
-pub struct Spec {
-    /// The secret it carries.
-    pub secret: SecretName,
-    hosts: Box<[HostPattern]>,
-    header: http::HeaderName,
-    format: Format,
-    field: Option<String>,
-}
-
-impl Spec {
-    /// Checks a declaration against the package's `[outbound] hosts`.
-    pub fn parse(c: &Credential, allowed: &[HostPattern]) -> Result<Spec, String> {
-        let secret = SecretName::parse(&c.secret).map_err(|e| format!("secret: {e}"))?;
-        if c.hosts.is_empty() {
-            return Err("hosts: name at least one host the credential may go to".into());
-        }
-        let mut hosts = Vec::with_capacity(c.hosts.len());
-        for h in &c.hosts {
-            let p = HostPattern::parse(h).map_err(|e| format!("hosts: {e}"))?;
-            if !p.is_https() {
-                return Err(format!("hosts: {h}: a credential goes over https only"));
-            }
-            if !allowed.iter().any(|a| p.within(a)) {
-                return Err(format!(
-                    "hosts: {h} is not within [outbound] hosts; add it there too"
-                ));
-            }
-            hosts.push(p);
-        }
-        let header = http::HeaderName::from_bytes(c.header.trim().as_bytes())
-            .map_err(|_| format!("header: {:?} is not a valid header name", c.header))?;
-        if RESERVED_HEADERS.contains(&header.as_str()) {
+/// The header value for `value`, and the forms of it a response is redacted of.
+fn render(spec: &Spec, value: &SecretValue) -> Result<Rendered, String> {
+    let fields = if value.is_object() {
+        Some(
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(value.expose())
+                .map_err(|_| "the secret's fields could not be read".to_string())?,
+        )
+    } else {
+        None
+    };
+    let field_text = |name: &str| -> Result<Zeroizing<String>, String> {
+        if fields.is_none() {
             return Err(format!(
-                "header: {header} is set by the host's HTTP client, not by a credential"
+                "the format names field {name}, but the secret is a plain value"
             ));
         }
-        let format = Format::parse(&c.format).map_err(|e| format!("format: {e}"))?;
-        if let Some(f) = &c.field
-            && !field_name_ok(f)
-        {
+        value
+            .field(name)
+            .ok_or_else(|| format!("the secret has no field {name}"))
+    };
+    let secret = match (&spec.field, fields.is_some()) {
+        (None, false) => Zeroizing::new(value.expose().to_string()),
+        (Some(f), true) => field_text(f)?,
+        (None, true) => {
+            return Err(
+                "the secret has fields: name the one to send with `field` in the declaration"
+                    .into(),
+            );
+        }
+        (Some(f), false) => {
             return Err(format!(
-                "field: {f:?} is not a field name (A-Z, a-z, 0-9, '_', '.', '-')"
+                "the declaration names field {f}, but the secret is a plain value"
             ));
         }
-        Ok(Spec {
-            secret,
-            hosts: hosts.into(),
-            header,
-            format,
-            field: c.field.clone(),
-        })
-    }
-
-    /// Whether this credential may go to `host:port` over https.
-    fn admits(&self, uri: &http::Uri) -> bool {
-        let Some(host) = uri.host() else {
-            return false;
-        };
-        uri.scheme_str() == Some("https")
-            && self
-                .hosts
-                .iter()
-                .any(|p| p.matches_scheme(true, host, uri.port_u16().unwrap_or(443)))
-    }
-
-    /// The header value for `value`, and the forms of it a response is redacted of.
-    fn render(&self, value: &SecretValue) -> Result<Rendered, String> {
-        let fields = if value.is_object() {
-            Some(
-                serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(value.expose())
-                    .map_err(|_| "the secret's fields could not be read".to_string())?,
-            )
-        } else {
-            None
-        };
-        let field_text = |name: &str| -> Result<Zeroizing<String>, String> {
-            if fields.is_none() {
-                return Err(format!(
-                    "the format names field {name}, but the secret is a plain value"
-                ));
-            }
-            value
-                .field(name)
-                .ok_or_else(|| format!("the secret has no field {name}"))
-        };
-        let secret = match (&self.field, fields.is_some()) {
-            (None, false) => Zeroizing::new(value.expose().to_string()),
-            (Some(f), true) => field_text(f)?,
-            (None, true) => {
-                return Err(
-                    "the secret has fields: name the one to send with `field` in the declaration"
-                        .into(),
-                );
-            }
-            (Some(f), false) => {
-                return Err(format!(
-                    "the declaration names field {f}, but the secret is a plain value"
-                ));
-            }
-        };
-        let mut text = Zeroizing::new(String::new());
-        for part in &self.format.parts {
-            match part {
-                Part::Literal(s) => text.push_str(s),
-                Part::Value => text.push_str(&secret),
-                Part::Field(name) => text.push_str(&field_text(name)?),
-            }
+    };
+    let mut text = Zeroizing::new(String::new());
+    for part in &spec.format.parts {
+        match part {
+            Part::Literal(s) => text.push_str(s),
+            Part::Value => text.push_str(&secret),
+            Part::Field(name) => text.push_str(&field_text(name)?),
         }
-        let header = if self.format.basic {
-            let encoded = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&*text));
-            Zeroizing::new(format!("Basic {}", &*encoded))
-        } else {
-            text
-        };
-        let mut header = http::HeaderValue::from_str(&header).map_err(|_| {
-            "the value cannot be sent in a header (it holds control characters)".to_string()
-        })?;
-        header.set_sensitive(true);
-        let mut forms = Patterns::new();
-        forms
-            .add_text(&secret)
-            .map_err(|_| "the value has more forms than redaction handles".to_string())?;
-        Ok(Rendered { header, forms })
     }
-}
-
-use crate::secrets::field_name_ok;
-
-/// A header value's template: literal text, `{}` (the secret, exactly once) and `{field}`s.
-#[derive(Debug)]
-struct Format {
-    parts: Vec<Part>,
-    /// `Basic …`: what follows `Basic ` is base64-encoded, as RFC 7617 wants.
-    basic: bool,
-}
-
-#[derive(Debug, PartialEq)]
-enum Part {
-    Literal(String),
-    Value,
-    Field(String),
-}
-
-impl Format {
-    fn parse(s: &str) -> Result<Format, String> {
-        let basic = s.len() >= 6 && s.is_char_boundary(6) && s[..6].eq_ignore_ascii_case("basic ");
-        let body = if basic { &s[6..] } else { s };
-        let mut parts = Vec::new();
-        let mut literal = String::new();
-        let mut chars = body.chars().peekable();
-        while let Some(c) = chars.next() {
-            match c {
-                '{' if chars.peek() == Some(&'{') => {
-                    chars.next();
-                    literal.push('{');
-                }
-                '}' if chars.peek() == Some(&'}') => {
-                    chars.next();
-                    literal.push('}');
-                }
-                '{' => {
-                    let mut name = String::new();
-                    loop {
-                        match chars.next() {
-                            Some('}') => break,
-                            Some(c) => name.push(c),
-                            None => return Err(format!("{s:?}: an unclosed '{{'")),
-                        }
-                    }
-                    if !literal.is_empty() {
-                        parts.push(Part::Literal(std::mem::take(&mut literal)));
-                    }
-                    if name.is_empty() {
-                        parts.push(Part::Value);
-                    } else if field_name_ok(&name) {
-                        parts.push(Part::Field(name));
-                    } else {
-                        return Err(format!("{s:?}: {{{name}}} is not a field name"));
-                    }
-                }
-                '}' => return Err(format!("{s:?}: a '}}' without its '{{' (write '}}}}')")),
-                c if c == ' ' || c == '\t' || c.is_ascii_graphic() => literal.push(c),
-                _ => {
-                    return Err(format!(
-                        "{s:?}: only printable ASCII can go in a header value"
-                    ));
-                }
-            }
-        }
-        if !literal.is_empty() {
-            parts.push(Part::Literal(literal));
-        }
-        if parts.iter().filter(|p| **p == Part::Value).count() != 1 {
-            return Err(format!(
-                "{s:?}: put `{{}}` (where the secret goes) exactly once, e.g. \"Bearer {{}}\""
-            ));
-        }
-        Ok(Format { parts, basic })
-    }
+    let header = if spec.format.basic {
+        let encoded = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&*text));
+        Zeroizing::new(format!("Basic {}", &*encoded))
+    } else {
+        text
+    };
+    let mut header = http::HeaderValue::from_str(&header).map_err(|_| {
+        "the value cannot be sent in a header (it holds control characters)".to_string()
+    })?;
+    header.set_sensitive(true);
+    let mut forms = Patterns::new();
+    forms
+        .add_text(&secret)
+        .map_err(|_| "the value has more forms than redaction handles".to_string())?;
+    Ok(Rendered { header, forms })
 }
 
 /// A version's declared credentials, with what was built from their current values (shared by
@@ -311,7 +156,7 @@ impl Declared {
                 return Ok(r.clone());
             }
         }
-        let rendered = Arc::new(self.specs[i].render(value)?);
+        let rendered = Arc::new(render(&self.specs[i], value)?);
         let mut cached = self.rendered.lock().unwrap_or_else(|e| e.into_inner());
         cached[i] = Some((value.clone(), rendered.clone()));
         Ok(rendered)
@@ -351,79 +196,6 @@ impl Declared {
 struct Rendered {
     header: http::HeaderValue,
     forms: Patterns,
-}
-
-/// One credential sent: which, from which scope, to which host, how many times.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct CredentialUse {
-    /// The secret.
-    pub secret: String,
-    /// The scope it was found in.
-    pub scope: String,
-    /// The host it went to (`host` or `host:port`).
-    pub host: String,
-    /// How many requests carried it.
-    pub count: u32,
-}
-
-/// A request refused because it carried a placeholder where it may not go, or a response
-/// refused because it could carry a value redaction cannot see (a partial response, a coding
-/// it cannot undo), or every request of an execution whose credentials could not be resolved.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct CredentialRefusal {
-    /// The credential whose placeholder it was, or the one that could not be resolved; `*`
-    /// for a response refused for every credential of the package.
-    pub secret: String,
-    /// The host the request went to.
-    pub host: String,
-    /// What was refused.
-    #[serde(default)]
-    pub kind: RefusalKind,
-    /// Where the placeholder was, and why that is refused.
-    pub reason: String,
-}
-
-/// What a [`CredentialRefusal`] refused.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    serde::Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum RefusalKind {
-    /// A request holding a placeholder where it may not go.
-    #[default]
-    Placeholder,
-    /// A response redaction could not read whole (partial, or in a coding it cannot undo).
-    Response,
-    /// A request of an execution whose credentials could not all be resolved.
-    Unresolved,
-}
-
-/// What an execution did with its credentials, for its record.
-#[derive(
-    Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
-)]
-pub struct CredentialLog {
-    /// Credentials sent.
-    #[serde(default)]
-    pub used: Vec<CredentialUse>,
-    /// Requests refused.
-    #[serde(default)]
-    pub refused: Vec<CredentialRefusal>,
-}
-
-impl CredentialLog {
-    /// Whether nothing happened.
-    pub fn is_empty(&self) -> bool {
-        self.used.is_empty() && self.refused.is_empty()
-    }
 }
 
 /// The most refusals one execution's record keeps.
@@ -1122,6 +894,7 @@ impl Body for Scanning {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manifest::{Credential, HostPattern};
 
     fn spec(toml: &str) -> Result<Spec, String> {
         let c: Credential = toml::from_str(toml).unwrap();
@@ -1188,9 +961,7 @@ mod tests {
     #[test]
     fn formats_render_and_basic_is_encoded() {
         let bearer = spec("secret = \"K\"\nhosts = [\"api.example.com\"]").unwrap();
-        let r = bearer
-            .render(&SecretValue::text("sk_live_123".into()))
-            .unwrap();
+        let r = render(&bearer, &SecretValue::text("sk_live_123".into())).unwrap();
         assert_eq!(r.header, "Bearer sk_live_123");
         assert!(r.header.is_sensitive());
         let basic = spec(
@@ -1198,7 +969,7 @@ mod tests {
         )
         .unwrap();
         let value = SecretValue::object(r#"{"user":"ann","password":"pw-9876"}"#.into());
-        let r = basic.render(&value).unwrap();
+        let r = render(&basic, &value).unwrap();
         assert_eq!(r.header, "Basic YW5uOnB3LTk4NzY=");
         // The password is found inside the base64 of `user:password`.
         let redactor = Redactor::new(&[&r.forms]).unwrap();
@@ -1212,15 +983,13 @@ mod tests {
         );
         // A plain secret where fields are asked for, and the reverse, are errors without
         // the value in them.
-        let err = basic
-            .render(&SecretValue::text("pw-9876".into()))
+        let err = render(&basic, &SecretValue::text("pw-9876".into()))
             .err()
             .unwrap();
         assert!(err.contains("plain value") && !err.contains("pw-9876"));
-        let err = bearer.render(&value).err().unwrap();
+        let err = render(&bearer, &value).err().unwrap();
         assert!(err.contains("field") && !err.contains("pw-9876"));
-        let err = bearer
-            .render(&SecretValue::text("a\r\nb".into()))
+        let err = render(&bearer, &SecretValue::text("a\r\nb".into()))
             .err()
             .unwrap();
         assert!(err.contains("control"));

@@ -23,9 +23,20 @@ pub const EXECUTION_ID_HEADER: &str = "x-edgeward-execution-id";
 
 /// How an execution ended.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
 )]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ExecutionStatus {
     /// The guest answered.
     Ok,
@@ -45,33 +56,22 @@ pub enum ExecutionStatus {
 }
 
 impl ExecutionStatus {
-    /// Every status.
-    pub const ALL: [ExecutionStatus; 7] = [
-        ExecutionStatus::Ok,
-        ExecutionStatus::GuestError,
-        ExecutionStatus::Trapped,
-        ExecutionStatus::TimedOut,
-        ExecutionStatus::OutOfMemory,
-        ExecutionStatus::Limited,
-        ExecutionStatus::Unbound,
-    ];
+    /// Every status, in the order metrics count them.
+    pub const ALL: &[ExecutionStatus] = <ExecutionStatus as strum::VariantArray>::VARIANTS;
 
-    /// The status written as `s`.
+    /// The status as the API and the store spell it (`timed_out`).
     pub fn parse(s: &str) -> Option<ExecutionStatus> {
-        Self::ALL.into_iter().find(|x| x.as_str() == s)
+        s.parse().ok()
     }
 
-    /// The status as stored and shown.
+    /// The status as the API and the store spell it.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ExecutionStatus::Ok => "ok",
-            ExecutionStatus::GuestError => "guest_error",
-            ExecutionStatus::Trapped => "trapped",
-            ExecutionStatus::TimedOut => "timed_out",
-            ExecutionStatus::OutOfMemory => "out_of_memory",
-            ExecutionStatus::Limited => "limited",
-            ExecutionStatus::Unbound => "unbound",
-        }
+        self.into()
+    }
+
+    /// The status's position in [`ExecutionStatus::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
     }
 }
 
@@ -152,7 +152,7 @@ impl Recording {
         ),
     ) -> ExecutionRow {
         let elapsed = self.start.elapsed();
-        self.metrics.finished(status, elapsed.as_secs_f64());
+        self.metrics.finished(status.index(), elapsed.as_secs_f64());
         ExecutionRow {
             id: self.id,
             project: self.project,

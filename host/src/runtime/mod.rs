@@ -580,6 +580,7 @@ impl Runtime {
             metrics: Arc::new(crate::metrics::PackageMetrics::new(
                 project.as_str(),
                 package.as_str(),
+                ExecutionStatus::ALL.iter().map(|s| s.as_str()),
             )),
             owners: crate::secrets::owner_chain(project.clone(), package.clone()),
             share: self.budgets.share(project.as_str()),

@@ -296,8 +296,8 @@ impl SecretBackend for EmbeddedBackend {
         value: &SecretValue,
         ttl: std::time::Duration,
     ) -> Result<Wrapped, BackendError> {
-        let token = crate::auth::random_credential(WRAP_PREFIX);
-        let hash = crate::auth::hash_token(&token);
+        let token = crate::credential::random_credential(WRAP_PREFIX);
+        let hash = crate::credential::hash_token(&token);
         let (nonce, ciphertext) = self.seal(&wrap_aad(&hash), value)?;
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
         let expires_at = crate::store::now_ms().saturating_add(ttl_ms);
@@ -318,7 +318,7 @@ impl SecretBackend for EmbeddedBackend {
         if !token.starts_with(WRAP_PREFIX) || token.len() > 128 {
             return Err(gone());
         }
-        let hash = crate::auth::hash_token(token);
+        let hash = crate::credential::hash_token(token);
         let (_, nonce, ciphertext) = self
             .store
             .wrap_take(hash.clone())

@@ -8,7 +8,7 @@ use super::{ResolveError, Resolver, Scope, SecretValue, StoredSecret};
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
 #[allow(missing_docs)]
-mod bindings {
+pub(crate) mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "edgeward:platform/imports",
@@ -37,43 +37,6 @@ mod bindings {
 pub use bindings::edgeward::platform::credentials::add_to_linker as add_credentials_to_linker;
 use bindings::edgeward::platform::secrets as wit;
 pub use bindings::edgeward::platform::secrets::add_to_linker;
-
-impl bindings::edgeward::platform::credentials::Host for crate::runtime::state::HostState {
-    /// Sets the declared header of `request` to the credential's placeholder; the value goes in
-    /// when the request is sent (runtime/credentials.rs).
-    fn attach(
-        &mut self,
-        request: Resource<wasmtime_wasi_http::p2::types::HostOutgoingRequest>,
-        name: String,
-    ) -> wasmtime::Result<Result<(), wit::Error>> {
-        let Some(session) = self.outbound.credentials.clone() else {
-            return Ok(Err(wit::Error::Denied(format!(
-                "credential {name}: this package declares no [[outbound.credentials]]"
-            ))));
-        };
-        let Some((header, placeholder)) = session.header(&name) else {
-            return Ok(Err(wit::Error::Denied(format!(
-                "credential {name}: not declared in this package's [[outbound.credentials]]"
-            ))));
-        };
-        let req = self.table.get_mut(&request)?;
-        // An outgoing request's headers are immutable once it is built; the host's own mark
-        // is the exception.
-        req.headers.set_mutable(usize::MAX);
-        let set = req.headers.set(
-            &mut self.outbound,
-            header.to_string(),
-            vec![placeholder.as_bytes().to_vec()],
-        );
-        req.headers.set_immutable();
-        match set {
-            Ok(()) => Ok(Ok(())),
-            Err(e) => Ok(Err(wit::Error::Denied(format!(
-                "credential {name}: the request's {header} header cannot be set: {e}"
-            )))),
-        }
-    }
-}
 
 /// A secret handed to a guest, behind a resource handle.
 #[derive(Debug)]

@@ -8,48 +8,16 @@ pub mod cache;
 pub mod consent;
 pub mod embedded;
 pub mod guest;
+pub mod policy;
 pub mod userkey;
 pub mod vault;
 pub mod writes;
 
 use crate::names::{Name, SecretName};
+pub use crate::names::{Scope, field_name_ok};
 use secrecy::{ExposeSecret, SecretString};
 use std::fmt;
 use std::sync::Arc;
-
-/// Where a secret lives.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    /// One package of one project.
-    Package,
-    /// One project, shared by its packages.
-    Project,
-    /// The whole installation.
-    Platform,
-    /// One user; only by explicit scope, only for executions triggered with their token.
-    User,
-}
-
-impl Scope {
-    /// The scope's name as the API, CLI and storage spell it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Package => "package",
-            Scope::Project => "project",
-            Scope::Platform => "platform",
-            Scope::User => "user",
-        }
-    }
-}
-
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Whose secrets: a scope together with its owner.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -65,6 +33,17 @@ pub enum Owner {
 }
 
 impl Owner {
+    /// The API's collection path of this owner's secrets (what an audit record of a write to
+    /// one of them names, whichever way it came).
+    pub fn api_collection(&self) -> String {
+        match self {
+            Owner::Platform => "/v1/secrets/platform".into(),
+            Owner::Project(p) => format!("/v1/projects/{p}/secrets"),
+            Owner::Package(p, k) => format!("/v1/projects/{p}/packages/{k}/secrets"),
+            Owner::User(u) => format!("/v1/users/{u}/secrets"),
+        }
+    }
+
     /// The scope this owner's secrets are in.
     pub fn scope(&self) -> Scope {
         match self {
@@ -152,15 +131,6 @@ fn field_text(v: &serde_json::Value) -> Option<zeroize::Zeroizing<String>> {
         serde_json::Value::String(s) => Some(zeroize::Zeroizing::new(s.clone())),
         other => Some(zeroize::Zeroizing::new(other.to_string())),
     }
-}
-
-/// Whether `f` may name a field where a manifest refers to one (`secret:NAME#FIELD`, a
-/// credential's `field`): A-Z, a-z, 0-9, `_`, `.`, `-`, 1 to 128 characters.
-pub fn field_name_ok(f: &str) -> bool {
-    !f.is_empty()
-        && f.len() <= 128
-        && f.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 impl fmt::Debug for SecretValue {

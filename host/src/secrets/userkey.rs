@@ -14,6 +14,7 @@
 //! can open what the user already stored. See `docs/user-secrets.md` for the threat model.
 
 use super::SecretValue;
+pub use crate::store::KeySlot;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine as _;
@@ -37,25 +38,6 @@ impl std::fmt::Debug for UserKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UserKey")
             .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A data key encrypted for one token: what the store keeps.
-#[derive(Clone)]
-pub struct KeySlot {
-    /// The data key's public id.
-    pub key_id: String,
-    /// The AEAD nonce.
-    pub nonce: Vec<u8>,
-    /// The data key, encrypted under the token's slot key.
-    pub wrapped: Vec<u8>,
-}
-
-impl std::fmt::Debug for KeySlot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeySlot")
-            .field("key_id", &self.key_id)
             .finish_non_exhaustive()
     }
 }

@@ -10,9 +10,10 @@
 //! limits; every attempt, refused or not, is audited as that user, naming the package, version
 //! and execution.
 
+use super::policy::Right;
 use super::{BackendError, Owner, Resolver, Scope, SecretValue, WriteMode};
 use crate::names::{Name, NameRule, SecretName};
-use crate::store::{AuditRow, Role, Store};
+use crate::store::{Role, Store};
 use std::sync::Arc;
 
 /// Why a write was refused; maps one-to-one onto the WIT `write-error` variant. Never carries a
@@ -38,12 +39,13 @@ pub enum WriteError {
 
 impl WriteError {
     /// The HTTP status and outcome the audit record gets, as an API call refused the same way.
-    fn audited(&self) -> (u16, &'static str) {
+    /// The status the API would answer this with, for the audit record.
+    fn status(&self) -> u16 {
         match self {
-            WriteError::Denied(_) => (403, "denied"),
-            WriteError::InvalidName(_) | WriteError::InvalidValue(_) => (400, "rejected"),
-            WriteError::TooLarge(_) => (413, "rejected"),
-            WriteError::Unavailable(_) => (503, "error"),
+            WriteError::Denied(_) => 403,
+            WriteError::InvalidName(_) | WriteError::InvalidValue(_) => 400,
+            WriteError::TooLarge(_) => 413,
+            WriteError::Unavailable(_) => 503,
         }
     }
 }
@@ -79,8 +81,8 @@ pub const MAX_WRITES: u32 = 64;
 pub const AUDITED_PER_SECOND: u32 = 20;
 
 /// The limit on audit records of function writes, per (user, project, package).
-static FUNCTION_WRITES: crate::api::policy::AuditLimit<(String, String, String)> =
-    crate::api::policy::AuditLimit::new(AUDITED_PER_SECOND);
+static FUNCTION_WRITES: crate::audit::Limit<(String, String, String)> =
+    crate::audit::Limit::new(AUDITED_PER_SECOND);
 
 impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -255,24 +257,24 @@ impl Writer {
                  write-secrets = [\"{scope}\"])"
             )));
         }
-        let needed = match scope {
+        let needed = match super::policy::rights(scope).write {
             // The same rule as a read: declared, granted, opened with the user's key.
-            Scope::User => {
+            Right::Owner => {
                 return resolver
                     .check_user(name)
                     .map(|_| ())
                     .map_err(|e| WriteError::Denied(e.to_string()));
             }
             _ if self.platform_admin => return Ok(()),
-            Scope::Platform => {
+            Right::PlatformAdmin => {
                 return Err(WriteError::Denied(format!(
-                    "{} is not a platform admin, so this function may not write platform \
+                    "{} is not a platform admin, so this function may not write {scope} \
                      secrets for them",
                     self.user
                 )));
             }
-            Scope::Project => Role::Admin,
-            Scope::Package => Role::Developer,
+            Right::Role(role) => role,
+            Right::ProjectValue => Role::Admin,
         };
         let role = self
             .store
@@ -304,24 +306,16 @@ impl Writer {
             self.project.to_string(),
             self.package.to_string(),
         );
-        let Some(suppressed) = FUNCTION_WRITES.admit(key, crate::store::now_ms()) else {
+        let Some(suppressed) = FUNCTION_WRITES.admit(key) else {
             return;
         };
-        let (status, outcome) = error.map_or((200, "ok"), WriteError::audited);
+        let status = error.map_or(200, WriteError::status);
         // The name as the API's path would show it; an invalid one is shortened, as there.
         let shown = SecretName::parse(name).map_or_else(
             |_| name.chars().take(64).collect::<String>(),
             |n| n.to_string(),
         );
-        let target = match scope {
-            Scope::Package => format!(
-                "/v1/projects/{}/packages/{}/secrets/{shown}",
-                self.project, self.package
-            ),
-            Scope::Project => format!("/v1/projects/{}/secrets/{shown}", self.project),
-            Scope::Platform => format!("/v1/secrets/platform/{shown}"),
-            Scope::User => format!("/v1/users/{}/secrets/{shown}", self.user),
-        };
+        let target = format!("{}/{shown}", self.owner(scope).api_collection());
         let mut detail = format!(
             "from the function {}/{} version {}, execution {}",
             self.project, self.package, self.version, self.execution
@@ -336,23 +330,21 @@ impl Writer {
                  over {AUDITED_PER_SECOND} a second)"
             ));
         }
-        let row = AuditRow {
-            id: 0,
-            at: crate::store::now_ms(),
-            actor: self.user.clone(),
-            token_id: Some(self.token_id.clone()),
+        let entry = crate::audit::Entry {
+            actor: crate::audit::Actor::User {
+                name: self.user.clone(),
+                token_id: Some(self.token_id.clone()),
+            },
             action: format!("function secrets.{op}"),
-            target: crate::api::policy::audit_target(&target),
+            target,
             project: Some(self.project.to_string()),
-            scope: Some(scope.as_str().to_string()),
+            scope: Some(scope),
             remote: None,
             status,
-            outcome: outcome.to_string(),
+            outcome: crate::audit::Outcome::of_status(status),
             detail: Some(detail),
         };
-        if let Err(e) = self.store.append_audit(row).await {
-            tracing::error!(error = %e, "could not write the audit log");
-        }
+        crate::audit::record(&self.store, entry).await;
     }
 }
 

@@ -32,7 +32,7 @@ pub struct ExecutionRow {
     pub secrets: Vec<String>,
     /// The credentials the host attached to its outbound requests, and the requests refused
     /// for a placeholder where it may not go.
-    pub credentials: crate::runtime::credentials::CredentialLog,
+    pub credentials: CredentialLog,
     /// Its stdout, masked and capped.
     pub stdout: Vec<u8>,
     /// Whether stdout was cut at the cap.
@@ -110,4 +110,77 @@ pub trait ExecutionStore: Send + Sync {
         project: String,
         id: String,
     ) -> Result<Option<ExecutionRow>, StoreError>;
+}
+
+/// One credential sent: which, from which scope, to which host, how many times.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct CredentialUse {
+    /// The secret.
+    pub secret: String,
+    /// The scope it was found in.
+    pub scope: String,
+    /// The host it went to (`host` or `host:port`).
+    pub host: String,
+    /// How many requests carried it.
+    pub count: u32,
+}
+
+/// A request refused because it carried a placeholder where it may not go, or a response
+/// refused because it could carry a value redaction cannot see (a partial response, a coding
+/// it cannot undo), or every request of an execution whose credentials could not be resolved.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct CredentialRefusal {
+    /// The credential whose placeholder it was, or the one that could not be resolved; `*`
+    /// for a response refused for every credential of the package.
+    pub secret: String,
+    /// The host the request went to.
+    pub host: String,
+    /// What was refused.
+    #[serde(default)]
+    pub kind: RefusalKind,
+    /// Where the placeholder was, and why that is refused.
+    pub reason: String,
+}
+
+/// What a [`CredentialRefusal`] refused.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalKind {
+    /// A request holding a placeholder where it may not go.
+    #[default]
+    Placeholder,
+    /// A response redaction could not read whole (partial, or in a coding it cannot undo).
+    Response,
+    /// A request of an execution whose credentials could not all be resolved.
+    Unresolved,
+}
+
+/// What an execution did with its credentials, for its record.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+pub struct CredentialLog {
+    /// Credentials sent.
+    #[serde(default)]
+    pub used: Vec<CredentialUse>,
+    /// Requests refused.
+    #[serde(default)]
+    pub refused: Vec<CredentialRefusal>,
+}
+
+impl CredentialLog {
+    /// Whether nothing happened.
+    pub fn is_empty(&self) -> bool {
+        self.used.is_empty() && self.refused.is_empty()
+    }
 }

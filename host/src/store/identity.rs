@@ -1,7 +1,6 @@
 //! Users, their API tokens (by hash only) and project memberships.
 
 use super::StoreError;
-use crate::secrets::userkey::KeySlot;
 
 /// Names the audit log and the system use as actor labels; no user may take them.
 pub const RESERVED_USER_NAMES: &[&str] = &["anonymous", "edgeward", "vault", "system", "root"];
@@ -329,4 +328,23 @@ pub trait IdentityStore: Send + Sync {
 
     /// The memberships of `user`.
     async fn memberships(&self, user: String) -> Result<Vec<MemberRow>, StoreError>;
+}
+
+/// A data key encrypted for one token: what the store keeps.
+#[derive(Clone)]
+pub struct KeySlot {
+    /// The data key's public id.
+    pub key_id: String,
+    /// The AEAD nonce.
+    pub nonce: Vec<u8>,
+    /// The data key, encrypted under the token's slot key.
+    pub wrapped: Vec<u8>,
+}
+
+impl std::fmt::Debug for KeySlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySlot")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
 }

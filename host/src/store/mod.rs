@@ -17,11 +17,14 @@ pub mod postgres;
 pub mod sqlite;
 
 pub use audit::{AuditFilter, AuditRow, AuditStore};
-pub use executions::{ExecutionFilter, ExecutionRow, ExecutionStore, OutboundHost};
+pub use executions::{
+    CredentialLog, CredentialRefusal, CredentialUse, ExecutionFilter, ExecutionRow, ExecutionStore,
+    OutboundHost, RefusalKind,
+};
 pub use feed::{Change, ChangeFeed, Feed, Health};
 pub use identity::{
-    Enrollment, GrantRow, IdentityStore, KeyOrigin, MemberRow, NewToken, RESERVED_USER_NAMES,
-    Redemption, Revoked, Role, TokenOwner, TokenRow, UserRow,
+    Enrollment, GrantRow, IdentityStore, KeyOrigin, KeySlot, MemberRow, NewToken,
+    RESERVED_USER_NAMES, Redemption, Revoked, Role, TokenOwner, TokenRow, UserRow,
 };
 
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! Users, tokens (by hash), key slots, enrollments and memberships (PostgreSQL).
 
 use super::{PgStore, project_exists, record_change};
-use crate::secrets::userkey::KeySlot;
+use crate::store::KeySlot;
 use crate::store::*;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;

@@ -1,7 +1,7 @@
 //! Users, tokens (by hash), key slots, enrollments and memberships. (SQLite)
 
 use super::{SqliteStore, project_exists};
-use crate::secrets::userkey::KeySlot;
+use crate::store::KeySlot;
 use crate::store::*;
 use rusqlite::{OptionalExtension, params};
 

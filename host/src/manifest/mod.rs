@@ -34,7 +34,11 @@
 //! max-outbound-requests = 8
 //! ```
 
-use crate::names::SecretName;
+pub mod credential;
+mod hosts;
+
+use crate::names::{Scope, SecretName, field_name_ok};
+pub use hosts::HostPattern;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -61,7 +65,7 @@ pub struct Manifest {
     /// The scopes a function may write secrets to (WIT `set` and `delete`), always with the
     /// rights of the user whose token triggered it; none by default.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub write_secrets: Vec<crate::secrets::Scope>,
+    pub write_secrets: Vec<Scope>,
     /// What the function may read (and, with `write-secrets = ["user"]`, write) in the user
     /// scope of the user whose token calls it: names, or folders as `team/*`. Nothing without
     /// it; and even with it, only once that user granted this exact version
@@ -279,8 +283,7 @@ impl Manifest {
             SecretName::parse(name).map_err(|e| ManifestError(format!("secrets: {e}")))?;
         }
         self.user_secrets.check()?;
-        if self.write_secrets.contains(&crate::secrets::Scope::User) && self.user_secrets.is_empty()
-        {
+        if self.write_secrets.contains(&Scope::User) && self.user_secrets.is_empty() {
             return Err(ManifestError(
                 "write-secrets names user, but user-secrets declares no names: a function \
                  writes only the user secrets it declares"
@@ -338,7 +341,7 @@ impl Manifest {
         let mut allowed = Vec::with_capacity(self.outbound.hosts.len());
         for host in &self.outbound.hosts {
             allowed.push(
-                crate::runtime::outbound::HostPattern::parse(host)
+                HostPattern::parse(host)
                     .map_err(|e| ManifestError(format!("outbound.hosts: {e}")))?,
             );
         }
@@ -348,7 +351,7 @@ impl Manifest {
             )));
         }
         for (i, c) in self.outbound.credentials.iter().enumerate() {
-            crate::runtime::credentials::Spec::parse(c, &allowed)
+            credential::Spec::parse(c, &allowed)
                 .map_err(|e| ManifestError(format!("outbound.credentials[{i}]: {e}")))?;
             if !self.allows_secret(&c.secret) {
                 return Err(ManifestError(format!(
@@ -394,7 +397,7 @@ impl Manifest {
             let binding = if let Some(n) = v.strip_prefix("secret:") {
                 match n.split_once('#') {
                     Some((n, field)) => {
-                        if !crate::secrets::field_name_ok(field) {
+                        if !field_name_ok(field) {
                             return Err(ManifestError(format!(
                                 "env.{k}: {field:?} is not a field name (A-Z, a-z, 0-9, '_', \
                                  '.', '-', at most 128)"

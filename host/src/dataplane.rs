@@ -75,7 +75,7 @@ pub async fn handle(
     // The path only: a query string is the caller's and may carry its own credentials.
     tracing::debug!(
         execution = %execution_id, project = %route.project, package = %route.package,
-        path = %crate::auth::redact_tokens(route.path_and_query.split('?').next().unwrap_or_default()),
+        path = %crate::credential::redact_tokens(route.path_and_query.split('?').next().unwrap_or_default()),
         "request routed"
     );
     let (mut parts, body) = request.into_parts();
@@ -86,7 +86,7 @@ pub async fn handle(
     // function's.
     // The console's session cookie is the API's, never a function's (browsers send cookies to
     // every port of a host).
-    crate::api::session::strip_cookie(&mut parts.headers);
+    crate::cookies::strip_cookie(&mut parts.headers);
     let tokens = match take_edgeward_tokens(&mut parts.headers) {
         Ok(tokens) => tokens,
         Err(message) => {
@@ -241,7 +241,7 @@ pub async fn handle(
     )
     .await;
     // The console's session cookie is the API's: no function sets it (cookies ignore ports).
-    crate::api::session::strip_set_cookie(&mut response);
+    crate::cookies::strip_set_cookie(&mut response);
     response
 }
 
