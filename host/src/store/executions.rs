@@ -98,7 +98,7 @@ pub trait ExecutionStore: Send + Sync {
         project_bytes: u64,
     ) -> Result<usize, StoreError>;
 
-    /// Executions matching `filter`, newest first, without their output.
+    /// Executions matching `filter`, newest first, with their (masked, possibly sealed) output.
     async fn list_executions(
         &self,
         filter: ExecutionFilter,

@@ -118,7 +118,7 @@ impl ExecutionStore for SqliteStore {
         .await
     }
 
-    /// Executions matching `filter`, newest first, without their output.
+    /// Executions matching `filter`, newest first, with their (masked, possibly sealed) output.
     async fn list_executions(
         &self,
         filter: ExecutionFilter,
