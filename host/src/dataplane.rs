@@ -94,97 +94,19 @@ pub async fn handle(
             return error_response(400, ErrorCode::BadRequest, message, Some(&execution_id));
         }
     };
-    let (mut user, mut writer) = (None, None);
-    if let Some(token) = tokens {
-        match crate::auth::authenticate_token(&app.store, &app.tokens, &token).await {
-            Ok(principal) => {
-                // User scope opens only to a version that declares what it wants of it and that
-                // the user granted, code and manifest (docs/user-secrets.md); any other version
-                // runs with the scope closed. A user's request to a declaring version without
-                // a grant is refused before the guest runs.
-                let declared = deployed.user_secrets.clone();
-                let key = if declared.is_empty() {
-                    None
-                } else {
-                    let subject = crate::secrets::consent::Subject {
-                        user: &principal.user,
-                        project: deployed.project.as_str(),
-                        package: deployed.package.as_str(),
-                        sha256: &deployed.sha256,
-                        manifest_sha256: &deployed.manifest_sha256,
-                    };
-                    match crate::secrets::consent::check(
-                        &app.store,
-                        &app.grants,
-                        subject,
-                        principal.open_user_key(&token),
-                    )
-                    .await
-                    {
-                        Ok(key) => Some(key),
-                        Err(refusal) => {
-                            crate::net::drain(body, 1 << 20).await;
-                            return consent_refused(refusal, &deployed, &execution_id);
-                        }
-                    }
-                };
-                // Writes as this user, where the manifest grants the scope and the user's
-                // rights allow it (checked per write).
-                writer = Some(Arc::new(crate::secrets::writes::Writer::new(
-                    app.store.clone(),
-                    crate::secrets::writes::Triggered {
-                        user: &principal.user,
-                        token_id: &principal.token_id,
-                        platform_admin: principal.platform_admin,
-                        key: key.clone(),
-                        execution: &execution_id,
-                    },
-                    (
-                        deployed.project.clone(),
-                        deployed.package.clone(),
-                        deployed.version,
-                    ),
-                    deployed.manifest.write_secrets.clone(),
-                    app.secret_names,
-                )));
-                user = Some(crate::secrets::UserContext {
-                    name: principal.user,
-                    key,
-                    declared,
-                });
+    let (user, writer) = match tokens {
+        None => (None, None),
+        Some(token) => match caller(&app, &deployed, &token, &execution_id).await {
+            Ok(found) => found,
+            Err((response, drain)) => {
+                if drain {
+                    crate::net::drain(body, 1 << 20).await;
+                }
+                return *response;
             }
-            Err(crate::auth::AuthError::Unauthenticated(m)) => {
-                crate::net::drain(body, 1 << 20).await;
-                return error_response(401, ErrorCode::Unauthenticated, m, Some(&execution_id));
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "token check failed");
-                return error_response(
-                    503,
-                    ErrorCode::Unavailable,
-                    "cannot check the token now",
-                    Some(&execution_id),
-                );
-            }
-        }
-    }
-    let authority = parts
-        .headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.parse::<Authority>().ok())
-        .unwrap_or_else(|| Authority::from_static("localhost"));
-    let uri = PathAndQuery::try_from(route.path_and_query.as_str())
-        .ok()
-        .and_then(|pq| {
-            Uri::builder()
-                .scheme("http")
-                .authority(authority)
-                .path_and_query(pq)
-                .build()
-                .ok()
-        });
-    let Some(uri) = uri else {
+        },
+    };
+    let Some(uri) = guest_uri(&parts.headers, &route.path_and_query) else {
         return error_response(
             400,
             ErrorCode::BadRequest,
@@ -208,23 +130,7 @@ pub async fn handle(
             row.sealed_for = Some(user);
             key
         });
-        // Names and scopes only: output may hold secret values and is never logged. Successful
-        // executions log at debug: their record is the access log, and a line per request on
-        // stderr would cost more than the request (EDGEWARD_LOG=debug shows them).
-        let duration_ms = row.duration_us as f64 / 1000.0;
-        if row.status == "ok" {
-            tracing::debug!(
-                execution = %row.id, project = %row.project, package = %row.package,
-                version = row.version, status = %row.status, http_status = row.http_status,
-                duration_ms, secrets = ?row.secrets, "execution finished"
-            );
-        } else {
-            tracing::warn!(
-                execution = %row.id, project = %row.project, package = %row.package,
-                version = row.version, status = %row.status, http_status = row.http_status,
-                duration_ms, secrets = ?row.secrets, "execution failed"
-            );
-        }
+        log_finished(&row);
         recorder_app.recorder.record(row, output, sealer);
     };
     let mut response = execute(
@@ -243,6 +149,126 @@ pub async fn handle(
     // The console's session cookie is the API's: no function sets it (cookies ignore ports).
     crate::cookies::strip_set_cookie(&mut response);
     response
+}
+
+/// What the request's Edgeward token makes of the execution: the user it runs as (their scope
+/// opened only to a declaring version they granted) and the writer of their secrets. A refusal
+/// is the answer to send, and whether the request body is to be read first.
+async fn caller(
+    app: &App,
+    deployed: &Arc<crate::runtime::Deployed>,
+    token: &str,
+    execution_id: &str,
+) -> Result<
+    (
+        Option<crate::secrets::UserContext>,
+        Option<Arc<crate::secrets::writes::Writer>>,
+    ),
+    (Box<hyper::Response<HyperOutgoingBody>>, bool),
+> {
+    let principal = match crate::auth::authenticate_token(&app.store, &app.tokens, token).await {
+        Ok(principal) => principal,
+        Err(crate::auth::AuthError::Unauthenticated(m)) => {
+            let refused = error_response(401, ErrorCode::Unauthenticated, m, Some(execution_id));
+            return Err((Box::new(refused), true));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "token check failed");
+            let refused = error_response(
+                503,
+                ErrorCode::Unavailable,
+                "cannot check the token now",
+                Some(execution_id),
+            );
+            return Err((Box::new(refused), false));
+        }
+    };
+    // User scope opens only to a version that declares what it wants of it and that the user
+    // granted, code and manifest (docs/user-secrets.md); any other version runs with the scope
+    // closed. A user's request to a declaring version without a grant is refused before the
+    // guest runs.
+    let declared = deployed.user_secrets.clone();
+    let key = if declared.is_empty() {
+        None
+    } else {
+        let subject = crate::secrets::consent::Subject {
+            user: &principal.user,
+            project: deployed.project.as_str(),
+            package: deployed.package.as_str(),
+            sha256: &deployed.sha256,
+            manifest_sha256: &deployed.manifest_sha256,
+        };
+        let opened = principal.open_user_key(token);
+        match crate::secrets::consent::check(&app.store, &app.grants, subject, opened).await {
+            Ok(key) => Some(key),
+            Err(refusal) => {
+                let refused = consent_refused(refusal, deployed, execution_id);
+                return Err((Box::new(refused), true));
+            }
+        }
+    };
+    // Writes as this user, where the manifest grants the scope and the user's rights allow it
+    // (checked per write).
+    let writer = Arc::new(crate::secrets::writes::Writer::new(
+        app.store.clone(),
+        crate::secrets::writes::Triggered {
+            user: &principal.user,
+            token_id: &principal.token_id,
+            platform_admin: principal.platform_admin,
+            key: key.clone(),
+            execution: execution_id,
+        },
+        (
+            deployed.project.clone(),
+            deployed.package.clone(),
+            deployed.version,
+        ),
+        deployed.manifest.write_secrets.clone(),
+        app.secret_names,
+    ));
+    let user = crate::secrets::UserContext {
+        name: principal.user,
+        key,
+        declared,
+    };
+    Ok((Some(user), Some(writer)))
+}
+
+/// The URI the guest sees: its own path and query, under the `Host` the caller named.
+fn guest_uri(headers: &http::HeaderMap, path_and_query: &str) -> Option<Uri> {
+    let authority = headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse::<Authority>().ok())
+        .unwrap_or_else(|| Authority::from_static("localhost"));
+    let pq = PathAndQuery::try_from(path_and_query).ok()?;
+    Uri::builder()
+        .scheme("http")
+        .authority(authority)
+        .path_and_query(pq)
+        .build()
+        .ok()
+}
+
+/// One line per finished execution: names and scopes only (output may hold secret values and
+/// is never logged). Successful executions log at debug: their record is the access log, and
+/// a line per request on stderr would cost more than the request (`EDGEWARD_LOG=debug` shows
+/// them).
+fn log_finished(row: &ExecutionRow) {
+    let duration_ms = row.duration_us as f64 / 1000.0;
+    if row.status == "ok" {
+        tracing::debug!(
+            execution = %row.id, project = %row.project, package = %row.package,
+            version = row.version, status = %row.status, http_status = row.http_status,
+            duration_ms, secrets = ?row.secrets, "execution finished"
+        );
+    } else {
+        tracing::warn!(
+            execution = %row.id, project = %row.project, package = %row.package,
+            version = row.version, status = %row.status, http_status = row.http_status,
+            duration_ms, secrets = ?row.secrets, "execution failed"
+        );
+    }
 }
 
 /// The answer to a user's request that may not open their scope to `deployed`: what the

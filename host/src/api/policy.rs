@@ -282,41 +282,7 @@ async fn authorise(
     if need == Need::Public {
         return Ok(None);
     }
-    let mut header = parts
-        .headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    // Without an Authorization header, the console's session cookie: never from a page of
-    // another site, and a change only with the session's CSRF token.
-    let mut session = false;
-    let cookie = super::session::session_token(&parts.headers).map_err(|e| (None, e.error()))?;
-    if header.is_none()
-        && let Some(token) = cookie
-    {
-        if !super::session::same_site(&parts.headers) {
-            return Err((
-                None,
-                ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    ErrorCode::Denied,
-                    "the session cookie is accepted only from the console's own pages (Sec-Fetch-Site: same-origin)",
-                ),
-            ));
-        }
-        if is_mutating(&parts.method) && !super::session::csrf_ok(&parts.headers, &token) {
-            return Err((
-                None,
-                ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    ErrorCode::Denied,
-                    "a change made with the session cookie needs its X-CSRF-Token header",
-                ),
-            ));
-        }
-        header = Some(format!("Bearer {token}"));
-        session = true;
-    }
+    let (header, session) = credential(parts).map_err(|e| (None, e))?;
     let header = header.as_deref();
     let principal = auth::authenticate(&app.store, &app.tokens, header)
         .await
@@ -332,119 +298,134 @@ async fn authorise(
         }
         _ => None,
     };
-    let deny = |p: &Principal, message: String| {
-        Err((
-            Some(Box::new(p.clone())),
-            ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Denied, message),
-        ))
+    let asked = Asked {
+        need,
+        project,
+        user: user.as_deref(),
+        query,
     };
-    let role = match project {
-        Some(project) => app
-            .store
-            .role_of(project.to_string(), principal.user.clone())
-            .await
-            .map_err(|e| (Some(Box::new(principal.clone())), ApiError::from(e)))?,
-        None => None,
-    };
-    match need {
-        Need::Public | Need::Authenticated => {}
-        Need::PlatformAdmin if principal.platform_admin => {}
-        Need::PlatformAdmin => {
-            return deny(&principal, "this needs a platform admin".into());
-        }
-        Need::Project(_) | Need::ProjectSecretValue if principal.platform_admin => {}
-        Need::ProjectSecretValue => match role {
-            None => {
-                let project = project.unwrap_or_default();
-                return Err((
-                    Some(Box::new(principal)),
-                    ApiError::not_found(format!("no project {project:?}")),
-                ));
-            }
-            Some(Role::Admin) => {}
-            Some(have) => {
-                let open = app
-                    .store
-                    .members_read_secrets(project.unwrap_or_default().to_string())
-                    .await
-                    .map_err(|e| (Some(Box::new(principal.clone())), ApiError::from(e)))?;
-                if !open {
-                    return deny(
-                        &principal,
-                        format!(
-                            "reading a project secret's value needs the admin role in the \
-                             project, or the project's members_read_secrets setting; you are {}",
-                            have.as_str()
-                        ),
-                    );
-                }
-            }
-        },
-        Need::Project(wanted) => match role {
-            None => {
-                let project = project.unwrap_or_default();
-                return Err((
-                    Some(Box::new(principal)),
-                    ApiError::not_found(format!("no project {project:?}")),
-                ));
-            }
-            Some(have) if have < wanted => {
-                return deny(
-                    &principal,
-                    format!(
-                        "this needs the {} role in the project; you are {}",
-                        wanted.as_str(),
-                        have.as_str()
-                    ),
-                );
-            }
-            Some(_) => {}
-        },
-        Need::SelfOnly => {
-            if user.as_deref() != Some(principal.user.as_str()) {
-                return deny(
-                    &principal,
-                    "user secrets are readable and writable by that user alone".into(),
-                );
-            }
-        }
-        Need::SelfOrPlatformAdmin => {
-            if !principal.platform_admin && user.as_deref() != Some(principal.user.as_str()) {
-                return deny(
-                    &principal,
-                    "only that user or a platform admin may do this".into(),
-                );
-            }
-        }
-        Need::AuditReader => {
-            if !principal.platform_admin {
-                let asked = audit_project(query);
-                let is_admin = match &asked {
-                    Some(p) => {
-                        app.store
-                            .role_of(p.clone(), principal.user.clone())
-                            .await
-                            .map_err(|e| (Some(Box::new(principal.clone())), ApiError::from(e)))?
-                            == Some(Role::Admin)
-                    }
-                    None => false,
-                };
-                if !is_admin {
-                    return deny(
-                        &principal,
-                        "platform admins read the whole audit log; project admins read their \
-                         project's with ?project=NAME"
-                            .into(),
-                    );
-                }
-            }
-        }
+    if let Err(e) = check(app, &principal, asked).await {
+        return Err((Some(Box::new(principal)), e));
     }
     Ok(Some(Caller {
         principal,
         user_key,
         session,
     }))
+}
+
+/// The request's credential as an `Authorization` value, and whether it came from the console's
+/// session cookie. Without an `Authorization` header, the cookie counts, but never from a page
+/// of another site, and for a change only with the session's CSRF token.
+fn credential(parts: &axum::http::request::Parts) -> Result<(Option<String>, bool), ApiError> {
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let cookie = super::session::session_token(&parts.headers).map_err(|e| e.error())?;
+    let (None, Some(token)) = (&header, cookie) else {
+        return Ok((header, false));
+    };
+    let denied = |m: &str| ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Denied, m.to_string());
+    if !super::session::same_site(&parts.headers) {
+        return Err(denied(
+            "the session cookie is accepted only from the console's own pages \
+             (Sec-Fetch-Site: same-origin)",
+        ));
+    }
+    if is_mutating(&parts.method) && !super::session::csrf_ok(&parts.headers, &token) {
+        return Err(denied(
+            "a change made with the session cookie needs its X-CSRF-Token header",
+        ));
+    }
+    Ok((Some(format!("Bearer {token}")), true))
+}
+
+/// What a route needs, and of what: its project and user path parameters and its query.
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    need: Need,
+    project: Option<&'a str>,
+    user: Option<&'a str>,
+    query: &'a str,
+}
+
+/// Whether `principal` meets the route's need.
+async fn check(app: &App, principal: &Principal, asked: Asked<'_>) -> Result<(), ApiError> {
+    let deny = |message: String| {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Denied,
+            message,
+        ))
+    };
+    let myself = asked.user == Some(principal.user.as_str());
+    match asked.need {
+        Need::Public | Need::Authenticated => Ok(()),
+        Need::PlatformAdmin if principal.platform_admin => Ok(()),
+        Need::PlatformAdmin => deny("this needs a platform admin".into()),
+        Need::Project(_) | Need::ProjectSecretValue if principal.platform_admin => Ok(()),
+        Need::Project(wanted) => {
+            let have = project_role(app, principal, asked.project).await?;
+            if have < wanted {
+                return deny(format!(
+                    "this needs the {} role in the project; you are {}",
+                    wanted.as_str(),
+                    have.as_str()
+                ));
+            }
+            Ok(())
+        }
+        Need::ProjectSecretValue => {
+            let have = project_role(app, principal, asked.project).await?;
+            if have == Role::Admin {
+                return Ok(());
+            }
+            let project = asked.project.unwrap_or_default().to_string();
+            if app.store.members_read_secrets(project).await? {
+                return Ok(());
+            }
+            deny(format!(
+                "reading a project secret's value needs the admin role in the project, or the \
+                 project's members_read_secrets setting; you are {}",
+                have.as_str()
+            ))
+        }
+        Need::SelfOnly if myself => Ok(()),
+        Need::SelfOnly => deny("user secrets are readable and writable by that user alone".into()),
+        Need::SelfOrPlatformAdmin if myself || principal.platform_admin => Ok(()),
+        Need::SelfOrPlatformAdmin => deny("only that user or a platform admin may do this".into()),
+        Need::AuditReader if principal.platform_admin => Ok(()),
+        Need::AuditReader => {
+            let is_admin = match audit_project(asked.query) {
+                Some(p) => app.store.role_of(p, principal.user.clone()).await? == Some(Role::Admin),
+                None => false,
+            };
+            if is_admin {
+                return Ok(());
+            }
+            deny(
+                "platform admins read the whole audit log; project admins read their project's \
+                 with ?project=NAME"
+                    .into(),
+            )
+        }
+    }
+}
+
+/// The caller's role in the route's project; a project they are not in does not exist for
+/// them (404, so a project's name is not confirmed to outsiders).
+async fn project_role(
+    app: &App,
+    principal: &Principal,
+    project: Option<&str>,
+) -> Result<Role, ApiError> {
+    let project = project.unwrap_or_default();
+    app.store
+        .role_of(project.to_string(), principal.user.clone())
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no project {project:?}")))
 }
 
 #[cfg(test)]
