@@ -1,15 +1,12 @@
-//! The control plane: JSON over HTTP under `/v1`, bearer tokens.
+//! The control plane: JSON over HTTP under `/v1`, bearer tokens or the console's session.
 //!
-//! | method | path | what |
-//! |---|---|---|
-//! | GET | `/v1/health` | liveness (no token) |
-//! | GET, POST | `/v1/projects` | list, create `{"name"}` |
-//! | GET | `/v1/projects/{p}/packages` | packages of a project |
-//! | GET, DELETE | `/v1/projects/{p}/packages/{pkg}` | a package and its versions; delete it |
-//! | POST | `/v1/projects/{p}/packages/{pkg}/versions` | upload a version (raw or multipart) |
-//! | POST | `/v1/projects/{p}/packages/{pkg}/rollback` | make `{"version"}` (or the previous) current |
+//! Every route is one entry of [`routes`]: method, path, the right it needs ([`policy::Need`]),
+//! its handler and what it takes and gives. The router, the policy middleware and the OpenAPI
+//! document (`GET /v1/openapi.json`, [`openapi`]) are all built from that one table, so none of
+//! them can list a route the others do not. A secret scope's rights come from
+//! [`crate::secrets::policy`], the table a function's writes follow too.
 //!
-//! Errors are `{"error": {"code", "message"}}` with a stable code.
+//! Errors are `{"error": {"code", "message"}}` with a stable code ([`crate::code::ErrorCode`]).
 
 mod console;
 mod error;

@@ -1,7 +1,8 @@
 //! Secrets: scopes, values, the backend trait and resolution.
 //!
-//! The guest-facing interface ([`guest`]) is kept apart from the backends ([`embedded`], and
-//! later Vault): it talks to one [`SecretBackend`] trait, and resolution rules live here, once.
+//! The guest-facing interface ([`guest`]) is kept apart from the backends ([`embedded`] and
+//! [`vault`]): it talks to one [`SecretBackend`] trait, and resolution rules live here, once.
+//! Who may read and write each scope is one table, [`policy`].
 //! Values are held in [`SecretValue`], whose `Debug` never prints them and which zeroizes on drop.
 
 pub mod cache;
