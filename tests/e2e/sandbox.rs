@@ -104,3 +104,48 @@ async fn secrets_interface_edges_without_any_secret() {
     assert_eq!(v["error"], "bad_entry");
     assert!(text.len() < 1024, "the error does not echo a 10 KiB name");
 }
+
+/// A fresh instance per request: nothing one request leaves in its instance's linear memory
+/// (a heap allocation never freed, a static) is visible to the next request, of the same
+/// package or of another project's, although the pooling allocator keeps memory resident
+/// between instances (Edgeward's default). The guest scans its whole linear memory for the
+/// marker, which it is given reversed so the scan request itself never holds it.
+#[tokio::test]
+async fn a_fresh_instance_never_sees_the_previous_instances_memory() {
+    let server = Server::start().await;
+    server.deploy("acme/memscan", "memscan").await;
+    server.deploy("other/memscan", "memscan").await;
+    let marker = |tag: &str| format!("edgeward-marker-{tag}-{}", uuid::Uuid::now_v7().simple());
+    let reversed = |m: &str| m.chars().rev().collect::<String>();
+    let scan = |path: String| {
+        let server = &server;
+        async move {
+            let (status, text) = server.get(&path).await;
+            assert_eq!(status, 200, "{path}: {text}");
+            let v: Value = serde_json::from_str(&text).unwrap();
+            assert!(v["memory_bytes"].as_u64().unwrap() >= 65536, "{text}");
+            v["found"].as_array().unwrap().len()
+        }
+    };
+
+    // Positive control: within one instance, the scan finds the heap copy and the static.
+    let m = marker("control");
+    let found = scan(format!("/acme/memscan/?plant={m}&scan={}", reversed(&m))).await;
+    assert!(
+        found >= 2,
+        "the scan cannot see what it planted: found {found}"
+    );
+
+    // Planted by one request; looked for by the next ones, on the same package (the same
+    // pool slot is likely reused: the pooling allocator keeps slot affinity) and on another
+    // project's package.
+    for round in 0..5 {
+        let m = marker(&format!("round{round}"));
+        let (status, text) = server.get(&format!("/acme/memscan/?plant={m}")).await;
+        assert_eq!((status, text.as_str()), (200, "planted\n"));
+        for target in ["acme", "other", "acme"] {
+            let found = scan(format!("/{target}/memscan/?scan={}", reversed(&m))).await;
+            assert_eq!(found, 0, "{target}/memscan saw round {round}'s marker");
+        }
+    }
+}
