@@ -124,7 +124,11 @@ fn main() -> ExitCode {
 
 async fn admin(command: edgeward_host::cli::AdminCommand) -> ExitCode {
     use edgeward_host::cli::AdminCommand;
-    let AdminCommand::Init { store, token_file } = command;
+    let AdminCommand::Init {
+        store,
+        store_ca,
+        token_file,
+    } = command;
     let result = async {
         if !(store.0.starts_with("postgres://") || store.0.starts_with("postgresql://")) {
             anyhow::bail!(
@@ -148,7 +152,11 @@ async fn admin(command: edgeward_host::cli::AdminCommand) -> ExitCode {
             None => None,
         };
         let made = async {
-            let store = edgeward_host::store::Store::connect(&store.0).await?;
+            let options = edgeward_host::store::PgOptions {
+                ca: store_ca,
+                ..edgeward_host::store::PgOptions::default()
+            };
+            let store = edgeward_host::store::Store::connect_with(&store.0, &options).await?;
             edgeward_host::auth::init_admin(&store).await
         }
         .await;

@@ -75,9 +75,12 @@ impl Server {
                     );
                 }
                 tracing::info!("metadata in PostgreSQL (cluster mode)");
-                Store::connect(secrecy::ExposeSecret::expose_secret(url))
-                    .await
-                    .context("cannot open the metadata store")?
+                Store::connect_with(
+                    secrecy::ExposeSecret::expose_secret(url),
+                    &config.store_options,
+                )
+                .await
+                .context("cannot open the metadata store")?
             }
             None => {
                 // The store's file is created 0600 before SQLite opens it (its WAL and

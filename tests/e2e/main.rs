@@ -5,6 +5,7 @@
 
 mod harness;
 pub mod pg;
+mod pg_tls;
 
 mod abuse;
 mod api;

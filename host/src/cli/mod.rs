@@ -648,6 +648,10 @@ pub enum AdminCommand {
         /// environment: a flag shows in `ps`).
         #[arg(long, env = "EDGEWARD_STORE", hide_env_values = true)]
         store: Redacted,
+        /// A PEM bundle of CA certificates for the PostgreSQL server's certificate (as
+        /// `sslrootcert` in the URL).
+        #[arg(long, env = "EDGEWARD_STORE_CA", value_name = "FILE")]
+        store_ca: Option<PathBuf>,
         /// Write the token to this new file (0600) instead of printing it.
         #[arg(long)]
         token_file: Option<PathBuf>,
@@ -681,6 +685,20 @@ pub struct ServeArgs {
         default_value = "sqlite"
     )]
     pub store: Redacted,
+    /// A PEM bundle of CA certificates for the PostgreSQL server's certificate (as
+    /// `sslrootcert` in the URL; with it and no `sslmode`, the mode is `verify-full`).
+    #[arg(long, env = "EDGEWARD_STORE_CA", value_name = "FILE")]
+    pub store_ca: Option<PathBuf>,
+    /// Connections to PostgreSQL in this host's pool (each host has its own, plus one that
+    /// listens for changes).
+    #[arg(long, env = "EDGEWARD_STORE_POOL", default_value_t = 16,
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub store_pool: u16,
+    /// How long opening one PostgreSQL connection (TCP, TLS, authentication) may take:
+    /// seconds (`5`) or a duration (`500ms`, `1m`).
+    #[arg(long, env = "EDGEWARD_STORE_CONNECT_TIMEOUT", default_value = "5s",
+          value_parser = parse_connect_timeout)]
+    pub store_connect_timeout: std::time::Duration,
     /// The data-plane address (port 0 picks a free port).
     #[arg(long, env = "EDGEWARD_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -820,6 +838,17 @@ impl ServeArgs {
                 );
             }
         };
+        config.store_options = crate::store::PgOptions {
+            ca: self.store_ca,
+            pool_size: usize::from(self.store_pool),
+            connect_timeout: self.store_connect_timeout,
+        };
+        if let Some(url) = &config.store {
+            crate::store::Store::check_url(
+                secrecy::ExposeSecret::expose_secret(url),
+                &config.store_options,
+            )?;
+        }
         config.listen = self.listen;
         config.api_listen = self.api_listen;
         config.metrics_listen = self.metrics_listen;
@@ -920,6 +949,19 @@ pub fn parse_duration_secs(s: &str) -> Result<u64, ClientError> {
         Err(_) => humantime::parse_duration(s).map_err(|_| bad())?.as_secs(),
     };
     Some(secs).filter(|n| *n > 0).ok_or_else(bad)
+}
+
+/// `--store-connect-timeout`: seconds or a duration, more than 0 and at most 10 minutes.
+fn parse_connect_timeout(s: &str) -> Result<std::time::Duration, String> {
+    let d = match s.parse::<u64>() {
+        Ok(secs) => std::time::Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(s)
+            .map_err(|_| format!("{s:?}: give seconds (5) or a duration (500ms, 1m)"))?,
+    };
+    if d.is_zero() || d > std::time::Duration::from_secs(600) {
+        return Err(format!("{s:?}: more than 0 and at most 10 minutes"));
+    }
+    Ok(d)
 }
 
 /// Splits `project/package`.

@@ -26,6 +26,7 @@ pub use identity::{
     Enrollment, GrantRow, IdentityStore, KeyOrigin, KeySlot, MemberRow, NewToken,
     RESERVED_USER_NAMES, Redemption, Revoked, Role, TokenOwner, TokenRow, UserRow,
 };
+pub use postgres::{PgOptions, SslMode};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -398,7 +399,19 @@ impl Store {
 
     /// Connects to the PostgreSQL database at `url` and migrates it.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
-        Ok(Store::new(postgres::PgStore::connect(url).await?))
+        Store::connect_with(url, &PgOptions::default()).await
+    }
+
+    /// Connects to the PostgreSQL database at `url` as `options` say (CA, pool, timeout) and
+    /// migrates it.
+    pub async fn connect_with(url: &str, options: &PgOptions) -> Result<Store, StoreError> {
+        Ok(Store::new(postgres::PgStore::connect(url, options).await?))
+    }
+
+    /// Checks a PostgreSQL store URL and its options (`sslmode`, the CA file, pool size,
+    /// timeout) without connecting: what `edgeward serve` refuses at start.
+    pub fn check_url(url: &str, options: &PgOptions) -> Result<(), String> {
+        postgres::check(url, options)
     }
 }
 
