@@ -277,6 +277,14 @@ impl Server {
         self.app.packages.reapply_limits()
     }
 
+    /// Applies a new configuration's `--outbound-ca` to executions from now on; an unusable
+    /// bundle keeps the one in use and says why.
+    pub fn reload_outbound_ca(&self, config: &ServeConfig) -> Result<(), String> {
+        self.app
+            .runtime
+            .set_outbound_ca(&config.runtime.outbound_ca)
+    }
+
     /// The metrics listener's bound address, when there is one.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr

@@ -316,7 +316,10 @@ impl Postgres {
                 .args(&files)
                 .status()
                 .expect("run chown");
-            assert!(status.success(), "could not give the TLS files to {SYSTEM_USER}");
+            assert!(
+                status.success(),
+                "could not give the TLS files to {SYSTEM_USER}"
+            );
         }
     }
 

@@ -208,7 +208,11 @@ async fn verify_full_serves_over_tls_and_a_wrong_ca_host_or_mode_is_refused_clea
         "{err}"
     );
     // ... which verify-ca, checking the CA only, accepts; and a wrong CA it still refuses.
-    let store = connect(&url(&pg, &database, false, "sslmode=verify-ca"), Some(&pki.ca())).await;
+    let store = connect(
+        &url(&pg, &database, false, "sslmode=verify-ca"),
+        Some(&pki.ca()),
+    )
+    .await;
     assert!(store.is_ok(), "{:?}", store.err());
     let err = connect(
         &url(&pg, &database, false, "sslmode=verify-ca"),
@@ -232,14 +236,22 @@ async fn verify_full_serves_over_tls_and_a_wrong_ca_host_or_mode_is_refused_clea
     }
     // Settings that cannot work are refused at start, before any connection.
     for (query, extra, reason) in [
-        ("sslmode=allow", &[][..], "sslmode=\"allow\" is not supported"),
+        (
+            "sslmode=allow",
+            &[][..],
+            "sslmode=\"allow\" is not supported",
+        ),
         (
             "sslmode=verify-full",
             &["--store-ca", "/nowhere/ca.pem"][..],
             "/nowhere/ca.pem",
         ),
         ("", &["--store-pool", "0"][..], "--store-pool"),
-        ("", &["--store-connect-timeout", "0"][..], "at most 10 minutes"),
+        (
+            "",
+            &["--store-connect-timeout", "0"][..],
+            "at most 10 minutes",
+        ),
     ] {
         let err = serve_fails(&url(&pg, &database, true, query), extra);
         assert!(err.contains(reason), "{query} {extra:?}: {err}");
@@ -254,10 +266,7 @@ async fn a_server_without_tls_is_refused_when_the_url_requires_it() {
     let db = pg.create_database();
     let database = database_of(&db);
     for mode in ["require", "verify-full"] {
-        let err = serve_fails(
-            &url(pg, &database, false, &format!("sslmode={mode}")),
-            &[],
-        );
+        let err = serve_fails(&url(pg, &database, false, &format!("sslmode={mode}")), &[]);
         assert!(err.contains("does not offer TLS"), "{mode}: {err}");
     }
     let store = connect(&url(pg, &database, false, ""), None).await;

@@ -663,7 +663,8 @@ pub enum AdminCommand {
 pub struct ServeArgs {
     /// A TOML file of these flags by their long names (`api-listen = "0.0.0.0:8081"`,
     /// `timeout-ms = 5000`, `log = "info"`); flags and environment variables win over it.
-    /// SIGHUP reads it again and applies the log filter and the package limits.
+    /// SIGHUP reads it again and applies the log filter, the package limits and the
+    /// outbound CA bundle.
     #[arg(long, env = "EDGEWARD_CONFIG")]
     pub config: Option<PathBuf>,
     /// The log filter (`info`, `edgeward_host=debug`, …), as `EDGEWARD_LOG`.
@@ -783,7 +784,8 @@ pub struct ServeArgs {
     #[arg(long, env = "EDGEWARD_OUTBOUND_ALLOW_PRIVATE")]
     pub outbound_allow_private: bool,
     /// A PEM bundle of CA certificates trusted for functions' outbound https, in addition to
-    /// the public web PKI roots (for an internal CA).
+    /// the public web PKI roots (for an internal CA). SIGHUP reads it again (a file that
+    /// does not read keeps the bundle in use).
     #[arg(long, env = "EDGEWARD_OUTBOUND_CA", value_name = "FILE")]
     pub outbound_ca: Option<std::path::PathBuf>,
     /// Execution output (stdout and stderr) kept per project, across all its packages, in MiB;
