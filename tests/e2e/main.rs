@@ -17,6 +17,7 @@ mod consent;
 mod console;
 mod credentials;
 mod identity;
+mod image;
 mod limits;
 mod load;
 mod ops;
