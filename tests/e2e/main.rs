@@ -18,6 +18,7 @@ mod console;
 mod credentials;
 mod identity;
 mod image;
+mod kubernetes;
 mod limits;
 mod load;
 mod ops;
