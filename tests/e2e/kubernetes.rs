@@ -32,6 +32,18 @@ fn check(dir: &Path) -> (bool, String) {
     )
 }
 
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir(&target).unwrap();
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
 #[test]
 fn the_kubernetes_manifests_validate_and_name_only_real_settings() {
     let manifests = repo_root().join("deploy").join("kubernetes");
@@ -43,43 +55,47 @@ fn the_kubernetes_manifests_validate_and_name_only_real_settings() {
     );
 
     // One fault at a time, in a copy: each is refused, by name.
-    let faults: [(&str, &str, &str, &str); 5] = [
+    let faults: [(&str, &str, &str, &str); 6] = [
         (
-            "configmap.yaml",
+            "base/configmap.yaml",
             "EDGEWARD_LOG: info",
             "EDGEWARD_LOG: info\n  EDGEWARD_NO_SUCH_SETTING: \"1\"",
             "EDGEWARD_NO_SUCH_SETTING",
         ),
         (
-            "deployment.yaml",
+            "base/deployment.yaml",
             "args: [\"serve\", \"--drain-seconds\", \"20\"]",
             "args: [\"serve\", \"--drain-secs\", \"20\"]",
             "no flag --drain-secs",
         ),
         (
-            "deployment.yaml",
+            "base/deployment.yaml",
             "readOnlyRootFilesystem: true",
             "readOnlyRootFilesystem: false",
             "root filesystem is writable",
         ),
         (
-            "deployment.yaml",
+            "base/deployment.yaml",
             "revisionHistoryLimit: 5",
             "revisionHistoryLimit: 5\n  replicasWanted: 3",
             "kubernetes-validate",
         ),
         (
-            "service-api.yaml",
+            "base/service-api.yaml",
             "targetPort: api",
             "targetPort: apii",
             "no port apii",
         ),
+        (
+            "embedded/deployment.yaml",
+            "- name: EDGEWARD_MASTER_KEY",
+            "- name: EDGEWARD_MASTERKEY",
+            "does not read EDGEWARD_MASTERKEY",
+        ),
     ];
     for (file, from, to, reason) in faults {
         let copy = tempfile::tempdir().unwrap();
-        for entry in std::fs::read_dir(&manifests).unwrap().flatten() {
-            std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
-        }
+        copy_tree(&manifests, copy.path());
         let path = copy.path().join(file);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains(from), "{file} has no {from:?}");
