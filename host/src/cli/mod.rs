@@ -995,6 +995,36 @@ mod tests {
     }
 
     #[test]
+    fn the_store_flags_default_to_the_store_s_own_defaults() {
+        use clap::Parser;
+        let cli = super::Cli::parse_from(["edgeward", "serve"]);
+        let super::Command::Serve(args) = cli.command else {
+            panic!("not serve");
+        };
+        let options = (*args).into_config().unwrap().store_options;
+        assert_eq!(options.pool_size, crate::store::postgres::DEFAULT_POOL_SIZE);
+        assert_eq!(
+            options.connect_timeout,
+            crate::store::postgres::DEFAULT_CONNECT_TIMEOUT
+        );
+        assert_eq!(options.ca, None);
+        for (given, secs) in [("5", 5), ("1m", 60), ("500ms", 0)] {
+            let got = super::parse_connect_timeout(given).unwrap();
+            assert_eq!(got.as_secs(), secs, "{given}");
+        }
+        for bad in ["0", "0s", "11m", "soon"] {
+            assert!(super::parse_connect_timeout(bad).is_err(), "{bad}");
+        }
+        let too_many = (crate::store::postgres::MAX_POOL_SIZE + 1).to_string();
+        for bad in ["0", too_many.as_str()] {
+            assert!(
+                super::Cli::try_parse_from(["edgeward", "serve", "--store-pool", bad]).is_err(),
+                "--store-pool {bad}"
+            );
+        }
+    }
+
+    #[test]
     fn debug_output_never_shows_tokens_or_values() {
         use clap::Parser;
         let cli = super::Cli::parse_from([
