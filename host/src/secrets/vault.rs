@@ -217,14 +217,14 @@ impl VaultBackend {
                 match full.strip_suffix('/') {
                     // A folder deeper than any name could reach is not walked, nor one the
                     // prefix leaves out (`team/` walks `team/sub/`, not `other/`).
-                    Some(folder) => {
+                    Some(folder)
                         if full.len() < crate::names::SECRET_NAME_MAX
                             && (full.starts_with(prefix) || prefix.starts_with(&full))
-                            && SecretName::parse(folder).is_ok()
-                        {
-                            folders.push(full);
-                        }
+                            && SecretName::parse(folder).is_ok() =>
+                    {
+                        folders.push(full);
                     }
+                    Some(_) => {}
                     None if full.starts_with(prefix) => {
                         out.extend(SecretName::parse(&full).ok());
                     }
