@@ -354,7 +354,7 @@ async fn statement_parameters_never_reach_the_log() {
     );
     let log = server.log();
     assert!(log.contains("DEBUG"), "the server logs at debug");
-    let hash = edgeward_host::auth::hash_token(admin.trim());
+    let hash = edgeward_host::credential::hash_token(admin.trim());
     assert!(!log.contains(&hash), "the admin token's hash is in the log");
     assert!(
         !log.contains("with parameters"),
