@@ -25,6 +25,8 @@ pub struct ServeConfig {
     /// The metadata store: `None` for SQLite in the data directory, or a PostgreSQL URL
     /// (cluster mode). Secret, since the URL may carry a password.
     pub store: Option<secrecy::SecretString>,
+    /// How to reach a PostgreSQL store: its CA, the pool's size, the connect timeout.
+    pub store_options: crate::store::PgOptions,
     /// How long to wait for in-flight requests on shutdown.
     pub drain_timeout: Duration,
     /// Engine settings and default limits.
@@ -82,6 +84,7 @@ impl ServeConfig {
             max_upload_bytes: 50 << 20,
             master_key: None,
             store: None,
+            store_options: crate::store::PgOptions::default(),
             drain_timeout: Duration::from_secs(30),
             runtime: RuntimeConfig::default(),
             secrets: SecretsConfig::default(),

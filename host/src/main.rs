@@ -124,7 +124,11 @@ fn main() -> ExitCode {
 
 async fn admin(command: edgeward_host::cli::AdminCommand) -> ExitCode {
     use edgeward_host::cli::AdminCommand;
-    let AdminCommand::Init { store, token_file } = command;
+    let AdminCommand::Init {
+        store,
+        store_ca,
+        token_file,
+    } = command;
     let result = async {
         if !(store.0.starts_with("postgres://") || store.0.starts_with("postgresql://")) {
             anyhow::bail!(
@@ -148,7 +152,11 @@ async fn admin(command: edgeward_host::cli::AdminCommand) -> ExitCode {
             None => None,
         };
         let made = async {
-            let store = edgeward_host::store::Store::connect(&store.0).await?;
+            let options = edgeward_host::store::PgOptions {
+                ca: store_ca,
+                ..edgeward_host::store::PgOptions::default()
+            };
+            let store = edgeward_host::store::Store::connect_with(&store.0, &options).await?;
             edgeward_host::auth::init_admin(&store).await
         }
         .await;
@@ -242,8 +250,8 @@ async fn serve(args: edgeward_host::cli::ServeArgs, argv: Vec<String>) -> ExitCo
     if !edgeward_host::cli::client::json_mode() {
         println!("ready");
     }
-    // SIGHUP: the config file (and the environment) read again; the log filter and the
-    // package limits applied; anything else needs a restart.
+    // SIGHUP: the config file (and the environment) read again; the log filter, the
+    // package limits and the outbound CA applied; anything else needs a restart.
     #[cfg(unix)]
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let shutdown = edgeward_host::server::wait_for_shutdown_signal();
@@ -268,8 +276,9 @@ async fn serve(args: edgeward_host::cli::ServeArgs, argv: Vec<String>) -> ExitCo
     ExitCode::SUCCESS
 }
 
-/// Applies what a SIGHUP can change: the log filter and the package limits, from the command
-/// line, the environment and the config file as they are now. A bad file changes nothing.
+/// Applies what a SIGHUP can change: the log filter, the package limits and the outbound CA
+/// bundle, from the command line, the environment and the config file as they are now. A bad
+/// file (the config file, or an `--outbound-ca` bundle that does not read) changes nothing.
 fn reload(server: &Server, argv: &[String]) {
     let parsed =
         with_config(argv).and_then(|args| Cli::try_parse_from(args).map_err(|e| e.to_string()));
@@ -298,5 +307,8 @@ fn reload(server: &Server, argv: &[String]) {
     for notice in server.reload_limits(&config) {
         tracing::warn!(%notice, "SIGHUP: a package asks for more than the new maximum");
     }
-    tracing::info!("SIGHUP: configuration reloaded (log filter, package limits)");
+    if let Err(e) = server.reload_outbound_ca(&config) {
+        tracing::error!(error = %e, "SIGHUP: the outbound CA was not changed");
+    }
+    tracing::info!("SIGHUP: configuration reloaded (log filter, package limits, outbound CA)");
 }

@@ -67,9 +67,12 @@ async fn open_store(config: &ServeConfig, data_dir: &DataDir) -> anyhow::Result<
                 );
             }
             tracing::info!("metadata in PostgreSQL (cluster mode)");
-            Store::connect(secrecy::ExposeSecret::expose_secret(url))
-                .await
-                .context("cannot open the metadata store")?
+            Store::connect_with(
+                secrecy::ExposeSecret::expose_secret(url),
+                &config.store_options,
+            )
+            .await
+            .context("cannot open the metadata store")?
         }
         None => {
             // The store's file is created 0600 before SQLite opens it (its WAL and
@@ -335,6 +338,14 @@ impl Server {
     pub fn reload_limits(&self, config: &ServeConfig) -> Vec<String> {
         self.app.runtime.set_limits(&config.runtime);
         self.app.packages.reapply_limits()
+    }
+
+    /// Applies a new configuration's `--outbound-ca` to executions from now on; an unusable
+    /// bundle keeps the one in use and says why.
+    pub fn reload_outbound_ca(&self, config: &ServeConfig) -> Result<(), String> {
+        self.app
+            .runtime
+            .set_outbound_ca(&config.runtime.outbound_ca)
     }
 
     /// The metrics listener's bound address, when there is one.

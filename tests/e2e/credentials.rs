@@ -8,7 +8,7 @@ use base64::Engine as _;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// One request the upstream received.
 #[derive(Debug, Clone)]
@@ -1086,4 +1086,67 @@ async fn an_execution_whose_credentials_cannot_be_resolved_gets_no_response() {
         );
     }
     assert!(upstream.received().is_empty(), "a request went out");
+}
+
+/// SIGHUP reads `--outbound-ca` again: a bundle that now holds the upstream's CA is trusted
+/// from the next execution on; a file that no longer reads keeps the bundle in use, and the
+/// log says why.
+#[tokio::test]
+async fn sighup_rereads_the_outbound_ca_and_a_bad_file_keeps_the_old_one() {
+    let upstream = TlsUpstream::start().await;
+    let port = upstream.port;
+    let stranger = TlsUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &stranger.ca_pem).unwrap();
+    let server = Server::start_with(Options {
+        extra_args: vec![
+            "--outbound-allow-private".into(),
+            "--outbound-ca".into(),
+            ca.display().to_string(),
+        ],
+        ..Options::default()
+    })
+    .await;
+    server
+        .deploy_with(
+            "acme/fetch",
+            "fetch",
+            &format!("[outbound]\nhosts = [\"localhost:{port}\"]\n"),
+        )
+        .await;
+    let fetch = format!("/acme/fetch/?url=https://localhost:{port}/echo");
+    let (got, _) = call(&server, &fetch).await;
+    assert!(
+        got["error"].as_str().unwrap_or_default().contains("Tls"),
+        "a CA the bundle does not hold: {got}"
+    );
+    let reloads = |server: &Server| server.log().matches("configuration reloaded").count();
+    let hup_and_wait = |server: &Server, marker: &'static str| {
+        let before = server.log().matches(marker).count();
+        server.signal("-HUP");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.log().matches(marker).count() == before {
+            assert!(Instant::now() < deadline, "no {marker:?}: {}", server.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    std::fs::write(&ca, &upstream.ca_pem).unwrap();
+    hup_and_wait(&server, "configuration reloaded");
+    let (got, _) = call(&server, &fetch).await;
+    assert_eq!(got["status"], 200, "the reloaded CA is trusted: {got}");
+
+    let reloaded = reloads(&server);
+    std::fs::write(&ca, "not a certificate\n").unwrap();
+    hup_and_wait(&server, "nothing changed");
+    let log = server.log();
+    assert!(log.contains("no PEM certificate"), "the reason: {log}");
+    assert_eq!(
+        reloads(&server),
+        reloaded,
+        "a bad bundle reloaded something"
+    );
+    let (got, _) = call(&server, &fetch).await;
+    assert_eq!(got["status"], 200, "the bundle in use is kept: {got}");
 }

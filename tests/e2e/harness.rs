@@ -194,6 +194,8 @@ pub struct OpenBao {
     /// never needs a port released earlier to be free again.
     front: Front,
     log_path: PathBuf,
+    /// With an audit device: the file OpenBao logs every request to, one JSON object a line.
+    pub audit_log: Option<PathBuf>,
     _tmp: tempfile::TempDir,
 }
 
@@ -258,7 +260,17 @@ impl OpenBao {
         OpenBao::start_with(true)
     }
 
+    /// A dev server over plain HTTP with a file audit device (declared in its configuration,
+    /// as OpenBao requires) logging every request to [`OpenBao::audit_log`].
+    pub fn start_audited() -> OpenBao {
+        OpenBao::start_configured(false, true)
+    }
+
     fn start_with(tls: bool) -> OpenBao {
+        OpenBao::start_configured(tls, false)
+    }
+
+    fn start_configured(tls: bool, audited: bool) -> OpenBao {
         let tmp = tempfile::tempdir().unwrap();
         let log_path = tmp.path().join("bao.log");
         let front = Front::start();
@@ -269,6 +281,7 @@ impl OpenBao {
             ca_cert: tls.then(|| tmp.path().join("tls").join("vault-ca.pem")),
             front,
             log_path: log_path.clone(),
+            audit_log: audited.then(|| tmp.path().join("audit.log")),
             _tmp: tmp,
         };
         assert!(
@@ -316,6 +329,18 @@ impl OpenBao {
             std::fs::create_dir_all(dir).unwrap();
             cmd.arg("-dev-tls")
                 .arg(format!("-dev-tls-cert-dir={}", dir.display()));
+        }
+        if let Some(audit) = &self.audit_log {
+            let config = audit.with_extension("hcl");
+            std::fs::write(
+                &config,
+                format!(
+                    "audit \"file\" \"edgeward-test\" {{\n  options {{\n    file_path = \"{}\"\n  }}\n}}\n",
+                    audit.display()
+                ),
+            )
+            .unwrap();
+            cmd.arg(format!("-config={}", config.display()));
         }
         let child = cmd.spawn().expect("start bao server -dev");
         self.child = Some(child);

@@ -5,6 +5,7 @@
 
 mod harness;
 pub mod pg;
+mod pg_tls;
 
 mod abuse;
 mod api;
@@ -16,6 +17,8 @@ mod consent;
 mod console;
 mod credentials;
 mod identity;
+mod image;
+mod kubernetes;
 mod limits;
 mod load;
 mod ops;

@@ -42,6 +42,17 @@ impl Postgres {
     /// Starts a fresh cluster: `initdb` into a temporary directory, then the server on a free
     /// loopback port; returns once it accepts connections.
     pub fn start() -> Postgres {
+        Postgres::start_configured(None)
+    }
+
+    /// Starts a fresh cluster with `ssl = on`, serving `cert_pem` (signed by a CA of the
+    /// test's) with `key_pem`, that accepts TCP connections over TLS only (`hostssl` alone in
+    /// `pg_hba.conf`, as managed services do).
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Postgres {
+        Postgres::start_configured(Some((cert_pem, key_pem)))
+    }
+
+    fn start_configured(tls: Option<(&str, &str)>) -> Postgres {
         let dir = tempfile::Builder::new()
             .prefix("edgeward-pg-")
             .tempdir_in(std::env::temp_dir())
@@ -68,6 +79,9 @@ impl Postgres {
             dir,
         };
         pg.initdb();
+        if let Some((cert, key)) = tls {
+            pg.configure_tls(cert, key);
+        }
         // A port found free may be taken before the server binds it: then try another.
         let mut attempt = 0;
         loop {
@@ -263,6 +277,50 @@ impl Postgres {
             },
             output_text(&out)
         );
+    }
+
+    /// Puts the certificate and key in the cluster, turns `ssl` on, and lets TCP clients in
+    /// over TLS only.
+    fn configure_tls(&self, cert: &str, key: &str) {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let data = self.data_dir();
+        let write = |name: &str, text: &str, append: bool| {
+            let path = data.join(name);
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .append(append)
+                .truncate(!append)
+                .mode(0o600)
+                .open(&path)
+                .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+            file.write_all(text.as_bytes()).unwrap();
+            path
+        };
+        let files = [
+            write("server.crt", cert, false),
+            // PostgreSQL refuses a key that others may read.
+            write("server.key", key, false),
+            write("postgresql.conf", "\nssl = on\n", true),
+            write(
+                "pg_hba.conf",
+                "local all all trust\nhostssl all all 127.0.0.1/32 trust\n\
+                 hostssl all all ::1/128 trust\n",
+                false,
+            ),
+        ];
+        if running_as_root() {
+            let status = Command::new("chown")
+                .arg(format!("{SYSTEM_USER}:"))
+                .args(&files)
+                .status()
+                .expect("run chown");
+            assert!(
+                status.success(),
+                "could not give the TLS files to {SYSTEM_USER}"
+            );
+        }
     }
 
     /// `pg_ctl` for this cluster, waiting at most [`READY_TIMEOUT`].

@@ -2619,3 +2619,81 @@ async fn secrets_written_from_a_function_on_openbao() {
     let bao = OpenBao::start();
     written_from_a_function(Some(&bao)).await;
 }
+
+/// `?prefix=` on the Vault backend reads the metadata of the matching secrets only (and lists
+/// only the folders the prefix reaches), counted in OpenBao's own audit log: a scope of many
+/// secrets pays for the ones asked for.
+#[tokio::test]
+async fn a_prefixed_listing_reads_only_the_matching_metadata_on_openbao() {
+    let bao = OpenBao::start_audited();
+    let server = Server::start_with(Options::backend(Some(&bao))).await;
+    server.deploy("acme/hello", "hello").await;
+    let secret = |name: &str| format!("{PROJ}/{}", name.replace('/', "%2F"));
+    let mut names = vec!["team/db".to_string(), "team/sub/deep".to_string()];
+    names.extend((0..12).map(|i| format!("other/s{i}")));
+    names.extend(["teamwork".to_string(), "z".to_string()]);
+    for name in &names {
+        server.put_secret(&secret(name), json!("v")).await;
+    }
+    let audit_log = bao.audit_log.clone().unwrap();
+    let folder = format!(
+        "secret/metadata/{}/projects/acme/shared/",
+        server.vault_prefix.as_deref().unwrap()
+    );
+    // The requests OpenBao has seen under the scope's folder since the last look:
+    // (operation, path below the folder).
+    let mut seen = std::fs::read_to_string(&audit_log)
+        .unwrap_or_default()
+        .lines()
+        .count();
+    let mut requests = || {
+        let text = std::fs::read_to_string(&audit_log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let new: Vec<(String, String)> = lines[seen..]
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| e["type"] == "request")
+            .filter_map(|e| {
+                let path = e["request"]["path"].as_str()?;
+                let rest = path.strip_prefix(&folder)?.to_string();
+                Some((e["request"]["operation"].as_str()?.to_string(), rest))
+            })
+            .collect();
+        seen = lines.len();
+        new
+    };
+
+    let (status, team) = server
+        .json(Method::GET, &format!("{PROJ}?prefix=team/"))
+        .await;
+    assert_eq!(status, 200, "{team}");
+    let listed: Vec<&str> = team["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["team/db", "team/sub/deep"], "{team}");
+    assert_eq!(team["folders"], json!(["team/sub/"]), "{team}");
+    let mut asked = requests();
+    asked.sort();
+    assert_eq!(
+        asked,
+        [
+            ("list", ""),
+            ("list", "team/"),
+            ("list", "team/sub/"),
+            ("read", "team/db"),
+            ("read", "team/sub/deep"),
+        ]
+        .map(|(o, p)| (o.to_string(), p.to_string())),
+        "what a prefixed listing asked OpenBao for"
+    );
+
+    // Without a prefix, every secret's metadata is read (the count above is not blind).
+    let (status, all) = server.json(Method::GET, PROJ).await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(all["secrets"].as_array().unwrap().len(), names.len());
+    let reads = requests().iter().filter(|(o, _)| o == "read").count();
+    assert_eq!(reads, names.len());
+}

@@ -237,10 +237,9 @@ pub(super) async fn list(
     let mut folders = std::collections::BTreeSet::new();
     let secrets = app
         .backend
-        .list(&owner)
+        .list_prefixed(&owner, &prefix)
         .await?
         .into_iter()
-        .filter(|m| m.name.as_str().starts_with(&prefix))
         .map(|m| {
             let rest = &m.name.as_str()[prefix.len()..];
             if let Some(slash) = rest.find('/') {

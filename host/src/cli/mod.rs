@@ -648,6 +648,10 @@ pub enum AdminCommand {
         /// environment: a flag shows in `ps`).
         #[arg(long, env = "EDGEWARD_STORE", hide_env_values = true)]
         store: Redacted,
+        /// A PEM bundle of CA certificates for the PostgreSQL server's certificate (as
+        /// `sslrootcert` in the URL).
+        #[arg(long, env = "EDGEWARD_STORE_CA", value_name = "FILE")]
+        store_ca: Option<PathBuf>,
         /// Write the token to this new file (0600) instead of printing it.
         #[arg(long)]
         token_file: Option<PathBuf>,
@@ -659,7 +663,8 @@ pub enum AdminCommand {
 pub struct ServeArgs {
     /// A TOML file of these flags by their long names (`api-listen = "0.0.0.0:8081"`,
     /// `timeout-ms = 5000`, `log = "info"`); flags and environment variables win over it.
-    /// SIGHUP reads it again and applies the log filter and the package limits.
+    /// SIGHUP reads it again and applies the log filter, the package limits and the
+    /// outbound CA bundle.
     #[arg(long, env = "EDGEWARD_CONFIG")]
     pub config: Option<PathBuf>,
     /// The log filter (`info`, `edgeward_host=debug`, …), as `EDGEWARD_LOG`.
@@ -681,6 +686,20 @@ pub struct ServeArgs {
         default_value = "sqlite"
     )]
     pub store: Redacted,
+    /// A PEM bundle of CA certificates for the PostgreSQL server's certificate (as
+    /// `sslrootcert` in the URL; with it and no `sslmode`, the mode is `verify-full`).
+    #[arg(long, env = "EDGEWARD_STORE_CA", value_name = "FILE")]
+    pub store_ca: Option<PathBuf>,
+    /// Connections to PostgreSQL in this host's pool (each host has its own, plus one that
+    /// listens for changes).
+    #[arg(long, env = "EDGEWARD_STORE_POOL", default_value_t = 16,
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub store_pool: u16,
+    /// How long opening one PostgreSQL connection (TCP, TLS, authentication) may take:
+    /// seconds (`5`) or a duration (`500ms`, `1m`).
+    #[arg(long, env = "EDGEWARD_STORE_CONNECT_TIMEOUT", default_value = "5s",
+          value_parser = parse_connect_timeout)]
+    pub store_connect_timeout: std::time::Duration,
     /// The data-plane address (port 0 picks a free port).
     #[arg(long, env = "EDGEWARD_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -765,7 +784,8 @@ pub struct ServeArgs {
     #[arg(long, env = "EDGEWARD_OUTBOUND_ALLOW_PRIVATE")]
     pub outbound_allow_private: bool,
     /// A PEM bundle of CA certificates trusted for functions' outbound https, in addition to
-    /// the public web PKI roots (for an internal CA).
+    /// the public web PKI roots (for an internal CA). SIGHUP reads it again (a file that
+    /// does not read keeps the bundle in use).
     #[arg(long, env = "EDGEWARD_OUTBOUND_CA", value_name = "FILE")]
     pub outbound_ca: Option<std::path::PathBuf>,
     /// Execution output (stdout and stderr) kept per project, across all its packages, in MiB;
@@ -820,6 +840,17 @@ impl ServeArgs {
                 );
             }
         };
+        config.store_options = crate::store::PgOptions {
+            ca: self.store_ca,
+            pool_size: usize::from(self.store_pool),
+            connect_timeout: self.store_connect_timeout,
+        };
+        if let Some(url) = &config.store {
+            crate::store::Store::check_url(
+                secrecy::ExposeSecret::expose_secret(url),
+                &config.store_options,
+            )?;
+        }
         config.listen = self.listen;
         config.api_listen = self.api_listen;
         config.metrics_listen = self.metrics_listen;
@@ -922,6 +953,19 @@ pub fn parse_duration_secs(s: &str) -> Result<u64, ClientError> {
     Some(secs).filter(|n| *n > 0).ok_or_else(bad)
 }
 
+/// `--store-connect-timeout`: seconds or a duration, more than 0 and at most 10 minutes.
+fn parse_connect_timeout(s: &str) -> Result<std::time::Duration, String> {
+    let d = match s.parse::<u64>() {
+        Ok(secs) => std::time::Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(s)
+            .map_err(|_| format!("{s:?}: give seconds (5) or a duration (500ms, 1m)"))?,
+    };
+    if d.is_zero() || d > std::time::Duration::from_secs(600) {
+        return Err(format!("{s:?}: more than 0 and at most 10 minutes"));
+    }
+    Ok(d)
+}
+
 /// Splits `project/package`.
 pub fn split_target(target: &str) -> Result<(&str, &str), ClientError> {
     target
@@ -948,6 +992,36 @@ mod tests {
     fn the_command_line_definition_is_consistent() {
         use clap::CommandFactory;
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_store_flags_default_to_the_store_s_own_defaults() {
+        use clap::Parser;
+        let cli = super::Cli::parse_from(["edgeward", "serve"]);
+        let super::Command::Serve(args) = cli.command else {
+            panic!("not serve");
+        };
+        let options = (*args).into_config().unwrap().store_options;
+        assert_eq!(options.pool_size, crate::store::postgres::DEFAULT_POOL_SIZE);
+        assert_eq!(
+            options.connect_timeout,
+            crate::store::postgres::DEFAULT_CONNECT_TIMEOUT
+        );
+        assert_eq!(options.ca, None);
+        for (given, secs) in [("5", 5), ("1m", 60), ("500ms", 0)] {
+            let got = super::parse_connect_timeout(given).unwrap();
+            assert_eq!(got.as_secs(), secs, "{given}");
+        }
+        for bad in ["0", "0s", "11m", "soon"] {
+            assert!(super::parse_connect_timeout(bad).is_err(), "{bad}");
+        }
+        let too_many = (crate::store::postgres::MAX_POOL_SIZE + 1).to_string();
+        for bad in ["0", too_many.as_str()] {
+            assert!(
+                super::Cli::try_parse_from(["edgeward", "serve", "--store-pool", bad]).is_err(),
+                "--store-pool {bad}"
+            );
+        }
     }
 
     #[test]

@@ -266,7 +266,7 @@ pub(super) async fn deploy(
         emit(&body);
         return Ok(());
     }
-    print_deployed(&project, &package, &body);
+    print_deployed(project, package, &body);
     Ok(())
 }
 

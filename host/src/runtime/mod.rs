@@ -270,8 +270,9 @@ pub struct Runtime {
     config: std::sync::RwLock<Arc<RuntimeConfig>>,
     compat_key: String,
     budgets: budgets::Budgets,
-    /// The TLS client configuration of outbound https (web PKI roots and `--outbound-ca`).
-    outbound_tls: Arc<rustls::ClientConfig>,
+    /// The TLS client configuration of outbound https (web PKI roots and `--outbound-ca`);
+    /// replaced whole on SIGHUP, each execution taking the one current when it starts.
+    outbound_tls: std::sync::RwLock<Arc<rustls::ClientConfig>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -347,7 +348,7 @@ impl Runtime {
             config: std::sync::RwLock::new(Arc::new(config)),
             compat_key,
             budgets,
-            outbound_tls,
+            outbound_tls: std::sync::RwLock::new(outbound_tls),
         })
     }
 
@@ -382,6 +383,34 @@ impl Runtime {
         next.queue_wait = new.queue_wait;
         if let Ok(mut c) = self.config.write() {
             *c = Arc::new(next);
+        }
+    }
+
+    /// Trusts `ca` (besides the web PKI roots) for outbound https from the next execution
+    /// on; executions running keep the configuration they started with. An unusable bundle
+    /// changes nothing and says why.
+    pub fn set_outbound_ca(
+        &self,
+        ca: &Arc<[rustls::pki_types::CertificateDer<'static>]>,
+    ) -> Result<(), String> {
+        let tls = outbound::tls_config(ca)?;
+        let mut next = (*self.config()).clone();
+        next.outbound_ca = ca.clone();
+        if let Ok(mut c) = self.config.write() {
+            *c = Arc::new(next);
+        }
+        match self.outbound_tls.write() {
+            Ok(mut current) => *current = tls,
+            Err(poisoned) => *poisoned.into_inner() = tls,
+        }
+        Ok(())
+    }
+
+    /// The outbound TLS configuration executions start with now.
+    fn outbound_tls(&self) -> Arc<rustls::ClientConfig> {
+        match self.outbound_tls.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
@@ -501,7 +530,7 @@ impl Runtime {
             deployed.outbound_requests,
             self.config().outbound_allow_private,
         )
-        .with(credentials, self.outbound_tls.clone());
+        .with(credentials, self.outbound_tls());
         let outbound_over = outbound.over_limit.clone();
         let state = HostState {
             table: ResourceTable::new(),

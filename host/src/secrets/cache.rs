@@ -239,6 +239,15 @@ impl SecretBackend for CachedBackend {
         self.bounded("a list", self.inner.list(owner)).await
     }
 
+    async fn list_prefixed(
+        &self,
+        owner: &Owner,
+        prefix: &str,
+    ) -> Result<Vec<SecretMeta>, BackendError> {
+        self.bounded("a list", self.inner.list_prefixed(owner, prefix))
+            .await
+    }
+
     fn list_cached(&self, owner: &Owner) -> Option<Vec<SecretName>> {
         if self.ttl.is_zero() {
             return None;

@@ -369,6 +369,19 @@ pub trait SecretBackend: Send + Sync + 'static {
     /// Lists `owner`'s secrets.
     async fn list(&self, owner: &Owner) -> Result<Vec<SecretMeta>, BackendError>;
 
+    /// Lists `owner`'s secrets whose names start with `prefix` (`team/`, `team/d`): a backend
+    /// that reads each secret's metadata reads only theirs (Vault walks only the folders the
+    /// prefix reaches).
+    async fn list_prefixed(
+        &self,
+        owner: &Owner,
+        prefix: &str,
+    ) -> Result<Vec<SecretMeta>, BackendError> {
+        let mut all = self.list(owner).await?;
+        all.retain(|m| m.name.as_str().starts_with(prefix));
+        Ok(all)
+    }
+
     /// The names of `owner`'s secrets, without their metadata: what a guest's `list` needs,
     /// in one backend call where the backend can (Vault: one LIST, no metadata reads).
     async fn list_names(&self, owner: &Owner) -> Result<Vec<SecretName>, BackendError> {

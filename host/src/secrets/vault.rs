@@ -199,6 +199,43 @@ impl VaultBackend {
     }
 
     /// One LIST of `folder`: its keys (sub-folders end in `/`); an absent folder has none.
+    /// The names of `owner` that start with `prefix`, sorted: one LIST per folder the prefix
+    /// reaches (a folder is walked when it could hold such a name), names outside Edgeward's
+    /// rule left out.
+    async fn names_under(
+        &self,
+        owner: &Owner,
+        prefix: &str,
+    ) -> Result<Vec<SecretName>, BackendError> {
+        let root = self.folder(owner);
+        let mut out = Vec::new();
+        // Folders to walk, relative to the scope's folder ("" or "team/").
+        let mut folders = vec![String::new()];
+        while let Some(rel) = folders.pop() {
+            for key in self.list_keys(&format!("{root}/{rel}")).await? {
+                let full = format!("{rel}{key}");
+                match full.strip_suffix('/') {
+                    // A folder deeper than any name could reach is not walked, nor one the
+                    // prefix leaves out (`team/` walks `team/sub/`, not `other/`).
+                    Some(folder)
+                        if full.len() < crate::names::SECRET_NAME_MAX
+                            && (full.starts_with(prefix) || prefix.starts_with(&full))
+                            && SecretName::parse(folder).is_ok() =>
+                    {
+                        folders.push(full);
+                    }
+                    Some(_) => {}
+                    None if full.starts_with(prefix) => {
+                        out.extend(SecretName::parse(&full).ok());
+                    }
+                    None => {}
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     async fn list_keys(&self, folder: &str) -> Result<Vec<String>, BackendError> {
         self.with_client(&format!("a list of {folder}"), |client| async move {
             match kv2::list(&*client, &self.mount, folder).await {
@@ -561,39 +598,26 @@ impl SecretBackend for VaultBackend {
         }))
     }
 
-    /// One LIST: the names a guest may ask for (sub-folders and names outside Edgeward's rule
-    /// left out), no metadata reads.
     /// One LIST per folder: the names a guest may ask for, folders walked (`team/db`), names
     /// outside Edgeward's rule left out, no metadata reads.
     async fn list_names(&self, owner: &Owner) -> Result<Vec<SecretName>, BackendError> {
-        let root = self.folder(owner);
-        let mut out = Vec::new();
-        // Folders to walk, relative to the scope's folder ("" or "team/").
-        let mut folders = vec![String::new()];
-        while let Some(rel) = folders.pop() {
-            for key in self.list_keys(&format!("{root}/{rel}")).await? {
-                let full = format!("{rel}{key}");
-                match full.strip_suffix('/') {
-                    // A folder deeper than any name could reach is not walked.
-                    Some(folder) => {
-                        if full.len() < crate::names::SECRET_NAME_MAX
-                            && SecretName::parse(folder).is_ok()
-                        {
-                            folders.push(full);
-                        }
-                    }
-                    None => out.extend(SecretName::parse(&full).ok()),
-                }
-            }
-        }
-        out.sort();
-        Ok(out)
+        self.names_under(owner, "").await
     }
 
     async fn list(&self, owner: &Owner) -> Result<Vec<SecretMeta>, BackendError> {
+        self.list_prefixed(owner, "").await
+    }
+
+    /// The names under `prefix` first (LISTs of the folders it reaches only), then the
+    /// metadata of those alone: a scope of thousands of secrets pays for the ones asked for.
+    async fn list_prefixed(
+        &self,
+        owner: &Owner,
+        prefix: &str,
+    ) -> Result<Vec<SecretMeta>, BackendError> {
         let folder = self.folder(owner);
         let mut out = Vec::new();
-        for name in self.list_names(owner).await? {
+        for name in self.names_under(owner, prefix).await? {
             let meta = self.metadata(&format!("{folder}/{name}")).await?;
             let Some(meta) = meta else { continue };
             out.push(SecretMeta {

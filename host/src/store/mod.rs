@@ -26,6 +26,7 @@ pub use identity::{
     Enrollment, GrantRow, IdentityStore, KeyOrigin, KeySlot, MemberRow, NewToken,
     RESERVED_USER_NAMES, Redemption, Revoked, Role, TokenOwner, TokenRow, UserRow,
 };
+pub use postgres::{PgOptions, SslMode};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -398,7 +399,19 @@ impl Store {
 
     /// Connects to the PostgreSQL database at `url` and migrates it.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
-        Ok(Store::new(postgres::PgStore::connect(url).await?))
+        Store::connect_with(url, &PgOptions::default()).await
+    }
+
+    /// Connects to the PostgreSQL database at `url` as `options` say (CA, pool, timeout) and
+    /// migrates it.
+    pub async fn connect_with(url: &str, options: &PgOptions) -> Result<Store, StoreError> {
+        Ok(Store::new(postgres::PgStore::connect(url, options).await?))
+    }
+
+    /// Checks a PostgreSQL store URL and its options (`sslmode`, the CA file, pool size,
+    /// timeout) without connecting: what `edgeward serve` refuses at start.
+    pub fn check_url(url: &str, options: &PgOptions) -> Result<(), String> {
+        postgres::check(url, options)
     }
 }
 
@@ -433,5 +446,48 @@ mod tests {
         // And the walk does look: the store itself names its drivers.
         let store = std::fs::read_to_string(src.join("store/postgres/mod.rs")).unwrap();
         assert!(store.contains("tokio_postgres"));
+    }
+
+    /// The upgrade rule (docs/SCALING.md, "Upgrades"): migrations only add, so a host of the
+    /// previous release keeps working against a database this one migrated. No SQL in the
+    /// store, migrations or queries, drops, renames or retypes a table, column or index.
+    #[test]
+    fn no_sql_in_the_store_drops_renames_or_retypes() {
+        fn walk(dir: &Path, found: &mut Vec<String>, read: &mut usize) {
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, found, read);
+                } else if path.extension().is_some_and(|e| e == "rs" || e == "sql") {
+                    *read += 1;
+                    let text = std::fs::read_to_string(&path).unwrap().to_uppercase();
+                    for words in [
+                        "DROP TABLE",
+                        "DROP COLUMN",
+                        "DROP INDEX",
+                        "RENAME ",
+                        "ALTER COLUMN",
+                        "TRUNCATE ",
+                    ] {
+                        // Not this test's own list.
+                        if text.matches(words).count() > usize::from(path.ends_with("store/mod.rs"))
+                        {
+                            found.push(format!("{} says {words}", path.display()));
+                        }
+                    }
+                }
+            }
+        }
+        let store = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src")
+            .join("store");
+        let (mut found, mut read) = (Vec::new(), 0);
+        walk(&store, &mut found, &mut read);
+        assert!(
+            found.is_empty(),
+            "{found:?}: a migration that takes away breaks the hosts of the previous release \
+             (docs/SCALING.md, Upgrades); if it must, say so in the release notes and here"
+        );
+        assert!(read >= 4, "the walk read {read} files");
     }
 }

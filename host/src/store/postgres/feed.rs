@@ -50,6 +50,7 @@ pub(super) async fn record_package_change(
 /// telling subscribers to resynchronise since it cannot know what it missed.
 pub(super) async fn listen(
     config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     pool: Pool,
     feed: Feed,
     state: Arc<FeedState>,
@@ -57,7 +58,7 @@ pub(super) async fn listen(
     let mut backoff = Duration::from_millis(100);
     let mut was_connected = true;
     loop {
-        match listen_once(&config, &pool, &feed, &state, &mut was_connected).await {
+        match listen_once(&config, &tls, &pool, &feed, &state, &mut was_connected).await {
             Ok(()) => return,
             Err(e) => {
                 if state.connected.swap(false, Ordering::AcqRel) {
@@ -75,13 +76,14 @@ pub(super) async fn listen(
 
 async fn listen_once(
     config: &tokio_postgres::Config,
+    tls: &MakeRustlsConnect,
     pool: &Pool,
     feed: &Feed,
     state: &FeedState,
     was_connected: &mut bool,
 ) -> Result<(), StoreError> {
     use futures::StreamExt;
-    let (client, mut connection) = config.connect(NoTls).await?;
+    let (client, mut connection) = config.connect(tls.clone()).await?;
     let (wake_tx, mut wake) = tokio::sync::mpsc::unbounded_channel::<()>();
     let driver = tokio::spawn(async move {
         let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));

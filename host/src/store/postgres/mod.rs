@@ -9,10 +9,18 @@
 
 mod audit;
 mod ciphers;
+mod connect;
 mod executions;
 mod feed;
 mod identity;
 mod projects;
+
+pub use connect::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_SIZE, MAX_POOL_SIZE, PgOptions, SslMode};
+
+/// Checks `url` and `options` without connecting.
+pub(super) fn check(url: &str, options: &PgOptions) -> Result<(), String> {
+    connect::target(url, options).map(|_| ())
+}
 
 use crate::store::*;
 use deadpool_postgres::{GenericClient, Transaction};
@@ -21,7 +29,8 @@ use feed::{FeedState, listen, record_change, record_package_change};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::Row;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// The `NOTIFY` channel of the change feed.
 const CHANNEL: &str = "edgeward_changes";
@@ -34,8 +43,6 @@ const MIGRATE_LOCK: i64 = 0x6564_6765_6d69_6772;
 const POLL_CONNECTED: Duration = Duration::from_secs(10);
 /// Changes older than this are dropped; a host away longer resynchronises in full anyway.
 const CHANGES_KEPT_MS: i64 = 3_600_000;
-/// Connections per host.
-const POOL_SIZE: usize = 16;
 
 /// Schema migrations, applied in order; entry `i` brings the schema to version `i + 1`. The
 /// same tables as SQLite's, in PostgreSQL's types.
@@ -120,7 +127,7 @@ fn first_line(e: &dyn std::fmt::Display) -> String {
 /// connection's socket is driven by the task that owns it: opened from a data-plane worker or
 /// the (low-priority) record writer, every query on it, from anywhere, would wait for that
 /// thread.
-struct OnRuntime(tokio::runtime::Handle);
+struct OnRuntime(tokio::runtime::Handle, MakeRustlsConnect);
 
 impl deadpool_postgres::Connect for OnRuntime {
     fn connect(
@@ -130,10 +137,10 @@ impl deadpool_postgres::Connect for OnRuntime {
         '_,
         Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error>,
     > {
-        let (config, handle) = (config.clone(), self.0.clone());
+        let (config, handle, tls) = (config.clone(), self.0.clone(), self.1.clone());
         Box::pin(async move {
             let opened = handle.clone().spawn(async move {
-                let (client, connection) = config.connect(NoTls).await?;
+                let (client, connection) = config.connect(tls).await?;
                 let driver = handle.spawn(async move {
                     if let Err(e) = connection.await {
                         tracing::debug!(error = %e, "a PostgreSQL connection closed");
@@ -158,36 +165,30 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    /// Connects to `url` (`postgres://user:password@host:port/database`), migrates the schema
-    /// and starts listening for changes.
-    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
-        let mut config: tokio_postgres::Config = url.parse().map_err(|_| {
-            StoreError::Unavailable(
-                "the store URL is not a PostgreSQL connection string \
-                 (postgres://user:password@host:port/database)"
-                    .into(),
-            )
-        })?;
-        config
-            .application_name("edgeward")
-            .connect_timeout(Duration::from_secs(5))
-            .keepalives_idle(Duration::from_secs(30));
+    /// Connects to `url` (`postgres://user:password@host:port/database?sslmode=…`) as
+    /// `options` say, migrates the schema and starts listening for changes.
+    pub async fn connect(url: &str, options: &PgOptions) -> Result<PgStore, StoreError> {
+        let connect::Target { config, tls, mode } =
+            connect::target(url, options).map_err(StoreError::Unavailable)?;
         let manager = Manager::from_connect(
             config.clone(),
-            OnRuntime(tokio::runtime::Handle::current()),
+            OnRuntime(tokio::runtime::Handle::current(), tls.clone()),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
+            .max_size(options.pool_size)
             .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(Duration::from_secs(5)))
-            .create_timeout(Some(Duration::from_secs(5)))
+            .wait_timeout(Some(options.connect_timeout.max(Duration::from_secs(5))))
+            .create_timeout(Some(options.connect_timeout))
             .recycle_timeout(Some(Duration::from_secs(5)))
             .build()
             .map_err(|e| StoreError::Unavailable(format!("PostgreSQL pool: {e}")))?;
-        let mut client = pool.get().await?;
+        let mut client = pool
+            .get()
+            .await
+            .map_err(|e| connect::explain(mode, e.into()))?;
         migrate(&mut client).await?;
         let last: i64 = client
             .query_one("SELECT COALESCE(MAX(id), 0) FROM changes", &[])
@@ -197,7 +198,13 @@ impl PgStore {
         let state = Arc::new(FeedState::default());
         state.last.store(last, Ordering::Release);
         let feed = Feed::default();
-        tokio::spawn(listen(config, pool.clone(), feed.clone(), state.clone()));
+        tokio::spawn(listen(
+            config,
+            tls,
+            pool.clone(),
+            feed.clone(),
+            state.clone(),
+        ));
         Ok(PgStore { pool, feed, state })
     }
 
