@@ -117,22 +117,7 @@ pub async fn handle(
     parts.uri = uri;
     let request = hyper::Request::from_parts(parts, body);
 
-    let recorder_app = app.clone();
-    let pending = app.recorder.expect();
-    // An execution that opened its caller's user scope is sealed to them: its output is kept
-    // under their data key, for them alone.
-    let sealed = user
-        .as_ref()
-        .and_then(|u| Some((u.name.clone(), u.key.clone()?)));
-    let on_done = move |mut row: ExecutionRow, output| {
-        let _pending = pending;
-        let sealer = sealed.map(|(user, key)| {
-            row.sealed_for = Some(user);
-            key
-        });
-        log_finished(&row);
-        recorder_app.recorder.record(row, output, sealer);
-    };
+    let on_done = recorder(&app, user.as_ref());
     let mut response = execute(
         &app.runtime,
         deployed,
@@ -248,6 +233,26 @@ fn guest_uri(headers: &http::HeaderMap, path_and_query: &str) -> Option<Uri> {
         .path_and_query(pq)
         .build()
         .ok()
+}
+
+/// What is done with an execution's record when it ends: logged, sealed to the user whose
+/// scope it opened (its output kept under their data key, for them alone), and queued.
+fn recorder(
+    app: &Arc<App>,
+    user: Option<&crate::secrets::UserContext>,
+) -> impl FnOnce(ExecutionRow, Option<crate::runtime::Unmasked>) + Send + 'static {
+    let app = app.clone();
+    let pending = app.recorder.expect();
+    let sealed = user.and_then(|u| Some((u.name.clone(), u.key.clone()?)));
+    move |mut row: ExecutionRow, output| {
+        let _pending = pending;
+        let sealer = sealed.map(|(user, key)| {
+            row.sealed_for = Some(user);
+            key
+        });
+        log_finished(&row);
+        app.recorder.record(row, output, sealer);
+    }
 }
 
 /// One line per finished execution: names and scopes only (output may hold secret values and

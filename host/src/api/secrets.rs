@@ -212,10 +212,20 @@ fn value_of(v: &Value) -> Result<SecretValue, ApiError> {
     })
 }
 
-fn tagged(owner: &Owner, response: impl IntoResponse, value_read: bool) -> Response {
+/// What a secret route's answer tells the audit log.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Audited {
+    /// A call about the scope (a change is audited as every change is; a listing is not).
+    Scope,
+    /// A call that returned a secret's value: audited like a change, whatever its method.
+    ValueRead,
+}
+
+/// `response`, marked with the scope it concerned and, for a value read, as one.
+fn tagged(owner: &Owner, response: impl IntoResponse, audited: Audited) -> Response {
     let mut response = response.into_response();
     response.extensions_mut().insert(AuditScope(owner.scope()));
-    if value_read {
+    if audited == Audited::ValueRead {
         response.extensions_mut().insert(ValueRead);
     }
     response
@@ -264,7 +274,7 @@ pub(super) async fn list(
             secrets,
             folders: folders.into_iter().collect(),
         }),
-        false,
+        Audited::Scope,
     ))
 }
 
@@ -291,7 +301,11 @@ pub(super) async fn create(
         &annotations,
     )
     .await?;
-    Ok(tagged(&owner, (StatusCode::CREATED, answer), false))
+    Ok(tagged(
+        &owner,
+        (StatusCode::CREATED, answer),
+        Audited::Scope,
+    ))
 }
 
 async fn write(
@@ -309,7 +323,7 @@ async fn write(
     let value = value_of(&body.value)?;
     let annotations = annotation_update(body.description, body.labels)?;
     let answer = put_value(app, caller, &owner, &name, &value, mode, &annotations).await?;
-    Ok(tagged(&owner, answer, false))
+    Ok(tagged(&owner, answer, Audited::Scope))
 }
 
 pub(super) async fn set(
@@ -353,7 +367,7 @@ pub(super) async fn read(
             version: secret.version,
             value: value_to_json(&opened(key, &owner, &name, secret.value)?),
         }),
-        true,
+        Audited::ValueRead,
     );
     if let Some(v) = version {
         response
@@ -402,7 +416,7 @@ pub(super) async fn versions(
             scope: owner.scope(),
             versions,
         }),
-        false,
+        Audited::Scope,
     ))
 }
 
@@ -435,7 +449,7 @@ pub(super) async fn rollback(
         &AnnotationUpdate::default(),
     )
     .await?;
-    let mut response = tagged(&owner, answer, false);
+    let mut response = tagged(&owner, answer, Audited::Scope);
     response.extensions_mut().insert(AuditDetail(format!(
         "rolled back to version {}'s value",
         body.version
@@ -457,7 +471,7 @@ pub(super) async fn remove(
             owner.scope()
         )));
     }
-    Ok(tagged(&owner, StatusCode::NO_CONTENT, false))
+    Ok(tagged(&owner, StatusCode::NO_CONTENT, Audited::Scope))
 }
 
 /// Validates a `secrets.json` object: every name and value, all before anything is written.
@@ -495,7 +509,7 @@ pub(super) async fn import(
             scope: owner.scope(),
             imported,
         }),
-        false,
+        Audited::Scope,
     ))
 }
 
@@ -573,7 +587,7 @@ pub(super) async fn wrap(
                 unwrap_url,
             }),
         ),
-        true,
+        Audited::ValueRead,
     ))
 }
 

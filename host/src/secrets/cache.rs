@@ -1,6 +1,7 @@
 //! A read cache in front of any backend, with a bound on how long a backend call may take.
 //!
-//! Entries are kept per (scope, owner, name), misses too, for a TTL (default 30 s), and dropped
+//! Entries are kept per (scope, owner, name), misses too, for a TTL (default 30 s), in a
+//! bounded `moka` cache (past its size, the entries least likely to be read again go), and dropped
 //! on every write made through Edgeward, on this host at once and on every other host sharing
 //! the store through the change feed. A change made directly in the backend (a rotation in
 //! Vault) is seen once the entry expires. Errors are never cached, and every backend call is
@@ -12,57 +13,36 @@ use super::{
 };
 use crate::names::SecretName;
 use crate::store::{Change, Store};
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// More entries than this and the cache starts over, bounding its memory.
-const MAX_ENTRIES: usize = 100_000;
+/// The most secrets kept; past that, moka evicts the least likely to be read again (TinyLFU),
+/// not everything.
+const MAX_ENTRIES: u64 = 100_000;
+/// The most owners whose name lists are kept.
+const MAX_LISTS: u64 = 1_000;
 
-/// Entries by owner, then name, so a lookup borrows its key instead of building one.
-#[derive(Default)]
-struct Entries {
-    by_owner: HashMap<Owner, HashMap<SecretName, (Instant, Option<StoredSecret>)>>,
-    /// Each owner's names, for guests' `list`.
-    names: HashMap<Owner, (Instant, Vec<SecretName>)>,
-    len: usize,
+/// A cached secret's key: whose, and which.
+#[derive(Clone, PartialEq, Eq)]
+struct Key {
+    owner: Owner,
+    name: SecretName,
 }
 
-impl Entries {
-    fn fresh(
-        &self,
-        owner: &Owner,
-        name: &SecretName,
-        ttl: Duration,
-    ) -> Option<Option<StoredSecret>> {
-        let (at, hit) = self.by_owner.get(owner)?.get(name)?;
-        (at.elapsed() < ttl).then(|| hit.clone())
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        KeyRef(&self.owner, &self.name).hash(state);
     }
+}
 
-    fn insert(&mut self, owner: &Owner, name: &SecretName, found: Option<StoredSecret>) {
-        if self.len >= MAX_ENTRIES {
-            *self = Entries::default();
-        }
-        let names = self.by_owner.entry(owner.clone()).or_default();
-        if names
-            .insert(name.clone(), (Instant::now(), found))
-            .is_none()
-        {
-            self.len += 1;
-        }
-    }
+/// A lookup's key, borrowed: a hit allocates nothing.
+#[derive(Hash)]
+struct KeyRef<'a>(&'a Owner, &'a SecretName);
 
-    fn remove(&mut self, owner: &Owner, name: &SecretName) {
-        self.names.remove(owner);
-        if let Some(names) = self.by_owner.get_mut(owner)
-            && names.remove(name).is_some()
-        {
-            self.len -= 1;
-            if names.is_empty() {
-                self.by_owner.remove(owner);
-            }
-        }
+impl moka::Equivalent<Key> for KeyRef<'_> {
+    fn equivalent(&self, key: &Key) -> bool {
+        *self.0 == key.owner && *self.1 == key.name
     }
 }
 
@@ -71,7 +51,10 @@ pub struct CachedBackend {
     inner: Arc<dyn SecretBackend>,
     ttl: Duration,
     timeout: Duration,
-    entries: Mutex<Entries>,
+    /// Secrets (and misses) by owner and name, each for the TTL.
+    entries: moka::sync::Cache<Key, Option<StoredSecret>>,
+    /// Each owner's names, for guests' `list`, for the TTL.
+    names: moka::sync::Cache<Owner, Arc<Vec<SecretName>>>,
     /// Bumped by every write: a read that started before a write and ends after it must not
     /// put the value it fetched (possibly the old one) back into the cache.
     generation: AtomicU64,
@@ -91,11 +74,20 @@ impl std::fmt::Debug for CachedBackend {
 impl CachedBackend {
     /// Wraps `inner`; `ttl` zero turns caching off.
     pub fn new(inner: Arc<dyn SecretBackend>, ttl: Duration, timeout: Duration) -> CachedBackend {
+        // A TTL of zero turns caching off; moka wants a positive one.
+        let live = ttl.max(Duration::from_millis(1));
         CachedBackend {
             inner,
             ttl,
             timeout,
-            entries: Mutex::default(),
+            entries: moka::sync::Cache::builder()
+                .max_capacity(MAX_ENTRIES)
+                .time_to_live(live)
+                .build(),
+            names: moka::sync::Cache::builder()
+                .max_capacity(MAX_LISTS)
+                .time_to_live(live)
+                .build(),
             generation: AtomicU64::new(0),
             feed: None,
         }
@@ -110,37 +102,22 @@ impl CachedBackend {
     /// Drops what is cached of a secret changed on another host (`owner` is
     /// [`Owner::key`]).
     pub fn forget_change(&self, scope: &str, owner: &str, name: &str) {
-        if let Ok(mut entries) = self.entries.lock() {
-            self.generation.fetch_add(1, Ordering::AcqRel);
-            let matching: Vec<Owner> = entries
-                .by_owner
-                .keys()
-                .chain(entries.names.keys())
-                .filter(|o| o.scope().as_str() == scope && o.key() == owner)
-                .cloned()
-                .collect();
-            for o in matching {
-                entries.names.remove(&o);
-                let mut removed = 0;
-                if let Some(names) = entries.by_owner.get_mut(&o) {
-                    let before = names.len();
-                    names.retain(|n, _| n.as_str() != name);
-                    removed = before - names.len();
-                    if names.is_empty() {
-                        entries.by_owner.remove(&o);
-                    }
-                }
-                entries.len -= removed;
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        match (Owner::from_key(scope, owner), SecretName::parse(name)) {
+            (Some(owner), Ok(name)) => {
+                self.entries.invalidate(&KeyRef(&owner, &name));
+                self.names.invalidate(&owner);
             }
+            // A change this host cannot place (a newer host's scope): drop everything.
+            _ => self.clear(),
         }
     }
 
     /// Drops everything cached.
     pub fn clear(&self) {
-        if let Ok(mut entries) = self.entries.lock() {
-            self.generation.fetch_add(1, Ordering::AcqRel);
-            *entries = Entries::default();
-        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.entries.invalidate_all();
+        self.names.invalidate_all();
     }
 
     /// Whether the backend answers (a list of the platform's names, uncached), for
@@ -195,10 +172,9 @@ impl CachedBackend {
     }
 
     fn forget(&self, owner: &Owner, name: &SecretName) {
-        if let Ok(mut entries) = self.entries.lock() {
-            self.generation.fetch_add(1, Ordering::AcqRel);
-            entries.remove(owner, name);
-        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.entries.invalidate(&KeyRef(owner, name));
+        self.names.invalidate(owner);
     }
 }
 
@@ -208,7 +184,7 @@ impl SecretBackend for CachedBackend {
         if self.ttl.is_zero() {
             return None;
         }
-        let hit = self.entries.lock().ok()?.fresh(owner, name, self.ttl);
+        let hit = self.entries.get(&KeyRef(owner, name));
         if hit.is_some() {
             crate::metrics::CACHE_HITS.increment(1);
         }
@@ -226,11 +202,17 @@ impl SecretBackend for CachedBackend {
         crate::metrics::CACHE_MISSES.increment(1);
         let generation = self.generation.load(Ordering::Acquire);
         let found = self.bounded("a read", self.inner.get(owner, name)).await?;
-        if !self.ttl.is_zero()
-            && let Ok(mut entries) = self.entries.lock()
-            && self.generation.load(Ordering::Acquire) == generation
-        {
-            entries.insert(owner, name, found.clone());
+        if !self.ttl.is_zero() && self.generation.load(Ordering::Acquire) == generation {
+            let key = Key {
+                owner: owner.clone(),
+                name: name.clone(),
+            };
+            self.entries.insert(key, found.clone());
+            // A write that began while this was inserted: what was fetched may be the old
+            // value, so it does not stay.
+            if self.generation.load(Ordering::Acquire) != generation {
+                self.entries.invalidate(&KeyRef(owner, name));
+            }
         }
         Ok(found)
     }
@@ -252,9 +234,7 @@ impl SecretBackend for CachedBackend {
         if self.ttl.is_zero() {
             return None;
         }
-        let entries = self.entries.lock().ok()?;
-        let (at, names) = entries.names.get(owner)?;
-        (at.elapsed() < self.ttl).then(|| names.clone())
+        self.names.get(owner).map(|names| names.to_vec())
     }
 
     async fn list_names(&self, owner: &Owner) -> Result<Vec<SecretName>, BackendError> {
@@ -263,16 +243,11 @@ impl SecretBackend for CachedBackend {
         }
         let generation = self.generation.load(Ordering::Acquire);
         let names = self.bounded("a list", self.inner.list_names(owner)).await?;
-        if !self.ttl.is_zero()
-            && let Ok(mut entries) = self.entries.lock()
-            && self.generation.load(Ordering::Acquire) == generation
-        {
-            if entries.names.len() >= MAX_ENTRIES / 100 {
-                entries.names.clear();
+        if !self.ttl.is_zero() && self.generation.load(Ordering::Acquire) == generation {
+            self.names.insert(owner.clone(), Arc::new(names.clone()));
+            if self.generation.load(Ordering::Acquire) != generation {
+                self.names.invalidate(owner);
             }
-            entries
-                .names
-                .insert(owner.clone(), (Instant::now(), names.clone()));
         }
         Ok(names)
     }

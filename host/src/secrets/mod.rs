@@ -45,6 +45,24 @@ impl Owner {
         }
     }
 
+    /// The owner that [`Owner::key`] gave `key` for, in `scope` (as the change feed carries
+    /// them); `None` for what is not a valid pair.
+    pub fn from_key(scope: &str, key: &str) -> Option<Owner> {
+        Some(match Scope::parse(scope)? {
+            Scope::Platform if key.is_empty() => Owner::Platform,
+            Scope::Platform => return None,
+            Scope::Project => Owner::Project(Name::parse("project", key).ok()?),
+            Scope::Package => {
+                let (project, package) = key.split_once('/')?;
+                Owner::Package(
+                    Name::parse("project", project).ok()?,
+                    Name::parse("package", package).ok()?,
+                )
+            }
+            Scope::User => Owner::User(key.to_string()),
+        })
+    }
+
     /// The scope this owner's secrets are in.
     pub fn scope(&self) -> Scope {
         match self {
