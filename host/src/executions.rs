@@ -466,6 +466,27 @@ impl Drop for Pending {
     }
 }
 
+/// A queued record made ready to store: its path as the audit log keeps it (decoded, tokens
+/// replaced) and its output and path masked of every form of every value the execution
+/// obtained, here on the writer's low-priority thread and never on a data-plane worker, then
+/// sealed for its user if it opened their scope (sealed after masking: its user reads it
+/// masked, like everyone else).
+fn finish((mut row, output, sealer): Queued, maskers: &mut Maskers) -> ExecutionRow {
+    row.path = crate::audit::target(&row.path);
+    if let Some(output) = output {
+        let masker = maskers.get(&row, &output.values);
+        row.path = masker.text(&row.path);
+        let masked = output.mask_with(&masker);
+        row.stdout = masked.stdout;
+        row.stderr = masked.stderr;
+        [row.stdout_truncated, row.stderr_truncated] = masked.cut;
+    }
+    if let Some(key) = sealer {
+        seal(&mut row, &key);
+    }
+    row
+}
+
 impl Recorder {
     /// Starts the writer on a thread of its own, at a lower scheduling priority (nice 10, and
     /// the blocking threads it starts inherit it): records wait for CPU, requests do not.
@@ -515,24 +536,7 @@ impl Recorder {
                 // worker, with a masker built once per package version and set of values.
                 let rows: Vec<ExecutionRow> = batch
                     .into_iter()
-                    .map(|(mut row, output, sealer)| {
-                        // The path as the audit log keeps it (decoded, tokens replaced),
-                        // and every form of any value the execution obtained replaced too.
-                        row.path = crate::audit::target(&row.path);
-                        if let Some(output) = output {
-                            let masker = maskers.get(&row, &output.values);
-                            row.path = masker.text(&row.path);
-                            let masked = output.mask_with(&masker);
-                            row.stdout = masked.stdout;
-                            row.stderr = masked.stderr;
-                            [row.stdout_truncated, row.stderr_truncated] = masked.cut;
-                        }
-                        // Sealed after masking: its user reads it masked, like everyone else.
-                        if let Some(key) = sealer {
-                            seal(&mut row, &key);
-                        }
-                        row
-                    })
+                    .map(|queued| finish(queued, &mut maskers))
                     .collect();
                 let uses = {
                     let mut st = q.lock();

@@ -176,63 +176,91 @@ pub async fn enforce(State(app): State<Arc<App>>, request: Request, next: Next) 
         }
     };
 
-    let reads_value = response.extensions().get::<ValueRead>().is_some();
-    let anonymous_failure = actor.1.is_none() && !response.status().is_success();
-    let suppressed = if anonymous_failure && (is_mutating(&method) || reads_value) {
-        let ip = remote
-            .as_deref()
-            .and_then(|r| r.parse::<SocketAddr>().ok())
-            .map(|a| a.ip());
-        match ANONYMOUS_FAILURES.admit(ip) {
-            Some(suppressed) => suppressed,
-            None => return response,
-        }
-    } else {
-        0
+    let call = Call {
+        method,
+        route,
+        target,
+        project,
+        remote,
     };
-    if is_mutating(&method) || reads_value {
-        let status = response.status();
-        // The handler says which scope a call concerned; a call refused before or by its
-        // handler gets the scope its route names.
-        let scope = response
-            .extensions()
-            .get::<AuditScope>()
-            .map(|s| s.0)
-            .or_else(|| route_scope(&route));
-        let mut detail = response
-            .extensions()
-            .get::<AuditDetail>()
-            .map(|d| d.0.clone());
-        if suppressed > 0 {
-            detail = Some(format!(
-                "{suppressed} earlier anonymous failures from this address were not recorded \
-                 (over {} a second)",
-                ANONYMOUS_FAILURES.per_second()
-            ));
-        }
-        let entry = crate::audit::Entry {
-            actor: match actor {
-                (name, Some(token_id)) => crate::audit::Actor::User {
-                    name,
-                    token_id: Some(token_id),
-                },
-                (_, None) => crate::audit::Actor::Anonymous,
-            },
-            action: format!(
-                "{method} {}",
-                if route.is_empty() { &target } else { &route }
-            ),
-            target,
-            project,
-            scope,
-            remote,
-            status: status.as_u16(),
-            outcome: crate::audit::Outcome::of_status(status.as_u16()),
-            detail,
-        };
+    if let Some(entry) = audit_entry(call, actor, &response) {
         crate::audit::record(&app.store, entry).await;
     }
     response
+}
+
+/// What the audit record of a call names, taken from the request before it is consumed.
+struct Call {
+    method: Method,
+    route: String,
+    target: String,
+    project: Option<String>,
+    remote: Option<String>,
+}
+
+/// Audits a call if it changed anything or returned a value: as its actor (a user with their
+/// token's id, or anonymous), with the scope its handler or route names. Anonymous failures are
+/// limited per address, the rest folded into a count on the next kept record.
+fn audit_entry(
+    call: Call,
+    actor: (String, Option<String>),
+    response: &Response,
+) -> Option<crate::audit::Entry> {
+    let reads_value = response.extensions().get::<ValueRead>().is_some();
+    if !is_mutating(&call.method) && !reads_value {
+        return None;
+    }
+    let status = response.status();
+    let suppressed = if actor.1.is_none() && !status.is_success() {
+        let ip = call
+            .remote
+            .as_deref()
+            .and_then(|r| r.parse::<SocketAddr>().ok())
+            .map(|a| a.ip());
+        ANONYMOUS_FAILURES.admit(ip)?
+    } else {
+        0
+    };
+    // The handler says which scope a call concerned; a call refused before or by its handler
+    // gets the scope its route names.
+    let scope = response
+        .extensions()
+        .get::<AuditScope>()
+        .map(|s| s.0)
+        .or_else(|| route_scope(&call.route));
+    let mut detail = response
+        .extensions()
+        .get::<AuditDetail>()
+        .map(|d| d.0.clone());
+    if suppressed > 0 {
+        detail = Some(format!(
+            "{suppressed} earlier anonymous failures from this address were not recorded \
+             (over {} a second)",
+            ANONYMOUS_FAILURES.per_second()
+        ));
+    }
+    let pattern = if call.route.is_empty() {
+        &call.target
+    } else {
+        &call.route
+    };
+    Some(crate::audit::Entry {
+        actor: match actor {
+            (name, Some(token_id)) => crate::audit::Actor::User {
+                name,
+                token_id: Some(token_id),
+            },
+            (_, None) => crate::audit::Actor::Anonymous,
+        },
+        action: format!("{} {pattern}", call.method),
+        target: call.target,
+        project: call.project,
+        scope,
+        remote: call.remote,
+        status: status.as_u16(),
+        outcome: crate::audit::Outcome::of_status(status.as_u16()),
+        detail,
+    })
 }
 
 /// Set on a response by a handler whose audit record needs more than the route says (the id

@@ -81,117 +81,134 @@ pub async fn run(cmd: GrantsCommand) -> Result<(), ClientError> {
             version,
             yes,
             conn,
-        } => {
-            let (project, package) = split_target(&target)?;
-            let client = Client::from_args(&conn)?;
-            let user = whoami_name(&client, None).await?;
-            let path = format!("/v1/users/{user}/grants");
-            let ask = |preview: bool| {
-                client
-                    .request(Method::POST, &path)
-                    .json(&serde_json::json!({
-                        "project": project, "package": package, "version": version,
-                        "preview": preview,
-                    }))
-            };
-            let preview = client.send(ask(true)).await?;
-            if !json_mode() || !yes {
-                eprintln!("{}", describe(&preview));
-            }
-            consent(yes)?;
-            // The grant names the version the preview showed, so what was read is what is
-            // granted even if the package moves on meanwhile.
-            let granted = client
-                .send(
-                    client
-                        .request(Method::POST, &path)
-                        .json(&serde_json::json!({
-                            "project": project, "package": package,
-                            "version": preview["version"].as_i64(),
-                        })),
-                )
-                .await?;
-            if json_mode() {
-                emit(&granted);
-            } else {
-                println!(
-                    "granted {} ({}/{} version {})",
-                    granted["id"].as_str().unwrap_or_default(),
-                    project,
-                    package,
-                    granted["version"].as_i64().unwrap_or_default()
-                );
-            }
-        }
-        GrantsCommand::List { conn } => {
-            let client = Client::from_args(&conn)?;
-            let user = whoami_name(&client, None).await?;
-            let body = client
-                .send(client.request(Method::GET, &format!("/v1/users/{user}/grants")))
-                .await?;
-            if json_mode() {
-                emit(&body);
-                return Ok(());
-            }
-            let rows = body["grants"]
+        } => add(&target, version, yes, &conn).await,
+        GrantsCommand::List { conn } => list(&conn).await,
+        GrantsCommand::Rm { id, conn } => rm(&id, &conn).await,
+    }
+}
+
+/// `grants add`: shows what the version would read, asks, then grants that very version.
+async fn add(
+    target: &str,
+    version: Option<i64>,
+    yes: bool,
+    conn: &ConnArgs,
+) -> Result<(), ClientError> {
+    let (project, package) = split_target(target)?;
+    let client = Client::from_args(conn)?;
+    let user = whoami_name(&client, None).await?;
+    let path = format!("/v1/users/{user}/grants");
+    let ask = |preview: bool| {
+        client
+            .request(Method::POST, &path)
+            .json(&serde_json::json!({
+                "project": project, "package": package, "version": version,
+                "preview": preview,
+            }))
+    };
+    let preview = client.send(ask(true)).await?;
+    if !json_mode() || !yes {
+        eprintln!("{}", describe(&preview));
+    }
+    consent(yes)?;
+    // The grant names the version the preview showed, so what was read is what is
+    // granted even if the package moves on meanwhile.
+    let granted = client
+        .send(
+            client
+                .request(Method::POST, &path)
+                .json(&serde_json::json!({
+                    "project": project, "package": package,
+                    "version": preview["version"].as_i64(),
+                })),
+        )
+        .await?;
+    if json_mode() {
+        emit(&granted);
+    } else {
+        println!(
+            "granted {} ({}/{} version {})",
+            granted["id"].as_str().unwrap_or_default(),
+            project,
+            package,
+            granted["version"].as_i64().unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// `grants list`: each grant, whether it verifies under this token's key and whether its
+/// version serves.
+async fn list(conn: &ConnArgs) -> Result<(), ClientError> {
+    let client = Client::from_args(conn)?;
+    let user = whoami_name(&client, None).await?;
+    let body = client
+        .send(client.request(Method::GET, &format!("/v1/users/{user}/grants")))
+        .await?;
+    if json_mode() {
+        emit(&body);
+        return Ok(());
+    }
+    let rows = body["grants"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|g| {
+            let names = g["user_secrets"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|g| {
-                    let names = g["user_secrets"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    vec![
-                        g["id"].as_str().unwrap_or_default().to_string(),
-                        format!(
-                            "{}/{}",
-                            g["project"].as_str().unwrap_or_default(),
-                            g["package"].as_str().unwrap_or_default()
-                        ),
-                        g["version"].as_i64().unwrap_or_default().to_string(),
-                        g["sha256"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .chars()
-                            .take(12)
-                            .collect(),
-                        names,
-                        match (g["valid"].as_bool(), g["serving"].as_bool()) {
-                            (Some(false), _) => "invalid (another key)",
-                            (_, Some(true)) => "serving",
-                            _ => "not serving",
-                        }
-                        .into(),
-                        g["granted_at"].as_str().unwrap_or_default().to_string(),
-                    ]
-                })
-                .collect();
-            println!(
-                "{}",
-                table(
-                    &[
-                        "ID", "PACKAGE", "VERSION", "SHA256", "READS", "STATE", "GRANTED"
-                    ],
-                    rows
-                )
-            );
-        }
-        GrantsCommand::Rm { id, conn } => {
-            let client = Client::from_args(&conn)?;
-            let user = whoami_name(&client, None).await?;
-            client
-                .send(client.request(Method::DELETE, &format!("/v1/users/{user}/grants/{id}")))
-                .await?;
-            if json_mode() {
-                emit(&serde_json::json!({ "revoked": id }));
-            } else {
-                println!("revoked {id}");
-            }
-        }
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
+            vec![
+                g["id"].as_str().unwrap_or_default().to_string(),
+                format!(
+                    "{}/{}",
+                    g["project"].as_str().unwrap_or_default(),
+                    g["package"].as_str().unwrap_or_default()
+                ),
+                g["version"].as_i64().unwrap_or_default().to_string(),
+                g["sha256"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(12)
+                    .collect(),
+                names,
+                match (g["valid"].as_bool(), g["serving"].as_bool()) {
+                    (Some(false), _) => "invalid (another key)",
+                    (_, Some(true)) => "serving",
+                    _ => "not serving",
+                }
+                .into(),
+                g["granted_at"].as_str().unwrap_or_default().to_string(),
+            ]
+        })
+        .collect();
+    println!(
+        "{}",
+        table(
+            &[
+                "ID", "PACKAGE", "VERSION", "SHA256", "READS", "STATE", "GRANTED"
+            ],
+            rows
+        )
+    );
+    Ok(())
+}
+
+/// `grants rm`: revokes a grant.
+async fn rm(id: &str, conn: &ConnArgs) -> Result<(), ClientError> {
+    let client = Client::from_args(conn)?;
+    let user = whoami_name(&client, None).await?;
+    client
+        .send(client.request(Method::DELETE, &format!("/v1/users/{user}/grants/{id}")))
+        .await?;
+    if json_mode() {
+        emit(&serde_json::json!({ "revoked": id }));
+    } else {
+        println!("revoked {id}");
     }
     Ok(())
 }

@@ -821,25 +821,51 @@ pub struct ServeArgs {
     pub data_workers: Option<usize>,
 }
 
+/// `--store`: `sqlite` (or nothing) for the data directory's SQLite, or a PostgreSQL URL.
+fn store_url(store: &str) -> Result<Option<secrecy::SecretString>, String> {
+    match store {
+        "" | "sqlite" => Ok(None),
+        url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(Some(secrecy::SecretString::from(url.to_string())))
+        }
+        _ => Err(
+            "--store must be `sqlite` or a postgres://user:password@host:port/database URL".into(),
+        ),
+    }
+}
+
+/// Vault credentials, from the environment only (never a flag, which `ps` shows): an AppRole
+/// (`VAULT_ROLE_ID`, `VAULT_SECRET_ID`) or a token (`VAULT_TOKEN`).
+fn vault_auth(approle_mount: String) -> Result<crate::secrets::vault::VaultAuth, String> {
+    use crate::secrets::vault::VaultAuth;
+    use zeroize::Zeroizing;
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    match (
+        env("VAULT_ROLE_ID"),
+        env("VAULT_SECRET_ID"),
+        env("VAULT_TOKEN"),
+    ) {
+        (Some(role_id), Some(secret_id), _) => Ok(VaultAuth::AppRole {
+            mount: approle_mount,
+            role_id,
+            secret_id: Zeroizing::new(secret_id),
+        }),
+        (_, _, Some(token)) => Ok(VaultAuth::Token(Zeroizing::new(token))),
+        _ => Err(
+            "the vault backend needs VAULT_TOKEN, or VAULT_ROLE_ID and VAULT_SECRET_ID, \
+                  in the environment"
+                .into(),
+        ),
+    }
+}
+
 impl ServeArgs {
     /// The server configuration these flags describe. Credentials (the master key,
     /// `VAULT_TOKEN`, `VAULT_SECRET_ID`) come only from the environment, never from a flag that
     /// would show in `ps`.
     pub fn into_config(self) -> Result<ServeConfig, String> {
         let mut config = ServeConfig::with_data_dir(self.data_dir);
-        config.store = match self.store.0.as_str() {
-            "" | "sqlite" => None,
-            url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                Some(secrecy::SecretString::from(url.to_string()))
-            }
-            _ => {
-                return Err(
-                    "--store must be `sqlite` or a postgres://user:password@host:port/database \
-                     URL"
-                    .into(),
-                );
-            }
-        };
+        config.store = store_url(&self.store.0)?;
         config.store_options = crate::store::PgOptions {
             ca: self.store_ca,
             pool_size: usize::from(self.store_pool),
@@ -908,26 +934,8 @@ impl ServeArgs {
         config.secrets.versions_kept = self.secret_versions;
         config.secrets.names = self.secret_names;
         if self.secrets_backend == "vault" {
-            use crate::secrets::vault::{VaultAuth, VaultConfig};
-            use zeroize::Zeroizing;
-            let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-            let auth = match (
-                env("VAULT_ROLE_ID"),
-                env("VAULT_SECRET_ID"),
-                env("VAULT_TOKEN"),
-            ) {
-                (Some(role_id), Some(secret_id), _) => VaultAuth::AppRole {
-                    mount: self.vault_approle_mount,
-                    role_id,
-                    secret_id: Zeroizing::new(secret_id),
-                },
-                (_, _, Some(token)) => VaultAuth::Token(Zeroizing::new(token)),
-                _ => {
-                    return Err("the vault backend needs VAULT_TOKEN, or VAULT_ROLE_ID and \
-                         VAULT_SECRET_ID, in the environment"
-                        .into());
-                }
-            };
+            use crate::secrets::vault::VaultConfig;
+            let auth = vault_auth(self.vault_approle_mount)?;
             config.secrets.vault = Some(VaultConfig {
                 addr: self.vault_addr,
                 auth,

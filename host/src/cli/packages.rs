@@ -333,6 +333,34 @@ pub(super) struct Invocation<'a> {
     pub url: Option<String>,
 }
 
+/// The data plane's address: `--url`, else the local server's, else the default.
+fn data_plane_url(url: Option<String>, conn: &ConnArgs) -> String {
+    url.or_else(|| {
+        server_file(&conn.data_dir)?
+            .get("listen")?
+            .as_str()
+            .map(str::to_string)
+    })
+    .unwrap_or_else(|| "http://127.0.0.1:8080".into())
+}
+
+/// `-d`'s body: the text itself, `@FILE`, or `@-` for stdin.
+fn read_data(data: String) -> Result<Vec<u8>, ClientError> {
+    Ok(match data.strip_prefix('@') {
+        Some("-") => {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .map_err(|e| err(ErrorCode::Io, format!("stdin: {e}")))?;
+            buf
+        }
+        Some(file) => {
+            std::fs::read(file).map_err(|e| err(ErrorCode::Io, format!("{file}: {e}")))?
+        }
+        None => data.into_bytes(),
+    })
+}
+
 /// `invoke`: sends one request to a package through the data plane and prints the answer.
 pub(super) async fn invoke(
     target: &str,
@@ -348,14 +376,7 @@ pub(super) async fn invoke(
         url,
     } = request;
     let (project, package) = split_target(target)?;
-    let base = url
-        .or_else(|| {
-            server_file(&conn.data_dir)?
-                .get("listen")?
-                .as_str()
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    let base = data_plane_url(url, conn);
     let path = path.unwrap_or_else(|| "/".into());
     let path = if path.starts_with('/') {
         path
@@ -384,20 +405,7 @@ pub(super) async fn invoke(
         request = request.header(name.trim(), value.trim());
     }
     if let Some(data) = data {
-        let body = match data.strip_prefix('@') {
-            Some("-") => {
-                let mut buf = Vec::new();
-                std::io::stdin()
-                    .read_to_end(&mut buf)
-                    .map_err(|e| err(ErrorCode::Io, format!("stdin: {e}")))?;
-                buf
-            }
-            Some(file) => {
-                std::fs::read(file).map_err(|e| err(ErrorCode::Io, format!("{file}: {e}")))?
-            }
-            None => data.into_bytes(),
-        };
-        request = request.body(body);
+        request = request.body(read_data(data)?);
     }
     let response = request.send().await.map_err(|e| {
         err(

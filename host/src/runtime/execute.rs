@@ -3,6 +3,7 @@
 //! limits. Every execution ends in exactly one record, with masked, capped output.
 
 use super::body::{CappedBody, Direction};
+use super::state::{HostState, HostStateProxyPre};
 use super::{CapturedOutput, Deployed, Runtime, Stop, Unmasked};
 use crate::code::ErrorCode;
 use crate::manifest::EnvBinding;
@@ -13,7 +14,9 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use wasmtime::Store;
+use wasmtime::component::Resource;
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -427,14 +430,71 @@ where
     };
 
     let response_over = Arc::new(AtomicBool::new(false));
-    let pre = deployed.pre.clone();
-    let timeout = deployed.timeout;
     // The guest task tells the response path how it ended (for a guest that never answered);
     // the response path tells the task what the caller was sent (for the record).
     let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<ExecutionStatus>();
     let (sent_tx, sent_rx) = tokio::sync::oneshot::channel::<(u16, Option<ExecutionStatus>)>();
-    let flags = (request_over.clone(), response_over.clone(), outbound_over);
-    tokio::spawn(async move {
+    let guest = Guest {
+        store,
+        call: (req, out),
+        pre: deployed.pre.clone(),
+        timeout: deployed.timeout,
+        flags: (request_over.clone(), response_over.clone(), outbound_over),
+        session,
+        output: (stdout, stderr),
+        ended: ended_tx,
+        sent: sent_rx,
+        recording,
+        permit,
+    };
+    tokio::spawn(guest.run(on_done));
+    Ok(Running {
+        id,
+        response: receiver,
+        ended: ended_rx,
+        sent: sent_tx,
+        request_over,
+        response_over,
+    })
+}
+
+/// One guest's run on a task of its own: it holds the instance permit, instantiates, calls the
+/// handler under the time limit, and when the guest is done sends its record to `on_done`.
+struct Guest {
+    store: Store<HostState>,
+    call: (
+        Resource<wasmtime_wasi_http::p2::types::HostIncomingRequest>,
+        Resource<wasmtime_wasi_http::p2::types::HostResponseOutparam>,
+    ),
+    pre: HostStateProxyPre,
+    timeout: Duration,
+    /// Request body, response body and outbound requests over their limits.
+    flags: (Arc<AtomicBool>, Arc<AtomicBool>, Arc<AtomicBool>),
+    session: Option<Arc<super::credentials::Session>>,
+    output: (CapturedOutput, CapturedOutput),
+    /// Told how the guest ended (for a guest that never answered).
+    ended: tokio::sync::oneshot::Sender<ExecutionStatus>,
+    /// Tells what the caller was sent (for the record).
+    sent: tokio::sync::oneshot::Receiver<(u16, Option<ExecutionStatus>)>,
+    recording: Recording,
+    permit: Permit,
+}
+
+impl Guest {
+    async fn run(self, on_done: impl FnOnce(ExecutionRow, Option<Unmasked>) + Send + 'static) {
+        let Guest {
+            mut store,
+            call: (req, out),
+            pre,
+            timeout,
+            flags,
+            session,
+            output: (stdout, stderr),
+            ended: ended_tx,
+            sent: sent_rx,
+            recording,
+            permit,
+        } = self;
         let _permit = permit;
         let run = async {
             let started = Instant::now();
@@ -493,15 +553,7 @@ where
             recording.row(status, http_status, secrets, (used, hosts)),
             Some(output),
         );
-    });
-    Ok(Running {
-        id,
-        response: receiver,
-        ended: ended_rx,
-        sent: sent_tx,
-        request_over,
-        response_over,
-    })
+    }
 }
 
 /// Responding: the guest's response, capped as it streams, or the error that stands for a
@@ -564,39 +616,8 @@ async fn respond(running: Running, deployed: &Deployed) -> hyper::Response<Hyper
         Err(_) => {
             // The guest finished (or died) without answering: its task says how.
             let status = ended.await.unwrap_or(ExecutionStatus::Trapped);
-            let (http_status, code, message) = match status {
-                ExecutionStatus::TimedOut => (
-                    504,
-                    ErrorCode::TimedOut,
-                    "the function ran past its time limit".to_string(),
-                ),
-                ExecutionStatus::OutOfMemory => (
-                    500,
-                    ErrorCode::OutOfMemory,
-                    "the function ran out of memory".to_string(),
-                ),
-                ExecutionStatus::Limited if request_over.load(Ordering::Relaxed) => (
-                    413,
-                    ErrorCode::TooLarge,
-                    limit_message("request", deployed.request_bytes),
-                ),
-                ExecutionStatus::Limited => (
-                    503,
-                    ErrorCode::Limited,
-                    "the function hit a limit of its package".to_string(),
-                ),
-                ExecutionStatus::Trapped => (
-                    500,
-                    ErrorCode::GuestTrapped,
-                    "the function crashed (trapped) before answering".to_string(),
-                ),
-                // (Unbound never gets here: a function whose bindings fail does not run.)
-                ExecutionStatus::Ok | ExecutionStatus::GuestError | ExecutionStatus::Unbound => (
-                    500,
-                    ErrorCode::GuestError,
-                    "the function returned without sending a response".to_string(),
-                ),
-            };
+            let (http_status, code, message) =
+                no_answer(status, request_over.load(Ordering::Relaxed), deployed);
             let over = (status == ExecutionStatus::Ok).then_some(ExecutionStatus::GuestError);
             (
                 error_response(http_status, code, &message, Some(&id)),
@@ -606,6 +627,50 @@ async fn respond(running: Running, deployed: &Deployed) -> hyper::Response<Hyper
     };
     let _ = sent.send(what_was_sent);
     response
+}
+
+/// The answer for a guest that finished (or died) without answering, by how it ended.
+fn no_answer(
+    status: ExecutionStatus,
+    request_over: bool,
+    deployed: &Deployed,
+) -> (u16, ErrorCode, String) {
+    match status {
+        ExecutionStatus::TimedOut => (
+            504,
+            ErrorCode::TimedOut,
+            "the function ran past its time limit".to_string(),
+        ),
+        ExecutionStatus::OutOfMemory => (
+            500,
+            ErrorCode::OutOfMemory,
+            "the function ran out of memory".to_string(),
+        ),
+        ExecutionStatus::Limited if request_over => (
+            413,
+            ErrorCode::TooLarge,
+            format!(
+                "the request body is over this function's limit of {} bytes",
+                deployed.request_bytes
+            ),
+        ),
+        ExecutionStatus::Limited => (
+            503,
+            ErrorCode::Limited,
+            "the function hit a limit of its package".to_string(),
+        ),
+        ExecutionStatus::Trapped => (
+            500,
+            ErrorCode::GuestTrapped,
+            "the function crashed (trapped) before answering".to_string(),
+        ),
+        // (Unbound never gets here: a function whose bindings fail does not run.)
+        ExecutionStatus::Ok | ExecutionStatus::GuestError | ExecutionStatus::Unbound => (
+            500,
+            ErrorCode::GuestError,
+            "the function returned without sending a response".to_string(),
+        ),
+    }
 }
 
 /// Resolves the version's env bindings; secret values join the execution's masking list.
