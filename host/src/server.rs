@@ -110,7 +110,7 @@ async fn open_backend(
         }
         None => {
             let key = EmbeddedBackend::load_key(
-                &data_dir,
+                data_dir,
                 config
                     .master_key
                     .as_ref()
