@@ -33,6 +33,8 @@ struct TlsUpstream {
     port: u16,
     ca_pem: String,
     received: Arc<Mutex<Vec<Received>>>,
+    /// TLS connections accepted.
+    connections: Arc<std::sync::atomic::AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -65,17 +67,20 @@ impl TlsUpstream {
         let port = listener.local_addr().unwrap().port();
         let received: Arc<Mutex<Vec<Received>>> = Arc::default();
         let log = received.clone();
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let accepted = connections.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     break;
                 };
-                let (acceptor, log) = (acceptor.clone(), log.clone());
+                let (acceptor, log, accepted) = (acceptor.clone(), log.clone(), accepted.clone());
                 let _ = stream.set_nodelay(true);
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(stream).await else {
                         return;
                     };
+                    accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     let service = hyper::service::service_fn(move |req| {
                         let log = log.clone();
                         async move { Ok::<_, std::convert::Infallible>(answer(req, port, &log).await) }
@@ -90,6 +95,7 @@ impl TlsUpstream {
             port,
             ca_pem: ca.pem(),
             received,
+            connections,
             task,
         }
     }
@@ -1149,4 +1155,43 @@ async fn sighup_rereads_the_outbound_ca_and_a_bad_file_keeps_the_old_one() {
     );
     let (got, _) = call(&server, &fetch).await;
     assert_eq!(got["status"], 200, "the bundle in use is kept: {got}");
+}
+
+/// Outbound connections are pooled: a function calling one API on every request opens one
+/// TCP and TLS connection, not one per request (with and without a credential attached).
+#[tokio::test]
+async fn outbound_connections_are_reused_across_executions() {
+    let upstream = TlsUpstream::start().await;
+    let port = upstream.port;
+    let (server, _dir) = server_for(&upstream).await;
+    server
+        .deploy_with("acme/sdk", "credentials", &manifest(port, ""))
+        .await;
+    server
+        .put_secret(
+            "/v1/projects/acme/secrets/STRIPE_KEY",
+            json!(format!("sk_live_{}", unique("reuse"))),
+        )
+        .await;
+    let echo = format!("https://localhost:{port}/echo");
+    for i in 0..6 {
+        let credential = if i % 2 == 0 {
+            "&credential=STRIPE_KEY"
+        } else {
+            ""
+        };
+        call(&server, &format!("/acme/sdk/?url={echo}{credential}")).await;
+    }
+    assert_eq!(
+        upstream.received().len(),
+        6,
+        "every request reached the upstream"
+    );
+    assert_eq!(
+        upstream
+            .connections
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "six requests, one after another, should share one connection"
+    );
 }

@@ -8,6 +8,7 @@
 
 mod body;
 pub mod budgets;
+pub mod client;
 pub mod cpu;
 pub mod credentials;
 mod decode;
@@ -272,7 +273,8 @@ pub struct Runtime {
     budgets: budgets::Budgets,
     /// The TLS client configuration of outbound https (web PKI roots and `--outbound-ca`);
     /// replaced whole on SIGHUP, each execution taking the one current when it starts.
-    outbound_tls: std::sync::RwLock<Arc<rustls::ClientConfig>>,
+    /// The pooled client of guests' outbound requests, rebuilt when `--outbound-ca` changes.
+    outbound_client: std::sync::RwLock<Arc<client::OutboundClient>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -348,7 +350,9 @@ impl Runtime {
             config: std::sync::RwLock::new(Arc::new(config)),
             compat_key,
             budgets,
-            outbound_tls: std::sync::RwLock::new(outbound_tls),
+            outbound_client: std::sync::RwLock::new(Arc::new(client::OutboundClient::new(
+                outbound_tls,
+            ))),
         })
     }
 
@@ -399,16 +403,18 @@ impl Runtime {
         if let Ok(mut c) = self.config.write() {
             *c = Arc::new(next);
         }
-        match self.outbound_tls.write() {
-            Ok(mut current) => *current = tls,
-            Err(poisoned) => *poisoned.into_inner() = tls,
+        // A new pool: connections made under the old bundle are not reused.
+        let client = Arc::new(client::OutboundClient::new(tls));
+        match self.outbound_client.write() {
+            Ok(mut current) => *current = client,
+            Err(poisoned) => *poisoned.into_inner() = client,
         }
         Ok(())
     }
 
-    /// The outbound TLS configuration executions start with now.
-    fn outbound_tls(&self) -> Arc<rustls::ClientConfig> {
-        match self.outbound_tls.read() {
+    /// The outbound client executions start with now.
+    fn outbound_client(&self) -> Arc<client::OutboundClient> {
+        match self.outbound_client.read() {
             Ok(c) => c.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
@@ -530,7 +536,7 @@ impl Runtime {
             deployed.outbound_requests,
             self.config().outbound_allow_private,
         )
-        .with(credentials, self.outbound_tls());
+        .with(credentials, self.outbound_client());
         let outbound_over = outbound.over_limit.clone();
         let state = HostState {
             table: ResourceTable::new(),

@@ -10,7 +10,7 @@
 //! answer differently), and TLS verifies the host name the guest asked for.
 
 pub use crate::manifest::HostPattern;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
@@ -28,7 +28,7 @@ const DENIED_NAMES: &[&str] = &[
 ];
 
 /// Whether `host` (a name) is refused by name.
-fn denied_name(host: &str) -> bool {
+pub(super) fn denied_name(host: &str) -> bool {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     DENIED_NAMES.contains(&host.as_str()) || host.ends_with(".localhost")
 }
@@ -122,8 +122,9 @@ pub struct Outbound {
     pub over_limit: Arc<AtomicBool>,
     /// The package's credentials, for this execution (none declared: `None`).
     pub credentials: Option<Arc<super::credentials::Session>>,
-    /// The TLS client configuration (the web PKI roots and the operator's `--outbound-ca`).
-    tls: Option<Arc<rustls::ClientConfig>>,
+    /// The host's pooled client (TLS with the web PKI roots and the operator's
+    /// `--outbound-ca`).
+    client: Option<Arc<super::client::OutboundClient>>,
     /// Where the execution's requests went or were refused going, for its record.
     hosts: Arc<std::sync::Mutex<Vec<crate::store::OutboundHost>>>,
 }
@@ -142,7 +143,7 @@ impl Outbound {
             allow_private,
             over_limit: Arc::default(),
             credentials: None,
-            tls: None,
+            client: None,
             hosts: Arc::default(),
         }
     }
@@ -191,14 +192,14 @@ impl Outbound {
         }
     }
 
-    /// With this execution's credentials and the platform's TLS client configuration.
+    /// With this execution's credentials and the host's pooled client.
     pub fn with(
         mut self,
         credentials: Option<Arc<super::credentials::Session>>,
-        tls: Arc<rustls::ClientConfig>,
+        client: Arc<super::client::OutboundClient>,
     ) -> Outbound {
         self.credentials = credentials;
-        self.tls = Some(tls);
+        self.client = Some(client);
         self
     }
 
@@ -258,11 +259,9 @@ impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
         let allow_private = self.allow_private;
-        let tls = self.tls.clone();
+        let client = self.client.clone();
         let Some(session) = self.credentials.clone() else {
-            return Box::new(
-                async move { send_pinned(request, options, allow_private, tls).await },
-            );
+            return Box::new(async move { send(request, options, allow_private, client).await });
         };
         // A package with credentials: placeholders are checked (and the declared ones filled
         // in) before anything is sent, the body is checked as it streams, and the response is
@@ -281,7 +280,7 @@ impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
             let refused = Arc::new(AtomicBool::new(false));
             let request =
                 request.map(|body| session.guard_body(body, uri.clone(), refused.clone()));
-            match send_pinned(request, options, allow_private, tls).await {
+            match send(request, options, allow_private, client).await {
                 Ok((response, io)) => Ok((session.receive(&uri, response)?, io)),
                 Err(_) if refused.load(Ordering::Relaxed) => Err(Error::HttpRequestDenied),
                 Err(e) => Err(e),
@@ -290,122 +289,30 @@ impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
     }
 }
 
-/// Resolves the request's host once, refuses denied addresses (unless `allow_private`),
-/// connects to an address that was checked, and sends the request over HTTP/1.1 (TLS for
-/// `https`, verifying the host name against the web PKI roots). A trimmed copy of
-/// wasmtime-wasi-http's `default_send_request`, whose own lookup cannot be checked.
-async fn send_pinned(
-    mut request: http::Request<wasmtime_wasi_http::WasiBody>,
+/// Sends an admitted request through the host's pooled client (`runtime::client`: the
+/// address checks happen where connections are made), within the guest's first-byte timeout.
+async fn send(
+    request: http::Request<wasmtime_wasi_http::WasiBody>,
     options: Option<wasmtime_wasi_http::RequestOptions>,
     allow_private: bool,
-    tls: Option<Arc<rustls::ClientConfig>>,
+    client: Option<Arc<super::client::OutboundClient>>,
 ) -> wasmtime_wasi_http::Result<(http::Response<wasmtime_wasi_http::WasiBody>, Io)> {
     use http_body_util::BodyExt;
-    let uri = request.uri();
-    let host = uri.host().ok_or(Error::HttpRequestUriInvalid)?.to_string();
-    let https = uri.scheme_str() == Some("https");
-    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let connect_timeout = options
-        .and_then(|o| o.connect_timeout)
-        .unwrap_or(Duration::from_secs(30));
+    let client =
+        client.ok_or_else(|| Error::InternalError(Some("no outbound HTTP client".into())))?;
     let first_byte_timeout = options
         .and_then(|o| o.first_byte_timeout)
         .unwrap_or(Duration::from_secs(600));
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    // Metadata names and addresses are refused even where private destinations are allowed.
-    if denied_name(bare) {
-        return Err(Error::DestinationIpProhibited);
-    }
-    let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
-        Ok(ip) => vec![SocketAddr::new(ip, port)],
-        Err(_) => tokio::time::timeout(connect_timeout, tokio::net::lookup_host((bare, port)))
-            .await
-            .map_err(|_| Error::DnsTimeout)?
-            .map_err(|_| Error::DnsError {
-                rcode: None,
-                info_code: None,
-            })?
-            .collect(),
-    };
-    let allowed: Vec<SocketAddr> = addrs
-        .iter()
-        .copied()
-        .filter(|a| !metadata_ip(a.ip()) && (allow_private || !denied_ip(a.ip())))
-        .collect();
-    if allowed.is_empty() {
-        if addrs.is_empty() {
-            return Err(Error::DestinationNotFound);
-        }
-        tracing::debug!(%host, "outbound request to a private address denied");
-        return Err(Error::DestinationIpProhibited);
-    }
-    // Connect to a checked address; the name is not looked up again.
-    let mut stream = None;
-    let mut last = None;
-    for addr in &allowed {
-        match tokio::time::timeout(connect_timeout, tokio::net::TcpStream::connect(addr)).await {
-            Ok(Ok(s)) => {
-                stream = Some(s);
-                break;
-            }
-            Ok(Err(e)) => last = Some(Error::Connect(e)),
-            Err(_) => last = Some(Error::ConnectionTimeout),
-        }
-    }
-    let Some(stream) = stream else {
-        return Err(last.unwrap_or(Error::ConnectionRefused));
-    };
-    let _ = stream.set_nodelay(true);
-    let (mut sender, conn) = if https {
-        let name = match bare.parse::<IpAddr>() {
-            Ok(ip) => rustls::pki_types::ServerName::from(ip),
-            Err(_) => rustls::pki_types::ServerName::try_from(bare.to_string())
-                .map_err(|_| Error::HttpRequestUriInvalid)?,
-        };
-        let config = tls
-            .or_else(default_tls)
-            .ok_or_else(|| Error::InternalError(Some("no TLS client configuration".into())))?;
-        let connector = tokio_rustls::TlsConnector::from(config);
-        let tls = tokio::time::timeout(connect_timeout, connector.connect(name, stream))
-            .await
-            .map_err(|_| Error::ConnectionTimeout)?
-            .map_err(Error::Tls)?;
-        let (sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await?;
-        (sender, Box::pin(conn) as ConnFuture)
-    } else {
-        let (sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-        (sender, Box::pin(conn) as ConnFuture)
-    };
-    // The request line carries the path only (no proxy form).
-    *request.uri_mut() = http::Uri::builder()
-        .path_and_query(
-            request
-                .uri()
-                .path_and_query()
-                .map_or("/", http::uri::PathAndQuery::as_str),
-        )
-        .build()
-        .map_err(|_| Error::HttpRequestUriInvalid)?;
-    let conn = tokio::spawn(conn);
-    let response = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
-        .await
-        .map_err(|_| Error::ConnectionReadTimeout)??;
-    let io: Io = Box::new(async move {
-        match conn.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(Error::from(e)),
-            Err(_) => Err(Error::ConnectionTerminated),
-        }
-    });
+    let response = client
+        .send(request, allow_private, first_byte_timeout)
+        .await?;
+    // The pool drives the connection; there is nothing more to wait for.
+    let io: Io = Box::new(async { Ok(()) });
     Ok((
         response.map(|body| body.map_err(Error::from).boxed_unsync()),
         io,
     ))
 }
-
-type ConnFuture = std::pin::Pin<Box<dyn Future<Output = Result<(), hyper::Error>> + Send>>;
 
 /// The TLS client configuration for outbound requests: the web PKI roots, and `extra` (the
 /// operator's `--outbound-ca`, for internal CAs); ring.
@@ -428,13 +335,6 @@ pub fn tls_config(
     .with_root_certificates(roots)
     .with_no_client_auth();
     Ok(Arc::new(config))
-}
-
-/// The web PKI roots alone (a store built without a runtime's configuration).
-fn default_tls() -> Option<Arc<rustls::ClientConfig>> {
-    static CONFIG: std::sync::OnceLock<Option<Arc<rustls::ClientConfig>>> =
-        std::sync::OnceLock::new();
-    CONFIG.get_or_init(|| tls_config(&[]).ok()).clone()
 }
 
 /// Reads a PEM bundle of CA certificates (`--outbound-ca`).
