@@ -112,6 +112,8 @@ fn main() -> ExitCode {
             clap_complete::generate(shell, &mut command, "edgeward", &mut std::io::stdout());
             ExitCode::SUCCESS
         }
+        Command::New(args) => local(edgeward_host::cli::new::run(&args)),
+        Command::Wit { out } => local(edgeward_host::cli::wit::run(out.as_deref())),
         command => match runtime.block_on(edgeward_host::cli::client::run(command)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -119,6 +121,17 @@ fn main() -> ExitCode {
                 ExitCode::from(e.exit_code())
             }
         },
+    }
+}
+
+/// The exit of a command that needs no server, as a client command's would be.
+fn local(result: Result<(), edgeward_host::cli::ClientError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
     }
 }
 

@@ -301,9 +301,13 @@ pub(super) fn arg_or_stdin(arg: String) -> Result<String, ClientError> {
 pub async fn run(command: Command) -> Result<(), ClientError> {
     use super::{grants, identity, logs, packages, projects, secrets};
     match command {
-        Command::Serve(_) | Command::Admin(_) | Command::Completions { .. } => Err(err(
+        Command::Serve(_)
+        | Command::Admin(_)
+        | Command::Completions { .. }
+        | Command::New(_)
+        | Command::Wit { .. } => Err(err(
             ErrorCode::Internal,
-            "serve, admin and completions are not client commands",
+            "serve, admin, completions, new and wit are not client commands",
         )),
         Command::Deploy {
             target,

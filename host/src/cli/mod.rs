@@ -8,10 +8,12 @@ pub mod client;
 mod grants;
 mod identity;
 mod logs;
+pub mod new;
 mod packages;
 pub mod profiles;
 mod projects;
 mod secrets;
+pub mod wit;
 
 pub use client::{Client, ClientError};
 
@@ -59,6 +61,16 @@ pub enum Command {
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+    /// Make a new function's project directory, ready to build and deploy: `edgeward new
+    /// my-fn [--template http|secrets|credentials] [--lang rust|python|js]`.
+    New(new::NewArgs),
+    /// Write the WIT package this binary was built with (the `edgeward:platform` world
+    /// functions target) into DIR, or print its own file.
+    Wit {
+        /// The directory to write `secrets.wit` and `deps/` into (made if missing).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
     /// Upload a component as the new version of a package and make it current.
     Deploy {
