@@ -113,6 +113,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::New(args) => local(edgeward_host::cli::new::run(&args)),
+        Command::Dev(args) => local(runtime.block_on(edgeward_host::cli::dev::run(args))),
         Command::Wit { out } => local(edgeward_host::cli::wit::run(out.as_deref())),
         command => match runtime.block_on(edgeward_host::cli::client::run(command)) {
             Ok(()) => ExitCode::SUCCESS,

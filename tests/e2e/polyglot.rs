@@ -1,8 +1,9 @@
-//! Functions in Python and JavaScript, and `edgeward new`: the helper modules
+//! Functions in Python and JavaScript, and the developer's loop: the helper modules
 //! (`sdk/python/edgeward.py`, `sdk/js/edgeward.js`) against a real server, over the same WIT
 //! as Rust guests (scope order, allowlist, bad names, fields, a credential the host attaches);
-//! projects `edgeward new` makes, built by their language's tool and deployed with the CLI;
-//! and a newcomer's Rust project outside the repository on the SDK as `cargo package` packs it.
+//! per language `edgeward new` -> `edgeward dev` (rebuilt on save) -> `edgeward deploy` from
+//! the project file; and a newcomer's Rust project outside the repository on the SDK as
+//! `cargo package` packs it.
 
 use crate::credentials::{TlsUpstream, server_for};
 use crate::harness::{Server, cleared, path_with_componentizers, repo_root, unique};
@@ -10,6 +11,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// Calls a function; its JSON answer (status 200 asserted).
 async fn call(server: &Server, path: &str) -> Value {
@@ -208,121 +210,335 @@ async fn edgeward_in(dir: &Path, server: Option<&Server>, args: &[&str]) -> (i32
     )
 }
 
-/// Runs a project's build command (as its README says) in `dir`.
-async fn build(dir: &Path, command: &str, env: &[(&str, &Path)]) {
-    let mut cmd = cleared(Command::new("sh"));
-    cmd.current_dir(dir)
-        .args(["-c", command])
-        .env("PATH", path_with_componentizers());
-    for keep in ["CARGO_HOME", "RUSTUP_HOME"] {
-        if let Some(v) = std::env::var_os(keep) {
-            cmd.env(keep, v);
+/// `edgeward dev` running in a project directory, its stdout and stderr in files outside it;
+/// stopped with SIGINT (Ctrl-C) when dropped, if a test has not stopped it already.
+struct Dev {
+    child: std::process::Child,
+    out: std::path::PathBuf,
+    err: std::path::PathBuf,
+}
+
+impl Dev {
+    fn start(dir: &Path, logs: &Path) -> Dev {
+        let (out, err) = (logs.join("dev.out"), logs.join("dev.err"));
+        let child = cleared(Command::new(env!("CARGO_BIN_EXE_edgeward")))
+            .current_dir(dir)
+            .args(["dev", "--listen", "127.0.0.1:0"])
+            .env("PATH", path_with_componentizers())
+            .envs(
+                ["CARGO_HOME", "RUSTUP_HOME"]
+                    .iter()
+                    .filter_map(|k| Some((k, std::env::var_os(k)?))),
+            )
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .expect("start edgeward dev");
+        Dev { child, out, err }
+    }
+
+    fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.err).unwrap_or_default()
+    }
+
+    /// Polls `what` (stdout, stderr) until `found` says yes, up to `within`.
+    async fn wait_for(&self, within: Duration, found: impl Fn(&str, &str) -> bool) {
+        let deadline = Instant::now() + within;
+        loop {
+            let (out, err) = (self.stdout(), self.stderr());
+            if found(&out, &err) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "edgeward dev did not get there in {within:?}\nstdout:\n{out}\nstderr:\n{err}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    for (k, v) in env {
-        cmd.env(k, v);
+
+    /// Ctrl-C, and the exit it makes.
+    async fn interrupt(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "edgeward dev ignored Ctrl-C\n{}",
+                self.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
-    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run the build"))
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{command} in {}: {}{}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
-/// The build command a project's README gives.
-fn readme_build_command(dir: &Path) -> String {
-    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
-    let block = readme.split("```sh\n").nth(1).unwrap();
-    block.lines().next().unwrap().to_string()
+impl Drop for Dev {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = Command::new("kill")
+                .args(["-INT", &self.child.id().to_string()])
+                .status();
+            let _ = self.child.wait();
+        }
+    }
 }
 
-/// The deploy command a project's README gives, as arguments after `edgeward`.
-fn readme_deploy_args(dir: &Path) -> Vec<String> {
-    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
-    let line = readme
+/// A GET with a fresh client (no pooled connection to a server that may have gone).
+async fn get(url: &str) -> Option<(u16, String)> {
+    let r = crate::harness::http_get(url).await.ok()?;
+    Some((r.status().as_u16(), r.text().await.ok()?))
+}
+
+/// The source file of a new project, by language.
+fn source_of(lang: &str) -> &'static str {
+    match lang {
+        "rust" => "src/lib.rs",
+        "python" => "app.py",
+        _ => "app.js",
+    }
+}
+
+/// new -> dev (a value from dev-secrets.json) -> an edit served -> a broken build printed
+/// while the last good version serves -> Ctrl-C -> deploy from the directory to a real server
+/// -> a second deploy keeps the file's bindings; an upload without a manifest keeps the
+/// current one's and says so; --no-manifest clears it.
+async fn the_developer_loop(lang: &str) {
+    let work = tempfile::tempdir().unwrap();
+    let name = format!("loop-{lang}");
+    let mut args = vec![
+        "new",
+        &name,
+        "--lang",
+        lang,
+        "--template",
+        "secrets",
+        "--project",
+        "acme",
+    ];
+    let sdk = repo_root().join("guest-sdk");
+    if lang == "rust" {
+        args.extend(["--sdk-path", sdk.to_str().unwrap()]);
+    }
+    let (code, _, err) = edgeward_in(work.path(), None, &args).await;
+    assert_eq!(code, 0, "{err}");
+    let dir = work.path().join(&name);
+    if lang == "rust" {
+        // Cargo's target directory kept between runs (the SDK's dependencies build once).
+        let cache = repo_root().join("target/newcomer/loop-rust");
+        std::fs::create_dir_all(&cache).unwrap();
+        std::os::unix::fs::symlink(&cache, dir.join("target")).unwrap();
+    }
+    let logs = work.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+
+    let mut dev = Dev::start(&dir, &logs);
+    dev.wait_for(Duration::from_secs(300), |out, _| {
+        out.contains("serving http://")
+    })
+    .await;
+    let url = dev
+        .stdout()
         .lines()
-        .find(|l| l.starts_with("edgeward deploy "))
+        .find_map(|l| l.strip_prefix("serving ").map(str::to_string))
         .unwrap();
-    line.split_whitespace().skip(1).map(String::from).collect()
+    assert_eq!(
+        url,
+        format!("{}acme/{name}/", &url[..url.find("acme/").unwrap()])
+    );
+    let hi = format!("{url}hi");
+    assert_eq!(
+        get(&hi).await,
+        Some((
+            200,
+            "hello from dev-secrets.json (GREETING from package scope; you asked for /hi)\n"
+                .to_string()
+        ))
+    );
+    // A line per request: method, path, status, the secret it read.
+    dev.wait_for(Duration::from_secs(10), |out, _| {
+        out.lines()
+            .any(|l| l.contains(" GET /hi v1 ok 200 ") && l.contains("secrets=package:GREETING"))
+    })
+    .await;
+
+    // An edit is served once rebuilt: polled, and timed (BENCHMARKS.md).
+    let source = dir.join(source_of(lang));
+    let text = std::fs::read_to_string(&source).unwrap();
+    std::fs::write(
+        &source,
+        text.replace("GREETING from", "GREETING (edited) from"),
+    )
+    .unwrap();
+    let edited = Instant::now();
+    let deadline = edited + Duration::from_secs(180);
+    loop {
+        if let Some((200, body)) = get(&hi).await
+            && body.contains("(edited)")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the edit never served\n{}",
+            dev.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "edit-to-serving in edgeward dev ({lang}): {:.1} s",
+        edited.elapsed().as_secs_f64()
+    );
+
+    // A broken build is printed, dev carries on, the last good version keeps serving.
+    let good = std::fs::read_to_string(&source).unwrap();
+    std::fs::write(&source, format!("{good}\n)(broken\n")).unwrap();
+    dev.wait_for(Duration::from_secs(180), |_, err| {
+        err.contains("error: build_failed")
+    })
+    .await;
+    let (status, body) = get(&hi).await.unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("(edited)"), "{body}");
+    std::fs::write(&source, &good).unwrap();
+
+    let status = dev.interrupt().await;
+    assert!(status.success(), "{status}: {}", dev.stderr());
+    assert!(dev.stderr().contains("stopped"), "{}", dev.stderr());
+    assert!(get(&hi).await.is_none(), "still serving after Ctrl-C");
+
+    // To a real server: `deploy` with no arguments builds and deploys the file's package
+    // with its manifest; the file's bindings stay through a second deploy.
+    let server = Server::start().await;
+    let project_file = dir.join("edgeward.toml");
+    let mut file = std::fs::read_to_string(&project_file).unwrap();
+    file.push_str("\n[env]\nFROM_FILE = \"secret:GREETING\"\n");
+    std::fs::write(&project_file, &file).unwrap();
+    let (code, out, err) = edgeward_in(
+        &dir,
+        Some(&server),
+        &["deploy", "--secrets", "dev-secrets.json"],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("deployed acme/{name} version 1")),
+        "{out}"
+    );
+    let (code, out, err) = edgeward_in(&dir, Some(&server), &["deploy", "--no-build"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("version 2") && !out.contains("kept"), "{out}");
+    let env_of = |package: &Value, version: i64| {
+        package["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["version"] == version)
+            .map(|v| v["manifest"]["env"].to_string())
+            .unwrap()
+    };
+    let (_, package) = server
+        .json(Method::GET, &format!("/v1/projects/acme/packages/{name}"))
+        .await;
+    assert!(env_of(&package, 2).contains("FROM_FILE"), "{package}");
+    let (status, body) = server.get(&format!("/acme/{name}/hi")).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("(edited)"), "{body}");
+
+    // Without a manifest (no project file: target and component named), the current
+    // version's is kept and the CLI says so; flags still add to it; --no-manifest clears it.
+    let component = std::fs::read_to_string(&project_file)
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("component = \"")?
+                .strip_suffix('"')
+                .map(str::to_string)
+        })
+        .unwrap();
+    let target = format!("acme/{name}");
+    let (code, out, err) = edgeward_in(
+        &dir,
+        Some(&server),
+        &["deploy", &target, &component, "--env", "FLAG=on"],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("manifest: kept from version 2"), "{out}");
+    let (code, out, err) = edgeward_in(
+        &dir,
+        Some(&server),
+        &["deploy", &target, &component, "--no-manifest"],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("kept"), "{out}");
+    let (_, package) = server
+        .json(Method::GET, &format!("/v1/projects/acme/packages/{name}"))
+        .await;
+    let v3 = env_of(&package, 3);
+    assert!(v3.contains("FROM_FILE") && v3.contains("FLAG"), "{package}");
+    assert!(!env_of(&package, 4).contains("FROM_FILE"), "{package}");
 }
 
 #[tokio::test]
-async fn new_makes_python_and_javascript_projects_that_build_and_deploy_as_their_readme_says() {
-    let server = Server::start().await;
-    let work = tempfile::tempdir().unwrap();
-    for lang in ["python", "js"] {
-        let name = format!("greet-{lang}");
-        let (code, _, err) = edgeward_in(
-            work.path(),
-            None,
-            &[
-                "new",
-                &name,
-                "--lang",
-                lang,
-                "--template",
-                "secrets",
-                "--project",
-                "acme",
-            ],
-        )
-        .await;
-        assert_eq!(code, 0, "{err}");
-        let dir = work.path().join(&name);
-        let ignore = std::fs::read_to_string(dir.join(".gitignore")).unwrap();
-        assert!(ignore.lines().any(|l| l == "dev-secrets.json"), "{ignore}");
-        // The project carries the WIT the binary was built with, as `edgeward wit` writes it.
-        let (code, _, err) = edgeward_in(work.path(), None, &["wit", "--out", "wit-copy"]).await;
-        assert_eq!(code, 0, "{err}");
-        for file in ["secrets.wit", "deps/http/http.wit"] {
-            let repo = std::fs::read(repo_root().join("wit").join(file)).unwrap();
-            assert_eq!(
-                std::fs::read(dir.join("wit").join(file)).unwrap(),
-                repo,
-                "{file}"
-            );
-            assert_eq!(
-                std::fs::read(work.path().join("wit-copy").join(file)).unwrap(),
-                repo
-            );
-        }
+async fn the_developer_loop_in_python() {
+    the_developer_loop("python").await;
+}
 
-        build(&dir, &readme_build_command(&dir), &[]).await;
-        let args = readme_deploy_args(&dir);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (code, out, err) = edgeward_in(&dir, Some(&server), &args).await;
-        assert_eq!(code, 0, "{args:?}: {out}{err}");
-        let r = server
-            .call(Method::GET, &format!("/acme/{name}/hi"))
-            .send()
-            .await;
-        let r = r.unwrap_or_else(|e| panic!("{lang}: {e}\n{}", server.log()));
-        let (status, body) = (r.status().as_u16(), r.text().await.unwrap());
+#[tokio::test]
+async fn the_developer_loop_in_javascript() {
+    the_developer_loop("js").await;
+}
+
+#[tokio::test]
+async fn the_developer_loop_in_rust() {
+    the_developer_loop("rust").await;
+}
+
+#[tokio::test]
+async fn new_refuses_bad_names_and_existing_directories_and_writes_the_wit() {
+    let work = tempfile::tempdir().unwrap();
+    let (code, _, err) = edgeward_in(work.path(), None, &["new", "greet", "--lang", "js"]).await;
+    assert_eq!(code, 0, "{err}");
+    let dir = work.path().join("greet");
+    let ignore = std::fs::read_to_string(dir.join(".gitignore")).unwrap();
+    assert!(ignore.lines().any(|l| l == "dev-secrets.json"), "{ignore}");
+    // The project carries the WIT the binary was built with, as `edgeward wit` writes it.
+    let (code, _, err) = edgeward_in(work.path(), None, &["wit", "--out", "wit-copy"]).await;
+    assert_eq!(code, 0, "{err}");
+    for file in ["secrets.wit", "deps/http/http.wit"] {
+        let repo = std::fs::read(repo_root().join("wit").join(file)).unwrap();
         assert_eq!(
-            (status, body.as_str()),
-            (
-                200,
-                "hello from dev-secrets.json (GREETING from package scope; you asked for /hi)\n"
-            ),
-            "{lang}"
+            std::fs::read(dir.join("wit").join(file)).unwrap(),
+            repo,
+            "{file}"
+        );
+        assert_eq!(
+            std::fs::read(work.path().join("wit-copy").join(file)).unwrap(),
+            repo
         );
     }
 
     // Never over an existing directory (exit 5), never a bad name (exit 2); nothing written.
-    let before = std::fs::read(work.path().join("greet-js/app.js")).unwrap();
-    let (code, _, err) = edgeward_in(work.path(), None, &["new", "greet-js", "--lang", "js"]).await;
+    let before = std::fs::read(dir.join("app.js")).unwrap();
+    let (code, _, err) =
+        edgeward_in(work.path(), None, &["new", "greet", "--lang", "python"]).await;
     assert_eq!(code, 5, "{err}");
     assert!(err.contains("already_exists"), "{err}");
-    assert_eq!(
-        std::fs::read(work.path().join("greet-js/app.js")).unwrap(),
-        before
-    );
-    for bad in ["Greet", "../up", "a_b", "", "x".repeat(64).as_str()] {
+    assert_eq!(std::fs::read(dir.join("app.js")).unwrap(), before);
+    assert!(!dir.join("app.py").exists());
+    let long = "x".repeat(64);
+    for bad in ["Greet", "../up", "a_b", "", long.as_str()] {
         let (code, _, err) =
             edgeward_in(work.path(), None, &["new", bad, "--lang", "python"]).await;
         assert_eq!(code, 2, "{bad:?}: {err}");
@@ -345,11 +561,7 @@ async fn new_makes_python_and_javascript_projects_that_build_and_deploy_as_their
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(
-        made.len(),
-        3,
-        "only the two projects and wit-copy: {made:?}"
-    );
+    assert_eq!(made.len(), 2, "only the project and wit-copy: {made:?}");
     // Without --sdk-path a Rust project points at the SDK beside the binary's source.
     let (code, _, err) = edgeward_in(work.path(), None, &["new", "rusty"]).await;
     assert_eq!(code, 0, "{err}");
@@ -362,11 +574,29 @@ async fn new_makes_python_and_javascript_projects_that_build_and_deploy_as_their
         )),
         "{cargo}"
     );
+    // Outside a project, build and deploy say what is missing.
+    let (code, _, err) = edgeward_in(work.path(), None, &["deploy"]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no edgeward.toml here"), "{err}");
+    std::fs::write(dir.join("edgeward.toml"), "[package]\nnmae = \"acme/x\"\n").unwrap();
+    let (code, _, err) = edgeward_in(&dir, None, &["build"]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("bad_manifest") && err.contains("nmae"),
+        "{err}"
+    );
+    std::fs::write(dir.join("edgeward.toml"), "[package]\nbuild = \"exit 7\"\n").unwrap();
+    let (code, _, err) = edgeward_in(&dir, None, &["build"]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("build_failed") && err.contains("exit 7"),
+        "{err}"
+    );
 }
 
 /// A newcomer outside the repository: the SDK as `cargo package` packs it (its own WIT, no
-/// path into the repository), a project from `edgeward new --sdk-path`, built with Cargo and
-/// deployed as its README says.
+/// path into the repository), a project from `edgeward new --sdk-path`, deployed with
+/// `edgeward deploy` from its directory.
 #[tokio::test]
 async fn a_newcomer_builds_and_deploys_a_rust_function_outside_the_repository_on_the_packed_sdk() {
     let root = repo_root();
@@ -425,39 +655,24 @@ async fn a_newcomer_builds_and_deploys_a_rust_function_outside_the_repository_on
             "secrets",
             "--project",
             "acme",
-        ]
-        .into_iter()
-        .chain(["--sdk-path", sdk.to_str().unwrap()])
-        .collect::<Vec<_>>(),
+            "--sdk-path",
+            sdk.to_str().unwrap(),
+        ],
     )
     .await;
     assert_eq!(code, 0, "{err}");
     let dir = outside.path().join("hello-newcomer");
-    // Cargo's own target directory for it, kept between runs (the SDK's dependencies build once).
-    build(
+    // Cargo's target directory kept between runs (the SDK's dependencies build once).
+    let cache = target.join("project");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::os::unix::fs::symlink(&cache, dir.join("target")).unwrap();
+    let (code, out, err) = edgeward_in(
         &dir,
-        &readme_build_command(&dir),
-        &[("CARGO_TARGET_DIR", &target.join("project"))],
+        Some(&server),
+        &["deploy", "--secrets", "dev-secrets.json"],
     )
     .await;
-    // The component is where the README says: under the project's target/ unless redirected.
-    let args: Vec<String> = readme_deploy_args(&dir)
-        .into_iter()
-        .map(|a| {
-            if a.ends_with(".wasm") {
-                target
-                    .join("project")
-                    .join(a.trim_start_matches("target/"))
-                    .display()
-                    .to_string()
-            } else {
-                a
-            }
-        })
-        .collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (code, out, err) = edgeward_in(&dir, Some(&server), &args).await;
-    assert_eq!(code, 0, "{args:?}: {out}{err}");
+    assert_eq!(code, 0, "{out}{err}");
     let (status, body) = server.get("/acme/hello-newcomer/x").await;
     assert_eq!(
         (status, body.as_str()),

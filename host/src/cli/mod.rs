@@ -5,12 +5,14 @@
 //! are one line: `error: <code>: <message>`.
 
 pub mod client;
+pub mod dev;
 mod grants;
 mod identity;
 mod logs;
 pub mod new;
 mod packages;
 pub mod profiles;
+pub mod project;
 mod projects;
 mod secrets;
 pub mod wit;
@@ -65,6 +67,10 @@ pub enum Command {
     /// Make a new function's project directory, ready to build and deploy: `edgeward new
     /// my-fn [--template http|secrets|credentials] [--lang rust|python|js]`.
     New(new::NewArgs),
+    /// Run the project here on this machine: builds, serves it on an embedded server (no
+    /// login; data in .edgeward-dev/, secrets from dev-secrets.json), prints each request, and
+    /// rebuilds and redeploys on every saved change. Ctrl-C stops.
+    Dev(dev::DevArgs),
     /// Write the WIT package this binary was built with (the `edgeward:platform` world
     /// functions target) into DIR, or print its own file.
     Wit {
@@ -72,15 +78,34 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
-    /// Upload a component as the new version of a package and make it current.
+    /// Run the project file's build command (`[package] build` in ./edgeward.toml or -f).
+    Build {
+        /// The project file (default `./edgeward.toml`).
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        project_file: Option<PathBuf>,
+    },
+    /// Upload a component as the new version of a package and make it current. With no
+    /// arguments in a project directory (or with -f): builds, and deploys the project file's
+    /// component under its name with its manifest; arguments and flags override the file.
     Deploy {
-        /// `project/package`.
-        target: String,
-        /// The component (`.wasm`, built for wasm32-wasip2).
-        file: PathBuf,
-        /// A manifest (TOML or JSON).
+        /// `project/package` (default: the project file's `[package] name`).
+        target: Option<String>,
+        /// The component (`.wasm`, built for wasm32-wasip2; default: the project file's
+        /// `[package] component`, built first).
+        file: Option<PathBuf>,
+        /// The project file (default `./edgeward.toml`, read when TARGET or FILE is left out).
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        project_file: Option<PathBuf>,
+        /// Do not run the project's build command first.
         #[arg(long)]
+        no_build: bool,
+        /// A manifest (TOML or JSON). Without one (and without a project file), the new
+        /// version keeps the current version's manifest and bindings.
+        #[arg(long, conflicts_with = "no_manifest")]
         manifest: Option<PathBuf>,
+        /// Deploy with the default manifest instead of keeping the current version's.
+        #[arg(long)]
+        no_manifest: bool,
         /// A secrets.json object seeding the package's own secrets (all or nothing).
         #[arg(long)]
         secrets: Option<PathBuf>,

@@ -194,8 +194,17 @@ pub fn files(
                 &sdk.map(|p| p.display().to_string()).unwrap_or_default(),
             )
     };
+    // `[package]` last: TOML puts every key after a table header into that table, and the
+    // manifest has top-level keys (`secrets = […]`).
+    let project_file = format!(
+        "{}\n# How `edgeward build`, `edgeward deploy` and `edgeward dev` build and deploy this\n\
+         # project; this table stays on your side, the server gets the rest as the manifest.\n\
+         [package]\nname = \"__PROJECT__/__NAME__\"\nbuild = \"__BUILD__\"\n\
+         component = \"__COMPONENT__\"\n",
+        manifest(template)
+    );
     let mut out = vec![
-        ("edgeward.toml".to_string(), fill(manifest(template))),
+        ("edgeward.toml".to_string(), fill(&project_file)),
         (
             ".gitignore".to_string(),
             include_str!("../../templates/common/gitignore").to_string(),
@@ -337,8 +346,11 @@ mod tests {
                     assert!(has(needed), "{lang:?}/{template:?}: no {needed}");
                 }
                 let manifest = &files.iter().find(|(p, _)| p == "edgeward.toml").unwrap().1;
-                crate::manifest::Manifest::parse(manifest.as_bytes())
-                    .unwrap_or_else(|e| panic!("{template:?}: edgeward.toml: {e:?}"));
+                let project =
+                    super::super::project::Project::parse(Path::new("edgeward.toml"), manifest)
+                        .unwrap_or_else(|e| panic!("{template:?}: edgeward.toml: {e}"));
+                assert_eq!(project.name.as_deref(), Some("acme/my-fn"));
+                assert_eq!(project.build.as_deref(), Some(lang.build_command()));
                 let ignore = &files.iter().find(|(p, _)| p == ".gitignore").unwrap().1;
                 assert!(ignore.lines().any(|l| l == "dev-secrets.json"));
             }
