@@ -364,7 +364,8 @@ pub struct ValueArgs {
 #[allow(missing_docs)]
 #[derive(Debug, Subcommand)]
 pub enum SecretsCommand {
-    /// Create or replace a secret.
+    /// Create or replace a secret (`put` too, as in wrangler and Vault).
+    #[command(visible_alias = "put")]
     Set {
         name: String,
         #[command(flatten)]
@@ -436,7 +437,8 @@ pub enum SecretsCommand {
         #[command(flatten)]
         conn: ConnArgs,
     },
-    /// Delete a secret.
+    /// Delete a secret (`delete` too).
+    #[command(visible_alias = "delete")]
     Rm {
         name: String,
         /// Do not ask for confirmation (asked only on a terminal).

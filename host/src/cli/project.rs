@@ -83,7 +83,11 @@ impl Project {
             _ => PathBuf::from("."),
         };
         if let Some(name) = &package.name {
-            super::split_target(name).map_err(|e| bad(format!("[package] name: {}", e.message)))?;
+            let (project, package) = super::split_target(name)
+                .map_err(|e| bad(format!("[package] name: {}", e.message)))?;
+            crate::names::Name::parse("project", project)
+                .and_then(|_| crate::names::Name::parse("package", package))
+                .map_err(|e| bad(format!("[package] name: {}", e.0)))?;
         }
         Ok(Project {
             component: package.component.map(|c| dir.join(c)),
