@@ -381,7 +381,17 @@ pub async fn run(command: Command) -> Result<(), ClientError> {
             status,
             limit,
             conn,
-        } => logs::logs(&Client::from_args(&conn)?, &target, follow, status, limit).await,
+        } => {
+            logs::logs(
+                &Client::from_args(&conn)?,
+                &target,
+                follow,
+                status,
+                limit,
+                None,
+            )
+            .await
+        }
         Command::Projects(ProjectsCommand::Create { name, conn }) => {
             projects::create(name, conn).await
         }

@@ -99,6 +99,8 @@ pub async fn run(args: DevArgs) -> Result<(), ClientError> {
         app: server.app().clone(),
     };
     let mut follower: Option<tokio::task::JoinHandle<()>> = None;
+    // Requests are printed from here on, even those made before the log stream is open.
+    let started_ms = crate::store::now_ms();
     let round = |deployed: bool, follower: &mut Option<tokio::task::JoinHandle<()>>| {
         if deployed && follower.is_none() {
             // One line per request, from the first version on (the package exists now).
@@ -113,7 +115,8 @@ pub async fn run(args: DevArgs) -> Result<(), ClientError> {
             let target = target.clone();
             *follower = Some(tokio::spawn(async move {
                 if let Ok(client) = super::client::Client::from_args(&conn)
-                    && let Err(e) = super::logs::logs(&client, &target, true, None, 0).await
+                    && let Err(e) =
+                        super::logs::logs(&client, &target, true, None, 0, Some(started_ms)).await
                 {
                     eprintln!("edgeward dev: request log stopped: {e}");
                 }
