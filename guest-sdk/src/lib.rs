@@ -30,7 +30,7 @@ pub use http::{Fetched, Outgoing, Request, Response, fetch, send};
 #[allow(missing_docs, clippy::all, unsafe_code)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "edgeward:platform/function",
         generate_all,
         pub_export_macro: true,

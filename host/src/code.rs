@@ -78,6 +78,8 @@ pub enum ErrorCode {
     Cancelled,
     /// The server answered without an error body.
     HttpError,
+    /// A project's build command failed (`edgeward build`, `deploy`, `dev`).
+    BuildFailed,
 }
 
 /// The class of an error, which decides the CLI's exit status.
@@ -117,7 +119,7 @@ impl ErrorCode {
             AlreadyExists | Conflict => ErrorClass::Conflict,
             Unavailable | Capacity | TimedOut => ErrorClass::Unavailable,
             OutOfMemory | Limited | GuestTrapped | GuestError | UnresolvedBinding | Internal
-            | Io | Cancelled | HttpError => ErrorClass::Other,
+            | Io | Cancelled | HttpError | BuildFailed => ErrorClass::Other,
         }
     }
 

@@ -34,8 +34,10 @@ pub const LAYERS: &[&[&str]] = &[
     &["api", "dataplane", "config"],
     // Accept loops.
     &["listeners"],
-    // The entry points: serve, and the command-line client.
-    &["server", "cli"],
+    // The server: serve's wiring.
+    &["server"],
+    // The command-line client, above the server only because `edgeward dev` embeds one.
+    &["cli"],
 ];
 
 /// Functions of the crate root (`lib.rs`) that any module may call.

@@ -81,6 +81,7 @@ fn with_config(argv: &[String]) -> Result<Vec<String>, String> {
 }
 
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     edgeward_host::install_crypto();
     let argv: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
@@ -109,17 +110,61 @@ fn main() -> ExitCode {
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut command = edgeward_host::cli::Cli::command();
-            clap_complete::generate(shell, &mut command, "edgeward", &mut std::io::stdout());
-            ExitCode::SUCCESS
-        }
-        command => match runtime.block_on(edgeward_host::cli::client::run(command)) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(e.exit_code())
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "edgeward", &mut script);
+            use std::io::Write as _;
+            match std::io::stdout().write_all(&script) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(141),
+                Err(e) => {
+                    eprintln!("error: io: cannot write to stdout: {e}");
+                    ExitCode::FAILURE
+                }
+                Ok(()) => ExitCode::SUCCESS,
             }
-        },
+        }
+        Command::New(args) => local(edgeward_host::cli::new::run(&args)),
+        Command::Dev(args) => local(runtime.block_on(edgeward_host::cli::dev::run(args))),
+        Command::Wit { out } => local(edgeward_host::cli::wit::run(out.as_deref())),
+        command => local(runtime.block_on(edgeward_host::cli::client::run(command))),
     }
+}
+
+/// A command's exit: its error on stderr (one line, or under `-o json` one JSON document with
+/// the same code) and the exit status of its class.
+fn local(result: Result<(), edgeward_host::cli::ClientError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if edgeward_host::cli::client::json_mode() {
+                eprintln!(
+                    "{}",
+                    serde_json::json!({ "error": { "code": e.code, "message": e.message } })
+                );
+            } else {
+                eprintln!("error: {e}");
+            }
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// A reader that closed the pipe (`edgeward completions bash | head -1`) ends the command as
+/// it ends any Unix tool, quietly with SIGPIPE's status, instead of a panic report: Rust
+/// ignores SIGPIPE, so `println!` to a closed pipe panics with this message.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 async fn admin(command: edgeward_host::cli::AdminCommand) -> ExitCode {

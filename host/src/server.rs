@@ -328,6 +328,12 @@ impl Server {
         })
     }
 
+    /// The server's shared state, for callers in the same process (`edgeward dev` deploys
+    /// through it).
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
+    }
+
     /// The data plane's bound address.
     pub fn listen_addr(&self) -> SocketAddr {
         self.listen_addr

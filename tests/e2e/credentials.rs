@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 
 /// One request the upstream received.
 #[derive(Debug, Clone)]
-struct Received {
-    host: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: String,
+pub(crate) struct Received {
+    pub(crate) host: String,
+    pub(crate) path: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
 }
 
 /// A loopback HTTPS server for `localhost` and `127.0.0.1`, with a CA made for this run.
@@ -29,8 +29,8 @@ struct Received {
 /// it in the encoding [`encode_form`] names; `/store` keeps it and `/stored` answers with the
 /// one kept last (on a later request, which carries none). Anything else answers `ok`. A
 /// request whose body cannot be read whole is not recorded.
-struct TlsUpstream {
-    port: u16,
+pub(crate) struct TlsUpstream {
+    pub(crate) port: u16,
     ca_pem: String,
     received: Arc<Mutex<Vec<Received>>>,
     /// TLS connections accepted.
@@ -39,7 +39,7 @@ struct TlsUpstream {
 }
 
 impl TlsUpstream {
-    async fn start() -> TlsUpstream {
+    pub(crate) async fn start() -> TlsUpstream {
         use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
         let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -100,7 +100,7 @@ impl TlsUpstream {
         }
     }
 
-    fn received(&self) -> Vec<Received> {
+    pub(crate) fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
 }
@@ -412,7 +412,7 @@ fn denied(got: &Value) -> bool {
 }
 
 /// A server trusting the upstream's CA, allowed to reach loopback.
-async fn server_for(upstream: &TlsUpstream) -> (Server, tempfile::TempDir) {
+pub(crate) async fn server_for(upstream: &TlsUpstream) -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, &upstream.ca_pem).unwrap();

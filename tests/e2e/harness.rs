@@ -28,8 +28,96 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Path of a guest example's `.wasm`, building all examples on first use.
+/// The guest toolchains `./scripts/test` installs: componentize-py (PyPI, in `.venv`) and
+/// componentize-js (npm, in `sdk/js/node_modules`). `lang` is `python` or `js`.
+pub fn componentizer(lang: &str) -> PathBuf {
+    let root = repo_root();
+    let path = match lang {
+        "python" => root.join(".venv/bin/componentize-py"),
+        _ => root.join("sdk/js/node_modules/.bin/componentize-js"),
+    };
+    assert!(
+        path.exists(),
+        "{} is missing: ./scripts/test installs it (pip install componentize-py into .venv; \
+         npm ci in sdk/js)",
+        path.display()
+    );
+    path
+}
+
+/// `PATH` with the guest toolchains first, for builds a project file runs (`componentize-py`,
+/// `npm run build`'s `componentize-js`).
+pub fn path_with_componentizers() -> std::ffi::OsString {
+    let root = repo_root();
+    let mut dirs = vec![
+        root.join(".venv/bin"),
+        root.join("sdk/js/node_modules/.bin"),
+    ];
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(dirs).expect("PATH")
+}
+
+/// A Python (`examples/NAME/app.py`) or JavaScript (`examples/NAME/app.js`) guest, built with
+/// its language's componentizer into `target/guests/polyglot/NAME.wasm` once per run.
+fn polyglot_guest(name: &str) -> Option<PathBuf> {
+    static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<String, PathBuf>>> =
+        OnceLock::new();
+    let root = repo_root();
+    let source = root.join("examples").join(name);
+    let python = source.join("app.py").exists();
+    if !python && !source.join("app.js").exists() {
+        return None;
+    }
+    let mut built = BUILT.get_or_init(Default::default).lock().unwrap();
+    if let Some(path) = built.get(name) {
+        return Some(path.clone());
+    }
+    let out_dir = root.join("target/guests/polyglot");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = out_dir.join(format!("{name}.wasm"));
+    let wit = root.join("wit");
+    let status = if python {
+        Command::new(componentizer("python"))
+            .arg("-d")
+            .arg(&wit)
+            .args(["-w", "edgeward:platform/function", "componentize", "-p"])
+            .arg(&source)
+            .arg("-p")
+            .arg(root.join("sdk/python"))
+            .args(["app", "-o"])
+            .arg(&out)
+            .status()
+    } else {
+        // componentize-js reads modules only from the entry's directory: build from a copy
+        // with the helper module beside it.
+        let build = out_dir.join(format!("{name}-src"));
+        let _ = std::fs::remove_dir_all(&build);
+        std::fs::create_dir_all(&build).unwrap();
+        std::fs::copy(source.join("app.js"), build.join("app.js")).unwrap();
+        std::fs::copy(root.join("sdk/js/edgeward.js"), build.join("edgeward.js")).unwrap();
+        Command::new(componentizer("js"))
+            .current_dir(&build)
+            .arg("app.js")
+            .arg("--wit")
+            .arg(&wit)
+            .args(["--world-name", "function", "-o"])
+            .arg(&out)
+            .status()
+    }
+    .expect("run the componentizer");
+    assert!(status.success(), "building {name} failed");
+    built.insert(name.to_string(), out.clone());
+    Some(out)
+}
+
+/// Path of a guest example's `.wasm`, building all examples on first use (the Rust ones with
+/// Cargo, all at once; a Python or JavaScript one with its componentizer, on its first use).
 pub fn guest(name: &str) -> PathBuf {
+    if let Some(path) = polyglot_guest(name) {
+        return path;
+    }
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     let dir = BUILT.get_or_init(|| {
         let root = repo_root();

@@ -24,6 +24,7 @@ mod load;
 mod ops;
 mod outages;
 mod packages;
+mod polyglot;
 mod promises;
 mod sandbox;
 mod secrets;

@@ -208,11 +208,18 @@ async fn every_client_command_speaks_json_in_the_apis_shapes() {
         json_cli(&server, &["packages", "delete", "acme/hello", "--yes"])["deleted"],
         "acme/hello"
     );
-    // An error is still one line on stderr with its code and exit status, and nothing on stdout.
+    // An error is one JSON document on stderr with its code (and its exit status), nothing
+    // on stdout.
     let (ok, out, err) = server.cli(&["-o", "json", "packages", "show", "acme/nope"]);
     assert!(!ok);
     assert!(out.is_empty(), "{out}");
-    assert!(err.starts_with("error: not_found:"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&err).expect("a JSON error document");
+    assert_eq!(doc["error"]["code"], "not_found", "{err}");
+    assert!(
+        doc["error"]["message"].as_str().unwrap().contains("nope"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

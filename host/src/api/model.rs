@@ -219,6 +219,10 @@ pub struct Deployed {
     /// leaves out: deleted (names set through the API stay).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets_removed: Vec<String>,
+    /// When the upload carried no manifest: the version whose manifest and bindings it kept
+    /// (send an empty `manifest` part for the defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_kept_from: Option<i64>,
 }
 
 /// `POST …/rollback`: no body (the previous version) or a version.

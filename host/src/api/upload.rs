@@ -1,5 +1,6 @@
 //! Uploading a package version: a raw component body, or `multipart/form-data` with a
-//! `component` part and an optional `manifest` part.
+//! `component` part and an optional `manifest` part. Without a `manifest` part the new version
+//! keeps the current one's manifest and bindings; an empty one is the defaults.
 
 use super::ApiError;
 use super::policy::Caller;
@@ -111,6 +112,7 @@ pub(super) async fn upload_version(
             notices: uploaded.notices,
             secrets_set: deployment.secrets_set,
             secrets_removed: deployment.secrets_removed,
+            manifest_kept_from: deployment.manifest_kept_from,
         }),
     ))
 }

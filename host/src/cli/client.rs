@@ -297,25 +297,77 @@ pub(super) fn arg_or_stdin(arg: String) -> Result<String, ClientError> {
     Ok(s.trim().to_string())
 }
 
+/// A deploy with neither its arguments nor a project file cannot happen (the file is read
+/// whenever one is missing); an error rather than a panic all the same.
+fn unreachable_target<T>() -> Result<T, ClientError> {
+    Err(err(
+        ErrorCode::Internal,
+        "deploy without a target and without a project file",
+    ))
+}
+
 /// Runs a client command, printing its result to stdout.
 pub async fn run(command: Command) -> Result<(), ClientError> {
     use super::{grants, identity, logs, packages, projects, secrets};
     match command {
-        Command::Serve(_) | Command::Admin(_) | Command::Completions { .. } => Err(err(
+        Command::Serve(_)
+        | Command::Admin(_)
+        | Command::Completions { .. }
+        | Command::New(_)
+        | Command::Dev(_)
+        | Command::Wit { .. } => Err(err(
             ErrorCode::Internal,
-            "serve, admin and completions are not client commands",
+            "serve, admin, completions, new, dev and wit are not client commands",
         )),
+        Command::Build { project_file } => {
+            super::project::Project::load(project_file.as_deref())?
+                .run_build()
+                .await
+        }
         Command::Deploy {
             target,
             file,
+            project_file,
+            no_build,
             manifest,
+            no_manifest,
             secrets,
             bind,
             env,
             conn,
         } => {
+            // Both named and no -f: no project file. Otherwise the file fills in the rest.
+            let project = match (&target, &file, &project_file) {
+                (Some(_), Some(_), None) => None,
+                _ => Some(super::project::Project::load(project_file.as_deref())?),
+            };
+            let target = match (target, &project) {
+                (Some(target), _) => target,
+                (None, Some(project)) => project.target()?.to_string(),
+                (None, None) => unreachable_target()?,
+            };
+            let file = match (file, &project) {
+                (Some(file), _) => file,
+                (None, Some(project)) => {
+                    if !no_build {
+                        project.run_build().await?;
+                    }
+                    project.component()?.to_path_buf()
+                }
+                (None, None) => unreachable_target()?,
+            };
+            let manifest = match (manifest, no_manifest, &project) {
+                (Some(path), _, _) => Some(
+                    tokio::fs::read(&path)
+                        .await
+                        .map_err(|e| err(ErrorCode::Io, format!("{}: {e}", path.display())))?,
+                ),
+                (None, true, _) => Some(Vec::new()),
+                (None, false, Some(project)) => Some(project.manifest.clone()),
+                (None, false, None) => None,
+            };
             let options = packages::DeployFiles {
-                manifest: manifest.as_deref(),
+                manifest,
                 secrets: secrets.as_deref(),
                 bind: &bind,
                 env: &env,
@@ -329,7 +381,17 @@ pub async fn run(command: Command) -> Result<(), ClientError> {
             status,
             limit,
             conn,
-        } => logs::logs(&Client::from_args(&conn)?, &target, follow, status, limit).await,
+        } => {
+            logs::logs(
+                &Client::from_args(&conn)?,
+                &target,
+                follow,
+                status,
+                limit,
+                None,
+            )
+            .await
+        }
         Command::Projects(ProjectsCommand::Create { name, conn }) => {
             projects::create(name, conn).await
         }

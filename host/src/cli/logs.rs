@@ -64,12 +64,16 @@ pub(super) async fn audit(
     Ok(())
 }
 
+/// `logs`: the `limit` most recent executions, then with `follow` every new one. `since`
+/// (Unix ms) makes the follow start there rather than where the listing ends or now (`dev`
+/// starts following after a deploy and must not miss a request made meanwhile).
 pub(super) async fn logs(
     client: &Client,
     target: &str,
     follow: bool,
     status: Option<String>,
     limit: u32,
+    since: Option<i64>,
 ) -> Result<(), ClientError> {
     let (project, package) = split_target(target)?;
     // A misspelled target is an error, not an empty log (nor a follow that waits forever).
@@ -93,7 +97,8 @@ pub(super) async fn logs(
                 .query(&query),
         )
         .await?;
-    let mut newest = None;
+    // `after` is exclusive.
+    let mut newest = since.map(|ms| ms - 1);
     for row in list.executions.into_iter().rev() {
         newest = newest.max(Some(row.started_at_ms));
         let detail: Execution = client

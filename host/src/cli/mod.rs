@@ -5,13 +5,17 @@
 //! are one line: `error: <code>: <message>`.
 
 pub mod client;
+pub mod dev;
 mod grants;
 mod identity;
 mod logs;
+pub mod new;
 mod packages;
 pub mod profiles;
+pub mod project;
 mod projects;
 mod secrets;
+pub mod wit;
 
 pub use client::{Client, ClientError};
 
@@ -60,15 +64,48 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Upload a component as the new version of a package and make it current.
+    /// Make a new function's project directory, ready to build and deploy: `edgeward new
+    /// my-fn [--template http|secrets|credentials] [--lang rust|python|js]`.
+    New(new::NewArgs),
+    /// Run the project here on this machine: builds, serves it on an embedded server (no
+    /// login; data in .edgeward-dev/, secrets from dev-secrets.json), prints each request, and
+    /// rebuilds and redeploys on every saved change. Ctrl-C stops.
+    Dev(dev::DevArgs),
+    /// Write the WIT package this binary was built with (the `edgeward:platform` world
+    /// functions target) into DIR, or print its own file.
+    Wit {
+        /// The directory to write `secrets.wit` and `deps/` into (made if missing).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Run the project file's build command (`[package] build` in ./edgeward.toml or -f).
+    Build {
+        /// The project file (default `./edgeward.toml`).
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        project_file: Option<PathBuf>,
+    },
+    /// Upload a component as the new version of a package and make it current. With no
+    /// arguments in a project directory (or with -f): builds, and deploys the project file's
+    /// component under its name with its manifest; arguments and flags override the file.
     Deploy {
-        /// `project/package`.
-        target: String,
-        /// The component (`.wasm`, built for wasm32-wasip2).
-        file: PathBuf,
-        /// A manifest (TOML or JSON).
+        /// `project/package` (default: the project file's `[package] name`).
+        target: Option<String>,
+        /// The component (`.wasm`, built for wasm32-wasip2; default: the project file's
+        /// `[package] component`, built first).
+        file: Option<PathBuf>,
+        /// The project file (default `./edgeward.toml`, read when TARGET or FILE is left out).
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        project_file: Option<PathBuf>,
+        /// Do not run the project's build command first.
         #[arg(long)]
+        no_build: bool,
+        /// A manifest (TOML or JSON). Without one (and without a project file), the new
+        /// version keeps the current version's manifest and bindings.
+        #[arg(long, conflicts_with = "no_manifest")]
         manifest: Option<PathBuf>,
+        /// Deploy with the default manifest instead of keeping the current version's.
+        #[arg(long)]
+        no_manifest: bool,
         /// A secrets.json object seeding the package's own secrets (all or nothing).
         #[arg(long)]
         secrets: Option<PathBuf>,
@@ -327,7 +364,8 @@ pub struct ValueArgs {
 #[allow(missing_docs)]
 #[derive(Debug, Subcommand)]
 pub enum SecretsCommand {
-    /// Create or replace a secret.
+    /// Create or replace a secret (`put` too, as in wrangler and Vault).
+    #[command(visible_alias = "put")]
     Set {
         name: String,
         #[command(flatten)]
@@ -399,7 +437,8 @@ pub enum SecretsCommand {
         #[command(flatten)]
         conn: ConnArgs,
     },
-    /// Delete a secret.
+    /// Delete a secret (`delete` too).
+    #[command(visible_alias = "delete")]
     Rm {
         name: String,
         /// Do not ask for confirmation (asked only on a terminal).

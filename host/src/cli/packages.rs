@@ -173,8 +173,9 @@ fn pairs(flag: &str, list: &[String]) -> Result<serde_json::Map<String, Value>, 
 
 /// The files and flags a deploy sends beside the component.
 pub(super) struct DeployFiles<'a> {
-    /// `--manifest`: the package's `edgeward.toml`.
-    pub manifest: Option<&'a Path>,
+    /// The manifest's text (`--manifest`, the project file's, or empty for `--no-manifest`);
+    /// none keeps the current version's.
+    pub manifest: Option<Vec<u8>>,
     /// `--secrets`: a `secrets.json` of package secrets to set with this version.
     pub secrets: Option<&'a Path>,
     /// `--secret ENV=NAME`.
@@ -206,10 +207,7 @@ pub(super) async fn deploy(
         .map_err(|e| io(file, e))?
         .len();
     let component = tokio::fs::File::open(file).await.map_err(|e| io(file, e))?;
-    let manifest_text = match manifest {
-        Some(path) => Some(tokio::fs::read(path).await.map_err(|e| io(path, e))?),
-        None => None,
-    };
+    let manifest_text = manifest;
     let secrets_text = match secrets {
         Some(path) => Some(tokio::fs::read(path).await.map_err(|e| io(path, e))?),
         None => None,
@@ -311,6 +309,9 @@ fn print_deployed(project: &str, package: &str, body: &Value) {
             "removed package secrets the previous --secrets set and this one leaves out: {}",
             removed.join(", ")
         );
+    }
+    if let Some(version) = body["manifest_kept_from"].as_i64() {
+        println!("manifest: kept from version {version} (--no-manifest for the defaults)");
     }
     for notice in body["notices"].as_array().into_iter().flatten() {
         eprintln!("note: {}", notice.as_str().unwrap_or_default());

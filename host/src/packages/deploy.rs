@@ -28,7 +28,8 @@ pub struct DeployRequest {
     pub package: Name,
     /// The component's bytes.
     pub component: Vec<u8>,
-    /// The manifest (`edgeward.toml` or its JSON form); `None` for the defaults.
+    /// The manifest (`edgeward.toml` or its JSON form; empty for the defaults); `None` keeps
+    /// the current version's manifest and bindings (the defaults for a first version).
     pub manifest: Option<Vec<u8>>,
     /// Package secrets to set with this version (checked by the caller's rule on names).
     pub secrets: Option<Vec<(SecretName, SecretValue)>>,
@@ -77,6 +78,8 @@ pub struct Deployment {
     pub secrets_set: Vec<String>,
     /// What the previous `secrets.json` set and this one leaves out, now deleted.
     pub secrets_removed: Vec<String>,
+    /// The version whose manifest (and bindings) this one kept, when none was sent.
+    pub manifest_kept_from: Option<i64>,
 }
 
 /// Why a deploy was refused; nothing was written unless the message says so.
@@ -143,6 +146,25 @@ impl Packages {
                 .parse_new(name.as_str())
                 .map_err(|e| DeployError::BadEntry(e.0))?;
         }
+        // No manifest: the current version's, bindings and all, so a redeploy of new code
+        // loses nothing; clearing it is explicit (an empty manifest).
+        let (manifest, manifest_kept_from) = match manifest {
+            Some(text) => (Some(text), None),
+            None => {
+                let current = self
+                    .store
+                    .current(project.to_string(), package.to_string())
+                    .await
+                    .map_err(PackageError::from)?;
+                match current {
+                    Some(current) => (
+                        Some(current.version.manifest.into_bytes()),
+                        Some(current.version.version),
+                    ),
+                    None => (None, None),
+                }
+            }
+        };
         let manifest = merged_manifest(manifest.as_deref(), &bindings, env)?;
         check_bindings(
             backend,
@@ -187,6 +209,7 @@ impl Packages {
             uploaded,
             secrets_set: Vec::new(),
             secrets_removed: Vec::new(),
+            manifest_kept_from,
         };
         if let Some(seeds) = &seeds {
             tidy_seeded(backend, &owner, seeds, previously_seeded, &mut deployment).await?;

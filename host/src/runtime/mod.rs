@@ -77,6 +77,9 @@ pub struct RuntimeConfig {
     pub outbound_ca: Arc<[rustls::pki_types::CertificateDer<'static>]>,
     /// Platform budgets of instances and memory, and each project's share.
     pub shares: budgets::Shares,
+    /// Compile without Cranelift's optimisations: components compile several times faster
+    /// and run slower (`edgeward dev`, where every save is a new component).
+    pub quick_compile: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -96,6 +99,7 @@ impl Default for RuntimeConfig {
             outbound_allow_private: false,
             outbound_ca: Arc::from(Vec::new()),
             shares: budgets::Shares::default(),
+            quick_compile: false,
         }
     }
 }
@@ -306,6 +310,9 @@ impl Runtime {
         wasm.epoch_interruption(true)
             .wasm_component_model(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        if config.quick_compile {
+            wasm.cranelift_opt_level(wasmtime::OptLevel::None);
+        }
         let engine = Engine::new(&wasm)?;
 
         let mut linker = Linker::<HostState>::new(&engine);
