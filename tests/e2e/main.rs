@@ -27,4 +27,5 @@ mod packages;
 mod promises;
 mod sandbox;
 mod secrets;
+mod seeds;
 mod store;
