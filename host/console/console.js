@@ -400,26 +400,37 @@ function uploadForm(p) {
 
 let stream = null;
 
-function executionsPage(params, gen) {
+/** The execution statuses the API takes, from its own OpenAPI document (one list, no copy). */
+let executionStatuses = null;
+async function statuses() {
+  if (executionStatuses) return executionStatuses;
+  const r = await fetch("/v1/openapi.json", { credentials: "same-origin" });
+  if (!r.ok) throw new ApiError(r.status, `http_${r.status}`, "cannot read the API's status list");
+  const doc = await r.json();
+  const found = doc.components?.schemas?.ExecutionStatus?.enum;
+  if (!Array.isArray(found)) throw new ApiError(500, "internal", "the API's document has no ExecutionStatus list");
+  executionStatuses = found;
+  return found;
+}
+
+/** How many executions the page shows at first and adds with "Older". */
+const EXECUTIONS_PAGE = 50;
+
+async function executionsPage(params, gen) {
   const p = project();
   const status = params.get("status") || "";
   const body = el("tbody");
   const output = el("section", { "aria-label": "Execution output" });
+  const seen = new Set();
+  const known = await statuses();
   const filter = el("select", { id: "status-filter", onchange: (e) => { location.hash = `#/executions?status=${enc(e.target.value)}`; } },
-    ...["", "ok", "error", "timeout", "trap", "refused", "unbound"].map((s) => el("option", { value: s, selected: s === status, text: s || "any" })));
-  show(gen, 
-    el("h2", { text: `Executions of ${p} (live)` }),
-    el("label", { for: "status-filter", text: "Status" }), filter,
-    el("table", { "aria-label": "Executions" },
-      el("thead", {}, el("tr", {}, ["Started", "Package", "Status", "ms", "Method", "Path"].map((h) => el("th", { scope: "col", text: h })))), body),
-    output,
-  );
-  if (gen !== routeGen) return;
-  const q = status ? `?status=${enc(status)}` : "";
-  stream = new EventSource(`/v1/projects/${enc(p)}/executions/stream${q}`);
-  stream.addEventListener("execution", (ev) => {
-    const x = JSON.parse(ev.data);
-    const row = el("tr", { class: `exec ${x.status}` },
+    ...["", ...known].map((s) => el("option", { value: s, selected: s === status, text: s || "any" })));
+  let shown = EXECUTIONS_PAGE;
+  const older = el("button", { type: "button", id: "executions-older", text: "Older", onclick: () => guarded(async () => {
+    shown += EXECUTIONS_PAGE;
+    await history();
+  }) });
+  const rowOf = (x) => el("tr", { class: `exec ${x.status}`, "data-id": x.id },
       el("td", {}, el("button", { type: "button", class: "link", text: x.started_at, onclick: () => guarded(async () => {
         // A sealed execution's output is for the user it is sealed for, read with their key.
         const full = x.sealed_for === me.user
@@ -435,8 +446,40 @@ function executionsPage(params, gen) {
       }) })),
       el("td", { text: x.package }), el("td", { text: x.sealed_for ? `${x.status} (sealed for ${x.sealed_for})` : x.status }), el("td", { text: x.duration_ms.toFixed(1) }),
       el("td", { text: x.method }), el("td", { text: x.path }));
-    body.prepend(row);
+  // History: the newest records stored, before any new one arrives on the stream.
+  const history = async () => {
+    const q = new URLSearchParams({ limit: String(shown) });
+    if (status) q.set("status", status);
+    const list = await api("GET", `/v1/projects/${enc(p)}/executions?${q}`);
+    for (const x of list.executions) {
+      if (seen.has(x.id)) continue;
+      seen.add(x.id);
+      body.append(rowOf(x));
+    }
+    older.hidden = list.executions.length < shown;
+  };
+  show(gen,
+    el("h2", { text: `Executions of ${p} (live)` }),
+    el("label", { for: "status-filter", text: "Status" }), filter,
+    el("table", { "aria-label": "Executions" },
+      el("thead", {}, el("tr", {}, ["Started", "Package", "Status", "ms", "Method", "Path"].map((h) => el("th", { scope: "col", text: h })))), body),
+    older,
+    output,
+  );
+  if (gen !== routeGen) return;
+  await history();
+  if (gen !== routeGen) return;
+  const q = status ? `?status=${enc(status)}` : "";
+  stream = new EventSource(`/v1/projects/${enc(p)}/executions/stream${q}`);
+  stream.addEventListener("execution", (ev) => {
+    const x = JSON.parse(ev.data);
+    if (seen.has(x.id)) return;
+    seen.add(x.id);
+    body.prepend(rowOf(x));
   });
+  stream.onerror = () => {
+    if (gen === routeGen) say("the live stream of executions was interrupted; reload the page to resume");
+  };
 }
 
 // ---- audit, members, tokens ----------------------------------------------------------------

@@ -157,6 +157,29 @@ try {
   await page.waitForSelector("tr.exec td:text-is('greeter')", { timeout: 10_000 });
   await shot(page, "executions");
 
+  step = "executions: history on open, the filter from the API's own status list, errors said";
+  // No new traffic: the page opened afresh shows what is stored.
+  await page.goto(`${cfg.api}/#/secrets`);
+  await page.goto(`${cfg.api}/#/executions`);
+  await page.waitForSelector("tr.exec td:text-is('greeter')", { timeout: 10_000 });
+  const options = await page.$$eval("#status-filter option", (os) => os.map((o) => o.value));
+  for (const s of ["ok", "guest_error", "trapped", "timed_out", "out_of_memory", "limited", "unbound"]) {
+    expect(options.includes(s), `the status filter lacks ${s}: ${options}`);
+  }
+  expect(!options.includes("trap") && !options.includes("error"), `the filter offers statuses the API refuses: ${options}`);
+  await page.selectOption("#status-filter", "trapped");
+  await page.waitForFunction(() => location.hash === "#/executions?status=trapped");
+  await page.waitForSelector("table[aria-label='Executions']");
+  await page.waitForFunction(() => document.querySelectorAll("tr.exec").length === 0);
+  expect(!(await page.textContent("#status")).includes("bad_entry"), "a status the API refused");
+  await shot(page, "executions-filtered");
+  // A failed request says so on the page (a status the API does not know, by hand).
+  await page.goto(`${cfg.api}/#/executions?status=trap`);
+  await status(page, "bad_entry");
+  const icon = await page.getAttribute("link[rel='icon']", "href");
+  const iconAnswer = await fetch(`${cfg.api}${icon}`);
+  expect(iconAnswer.status === 200, `the favicon answered ${iconAnswer.status}`);
+
   step = "roll back";
   await page.goto(`${cfg.api}/#/packages?package=greeter`);
   await page.waitForSelector("button[aria-label='Roll back to version 1']");
