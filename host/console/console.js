@@ -542,12 +542,23 @@ async function tokensPage(params, gen) {
     el("p", { id: "key-origin", text: origin }),
     el("table", { "aria-label": "Tokens" },
       el("thead", {}, el("tr", {}, ["Id", "Name", "Created", "Expires", "Revoked", ""].map((h) => el("th", { scope: "col", text: h })))),
-      el("tbody", {}, list.tokens.map((t) => el("tr", {}, el("th", { scope: "row", text: t.id }), el("td", { text: t.name }),
-        el("td", { text: t.created_at }), el("td", { text: t.expires_at || "never" }), el("td", { text: t.revoked_at || "" }),
-        el("td", {}, t.revoked_at ? null : el("button", { type: "button", text: "Revoke", "aria-label": `Revoke ${t.id}`, onclick: () => guarded(async () => {
-          await api("DELETE", `/v1/users/${enc(me.user)}/tokens/${enc(t.id)}`);
-          route();
-        }) })))))),
+      el("tbody", {}, list.tokens.map((t) => {
+        const mine = t.id === me.token_id;
+        return el("tr", { class: mine ? "this-session" : undefined }, el("th", { scope: "row", text: t.id }),
+          el("td", { text: mine ? `${t.name || ""} (this session)` : t.name }),
+          el("td", { text: t.created_at }), el("td", { text: t.expires_at || "never" }), el("td", { text: t.revoked_at || "" }),
+          el("td", {}, t.revoked_at ? null : el("button", { type: "button", text: "Revoke", "aria-label": `Revoke ${t.id}`, onclick: () => guarded(async () => {
+            // Nothing is revoked on one click; the session's own token says what follows.
+            const question = mine
+              ? `Revoke ${t.id}? It is the token of this session: you will be signed out at once.`
+              : `Revoke ${t.id}${t.name ? ` (${t.name})` : ""}? Whatever uses it is refused from now on; this cannot be undone.`;
+            if (!confirm(question)) return;
+            await api("DELETE", `/v1/users/${enc(me.user)}/tokens/${enc(t.id)}`);
+            if (mine) return showSignIn();
+            say(`Revoked ${t.id}.`, "ok");
+            route();
+          }) })));
+      }))),
     el("form", { "aria-labelledby": "token-title", onsubmit: (e) => { e.preventDefault(); guarded(async () => {
       const t = await api("POST", `/v1/users/${enc(me.user)}/tokens`, { name: name.value || undefined });
       shown.replaceChildren(el("p", { text: "Shown once; store it now:" }), el("input", { readonly: true, value: t.token, size: 70, "aria-label": "New token" }));

@@ -194,6 +194,28 @@ try {
   await shot(page, "members");
   await page.goto(`${cfg.api}/#/tokens`);
   await page.waitForSelector("table[aria-label='Tokens'] tbody tr");
+  expect((await page.textContent("tr.this-session")).includes("(this session)"), "the session's own token is marked");
+  await page.fill("#token-name", "to-revoke");
+  await page.click("form[aria-labelledby='token-title'] button[type='submit']");
+  await page.waitForSelector("input[aria-label='New token']");
+  await page.goto(`${cfg.api}/#/secrets`);
+  await page.goto(`${cfg.api}/#/tokens`);
+  await page.waitForSelector("td:text-is('to-revoke')");
+  const row = page.locator("tr", { has: page.locator("td:text-is('to-revoke')") });
+  // Dismissed, nothing is revoked; accepted, it is. (The page's usual dialog listener, which
+  // accepts and records, steps aside for these two.)
+  const confirms = [];
+  page.removeAllListeners("dialog");
+  page.once("dialog", (d) => { confirms.push(d.message()); d.dismiss(); });
+  await row.locator("button:text-is('Revoke')").click();
+  await page.waitForFunction(() => true);
+  expect(confirms.length === 1 && confirms[0].includes("Revoke") && !confirms[0].includes("this session"), `no confirmation: ${confirms}`);
+  expect((await row.textContent()).includes("Revoke"), "dismissed, the token is still live");
+  page.once("dialog", (d) => { confirms.push(d.message()); d.accept(); });
+  await row.locator("button:text-is('Revoke')").click();
+  await status(page, "Revoked");
+  expect(confirms.length === 2, `one confirmation each: ${confirms}`);
+  page.on("dialog", (d) => { dialogs.push(d.message()); d.accept(); });
   await shot(page, "tokens");
 
   step = "keyboard: the skip link and sections are reachable by Tab";
