@@ -219,7 +219,18 @@ function secretRow(base, s, prefix) {
       type: "button",
       text: "Edit",
       "aria-label": `Edit ${s.name}`,
-      onclick: () => out.replaceChildren(createForm(base, prefix, s)),
+      // The form shows the current field names (a read, audited like Reveal); values left
+      // blank stay as they are. Without the right to read, the form starts empty.
+      onclick: () => guarded(async () => {
+        let current;
+        let note = "";
+        try {
+          current = (await api("GET", one)).value;
+        } catch (e) {
+          note = `The current value is not shown (${e.message}); what you enter replaces it.`;
+        }
+        out.replaceChildren(createForm(base, prefix, s, current, note));
+      }),
     }),
     el("button", {
       type: "button",
@@ -227,7 +238,14 @@ function secretRow(base, s, prefix) {
       "aria-label": `Delete ${s.name}`,
       onclick: () => guarded(async () => {
         if (!confirm(`Delete ${s.name} and every version?`)) return;
-        await api("DELETE", one);
+        try {
+          await api("DELETE", one);
+        } catch (e) {
+          // Serving versions bind it: the API names them; deleting anyway is a second choice.
+          if (!(e instanceof ApiError) || e.code !== "in_use") throw e;
+          if (!confirm(`${e.message}\n\nDelete ${s.name} anyway?`)) return say(e.message);
+          await api("DELETE", `${one}?force=true`);
+        }
         say(`Deleted ${s.name}.`, "ok");
         route();
       }),
@@ -253,44 +271,88 @@ function valueView(value) {
   return el("code", { text: String(value) });
 }
 
-/** The form for a new secret, or (given `existing`) for replacing one's value. */
-function createForm(base, prefix, existing) {
+/**
+ * The form for a new secret, or (given `existing`) for editing one: a plain value or named
+ * fields. Editing shows `current`'s field names; a value left blank stays as it is, and a form
+ * that changes no value saves only the description (no new version).
+ */
+function createForm(base, prefix, existing, current, note = "") {
   const id = existing ? "edit" : "new";
   const name = el("input", { id: `${id}-name`, value: existing ? existing.name : prefix, required: true, size: 32, readonly: !!existing });
   const description = el("input", { id: `${id}-description`, size: 32, value: existing ? existing.description || "" : "" });
+  const hasFields = current && typeof current === "object";
+  const mode = el("select", { id: `${id}-mode` },
+    el("option", { value: "plain", selected: !hasFields, text: "Plain value" }),
+    el("option", { value: "fields", selected: !!hasFields, text: "Fields (name and value each)" }));
+  const unchanged = existing && current !== undefined ? "unchanged" : "";
+  const plain = el("input", { id: `${id}-value`, type: "password", autocomplete: "off", size: 40, placeholder: !hasFields ? unchanged : "" });
   const fields = el("tbody");
-  const addField = () => {
+  const addField = (k = "") => {
     const n = fields.children.length + 1;
     fields.append(el("tr", {},
-      el("td", {}, el("input", { "aria-label": `Field ${n} name`, class: "fk" })),
-      el("td", {}, el("input", { "aria-label": `Field ${n} value`, class: "fv", type: "password", autocomplete: "off" }))));
+      el("td", {}, el("input", { "aria-label": `Field ${n} name`, class: "fk", value: k })),
+      el("td", {}, el("input", { "aria-label": `Field ${n} value`, class: "fv", type: "password", autocomplete: "off", placeholder: k ? unchanged : "" }))));
   };
-  addField();
+  if (hasFields) for (const k of Object.keys(current)) addField(k);
+  else addField();
+  const plainPart = el("div", { class: "plain" }, el("label", { for: `${id}-value`, text: "Value" }), plain);
+  const fieldsPart = el("div", { class: "fields-part" },
+    el("table", { "aria-label": existing ? `Fields of ${existing.name}` : "Fields of the new secret" },
+      el("thead", {}, el("tr", {}, el("th", { text: "Field" }), el("th", { text: "Value" }))), fields),
+    el("button", { type: "button", onclick: () => addField(), text: "Add a field" }));
+  const showMode = () => { plainPart.hidden = mode.value !== "plain"; fieldsPart.hidden = mode.value !== "fields"; };
+  mode.addEventListener("change", showMode);
+  showMode();
   const form = el(
     "form",
     { "aria-labelledby": `${id}-title` },
-    el("h3", { id: `${id}-title`, text: existing ? `Replace the value of ${existing.name}` : "New secret" }),
+    el("h3", { id: `${id}-title`, text: existing ? `Edit ${existing.name}` : "New secret" }),
+    note ? el("p", { class: "note", text: note }) : null,
     el("label", { for: `${id}-name`, text: "Name (folders with /)" }), name,
     el("label", { for: `${id}-description`, text: "Description" }), description,
-    el("table", { "aria-label": "Fields of the new secret" }, el("thead", {}, el("tr", {}, el("th", { text: "Field" }), el("th", { text: "Value" }))), fields),
-    el("button", { type: "button", onclick: addField, text: "Add a field" }),
-    el("button", { type: "submit", text: existing ? "Save as a new version" : "Create" }),
+    el("label", { for: `${id}-mode`, text: "Kind" }), mode,
+    plainPart, fieldsPart,
+    el("button", { type: "submit", text: existing ? "Save" : "Create" }),
   );
+  /** The value the form asks for; `undefined` when it changes none. Throws on a bad form. */
+  const valueOf = () => {
+    if (mode.value === "plain") {
+      if (plain.value !== "") return plain.value;
+      if (existing) return undefined;
+      throw new ApiError(400, "bad_entry", "give the value");
+    }
+    const value = {};
+    let changed = !hasFields;
+    const rows = [...fields.children];
+    rows.forEach((row, i) => {
+      const k = row.querySelector(".fk").value.trim();
+      const v = row.querySelector(".fv").value;
+      if (!k && v) throw new ApiError(400, "bad_entry", `field ${i + 1} has a value but no name`);
+      if (!k) return;
+      if (k in value) throw new ApiError(400, "bad_entry", `the field ${k} is named twice`);
+      if (v === "" && hasFields && k in current) value[k] = current[k];
+      else { value[k] = v; changed = true; }
+    });
+    if (hasFields && Object.keys(value).length !== Object.keys(current).length) changed = true;
+    if (Object.keys(value).length === 0) throw new ApiError(400, "bad_entry", "give at least one named field, or choose Plain value");
+    return changed ? value : undefined;
+  };
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     guarded(async () => {
-      const value = {};
-      for (const row of fields.children) {
-        const k = row.querySelector(".fk").value.trim();
-        if (k) value[k] = row.querySelector(".fv").value;
-      }
-      const body = { value: Object.keys(value).length === 1 && value.value !== undefined ? value.value : value };
-      if (description.value || existing) body.description = description.value;
-      if (existing) {
-        const w = await api("PUT", `${base}/${enc(existing.name)}`, body);
+      const value = valueOf();
+      const path = existing ? `${base}/${enc(existing.name)}` : base;
+      if (existing && value === undefined) {
+        // Metadata only: the value and its version stay.
+        const w = await api("PATCH", path, { description: description.value });
+        say(`Saved the description of ${existing.name}; the value stays version ${w.version}.`, "ok");
+      } else if (existing) {
+        const w = await api("PUT", path, { value, description: description.value });
         say(`Saved ${existing.name} as version ${w.version}.`, "ok");
       } else {
-        await api("POST", base, { name: name.value, ...body });
+        const body = { name: name.value, value };
+        if (description.value) body.description = description.value;
+        await api("POST", base, body);
         say(`Created ${name.value}.`, "ok");
       }
       route();

@@ -79,6 +79,7 @@ try {
   await page.waitForSelector("#new-name");
   await page.fill("#new-name", "team/db");
   await page.fill("#new-description", '<img src=x onerror="window.__xss=1">');
+  await page.selectOption("#new-mode", "fields");
   await page.fill("input[aria-label='Field 1 name']", "user");
   await page.fill("input[aria-label='Field 1 value']", "app");
   await page.click("text=Add a field");
@@ -111,12 +112,43 @@ try {
   expect(!(await page.evaluate(() => window.__xss)), "a field name or value ran as markup");
   await shot(page, "secret-revealed");
 
-  step = "edit it: a new version";
+  step = "edit it: the current field names shown, one value changed, a new version";
   await page.click("button[aria-label='Edit team/db']");
-  await page.fill("form[aria-labelledby=edit-title] input[aria-label='Field 1 name']", "user");
+  await page.waitForSelector("form[aria-labelledby=edit-title]");
+  expect((await page.inputValue("form[aria-labelledby=edit-title] input[aria-label='Field 2 name']")) === "password", "the edit shows the current field names");
+  expect(!(await page.textContent("body")).includes(cfg.marker), "the edit form shows no value");
   await page.fill("form[aria-labelledby=edit-title] input[aria-label='Field 1 value']", "app2");
   await page.click("form[aria-labelledby=edit-title] button[type=submit]");
   await status(page, "Saved team/db as version 2.");
+  await page.click("button[aria-label='Reveal team/db']");
+  await page.waitForSelector("table.fields");
+  const kept = await page.textContent("table.fields");
+  expect(kept.includes("app2") && kept.includes(cfg.marker), `the fields left blank kept their values: ${kept}`);
+
+  step = "metadata-only edit: no new version";
+  await page.click("button[aria-label='Edit team/db']");
+  await page.waitForSelector("form[aria-labelledby=edit-title]");
+  await page.fill("#edit-description", "orders database");
+  await page.click("form[aria-labelledby=edit-title] button[type=submit]");
+  await status(page, "Saved the description of team/db; the value stays version 2.");
+  await page.waitForSelector("td:text-is('orders database')");
+  await shot(page, "secret-metadata-edit");
+
+  step = "new secret: a plain value; a field value without a name is refused, nothing stored";
+  await page.goto(`${cfg.api}/#/secrets`);
+  await page.waitForSelector("#new-name");
+  await page.fill("#new-name", "PLAIN_ONE");
+  await page.selectOption("#new-mode", "fields");
+  await page.fill("input[aria-label='Field 1 value']", "orphan-value");
+  await page.click("form[aria-labelledby=new-title] button[type=submit]");
+  await status(page, "bad_entry: field 1 has a value but no name");
+  await page.selectOption("#new-mode", "plain");
+  await page.fill("#new-value", "plain-v");
+  await page.click("form[aria-labelledby=new-title] button[type=submit]");
+  await status(page, "Created PLAIN_ONE.");
+  await page.click("button[aria-label='Reveal PLAIN_ONE']");
+  await page.waitForSelector("td.reveal code:text-is('plain-v')");
+  await shot(page, "secret-plain");
   await page.goto(`${cfg.api}/#/audit`);
   await page.waitForSelector("table[aria-label='Audit records'] tbody tr");
   const audit = await page.textContent("table[aria-label='Audit records']");
