@@ -219,7 +219,18 @@ function secretRow(base, s, prefix) {
       type: "button",
       text: "Edit",
       "aria-label": `Edit ${s.name}`,
-      onclick: () => out.replaceChildren(createForm(base, prefix, s)),
+      // The form shows the current field names (a read, audited like Reveal); values left
+      // blank stay as they are. Without the right to read, the form starts empty.
+      onclick: () => guarded(async () => {
+        let current;
+        let note = "";
+        try {
+          current = (await api("GET", one)).value;
+        } catch (e) {
+          note = `The current value is not shown (${e.message}); what you enter replaces it.`;
+        }
+        out.replaceChildren(createForm(base, prefix, s, current, note));
+      }),
     }),
     el("button", {
       type: "button",
@@ -227,7 +238,14 @@ function secretRow(base, s, prefix) {
       "aria-label": `Delete ${s.name}`,
       onclick: () => guarded(async () => {
         if (!confirm(`Delete ${s.name} and every version?`)) return;
-        await api("DELETE", one);
+        try {
+          await api("DELETE", one);
+        } catch (e) {
+          // Serving versions bind it: the API names them; deleting anyway is a second choice.
+          if (!(e instanceof ApiError) || e.code !== "in_use") throw e;
+          if (!confirm(`${e.message}\n\nDelete ${s.name} anyway?`)) return say(e.message);
+          await api("DELETE", `${one}?force=true`);
+        }
         say(`Deleted ${s.name}.`, "ok");
         route();
       }),
@@ -253,44 +271,88 @@ function valueView(value) {
   return el("code", { text: String(value) });
 }
 
-/** The form for a new secret, or (given `existing`) for replacing one's value. */
-function createForm(base, prefix, existing) {
+/**
+ * The form for a new secret, or (given `existing`) for editing one: a plain value or named
+ * fields. Editing shows `current`'s field names; a value left blank stays as it is, and a form
+ * that changes no value saves only the description (no new version).
+ */
+function createForm(base, prefix, existing, current, note = "") {
   const id = existing ? "edit" : "new";
   const name = el("input", { id: `${id}-name`, value: existing ? existing.name : prefix, required: true, size: 32, readonly: !!existing });
   const description = el("input", { id: `${id}-description`, size: 32, value: existing ? existing.description || "" : "" });
+  const hasFields = current && typeof current === "object";
+  const mode = el("select", { id: `${id}-mode` },
+    el("option", { value: "plain", selected: !hasFields, text: "Plain value" }),
+    el("option", { value: "fields", selected: !!hasFields, text: "Fields (name and value each)" }));
+  const unchanged = existing && current !== undefined ? "unchanged" : "";
+  const plain = el("input", { id: `${id}-value`, type: "password", autocomplete: "off", size: 40, placeholder: !hasFields ? unchanged : "" });
   const fields = el("tbody");
-  const addField = () => {
+  const addField = (k = "") => {
     const n = fields.children.length + 1;
     fields.append(el("tr", {},
-      el("td", {}, el("input", { "aria-label": `Field ${n} name`, class: "fk" })),
-      el("td", {}, el("input", { "aria-label": `Field ${n} value`, class: "fv", type: "password", autocomplete: "off" }))));
+      el("td", {}, el("input", { "aria-label": `Field ${n} name`, class: "fk", value: k })),
+      el("td", {}, el("input", { "aria-label": `Field ${n} value`, class: "fv", type: "password", autocomplete: "off", placeholder: k ? unchanged : "" }))));
   };
-  addField();
+  if (hasFields) for (const k of Object.keys(current)) addField(k);
+  else addField();
+  const plainPart = el("div", { class: "plain" }, el("label", { for: `${id}-value`, text: "Value" }), plain);
+  const fieldsPart = el("div", { class: "fields-part" },
+    el("table", { "aria-label": existing ? `Fields of ${existing.name}` : "Fields of the new secret" },
+      el("thead", {}, el("tr", {}, el("th", { text: "Field" }), el("th", { text: "Value" }))), fields),
+    el("button", { type: "button", onclick: () => addField(), text: "Add a field" }));
+  const showMode = () => { plainPart.hidden = mode.value !== "plain"; fieldsPart.hidden = mode.value !== "fields"; };
+  mode.addEventListener("change", showMode);
+  showMode();
   const form = el(
     "form",
     { "aria-labelledby": `${id}-title` },
-    el("h3", { id: `${id}-title`, text: existing ? `Replace the value of ${existing.name}` : "New secret" }),
+    el("h3", { id: `${id}-title`, text: existing ? `Edit ${existing.name}` : "New secret" }),
+    note ? el("p", { class: "note", text: note }) : null,
     el("label", { for: `${id}-name`, text: "Name (folders with /)" }), name,
     el("label", { for: `${id}-description`, text: "Description" }), description,
-    el("table", { "aria-label": "Fields of the new secret" }, el("thead", {}, el("tr", {}, el("th", { text: "Field" }), el("th", { text: "Value" }))), fields),
-    el("button", { type: "button", onclick: addField, text: "Add a field" }),
-    el("button", { type: "submit", text: existing ? "Save as a new version" : "Create" }),
+    el("label", { for: `${id}-mode`, text: "Kind" }), mode,
+    plainPart, fieldsPart,
+    el("button", { type: "submit", text: existing ? "Save" : "Create" }),
   );
+  /** The value the form asks for; `undefined` when it changes none. Throws on a bad form. */
+  const valueOf = () => {
+    if (mode.value === "plain") {
+      if (plain.value !== "") return plain.value;
+      if (existing) return undefined;
+      throw new ApiError(400, "bad_entry", "give the value");
+    }
+    const value = {};
+    let changed = !hasFields;
+    const rows = [...fields.children];
+    rows.forEach((row, i) => {
+      const k = row.querySelector(".fk").value.trim();
+      const v = row.querySelector(".fv").value;
+      if (!k && v) throw new ApiError(400, "bad_entry", `field ${i + 1} has a value but no name`);
+      if (!k) return;
+      if (k in value) throw new ApiError(400, "bad_entry", `the field ${k} is named twice`);
+      if (v === "" && hasFields && k in current) value[k] = current[k];
+      else { value[k] = v; changed = true; }
+    });
+    if (hasFields && Object.keys(value).length !== Object.keys(current).length) changed = true;
+    if (Object.keys(value).length === 0) throw new ApiError(400, "bad_entry", "give at least one named field, or choose Plain value");
+    return changed ? value : undefined;
+  };
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     guarded(async () => {
-      const value = {};
-      for (const row of fields.children) {
-        const k = row.querySelector(".fk").value.trim();
-        if (k) value[k] = row.querySelector(".fv").value;
-      }
-      const body = { value: Object.keys(value).length === 1 && value.value !== undefined ? value.value : value };
-      if (description.value || existing) body.description = description.value;
-      if (existing) {
-        const w = await api("PUT", `${base}/${enc(existing.name)}`, body);
+      const value = valueOf();
+      const path = existing ? `${base}/${enc(existing.name)}` : base;
+      if (existing && value === undefined) {
+        // Metadata only: the value and its version stay.
+        const w = await api("PATCH", path, { description: description.value });
+        say(`Saved the description of ${existing.name}; the value stays version ${w.version}.`, "ok");
+      } else if (existing) {
+        const w = await api("PUT", path, { value, description: description.value });
         say(`Saved ${existing.name} as version ${w.version}.`, "ok");
       } else {
-        await api("POST", base, { name: name.value, ...body });
+        const body = { name: name.value, value };
+        if (description.value) body.description = description.value;
+        await api("POST", base, body);
         say(`Created ${name.value}.`, "ok");
       }
       route();
@@ -400,26 +462,37 @@ function uploadForm(p) {
 
 let stream = null;
 
-function executionsPage(params, gen) {
+/** The execution statuses the API takes, from its own OpenAPI document (one list, no copy). */
+let executionStatuses = null;
+async function statuses() {
+  if (executionStatuses) return executionStatuses;
+  const r = await fetch("/v1/openapi.json", { credentials: "same-origin" });
+  if (!r.ok) throw new ApiError(r.status, `http_${r.status}`, "cannot read the API's status list");
+  const doc = await r.json();
+  const found = doc.components?.schemas?.ExecutionStatus?.enum;
+  if (!Array.isArray(found)) throw new ApiError(500, "internal", "the API's document has no ExecutionStatus list");
+  executionStatuses = found;
+  return found;
+}
+
+/** How many executions the page shows at first and adds with "Older". */
+const EXECUTIONS_PAGE = 50;
+
+async function executionsPage(params, gen) {
   const p = project();
   const status = params.get("status") || "";
   const body = el("tbody");
   const output = el("section", { "aria-label": "Execution output" });
+  const seen = new Set();
+  const known = await statuses();
   const filter = el("select", { id: "status-filter", onchange: (e) => { location.hash = `#/executions?status=${enc(e.target.value)}`; } },
-    ...["", "ok", "error", "timeout", "trap", "refused", "unbound"].map((s) => el("option", { value: s, selected: s === status, text: s || "any" })));
-  show(gen, 
-    el("h2", { text: `Executions of ${p} (live)` }),
-    el("label", { for: "status-filter", text: "Status" }), filter,
-    el("table", { "aria-label": "Executions" },
-      el("thead", {}, el("tr", {}, ["Started", "Package", "Status", "ms", "Method", "Path"].map((h) => el("th", { scope: "col", text: h })))), body),
-    output,
-  );
-  if (gen !== routeGen) return;
-  const q = status ? `?status=${enc(status)}` : "";
-  stream = new EventSource(`/v1/projects/${enc(p)}/executions/stream${q}`);
-  stream.addEventListener("execution", (ev) => {
-    const x = JSON.parse(ev.data);
-    const row = el("tr", { class: `exec ${x.status}` },
+    ...["", ...known].map((s) => el("option", { value: s, selected: s === status, text: s || "any" })));
+  let shown = EXECUTIONS_PAGE;
+  const older = el("button", { type: "button", id: "executions-older", text: "Older", onclick: () => guarded(async () => {
+    shown += EXECUTIONS_PAGE;
+    await history();
+  }) });
+  const rowOf = (x) => el("tr", { class: `exec ${x.status}`, "data-id": x.id },
       el("td", {}, el("button", { type: "button", class: "link", text: x.started_at, onclick: () => guarded(async () => {
         // A sealed execution's output is for the user it is sealed for, read with their key.
         const full = x.sealed_for === me.user
@@ -435,8 +508,40 @@ function executionsPage(params, gen) {
       }) })),
       el("td", { text: x.package }), el("td", { text: x.sealed_for ? `${x.status} (sealed for ${x.sealed_for})` : x.status }), el("td", { text: x.duration_ms.toFixed(1) }),
       el("td", { text: x.method }), el("td", { text: x.path }));
-    body.prepend(row);
+  // History: the newest records stored, before any new one arrives on the stream.
+  const history = async () => {
+    const q = new URLSearchParams({ limit: String(shown) });
+    if (status) q.set("status", status);
+    const list = await api("GET", `/v1/projects/${enc(p)}/executions?${q}`);
+    for (const x of list.executions) {
+      if (seen.has(x.id)) continue;
+      seen.add(x.id);
+      body.append(rowOf(x));
+    }
+    older.hidden = list.executions.length < shown;
+  };
+  show(gen,
+    el("h2", { text: `Executions of ${p} (live)` }),
+    el("label", { for: "status-filter", text: "Status" }), filter,
+    el("table", { "aria-label": "Executions" },
+      el("thead", {}, el("tr", {}, ["Started", "Package", "Status", "ms", "Method", "Path"].map((h) => el("th", { scope: "col", text: h })))), body),
+    older,
+    output,
+  );
+  if (gen !== routeGen) return;
+  await history();
+  if (gen !== routeGen) return;
+  const q = status ? `?status=${enc(status)}` : "";
+  stream = new EventSource(`/v1/projects/${enc(p)}/executions/stream${q}`);
+  stream.addEventListener("execution", (ev) => {
+    const x = JSON.parse(ev.data);
+    if (seen.has(x.id)) return;
+    seen.add(x.id);
+    body.prepend(rowOf(x));
   });
+  stream.onerror = () => {
+    if (gen === routeGen) say("the live stream of executions was interrupted; reload the page to resume");
+  };
 }
 
 // ---- audit, members, tokens ----------------------------------------------------------------
@@ -499,12 +604,23 @@ async function tokensPage(params, gen) {
     el("p", { id: "key-origin", text: origin }),
     el("table", { "aria-label": "Tokens" },
       el("thead", {}, el("tr", {}, ["Id", "Name", "Created", "Expires", "Revoked", ""].map((h) => el("th", { scope: "col", text: h })))),
-      el("tbody", {}, list.tokens.map((t) => el("tr", {}, el("th", { scope: "row", text: t.id }), el("td", { text: t.name }),
-        el("td", { text: t.created_at }), el("td", { text: t.expires_at || "never" }), el("td", { text: t.revoked_at || "" }),
-        el("td", {}, t.revoked_at ? null : el("button", { type: "button", text: "Revoke", "aria-label": `Revoke ${t.id}`, onclick: () => guarded(async () => {
-          await api("DELETE", `/v1/users/${enc(me.user)}/tokens/${enc(t.id)}`);
-          route();
-        }) })))))),
+      el("tbody", {}, list.tokens.map((t) => {
+        const mine = t.id === me.token_id;
+        return el("tr", { class: mine ? "this-session" : undefined }, el("th", { scope: "row", text: t.id }),
+          el("td", { text: mine ? `${t.name || ""} (this session)` : t.name }),
+          el("td", { text: t.created_at }), el("td", { text: t.expires_at || "never" }), el("td", { text: t.revoked_at || "" }),
+          el("td", {}, t.revoked_at ? null : el("button", { type: "button", text: "Revoke", "aria-label": `Revoke ${t.id}`, onclick: () => guarded(async () => {
+            // Nothing is revoked on one click; the session's own token says what follows.
+            const question = mine
+              ? `Revoke ${t.id}? It is the token of this session: you will be signed out at once.`
+              : `Revoke ${t.id}${t.name ? ` (${t.name})` : ""}? Whatever uses it is refused from now on; this cannot be undone.`;
+            if (!confirm(question)) return;
+            await api("DELETE", `/v1/users/${enc(me.user)}/tokens/${enc(t.id)}`);
+            if (mine) return showSignIn();
+            say(`Revoked ${t.id}.`, "ok");
+            route();
+          }) })));
+      }))),
     el("form", { "aria-labelledby": "token-title", onsubmit: (e) => { e.preventDefault(); guarded(async () => {
       const t = await api("POST", `/v1/users/${enc(me.user)}/tokens`, { name: name.value || undefined });
       shown.replaceChildren(el("p", { text: "Shown once; store it now:" }), el("input", { readonly: true, value: t.token, size: 70, "aria-label": "New token" }));

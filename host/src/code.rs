@@ -54,6 +54,8 @@ pub enum ErrorCode {
     AlreadyExists,
     /// The request conflicts with the current state.
     Conflict,
+    /// A secret a serving package version binds; deleting it needs `force`.
+    InUse,
     /// A backend (metadata store, secret backend) cannot be reached; retry.
     Unavailable,
     /// Every instance slot is busy; retry shortly.
@@ -116,7 +118,7 @@ impl ErrorCode {
             | InvalidComponent | MissingExport | UnsupportedImport | TooLarge => ErrorClass::Usage,
             Unauthenticated | Denied | ConsentRequired => ErrorClass::Auth,
             NotFound => ErrorClass::NotFound,
-            AlreadyExists | Conflict => ErrorClass::Conflict,
+            AlreadyExists | Conflict | InUse => ErrorClass::Conflict,
             Unavailable | Capacity | TimedOut => ErrorClass::Unavailable,
             OutOfMemory | Limited | GuestTrapped | GuestError | UnresolvedBinding | Internal
             | Io | Cancelled | HttpError | BuildFailed => ErrorClass::Other,

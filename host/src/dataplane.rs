@@ -95,6 +95,21 @@ pub async fn handle(
         }
     };
     let (user, writer) = match tokens {
+        // Without a token, a package that writes as itself still writes its own scope.
+        None if deployed.manifest.write_secrets_as == crate::manifest::WriteAs::Package => {
+            let writer = crate::secrets::writes::Writer::package_only(
+                app.store.clone(),
+                &execution_id,
+                (
+                    deployed.project.clone(),
+                    deployed.package.clone(),
+                    deployed.version,
+                ),
+                deployed.manifest.write_secrets.clone(),
+                app.secret_names,
+            );
+            (None, Some(Arc::new(writer)))
+        }
         None => (None, None),
         Some(token) => match caller(&app, &deployed, &token, &execution_id).await {
             Ok(found) => found,
@@ -194,23 +209,26 @@ async fn caller(
     };
     // Writes as this user, where the manifest grants the scope and the user's rights allow it
     // (checked per write).
-    let writer = Arc::new(crate::secrets::writes::Writer::new(
-        app.store.clone(),
-        crate::secrets::writes::Triggered {
-            user: &principal.user,
-            token_id: &principal.token_id,
-            platform_admin: principal.platform_admin,
-            key: key.clone(),
-            execution: execution_id,
-        },
-        (
-            deployed.project.clone(),
-            deployed.package.clone(),
-            deployed.version,
-        ),
-        deployed.manifest.write_secrets.clone(),
-        app.secret_names,
-    ));
+    let writer = Arc::new(
+        crate::secrets::writes::Writer::new(
+            app.store.clone(),
+            crate::secrets::writes::Triggered {
+                user: &principal.user,
+                token_id: &principal.token_id,
+                platform_admin: principal.platform_admin,
+                key: key.clone(),
+                execution: execution_id,
+            },
+            (
+                deployed.project.clone(),
+                deployed.package.clone(),
+                deployed.version,
+            ),
+            deployed.manifest.write_secrets.clone(),
+            app.secret_names,
+        )
+        .acting_as_package(deployed.manifest.write_secrets_as == crate::manifest::WriteAs::Package),
+    );
     let user = crate::secrets::UserContext {
         name: principal.user,
         key,

@@ -79,6 +79,7 @@ try {
   await page.waitForSelector("#new-name");
   await page.fill("#new-name", "team/db");
   await page.fill("#new-description", '<img src=x onerror="window.__xss=1">');
+  await page.selectOption("#new-mode", "fields");
   await page.fill("input[aria-label='Field 1 name']", "user");
   await page.fill("input[aria-label='Field 1 value']", "app");
   await page.click("text=Add a field");
@@ -111,12 +112,43 @@ try {
   expect(!(await page.evaluate(() => window.__xss)), "a field name or value ran as markup");
   await shot(page, "secret-revealed");
 
-  step = "edit it: a new version";
+  step = "edit it: the current field names shown, one value changed, a new version";
   await page.click("button[aria-label='Edit team/db']");
-  await page.fill("form[aria-labelledby=edit-title] input[aria-label='Field 1 name']", "user");
+  await page.waitForSelector("form[aria-labelledby=edit-title]");
+  expect((await page.inputValue("form[aria-labelledby=edit-title] input[aria-label='Field 2 name']")) === "password", "the edit shows the current field names");
+  expect(!(await page.textContent("body")).includes(cfg.marker), "the edit form shows no value");
   await page.fill("form[aria-labelledby=edit-title] input[aria-label='Field 1 value']", "app2");
   await page.click("form[aria-labelledby=edit-title] button[type=submit]");
   await status(page, "Saved team/db as version 2.");
+  await page.click("button[aria-label='Reveal team/db']");
+  await page.waitForSelector("table.fields");
+  const kept = await page.textContent("table.fields");
+  expect(kept.includes("app2") && kept.includes(cfg.marker), `the fields left blank kept their values: ${kept}`);
+
+  step = "metadata-only edit: no new version";
+  await page.click("button[aria-label='Edit team/db']");
+  await page.waitForSelector("form[aria-labelledby=edit-title]");
+  await page.fill("#edit-description", "orders database");
+  await page.click("form[aria-labelledby=edit-title] button[type=submit]");
+  await status(page, "Saved the description of team/db; the value stays version 2.");
+  await page.waitForSelector("td:text-is('orders database')");
+  await shot(page, "secret-metadata-edit");
+
+  step = "new secret: a plain value; a field value without a name is refused, nothing stored";
+  await page.goto(`${cfg.api}/#/secrets`);
+  await page.waitForSelector("#new-name");
+  await page.fill("#new-name", "PLAIN_ONE");
+  await page.selectOption("#new-mode", "fields");
+  await page.fill("input[aria-label='Field 1 value']", "orphan-value");
+  await page.click("form[aria-labelledby=new-title] button[type=submit]");
+  await status(page, "bad_entry: field 1 has a value but no name");
+  await page.selectOption("#new-mode", "plain");
+  await page.fill("#new-value", "plain-v");
+  await page.click("form[aria-labelledby=new-title] button[type=submit]");
+  await status(page, "Created PLAIN_ONE.");
+  await page.click("button[aria-label='Reveal PLAIN_ONE']");
+  await page.waitForSelector("td.reveal code:text-is('plain-v')");
+  await shot(page, "secret-plain");
   await page.goto(`${cfg.api}/#/audit`);
   await page.waitForSelector("table[aria-label='Audit records'] tbody tr");
   const audit = await page.textContent("table[aria-label='Audit records']");
@@ -157,6 +189,29 @@ try {
   await page.waitForSelector("tr.exec td:text-is('greeter')", { timeout: 10_000 });
   await shot(page, "executions");
 
+  step = "executions: history on open, the filter from the API's own status list, errors said";
+  // No new traffic: the page opened afresh shows what is stored.
+  await page.goto(`${cfg.api}/#/secrets`);
+  await page.goto(`${cfg.api}/#/executions`);
+  await page.waitForSelector("tr.exec td:text-is('greeter')", { timeout: 10_000 });
+  const options = await page.$$eval("#status-filter option", (os) => os.map((o) => o.value));
+  for (const s of ["ok", "guest_error", "trapped", "timed_out", "out_of_memory", "limited", "unbound"]) {
+    expect(options.includes(s), `the status filter lacks ${s}: ${options}`);
+  }
+  expect(!options.includes("trap") && !options.includes("error"), `the filter offers statuses the API refuses: ${options}`);
+  await page.selectOption("#status-filter", "trapped");
+  await page.waitForFunction(() => location.hash === "#/executions?status=trapped");
+  await page.waitForSelector("table[aria-label='Executions']");
+  await page.waitForFunction(() => document.querySelectorAll("tr.exec").length === 0);
+  expect(!(await page.textContent("#status")).includes("bad_entry"), "a status the API refused");
+  await shot(page, "executions-filtered");
+  // A failed request says so on the page (a status the API does not know, by hand).
+  await page.goto(`${cfg.api}/#/executions?status=trap`);
+  await status(page, "bad_entry");
+  const icon = await page.getAttribute("link[rel='icon']", "href");
+  const iconAnswer = await fetch(`${cfg.api}${icon}`);
+  expect(iconAnswer.status === 200, `the favicon answered ${iconAnswer.status}`);
+
   step = "roll back";
   await page.goto(`${cfg.api}/#/packages?package=greeter`);
   await page.waitForSelector("button[aria-label='Roll back to version 1']");
@@ -171,6 +226,28 @@ try {
   await shot(page, "members");
   await page.goto(`${cfg.api}/#/tokens`);
   await page.waitForSelector("table[aria-label='Tokens'] tbody tr");
+  expect((await page.textContent("tr.this-session")).includes("(this session)"), "the session's own token is marked");
+  await page.fill("#token-name", "to-revoke");
+  await page.click("form[aria-labelledby='token-title'] button[type='submit']");
+  await page.waitForSelector("input[aria-label='New token']");
+  await page.goto(`${cfg.api}/#/secrets`);
+  await page.goto(`${cfg.api}/#/tokens`);
+  await page.waitForSelector("td:text-is('to-revoke')");
+  const row = page.locator("tr", { has: page.locator("td:text-is('to-revoke')") });
+  // Dismissed, nothing is revoked; accepted, it is. (The page's usual dialog listener, which
+  // accepts and records, steps aside for these two.)
+  const confirms = [];
+  page.removeAllListeners("dialog");
+  page.once("dialog", (d) => { confirms.push(d.message()); d.dismiss(); });
+  await row.locator("button:text-is('Revoke')").click();
+  await page.waitForFunction(() => true);
+  expect(confirms.length === 1 && confirms[0].includes("Revoke") && !confirms[0].includes("this session"), `no confirmation: ${confirms}`);
+  expect((await row.textContent()).includes("Revoke"), "dismissed, the token is still live");
+  page.once("dialog", (d) => { confirms.push(d.message()); d.accept(); });
+  await row.locator("button:text-is('Revoke')").click();
+  await status(page, "Revoked");
+  expect(confirms.length === 2, `one confirmation each: ${confirms}`);
+  page.on("dialog", (d) => { dialogs.push(d.message()); d.accept(); });
   await shot(page, "tokens");
 
   step = "keyboard: the skip link and sections are reachable by Tab";

@@ -28,4 +28,5 @@ mod polyglot;
 mod promises;
 mod sandbox;
 mod secrets;
+mod seeds;
 mod store;

@@ -768,7 +768,7 @@ async fn openbao_interop_with_vault_tools_and_cache_expiry() {
         .unwrap();
     let w: Value = r.json().await.unwrap();
     assert_eq!(
-        w["unwrap_url"],
+        w["vault_unwrap_url"],
         format!("{}/v1/sys/wrapping/unwrap", bao.addr)
     );
     let out = bao.cli(&["unwrap", "-format=json", w["token"].as_str().unwrap()]);

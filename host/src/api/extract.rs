@@ -30,6 +30,7 @@ shapes! {
     model::Rollback => r#"{"version": N} or no body"#,
     model::CreateSecret => r#"{"name": "...", "value": "..." or {...}, "description"?: "...", "labels"?: {...}}"#,
     model::SetSecret => r#"{"value": "..." or {...}, "description"?: "...", "labels"?: {...}}"#,
+    model::UpdateSecret => r#"{"value"?: "..." or {...}, "description"?: "...", "labels"?: {...}} (at least one)"#,
     model::SecretRollback => r#"{"version": N}"#,
     model::ProjectSettings => r#"{"members_read_secrets"?: bool}"#,
     model::CreateSession => r#"{"token": "ew_..."}"#,

@@ -342,8 +342,8 @@ pub fn routes() -> Vec<Route> {
         .no_content(),
         // The wrapping token is the credential.
         route(Method::POST, "/v1/unwrap", Public, post(secrets::unwrap))
-            .doc("Redeem a wrapping token once")
-            .takes::<m::Unwrap>()
+            .doc("Redeem a wrapping token once: `{\"token\"}` or X-Vault-Token; the same answer whichever backend holds the value")
+            .may_take::<m::VaultUnwrap>()
             .gives::<m::Unwrapped>(200),
         // The same, as Vault's clients call it (X-Vault-Token, Vault's answer shape).
         route(
@@ -427,11 +427,12 @@ fn secret_routes(base: &str, needs: [Need; 4]) -> Vec<Route> {
             .takes::<m::SetSecret>()
             .gives::<m::SecretWritten>(200),
         route(Method::PATCH, &one, write, patch(secrets::update))
-            .doc("Replace an existing secret's value")
-            .takes::<m::SetSecret>()
+            .doc("Replace an existing secret's value, or with no `value` change only its description and labels (no new version)")
+            .takes::<m::UpdateSecret>()
             .gives::<m::SecretWritten>(200),
         route(Method::DELETE, &one, write, delete(secrets::remove))
-            .doc("Delete a secret")
+            .doc("Delete a secret; refused 409 `in_use`, naming them, while serving package versions bind it, unless `force=true`")
+            .query::<m::DeleteSecret>()
             .no_content(),
         route(
             Method::POST,

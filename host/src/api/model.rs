@@ -785,6 +785,17 @@ pub struct SecretQuery {
     pub version: Option<u64>,
 }
 
+/// `DELETE` a secret: how.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteSecret {
+    /// Delete it even though serving package versions bind it (their requests then fail
+    /// `unbound` until it is set again); without it such a delete is refused `409 in_use`.
+    #[serde(default)]
+    pub force: bool,
+}
+
 /// `POST` a secret: its name and value.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -804,7 +815,7 @@ pub struct CreateSecret {
     pub labels: Option<BTreeMap<String, String>>,
 }
 
-/// `PUT` or `PATCH` a secret's value; a description or labels given replace the secret's,
+/// `PUT` a secret's value; a description or labels given replace the secret's,
 /// left out they stay as they are.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -815,6 +826,20 @@ pub struct SetSecret {
     /// What it is for (at most 512 bytes).
     pub description: Option<String>,
     /// Labels (at most 32).
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+/// `PATCH` a secret: a new value, or only its description and labels (a metadata-only update:
+/// no new version, on Vault only the custom metadata changes). At least one of the three.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSecret {
+    /// The new value; left out, the value and its version stay as they are.
+    #[schema(schema_with = secret_value_schema)]
+    pub value: Option<Value>,
+    /// What it is for (at most 512 bytes; "" removes it).
+    pub description: Option<String>,
+    /// Labels (at most 32); given, they replace the secret's.
     pub labels: Option<BTreeMap<String, String>>,
 }
 
@@ -902,7 +927,7 @@ pub struct Wrap {
 }
 
 /// A single-use wrapping token for a secret's value.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct Wrapped {
     /// The token.
     pub token: String,
@@ -910,8 +935,14 @@ pub struct Wrapped {
     pub ttl: u64,
     /// When it expires.
     pub expires_at: String,
-    /// Where to redeem it.
+    /// Where to redeem it, whichever the backend: Edgeward's `POST /v1/unwrap`, the token in
+    /// `X-Vault-Token` or the body; it answers `{"value", "data"}`.
     pub unwrap_url: String,
+    /// With the Vault backend, Vault's own `sys/wrapping/unwrap`, where the same token also
+    /// redeems (once): Vault answers a wrapped KV read as
+    /// `{"data": {"data": {fields}, "metadata": {...}}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault_unwrap_url: Option<String>,
 }
 
 /// `POST /v1/unwrap`.
@@ -925,13 +956,18 @@ pub struct Unwrap {
 /// A wrapped value, redeemed.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Unwrapped {
-    /// The value.
+    /// The value, as stored: a string or an object of fields.
     #[schema(schema_with = secret_value_schema)]
     pub value: Value,
+    /// Its fields in Vault's shape (a plain value as the field `value`), as
+    /// `/v1/sys/wrapping/unwrap` answers.
+    #[schema(schema_with = any_object)]
+    pub data: Value,
 }
 
-/// `/v1/sys/wrapping/unwrap`, as Vault's clients send it (or the token as `X-Vault-Token`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+/// `/v1/unwrap` and `/v1/sys/wrapping/unwrap`: `{"token"}`, or no body and the token as
+/// `X-Vault-Token`.
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct VaultUnwrap {
     /// The wrapping token.
     #[serde(default)]
@@ -963,6 +999,8 @@ macro_rules! redacted_debug {
 redacted_debug! {
     Enroll => [name],
     Unwrap => [],
+    VaultUnwrap => [],
+    Wrapped => [ttl, expires_at, unwrap_url, vault_unwrap_url],
     CreateSession => [],
     Session => [user, token_id, expires_at],
 }

@@ -358,3 +358,19 @@ pub async fn serve() -> Json<Value> {
             .clone(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    /// The console's executions filter reads the status list from this document: it must be
+    /// there, and be the runtime's own list, every variant.
+    #[test]
+    fn the_document_lists_every_execution_status() {
+        let doc = serde_json::to_value(super::document()).unwrap();
+        let listed = &doc["components"]["schemas"]["ExecutionStatus"]["enum"];
+        let expected: Vec<&str> = crate::runtime::ExecutionStatus::ALL
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
+        assert_eq!(listed, &serde_json::json!(expected), "{listed}");
+    }
+}

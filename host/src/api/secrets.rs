@@ -339,9 +339,40 @@ pub(super) async fn update(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path(p): Params,
-    body: Result<Body<model::SetSecret>, ApiError>,
+    body: Result<Body<model::UpdateSecret>, ApiError>,
 ) -> Result<Response, ApiError> {
-    write(&app, &caller, &p, body, WriteMode::Update).await
+    let Body(body) = body?;
+    if let Some(value) = body.value {
+        let body = model::SetSecret {
+            value,
+            description: body.description,
+            labels: body.labels,
+        };
+        return write(&app, &caller, &p, Ok(Body(body)), WriteMode::Update).await;
+    }
+    let owner = owner(&app, &p).await?;
+    let name = secret_name(&p)?;
+    user_key(&caller, &owner)?;
+    let annotations = annotation_update(body.description, body.labels)?;
+    if annotations.is_empty() {
+        return Err(ApiError::bad_entry(
+            "give a value, a description or labels to change",
+        ));
+    }
+    app.backend.annotate(&owner, &name, &annotations).await?;
+    // The value is untouched, so the version stays the one that is current.
+    let version = app
+        .backend
+        .versions(&owner, &name)
+        .await?
+        .and_then(|v| v.iter().filter(|v| !v.deleted).map(|v| v.version).max())
+        .ok_or_else(|| not_kept(&owner, &name, None))?;
+    let answer = axum::Json(model::SecretWritten {
+        name: name.to_string(),
+        scope: owner.scope(),
+        version,
+    });
+    Ok(tagged(&owner, answer, Audited::Scope))
 }
 
 pub(super) async fn read(
@@ -355,7 +386,7 @@ pub(super) async fn read(
     let key = user_key(&caller, &owner)?;
     let version = query(q)?.version;
     let secret = match version {
-        None => app.backend.get(&owner, &name).await?,
+        None => app.backend.get_fresh(&owner, &name).await?,
         Some(v) => app.backend.get_version(&owner, &name, v).await?,
     }
     .ok_or_else(|| not_kept(&owner, &name, version))?;
@@ -461,17 +492,39 @@ pub(super) async fn remove(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path(p): Params,
+    q: Result<Query<model::DeleteSecret>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let owner = owner(&app, &p).await?;
     let name = secret_name(&p)?;
     user_key(&caller, &owner)?;
+    let force = query(q)?.force;
+    let bound = app.packages.bound_by(&owner, &name);
+    if !bound.is_empty() && !force {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::InUse,
+            format!(
+                "{} secret {name} is bound by serving versions: {}; their requests fail \
+                 `unbound` without it (delete with force=true, `--force`, to do it anyway)",
+                owner.scope(),
+                bound.join(", ")
+            ),
+        ));
+    }
     if !app.backend.delete(&owner, &name).await? {
         return Err(ApiError::not_found(format!(
             "no {} secret {name}",
             owner.scope()
         )));
     }
-    Ok(tagged(&owner, StatusCode::NO_CONTENT, Audited::Scope))
+    let mut response = tagged(&owner, StatusCode::NO_CONTENT, Audited::Scope);
+    if !bound.is_empty() {
+        response.extensions_mut().insert(AuditDetail(format!(
+            "forced; bound by {}",
+            bound.join(", ")
+        )));
+    }
+    Ok(response)
 }
 
 /// Validates a `secrets.json` object: every name and value, all before anything is written.
@@ -572,10 +625,10 @@ pub(super) async fn wrap(
             wrapped.expires_at,
         )
         .await?;
-    let unwrap_url = wrapped
-        .unwrap_url
-        .clone()
-        .unwrap_or_else(|| format!("{}/v1/unwrap", app.api_url));
+    // One redeem URL and one answer shape whichever backend holds the value; Vault's own
+    // endpoint, which answers a wrapped KV read in its shape, is named beside it.
+    let unwrap_url = format!("{}/v1/unwrap", app.api_url);
+    let vault_unwrap_url = wrapped.unwrap_url.clone();
     Ok(tagged(
         &owner,
         (
@@ -585,6 +638,7 @@ pub(super) async fn wrap(
                 ttl,
                 expires_at: rfc3339(wrapped.expires_at),
                 unwrap_url,
+                vault_unwrap_url,
             }),
         ),
         Audited::ValueRead,
@@ -620,12 +674,46 @@ async fn redeem(app: &App, token: &str) -> Result<SecretValue, ApiError> {
     }
 }
 
+/// The wrapping token of an unwrap call: `{"token"}` in the body or, as Vault's clients and
+/// the seeds' scripts send it, the `X-Vault-Token` header.
+fn wrapping_token(
+    headers: &axum::http::HeaderMap,
+    body: Option<model::VaultUnwrap>,
+) -> Result<zeroize::Zeroizing<String>, ApiError> {
+    body.and_then(|b| b.token)
+        .or_else(|| {
+            headers
+                .get("x-vault-token")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        })
+        .map(zeroize::Zeroizing::new)
+        .ok_or_else(|| {
+            ApiError::bad_entry(r#"send the wrapping token as {"token": "..."} or X-Vault-Token"#)
+        })
+}
+
+/// A value's fields as Vault shows them: an object's own, a plain value as the field `value`.
+fn fields_of(value: &SecretValue) -> Value {
+    if value.is_object() {
+        value_to_json(value)
+    } else {
+        json!({ "value": value.expose() })
+    }
+}
+
+/// `POST /v1/unwrap`, the `unwrap_url` every wrap answer names whichever backend holds the
+/// value: the token in the body or as `X-Vault-Token`; the answer `{"value", "data"}`, the
+/// value as stored and its fields in Vault's shape.
 pub(super) async fn unwrap(
     State(app): State<Arc<App>>,
-    Body(body): Body<model::Unwrap>,
+    headers: axum::http::HeaderMap,
+    MaybeBody(body): MaybeBody<Option<model::VaultUnwrap>>,
 ) -> Result<Response, ApiError> {
-    let value = redeem(&app, &body.token).await?;
+    let token = wrapping_token(&headers, body)?;
+    let value = redeem(&app, &token).await?;
     let mut response = axum::Json(model::Unwrapped {
+        data: fields_of(&value),
         value: value_to_json(&value),
     })
     .into_response();
@@ -641,25 +729,12 @@ pub(super) async fn unwrap_vault_style(
     headers: axum::http::HeaderMap,
     MaybeBody(body): MaybeBody<Option<model::VaultUnwrap>>,
 ) -> Result<Response, ApiError> {
-    let token = match body.and_then(|b| b.token) {
-        Some(t) => t,
-        None => headers
-            .get("x-vault-token")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-            .ok_or_else(|| {
-                ApiError::bad_entry(
-                    r#"send the wrapping token as {"token": "..."} or X-Vault-Token"#,
-                )
-            })?,
-    };
+    let token = wrapping_token(&headers, body)?;
     let value = redeem(&app, &token).await?;
-    let data = if value.is_object() {
-        value_to_json(&value)
-    } else {
-        json!({ "value": value.expose() })
-    };
-    let mut response = axum::Json(model::VaultUnwrapped { data }).into_response();
+    let mut response = axum::Json(model::VaultUnwrapped {
+        data: fields_of(&value),
+    })
+    .into_response();
     response.extensions_mut().insert(ValueRead);
     Ok(response)
 }

@@ -385,7 +385,8 @@ pub enum SecretsCommand {
         #[command(flatten)]
         conn: ConnArgs,
     },
-    /// Replace a secret; fails with not_found if it is not there.
+    /// Replace a secret's value; fails with not_found if it is not there. With only
+    /// --description or --label, changes those and keeps the value and its version.
     Update {
         name: String,
         #[command(flatten)]
@@ -444,6 +445,9 @@ pub enum SecretsCommand {
         /// Do not ask for confirmation (asked only on a terminal).
         #[arg(long, short = 'y')]
         yes: bool,
+        /// Delete it even though serving package versions bind it (refused `in_use` without).
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         scope: ScopeArgs,
         #[command(flatten)]

@@ -127,10 +127,19 @@ async fn write_secret(
         labels.insert(k.to_string(), Value::String(v.to_string()));
     }
     let description = value.description.clone();
-    let value = read_value(value)?;
-    let (path, mut body) = if method == Method::POST {
+    // `update` with only --description or --label changes the metadata, not the value.
+    let metadata_only = method == Method::PATCH
+        && value.value.is_none()
+        && value.file.is_none()
+        && !value.stdin
+        && (description.is_some() || !labels.is_empty());
+    let (path, mut body) = if metadata_only {
+        (one(&base, name), serde_json::json!({}))
+    } else if method == Method::POST {
+        let value = read_value(value)?;
         (base, serde_json::json!({ "name": name, "value": value }))
     } else {
+        let value = read_value(value)?;
         (one(&base, name), serde_json::json!({ "value": value }))
     };
     if let Some(d) = description {
@@ -196,9 +205,10 @@ pub(super) async fn run(cmd: SecretsCommand) -> Result<(), ClientError> {
         SecretsCommand::Rm {
             name,
             yes,
+            force,
             scope,
             conn,
-        } => rm(name, yes, scope, conn).await,
+        } => rm(name, yes, force, scope, conn).await,
         SecretsCommand::Import { file, scope, conn } => import(file, scope, conn).await,
         SecretsCommand::Wrap {
             name,
@@ -280,21 +290,27 @@ async fn list(prefix: Option<String>, scope: ScopeArgs, conn: ConnArgs) -> Resul
         emit(&body);
         return Ok(());
     }
-    let rows = body
-        .secrets
+    // Folders first, as a file explorer shows them; `--prefix FOLDER/` lists one.
+    let mut rows: Vec<Vec<String>> = body
+        .folders
         .into_iter()
-        .map(|s| {
-            let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            vec![
-                s.name,
-                s.version.to_string(),
-                s.updated_at,
-                s.updated_by,
-                s.description,
-                labels.join(" "),
-            ]
+        .map(|f| {
+            let mut row = vec![f, "(folder)".to_string()];
+            row.resize(6, String::new());
+            row
         })
         .collect();
+    rows.extend(body.secrets.into_iter().map(|s| {
+        let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        vec![
+            s.name,
+            s.version.to_string(),
+            s.updated_at,
+            s.updated_by,
+            s.description,
+            labels.join(" "),
+        ]
+    }));
     println!(
         "{}",
         table(
@@ -366,13 +382,21 @@ async fn rollback(
 }
 
 /// `secrets rm`.
-async fn rm(name: String, yes: bool, scope: ScopeArgs, conn: ConnArgs) -> Result<(), ClientError> {
+async fn rm(
+    name: String,
+    yes: bool,
+    force: bool,
+    scope: ScopeArgs,
+    conn: ConnArgs,
+) -> Result<(), ClientError> {
     confirm(yes, &format!("delete the secret {name}?"))?;
     let client = Client::from_args(&conn)?;
     let base = scope_path(&client, &scope).await?;
-    client
-        .send(client.request(Method::DELETE, &one(&base, &name)))
-        .await?;
+    let mut request = client.request(Method::DELETE, &one(&base, &name));
+    if force {
+        request = request.query(&[("force", "true")]);
+    }
+    client.send(request).await?;
     if json_mode() {
         emit(&serde_json::json!({ "deleted": name }));
     } else {

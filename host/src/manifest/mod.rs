@@ -62,16 +62,38 @@ pub struct Manifest {
     /// Resource limits; unset fields take the server's defaults.
     #[serde(default)]
     pub limits: Limits,
-    /// The scopes a function may write secrets to (WIT `set` and `delete`), always with the
-    /// rights of the user whose token triggered it; none by default.
+    /// The scopes a function may write secrets to (WIT `set` and `delete`), with the rights
+    /// of the user whose token triggered it; none by default.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub write_secrets: Vec<Scope>,
+    /// Who the function's writes to its own package scope act as: the caller (`"user"`, the
+    /// default: a token and its rights) or the package itself (`"package"`: with or without a
+    /// caller token, audited as the package). Never wider than the package's own scope.
+    #[serde(default, skip_serializing_if = "WriteAs::is_user")]
+    pub write_secrets_as: WriteAs,
     /// What the function may read (and, with `write-secrets = ["user"]`, write) in the user
     /// scope of the user whose token calls it: names, or folders as `team/*`. Nothing without
     /// it; and even with it, only once that user granted this exact version
     /// (`edgeward grants add`).
     #[serde(default, skip_serializing_if = "UserSecrets::is_empty")]
     pub user_secrets: UserSecrets,
+}
+
+/// Who a function's writes to its own package scope act as (`write-secrets-as`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteAs {
+    /// The user whose token triggered the execution, with their rights.
+    #[default]
+    User,
+    /// The package itself, whoever called (no token needed).
+    Package,
+}
+
+impl WriteAs {
+    fn is_user(&self) -> bool {
+        *self == WriteAs::User
+    }
 }
 
 /// The names and folders of its caller's user scope a package declares (`user-secrets`):
@@ -287,6 +309,15 @@ impl Manifest {
             return Err(ManifestError(
                 "write-secrets names user, but user-secrets declares no names: a function \
                  writes only the user secrets it declares"
+                    .into(),
+            ));
+        }
+        if self.write_secrets_as == WriteAs::Package
+            && !self.write_secrets.contains(&Scope::Package)
+        {
+            return Err(ManifestError(
+                "write-secrets-as = \"package\" needs write-secrets = [\"package\"]: a \
+                 package acting as itself writes its own package scope and nothing wider"
                     .into(),
             ));
         }

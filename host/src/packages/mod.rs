@@ -161,6 +161,43 @@ impl Packages {
         out
     }
 
+    /// The serving versions (`project/package vN`) that bind `name` in a scope they resolve
+    /// through `owner`: an env binding (`secret:`, `secret:NAME#FIELD`, `[env.expand]`,
+    /// `credential:`) or a declared credential. Deleting it would break their every request.
+    pub fn bound_by(
+        &self,
+        owner: &crate::secrets::Owner,
+        name: &crate::names::SecretName,
+    ) -> Vec<String> {
+        use crate::manifest::EnvBinding as B;
+        let Ok(map) = self.serving.read() else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = map
+            .values()
+            .flat_map(HashMap::values)
+            .map(|s| &s.deployed)
+            .filter(|d| d.owners.contains(owner))
+            .filter(|d| {
+                let env = d.env.iter().any(|(_, b)| match b {
+                    B::Secret(n) | B::SecretField(n, _) | B::Expand(n) | B::Credential(n) => {
+                        n == name
+                    }
+                    B::Literal(_) => false,
+                });
+                env || d
+                    .manifest
+                    .outbound
+                    .credentials
+                    .iter()
+                    .any(|c| c.secret == name.as_str())
+            })
+            .map(|d| format!("{}/{} v{}", d.project, d.package, d.version))
+            .collect();
+        out.sort();
+        out
+    }
+
     /// How many packages are serving.
     pub fn serving_count(&self) -> usize {
         self.serving

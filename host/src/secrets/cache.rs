@@ -217,6 +217,30 @@ impl SecretBackend for CachedBackend {
         Ok(found)
     }
 
+    async fn get_fresh(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+    ) -> Result<Option<StoredSecret>, BackendError> {
+        let generation = self.generation.load(Ordering::Acquire);
+        let found = self.bounded("a read", self.inner.get(owner, name)).await?;
+        // Dropped first (with the owner's cached names): what guests see next is fresh.
+        self.entries.invalidate(&KeyRef(owner, name));
+        self.names.invalidate(owner);
+        if !self.ttl.is_zero() && self.generation.load(Ordering::Acquire) == generation {
+            let key = Key {
+                owner: owner.clone(),
+                name: name.clone(),
+            };
+            self.entries.insert(key, found.clone());
+            // A write that began meanwhile: what was fetched may be old, so it does not stay.
+            if self.generation.load(Ordering::Acquire) != generation {
+                self.entries.invalidate(&KeyRef(owner, name));
+            }
+        }
+        Ok(found)
+    }
+
     async fn list(&self, owner: &Owner) -> Result<Vec<SecretMeta>, BackendError> {
         self.bounded("a list", self.inner.list(owner)).await
     }

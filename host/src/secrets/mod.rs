@@ -371,6 +371,17 @@ pub trait SecretBackend: Send + Sync + 'static {
         name: &SecretName,
     ) -> Result<Option<StoredSecret>, BackendError>;
 
+    /// Reads `name` of `owner` from the backend itself, past any cache, and leaves the cache
+    /// holding what was found: an API read sees a change made directly in Vault (a version
+    /// soft-deleted or destroyed with `bao kv delete`) at once, and so do guests after it.
+    async fn get_fresh(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+    ) -> Result<Option<StoredSecret>, BackendError> {
+        self.get(owner, name).await
+    }
+
     /// What a cache in front of the backend already knows of `name` of `owner`, answered
     /// without waiting: `Some(found)` when it holds a fresh answer (found or absent), `None`
     /// when only [`SecretBackend::get`] can tell. Lets a guest's cached lookup skip a future.

@@ -32,6 +32,10 @@ pub struct Rights {
     pub wrap: Right,
 }
 
+/// What a package acting as itself (`write-secrets-as = "package"`, no user's rights behind
+/// it) may write: its own package scope, nothing wider.
+pub const PACKAGE_WRITES: &[Scope] = &[Scope::Package];
+
 /// The rights of `scope`.
 pub const fn rights(scope: Scope) -> Rights {
     use Right::*;

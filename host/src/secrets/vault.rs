@@ -620,6 +620,15 @@ impl SecretBackend for VaultBackend {
         for name in self.names_under(owner, prefix).await? {
             let meta = self.metadata(&format!("{folder}/{name}")).await?;
             let Some(meta) = meta else { continue };
+            // A current version soft-deleted or destroyed outside Edgeward (`bao kv delete`)
+            // reads as absent, so it is not listed either.
+            let gone = meta
+                .versions
+                .get(&meta.current_version.to_string())
+                .is_some_and(|m| m.destroyed || !m.deletion_time.is_empty());
+            if gone {
+                continue;
+            }
             out.push(SecretMeta {
                 name,
                 scope: owner.scope(),

@@ -68,6 +68,11 @@ pub struct Writer {
     execution: String,
     /// The scopes the manifest grants.
     grants: Vec<Scope>,
+    /// The manifest says `write-secrets-as = "package"`: writes to the package's own scope
+    /// act as the package ([`super::policy::PACKAGE_WRITES`]).
+    as_package: bool,
+    /// No caller token: only what the package may write as itself.
+    anonymous: bool,
     names: NameRule,
     /// Writes attempted so far, refused ones included.
     attempts: std::sync::atomic::AtomicU32,
@@ -133,9 +138,53 @@ impl Writer {
             version,
             execution: by.execution.to_string(),
             grants,
+            as_package: false,
+            anonymous: false,
             names,
             attempts: std::sync::atomic::AtomicU32::new(0),
         }
+    }
+
+    /// Lets writes to the package's own scope act as the package (`write-secrets-as =
+    /// "package"`).
+    pub fn acting_as_package(mut self, yes: bool) -> Writer {
+        self.as_package = yes;
+        self
+    }
+
+    /// The writer of an execution triggered without a token, for a package whose manifest
+    /// says `write-secrets-as = "package"`: it writes its own package scope as itself, and
+    /// nothing else.
+    pub fn package_only(
+        store: Store,
+        execution: &str,
+        (project, package, version): (Name, Name, i64),
+        grants: Vec<Scope>,
+        names: NameRule,
+    ) -> Writer {
+        let user = format!("package:{project}/{package}");
+        Writer {
+            anonymous: true,
+            ..Writer::new(
+                store,
+                Triggered {
+                    user: &user,
+                    token_id: "",
+                    platform_admin: false,
+                    key: None,
+                    execution,
+                },
+                (project, package, version),
+                grants,
+                names,
+            )
+            .acting_as_package(true)
+        }
+    }
+
+    /// Whether a write to `scope` acts as the package rather than the caller.
+    fn as_package_in(&self, scope: Scope) -> bool {
+        self.as_package && super::policy::PACKAGE_WRITES.contains(&scope)
     }
 
     /// Counts one attempt; past [`MAX_WRITES`] the attempt is refused, and only the first
@@ -214,8 +263,13 @@ impl Writer {
                     (Owner::User(user), Some(key)) => key.seal(user, name.as_str(), value),
                     _ => value.clone(),
                 };
+                let by = if self.as_package_in(scope) {
+                    format!("package:{}/{}", self.project, self.package)
+                } else {
+                    self.user.clone()
+                };
                 backend
-                    .write(&owner, &name, &value, &self.user, WriteMode::Upsert)
+                    .write(&owner, &name, &value, &by, WriteMode::Upsert)
                     .await
                     .map(Some)
                     .map_err(backend_error)
@@ -255,6 +309,15 @@ impl Writer {
             return Err(WriteError::Denied(format!(
                 "this package's manifest does not let it write {scope} secrets (add \
                  write-secrets = [\"{scope}\"])"
+            )));
+        }
+        if self.as_package_in(scope) {
+            return Ok(());
+        }
+        if self.anonymous {
+            return Err(WriteError::Denied(format!(
+                "without a caller token this function writes only its own package scope \
+                 (write-secrets-as = \"package\"); {scope} secrets need a caller who may write them"
             )));
         }
         let needed = match super::policy::rights(scope).write {
@@ -330,11 +393,22 @@ impl Writer {
                  over {AUDITED_PER_SECOND} a second)"
             ));
         }
-        let entry = crate::audit::Entry {
-            actor: crate::audit::Actor::User {
+        let actor = if self.as_package_in(scope) {
+            if !self.anonymous {
+                detail.push_str(&format!(" (as the package; called by {})", self.user));
+            }
+            crate::audit::Actor::Package {
+                project: self.project.to_string(),
+                package: self.package.to_string(),
+            }
+        } else {
+            crate::audit::Actor::User {
                 name: self.user.clone(),
                 token_id: Some(self.token_id.clone()),
-            },
+            }
+        };
+        let entry = crate::audit::Entry {
+            actor,
             action: format!("function secrets.{op}"),
             target,
             project: Some(self.project.to_string()),
