@@ -46,30 +46,43 @@ pub fn route(path: &str, query: Option<&str>) -> Option<Route> {
     })
 }
 
+/// The route of a request and the version serving it, or the 404 to answer.
+fn serving(
+    app: &App,
+    request: &hyper::Request<crate::net::IdleBody>,
+) -> Result<(Route, Arc<crate::runtime::Deployed>), Box<hyper::Response<HyperOutgoingBody>>> {
+    let Some(route) = route(request.uri().path(), request.uri().query()) else {
+        return Err(Box::new(error_response(
+            404,
+            ErrorCode::NotFound,
+            "no function here: call /{project}/{package}/…",
+            None,
+        )));
+    };
+    let Some(deployed) = app
+        .packages
+        .serving(route.project.as_str(), route.package.as_str())
+    else {
+        let message = format!("no package {}/{}", route.project, route.package);
+        return Err(Box::new(error_response(
+            404,
+            ErrorCode::NotFound,
+            &message,
+            None,
+        )));
+    };
+    Ok((route, deployed))
+}
+
 /// Handles one data-plane request.
 pub async fn handle(
     app: Arc<App>,
     request: hyper::Request<crate::net::IdleBody>,
 ) -> hyper::Response<HyperOutgoingBody> {
     let execution_id = uuid::Uuid::now_v7().to_string();
-    let Some(route) = route(request.uri().path(), request.uri().query()) else {
-        return error_response(
-            404,
-            ErrorCode::NotFound,
-            "no function here: call /{project}/{package}/…",
-            None,
-        );
-    };
-    let Some(deployed) = app
-        .packages
-        .serving(route.project.as_str(), route.package.as_str())
-    else {
-        return error_response(
-            404,
-            ErrorCode::NotFound,
-            &format!("no package {}/{}", route.project, route.package),
-            None,
-        );
+    let (route, deployed) = match serving(&app, &request) {
+        Ok(found) => found,
+        Err(not_found) => return *not_found,
     };
 
     // The path only: a query string is the caller's and may carry its own credentials.

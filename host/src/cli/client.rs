@@ -306,9 +306,54 @@ fn unreachable_target<T>() -> Result<T, ClientError> {
     ))
 }
 
+/// What a deploy sends, from its arguments and, for what they leave out, the project file
+/// (built first unless `--no-build`): the target, the component and the manifest (`--manifest`,
+/// empty for `--no-manifest`, else the project file's, else none: the current one is kept).
+async fn deploy_inputs(
+    (target, file, project_file): (
+        Option<String>,
+        Option<std::path::PathBuf>,
+        Option<std::path::PathBuf>,
+    ),
+    no_build: bool,
+    (manifest, no_manifest): (Option<std::path::PathBuf>, bool),
+) -> Result<(String, std::path::PathBuf, Option<Vec<u8>>), ClientError> {
+    // Both named and no -f: no project file. Otherwise the file fills in the rest.
+    let project = match (&target, &file, &project_file) {
+        (Some(_), Some(_), None) => None,
+        _ => Some(super::project::Project::load(project_file.as_deref())?),
+    };
+    let target = match (target, &project) {
+        (Some(target), _) => target,
+        (None, Some(project)) => project.target()?.to_string(),
+        (None, None) => unreachable_target()?,
+    };
+    let file = match (file, &project) {
+        (Some(file), _) => file,
+        (None, Some(project)) => {
+            if !no_build {
+                project.run_build().await?;
+            }
+            project.component()?.to_path_buf()
+        }
+        (None, None) => unreachable_target()?,
+    };
+    let manifest = match (manifest, no_manifest, &project) {
+        (Some(path), _, _) => Some(
+            tokio::fs::read(&path)
+                .await
+                .map_err(|e| err(ErrorCode::Io, format!("{}: {e}", path.display())))?,
+        ),
+        (None, true, _) => Some(Vec::new()),
+        (None, false, Some(project)) => Some(project.manifest.clone()),
+        (None, false, None) => None,
+    };
+    Ok((target, file, manifest))
+}
+
 /// Runs a client command, printing its result to stdout.
 pub async fn run(command: Command) -> Result<(), ClientError> {
-    use super::{grants, identity, logs, packages, projects, secrets};
+    use super::{logs, packages, projects, secrets};
     match command {
         Command::Serve(_)
         | Command::Admin(_)
@@ -336,36 +381,12 @@ pub async fn run(command: Command) -> Result<(), ClientError> {
             env,
             conn,
         } => {
-            // Both named and no -f: no project file. Otherwise the file fills in the rest.
-            let project = match (&target, &file, &project_file) {
-                (Some(_), Some(_), None) => None,
-                _ => Some(super::project::Project::load(project_file.as_deref())?),
-            };
-            let target = match (target, &project) {
-                (Some(target), _) => target,
-                (None, Some(project)) => project.target()?.to_string(),
-                (None, None) => unreachable_target()?,
-            };
-            let file = match (file, &project) {
-                (Some(file), _) => file,
-                (None, Some(project)) => {
-                    if !no_build {
-                        project.run_build().await?;
-                    }
-                    project.component()?.to_path_buf()
-                }
-                (None, None) => unreachable_target()?,
-            };
-            let manifest = match (manifest, no_manifest, &project) {
-                (Some(path), _, _) => Some(
-                    tokio::fs::read(&path)
-                        .await
-                        .map_err(|e| err(ErrorCode::Io, format!("{}: {e}", path.display())))?,
-                ),
-                (None, true, _) => Some(Vec::new()),
-                (None, false, Some(project)) => Some(project.manifest.clone()),
-                (None, false, None) => None,
-            };
+            let (target, file, manifest) = deploy_inputs(
+                (target, file, project_file),
+                no_build,
+                (manifest, no_manifest),
+            )
+            .await?;
             let options = packages::DeployFiles {
                 manifest,
                 secrets: secrets.as_deref(),
@@ -412,6 +433,14 @@ pub async fn run(command: Command) -> Result<(), ClientError> {
             packages::delete(target, yes, conn).await
         }
         Command::Rollback { target, to, conn } => packages::rollback(target, to, conn).await,
+        other => run_identity(other).await,
+    }
+}
+
+/// Runs the commands about who the caller is (users, tokens, grants, profiles, the audit log).
+async fn run_identity(command: Command) -> Result<(), ClientError> {
+    use super::{grants, identity, logs, packages};
+    match command {
         Command::Users(cmd) => identity::users(cmd).await,
         Command::Tokens(cmd) => identity::tokens(cmd).await,
         Command::Grants(cmd) => grants::run(cmd).await,
@@ -452,5 +481,6 @@ pub async fn run(command: Command) -> Result<(), ClientError> {
             };
             packages::invoke(&target, request, &conn).await
         }
+        _ => Err(err(ErrorCode::Internal, "not a client command")),
     }
 }

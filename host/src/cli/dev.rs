@@ -64,23 +64,11 @@ fn is_source(path: &Path, dir: &Path) -> bool {
 pub async fn run(args: DevArgs) -> Result<(), ClientError> {
     let project = Project::load(args.project_file.as_deref())?;
     let target = project.target()?.to_string();
-    let (project_name, package_name) = super::split_target(&target)?;
-    let project_name =
-        Name::parse("project", project_name).map_err(|e| err(ErrorCode::BadManifest, e.0))?;
-    let package_name =
-        Name::parse("package", package_name).map_err(|e| err(ErrorCode::BadManifest, e.0))?;
+    let (project_name, package_name) = names(&target)?;
     let dir = std::fs::canonicalize(&project.dir)
         .map_err(|e| err(ErrorCode::Io, format!("{}: {e}", project.dir.display())))?;
 
-    let mut config = crate::config::ServeConfig::with_data_dir(dir.join(DEV_DATA_DIR));
-    config.listen = args.listen;
-    config.api_listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.drain_timeout = Duration::from_secs(2);
-    // Every save is a new component: compile it fast rather than well.
-    config.runtime.quick_compile = true;
-    let server = Server::start(config)
-        .await
-        .map_err(|e| err(ErrorCode::Unavailable, format!("{e:#}")))?;
+    let server = start_server(&dir, args.listen).await?;
     let url = format!(
         "http://{}/{project_name}/{package_name}/",
         server.listen_addr()
@@ -138,31 +126,7 @@ pub async fn run(args: DevArgs) -> Result<(), ClientError> {
     }
     round(first, &mut follower);
 
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
-    let watched = dir.clone();
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        let Ok(event) = event else { return };
-        if matches!(event.kind, notify::EventKind::Access(_)) {
-            return;
-        }
-        for path in event.paths {
-            if is_source(&path, &watched) {
-                let _ = tx.send(path);
-            }
-        }
-    })
-    .map_err(|e| {
-        err(
-            ErrorCode::Io,
-            format!("cannot watch {}: {e}", dir.display()),
-        )
-    })?;
-    notify::Watcher::watch(&mut watcher, &dir, notify::RecursiveMode::Recursive).map_err(|e| {
-        err(
-            ErrorCode::Io,
-            format!("cannot watch {}: {e}", dir.display()),
-        )
-    })?;
+    let (watcher, mut rx) = watch(&dir)?;
     eprintln!("watching {} for changes; Ctrl-C stops", dir.display());
 
     loop {
@@ -195,6 +159,69 @@ pub async fn run(args: DevArgs) -> Result<(), ClientError> {
     server.shutdown().await;
     eprintln!("stopped");
     Ok(())
+}
+
+/// The project and package of a `project/package` target, checked.
+fn names(target: &str) -> Result<(Name, Name), ClientError> {
+    let (project, package) = super::split_target(target)?;
+    let bad = |e: crate::names::BadName| err(ErrorCode::BadManifest, e.0);
+    Ok((
+        Name::parse("project", project).map_err(bad)?,
+        Name::parse("package", package).map_err(bad)?,
+    ))
+}
+
+/// Watches `dir` for changes to sources (not what a build writes); the paths changed.
+fn watch(
+    dir: &std::path::Path,
+) -> Result<
+    (
+        notify::RecommendedWatcher,
+        tokio::sync::mpsc::UnboundedReceiver<PathBuf>,
+    ),
+    ClientError,
+> {
+    let dir = dir.to_path_buf();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
+    let watched = dir.clone();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        if matches!(event.kind, notify::EventKind::Access(_)) {
+            return;
+        }
+        for path in event.paths {
+            if is_source(&path, &watched) {
+                let _ = tx.send(path);
+            }
+        }
+    })
+    .map_err(|e| {
+        err(
+            ErrorCode::Io,
+            format!("cannot watch {}: {e}", dir.display()),
+        )
+    })?;
+    notify::Watcher::watch(&mut watcher, &dir, notify::RecursiveMode::Recursive).map_err(|e| {
+        err(
+            ErrorCode::Io,
+            format!("cannot watch {}: {e}", dir.display()),
+        )
+    })?;
+    Ok((watcher, rx))
+}
+
+/// The embedded server: its data in the project's `.edgeward-dev/`, its data plane on `listen`,
+/// its API on a free loopback port, components compiled fast rather than well.
+async fn start_server(dir: &std::path::Path, listen: SocketAddr) -> Result<Server, ClientError> {
+    let mut config = crate::config::ServeConfig::with_data_dir(dir.join(DEV_DATA_DIR));
+    config.listen = listen;
+    config.api_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.drain_timeout = Duration::from_secs(2);
+    // Every save is a new component: compile it fast rather than well.
+    config.runtime.quick_compile = true;
+    Server::start(config)
+        .await
+        .map_err(|e| err(ErrorCode::Unavailable, format!("{e:#}")))
 }
 
 /// What a round of building and deploying needs.

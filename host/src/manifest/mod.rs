@@ -300,11 +300,9 @@ impl Manifest {
         Ok(manifest)
     }
 
-    fn validate(&self) -> Result<(), ManifestError> {
-        for name in self.secrets.iter().flatten() {
-            SecretName::parse(name).map_err(|e| ManifestError(format!("secrets: {e}")))?;
-        }
-        self.user_secrets.check()?;
+    /// What a function may write: user scope only its declared user secrets, and acting as the
+    /// package only within its own package scope.
+    fn validate_writes(&self) -> Result<(), ManifestError> {
         if self.write_secrets.contains(&Scope::User) && self.user_secrets.is_empty() {
             return Err(ManifestError(
                 "write-secrets names user, but user-secrets declares no names: a function \
@@ -321,6 +319,15 @@ impl Manifest {
                     .into(),
             ));
         }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ManifestError> {
+        for name in self.secrets.iter().flatten() {
+            SecretName::parse(name).map_err(|e| ManifestError(format!("secrets: {e}")))?;
+        }
+        self.user_secrets.check()?;
+        self.validate_writes()?;
         for (key, binding) in self.env_bindings()? {
             // A binding the allowlist refuses could never bind: refused here, at deploy,
             // rather than failing every request.
