@@ -15,7 +15,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 /// Where a request goes: project, package, and what the guest should see as its path.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Route {
+pub struct Target {
     /// The project.
     pub project: Name,
     /// The package.
@@ -26,7 +26,7 @@ pub struct Route {
 
 /// Splits `/{project}/{package}/{rest…}`. `None` for anything that cannot name a package
 /// (including `..` and other names outside the naming rule).
-pub fn route(path: &str, query: Option<&str>) -> Option<Route> {
+pub fn route(path: &str, query: Option<&str>) -> Option<Target> {
     let path = path.strip_prefix('/')?;
     let (project, rest) = path.split_once('/').unwrap_or((path, ""));
     let (package, rest) = match rest.split_once('/') {
@@ -39,7 +39,7 @@ pub fn route(path: &str, query: Option<&str>) -> Option<Route> {
         Some(q) => format!("{rest}?{q}"),
         None => rest,
     };
-    Some(Route {
+    Some(Target {
         project,
         package,
         path_and_query,
@@ -50,7 +50,7 @@ pub fn route(path: &str, query: Option<&str>) -> Option<Route> {
 fn serving(
     app: &App,
     request: &hyper::Request<crate::net::IdleBody>,
-) -> Result<(Route, Arc<crate::runtime::Deployed>), Box<hyper::Response<HyperOutgoingBody>>> {
+) -> Result<(Target, Arc<crate::runtime::Deployed>), Box<hyper::Response<HyperOutgoingBody>>> {
     let Some(route) = route(request.uri().path(), request.uri().query()) else {
         return Err(Box::new(error_response(
             404,

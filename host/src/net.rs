@@ -310,16 +310,41 @@ pub async fn accept(
     }
 }
 
-/// At most one warning a second per process; the rest at debug.
+/// Accept failures: at most one warning a second, the rest at debug.
+static ACCEPT_FAILURES: LogLimit = LogLimit::new();
+
 fn warn_rate_limited(what: &str, message: &str) {
-    static LAST: AtomicU64 = AtomicU64::new(0);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    if LAST.swap(now, Ordering::Relaxed) != now {
+    if ACCEPT_FAILURES.admit() {
         tracing::warn!(%what, "{message}");
     } else {
         tracing::debug!(%what, "{message}");
+    }
+}
+
+/// At most one warning a second of one kind: a failure that repeats on every request (a backend
+/// down, a listener out of file descriptors) warns once a second and logs the rest at debug.
+/// One per kind, as a `static`.
+#[derive(Debug)]
+pub struct LogLimit(AtomicU64);
+
+impl LogLimit {
+    /// A limit that has warned of nothing yet.
+    pub const fn new() -> LogLimit {
+        LogLimit(AtomicU64::new(u64::MAX))
+    }
+
+    /// Whether a warning may be logged now (the first this second).
+    pub fn admit(&self) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.0.swap(now, Ordering::Relaxed) != now
+    }
+}
+
+impl Default for LogLimit {
+    fn default() -> LogLimit {
+        LogLimit::new()
     }
 }
 

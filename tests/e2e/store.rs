@@ -19,15 +19,15 @@ fn blob(n: u8) -> Arc<Vec<u8>> {
 
 async fn deploy(store: &Store, project: &str, package: &str, sha: &str) -> i64 {
     store
-        .add_version(
-            project.into(),
-            package.into(),
-            sha.into(),
-            blob(sha.len() as u8),
-            "{}".into(),
-            "alice".into(),
-            true,
-        )
+        .add_version(edgeward_host::store::NewVersion {
+            project: project.into(),
+            package: package.into(),
+            sha256: sha.into(),
+            bytes: blob(sha.len() as u8),
+            manifest: "{}".into(),
+            by: "alice".into(),
+            create_project: true,
+        })
         .await
         .unwrap()
         .version
@@ -119,15 +119,15 @@ async fn suite(store: Store) {
     assert!(store.project_exists("acme".into()).await.unwrap());
     assert!(!store.project_exists("nope".into()).await.unwrap());
     let no_project = store
-        .add_version(
-            "ghost".into(),
-            "x".into(),
-            "aa".into(),
-            blob(1),
-            "{}".into(),
-            "alice".into(),
-            false,
-        )
+        .add_version(edgeward_host::store::NewVersion {
+            project: "ghost".into(),
+            package: "x".into(),
+            sha256: "aa".into(),
+            bytes: blob(1),
+            manifest: "{}".into(),
+            by: "alice".into(),
+            create_project: false,
+        })
         .await;
     assert!(matches!(no_project, Err(StoreError::NotFound(_))));
     assert_eq!(deploy(&store, "acme", "api", "aa").await, 1);
@@ -280,7 +280,7 @@ async fn suite(store: Store) {
     }));
 
     // Embedded ciphertexts.
-    let write = |name: &str, mode: Option<bool>, ct: u8| {
+    let write = |name: &str, mode: edgeward_host::store::WriteMode, ct: u8| {
         store.secret_write(
             "project",
             "acme".into(),
@@ -292,18 +292,38 @@ async fn suite(store: Store) {
             2,
         )
     };
-    assert_eq!(write("DB", Some(true), 1).await.unwrap(), 1);
+    assert_eq!(
+        write("DB", edgeward_host::store::WriteMode::Create, 1)
+            .await
+            .unwrap(),
+        1
+    );
     assert!(matches!(
-        write("DB", Some(true), 2).await,
+        write("DB", edgeward_host::store::WriteMode::Create, 2).await,
         Err(StoreError::AlreadyExists(_))
     ));
     assert!(matches!(
-        write("NOPE", Some(false), 2).await,
+        write("NOPE", edgeward_host::store::WriteMode::Update, 2).await,
         Err(StoreError::NotFound(_))
     ));
-    assert_eq!(write("DB", Some(false), 3).await.unwrap(), 2);
-    assert_eq!(write("DB", None, 4).await.unwrap(), 3);
-    assert_eq!(write("API", None, 5).await.unwrap(), 1);
+    assert_eq!(
+        write("DB", edgeward_host::store::WriteMode::Update, 3)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        write("DB", edgeward_host::store::WriteMode::Upsert, 4)
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        write("API", edgeward_host::store::WriteMode::Upsert, 5)
+            .await
+            .unwrap(),
+        1
+    );
     let got = store
         .secret_get("project", "acme".into(), "DB".into())
         .await
@@ -1032,15 +1052,15 @@ async fn hosts_deploying_one_package_at_once_each_get_a_version() {
         let store = if i % 2 == 0 { a.clone() } else { b.clone() };
         tasks.push(tokio::spawn(async move {
             store
-                .add_version(
-                    "acme".into(),
-                    "api".into(),
-                    format!("sha{i}"),
-                    blob(i as u8),
-                    "{}".into(),
-                    "alice".into(),
-                    true,
-                )
+                .add_version(edgeward_host::store::NewVersion {
+                    project: "acme".into(),
+                    package: "api".into(),
+                    sha256: format!("sha{i}"),
+                    bytes: blob(i as u8),
+                    manifest: "{}".into(),
+                    by: "alice".into(),
+                    create_project: true,
+                })
                 .await
                 .unwrap()
         }));
@@ -1079,15 +1099,15 @@ async fn the_feed_reaches_other_hosts_and_survives_a_database_restart() {
     let mut heard = b.subscribe();
     let started = std::time::Instant::now();
     let committed = a
-        .add_version(
-            "acme".into(),
-            "api".into(),
-            "aa".into(),
-            blob(1),
-            "{}".into(),
-            "alice".into(),
-            true,
-        )
+        .add_version(edgeward_host::store::NewVersion {
+            project: "acme".into(),
+            package: "api".into(),
+            sha256: "aa".into(),
+            bytes: blob(1),
+            manifest: "{}".into(),
+            by: "alice".into(),
+            create_project: true,
+        })
         .await
         .unwrap();
     let change = tokio::time::timeout(Duration::from_secs(1), heard.recv())

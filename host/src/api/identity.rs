@@ -83,11 +83,11 @@ pub(super) async fn whoami(
         .pending_enrollments(p.user.clone())
         .await?
         .into_iter()
-        .map(|(id, by, at, until)| model::PendingEnrollment {
-            id,
-            created_by: by,
-            created_at: rfc3339(at),
-            expires_at: rfc3339(until),
+        .map(|e| model::PendingEnrollment {
+            id: e.id,
+            created_by: e.created_by,
+            created_at: rfc3339(e.created_at),
+            expires_at: rfc3339(e.expires_at),
         })
         .collect();
     let descendants = app

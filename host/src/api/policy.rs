@@ -297,7 +297,7 @@ fn route_scope(route: &str) -> Option<Scope> {
 #[derive(Debug, Clone, Copy)]
 pub struct AuditScope(pub Scope);
 
-type Refusal = (Option<Box<Principal>>, ApiError);
+type Denial = (Option<Box<Principal>>, ApiError);
 
 async fn authorise(
     app: &App,
@@ -306,7 +306,7 @@ async fn authorise(
     project: Option<&str>,
     user: Option<String>,
     query: &str,
-) -> Result<Option<Caller>, Refusal> {
+) -> Result<Option<Caller>, Denial> {
     if need == Need::Public {
         return Ok(None);
     }

@@ -4,6 +4,7 @@
 use super::client::{Client, ClientError, emit, err, json_mode, table};
 use super::identity::whoami_name;
 use super::{ConnArgs, GrantsCommand};
+use crate::api::model::CreateGrant;
 use crate::code::ErrorCode;
 use reqwest::Method;
 use serde_json::Value;
@@ -99,12 +100,12 @@ async fn add(
     let user = whoami_name(&client, None).await?;
     let path = format!("/v1/users/{user}/grants");
     let ask = |preview: bool| {
-        client
-            .request(Method::POST, &path)
-            .json(&serde_json::json!({
-                "project": project, "package": package, "version": version,
-                "preview": preview,
-            }))
+        client.request(Method::POST, &path).json(&CreateGrant {
+            project: project.to_string(),
+            package: package.to_string(),
+            version,
+            preview,
+        })
     };
     let preview = client.send(ask(true)).await?;
     if !json_mode() || !yes {
@@ -114,14 +115,12 @@ async fn add(
     // The grant names the version the preview showed, so what was read is what is
     // granted even if the package moves on meanwhile.
     let granted = client
-        .send(
-            client
-                .request(Method::POST, &path)
-                .json(&serde_json::json!({
-                    "project": project, "package": package,
-                    "version": preview["version"].as_i64(),
-                })),
-        )
+        .send(client.request(Method::POST, &path).json(&CreateGrant {
+            project: project.to_string(),
+            package: package.to_string(),
+            version: preview["version"].as_i64(),
+            preview: false,
+        }))
         .await?;
     if json_mode() {
         emit(&granted);

@@ -216,7 +216,7 @@ pub(super) async fn enroll(
         .send(
             client
                 .anonymous(Method::POST, "/v1/enroll")
-                .json(&serde_json::json!({ "code": code, "name": name })),
+                .json(&crate::api::model::Enroll { code, name }),
         )
         .await?;
     if json_mode() {
@@ -244,12 +244,14 @@ pub(super) async fn users(cmd: UsersCommand) -> Result<(), ClientError> {
             conn,
         } => {
             let client = Client::from_args(&conn)?;
-            let body =
-                client
-                    .send(client.request(Method::POST, "/v1/users").json(
-                        &serde_json::json!({ "name": name, "platform_admin": platform_admin }),
-                    ))
-                    .await?;
+            let body = client
+                .send(client.request(Method::POST, "/v1/users").json(
+                    &crate::api::model::CreateUser {
+                        name: name.clone(),
+                        platform_admin,
+                    },
+                ))
+                .await?;
             if json_mode() {
                 emit(&body);
             } else {
@@ -267,7 +269,7 @@ pub(super) async fn users(cmd: UsersCommand) -> Result<(), ClientError> {
                 .send(
                     client
                         .request(Method::POST, &format!("/v1/users/{name}/enrollments"))
-                        .json(&serde_json::json!({ "expires_in": expires_in })),
+                        .json(&crate::api::model::CreateEnrollment { expires_in }),
                 )
                 .await?;
             if json_mode() {
@@ -345,7 +347,10 @@ pub(super) async fn tokens(cmd: TokensCommand) -> Result<(), ClientError> {
                 .send(
                     client
                         .request(Method::POST, &format!("/v1/users/{user}/tokens"))
-                        .json(&serde_json::json!({ "name": name, "expires_in": expires_in })),
+                        .json(&crate::api::model::CreateToken {
+                            name: name.clone(),
+                            expires_in,
+                        }),
                 )
                 .await?;
             if json_mode() {

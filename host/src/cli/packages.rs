@@ -138,7 +138,7 @@ pub(super) async fn rollback(
                     reqwest::Method::POST,
                     &format!("/v1/projects/{project}/packages/{package}/rollback"),
                 )
-                .json(&serde_json::json!({ "version": to })),
+                .json(&crate::api::model::Rollback { version: to }),
         )
         .await?;
     if json_mode() {

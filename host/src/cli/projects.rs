@@ -13,7 +13,7 @@ pub(super) async fn create(name: String, conn: ConnArgs) -> Result<(), ClientErr
         .send(
             client
                 .request(reqwest::Method::POST, "/v1/projects")
-                .json(&serde_json::json!({ "name": name })),
+                .json(&crate::api::model::CreateProject { name: name.clone() }),
         )
         .await?;
     if json_mode() {
@@ -66,7 +66,9 @@ pub(super) async fn set(
         .send(
             client
                 .request(reqwest::Method::PATCH, &format!("/v1/projects/{project}"))
-                .json(&serde_json::json!({ "members_read_secrets": on })),
+                .json(&crate::api::model::ProjectSettings {
+                    members_read_secrets: Some(on),
+                }),
         )
         .await?;
     if json_mode() {
@@ -98,7 +100,9 @@ pub(super) async fn members(cmd: MembersCommand) -> Result<(), ClientError> {
                             Method::PUT,
                             &format!("/v1/projects/{project}/members/{user}"),
                         )
-                        .json(&serde_json::json!({ "role": role })),
+                        .json(&crate::api::model::SetMember {
+                            role: parse_role(&role)?,
+                        }),
                 )
                 .await?;
             if json_mode() {
@@ -150,4 +154,14 @@ pub(super) async fn members(cmd: MembersCommand) -> Result<(), ClientError> {
         }
     }
     Ok(())
+}
+
+/// A member's role, checked here so a typo gets the list of roles rather than a parser's words.
+fn parse_role(role: &str) -> Result<crate::store::Role, ClientError> {
+    crate::store::Role::parse(role).ok_or_else(|| {
+        err(
+            ErrorCode::BadEntry,
+            format!("--role {role:?}: a role is viewer, developer or admin"),
+        )
+    })
 }

@@ -366,7 +366,7 @@ async fn rollback(
         .send(
             client
                 .request(Method::POST, &format!("{}/rollback", one(&base, &name)))
-                .json(&serde_json::json!({ "version": to })),
+                .json(&crate::api::model::SecretRollback { version: to }),
         )
         .await?;
     if json_mode() {
@@ -451,7 +451,7 @@ async fn wrap(
         .send(
             client
                 .request(Method::POST, &format!("{}/wrap", one(&base, &name)))
-                .json(&serde_json::json!({ "ttl": ttl })),
+                .json(&crate::api::model::Wrap { ttl }),
         )
         .await?;
     if json_mode() {
@@ -476,7 +476,7 @@ async fn unwrap(token: String, conn: ConnArgs) -> Result<(), ClientError> {
         .send(
             client
                 .request(Method::POST, "/v1/unwrap")
-                .json(&serde_json::json!({ "token": token })),
+                .json(&crate::api::model::Unwrap { token }),
         )
         .await?;
     if json_mode() {

@@ -488,15 +488,15 @@ impl Packages {
         let size = bytes.len();
         let committed = self
             .store
-            .add_version(
-                project.to_string(),
-                package.to_string(),
-                sha256.clone(),
+            .add_version(crate::store::NewVersion {
+                project: project.to_string(),
+                package: package.to_string(),
+                sha256: sha256.clone(),
                 bytes,
-                manifest.to_json(),
-                by.to_string(),
+                manifest: manifest.to_json(),
+                by: by.to_string(),
                 create_project,
-            )
+            })
             .await?;
         let version = committed.version;
         // Committed and current in the store; not serving, the client not answered.

@@ -2,11 +2,11 @@
 //! without its value ever entering the guest (docs/credentials.md).
 //!
 //! A package declares each credential (`[[outbound.credentials]]`: a secret, the https hosts it
-//! may go to, a header and a format). Each execution gets a [`Session`] with a random
+//! may go to, a header and a format). Each execution gets a [`CredentialSession`] with a random
 //! placeholder per credential. The guest puts a placeholder in a request, either itself (an
 //! env binding `credential:NAME` holds it) or through `edgeward:platform/credentials.attach`,
 //! which sets the declared header to it. When the request leaves through
-//! `outgoing-handler.handle`, [`Session::prepare`] finds every placeholder in it:
+//! `outgoing-handler.handle`, [`CredentialSession::prepare`] finds every placeholder in it:
 //!
 //! - in the declared header, alone or where the format puts the value, on an https request to
 //!   a declared host: replaced by the formatted value, resolved now like `get()` (so a rotation
@@ -202,7 +202,7 @@ struct Rendered {
 const MAX_REFUSALS: usize = 32;
 
 /// One execution's credentials: the declarations, a placeholder for each, and what was done.
-pub struct Session {
+pub struct CredentialSession {
     declared: Arc<Declared>,
     placeholders: Box<[String]>,
     /// The execution's resolver with a lookup budget of its own: the guest's lookups cannot
@@ -221,9 +221,9 @@ struct Unresolved {
     why: String,
 }
 
-impl std::fmt::Debug for Session {
+impl std::fmt::Debug for CredentialSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session")
+        f.debug_struct("CredentialSession")
             .field("credentials", &self.declared.specs.len())
             .finish_non_exhaustive()
     }
@@ -245,9 +245,9 @@ pub struct Plan {
     attach: Vec<usize>,
 }
 
-impl Session {
+impl CredentialSession {
     /// A session for one execution of a package declaring `specs` (none: no session).
-    pub fn new(declared: &Arc<Declared>, resolver: Resolver) -> Option<Arc<Session>> {
+    pub fn new(declared: &Arc<Declared>, resolver: Resolver) -> Option<Arc<CredentialSession>> {
         if declared.is_empty() {
             return None;
         }
@@ -256,7 +256,7 @@ impl Session {
             .iter()
             .map(|_| format!("{PLACEHOLDER_PREFIX}{:032x}", rand::random::<u128>()))
             .collect();
-        Some(Arc::new(Session {
+        Some(Arc::new(CredentialSession {
             state: Mutex::new(State {
                 log: CredentialLog::default(),
                 resolved: vec![None; declared.specs.len()],
@@ -482,7 +482,7 @@ impl Session {
         Ok(())
     }
 
-    /// Puts the planned credentials (resolved by [`Session::ready`]) in `request`'s headers,
+    /// Puts the planned credentials (resolved by [`CredentialSession::ready`]) in `request`'s headers,
     /// records each use, and makes the request one whose answer redaction can read whole:
     /// `accept-encoding: identity`, and no `range`, `if-range` or `te`.
     pub fn apply<B>(&self, plan: &Plan, request: &mut http::Request<B>) -> Result<(), ErrorCode> {
@@ -711,7 +711,7 @@ impl Redactor {
 enum Check {
     /// A request body: any placeholder fails it.
     Placeholders {
-        session: Arc<Session>,
+        session: Arc<CredentialSession>,
         uri: http::Uri,
         refused: Arc<AtomicBool>,
     },

@@ -182,16 +182,16 @@ impl Recording {
 
 /// Why an execution ended before its guest ran: recorded as `status`, answered as `http`
 /// with `code`.
-struct Refusal {
+struct EarlyAnswer {
     status: ExecutionStatus,
     http: u16,
     code: ErrorCode,
     message: String,
 }
 
-impl Refusal {
-    fn new(status: ExecutionStatus, http: u16, code: ErrorCode, message: String) -> Refusal {
-        Refusal {
+impl EarlyAnswer {
+    fn new(status: ExecutionStatus, http: u16, code: ErrorCode, message: String) -> EarlyAnswer {
+        EarlyAnswer {
             status,
             http,
             code,
@@ -258,12 +258,13 @@ where
         trigger.user,
     );
     let mut secrets = SecretsCtx::new(resolver.clone()).with_writer(trigger.writer);
-    let credentials = super::credentials::Session::new(&deployed.credentials, resolver.clone());
+    let credentials =
+        super::credentials::CredentialSession::new(&deployed.credentials, resolver.clone());
     let env = match bind_env(&deployed, &resolver, &mut secrets, credentials.as_deref()).await {
         Ok(env) => env,
         Err((http, code, message)) => {
             let (names, _) = secrets.take();
-            let refusal = Refusal::new(ExecutionStatus::Unbound, http, code, message);
+            let refusal = EarlyAnswer::new(ExecutionStatus::Unbound, http, code, message);
             return refusal.answer(recording, names, on_done);
         }
     };
@@ -292,7 +293,7 @@ async fn admit<B>(
     deployed: &Deployed,
     start: Instant,
     request: hyper::Request<B>,
-) -> Result<(Permit, hyper::Request<B>), Refusal>
+) -> Result<(Permit, hyper::Request<B>), EarlyAnswer>
 where
     B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
@@ -315,7 +316,7 @@ where
         _ => Err("every instance slot of this package is busy".to_string()),
     };
     let permit = admitted.map_err(|why| {
-        Refusal::new(
+        EarlyAnswer::new(
             ExecutionStatus::Limited,
             503,
             ErrorCode::Capacity,
@@ -330,7 +331,7 @@ where
     if declared.is_some_and(|n| n > deployed.request_bytes) {
         let (_, body) = request.into_parts();
         crate::net::drain(body, 1 << 20).await;
-        return Err(Refusal::new(
+        return Err(EarlyAnswer::new(
             ExecutionStatus::Limited,
             413,
             ErrorCode::TooLarge,
@@ -369,7 +370,7 @@ fn run<B>(
     deployed: Arc<Deployed>,
     (secrets, credentials, env): (
         SecretsCtx,
-        Option<Arc<super::credentials::Session>>,
+        Option<Arc<super::credentials::CredentialSession>>,
         Vec<(String, String)>,
     ),
     request: hyper::Request<B>,
@@ -419,7 +420,7 @@ where
         Ok(pair) => pair,
         Err(e) => {
             tracing::debug!(execution = %id, error = %e, "could not pass the request to the guest");
-            let refusal = Refusal::new(
+            let refusal = EarlyAnswer::new(
                 ExecutionStatus::GuestError,
                 400,
                 ErrorCode::BadRequest,
@@ -470,7 +471,7 @@ struct Guest {
     timeout: Duration,
     /// Request body, response body and outbound requests over their limits.
     flags: (Arc<AtomicBool>, Arc<AtomicBool>, Arc<AtomicBool>),
-    session: Option<Arc<super::credentials::Session>>,
+    session: Option<Arc<super::credentials::CredentialSession>>,
     output: (CapturedOutput, CapturedOutput),
     /// Told how the guest ended (for a guest that never answered).
     ended: tokio::sync::oneshot::Sender<ExecutionStatus>,
@@ -678,7 +679,7 @@ async fn bind_env(
     deployed: &Deployed,
     resolver: &Resolver,
     secrets: &mut SecretsCtx,
-    credentials: Option<&super::credentials::Session>,
+    credentials: Option<&super::credentials::CredentialSession>,
 ) -> Result<Vec<(String, String)>, (u16, ErrorCode, String)> {
     let mut env = Vec::with_capacity(deployed.env.len());
     for (key, binding) in deployed.env.iter() {

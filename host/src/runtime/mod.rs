@@ -524,7 +524,7 @@ impl Runtime {
     pub fn new_store(
         &self,
         deployed: &Deployed,
-        (secrets, credentials): (SecretsCtx, Option<Arc<credentials::Session>>),
+        (secrets, credentials): (SecretsCtx, Option<Arc<credentials::CredentialSession>>),
         env: &[(String, String)],
         output: (CapturedOutput, CapturedOutput),
         deadline: Instant,

@@ -121,7 +121,7 @@ pub struct Outbound {
     /// Set when the execution tried more requests than it may; the host then stops it.
     pub over_limit: Arc<AtomicBool>,
     /// The package's credentials, for this execution (none declared: `None`).
-    pub credentials: Option<Arc<super::credentials::Session>>,
+    pub credentials: Option<Arc<super::credentials::CredentialSession>>,
     /// The host's pooled client (TLS with the web PKI roots and the operator's
     /// `--outbound-ca`).
     client: Option<Arc<super::client::OutboundClient>>,
@@ -195,7 +195,7 @@ impl Outbound {
     /// With this execution's credentials and the host's pooled client.
     pub fn with(
         mut self,
-        credentials: Option<Arc<super::credentials::Session>>,
+        credentials: Option<Arc<super::credentials::CredentialSession>>,
         client: Arc<super::client::OutboundClient>,
     ) -> Outbound {
         self.credentials = credentials;

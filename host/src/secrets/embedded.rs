@@ -234,11 +234,6 @@ impl SecretBackend for EmbeddedBackend {
         mode: WriteMode,
     ) -> Result<u64, BackendError> {
         let (nonce, ciphertext) = self.seal(&Self::aad(owner, name), value)?;
-        let mode = match mode {
-            WriteMode::Upsert => None,
-            WriteMode::Create => Some(true),
-            WriteMode::Update => Some(false),
-        };
         let version = self
             .store
             .secret_write(

@@ -16,6 +16,7 @@ pub mod writes;
 
 use crate::names::{Name, SecretName};
 pub use crate::names::{Scope, field_name_ok};
+pub use crate::store::WriteMode;
 use secrecy::{ExposeSecret, SecretString};
 use std::fmt;
 use std::sync::Arc;
@@ -326,17 +327,6 @@ pub enum BackendError {
     /// The backend's own access policy refused Edgeward (Vault's 403); names the path.
     #[error("{0}")]
     Denied(String),
-}
-
-/// How a write treats an existing secret.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteMode {
-    /// Create or replace (`set`).
-    Upsert,
-    /// Create only; `AlreadyExists` if present.
-    Create,
-    /// Replace only; `NotFound` if absent.
-    Update,
 }
 
 /// A single-use token standing for a secret's value.
@@ -879,11 +869,8 @@ pub const GUEST_UNAVAILABLE: &str =
 /// Logs a backend failure's cause: at most one warning a second (the rest at debug), so an
 /// outage under load does not flood the log.
 pub fn warn_backend_failure(cause: &dyn fmt::Display, what: &str) {
-    static LAST_WARNED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    if LAST_WARNED.swap(now, std::sync::atomic::Ordering::Relaxed) != now {
+    static BACKEND_FAILURES: crate::net::LogLimit = crate::net::LogLimit::new();
+    if BACKEND_FAILURES.admit() {
         tracing::warn!(error = %cause, "{what}");
     } else {
         tracing::debug!(error = %cause, "{what}");

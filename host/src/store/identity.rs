@@ -275,11 +275,8 @@ pub trait IdentityStore: Send + Sync {
     /// Destroys the key slots of tokens that have expired; how many.
     async fn drop_expired_slots(&self) -> Result<usize, StoreError>;
 
-    /// The enrollment codes of `user` not yet redeemed nor expired: (id, by, created, expires).
-    async fn pending_enrollments(
-        &self,
-        user: String,
-    ) -> Result<Vec<(String, String, i64, i64)>, StoreError>;
+    /// The enrollment codes of `user` not yet redeemed nor expired, oldest first.
+    async fn pending_enrollments(&self, user: String) -> Result<Vec<PendingRow>, StoreError>;
 
     /// Whether `user` has any user data key (any token with a key slot).
     async fn has_user_key(&self, user: String) -> Result<bool, StoreError>;
@@ -347,4 +344,17 @@ impl std::fmt::Debug for KeySlot {
             .field("key_id", &self.key_id)
             .finish_non_exhaustive()
     }
+}
+
+/// An enrollment code not yet redeemed nor expired (never the code itself).
+#[derive(Debug, Clone)]
+pub struct PendingRow {
+    /// The enrollment's id.
+    pub id: String,
+    /// Who made it.
+    pub created_by: String,
+    /// When, Unix milliseconds.
+    pub created_at: i64,
+    /// Until when it can be redeemed, Unix milliseconds.
+    pub expires_at: i64,
 }

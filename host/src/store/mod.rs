@@ -23,11 +23,40 @@ pub use executions::{
 };
 pub use feed::{Change, ChangeFeed, Feed, Health};
 pub use identity::{
-    Enrollment, GrantRow, IdentityStore, KeyOrigin, KeySlot, MemberRow, NewToken,
+    Enrollment, GrantRow, IdentityStore, KeyOrigin, KeySlot, MemberRow, NewToken, PendingRow,
     RESERVED_USER_NAMES, Redemption, Revoked, Role, TokenOwner, TokenRow, UserRow,
 };
 pub use postgres::{PgOptions, SslMode};
 
+/// How a write treats an existing secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Create or replace (`set`).
+    Upsert,
+    /// Create only; `AlreadyExists` if present.
+    Create,
+    /// Replace only; `NotFound` if absent.
+    Update,
+}
+
+/// A package version to record ([`ProjectStore::add_version`]).
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    /// The project (created when `create_project` and missing).
+    pub project: String,
+    /// The package (created if missing).
+    pub package: String,
+    /// The component's sha256 (its blob's key).
+    pub sha256: String,
+    /// The component's bytes.
+    pub bytes: Arc<Vec<u8>>,
+    /// The manifest, as JSON.
+    pub manifest: String,
+    /// Who deploys.
+    pub by: String,
+    /// Whether a missing project may be created (a platform admin's deploy).
+    pub create_project: bool,
+}
 use std::path::Path;
 use std::sync::Arc;
 
@@ -188,17 +217,7 @@ pub trait ProjectStore: Send + Sync {
     /// transaction that also decides the version number (concurrent calls from any number of
     /// hosts each get their own). Creates the project (when `create_project`) and the package
     /// if missing. Publishes a [`Change::Package`].
-    #[allow(clippy::too_many_arguments)]
-    async fn add_version(
-        &self,
-        project: String,
-        package: String,
-        sha256: String,
-        bytes: Arc<Vec<u8>>,
-        manifest: String,
-        by: String,
-        create_project: bool,
-    ) -> Result<Committed, StoreError>;
+    async fn add_version(&self, version: NewVersion) -> Result<Committed, StoreError>;
 
     /// The packages of `project`.
     async fn list_packages(&self, project: String) -> Result<Vec<PackageRow>, StoreError>;
@@ -275,7 +294,7 @@ pub trait CipherStore: Send + Sync {
         nonce: Vec<u8>,
         ciphertext: Vec<u8>,
         by: String,
-        mode: Option<bool>,
+        mode: WriteMode,
         keep: i64,
     ) -> Result<i64, StoreError>;
 

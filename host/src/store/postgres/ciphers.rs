@@ -69,10 +69,10 @@ pub(super) async fn secret_write_in(
     nonce: &[u8],
     ciphertext: &[u8],
     by: &str,
-    mode: Option<bool>,
+    mode: WriteMode,
 ) -> Result<i64, StoreError> {
     match mode {
-        Some(true) => {
+        WriteMode::Create => {
             let n = tx
                 .execute(
                     "INSERT INTO secrets (scope, owner, name, version, nonce, ciphertext, \
@@ -88,7 +88,7 @@ pub(super) async fn secret_write_in(
             }
             Ok(1)
         }
-        Some(false) => tx
+        WriteMode::Update => tx
             .query_opt(
                 "UPDATE secrets SET version = version + 1, nonce = $4, ciphertext = $5, \
                  updated_at = $6, updated_by = $7 \
@@ -98,7 +98,7 @@ pub(super) async fn secret_write_in(
             .await?
             .map(|r| r.get(0))
             .ok_or_else(|| StoreError::NotFound(format!("no {scope} secret {name}"))),
-        None => Ok(tx
+        WriteMode::Upsert => Ok(tx
             .query_one(
                 "INSERT INTO secrets (scope, owner, name, version, nonce, ciphertext, \
                  updated_at, updated_by) VALUES ($1, $2, $3, 1, $4, $5, $6, $7) \
@@ -158,7 +158,7 @@ impl CipherStore for PgStore {
         nonce: Vec<u8>,
         ciphertext: Vec<u8>,
         by: String,
-        mode: Option<bool>,
+        mode: WriteMode,
         keep: i64,
     ) -> Result<i64, StoreError> {
         let mut c = self.client().await?;
@@ -192,8 +192,17 @@ impl CipherStore for PgStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         for (name, nonce, ciphertext) in &entries {
-            let version =
-                secret_write_in(&tx, scope, &owner, name, nonce, ciphertext, &by, None).await?;
+            let version = secret_write_in(
+                &tx,
+                scope,
+                &owner,
+                name,
+                nonce,
+                ciphertext,
+                &by,
+                WriteMode::Upsert,
+            )
+            .await?;
             keep_version(
                 &tx, scope, &owner, name, version, nonce, ciphertext, &by, keep,
             )

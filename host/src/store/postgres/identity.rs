@@ -413,10 +413,7 @@ impl IdentityStore for PgStore {
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
-    async fn pending_enrollments(
-        &self,
-        user: String,
-    ) -> Result<Vec<(String, String, i64, i64)>, StoreError> {
+    async fn pending_enrollments(&self, user: String) -> Result<Vec<PendingRow>, StoreError> {
         Ok(self
             .client()
             .await?
@@ -428,7 +425,12 @@ impl IdentityStore for PgStore {
             )
             .await?
             .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .map(|r| PendingRow {
+                id: r.get(0),
+                created_by: r.get(1),
+                created_at: r.get(2),
+                expires_at: r.get(3),
+            })
             .collect())
     }
 

@@ -74,16 +74,16 @@ impl ProjectStore for PgStore {
         project_exists(&self.client().await?, &name).await
     }
 
-    async fn add_version(
-        &self,
-        project: String,
-        package: String,
-        sha256: String,
-        bytes: Arc<Vec<u8>>,
-        manifest: String,
-        by: String,
-        create_project: bool,
-    ) -> Result<Committed, StoreError> {
+    async fn add_version(&self, version: NewVersion) -> Result<Committed, StoreError> {
+        let NewVersion {
+            project,
+            package,
+            sha256,
+            bytes,
+            manifest,
+            by,
+            create_project,
+        } = version;
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         let now = now_ms();

@@ -52,7 +52,7 @@ impl CipherStore for SqliteStore {
         nonce: Vec<u8>,
         ciphertext: Vec<u8>,
         by: String,
-        mode: Option<bool>,
+        mode: WriteMode,
         keep: i64,
     ) -> Result<i64, StoreError> {
         self.call(move |c| {
@@ -88,8 +88,16 @@ impl CipherStore for SqliteStore {
         self.call(move |c| {
             let tx = c.transaction()?;
             for (name, nonce, ciphertext) in &entries {
-                let version =
-                    secret_write_in(&tx, scope, &owner, name, nonce, ciphertext, &by, None)?;
+                let version = secret_write_in(
+                    &tx,
+                    scope,
+                    &owner,
+                    name,
+                    nonce,
+                    ciphertext,
+                    &by,
+                    WriteMode::Upsert,
+                )?;
                 keep_version(
                     &tx, scope, &owner, name, version, nonce, ciphertext, &by, keep,
                 )?;
@@ -313,7 +321,7 @@ fn secret_write_in(
     nonce: &[u8],
     ciphertext: &[u8],
     by: &str,
-    mode: Option<bool>,
+    mode: WriteMode,
 ) -> Result<i64, StoreError> {
     let exists: bool = c.query_row(
         "SELECT EXISTS (SELECT 1 FROM secrets WHERE scope = ?1 AND owner = ?2 AND name = ?3)",
@@ -321,12 +329,12 @@ fn secret_write_in(
         |r| r.get(0),
     )?;
     match mode {
-        Some(true) if exists => {
+        WriteMode::Create if exists => {
             return Err(StoreError::AlreadyExists(format!(
                 "{scope} secret {name} already exists"
             )));
         }
-        Some(false) if !exists => {
+        WriteMode::Update if !exists => {
             return Err(StoreError::NotFound(format!("no {scope} secret {name}")));
         }
         _ => {}

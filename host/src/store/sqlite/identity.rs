@@ -407,17 +407,19 @@ impl IdentityStore for SqliteStore {
     }
 
     /// The enrollment codes of `user` not yet redeemed nor expired: (id, by, created, expires).
-    async fn pending_enrollments(
-        &self,
-        user: String,
-    ) -> Result<Vec<(String, String, i64, i64)>, StoreError> {
+    async fn pending_enrollments(&self, user: String) -> Result<Vec<PendingRow>, StoreError> {
         self.call(move |c| {
             let mut st = c.prepare(
                 "SELECT id, created_by, created_at, expires_at FROM enrollments \
                  WHERE user_name = ?1 AND used_at IS NULL AND expires_at > ?2 ORDER BY created_at",
             )?;
             let rows = st.query_map(params![user, now_ms()], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                Ok(PendingRow {
+                    id: r.get(0)?,
+                    created_by: r.get(1)?,
+                    created_at: r.get(2)?,
+                    expires_at: r.get(3)?,
+                })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
         })

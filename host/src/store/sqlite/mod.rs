@@ -190,15 +190,15 @@ mod tests {
         let store = SqliteStore::open(&tmp.path().join("db")).unwrap();
         let blob = Arc::new(vec![1u8, 2, 3]);
         let add = |sha: &str| {
-            store.add_version(
-                "acme".into(),
-                "hello".into(),
-                sha.into(),
-                blob.clone(),
-                "{}".into(),
-                "admin".into(),
-                true,
-            )
+            store.add_version(NewVersion {
+                project: "acme".into(),
+                package: "hello".into(),
+                sha256: sha.into(),
+                bytes: blob.clone(),
+                manifest: "{}".into(),
+                by: "admin".into(),
+                create_project: true,
+            })
         };
         assert_eq!(add("aa").await.unwrap().version, 1);
         assert_eq!(add("bb").await.unwrap().version, 2);

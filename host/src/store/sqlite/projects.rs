@@ -77,17 +77,16 @@ impl ProjectStore for SqliteStore {
     /// Records a new version of `project/package` with its blob and makes it current, in one
     /// transaction. Creates the project (when `create_project`) and the package if missing.
     /// Returns the new version number.
-    #[allow(clippy::too_many_arguments)]
-    async fn add_version(
-        &self,
-        project: String,
-        package: String,
-        sha256: String,
-        bytes: Arc<Vec<u8>>,
-        manifest: String,
-        by: String,
-        create_project: bool,
-    ) -> Result<Committed, StoreError> {
+    async fn add_version(&self, version: NewVersion) -> Result<Committed, StoreError> {
+        let NewVersion {
+            project,
+            package,
+            sha256,
+            bytes,
+            manifest,
+            by,
+            create_project,
+        } = version;
         let (p, k) = (project.clone(), package.clone());
         let committed = self
             .call(move |c| {
