@@ -63,8 +63,9 @@ pub enum Actor {
     },
 }
 
-/// One audit record, before it is written.
-#[derive(Debug, Clone)]
+/// One audit record, before it is written. Its `Debug` shows the target as the log keeps it
+/// (credentials redacted), never the raw path.
+#[derive(Clone)]
 pub struct Entry {
     /// Who.
     pub actor: Actor,
@@ -85,6 +86,20 @@ pub struct Entry {
     pub outcome: Outcome,
     /// What else the record needs (a token's id, a count of records not kept); never a value.
     pub detail: Option<String>,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("actor", &self.actor)
+            .field("action", &self.action)
+            .field("target", &target(&self.target))
+            .field("project", &self.project)
+            .field("scope", &self.scope)
+            .field("status", &self.status)
+            .field("outcome", &self.outcome)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Entry {
@@ -264,6 +279,26 @@ mod tests {
         assert!(!t.contains("0123456789abcdef"), "{t}");
         let long = format!("/{}", "a".repeat(2000));
         assert_eq!(target(&long).chars().count(), MAX_TARGET + 1);
+    }
+
+    #[test]
+    fn an_entrys_debug_never_shows_a_token_in_its_path() {
+        let token = format!("ew_{}", "ab12".repeat(16));
+        let entry = Entry {
+            actor: Actor::Anonymous,
+            action: "DELETE /v1/users/{user}/tokens/{id}".into(),
+            target: format!("/v1/users/bob/tokens/{token}"),
+            project: None,
+            scope: None,
+            remote: None,
+            status: 404,
+            outcome: Outcome::Rejected,
+            detail: None,
+        };
+        let shown = format!("{entry:?}");
+        assert!(!shown.contains(&token[3..]), "{shown}");
+        assert!(shown.contains("/v1/users/bob/tokens/***"), "{shown}");
+        assert!(!entry.into_row(0).target.contains(&token[3..]));
     }
 
     #[test]

@@ -367,12 +367,7 @@ pub fn routes() -> Vec<Route> {
         .gives::<m::VaultUnwrapped>(200),
     ];
     // Each scope's rights come from the one table a function's writes also follow.
-    for (base, scope) in [
-        ("/v1/secrets/platform".to_string(), Scope::Platform),
-        (format!("{P}/secrets"), Scope::Project),
-        (format!("{P}/packages/{{package}}/secrets"), Scope::Package),
-        ("/v1/users/{user}/secrets".to_string(), Scope::User),
-    ] {
+    for (base, scope) in secret_collections() {
         let rights = crate::secrets::policy::rights(scope);
         r.extend(secret_routes(
             &base,
@@ -380,6 +375,20 @@ pub fn routes() -> Vec<Route> {
         ));
     }
     r
+}
+
+/// Each scope's secret collection, as a route pattern: the routes are made from it, and the
+/// policy names a refused call's scope by it.
+pub(crate) fn secret_collections() -> [(String, Scope); 4] {
+    [
+        ("/v1/secrets/platform".to_string(), Scope::Platform),
+        ("/v1/projects/{project}/secrets".to_string(), Scope::Project),
+        (
+            "/v1/projects/{project}/packages/{package}/secrets".to_string(),
+            Scope::Package,
+        ),
+        ("/v1/users/{user}/secrets".to_string(), Scope::User),
+    ]
 }
 
 /// The routes of one secret scope. `needs` are, in order: listing names; writing (create,

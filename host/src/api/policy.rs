@@ -280,17 +280,10 @@ pub struct ValueRead;
 
 /// The secret scope a route pattern is about, if it is a secret route.
 fn route_scope(route: &str) -> Option<Scope> {
-    if route.starts_with("/v1/secrets/platform") {
-        Some(Scope::Platform)
-    } else if route.starts_with("/v1/users/{user}/secrets") {
-        Some(Scope::User)
-    } else if route.starts_with("/v1/projects/{project}/packages/{package}/secrets") {
-        Some(Scope::Package)
-    } else if route.starts_with("/v1/projects/{project}/secrets") {
-        Some(Scope::Project)
-    } else {
-        None
-    }
+    super::secret_collections()
+        .into_iter()
+        .find(|(base, _)| route.starts_with(base.as_str()))
+        .map(|(_, scope)| scope)
 }
 
 /// Set on a response by a handler whose call concerned one secret scope.

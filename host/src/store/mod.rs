@@ -39,8 +39,9 @@ pub enum WriteMode {
     Update,
 }
 
-/// A package version to record ([`ProjectStore::add_version`]).
-#[derive(Debug, Clone)]
+/// A package version to record ([`ProjectStore::add_version`]). Its `Debug` gives the
+/// component's size, not its bytes.
+#[derive(Clone)]
 pub struct NewVersion {
     /// The project (created when `create_project` and missing).
     pub project: String,
@@ -56,6 +57,19 @@ pub struct NewVersion {
     pub by: String,
     /// Whether a missing project may be created (a platform admin's deploy).
     pub create_project: bool,
+}
+
+impl std::fmt::Debug for NewVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewVersion")
+            .field("project", &self.project)
+            .field("package", &self.package)
+            .field("sha256", &self.sha256)
+            .field("bytes", &self.bytes.len())
+            .field("by", &self.by)
+            .field("create_project", &self.create_project)
+            .finish_non_exhaustive()
+    }
 }
 use std::path::Path;
 use std::sync::Arc;
