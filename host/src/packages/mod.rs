@@ -210,13 +210,54 @@ impl Packages {
     /// exist. A version that cannot load is reported and skipped; the rest still serve.
     pub async fn load_all(&self) -> Result<usize, PackageError> {
         let rows = self.store.current_versions().await?;
-        let mut loaded = 0;
-        for row in rows {
-            if self.load_current(row).await {
-                loaded += 1;
+        Ok(self.load_many(rows).await)
+    }
+
+    /// Serves each of `rows` (unless a newer generation serves already), loading each distinct
+    /// component once, several at a time (artifacts are mapped and linked on the blocking
+    /// pool): a restart with thousands of packages costs one load per component, and the
+    /// cores share it. How many serve now.
+    async fn load_many(&self, rows: Vec<Current>) -> usize {
+        use futures::StreamExt as _;
+        let mut wanted: Vec<&str> = rows
+            .iter()
+            .filter(|c| {
+                self.generation(&c.version.project, &c.version.package) < Some(c.generation)
+            })
+            .map(|c| c.version.sha256.as_str())
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let parallel = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
+        let loads: Vec<_> = wanted.into_iter().map(|sha| self.component_of(sha)).collect();
+        let components: HashMap<&str, Result<_, PackageError>> = futures::stream::iter(loads)
+            .buffer_unordered(parallel)
+            .collect()
+            .await;
+        let mut serving = 0;
+        for current in &rows {
+            let row = &current.version;
+            if self.generation(&row.project, &row.package) >= Some(current.generation) {
+                serving += 1;
+                continue;
+            }
+            let loaded = match components.get(row.sha256.as_str()) {
+                Some(Ok(pre)) => self.deployed_from(row, pre.clone()),
+                Some(Err(e)) => Err(PackageError::Internal(anyhow::anyhow!("{e}"))),
+                None => self.load_version(row).await,
+            };
+            match loaded {
+                Ok(deployed) => {
+                    self.set_serving(deployed, current.generation);
+                    serving += 1;
+                }
+                Err(e) => tracing::error!(
+                    project = %row.project, package = %row.package, version = row.version,
+                    error = %e, "could not load package version; it will not serve"
+                ),
             }
         }
-        Ok(loaded)
+        serving
     }
 
     /// Serves `current` unless a newer generation serves already; whether it serves now.
@@ -315,9 +356,7 @@ impl Packages {
             .iter()
             .map(|c| (c.version.project.clone(), c.version.package.clone()))
             .collect();
-        for row in rows {
-            self.load_current(row).await;
-        }
+        self.load_many(rows).await;
         if let Ok(mut map) = self.serving.write() {
             for (project, packages) in map.iter_mut() {
                 packages.retain(|package, _| live.contains(&(project.clone(), package.clone())));
@@ -383,30 +422,23 @@ impl Packages {
     /// The component of a version that was accepted once: shared with a serving version,
     /// loaded from its artifact, or (artifact missing or stale) compiled from the stored blob.
     async fn load_version(&self, row: &VersionRow) -> Result<Deployed, PackageError> {
+        let pre = self.component(&row.sha256).await?;
+        self.deployed_from(row, pre)
+    }
+
+    /// The served form of `row` over its pre-instantiated component.
+    fn deployed_from(
+        &self,
+        row: &VersionRow,
+        pre: crate::runtime::state::HostStateProxyPre,
+    ) -> Result<Deployed, PackageError> {
         let project = Name::parse("project", &row.project)
             .map_err(|e| PackageError::Internal(anyhow::anyhow!(e)))?;
         let package = Name::parse("package", &row.package)
             .map_err(|e| PackageError::Internal(anyhow::anyhow!(e)))?;
         let manifest = Manifest::parse(row.manifest.as_bytes())
             .map_err(|e| PackageError::Internal(anyhow::anyhow!(e)))?;
-        let runtime = self.runtime.clone();
-        let pre = match self.shared_pre(&row.sha256) {
-            Some(pre) => pre,
-            None => {
-                let component = match self.load_artifact(&row.sha256).await {
-                    Some(c) => c,
-                    None => {
-                        tracing::info!(sha256 = %row.sha256, "no usable artifact; compiling the stored component");
-                        let blob = self.store.blob(row.sha256.clone()).await?;
-                        let (component, _) = self.compile(blob).await?;
-                        self.write_artifact(&row.sha256, &component).await?;
-                        component
-                    }
-                };
-                runtime.prepare(&component)?
-            }
-        };
-        Ok(runtime.deployed(
+        Ok(self.runtime.deployed(
             project,
             package,
             row.version,
@@ -414,6 +446,44 @@ impl Packages {
             pre,
             manifest,
         ))
+    }
+
+    /// [`Packages::component`], paired with its sha256.
+    async fn component_of<'a>(
+        &self,
+        sha256: &'a str,
+    ) -> (
+        &'a str,
+        Result<crate::runtime::state::HostStateProxyPre, PackageError>,
+    ) {
+        (sha256, self.component(sha256).await)
+    }
+
+    /// The pre-instantiated component `sha256` of a version accepted once: shared with a
+    /// serving version, loaded from its artifact, or (artifact missing or stale) compiled from
+    /// the stored blob.
+    async fn component(
+        &self,
+        sha256: &str,
+    ) -> Result<crate::runtime::state::HostStateProxyPre, PackageError> {
+        if let Some(pre) = self.shared_pre(sha256) {
+            return Ok(pre);
+        }
+        let component = match self.load_artifact(sha256).await {
+            Some(c) => c,
+            None => {
+                tracing::info!(%sha256, "no usable artifact; compiling the stored component");
+                let blob = self.store.blob(sha256.to_string()).await?;
+                let (component, _) = self.compile(blob).await?;
+                self.write_artifact(sha256, &component).await?;
+                component
+            }
+        };
+        let rt = self.runtime.clone();
+        let prepared = blocking(move || Ok(rt.prepare(&component)))
+            .await
+            .map_err(PackageError::Internal)?;
+        Ok(prepared?)
     }
 
     async fn compile(
