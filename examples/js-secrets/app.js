@@ -2,13 +2,17 @@
 // of what a function should echo).
 //
 // `?name=N` resolves N (`&scope=S` reads one scope, `&field=F` one field, `&reveal=1` answers
-// the value too); `?list=1` lists the names this package may read; `?url=U&credential=C`
-// sends a GET to U with the credential C attached by the host; anything else echoes the
-// request. Answers are JSON; errors are `{"error": code, "message": ...}` with status 200.
+// the value too); `?value=N` answers N's value alone (`secrets.value`); `?list=1` lists the
+// names this package may read; `?url=U&credential=C` sends a GET to U with the credential C
+// attached by the host; anything else echoes the request. Answers are JSON; errors are `{"error": code, "message": ...}` with status 200.
 
 import { handler, secrets, Outgoing, Response, SecretsError } from './edgeward.js'; // sdk/js/edgeward.js, copied beside it to build
 
 function route(req) {
+  const valueOf = req.queryParam('value');
+  if (valueOf !== undefined) {
+    return Response.json(200, { lang: 'js', value: secrets.value(valueOf) ?? null });
+  }
   const name = req.queryParam('name');
   if (name !== undefined) {
     const scope = req.queryParam('scope');

@@ -2,8 +2,9 @@
 what a function should echo).
 
 `?name=N` resolves N (`&scope=S` reads one scope, `&field=F` one field, `&reveal=1` answers
-the value too); `?list=1` lists the names this package may read; `?url=U&credential=C` sends
-a GET to U with the credential C attached by the host; anything else echoes the request.
+the value too); `?value=N` answers N's value alone (`secrets.value`); `?list=1` lists the
+names this package may read; `?url=U&credential=C` sends a GET to U with the credential C
+attached by the host; anything else echoes the request.
 Answers are JSON; errors are `{"error": code, "message": ...}` with status 200.
 """
 
@@ -13,6 +14,8 @@ from edgeward import Outgoing, Response, SecretsError
 
 def handle(req):
     try:
+        if (name := req.query_param("value")) is not None:
+            return Response.json(200, {"lang": "python", "value": edgeward.secrets.value(name)})
         if (name := req.query_param("name")) is not None:
             scope = req.query_param("scope")
             secret = edgeward.secrets.get_from(scope, name) if scope else edgeward.secrets.get(name)

@@ -198,16 +198,7 @@ impl Secret {
 
     /// Copies the value into this instance's memory.
     pub fn reveal(&self) -> SecretValue {
-        match self.handle.reveal() {
-            wit::SecretValue::Text(s) => SecretValue {
-                value: s,
-                is_object: false,
-            },
-            wit::SecretValue::Object(s) => SecretValue {
-                value: s,
-                is_object: true,
-            },
-        }
+        SecretValue::from_wit(self.handle.reveal())
     }
 }
 
@@ -228,6 +219,19 @@ pub struct SecretValue {
 }
 
 impl SecretValue {
+    fn from_wit(value: wit::SecretValue) -> SecretValue {
+        match value {
+            wit::SecretValue::Text(value) => SecretValue {
+                value,
+                is_object: false,
+            },
+            wit::SecretValue::Object(value) => SecretValue {
+                value,
+                is_object: true,
+            },
+        }
+    }
+
     /// The value: the string itself, or for a multi-field secret its JSON object text.
     pub fn expose(&self) -> &str {
         &self.value
@@ -260,6 +264,17 @@ impl Drop for SecretValue {
 /// Looks `name` up in package, then project, then platform scope.
 pub fn get(name: &str) -> Result<Option<Secret>, Error> {
     Ok(wit::get(name)?.map(Secret::from_handle))
+}
+
+/// The value of `name`, looked up as [`get`] looks it up, in one call to the host: for a
+/// function that needs only the value (not its scope or version). Recorded and masked like a
+/// [`get`] followed by [`Secret::reveal`].
+///
+/// ```ignore
+/// let key = secrets::value("API_KEY")?.ok_or("API_KEY is not set")?;
+/// ```
+pub fn value(name: &str) -> Result<Option<SecretValue>, Error> {
+    Ok(wit::get_value(name)?.map(SecretValue::from_wit))
 }
 
 /// Looks `name` up in `scope` alone.

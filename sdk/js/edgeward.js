@@ -96,6 +96,17 @@ function wrap(call) {
 /** `secrets.get(name)`: package, then project, then platform scope; undefined when none has it. */
 export const secrets = {
   get: (name) => wrap(() => witSecrets.get(name)),
+  /** The value alone, resolved as `get` resolves it, in one host call: a string (a multi-field
+   * secret's JSON object as text), or undefined when no scope has it. */
+  value(name) {
+    let found;
+    try {
+      found = witSecrets.getValue(name);
+    } catch (e) {
+      throw secretsError(e);
+    }
+    return found === undefined ? undefined : found.val;
+  },
   /** One scope only (`'user'` for the caller's own secrets). */
   getFrom: (scope, name) => wrap(() => witSecrets.getFrom(scope, name)),
   /** [scope, name] pairs this package may read; never values. */

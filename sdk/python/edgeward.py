@@ -89,7 +89,7 @@ class Secret:
 
 
 class _Secrets:
-    """`edgeward.secrets`: get, get_from, list."""
+    """`edgeward.secrets`: get, value, get_from, list."""
 
     SCOPES = ("package", "project", "platform", "user")
 
@@ -101,6 +101,16 @@ class _Secrets:
         except Err as err:
             raise _secrets_error(err) from None
         return None if found is None else Secret(found)
+
+    @staticmethod
+    def value(name):
+        """The value of `name`, resolved as `get` resolves it, in one host call (no handle):
+        a string, or a multi-field secret's JSON object as text; None when no scope holds it."""
+        try:
+            found = _secrets.get_value(name)
+        except Err as err:
+            raise _secrets_error(err) from None
+        return None if found is None else found.value
 
     @staticmethod
     def get_from(scope, name):

@@ -262,6 +262,19 @@ async fn execution_records_mask_secret_values_and_are_retained_boundedly() {
         "{out}"
     );
     assert!(!out.contains(value));
+    // `get-value` (the value in one host call) is recorded and masked the same way.
+    let (status, id, _) = call(
+        &server,
+        Method::GET,
+        "/acme/sec/?values=TOKEN&print=1",
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let rec = server.execution("acme", &id).await;
+    assert_eq!(rec["secrets"], json!(["package:TOKEN"]));
+    assert_eq!(rec["stdout"], "TOKEN=***\n", "{rec}");
+    assert!(!rec.to_string().contains(value));
     // Listing, filters, retention.
     for _ in 0..4 {
         call(&server, Method::GET, "/acme/sec/?name=NONE", Vec::new()).await;

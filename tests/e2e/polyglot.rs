@@ -84,6 +84,11 @@ async fn secrets_and_credentials(example: &str, lang: &str) {
         (&got["scope"], &got["value"]),
         (&json!("platform"), &json!("platform-hi"))
     );
+    // The value alone, in one host call (WIT `get-value`), resolved the same way.
+    let got = call(&server, "/acme/fn/?value=GREETING").await;
+    assert_eq!(got, json!({"lang": lang, "value": "project-hi"}), "{got}");
+    let got = call(&server, "/acme/fn/?value=MISSING").await;
+    assert_eq!(got, json!({"lang": lang, "value": null}), "{got}");
     // A multi-field secret: one field without parsing; a missing field is null.
     let got = call(&server, "/acme/fn/?name=DB&field=host").await;
     assert_eq!(

@@ -1068,7 +1068,7 @@ async fn hostile_guests_get_nothing_they_are_not_owed() {
     for attempt in v["attempts"].as_array().unwrap() {
         let own = attempt["name"] == "OWN_SECRET";
         for (how, result) in attempt["results"].as_object().unwrap() {
-            if own && (how == "get" || how == "package") {
+            if own && (how == "get" || how == "value" || how == "package") {
                 assert_eq!(
                     (&result["found"], &result["value"]),
                     (&json!(true), &json!("own-secret-value-6b0")),
@@ -1103,6 +1103,20 @@ async fn hostile_guests_get_nothing_they_are_not_owed() {
     };
     for name in ["../platform/X", "", "..", "X/../../Y"] {
         assert_eq!(first(name)["error"], "bad_entry", "{name}");
+    }
+    // `get-value` (one host call) resolves and refuses exactly as `get` does.
+    for attempt in v["attempts"].as_array().unwrap() {
+        let results = &attempt["results"];
+        assert_eq!(
+            results["value"].get("error"),
+            results["get"].get("error"),
+            "{attempt}"
+        );
+        assert_eq!(
+            results["value"].get("found"),
+            results["get"].get("found"),
+            "{attempt}"
+        );
     }
     // A folder name that spells another owner's path is a name in its own folders: absent.
     assert_eq!(first("projects/other/shared/X"), json!({"found": false}));

@@ -45,6 +45,12 @@ fn handle(req: Request) -> Response {
         let shown: String = name.chars().take(64).collect();
         let mut by_scope = serde_json::Map::new();
         by_scope.insert("get".into(), attempt(secrets::get(name)));
+        let value = match secrets::value(name) {
+            Ok(Some(value)) => json!({ "found": true, "value": value.expose() }),
+            Ok(None) => json!({ "found": false }),
+            Err(e) => json!({ "error": e.code() }),
+        };
+        by_scope.insert("value".into(), value);
         for scope in [Scope::Package, Scope::Project, Scope::Platform, Scope::User] {
             by_scope.insert(
                 scope.as_str().into(),

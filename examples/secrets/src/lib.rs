@@ -8,7 +8,8 @@
 //! to stderr whole (for the masking tests); `?split=1` writes its first half to stdout and the
 //! rest to stderr; `?forms=1` prints every leaf of the value raw, JSON-escaped and with
 //! `{:?}`; `?field=F` returns field `F` of a multi-field value; `?log_body=1` only *uses* the secret and logs the request body to stdout (what an
-//! attacker who can send requests controls); `?names=` with `&print=1` prints every value.
+//! attacker who can send requests controls); `?names=` with `&print=1` prints every value;
+//! `?values=A,B,C` the same through `secrets::value` (one host call per lookup).
 
 use edgeward_sdk::secrets::{self, Scope};
 use edgeward_sdk::{Request, Response};
@@ -66,6 +67,25 @@ fn handle(req: Request) -> Response {
             }
             Err(e) => error_response(&e),
         };
+    }
+    if let Some(names) = req.query_param("values") {
+        // `?values=A,B,C`: the same through `secrets::value` (one host call per lookup), with
+        // `&print=1` printing each value.
+        let mut found = 0;
+        let print = req.query_param("print").is_some();
+        for name in names.split(',').filter(|n| !n.is_empty()) {
+            match secrets::value(name) {
+                Ok(Some(value)) => {
+                    if print {
+                        println!("{name}={}", value.expose());
+                    }
+                    found += usize::from(!value.expose().is_empty());
+                }
+                Ok(None) => {}
+                Err(e) => return error_response(&e),
+            }
+        }
+        return Response::json(200, format!("{{\"found\":{found}}}"));
     }
     if let Some(names) = req.query_param("names") {
         // Several lookups in one request (benchmarks): how many resolved.

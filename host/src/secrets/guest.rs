@@ -177,6 +177,16 @@ fn to_wit(e: ResolveError) -> wit::Error {
     }
 }
 
+/// A value as the guest receives it: a copy in its own memory, text or a JSON object's text.
+fn to_wit_value(value: &SecretValue) -> wit::SecretValue {
+    let text = value.expose().to_string();
+    if value.is_object() {
+        wit::SecretValue::Object(text)
+    } else {
+        wit::SecretValue::Text(text)
+    }
+}
+
 impl SecretsView<'_> {
     fn hand_out(
         &mut self,
@@ -208,6 +218,20 @@ impl wit::Host for SecretsView<'_> {
         let scope = Scope::from(scope);
         match self.ctx.resolver.get_from(scope, &name).await {
             Ok(Some(secret)) => Ok(Ok(Some(self.hand_out(scope, secret)?))),
+            Ok(None) => Ok(Ok(None)),
+            Err(e) => Ok(Err(to_wit(e))),
+        }
+    }
+
+    async fn get_value(
+        &mut self,
+        name: String,
+    ) -> wasmtime::Result<Result<Option<wit::SecretValue>, wit::Error>> {
+        match self.ctx.resolver.get(&name).await {
+            Ok(Some((scope, secret))) => {
+                self.ctx.note_bound(scope, &secret);
+                Ok(Ok(Some(to_wit_value(&secret.value))))
+            }
             Ok(None) => Ok(Ok(None)),
             Err(e) => Ok(Err(to_wit(e))),
         }
@@ -290,13 +314,7 @@ impl wit::HostSecret for SecretsView<'_> {
     }
 
     fn reveal(&mut self, this: Resource<GuestSecret>) -> wasmtime::Result<wit::SecretValue> {
-        let value = &self.table.get(&this)?.secret.value;
-        let text = value.expose().to_string();
-        Ok(if value.is_object() {
-            wit::SecretValue::Object(text)
-        } else {
-            wit::SecretValue::Text(text)
-        })
+        Ok(to_wit_value(&self.table.get(&this)?.secret.value))
     }
 
     fn field(
