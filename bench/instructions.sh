@@ -36,9 +36,12 @@ pkg_metrics=$(EDGEWARD_BENCH_METRICS=1 count pkg-metrics secrets '/?names=S_A,S_
 none=$(count none secrets '/?names=')
 pkg=$(count pkg secrets '/?names=S_A,S_B,S_C')
 plat=$(count plat secrets '/?names=P_ONLY,P_ONLY,P_ONLY')
+values=$(count values secrets '/?values=S_A,S_B,S_C')
+lookups=$(count lookups lookups '/?names=S_A,S_B,S_C')
 printf '%-40s %12s\n' case "instr/request"
 printf '%-40s %12d\n' "hello" "$hello" "secrets, no lookup" "$none" \
-    "secrets, 3 package-scope gets" "$pkg" "secrets, 3 platform-scope gets" "$plat"
+    "secrets, 3 package-scope gets" "$pkg" "secrets, 3 platform-scope gets" "$plat" \
+    "secrets, 3 get-value (one call each)" "$values" "lookups (hello + 3 get-value)" "$lookups"
 printf '\nper get + reveal: package scope %d, platform scope %d instructions\n' \
     $(((pkg - none) / 3)) $(((plat - none) / 3))
 printf '\nwith metrics (--metrics-listen): hello %d (%+.2f%%), secrets with 3 gets %d (%+.2f%%)\n' \
@@ -46,3 +49,5 @@ printf '\nwith metrics (--metrics-listen): hello %d (%+.2f%%), secrets with 3 ge
     "$pkg_metrics" "$(python3 -c "print(($pkg_metrics - $pkg) / $pkg * 100)")"
 printf 'secrets (3 package gets) / hello: %s (instructions; the req/s target is >= 0.9)\n' \
     "$(python3 -c "print(f'{$hello / $pkg:.3f}')")"
+printf 'lookups (hello + 3 get-value) / hello: %s (instructions)\n' \
+    "$(python3 -c "print(f'{$hello / $lookups:.3f}')")"

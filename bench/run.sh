@@ -40,7 +40,8 @@ fi
 
 step "building edgeward (release) and the guests"
 cargo build --release -p edgeward-host
-cargo build --release --target wasm32-wasip2 --target-dir target/guests -p hello -p secrets
+cargo build --release -p edgeward-bench --example floor
+cargo build --release --target wasm32-wasip2 --target-dir target/guests -p hello -p secrets -p lookups
 GUESTS=target/guests/wasm32-wasip2/release
 EDGEWARD=target/release/edgeward
 
@@ -62,8 +63,10 @@ start_edgeward() {
         export EDGEWARD_TOKEN; EDGEWARD_TOKEN=$(cat "$data/admin.token")
         $EDGEWARD deploy bench/hello "$GUESTS/hello.wasm" >&2
         $EDGEWARD deploy bench/secrets "$GUESTS/secrets.wasm" >&2
+        $EDGEWARD deploy bench/lookups "$GUESTS/lookups.wasm" >&2
         for n in A B C; do
             $EDGEWARD secrets set "S_$n" "value-$n" --project bench --package secrets >&2
+            $EDGEWARD secrets set "S_$n" "value-$n" --project bench --package lookups >&2
         done
     )
     printf -v "${name}_URL" '%s' "$url"
@@ -88,6 +91,11 @@ WTP_PORT=$(free_port)
     -O pooling-table-keep-resident=524288 -O pooling-pagemap-scan=auto \
     --addr "127.0.0.1:$WTP_PORT" "$GUESTS/hello.wasm" > "$OUT/wtp.log" 2>&1 &
 WTP_PID=$!
+# The floor: plain hyper, no WebAssembly (bench/examples/floor.rs).
+FLOOR_PORT=$(free_port)
+target/release/examples/floor "127.0.0.1:$FLOOR_PORT" > "$OUT/floor.log" 2>&1 &
+FLOOR_PID=$!
+wait_http "http://127.0.0.1:$FLOOR_PORT/"
 wait_http "http://127.0.0.1:$WT_PORT/"
 wait_http "http://127.0.0.1:$WTT_PORT/"
 wait_http "http://127.0.0.1:$WTP_PORT/"
@@ -101,6 +109,8 @@ SERVERS=(
     "wasmtime-serve-pagemap|http://127.0.0.1:$WTP_PORT/|$WTP_PID"
     "edgeward-hello|$EW_URL/bench/hello/|$EW_PID"
     "edgeward-secrets3|$EW_URL/bench/secrets/?names=S_A,S_B,S_C|$EW_PID"
+    "edgeward-lookups3|$EW_URL/bench/lookups/?names=S_A,S_B,S_C|$EW_PID"
+    "hyper-floor|http://127.0.0.1:$FLOOR_PORT/|$FLOOR_PID"
     "edgeward-shared-rt|$EWSHARED_URL/bench/hello/|$EWSHARED_PID"
 )
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -147,20 +157,33 @@ rows = [l.split("\t") for l in open(sys.argv[1]) if l.strip()]
 by = {}
 for name, c, _, rps, p50, p99, cpu, errs in rows:
     by.setdefault((name, int(c)), []).append((float(rps), float(p50), float(p99), float(cpu), int(errs)))
-print(f"\n{'server':<22} {'c':>3} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>10} {'errors':>8} {'vs tuned':>8}")
-for (name, c), runs in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-    med = [statistics.median(x[i] for x in runs) for i in range(4)]
-    tuned = by.get(("wasmtime-serve-tuned", c))
-    ratio = med[0] / statistics.median(x[0] for x in tuned) if tuned else float("nan")
-    print(f"{name:<22} {c:>3} {med[0]:>9.0f} {med[1]:>8.3f} {med[2]:>8.3f} {med[3]:>10.1f} {sum(x[4] for x in runs):>8} {ratio:>8.2f}")
-for c in sorted({c for _, c in by}):
-    s, h = by.get(("edgeward-secrets3", c)), by.get(("edgeward-hello", c))
-    if s and h:
-        r = statistics.median(x[0] for x in s) / statistics.median(x[0] for x in h)
-        print(f"c={c}: edgeward secrets (3 gets) / edgeward hello = {r:.2f}")
+med = {k: [statistics.median(x[i] for x in v) for i in range(4)] + [sum(x[4] for x in v)] for k, v in by.items()}
+PEERS = ("wasmtime-serve", "wasmtime-serve-tuned", "wasmtime-serve-pagemap")
+print(f"\n{'server':<24} {'c':>3} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>10} {'errors':>7}"
+      f" {'req/s x':>8} {'p99 x':>6} {'CPU x':>6}")
+for c in sorted({c for _, c in med}):
+    # The strongest peer: the wasmtime serve configuration with the most req/s at this c.
+    peer = max((p for p in PEERS if (p, c) in med), key=lambda p: med[(p, c)][0], default=None)
+    for (name, cc), m in sorted(med.items(), key=lambda kv: kv[0][0]):
+        if cc != c:
+            continue
+        pm = med.get((peer, c))
+        r = (m[0] / pm[0], m[2] / pm[2], m[3] / pm[3]) if pm else (float("nan"),) * 3
+        print(f"{name:<24} {c:>3} {m[0]:>9.0f} {m[1]:>8.3f} {m[2]:>8.3f} {m[3]:>10.1f} {m[4]:>7}"
+              f" {r[0]:>8.2f} {r[1]:>6.2f} {r[2]:>6.2f}")
+    print(f"  (ratios against the strongest peer at c={c}: {peer})")
+    h = med.get(("edgeward-hello", c))
+    for case in ("edgeward-secrets3", "edgeward-lookups3"):
+        s = med.get((case, c))
+        if s and h:
+            print(f"  c={c}: {case} / edgeward-hello = {s[0] / h[0]:.2f} by req/s")
+    f = med.get(("hyper-floor", c))
+    if f and h and pm:
+        print(f"  c={c}: CPU over the hyper floor ({f[3]:.1f} us): edgeward hello +{h[3] - f[3]:.1f} us,"
+              f" {peer} +{pm[3] - f[3]:.1f} us")
 PY
-kill "$EW_PID" "$EWSHARED_PID" "$WT_PID" "$WTT_PID" "$WTP_PID" 2>/dev/null || true
-wait "$EW_PID" "$EWSHARED_PID" "$WT_PID" "$WTT_PID" "$WTP_PID" 2>/dev/null || true
+kill "$EW_PID" "$EWSHARED_PID" "$WT_PID" "$WTT_PID" "$WTP_PID" "$FLOOR_PID" 2>/dev/null || true
+wait "$EW_PID" "$EWSHARED_PID" "$WT_PID" "$WTT_PID" "$WTP_PID" "$FLOOR_PID" 2>/dev/null || true
 
 if [ -z "${SKIP_MICRO:-}" ]; then
     step "criterion micro-benchmarks (bench/benches/micro.rs)"
@@ -168,7 +191,8 @@ if [ -z "${SKIP_MICRO:-}" ]; then
 fi
 if [ -z "${SKIP_SCALE:-}" ]; then
     step "cold start and scale (bench/scale.py)"
-    python3 bench/scale.py --edgeward "$EDGEWARD" --guest "$GUESTS/hello.wasm"
+    python3 bench/scale.py --edgeward "$EDGEWARD" --guest "$GUESTS/hello.wasm" \
+        --packages "${SCALE_PACKAGES:-10000}" --distinct "${SCALE_DISTINCT:-1000}"
 fi
 if [ -z "${SKIP_INSTR:-}" ]; then
     step "instructions per request under callgrind (bench/instructions.sh)"

@@ -7,8 +7,10 @@
 //!     target/release/examples/requests secrets '/?names=S_A,S_B,S_C' 2000
 //! ```
 //!
-//! The guest is `hello` or `secrets`; `secrets` has S_A, S_B and S_C in package scope and
-//! P_ONLY in platform scope, in an embedded store behind the cache (as `edgeward serve` has).
+//! The guest is `hello`, `secrets` or `lookups` (hello plus `secrets::value` lookups); the
+//! package `secrets` (which `lookups` is deployed as too) has S_A, S_B and S_C in package
+//! scope and P_ONLY in platform scope, in an embedded store behind the cache (as `edgeward
+//! serve` has).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -43,7 +45,7 @@ fn run_requests(t: &Target<'_>, n: u32) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let [_, guest, path, n] = &args[..] else {
-        panic!("usage: requests hello|secrets PATH N");
+        panic!("usage: requests hello|secrets|lookups PATH N");
     };
     let n: u32 = n.parse().expect("N is a number");
     edgeward_host::init_logging();
@@ -57,6 +59,8 @@ fn main() {
     let deployed = match guest.as_str() {
         "hello" => deploy(&runtime, "hello", &hello_wasm),
         "secrets" => deploy(&runtime, "secrets", &secrets_wasm),
+        // hello plus `secrets::value` lookups, under the package that holds S_A, S_B and S_C.
+        "lookups" => deploy(&runtime, "secrets", &edgeward_bench::guest("lookups")),
         other => panic!("unknown guest {other}"),
     };
     let target = Target {

@@ -46,6 +46,27 @@ pub fn guests() -> (Vec<u8>, Vec<u8>) {
     )
 }
 
+/// Builds one guest example (release, wasm32-wasip2) and returns its file.
+pub fn guest(example: &str) -> Vec<u8> {
+    let root = repo_root();
+    let target = root.join("target").join("guests");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(&root)
+        .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2"])
+        .args(["-p", example, "--target-dir"])
+        .arg(&target)
+        .status()
+        .expect("run cargo to build the guest");
+    assert!(status.success(), "building the guest {example} failed");
+    std::fs::read(
+        target
+            .join("wasm32-wasip2")
+            .join("release")
+            .join(format!("{example}.wasm")),
+    )
+    .unwrap()
+}
+
 /// A name.
 pub fn name(s: &str) -> Name {
     Name::parse("name", s).unwrap()
