@@ -2,7 +2,7 @@
 # Edgeward against `wasmtime serve`, same machine, same guest, one run, alternating A/B.
 #
 #   ./bench/run.sh                      # DURATION=10 ROUNDS=3 CONCURRENCY="16 64"
-#   SKIP_MICRO=1 SKIP_SCALE=1 SKIP_INSTR=1 SKIP_CLUSTER=1 SKIP_CREDENTIALS=1 ./bench/run.sh
+#   SKIP_MICRO=1 SKIP_SCALE=1 SKIP_INSTR=1 SKIP_CLUSTER=1 SKIP_CREDENTIALS=1 SKIP_OUTBOUND=1 ./bench/run.sh
 #                                       # only the A/B load runs
 #
 # Installs what it needs: wrk and valgrind (Debian packages), wasmtime-cli 48.0.8 (built from crates.io
@@ -14,7 +14,8 @@
 # (bench/cluster.sh: three hosts on one PostgreSQL and one OpenBao, throughput and how fast a
 # deploy and a secret write reach the other hosts; installs Debian's postgresql if missing), and
 # outbound requests with a credential the host attaches against the same without one, to one
-# loopback HTTPS upstream (bench/credentials.sh).
+# loopback HTTPS upstream (bench/credentials.sh), and a guest's outbound call per request
+# against the same from `wasmtime serve` (bench/outbound.sh; SKIP_OUTBOUND=1 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -205,4 +206,8 @@ fi
 if [ -z "${SKIP_CREDENTIALS:-}" ]; then
     step "outbound requests with and without a host-attached credential (bench/credentials.sh)"
     ./bench/credentials.sh
+fi
+if [ -z "${SKIP_OUTBOUND:-}" ]; then
+    step "a guest's outbound call per request, Edgeward against wasmtime serve (bench/outbound.sh)"
+    ./bench/outbound.sh
 fi

@@ -23,6 +23,12 @@ const MAX_ENTRIES: u64 = 100_000;
 /// The most owners whose name lists are kept.
 const MAX_LISTS: u64 = 1_000;
 
+/// The caches' hasher: foldhash, seeded at random per process (as hashbrown's default), not
+/// std's SipHash: a guest's lookup hashes its key once per scope tried, and SipHash was a
+/// third of a cache hit's instructions (BENCHMARKS.md, issue 30). The seed is not known to
+/// tenants, so names cannot be chosen to collide.
+type Hasher = foldhash::quality::RandomState;
+
 /// A cached secret's key: whose, and which.
 #[derive(Clone, PartialEq, Eq)]
 struct Key {
@@ -52,9 +58,9 @@ pub struct CachedBackend {
     ttl: Duration,
     timeout: Duration,
     /// Secrets (and misses) by owner and name, each for the TTL.
-    entries: moka::sync::Cache<Key, Option<StoredSecret>>,
+    entries: moka::sync::Cache<Key, Option<StoredSecret>, Hasher>,
     /// Each owner's names, for guests' `list`, for the TTL.
-    names: moka::sync::Cache<Owner, Arc<Vec<SecretName>>>,
+    names: moka::sync::Cache<Owner, Arc<Vec<SecretName>>, Hasher>,
     /// Bumped by every write: a read that started before a write and ends after it must not
     /// put the value it fetched (possibly the old one) back into the cache.
     generation: AtomicU64,
@@ -83,11 +89,11 @@ impl CachedBackend {
             entries: moka::sync::Cache::builder()
                 .max_capacity(MAX_ENTRIES)
                 .time_to_live(live)
-                .build(),
+                .build_with_hasher(Hasher::default()),
             names: moka::sync::Cache::builder()
                 .max_capacity(MAX_LISTS)
                 .time_to_live(live)
-                .build(),
+                .build_with_hasher(Hasher::default()),
             generation: AtomicU64::new(0),
             feed: None,
         }
