@@ -216,8 +216,8 @@ impl EarlyAnswer {
 }
 
 /// Runs `deployed` on `request` and returns the response to send, in four stages: admit
-/// (instance slot, budgets, declared body size), bind (env bindings), run (the guest, driven
-/// from this task until it answers, then on its own; see [`GuestRun`]) and respond (the guest's response, or the error that stands for it). Never
+/// (instance slot, budgets, declared body size), bind (env bindings), run (the guest, on its
+/// own task) and respond (the guest's response, or the error that stands for it). Never
 /// fails: every failure becomes a JSON error response carrying the execution id. `on_done`
 /// receives the record when the guest's work is over, with the output still to be masked
 /// (the record writer masks it, off the data plane).
@@ -344,7 +344,7 @@ where
     Ok((permit, request))
 }
 
-/// A guest running, as the response path sees it.
+/// A guest running on its own task, as the response path sees it.
 struct Running {
     id: String,
     /// The guest's response (or its error code), when it answers.
@@ -360,68 +360,11 @@ struct Running {
     sent: tokio::sync::oneshot::Sender<(u16, Option<ExecutionStatus>)>,
     request_over: Arc<AtomicBool>,
     response_over: Arc<AtomicBool>,
-    /// The guest's run, driven by the request's own task until it answers.
-    guest: GuestRun,
-}
-
-/// A guest's run, driven from the task that read its request, so that the guest starts at
-/// once, while the request it was handed is still in the core's cache (a spawned task would
-/// wait behind every other connection's task on this worker, and at 32 connections a worker
-/// found its caches cold: measured in BENCHMARKS.md). Whatever remains once the response is
-/// decided, a body still streaming or the record still to write, goes on as a task of its
-/// own; so does the whole rest of the run if the caller goes away first (the future dropped):
-/// a guest is never cut short by its caller, and its record is always written.
-struct GuestRun(Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>>);
-
-impl GuestRun {
-    /// Drives the guest until `wanted` resolves (it is the guest's to resolve).
-    async fn until<T>(
-        &mut self,
-        wanted: tokio::sync::oneshot::Receiver<T>,
-    ) -> Result<T, tokio::sync::oneshot::error::RecvError> {
-        let mut wanted = std::pin::pin!(wanted);
-        if let Some(run) = self.0.as_mut() {
-            // The guest first: it answers within this poll, and the answer is then taken at
-            // once rather than on a second trip through the worker's queue.
-            tokio::select! {
-                biased;
-                () = run => self.0 = None,
-                got = &mut wanted => return got,
-            }
-        }
-        wanted.await
-    }
-
-    /// Lets what remains of the run go on by itself: finished here if it can be at once (the
-    /// common case: the guest is done and only its record was waiting), else on a task.
-    fn detach(&mut self) {
-        let Some(mut run) = self.0.take() else {
-            return;
-        };
-        let waker = std::task::Waker::noop();
-        if run
-            .as_mut()
-            .poll(&mut std::task::Context::from_waker(waker))
-            .is_ready()
-        {
-            return;
-        }
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => drop(handle.spawn(run)),
-            Err(_) => tracing::error!("a guest's run was dropped outside a runtime"),
-        }
-    }
-}
-
-impl Drop for GuestRun {
-    fn drop(&mut self) {
-        self.detach();
-    }
 }
 
 /// Running: a fresh store with the bound env and secrets, the request handed to the guest's
-/// `incoming-handler` in a run ([`GuestRun`]) that holds the permit and, when the guest is
-/// done, sends the record to `on_done`.
+/// `incoming-handler` on a task of its own that holds the permit and, when the guest is done,
+/// sends the record to `on_done`.
 fn run<B>(
     runtime: &Runtime,
     deployed: Arc<Deployed>,
@@ -505,6 +448,7 @@ where
         recording,
         permit,
     };
+    tokio::spawn(guest.run(on_done));
     Ok(Running {
         id,
         response: receiver,
@@ -512,12 +456,11 @@ where
         sent: sent_tx,
         request_over,
         response_over,
-        guest: GuestRun(Some(Box::pin(guest.run(on_done)))),
     })
 }
 
-/// One guest's run: it holds the instance permit, instantiates, calls the handler under the
-/// time limit, and when the guest is done sends its record to `on_done`.
+/// One guest's run on a task of its own: it holds the instance permit, instantiates, calls the
+/// handler under the time limit, and when the guest is done sends its record to `on_done`.
 struct Guest {
     store: Store<HostState>,
     call: (
@@ -624,12 +567,11 @@ async fn respond(running: Running, deployed: &Deployed) -> hyper::Response<Hyper
         sent,
         request_over,
         response_over,
-        mut guest,
     } = running;
     let limit_message = |what: &str, bytes: u64| {
         format!("the {what} body is over this function's limit of {bytes} bytes")
     };
-    let (response, what_was_sent) = match guest.until(response).await {
+    let (response, what_was_sent) = match response.await {
         Ok(Ok(mut response)) => {
             let declared = response
                 .headers()
@@ -674,10 +616,7 @@ async fn respond(running: Running, deployed: &Deployed) -> hyper::Response<Hyper
         }
         Err(_) => {
             // The guest finished (or died) without answering: its task says how.
-            let status = guest
-                .until(ended)
-                .await
-                .unwrap_or(ExecutionStatus::Trapped);
+            let status = ended.await.unwrap_or(ExecutionStatus::Trapped);
             let (http_status, code, message) =
                 no_answer(status, request_over.load(Ordering::Relaxed), deployed);
             let over = (status == ExecutionStatus::Ok).then_some(ExecutionStatus::GuestError);
@@ -688,7 +627,6 @@ async fn respond(running: Running, deployed: &Deployed) -> hyper::Response<Hyper
         }
     };
     let _ = sent.send(what_was_sent);
-    guest.detach();
     response
 }
 
