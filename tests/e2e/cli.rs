@@ -707,14 +707,15 @@ async fn closed_pipes_aliases_and_a_bad_role_as_a_newcomer_meets_them() {
     ] {
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
-        let out = crate::harness::cleared(std::process::Command::new(env!("CARGO_BIN_EXE_edgeward")))
-            .args(args)
-            .env("EDGEWARD_API", &server.api)
-            .env("EDGEWARD_TOKEN", &server.token)
-            .stdin(std::process::Stdio::null())
-            .stdout(writer)
-            .output()
-            .unwrap();
+        let out =
+            crate::harness::cleared(std::process::Command::new(env!("CARGO_BIN_EXE_edgeward")))
+                .args(args)
+                .env("EDGEWARD_API", &server.api)
+                .env("EDGEWARD_TOKEN", &server.token)
+                .stdin(std::process::Stdio::null())
+                .stdout(writer)
+                .output()
+                .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(141), "{args:?}: {stderr}");
         assert!(stderr.is_empty(), "{args:?}: {stderr}");
@@ -726,19 +727,35 @@ async fn closed_pipes_aliases_and_a_bad_role_as_a_newcomer_meets_them() {
         assert!(ok, "{args:?}: {err}");
         out
     };
-    ok(&["secrets", "put", "PUT_NAME", "put-value-4242", "--project", "acme"]);
+    ok(&[
+        "secrets",
+        "put",
+        "PUT_NAME",
+        "put-value-4242",
+        "--project",
+        "acme",
+    ]);
     assert_eq!(
         ok(&["secrets", "get", "PUT_NAME", "--project", "acme"]),
         "put-value-4242\n"
     );
-    ok(&["secrets", "delete", "PUT_NAME", "--project", "acme", "--yes"]);
+    ok(&[
+        "secrets",
+        "delete",
+        "PUT_NAME",
+        "--project",
+        "acme",
+        "--yes",
+    ]);
     let (found, _, err) = server.cli(&["secrets", "get", "PUT_NAME", "--project", "acme"]);
     assert!(!found && err.starts_with("error: not_found: "), "{err}");
 
     // A role that is not one: the roles named, exit 2, no parser's line and column.
     ok(&["users", "create", "alice"]);
     let out = crate::harness::cleared(std::process::Command::new(env!("CARGO_BIN_EXE_edgeward")))
-        .args(["projects", "members", "add", "acme", "alice", "--role", "owner"])
+        .args([
+            "projects", "members", "add", "acme", "alice", "--role", "owner",
+        ])
         .env("EDGEWARD_API", &server.api)
         .env("EDGEWARD_TOKEN", &server.token)
         .output()

@@ -400,7 +400,9 @@ async fn the_developer_loop(lang: &str) {
     );
     // The rebuilt component's unchanged functions came from Cranelift's incremental cache:
     // `deployed version 2 (built in …, deployed in …; HITS of ALL functions from the compile
-    // cache)`.
+    // cache)`. Python and JavaScript relink the same interpreter: nearly all of it is reused.
+    // Rust's edit lengthens a string, which moves the addresses of the data after it, and
+    // every function naming one of those is new (349 of 452 reused when measured).
     dev.wait_for(Duration::from_secs(10), |_, err| {
         err.contains("deployed version 2 ")
     })
@@ -415,8 +417,9 @@ async fn the_developer_loop(lang: &str) {
         .filter_map(|n| n.parse().ok())
         .collect();
     let (hits, all) = (counts[counts.len() - 2], counts[counts.len() - 1]);
+    let share = if lang == "rust" { 5 } else { 9 };
     assert!(
-        line.ends_with("functions from the compile cache)") && hits * 10 >= all * 9 && all > 0,
+        line.ends_with("functions from the compile cache)") && hits * 10 >= all * share && all > 0,
         "most functions reused: {line}"
     );
 
