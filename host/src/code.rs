@@ -54,7 +54,8 @@ pub enum ErrorCode {
     AlreadyExists,
     /// The request conflicts with the current state.
     Conflict,
-    /// A secret a serving package version binds; deleting it needs `force`.
+    /// Still in use (a secret a serving package version binds, a project with packages, a
+    /// user who keeps user secrets); deleting it needs `force`.
     InUse,
     /// A backend (metadata store, secret backend) cannot be reached; retry.
     Unavailable,
@@ -115,13 +116,14 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             BadEntry | BadRequest | BadManifest | EmptyBody | NotWasm | NotAComponent
-            | InvalidComponent | MissingExport | UnsupportedImport | TooLarge => ErrorClass::Usage,
+            | InvalidComponent | MissingExport | UnsupportedImport | TooLarge
+            | UnresolvedBinding => ErrorClass::Usage,
             Unauthenticated | Denied | ConsentRequired => ErrorClass::Auth,
             NotFound => ErrorClass::NotFound,
             AlreadyExists | Conflict | InUse => ErrorClass::Conflict,
             Unavailable | Capacity | TimedOut => ErrorClass::Unavailable,
-            OutOfMemory | Limited | GuestTrapped | GuestError | UnresolvedBinding | Internal
-            | Io | Cancelled | HttpError | BuildFailed => ErrorClass::Other,
+            OutOfMemory | Limited | GuestTrapped | GuestError | Internal | Io | Cancelled
+            | HttpError | BuildFailed => ErrorClass::Other,
         }
     }
 
@@ -156,5 +158,39 @@ mod tests {
             assert_eq!(code.as_str().parse::<ErrorCode>(), Ok(*code));
         }
         assert!("no_such_code".parse::<ErrorCode>().is_err());
+    }
+
+    /// The README's exit table and [`ErrorCode::exit_code`] agree: every code the table names
+    /// exits with its row's status, and every code outside class 1 is in the table.
+    #[test]
+    fn the_readme_exit_table_is_the_code() {
+        let readme = include_str!("../../README.md");
+        let table = readme
+            .split("| exit | class | codes |")
+            .nth(1)
+            .expect("README has the exit table");
+        let mut listed = Vec::new();
+        for row in table.lines().skip(2).take_while(|l| l.starts_with('|')) {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let exit: u8 = cells[1].parse().expect("an exit status");
+            for code in cells[3].split('`').skip(1).step_by(2) {
+                let parsed: ErrorCode = code.parse().unwrap_or_else(|_| panic!("{code}"));
+                assert_eq!(
+                    parsed.exit_code(),
+                    exit,
+                    "{code} is listed under exit {exit}"
+                );
+                listed.push(parsed);
+            }
+        }
+        for code in ErrorCode::ALL {
+            if code.exit_code() != 1 {
+                assert!(
+                    listed.contains(code),
+                    "{code} exits {} but README does not say so",
+                    code.exit_code()
+                );
+            }
+        }
     }
 }

@@ -87,6 +87,17 @@ async fn cli_errors_are_one_line_with_a_code() {
             "error: bad_entry: ",
         ),
         (
+            // A binding to a secret no scope holds: invalid input, class 2 like bad_manifest.
+            vec![
+                "deploy".into(),
+                "acme/x".into(),
+                crate::harness::guest("hello").display().to_string(),
+                "--secret".into(),
+                "API_KEY=no-such-secret".into(),
+            ],
+            "error: unresolved_binding: ",
+        ),
+        (
             vec!["rollback".into(), "acme/none".into()],
             "error: not_found: ",
         ),
@@ -132,7 +143,7 @@ async fn cli_errors_are_one_line_with_a_code() {
                 .status
                 .code();
         let expected = match prefix {
-            "error: bad_entry: " | "error: not_wasm: " => 2,
+            "error: bad_entry: " | "error: not_wasm: " | "error: unresolved_binding: " => 2,
             "error: unauthenticated: " => 3,
             "error: not_found: " => 4,
             "error: unavailable: " => 6,
@@ -677,4 +688,87 @@ async fn cli_completions_fields_durations_prompts_and_confirmations() {
         .json(reqwest::Method::GET, "/v1/secrets/platform/TYPED")
         .await;
     assert_eq!(body["value"], "typed-value-31337");
+}
+
+/// What issue 29's newcomer met: `completions bash | head -1` and `-o json packages list |
+/// head -c 10` panicked (exit 101) on the closed pipe; `secrets put` suggested `update` and
+/// `secrets delete` was not `rm`; `--role owner` printed serde's `… at line 1 column 15`.
+#[tokio::test]
+async fn closed_pipes_aliases_and_a_bad_role_as_a_newcomer_meets_them() {
+    let server = Server::start().await;
+    server.deploy("acme/hello", "hello").await;
+
+    // A reader that is gone before the first byte (what `| head` becomes once it has read
+    // enough): the command stops quietly with SIGPIPE's status, no panic report.
+    for args in [
+        &["completions", "bash"][..],
+        &["-o", "json", "packages", "list", "acme"][..],
+        &["packages", "list", "acme"][..],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out =
+            crate::harness::cleared(std::process::Command::new(env!("CARGO_BIN_EXE_edgeward")))
+                .args(args)
+                .env("EDGEWARD_API", &server.api)
+                .env("EDGEWARD_TOKEN", &server.token)
+                .stdin(std::process::Stdio::null())
+                .stdout(writer)
+                .output()
+                .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+
+    // `put` is `set`, `delete` is `rm`, as wrangler's and Vault's users type them.
+    let ok = |args: &[&str]| {
+        let (ok, out, err) = server.cli(args);
+        assert!(ok, "{args:?}: {err}");
+        out
+    };
+    ok(&[
+        "secrets",
+        "put",
+        "PUT_NAME",
+        "put-value-4242",
+        "--project",
+        "acme",
+    ]);
+    assert_eq!(
+        ok(&["secrets", "get", "PUT_NAME", "--project", "acme"]),
+        "put-value-4242\n"
+    );
+    ok(&[
+        "secrets",
+        "delete",
+        "PUT_NAME",
+        "--project",
+        "acme",
+        "--yes",
+    ]);
+    let (found, _, err) = server.cli(&["secrets", "get", "PUT_NAME", "--project", "acme"]);
+    assert!(!found && err.starts_with("error: not_found: "), "{err}");
+
+    // A role that is not one: the roles named, exit 2, no parser's line and column.
+    ok(&["users", "create", "alice"]);
+    let out = crate::harness::cleared(std::process::Command::new(env!("CARGO_BIN_EXE_edgeward")))
+        .args([
+            "projects", "members", "add", "acme", "alice", "--role", "owner",
+        ])
+        .env("EDGEWARD_API", &server.api)
+        .env("EDGEWARD_TOKEN", &server.token)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with("error: bad_entry: ") && err.contains("viewer, developer or admin"),
+        "{err}"
+    );
+    assert!(!err.contains("line 1") && !err.contains("column"), "{err}");
+    let (_, members) = server
+        .json(reqwest::Method::GET, "/v1/projects/acme/members")
+        .await;
+    assert!(!members.to_string().contains("alice"), "{members}");
 }

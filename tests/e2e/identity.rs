@@ -612,6 +612,45 @@ async fn cli_users_tokens_members_audit() {
         .to_string();
     ok(&["tokens", "revoke", &id, "--user", "alice"]);
     assert!(ok(&["tokens", "list", "--user", "alice"]).contains("revoked"));
+
+    // A token alice mints herself, with the token she enrolled for, is issued by her; what she
+    // enrolled with came from the admin's code, and the admin's "ci" stays the admin's.
+    let code = ok(&["users", "enroll", "alice"]);
+    let as_alice = |args: &[&str]| {
+        let out =
+            crate::harness::cleared(std::process::Command::new(env!("CARGO_BIN_EXE_edgeward")))
+                .args(args)
+                .env("EDGEWARD_API", &server.api)
+                .output()
+                .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        );
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        stdout
+    };
+    let enrolled = as_alice(&["enroll", code.trim(), "--name", "laptop"]);
+    let minted = as_alice(&[
+        "tokens",
+        "create",
+        "--name",
+        "own-ci",
+        "--token",
+        enrolled.trim(),
+    ]);
+    assert!(minted.trim().starts_with("ew_"), "{minted}");
+    let list = ok(&["tokens", "list", "--user", "alice"]);
+    let issuer = |name: &str| {
+        let row = list
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("no {name} in {list}"));
+        row.split_whitespace().nth(3).unwrap().to_string()
+    };
+    assert_eq!(issuer("own-ci"), "alice", "{list}");
+    assert_eq!(issuer("laptop"), "admin", "{list}");
+    assert_eq!(issuer("ci"), "admin", "{list}");
     ok(&["projects", "members", "remove", "acme", "alice"]);
     let audit = ok(&["audit", "--project", "acme"]);
     assert!(
@@ -679,4 +718,112 @@ async fn revoking_by_the_token_itself_works_and_keeps_it_out_of_answers_and_the_
     assert!(audit.contains("/v1/users/carol/tokens/***"), "{audit}");
     assert!(!audit.contains(&token), "{audit}");
     assert!(!server.log().contains(&token));
+}
+
+#[tokio::test]
+async fn users_and_projects_delete_only_by_platform_admins_and_never_losing_data_silently() {
+    let server = Server::start().await;
+    let ok = |args: &[&str]| {
+        let (ok, out, err) = server.cli(args);
+        assert!(ok, "{args:?}: {err}");
+        out
+    };
+    let refused = |args: &[&str], prefix: &str| {
+        let (ok, out, err) = server.cli(args);
+        assert!(!ok && err.starts_with(prefix), "{args:?}: {out}{err}");
+        err
+    };
+    ok(&["projects", "create", "acme"]);
+    server.deploy("acme/hello", "hello").await;
+    ok(&[
+        "secrets",
+        "set",
+        "SHARED",
+        "shared-value",
+        "--project",
+        "acme",
+    ]);
+    for (user, role) in [("alice", "developer"), ("bob", "admin")] {
+        ok(&["users", "create", user]);
+        ok(&["projects", "members", "add", "acme", user, "--role", role]);
+    }
+    let token_of = |user: &str| {
+        let code = ok(&["users", "enroll", user]);
+        ok(&["enroll", code.trim()]).trim().to_string()
+    };
+    let (alice, bob) = (token_of("alice"), token_of("bob"));
+    ok(&[
+        "secrets",
+        "set",
+        "MINE",
+        "alice-value",
+        "--user",
+        "--token",
+        &alice,
+    ]);
+
+    // Neither a developer nor a project admin deletes a project, a user, or anyone.
+    for token in [&alice, &bob] {
+        refused(
+            &["projects", "delete", "acme", "--force", "--token", token],
+            "error: denied: ",
+        );
+        refused(
+            &["users", "delete", "alice", "--force", "--token", token],
+            "error: denied: ",
+        );
+    }
+    // A user who keeps user secrets is refused without --force, and keeps everything.
+    let err = refused(&["users", "delete", "alice"], "error: in_use: ");
+    assert!(err.contains("1 user secret"), "{err}");
+    ok(&["whoami", "--token", &alice]);
+    refused(&["users", "delete", "admin"], "error: conflict: ");
+    refused(&["users", "delete", "nobody"], "error: not_found: ");
+    // Bob keeps none: deleted at once, his token dies with him.
+    let out = ok(&["users", "delete", "bob"]);
+    assert!(
+        out.contains("deleted user bob: 1 token(s) revoked") && out.contains("acme"),
+        "{out}"
+    );
+    refused(&["whoami", "--token", &bob], "error: unauthenticated: ");
+    let out = ok(&["users", "delete", "alice", "--force"]);
+    assert!(out.contains("1 user secret(s) destroyed"), "{out}");
+    refused(&["whoami", "--token", &alice], "error: unauthenticated: ");
+    let users = ok(&["users", "list"]);
+    assert!(
+        !users.contains("alice") && !users.contains("bob"),
+        "{users}"
+    );
+    // Recreated, alice finds nothing of the old alice's.
+    ok(&["users", "create", "alice"]);
+    let alice = token_of("alice");
+    refused(
+        &["secrets", "get", "MINE", "--user", "--token", &alice],
+        "error: not_found: ",
+    );
+
+    // A project with packages is refused without --force, naming them, and keeps serving.
+    let err = refused(&["projects", "delete", "acme"], "error: in_use: ");
+    assert!(err.contains("hello"), "{err}");
+    assert_eq!(server.get("/acme/hello/").await.0, 200);
+    let out = ok(&["projects", "delete", "acme", "--force"]);
+    assert!(out.contains("with packages hello and 1 secret(s)"), "{out}");
+    assert_eq!(server.get("/acme/hello/").await.0, 404);
+    refused(&["projects", "delete", "acme"], "error: not_found: ");
+    // Made again under the same name, it holds nothing of the old one's.
+    ok(&["projects", "create", "acme"]);
+    assert!(!ok(&["secrets", "list", "--project", "acme"]).contains("SHARED"));
+    let (_, packages) = server.json(Method::GET, "/v1/projects/acme/packages").await;
+    assert_eq!(packages["packages"], json!([]), "{packages}");
+    // An empty project goes without --force; both deletes are audited with what went.
+    ok(&["projects", "delete", "acme"]);
+    let audit = ok(&["audit"]);
+    for line in [
+        "DELETE /v1/users/bob",
+        "DELETE /v1/users/alice",
+        "DELETE /v1/projects/acme",
+    ] {
+        assert!(audit.contains(line), "{line}: {audit}");
+    }
+    assert!(!audit.contains("alice-value") && !audit.contains("shared-value"));
 }

@@ -354,12 +354,37 @@ async fn login_keeps_two_profiles_private_and_each_token_goes_to_its_own_server(
         "{err}"
     );
 
+    // Logging out of the current profile falls back to the one left...
     let mut cmd = bare_cli(home.path(), elsewhere.path());
     cmd.args(["logout", "--profile", "b"]);
-    assert!(run(cmd, None).0);
+    let (ok, out, err) = run(cmd, None);
+    assert!(ok, "{err}");
+    assert!(out.contains("current profile: a"), "{out}");
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(!text.contains(&b.token) && text.contains(&a.token));
     assert_eq!(projects(Some("a")), "only-a");
+    assert_eq!(projects(None), "only-a");
+    // ... and with several left, to `default`: `default` on b, `staging` (current) on a.
+    for (profile, server) in [("default", &b), ("staging", &a)] {
+        let mut cmd = bare_cli(home.path(), elsewhere.path());
+        cmd.args([
+            "login",
+            "--profile",
+            profile,
+            "--api",
+            &server.api,
+            "--token",
+            &server.token,
+        ]);
+        let (ok, _, err) = run(cmd, None);
+        assert!(ok, "{err}");
+    }
+    assert_eq!(projects(None), "only-a");
+    let mut cmd = bare_cli(home.path(), elsewhere.path());
+    cmd.args(["logout", "--profile", "staging"]);
+    let (ok, out, err) = run(cmd, None);
+    assert!(ok && out.contains("current profile: default"), "{out}{err}");
+    assert_eq!(projects(None), "only-b");
 }
 
 /// Reads `child`'s stdout lines on a thread; each line arrives on the channel.

@@ -80,6 +80,7 @@ impl From<crate::store::StoreError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, ErrorCode::AlreadyExists, m)
             }
             StoreError::Reserved(m) => ApiError::bad_entry(m),
+            StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, m),
             StoreError::Unavailable(m) => {
                 tracing::warn!(error = %m, "metadata store unavailable");
                 ApiError::new(

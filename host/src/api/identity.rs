@@ -194,9 +194,11 @@ pub(super) async fn create_token(
     } else {
         None
     };
-    // A token minted from a token keeps its issuer: the chain's root (an admin who issued a
-    // token or an enrollment code) stays visible on every token descended from it.
-    let issued_by = if own {
+    // Who issued a token is who made the call that created it. A user's call is the user's
+    // own when made with a token that opens their data key (theirs since they enrolled); a
+    // token without one was issued by someone else, who may hold it: what is minted from it
+    // keeps that issuer, so it stays visible on every token descended from it.
+    let issued_by = if own && key.is_none() {
         caller.principal.issued_by.clone()
     } else {
         caller.principal.user.clone()

@@ -17,6 +17,7 @@ mod identity;
 pub mod model;
 pub mod openapi;
 pub mod policy;
+mod removal;
 pub mod secrets;
 pub mod session;
 mod upload;
@@ -136,6 +137,16 @@ pub fn routes() -> Vec<Route> {
             .takes::<m::CreateUser>()
             .gives::<m::UserCreated>(201),
         route(
+            Method::DELETE,
+            "/v1/users/{user}",
+            PlatformAdmin,
+            delete(removal::delete_user),
+        )
+        .doc("Delete a user: every token of theirs (and made from one) revoked, their memberships and grants gone; refused 409 `in_use` while they keep user secrets unless `force=true` (then those go too); never `admin` or yourself (409 `conflict`)")
+        .query::<m::ForceDelete>()
+        .gives::<m::UserDeleted>(200)
+        .also(&[409]),
+        route(
             Method::GET,
             "/v1/users/{user}/tokens",
             SelfOrPlatformAdmin,
@@ -228,6 +239,11 @@ pub fn routes() -> Vec<Route> {
             .doc("Create a project")
             .takes::<m::CreateProject>()
             .gives::<m::ProjectCreated>(201),
+        route(Method::DELETE, P, PlatformAdmin, delete(removal::delete_project))
+            .doc("Delete a project with its members, grants and execution records; refused 409 `in_use`, naming them, while it has packages unless `force=true` (then its packages, every version and its project and package secrets go too)")
+            .query::<m::ForceDelete>()
+            .gives::<m::ProjectDeleted>(200)
+            .also(&[409]),
         route(Method::PATCH, P, Project(Admin), patch(update_project))
             .doc("Change a project's settings (members_read_secrets: every member may read its project-scope values)")
             .takes::<m::ProjectSettings>()

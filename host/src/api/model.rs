@@ -919,6 +919,8 @@ pub struct Imported {
 
 mod wrapping;
 pub use wrapping::*;
+mod deleting;
+pub use deleting::*;
 
 #[cfg(test)]
 mod debug_tests {

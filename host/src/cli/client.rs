@@ -417,6 +417,12 @@ pub async fn run(command: Command) -> Result<(), ClientError> {
             projects::create(name, conn).await
         }
         Command::Projects(ProjectsCommand::List { conn }) => projects::list(conn).await,
+        Command::Projects(ProjectsCommand::Delete {
+            name,
+            force,
+            yes,
+            conn,
+        }) => projects::delete(name, force, yes, conn).await,
         Command::Projects(ProjectsCommand::Set {
             project,
             members_read_secrets,

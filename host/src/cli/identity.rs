@@ -102,13 +102,34 @@ pub(super) fn logout(profile: String) -> Result<(), ClientError> {
         return Err(err(ErrorCode::NotFound, format!("no profile {profile:?}")));
     }
     if profiles.current.as_deref() == Some(profile.as_str()) {
-        profiles.current = None;
+        // The current one is gone: `default` if it is left, else the only one left, else none
+        // (then `--profile NAME` picks one).
+        profiles.current = if profiles.profiles.contains_key("default") {
+            Some("default".to_string())
+        } else if profiles.profiles.len() == 1 {
+            profiles.profiles.keys().next().cloned()
+        } else {
+            None
+        };
     }
     profiles.save()?;
     if json_mode() {
-        emit(&serde_json::json!({ "removed": profile }));
+        emit(&serde_json::json!({ "removed": profile, "current": profiles.current }));
     } else {
         println!("forgot profile {profile}");
+        match &profiles.current {
+            Some(current) => println!("current profile: {current}"),
+            None if !profiles.profiles.is_empty() => println!(
+                "no current profile: name one with --profile ({})",
+                profiles
+                    .profiles
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => {}
+        }
     }
     Ok(())
 }
@@ -283,6 +304,38 @@ pub(super) async fn users(cmd: UsersCommand) -> Result<(), ClientError> {
                 body["expires_at"].as_str().unwrap_or_default()
             );
             println!("{}", body["code"].as_str().unwrap_or_default());
+        }
+        UsersCommand::Delete {
+            name,
+            force,
+            yes,
+            conn,
+        } => {
+            super::client::confirm(
+                yes,
+                &format!("delete user {name} and revoke every token of theirs?"),
+            )?;
+            let client = Client::from_args(&conn)?;
+            let path = format!("/v1/users/{name}{}", if force { "?force=true" } else { "" });
+            let body: crate::api::model::UserDeleted = client
+                .send_as(client.request(Method::DELETE, &path))
+                .await?;
+            if json_mode() {
+                emit(&body);
+                return Ok(());
+            }
+            println!(
+                "deleted user {}: {} token(s) revoked, {} user secret(s) destroyed, removed \
+                 from {}",
+                body.user,
+                body.tokens_revoked,
+                body.secrets,
+                if body.projects.is_empty() {
+                    "no project".to_string()
+                } else {
+                    body.projects.join(", ")
+                }
+            );
         }
         UsersCommand::List { conn } => {
             let client = Client::from_args(&conn)?;

@@ -281,6 +281,21 @@ pub enum ProjectsCommand {
         #[command(flatten)]
         conn: ConnArgs,
     },
+    /// Delete a project (platform admins) with its members, grants and execution records.
+    /// Refused while it has packages unless --force (then its packages, every version and
+    /// its project and package secrets go too).
+    Delete {
+        /// The project.
+        name: String,
+        /// Delete it even though it has packages (deleted with it, and their secrets).
+        #[arg(long)]
+        force: bool,
+        /// Do not ask for confirmation (asked only on a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
     /// Project members and their roles.
     #[command(subcommand)]
     Members(MembersCommand),
@@ -499,6 +514,21 @@ pub enum UsersCommand {
     },
     /// List users.
     List {
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Delete a user (platform admins): every token of theirs, and every token made from one,
+    /// is revoked; their memberships and grants go. Refused while they keep user secrets
+    /// unless --force (then those are destroyed too: no one else can read them).
+    Delete {
+        /// The user.
+        name: String,
+        /// Delete them even though they keep user secrets (destroyed with them).
+        #[arg(long)]
+        force: bool,
+        /// Do not ask for confirmation (asked only on a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
         #[command(flatten)]
         conn: ConnArgs,
     },

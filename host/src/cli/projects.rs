@@ -24,6 +24,52 @@ pub(super) async fn create(name: String, conn: ConnArgs) -> Result<(), ClientErr
     Ok(())
 }
 
+/// `projects delete`.
+pub(super) async fn delete(
+    name: String,
+    force: bool,
+    yes: bool,
+    conn: ConnArgs,
+) -> Result<(), ClientError> {
+    super::client::confirm(
+        yes,
+        &format!(
+            "delete project {name}{}?",
+            if force {
+                " with its packages, every version and its secrets"
+            } else {
+                ""
+            }
+        ),
+    )?;
+    let client = Client::from_args(&conn)?;
+    let path = format!(
+        "/v1/projects/{name}{}",
+        if force { "?force=true" } else { "" }
+    );
+    let body: crate::api::model::ProjectDeleted = client
+        .send_as(client.request(Method::DELETE, &path))
+        .await?;
+    if json_mode() {
+        emit(&body);
+    } else {
+        println!(
+            "deleted project {}{}",
+            body.project,
+            if body.packages.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " with packages {} and {} secret(s)",
+                    body.packages.join(", "),
+                    body.secrets
+                )
+            }
+        );
+    }
+    Ok(())
+}
+
 /// `projects list`.
 pub(super) async fn list(conn: ConnArgs) -> Result<(), ClientError> {
     let client = Client::from_args(&conn)?;

@@ -9,6 +9,7 @@
 mod body;
 pub mod budgets;
 pub mod client;
+pub mod compile_cache;
 pub mod cpu;
 pub mod credentials;
 mod decode;
@@ -80,6 +81,9 @@ pub struct RuntimeConfig {
     /// Compile without Cranelift's optimisations: components compile several times faster
     /// and run slower (`edgeward dev`, where every save is a new component).
     pub quick_compile: bool,
+    /// Cranelift's incremental compilation cache (`edgeward dev` only): functions identical to
+    /// ones compiled before are reused, not compiled again.
+    pub compile_cache: Option<Arc<compile_cache::CompileCache>>,
 }
 
 impl Default for RuntimeConfig {
@@ -100,6 +104,7 @@ impl Default for RuntimeConfig {
             outbound_ca: Arc::from(Vec::new()),
             shares: budgets::Shares::default(),
             quick_compile: false,
+            compile_cache: None,
         }
     }
 }
@@ -312,6 +317,9 @@ impl Runtime {
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         if config.quick_compile {
             wasm.cranelift_opt_level(wasmtime::OptLevel::None);
+        }
+        if let Some(cache) = &config.compile_cache {
+            wasm.enable_incremental_compilation(cache.clone())?;
         }
         let engine = Engine::new(&wasm)?;
 

@@ -245,6 +245,12 @@ pub trait IdentityStore: Send + Sync {
     /// The tokens made from token `id`, at any depth (never the tokens themselves).
     async fn descendants(&self, id: String) -> Result<Vec<TokenRow>, StoreError>;
 
+    /// Deletes user `name` in one transaction: every token of theirs and every token made from
+    /// one (whoever's) is revoked and loses its key slot, then the user goes with their
+    /// tokens, enrollments, memberships and grants. How many tokens were revoked, and whose.
+    /// `NotFound` if there is no such user. (Their user secrets are the secret backend's.)
+    async fn delete_user(&self, name: String) -> Result<Revoked, StoreError>;
+
     /// The enrollment whose redemption made `user`'s data key `key_id`, if one did.
     async fn key_origin(
         &self,

@@ -90,6 +90,9 @@ pub enum StoreError {
     /// A name that is reserved.
     #[error("{0}")]
     Reserved(String),
+    /// The change conflicts with the current state (a project that still has packages).
+    #[error("{0}")]
+    Conflict(String),
     /// The database cannot be reached (connection refused, lost, or the pool timed out).
     #[error("metadata store unavailable: {0}")]
     Unavailable(String),
@@ -219,6 +222,12 @@ pub trait ProjectStore: Send + Sync {
 
     /// Whether project `name` exists.
     async fn project_exists(&self, name: String) -> Result<bool, StoreError>;
+
+    /// Deletes project `name` with its members, its users' grants to its packages and its
+    /// execution records, in one transaction. `NotFound` if there is no such project;
+    /// `Conflict` while it has packages (delete them first, each through
+    /// [`ProjectStore::delete_package`], so servers stop serving them).
+    async fn delete_project(&self, name: String) -> Result<(), StoreError>;
 
     /// Whether every member of project `name` may read its project-scope secret values
     /// (false for an absent project).

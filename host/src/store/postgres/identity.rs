@@ -28,6 +28,10 @@ fn token_row(r: &Row) -> TokenRow {
 const LINEAGE: &str = "WITH RECURSIVE lineage(id) AS (SELECT $1::TEXT UNION \
      SELECT t.id FROM tokens t JOIN lineage l ON t.parent_id = l.id)";
 
+/// Every token of user `$1` and every token made from one, at any depth.
+const USER_LINEAGE: &str = "WITH RECURSIVE lineage(id) AS (SELECT id FROM tokens WHERE user_name = $1 \
+     UNION SELECT t.id FROM tokens t JOIN lineage l ON t.parent_id = l.id)";
+
 const GRANT_COLUMNS: &str = "id, user_name, project, package, version, sha256, manifest_sha256, \
      names, key_id, mac, created_at";
 
@@ -255,6 +259,58 @@ impl IdentityStore for PgStore {
             &[&id],
         )
         .await?;
+        for user in &users {
+            record_change(&tx, &Change::Identity { user: user.clone() }).await?;
+        }
+        tx.commit().await?;
+        Ok(Revoked {
+            tokens: usize::try_from(revoked).unwrap_or(usize::MAX),
+            users,
+        })
+    }
+
+    async fn delete_user(&self, name: String) -> Result<Revoked, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let exists = tx
+            .query_opt("SELECT 1 FROM users WHERE name = $1 FOR UPDATE", &[&name])
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!("no user {name:?}")));
+        }
+        let mut users: Vec<String> = tx
+            .query(
+                &format!(
+                    "{USER_LINEAGE} SELECT DISTINCT user_name FROM tokens \
+                     WHERE id IN (SELECT id FROM lineage) ORDER BY user_name"
+                ),
+                &[&name],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let revoked = tx
+            .execute(
+                &format!(
+                    "{USER_LINEAGE} UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) \
+                     WHERE id IN (SELECT id FROM lineage) AND revoked_at IS NULL"
+                ),
+                &[&name, &now_ms()],
+            )
+            .await?;
+        tx.execute(
+            &format!(
+                "{USER_LINEAGE} DELETE FROM key_slots WHERE token_id IN (SELECT id FROM lineage)"
+            ),
+            &[&name],
+        )
+        .await?;
+        tx.execute("DELETE FROM users WHERE name = $1", &[&name])
+            .await?;
+        if !users.contains(&name) {
+            users.push(name);
+        }
         for user in &users {
             record_change(&tx, &Change::Identity { user: user.clone() }).await?;
         }

@@ -74,6 +74,38 @@ impl ProjectStore for PgStore {
         project_exists(&self.client().await?, &name).await
     }
 
+    async fn delete_project(&self, name: String) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        // Locked against a concurrent first deploy of a package into it.
+        let found = tx
+            .query_opt(
+                "SELECT 1 FROM projects WHERE name = $1 FOR UPDATE",
+                &[&name],
+            )
+            .await?;
+        if found.is_none() {
+            return Err(StoreError::NotFound(format!("no project {name:?}")));
+        }
+        let packages: i64 = tx
+            .query_one("SELECT COUNT(*) FROM packages WHERE project = $1", &[&name])
+            .await?
+            .get(0);
+        if packages > 0 {
+            return Err(StoreError::Conflict(format!(
+                "project {name:?} has {packages} package(s)"
+            )));
+        }
+        tx.execute("DELETE FROM grants WHERE project = $1", &[&name])
+            .await?;
+        tx.execute("DELETE FROM executions WHERE project = $1", &[&name])
+            .await?;
+        tx.execute("DELETE FROM projects WHERE name = $1", &[&name])
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn add_version(&self, version: NewVersion) -> Result<Committed, StoreError> {
         let NewVersion {
             project,

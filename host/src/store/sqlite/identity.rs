@@ -27,6 +27,10 @@ fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
 const LINEAGE: &str = "WITH RECURSIVE lineage(id) AS (SELECT ?1 UNION \
      SELECT t.id FROM tokens t JOIN lineage l ON t.parent_id = l.id)";
 
+/// Every token of user `?1` and every token made from one, at any depth.
+const USER_LINEAGE: &str = "WITH RECURSIVE lineage(id) AS (SELECT id FROM tokens WHERE user_name = ?1 \
+     UNION SELECT t.id FROM tokens t JOIN lineage l ON t.parent_id = l.id)";
+
 const GRANT_COLUMNS: &str = "id, user_name, project, package, version, sha256, manifest_sha256, \
      names, key_id, mac, created_at";
 
@@ -249,6 +253,57 @@ impl IdentityStore for SqliteStore {
                     [&id],
                 )?;
                 tx.commit()?;
+                Ok((revoked, users))
+            })
+            .await?;
+        for user in &users {
+            self.feed.send(Change::Identity { user: user.clone() });
+        }
+        Ok(Revoked {
+            tokens: revoked,
+            users,
+        })
+    }
+
+    async fn delete_user(&self, name: String) -> Result<Revoked, StoreError> {
+        let (revoked, users) = self
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let exists: bool = tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM users WHERE name = ?1)",
+                    [&name],
+                    |r| r.get(0),
+                )?;
+                if !exists {
+                    return Err(StoreError::NotFound(format!("no user {name:?}")));
+                }
+                let mut users: Vec<String> = {
+                    let mut st = tx.prepare(&format!(
+                        "{USER_LINEAGE} SELECT DISTINCT user_name FROM tokens \
+                         WHERE id IN (SELECT id FROM lineage) ORDER BY user_name"
+                    ))?;
+                    let rows = st.query_map([&name], |r| r.get(0))?;
+                    rows.collect::<Result<_, _>>()?
+                };
+                let revoked = tx.execute(
+                    &format!(
+                        "{USER_LINEAGE} UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?2) \
+                         WHERE id IN (SELECT id FROM lineage) AND revoked_at IS NULL"
+                    ),
+                    params![name, now_ms()],
+                )?;
+                tx.execute(
+                    &format!(
+                        "{USER_LINEAGE} DELETE FROM key_slots \
+                         WHERE token_id IN (SELECT id FROM lineage)"
+                    ),
+                    [&name],
+                )?;
+                tx.execute("DELETE FROM users WHERE name = ?1", [&name])?;
+                tx.commit()?;
+                if !users.contains(&name) {
+                    users.push(name);
+                }
                 Ok((revoked, users))
             })
             .await?;

@@ -60,6 +60,31 @@ impl ProjectStore for SqliteStore {
         .await
     }
 
+    async fn delete_project(&self, name: String) -> Result<(), StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            if !project_exists(&tx, &name)? {
+                return Err(StoreError::NotFound(format!("no project {name:?}")));
+            }
+            let packages: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM packages WHERE project = ?1",
+                [&name],
+                |r| r.get(0),
+            )?;
+            if packages > 0 {
+                return Err(StoreError::Conflict(format!(
+                    "project {name:?} has {packages} package(s)"
+                )));
+            }
+            tx.execute("DELETE FROM grants WHERE project = ?1", [&name])?;
+            tx.execute("DELETE FROM executions WHERE project = ?1", [&name])?;
+            tx.execute("DELETE FROM projects WHERE name = ?1", [&name])?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn set_members_read_secrets(&self, name: String, on: bool) -> Result<(), StoreError> {
         self.call(move |c| {
             let n = c.execute(
