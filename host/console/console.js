@@ -1,92 +1,19 @@
 // The Edgeward web console: a client of the documented /v1 API and nothing else.
 //
-// No framework and no build step (cargo build needs no Node): one module, DOM built with
-// createElement and textContent only (never innerHTML), so a name or value from the API is
+// No framework and no build step (cargo build needs no Node): ES modules (this one, the shared
+// `ui.js`, the packages pages in `packages.js`), DOM built with createElement and textContent only (never innerHTML), so a name or value from the API is
 // text, never markup; the page's Content-Security-Policy allows no inline script anyway.
 // Signed in, the browser holds an HttpOnly session cookie; this page holds only the CSRF
 // token every change sends (X-CSRF-Token), in sessionStorage.
 
-const $ = (sel) => document.querySelector(sel);
-const main = () => $("#main");
-
-// Each navigation has a generation; a page whose data arrives after the user moved on does
-// not overwrite the newer one.
-let routeGen = 0;
-function show(gen, ...nodes) {
-  if (gen !== routeGen) return false;
-  main().replaceChildren(...nodes);
-  return true;
-}
-
-/** An element with attributes and children (strings become text). */
-function el(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-    else if (k === "text") e.textContent = v;
-    else e.setAttribute(k, v === true ? "" : v);
-  }
-  for (const c of children.flat(Infinity)) {
-    if (c === null || c === undefined) continue;
-    e.append(typeof c === "string" || typeof c === "number" ? String(c) : c);
-  }
-  return e;
-}
-
-function say(message, kind = "error") {
-  const s = $("#status");
-  s.textContent = message;
-  s.className = kind;
-}
-
-class ApiError extends Error {
-  constructor(status, code, message) {
-    super(`${code}: ${message}`);
-    this.status = status;
-    this.code = code;
-  }
-}
-
-/** Calls the API; a change carries the session's CSRF token. Throws ApiError. */
-async function api(method, path, body) {
-  const headers = {};
-  if (method !== "GET") headers["X-CSRF-Token"] = sessionStorage.getItem("csrf") || "";
-  let payload;
-  if (body !== undefined) {
-    headers["Content-Type"] = "application/json";
-    payload = JSON.stringify(body);
-  }
-  const r = await fetch(path, { method, headers, body: payload, credentials: "same-origin" });
-  if (r.status === 204) return null;
-  const data = await r.json().catch(() => ({}));
-  if (!r.ok) {
-    const e = data.error || {};
-    if (r.status === 401) showSignIn();
-    throw new ApiError(r.status, e.code || `http_${r.status}`, e.message || r.statusText);
-  }
-  return data;
-}
-
-/** Runs `f`, showing an API error plainly (its stable code first). */
-async function guarded(f, clear = true) {
-  try {
-    if (clear) say("", "");
-    await f();
-  } catch (e) {
-    say(e instanceof ApiError ? e.message : String(e));
-  }
-}
-
-const enc = encodeURIComponent;
-let me = null;
-const project = () => $("#project").value;
+import { $, ApiError, api, el, enc, guarded, main, nav, project, say, show, state, valueView, when } from "./ui.js";
+import { packagesPage } from "./packages.js";
 
 // ---- sign-in -------------------------------------------------------------------------
 
 function showSignIn() {
-  me = null;
-  routeGen++;
+  state.me = null;
+  nav.gen++;
   $("#nav").hidden = true;
   const input = el("input", { id: "token", type: "password", autocomplete: "off", required: true });
   const form = el(
@@ -129,7 +56,7 @@ async function signOut() {
 
 function secretsBase(scope, pkg) {
   if (scope === "platform") return "/v1/secrets/platform";
-  if (scope === "user") return `/v1/users/${enc(me.user)}/secrets`;
+  if (scope === "user") return `/v1/users/${enc(state.me.user)}/secrets`;
   if (scope === "package") return `/v1/projects/${enc(project())}/packages/${enc(pkg)}/secrets`;
   return `/v1/projects/${enc(project())}/secrets`;
 }
@@ -182,12 +109,13 @@ async function secretsPage(params, gen) {
       el("tbody", {}, rows),
     ),
     createForm(base, prefix),
+    importForm(base, scope),
   );
 }
 
 function secretRow(base, s, prefix) {
   const one = `${base}/${enc(s.name)}`;
-  const out = el("td", { class: "reveal" });
+  const out = el("td", { class: "reveal", colspan: 7 });
   const labels = Object.entries(s.labels || {}).map(([k, v]) => `${k}=${v}`).join(" ");
   const actions = el(
     "td",
@@ -200,6 +128,12 @@ function secretRow(base, s, prefix) {
         const v = await api("GET", one);
         out.replaceChildren(valueView(v.value), el("button", { type: "button", text: "Hide", onclick: () => out.replaceChildren() }));
       }),
+    }),
+    el("button", {
+      type: "button",
+      text: "Versions",
+      "aria-label": `Versions of ${s.name}`,
+      onclick: () => guarded(() => versionsView(one, s, out)),
     }),
     el("button", {
       type: "button",
@@ -252,23 +186,110 @@ function secretRow(base, s, prefix) {
     }),
   );
   return [
-    el("tr", {}, el("th", { scope: "row", text: s.name.slice(prefix.length) }), el("td", { text: s.version }), el("td", { text: s.updated_at }),
+    el("tr", {}, el("th", { scope: "row", text: s.name.slice(prefix.length) }), el("td", { text: s.version }), el("td", {}, when(s.updated_at)),
       el("td", { text: s.updated_by }), el("td", { text: s.description || "" }), el("td", { text: labels }), actions),
     el("tr", { class: "detail" }, out),
   ];
 }
 
-/** A value: a multi-field secret as a table of fields, a plain one as text. */
-function valueView(value) {
-  if (value && typeof value === "object") {
-    return el(
-      "table",
-      { class: "fields", "aria-label": "Fields" },
-      el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Field" }), el("th", { scope: "col", text: "Value" }))),
-      el("tbody", {}, Object.entries(value).map(([k, v]) => el("tr", {}, el("th", { scope: "row", text: k }), el("td", { text: typeof v === "string" ? v : JSON.stringify(v) })))),
-    );
+/**
+ * A secret's kept versions, newest first: numbers, times and writers (no value). A version's
+ * value shows only on request (a read, audited, refused without the right to read); rolling
+ * back writes that value again as a new version, after a confirmation.
+ */
+async function versionsView(one, s, out) {
+  const list = await api("GET", `${one}/versions`);
+  const shown = el("div", { class: "version-value", "aria-live": "polite" });
+  const row = (v) => el("tr", { class: v.current ? "current" : undefined },
+    el("th", { scope: "row", text: v.version }),
+    el("td", { text: v.current ? "current" : v.deleted ? "deleted" : "" }),
+    el("td", {}, when(v.created_at)), el("td", { text: v.created_by || "" }),
+    el("td", {}, v.deleted ? null : [
+      el("button", { type: "button", text: "View", "aria-label": `View version ${v.version} of ${s.name}`, onclick: () => guarded(async () => {
+        const r = await api("GET", `${one}?version=${v.version}`);
+        shown.replaceChildren(el("h5", { text: `${s.name}, version ${v.version}` }), valueView(r.value),
+          el("button", { type: "button", text: "Hide", onclick: () => shown.replaceChildren() }));
+      }) }),
+      v.current ? null : el("button", { type: "button", class: "danger", text: "Roll back to this", "aria-label": `Roll back ${s.name} to version ${v.version}`, onclick: () => guarded(async () => {
+        if (!confirm(`Make version ${v.version}'s value of ${s.name} current again? It is written as a new version; the current value stays in the history.`)) return;
+        const w = await api("POST", `${one}/rollback`, { version: v.version });
+        say(`Rolled ${s.name} back to the value of version ${v.version}, now version ${w.version}.`, "ok");
+        state.route();
+      }) }),
+    ]));
+  out.replaceChildren(
+    el("h4", { text: `Versions of ${s.name}` }),
+    el("table", { class: "versions", "aria-label": `Versions of ${s.name}` },
+      el("thead", {}, el("tr", {}, ["Version", "", "Written", "By", ""].map((h) => el("th", { scope: "col", text: h })))),
+      el("tbody", {}, list.versions.slice().reverse().map(row))),
+    shown,
+    el("button", { type: "button", text: "Close", onclick: () => out.replaceChildren() }),
+  );
+}
+
+/**
+ * Bulk import into the open scope: a JSON object (`{"NAME": "value" | {fields}}`) or
+ * `KEY=value` lines (blank lines and `#` comments skipped, one pair of surrounding quotes
+ * taken off). The server checks every name and value before it writes any and imports all or
+ * nothing; the page refuses what it can see is wrong before sending.
+ */
+function parseImport(text) {
+  const trimmed = text.trim();
+  if (!trimmed) throw new ApiError(400, "bad_entry", "nothing to import");
+  if (trimmed.startsWith("{")) {
+    let object;
+    try {
+      object = JSON.parse(trimmed);
+    } catch (e) {
+      throw new ApiError(400, "bad_entry", `not valid JSON: ${e.message}`);
+    }
+    if (!object || typeof object !== "object" || Array.isArray(object)) throw new ApiError(400, "bad_entry", "the JSON must be an object of names");
+    return object;
   }
-  return el("code", { text: String(value) });
+  const object = {};
+  trimmed.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (!line || line.startsWith("#")) return;
+    const at = line.indexOf("=");
+    if (at < 1) throw new ApiError(400, "bad_entry", `line ${i + 1} is not KEY=value`);
+    const key = line.slice(0, at).trim().replace(/^export\s+/, "");
+    let value = line.slice(at + 1).trim();
+    const q = value[0];
+    if ((q === '"' || q === "'") && value.length >= 2 && value.endsWith(q)) value = value.slice(1, -1);
+    if (Object.hasOwn(object, key)) throw new ApiError(400, "bad_entry", `line ${i + 1}: ${key} is given twice`);
+    object[key] = value;
+  });
+  if (!Object.keys(object).length) throw new ApiError(400, "bad_entry", "no KEY=value line to import");
+  return object;
+}
+
+function importForm(base, scope) {
+  const text = el("textarea", { id: "import-text", rows: 5, cols: 60, spellcheck: "false", autocomplete: "off",
+    placeholder: '{"NAME": "value", "db": {"user": "…", "password": "…"}}  or  NAME=value lines' });
+  return el("form", { "aria-labelledby": "import-title", onsubmit: (e) => { e.preventDefault(); guarded(async () => {
+    const entries = parseImport(text.value);
+    const names = Object.keys(entries);
+    if (!confirm(`Import ${names.length} secret${names.length === 1 ? "" : "s"} into the ${scope} scope (${names.join(", ")})? A name that exists gets a new version.`)) return;
+    try {
+      const r = await api("PUT", base, entries);
+      text.value = "";
+      say(`Imported ${r.imported.length}: ${r.imported.join(", ")}.`, "ok");
+      state.route();
+    } catch (err) {
+      // All or nothing: a refused import wrote none of them.
+      if (!(err instanceof ApiError)) throw err;
+      const why = err.message.slice(err.code.length + 2);
+      if (err.status < 500) throw new ApiError(err.status, err.code, `${why}; nothing was imported`);
+      // The backend failed part way: the embedded store wrote nothing (one transaction); on
+      // Vault the writes made before the failure were undone. The list shows the scope as it is.
+      await state.route();
+      throw new ApiError(err.status, err.code, `${why}; the import did not happen (anything written before the failure was undone): the list shows the scope as it is now`);
+    }
+  }); } },
+    el("h3", { id: "import-title", text: "Import" }),
+    el("label", { for: "import-text", text: "A JSON object, or KEY=value lines: all or nothing" }), text,
+    el("button", { type: "submit", text: "Import" }),
+  );
 }
 
 /**
@@ -361,103 +382,6 @@ function createForm(base, prefix, existing, current, note = "") {
   return form;
 }
 
-// ---- packages ---------------------------------------------------------------------------
-
-async function packagesPage(params, gen) {
-  const p = project();
-  const name = params.get("package");
-  if (name) return packagePage(p, name, gen);
-  const list = await api("GET", `/v1/projects/${enc(p)}/packages`);
-  show(gen, 
-    el("h2", { text: `Packages of ${p}` }),
-    el("table", { "aria-label": "Packages" },
-      el("thead", {}, el("tr", {}, ["Package", "Current", "Versions", "Created"].map((h) => el("th", { scope: "col", text: h })))),
-      el("tbody", {}, list.packages.map((k) => el("tr", {},
-        el("th", { scope: "row" }, el("a", { href: `#/packages?package=${enc(k.name)}`, text: k.name })),
-        el("td", { text: k.current_version ?? "-" }), el("td", { text: k.versions }), el("td", { text: k.created_at }))))),
-    uploadForm(p),
-  );
-}
-
-async function packagePage(p, name, gen) {
-  const k = await api("GET", `/v1/projects/${enc(p)}/packages/${enc(name)}`);
-  const manifest = el("pre", { class: "manifest", "aria-label": "Manifest of the current version" });
-  const current = k.versions.find((v) => v.version === k.current_version);
-  if (current) manifest.textContent = JSON.stringify(current.manifest, null, 2);
-  show(gen, 
-    el("h2", { text: `${p}/${name}` }),
-    el("table", { "aria-label": "Versions" },
-      el("thead", {}, el("tr", {}, ["Version", "", "Created", "By", "Size", "sha256", ""].map((h) => el("th", { scope: "col", text: h })))),
-      el("tbody", {}, k.versions.map((v) => el("tr", {},
-        el("th", { scope: "row", text: v.version }),
-        el("td", { text: v.version === k.current_version ? "current" : "" }),
-        el("td", { text: v.created_at }), el("td", { text: v.created_by }), el("td", { text: v.size }),
-        el("td", {}, el("code", { text: v.sha256.slice(0, 12) })),
-        el("td", {}, v.version === k.current_version ? null : el("button", {
-          type: "button",
-          text: "Roll back to this",
-          "aria-label": `Roll back to version ${v.version}`,
-          onclick: () => guarded(async () => {
-            await api("POST", `/v1/projects/${enc(p)}/packages/${enc(name)}/rollback`, { version: v.version });
-            say(`Version ${v.version} is current.`, "ok");
-            route();
-          }),
-        })))))),
-    el("h3", { text: "Reads its callers' user secrets" }),
-    el("p", { id: "user-secrets", text: current && current.manifest["user-secrets"]
-      ? `${current.manifest["user-secrets"].join(", ")}: each caller grants this version before it runs with their token (Grants).`
-      : "None: this version reads no user's secrets." }),
-    el("h3", { text: "Manifest" }), manifest,
-    el("button", {
-      type: "button",
-      class: "danger",
-      text: "Delete package",
-      onclick: () => guarded(async () => {
-        if (!confirm(`Delete ${p}/${name} and every version?`)) return;
-        await api("DELETE", `/v1/projects/${enc(p)}/packages/${enc(name)}`);
-        location.hash = "#/packages";
-      }),
-    }),
-  );
-}
-
-function uploadForm(p) {
-  const name = el("input", { id: "upload-name", required: true, size: 20 });
-  const file = el("input", { id: "upload-file", type: "file", accept: ".wasm,application/wasm" });
-  const bar = el("progress", { id: "upload-progress", max: 100, value: 0, hidden: true, "aria-label": "Upload progress" });
-  const drop = el("div", { class: "drop", tabindex: 0, text: "Drop a component (.wasm) here, or choose one" });
-  const send = (f) => {
-    if (!name.value) return say("bad_entry: name the package first");
-    const xhr = new XMLHttpRequest();
-    xhr.open("POST", `/v1/projects/${enc(p)}/packages/${enc(name.value)}/versions`);
-    xhr.setRequestHeader("Content-Type", "application/wasm");
-    xhr.setRequestHeader("X-CSRF-Token", sessionStorage.getItem("csrf") || "");
-    bar.hidden = false;
-    xhr.upload.onprogress = (e) => { if (e.lengthComputable) bar.value = (100 * e.loaded) / e.total; };
-    xhr.onload = () => {
-      let body = {};
-      try { body = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
-      if (xhr.status === 201) {
-        say(`Deployed ${p}/${name.value} version ${body.version}.`, "ok");
-        location.hash = `#/packages?package=${enc(name.value)}`;
-      } else {
-        const e = body.error || {};
-        say(`${e.code || xhr.status}: ${e.message || "the upload failed"}`);
-      }
-    };
-    xhr.onerror = () => say("unavailable: the upload did not reach the server");
-    xhr.send(f);
-  };
-  file.addEventListener("change", () => file.files[0] && send(file.files[0]));
-  drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
-  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-  drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); if (e.dataTransfer.files[0]) send(e.dataTransfer.files[0]); });
-  return el("form", { "aria-labelledby": "upload-title", onsubmit: (e) => e.preventDefault() },
-    el("h3", { id: "upload-title", text: "Upload a version" }),
-    el("label", { for: "upload-name", text: "Package" }), name,
-    el("label", { for: "upload-file", text: "Component" }), file, drop, bar);
-}
-
 // ---- executions (live) ------------------------------------------------------------------
 
 let stream = null;
@@ -487,18 +411,17 @@ async function executionsPage(params, gen) {
   const known = await statuses();
   const filter = el("select", { id: "status-filter", onchange: (e) => { location.hash = `#/executions?status=${enc(e.target.value)}`; } },
     ...["", ...known].map((s) => el("option", { value: s, selected: s === status, text: s || "any" })));
-  let shown = EXECUTIONS_PAGE;
-  const older = el("button", { type: "button", id: "executions-older", text: "Older", onclick: () => guarded(async () => {
-    shown += EXECUTIONS_PAGE;
-    await history();
-  }) });
+  // A page at a time, each older one from the API's cursor (`before`, the last record's id).
+  const size = Number(params.get("limit")) || EXECUTIONS_PAGE;
+  let before = null;
+  const older = el("button", { type: "button", id: "executions-older", text: "Older", hidden: true, onclick: () => guarded(() => history()) });
   const rowOf = (x) => el("tr", { class: `exec ${x.status}`, "data-id": x.id },
-      el("td", {}, el("button", { type: "button", class: "link", text: x.started_at, onclick: () => guarded(async () => {
+      el("td", {}, el("button", { type: "button", class: "link", title: `${x.started_at} (UTC)`, text: new Date(x.started_at).toLocaleString(), onclick: () => guarded(async () => {
         // A sealed execution's output is for the user it is sealed for, read with their key.
-        const full = x.sealed_for === me.user
-          ? await api("GET", `/v1/users/${enc(me.user)}/executions/${enc(x.id)}`)
+        const full = x.sealed_for === state.me.user
+          ? await api("GET", `/v1/users/${enc(state.me.user)}/executions/${enc(x.id)}`)
           : await api("GET", `/v1/projects/${enc(p)}/executions/${enc(x.id)}`);
-        if (x.sealed_for && x.sealed_for !== me.user) {
+        if (x.sealed_for && x.sealed_for !== state.me.user) {
           output.replaceChildren(el("h3", { text: `Execution ${x.id}` }), el("p", { class: "sealed", text: full.output || `sealed for ${x.sealed_for}` }));
           return;
         }
@@ -508,31 +431,36 @@ async function executionsPage(params, gen) {
       }) })),
       el("td", { text: x.package }), el("td", { text: x.sealed_for ? `${x.status} (sealed for ${x.sealed_for})` : x.status }), el("td", { text: x.duration_ms.toFixed(1) }),
       el("td", { text: x.method }), el("td", { text: x.path }));
-  // History: the newest records stored, before any new one arrives on the stream.
+  // History: the newest records stored, before any new one arrives on the stream; "Older"
+  // fetches the page after the last one shown.
   const history = async () => {
-    const q = new URLSearchParams({ limit: String(shown) });
+    const q = new URLSearchParams({ limit: String(size) });
     if (status) q.set("status", status);
+    if (before) q.set("before", before);
     const list = await api("GET", `/v1/projects/${enc(p)}/executions?${q}`);
     for (const x of list.executions) {
       if (seen.has(x.id)) continue;
       seen.add(x.id);
       body.append(rowOf(x));
     }
-    older.hidden = list.executions.length < shown;
+    before = list.next_before || null;
+    older.hidden = !before;
   };
   show(gen,
     el("h2", { text: `Executions of ${p} (live)` }),
     el("label", { for: "status-filter", text: "Status" }), filter,
-    el("table", { "aria-label": "Executions" },
+    el("table", { "aria-label": "Executions", id: "executions" },
       el("thead", {}, el("tr", {}, ["Started", "Package", "Status", "ms", "Method", "Path"].map((h) => el("th", { scope: "col", text: h })))), body),
     older,
     output,
   );
-  if (gen !== routeGen) return;
+  if (gen !== nav.gen) return;
   await history();
-  if (gen !== routeGen) return;
+  if (gen !== nav.gen) return;
   const q = status ? `?status=${enc(status)}` : "";
   stream = new EventSource(`/v1/projects/${enc(p)}/executions/stream${q}`);
+  // Marked once the stream is open, so whoever waits for new records knows they will come.
+  stream.onopen = () => { const t = document.querySelector("#executions"); if (t) t.dataset.stream = "open"; };
   stream.addEventListener("execution", (ev) => {
     const x = JSON.parse(ev.data);
     if (seen.has(x.id)) return;
@@ -540,28 +468,81 @@ async function executionsPage(params, gen) {
     body.prepend(rowOf(x));
   });
   stream.onerror = () => {
-    if (gen === routeGen) say("the live stream of executions was interrupted; reload the page to resume");
+    if (gen === nav.gen) say("the live stream of executions was interrupted; reload the page to resume");
   };
 }
 
 // ---- audit, members, tokens ----------------------------------------------------------------
 
+/** The outcomes an audit record has. */
+const OUTCOMES = ["ok", "denied", "unauthenticated", "rejected", "error"];
+
+/** A `datetime-local` input's value (the reader's local time) as RFC 3339 UTC. */
+const utc = (local) => (local ? new Date(local).toISOString() : "");
+/** The other way, for showing a filter again. */
+function localInput(iso) {
+  if (!iso) return "";
+  const t = new Date(iso);
+  if (Number.isNaN(t.getTime())) return "";
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${t.getFullYear()}-${pad(t.getMonth() + 1)}-${pad(t.getDate())}T${pad(t.getHours())}:${pad(t.getMinutes())}`;
+}
+
+/**
+ * The audit log, newest first, a page at a time ("Older" follows the API's `before` cursor),
+ * filtered by actor, action, outcome and time; times in local time, UTC on hover. Fits 1280 px:
+ * fixed columns, long targets wrap.
+ */
 async function auditPage(params, gen) {
-  const actor = params.get("actor") || "";
-  const q = new URLSearchParams({ limit: "200" });
-  if (actor) q.set("actor", actor);
-  if (!me.platform_admin) q.set("project", project());
-  const list = await api("GET", `/v1/audit?${q}`);
-  const actorInput = el("input", { id: "audit-actor", value: actor });
-  show(gen, 
+  const f = Object.fromEntries(["actor", "action", "outcome", "since", "until"].map((k) => [k, params.get(k) || ""]));
+  const size = Number(params.get("limit")) || 50;
+  const base = new URLSearchParams({ limit: String(size) });
+  for (const [k, v] of Object.entries(f)) if (v) base.set(k, v);
+  if (!state.me.platform_admin) base.set("project", project());
+  const body = el("tbody");
+  let before = null;
+  const more = async () => {
+    const q = new URLSearchParams(base);
+    if (before) q.set("before", String(before));
+    const list = await api("GET", `/v1/audit?${q}`);
+    for (const e of list.entries) {
+      body.append(el("tr", { class: `audit ${e.outcome}`, "data-id": e.id }, el("td", {}, when(e.at)), el("td", { text: e.actor }), el("td", { class: "action", text: e.action }),
+        el("td", { class: "target", text: e.target }), el("td", { text: e.status }), el("td", { text: e.outcome }), el("td", { class: "detail", text: e.detail || "" })));
+    }
+    before = list.next_before ?? null;
+    older.hidden = before === null;
+  };
+  const older = el("button", { type: "button", id: "audit-older", text: "Older", hidden: true, onclick: () => guarded(more) });
+  const input = (k, attrs = {}) => el("input", { id: `audit-${k}`, value: f[k], ...attrs });
+  const actor = input("actor", { size: 12 });
+  const action = input("action", { size: 34, placeholder: "PUT /v1/projects/{project}/secrets/{name}" });
+  const outcome = el("select", { id: "audit-outcome" }, ["", ...OUTCOMES].map((o) => el("option", { value: o, selected: o === f.outcome, text: o || "any" })));
+  const since = el("input", { id: "audit-since", type: "datetime-local", value: localInput(f.since) });
+  const until = el("input", { id: "audit-until", type: "datetime-local", value: localInput(f.until) });
+  const filter = (e) => {
+    e.preventDefault();
+    const q = new URLSearchParams();
+    for (const [k, v] of [["actor", actor.value], ["action", action.value], ["outcome", outcome.value], ["since", utc(since.value)], ["until", utc(until.value)]]) if (v) q.set(k, v);
+    if (params.get("limit")) q.set("limit", params.get("limit"));
+    location.hash = `#/audit?${q}`;
+  };
+  show(gen,
     el("h2", { text: "Audit" }),
-    el("form", { onsubmit: (e) => { e.preventDefault(); location.hash = `#/audit?actor=${enc(actorInput.value)}`; } },
-      el("label", { for: "audit-actor", text: "Actor" }), actorInput, el("button", { type: "submit", text: "Filter" })),
-    el("table", { "aria-label": "Audit records" },
+    el("form", { class: "filters", "aria-label": "Filter the audit log", onsubmit: filter },
+      el("label", { for: "audit-actor", text: "Actor" }), actor,
+      el("label", { for: "audit-action", text: "Action" }), action,
+      el("label", { for: "audit-outcome", text: "Outcome" }), outcome,
+      el("label", { for: "audit-since", text: "From" }), since,
+      el("label", { for: "audit-until", text: "To" }), until,
+      el("button", { type: "submit", text: "Filter" })),
+    el("table", { class: "audit", "aria-label": "Audit records" },
+      el("colgroup", {}, ["when", "actor", "action", "target", "status", "outcome", "detail"].map((c) => el("col", { class: `c-${c}` }))),
       el("thead", {}, el("tr", {}, ["When", "Actor", "Action", "Target", "Status", "Outcome", "Detail"].map((h) => el("th", { scope: "col", text: h })))),
-      el("tbody", {}, list.entries.map((e) => el("tr", {}, el("td", { text: e.at }), el("td", { text: e.actor }), el("td", { text: e.action }),
-        el("td", { text: e.target }), el("td", { text: e.status }), el("td", { text: e.outcome }), el("td", { text: e.detail || "" }))))),
+      body),
+    older,
   );
+  if (gen !== nav.gen) return;
+  await more();
 }
 
 async function membersPage(params, gen) {
@@ -590,22 +571,22 @@ async function membersPage(params, gen) {
 }
 
 async function tokensPage(params, gen) {
-  const list = await api("GET", `/v1/users/${enc(me.user)}/tokens`);
+  const list = await api("GET", `/v1/users/${enc(state.me.user)}/tokens`);
   const name = el("input", { id: "token-name" });
   const shown = el("div", { "aria-live": "polite" });
   // How this session's key was made: a key someone else redeemed shows their time, address
   // and client, not yours.
-  const o = me.key_origin;
+  const o = state.me.key_origin;
   const origin = o
     ? `Your key was made by redeeming enrollment code ewe_…${o.code_hint || "?"} (made by ${o.created_by}) at ${o.redeemed_at} from ${o.redeemed_from || "an unknown address"} with ${o.redeemed_client || "an unknown client"}. If that was not you, enroll again and revoke these tokens.`
-    : me.user_key ? "Your key was not made by an enrollment on record." : "This session opens none of your user secrets (an admin issued the token it was made from).";
+    : state.me.user_key ? "Your key was not made by an enrollment on record." : "This session opens none of your user secrets (an admin issued the token it was made from).";
   show(gen, 
-    el("h2", { text: `Tokens of ${me.user}` }),
+    el("h2", { text: `Tokens of ${state.me.user}` }),
     el("p", { id: "key-origin", text: origin }),
     el("table", { "aria-label": "Tokens" },
       el("thead", {}, el("tr", {}, ["Id", "Name", "Created", "Expires", "Revoked", ""].map((h) => el("th", { scope: "col", text: h })))),
       el("tbody", {}, list.tokens.map((t) => {
-        const mine = t.id === me.token_id;
+        const mine = t.id === state.me.token_id;
         return el("tr", { class: mine ? "this-session" : undefined }, el("th", { scope: "row", text: t.id }),
           el("td", { text: mine ? `${t.name || ""} (this session)` : t.name }),
           el("td", { text: t.created_at }), el("td", { text: t.expires_at || "never" }), el("td", { text: t.revoked_at || "" }),
@@ -615,14 +596,14 @@ async function tokensPage(params, gen) {
               ? `Revoke ${t.id}? It is the token of this session: you will be signed out at once.`
               : `Revoke ${t.id}${t.name ? ` (${t.name})` : ""}? Whatever uses it is refused from now on; this cannot be undone.`;
             if (!confirm(question)) return;
-            await api("DELETE", `/v1/users/${enc(me.user)}/tokens/${enc(t.id)}`);
+            await api("DELETE", `/v1/users/${enc(state.me.user)}/tokens/${enc(t.id)}`);
             if (mine) return showSignIn();
             say(`Revoked ${t.id}.`, "ok");
             route();
           }) })));
       }))),
     el("form", { "aria-labelledby": "token-title", onsubmit: (e) => { e.preventDefault(); guarded(async () => {
-      const t = await api("POST", `/v1/users/${enc(me.user)}/tokens`, { name: name.value || undefined });
+      const t = await api("POST", `/v1/users/${enc(state.me.user)}/tokens`, { name: name.value || undefined });
       shown.replaceChildren(el("p", { text: "Shown once; store it now:" }), el("input", { readonly: true, value: t.token, size: 70, "aria-label": "New token" }));
     }); } },
       el("h3", { id: "token-title", text: "New token" }),
@@ -634,13 +615,13 @@ async function tokensPage(params, gen) {
 // ---- grants: which code may read my user secrets --------------------------------------------
 
 async function grantsPage(params, gen) {
-  const list = await api("GET", `/v1/users/${enc(me.user)}/grants`);
+  const list = await api("GET", `/v1/users/${enc(state.me.user)}/grants`);
   const target = el("input", { id: "grant-target", required: true, size: 30, placeholder: "project/package" });
   const version = el("input", { id: "grant-version", type: "number", min: 1, size: 6 });
   const review = el("div", { "aria-live": "polite" });
-  const state = (g) => g.valid === false ? "invalid (made with another key)" : g.serving ? "serving" : "not serving";
+  const grantState = (g) => g.valid === false ? "invalid (made with another key)" : g.serving ? "serving" : "not serving";
   show(gen,
-    el("h2", { text: `Grants of ${me.user}` }),
+    el("h2", { text: `Grants of ${state.me.user}` }),
     el("p", { text: "A function reads your user secrets on your requests only in a version you granted here: its exact code and manifest. A new version asks again." }),
     el("table", { "aria-label": "Grants" },
       el("thead", {}, el("tr", {}, ["Package", "Version", "sha256", "Reads", "Writes", "Sends to", "State", "Granted", ""].map((h) => el("th", { scope: "col", text: h })))),
@@ -648,17 +629,17 @@ async function grantsPage(params, gen) {
         el("th", { scope: "row", text: `${g.project}/${g.package}` }), el("td", { text: g.version }),
         el("td", {}, el("code", { text: g.sha256.slice(0, 12) })),
         el("td", { text: g.user_secrets.join(", ") }), el("td", { text: g.writes_user_secrets ? "yes" : "no" }),
-        el("td", { text: g.outbound_hosts.join(", ") || "none" }), el("td", { text: state(g) }), el("td", { text: g.granted_at }),
+        el("td", { text: g.outbound_hosts.join(", ") || "none" }), el("td", { text: grantState(g) }), el("td", { text: g.granted_at }),
         el("td", {}, el("button", { type: "button", class: "danger", text: "Revoke", "aria-label": `Revoke the grant of ${g.project}/${g.package} version ${g.version}`, onclick: () => guarded(async () => {
           if (!confirm(`Revoke the grant of ${g.project}/${g.package} version ${g.version}? Your next call to it is refused until you grant it again.`)) return;
-          await api("DELETE", `/v1/users/${enc(me.user)}/grants/${enc(g.id)}`);
+          await api("DELETE", `/v1/users/${enc(state.me.user)}/grants/${enc(g.id)}`);
           say("Grant revoked.", "ok");
           route();
         }) })))))),
     el("form", { "aria-labelledby": "grant-title", onsubmit: (e) => { e.preventDefault(); guarded(async () => {
       const [project, pkg] = target.value.split("/");
       const ask = { project, package: pkg, version: version.value ? Number(version.value) : undefined };
-      const g = await api("POST", `/v1/users/${enc(me.user)}/grants`, { ...ask, preview: true });
+      const g = await api("POST", `/v1/users/${enc(state.me.user)}/grants`, { ...ask, preview: true });
       review.replaceChildren(
         el("h4", { text: `${g.project}/${g.package} version ${g.version}` }),
         el("dl", {},
@@ -668,7 +649,7 @@ async function grantsPage(params, gen) {
           el("dt", { text: "Writes them" }), el("dd", { text: g.writes_user_secrets ? "yes" : "no" }),
           el("dt", { text: "May send requests to" }), el("dd", { text: g.outbound_hosts.join(", ") || "nowhere" })),
         el("button", { type: "button", text: "Grant this version", onclick: () => guarded(async () => {
-          await api("POST", `/v1/users/${enc(me.user)}/grants`, { ...ask, version: g.version });
+          await api("POST", `/v1/users/${enc(state.me.user)}/grants`, { ...ask, version: g.version });
           say(`Granted ${g.project}/${g.package} version ${g.version}.`, "ok");
           route();
         }) }));
@@ -686,19 +667,19 @@ async function grantsPage(params, gen) {
 const pages = { secrets: secretsPage, packages: packagesPage, executions: executionsPage, audit: auditPage, members: membersPage, tokens: tokensPage, grants: grantsPage };
 
 async function route() {
-  if (!me) return;
+  if (!state.me) return;
   if (stream) { stream.close(); stream = null; }
   const [path, query] = (location.hash.slice(2) || "secrets").split("?");
   const page = pages[path] || secretsPage;
   for (const a of document.querySelectorAll("#nav a")) a.setAttribute("aria-current", a.getAttribute("href") === `#/${path}` ? "page" : "false");
   // A page shown after an action keeps the action's message.
-  const gen = ++routeGen;
+  const gen = ++nav.gen;
   await guarded(() => page(new URLSearchParams(query || ""), gen), false);
 }
 
 async function start() {
   try {
-    me = await api("GET", "/v1/whoami");
+    state.me = await api("GET", "/v1/whoami");
   } catch {
     return showSignIn();
   }
@@ -706,13 +687,15 @@ async function start() {
   const select = $("#project");
   const chosen = sessionStorage.getItem("project");
   select.replaceChildren(...projects.projects.map((p) => el("option", { value: p.name, selected: p.name === chosen, text: p.name })));
-  $("#who").textContent = `${me.user}${me.platform_admin ? " (platform admin)" : ""}`;
+  $("#who").textContent = `${state.me.user}${state.me.platform_admin ? " (platform admin)" : ""}`;
   $("#nav").hidden = false;
   // Someone in no project has no secrets or packages to show here: their grants, then.
   if (!location.hash) history.replaceState(null, "", projects.projects.length ? "#/secrets" : "#/grants");
   await route();
 }
 
+state.unauthenticated = showSignIn;
+state.route = route;
 $("#project").addEventListener("change", (e) => { sessionStorage.setItem("project", e.target.value); route(); });
 $("#signout").addEventListener("click", signOut);
 window.addEventListener("hashchange", route);

@@ -63,6 +63,8 @@ async fn the_console_page_sessions_csrf_and_the_cookie_kept_from_functions() {
     for (path, kind) in [
         ("/", "text/html"),
         ("/console/console.js", "text/javascript"),
+        ("/console/ui.js", "text/javascript"),
+        ("/console/packages.js", "text/javascript"),
         ("/console/console.css", "text/css"),
     ] {
         let r = http()
@@ -298,10 +300,13 @@ async fn the_console_page_sessions_csrf_and_the_cookie_kept_from_functions() {
 }
 
 /// The console in Debian's Chromium (tests/console/drive.mjs, Playwright): sign in, a folder
-/// secret with two fields made and revealed (and the audit row seen), a viewer refused, a
-/// component uploaded and its first execution seen live, a rollback, sign-out; an injected
-/// inline script and a cross-site form post fail. Screenshots of each page go to
-/// target/console-screenshots.
+/// secret with two fields made and revealed (and the audit row seen), edited, its versions
+/// listed, one viewed and rolled back to after a confirmation; a bulk import (lines and JSON,
+/// a bad name refusing all); the audit log paged, filtered, fitting 1280 px; a viewer refused;
+/// a component uploaded (then with a manifest and secrets.json), its executions seen live and
+/// paged back; a package's settings saved as a new version that serves; a rollback, a revoke
+/// confirmed, sign-out; an injected inline script and a cross-site form post fail. Screenshots
+/// of each page go to target/console-screenshots.
 #[tokio::test]
 async fn the_console_in_a_real_browser() {
     let root = crate::harness::repo_root();
@@ -326,6 +331,7 @@ async fn the_console_in_a_real_browser() {
         "viewer": fx.token("viewer").unwrap(),
         "alice": fx.token("alice").unwrap(),
         "wasm": crate::harness::guest("hello"),
+        "inspect": crate::harness::guest("inspect"),
         "shots": root.join("target/console-screenshots"),
         "marker": marker,
     });
@@ -360,7 +366,35 @@ async fn the_console_in_a_real_browser() {
     let grants: Value = r.json().await.unwrap();
     assert_eq!(grants["grants"][0]["package"], "needs", "{grants}");
     assert_eq!(grants["grants"][0]["valid"], true, "{grants}");
+    // The settings saved in the browser: a new version of the same code with the new bindings.
+    let (_, insp) = fx
+        .admin(Method::GET, "/v1/projects/acme/packages/insp", None)
+        .await;
+    let versions = insp["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 3, "{insp}");
+    assert_eq!(versions[1]["sha256"], versions[2]["sha256"], "{insp}");
+    assert_eq!(versions[2]["manifest"]["env"]["GREETING"], "from-settings");
+    assert_eq!(versions[2]["manifest"]["write-secrets"], json!(["package"]));
+    // The rollback of team/db made its first value current again, as version 3; the refused
+    // import wrote nothing.
+    let (s, db) = fx
+        .admin(Method::GET, "/v1/projects/acme/secrets/team%2Fdb", None)
+        .await;
+    assert_eq!(
+        (s, &db["version"], &db["value"]["user"]),
+        (200, &json!(3), &json!("app")),
+        "{db}"
+    );
+    let (s, _) = fx
+        .admin(Method::GET, "/v1/projects/acme/secrets/IMP_GOOD", None)
+        .await;
+    assert_eq!(s, 404, "a refused import wrote nothing");
     for page in [
+        "secret-versions",
+        "secrets-import",
+        "audit-filtered",
+        "upload-form",
+        "package-settings",
         "grants",
         "sign-in",
         "secrets",

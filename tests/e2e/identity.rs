@@ -238,6 +238,12 @@ async fn every_route_for_every_caller() {
             [401, 403, 201, 201, 404, 201, 401, 401],
         ),
         (
+            Method::PUT,
+            "/v1/projects/acme/packages/hello/manifest",
+            Body::Json(json!({"manifest": {}})),
+            [401, 403, 201, 201, 404, 201, 401, 401],
+        ),
+        (
             Method::POST,
             "/v1/projects/acme/packages/hello/rollback",
             Body::Json(json!({"version": 1})),

@@ -29,4 +29,5 @@ mod promises;
 mod sandbox;
 mod secrets;
 mod seeds;
+mod settings;
 mod store;

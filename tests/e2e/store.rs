@@ -874,6 +874,20 @@ async fn suite(store: Store) {
         ids(list(None, None, Some(now - 2500)).await.unwrap()),
         ["e3", "e2"]
     );
+    // A page's cursor: older than (start time, id) in the list's order, ties broken by id.
+    let before = |at: i64, id: &str| {
+        store.list_executions(ExecutionFilter {
+            project: Some("acme".into()),
+            before: Some((at, id.into())),
+            limit: 10,
+            ..Default::default()
+        })
+    };
+    assert_eq!(ids(before(now - 2000, "e2").await.unwrap()), ["e1", "old"]);
+    assert_eq!(
+        ids(before(now - 2000, "zz").await.unwrap()),
+        ["e2", "e1", "old"]
+    );
     let got = store
         .execution("acme".into(), "e2".into())
         .await
@@ -998,6 +1012,46 @@ async fn suite(store: Store) {
         assert!(rows.iter().all(|r| r.status == 200 && r.outcome == "ok"));
         let ats: Vec<i64> = rows.iter().map(|r| r.at).collect();
         assert_eq!(ats, expected, "{filter:?}");
+    }
+    // A page's cursor (`before`, a record's id), and the action and outcome filters.
+    let every = store
+        .query_audit(all(AuditFilter::default()))
+        .await
+        .unwrap();
+    let older = store
+        .query_audit(all(AuditFilter {
+            before: Some(every[0].id),
+            ..AuditFilter::default()
+        }))
+        .await
+        .unwrap();
+    assert_eq!(older.iter().map(|r| r.at).collect::<Vec<_>>(), [2000, 1000]);
+    let by = |action: &str, outcome: &str| {
+        all(AuditFilter {
+            action: Some(action.into()),
+            outcome: Some(outcome.into()),
+            ..AuditFilter::default()
+        })
+    };
+    assert_eq!(
+        store
+            .query_audit(by("GET /v1/projects", "ok"))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    for (action, outcome) in [
+        ("DELETE /v1/projects", "ok"),
+        ("GET /v1/projects", "denied"),
+    ] {
+        assert!(
+            store
+                .query_audit(by(action, outcome))
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
     assert_eq!(store.prune_audit(2500).await.unwrap(), 2);
 

@@ -1,4 +1,4 @@
-//! The web console's files (page, script, style sheet, icon), embedded in the binary (`cargo build` needs no Node, and
+//! The web console's files (page, script modules, style sheet, icon), embedded in the binary (`cargo build` needs no Node, and
 //! `edgeward serve` nothing beside itself), served by the API listener at `/` with a strict
 //! Content-Security-Policy: scripts and styles from this origin only, no inline script, no
 //! framing, no form posting elsewhere. The console is a client of the `/v1` API alone.
@@ -9,6 +9,8 @@ use axum::response::{IntoResponse, Response};
 
 const INDEX: &str = include_str!("../../console/index.html");
 const SCRIPT: &str = include_str!("../../console/console.js");
+const UI: &str = include_str!("../../console/ui.js");
+const PACKAGES: &str = include_str!("../../console/packages.js");
 const STYLE: &str = include_str!("../../console/console.css");
 const ICON: &str = include_str!("../../console/favicon.svg");
 
@@ -43,10 +45,12 @@ pub(super) async fn index() -> Response {
     file(INDEX, "text/html; charset=utf-8")
 }
 
-/// `GET /console/{file}`: its script and style sheet.
+/// `GET /console/{file}`: its script modules, style sheet and icon.
 pub(super) async fn asset(Path(name): Path<String>) -> Response {
     match name.as_str() {
         "console.js" => file(SCRIPT, "text/javascript; charset=utf-8"),
+        "ui.js" => file(UI, "text/javascript; charset=utf-8"),
+        "packages.js" => file(PACKAGES, "text/javascript; charset=utf-8"),
         "console.css" => file(STYLE, "text/css; charset=utf-8"),
         "favicon.svg" => file(ICON, "image/svg+xml"),
         _ => (StatusCode::NOT_FOUND, "no such console file").into_response(),

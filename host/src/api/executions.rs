@@ -87,13 +87,54 @@ pub(super) async fn list(
 ) -> Result<Json<model::ExecutionList>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_entry(e.to_string()))?;
     let project = super::project_name(&app, &project).await?;
-    let rows = app.store.list_executions(filter(&project, &q, 50)?).await?;
+    let mut filter = filter(&project, &q, 50)?;
+    filter.before = cursor(&app, &filter, q.before.as_deref()).await?;
+    let limit = filter.limit as usize;
+    let rows = app.store.list_executions(filter).await?;
     let output = sees_output(&app, &caller, &project).await?;
-    let executions = rows.iter().map(|r| summary(r, output)).collect();
+    let executions: Vec<_> = rows.iter().map(|r| summary(r, output)).collect();
     Ok(Json(model::ExecutionList {
         project: project.to_string(),
+        next_before: next_before(&executions, limit),
         executions,
     }))
+}
+
+/// The position of the record a page starts after (`before`), found among the records the
+/// same query may see (so a cursor cannot reach into another project or user's records).
+async fn cursor(
+    app: &App,
+    scope: &ExecutionFilter,
+    before: Option<&str>,
+) -> Result<Option<(i64, String)>, ApiError> {
+    let Some(id) = before else {
+        return Ok(None);
+    };
+    let row = app
+        .store
+        .list_executions(ExecutionFilter {
+            project: scope.project.clone(),
+            sealed_for: scope.sealed_for.clone(),
+            id: Some(id.to_string()),
+            limit: 1,
+            ..Default::default()
+        })
+        .await?
+        .pop()
+        .ok_or_else(|| {
+            ApiError::bad_entry(format!(
+                "`before`: no execution {id:?} here to page from (retention may have dropped \
+                 it; start again from the newest)"
+            ))
+        })?;
+    Ok(Some((row.started_at, row.id)))
+}
+
+/// The cursor of the next (older) page: the last record's id, when the page is full.
+fn next_before(page: &[model::Execution], limit: usize) -> Option<String> {
+    (page.len() >= limit)
+        .then(|| page.last().map(|e| e.id.clone()))
+        .flatten()
 }
 
 /// How often the stream asks the store for new records. Records come from every host of a
@@ -263,6 +304,11 @@ pub(super) async fn stream(
             ApiError::bad_entry("the stream needs the Authorization header's token (or a session)")
         })?;
     let project = super::project_name(&app, &project).await?;
+    if q.before.is_some() {
+        return Err(ApiError::bad_entry(
+            "`before` pages the listing back; a stream only goes forward (use `after`)",
+        ));
+    }
     let mut filter = filter(&project, &q, 1000)?;
     filter.limit = 1000;
     let output = sees_output(&app, &caller, &project).await?;
@@ -333,25 +379,32 @@ pub(super) async fn sealed_list(
 ) -> Result<Json<model::SealedExecutionList>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_entry(e.to_string()))?;
     let user = caller.principal.user.clone();
-    let rows = app
-        .store
-        .list_executions(ExecutionFilter {
-            sealed_for: Some(user.clone()),
-            package: q.package.clone(),
-            status: q.status.map(|s| s.as_str().to_string()),
-            after: q.after,
-            limit: q.limit.unwrap_or(50).clamp(1, 1000),
-            ..Default::default()
-        })
-        .await?;
-    let executions = rows
+    let mut filter = ExecutionFilter {
+        sealed_for: Some(user.clone()),
+        package: q.package.clone(),
+        status: q.status.map(|s| s.as_str().to_string()),
+        after: q.after,
+        limit: q.limit.unwrap_or(50).clamp(1, 1000),
+        ..Default::default()
+    };
+    filter.before = cursor(&app, &filter, q.before.as_deref()).await?;
+    let limit = filter.limit as usize;
+    let rows = app.store.list_executions(filter).await?;
+    let executions: Vec<_> = rows
         .iter()
         .map(|r| model::SealedExecution {
             project: r.project.clone(),
             execution: summary(r, true),
         })
         .collect();
-    Ok(Json(model::SealedExecutionList { user, executions }))
+    let next_before = (executions.len() >= limit)
+        .then(|| executions.last().map(|e| e.execution.id.clone()))
+        .flatten();
+    Ok(Json(model::SealedExecutionList {
+        user,
+        executions,
+        next_before,
+    }))
 }
 
 /// `GET /v1/users/{user}/executions/{id}`: one execution sealed for the user, its output

@@ -28,6 +28,7 @@ shapes! {
     model::Enroll => r#"{"code": "...", "name"?: "..."}"#,
     model::SetMember => r#"{"role": "viewer" | "developer" | "admin"}"#,
     model::Rollback => r#"{"version": N} or no body"#,
+    model::NewManifest => r#"{"manifest": {...} or "TOML text", "base_version"?: N}"#,
     model::CreateSecret => r#"{"name": "...", "value": "..." or {...}, "description"?: "...", "labels"?: {...}}"#,
     model::SetSecret => r#"{"value": "..." or {...}, "description"?: "...", "labels"?: {...}}"#,
     model::UpdateSecret => r#"{"value"?: "..." or {...}, "description"?: "...", "labels"?: {...}} (at least one)"#,

@@ -498,9 +498,22 @@ pub(super) async fn audit(
             .transpose()?,
         actor: q.actor,
         project: q.project,
+        action: q.action,
+        outcome: q
+            .outcome
+            .map(|o| {
+                o.parse::<crate::audit::Outcome>().map(|_| o).map_err(|_| {
+                    ApiError::bad_entry(
+                        "`outcome` is one of ok, denied, unauthenticated, rejected, error",
+                    )
+                })
+            })
+            .transpose()?,
+        before: q.before,
         limit: q.limit.unwrap_or(100).clamp(1, 1000),
     };
-    let entries = app
+    let limit = filter.limit as usize;
+    let entries: Vec<model::AuditEntry> = app
         .store
         .query_audit(filter)
         .await?
@@ -520,5 +533,12 @@ pub(super) async fn audit(
             detail: a.detail,
         })
         .collect();
-    Ok(Json(model::AuditList { entries }))
+    // A full page may have more behind it: the last record's id is where the next one starts.
+    let next_before = (entries.len() >= limit)
+        .then(|| entries.last().map(|e| e.id))
+        .flatten();
+    Ok(Json(model::AuditList {
+        entries,
+        next_before,
+    }))
 }

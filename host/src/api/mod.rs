@@ -333,6 +333,16 @@ pub fn routes() -> Vec<Route> {
         .gives::<m::Deployed>(201)
         .also(&[413, 422]),
         route(
+            Method::PUT,
+            &format!("{P}/packages/{{package}}/manifest"),
+            Project(Developer),
+            put(upload::replace_manifest),
+        )
+        .doc("Deploy a version made of the serving version's component and this manifest (a package's settings changed): the same checks as an upload; a user's grant does not carry over to a changed manifest")
+        .takes::<m::NewManifest>()
+        .gives::<m::Deployed>(201)
+        .also(&[409, 422]),
+        route(
             Method::POST,
             &format!("{P}/packages/{{package}}/rollback"),
             Project(Developer),

@@ -523,6 +523,12 @@ pub struct AuditQuery {
     pub actor: Option<String>,
     /// Only this project.
     pub project: Option<String>,
+    /// Only this action (method and route pattern, as the records show it).
+    pub action: Option<String>,
+    /// Only this outcome.
+    pub outcome: Option<String>,
+    /// Only records older than this one (a record's `id`; the previous page's `next_before`).
+    pub before: Option<i64>,
     /// At most this many (1–1000, default 100).
     pub limit: Option<u32>,
 }
@@ -561,6 +567,9 @@ pub struct AuditEntry {
 pub struct AuditList {
     /// The records.
     pub entries: Vec<AuditEntry>,
+    /// When the page is full: pass as `before` for the next (older) page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<i64>,
 }
 
 /// `GET /v1/projects/{project}/executions` filters.
@@ -574,6 +583,9 @@ pub struct ExecutionsQuery {
     pub status: Option<crate::runtime::ExecutionStatus>,
     /// Only executions started after this (Unix milliseconds).
     pub after: Option<i64>,
+    /// Only executions older than this one (an execution's `id`; the previous page's
+    /// `next_before`), in the list's order: start time, then id.
+    pub before: Option<String>,
     /// At most this many (1–1000, default 50).
     pub limit: Option<u32>,
 }
@@ -650,6 +662,9 @@ pub struct SealedExecutionList {
     pub user: String,
     /// The executions, each with its project.
     pub executions: Vec<SealedExecution>,
+    /// When the page is full: pass as `before` for the next (older) page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<String>,
 }
 
 /// An execution sealed for its user, with its project.
@@ -729,6 +744,9 @@ pub struct ExecutionList {
     pub project: String,
     /// The executions.
     pub executions: Vec<Execution>,
+    /// When the page is full: pass as `before` for the next (older) page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<String>,
 }
 
 /// A secret's metadata: never its value.
@@ -917,6 +935,8 @@ pub struct Imported {
     pub imported: Vec<String>,
 }
 
+mod packages;
+pub use packages::*;
 mod wrapping;
 pub use wrapping::*;
 mod deleting;

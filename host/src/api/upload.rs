@@ -3,6 +3,7 @@
 //! keeps the current one's manifest and bindings; an empty one is the defaults.
 
 use super::ApiError;
+use super::extract::Body;
 use super::policy::Caller;
 use crate::app::App;
 use crate::code::ErrorCode;
@@ -95,6 +96,55 @@ pub(super) async fn upload_version(
             platform_admin: caller.principal.platform_admin,
         },
     };
+    deploy(&app, request).await
+}
+
+/// `PUT …/packages/{package}/manifest`: a new version made of the serving version's component
+/// and this manifest, through the same deploy as an upload (so the same checks, and a user's
+/// grant, which binds the manifest's digest, does not carry over to a changed one).
+pub(super) async fn replace_manifest(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path((project, package)): Path<(String, String)>,
+    Body(body): Body<super::model::NewManifest>,
+) -> Result<(StatusCode, Json<super::model::Deployed>), ApiError> {
+    let project = Name::parse("project", &project)?;
+    let package = Name::parse("package", &package)?;
+    let manifest = match body.manifest {
+        // TOML as the CLI's edgeward.toml, or the JSON form as an object.
+        Value::String(text) => text.into_bytes(),
+        Value::Object(_) => serde_json::to_vec(&body.manifest)
+            .map_err(|e| ApiError::bad_entry(format!("`manifest`: {e}")))?,
+        _ => {
+            return Err(ApiError::bad_entry(
+                "`manifest` is the manifest as a JSON object, or its TOML text as a string",
+            ));
+        }
+    };
+    let (_, component) = app
+        .packages
+        .serving_component(&project, &package, body.base_version)
+        .await?;
+    let request = DeployRequest {
+        project,
+        package,
+        component,
+        manifest: Some(manifest),
+        secrets: None,
+        bindings: Vec::new(),
+        env: Vec::new(),
+        by: Deployer {
+            user: caller.principal.user.clone(),
+            platform_admin: caller.principal.platform_admin,
+        },
+    };
+    deploy(&app, request).await
+}
+
+async fn deploy(
+    app: &App,
+    request: DeployRequest,
+) -> Result<(StatusCode, Json<super::model::Deployed>), ApiError> {
     let deployment = app
         .packages
         .deploy(&app.backend, &app.secret_names, request)
@@ -127,7 +177,8 @@ impl From<DeployError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, m)
             }
             DeployError::BadEntry(m) => ApiError::bad_entry(m),
-            DeployError::NoProject(m) => ApiError::not_found(m),
+            DeployError::NoProject(m) | DeployError::NoVersion(m) => ApiError::not_found(m),
+            DeployError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, code, m),
             DeployError::Unavailable(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, m),
         }
     }

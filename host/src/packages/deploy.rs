@@ -100,6 +100,12 @@ pub enum DeployError {
     /// The secret backend could not be reached.
     #[error("{0}")]
     Unavailable(String),
+    /// The package has no serving version to take the component from.
+    #[error("{0}")]
+    NoVersion(String),
+    /// The serving version is not the one the change was made against.
+    #[error("{0}")]
+    Conflict(String),
     /// The component was refused, or the store failed.
     #[error(transparent)]
     Package(#[from] PackageError),
@@ -115,7 +121,8 @@ impl DeployError {
             DeployError::BadManifest(_) => ErrorCode::BadManifest,
             DeployError::UnresolvedBinding(_) => ErrorCode::UnresolvedBinding,
             DeployError::BadEntry(_) => ErrorCode::BadEntry,
-            DeployError::NoProject(_) => ErrorCode::NotFound,
+            DeployError::NoProject(_) | DeployError::NoVersion(_) => ErrorCode::NotFound,
+            DeployError::Conflict(_) => ErrorCode::Conflict,
             DeployError::Unavailable(_) => ErrorCode::Unavailable,
             DeployError::Package(_) | DeployError::Backend(_) => ErrorCode::Internal,
         }
@@ -215,6 +222,46 @@ impl Packages {
             tidy_seeded(backend, &owner, seeds, previously_seeded, &mut deployment).await?;
         }
         Ok(deployment)
+    }
+}
+
+impl Packages {
+    /// The serving version's component, for a deploy that changes only the manifest (the
+    /// console's settings page, `PUT …/manifest`): its number and bytes. With `expected`, the
+    /// serving version must be that one, so a change made against a page that went stale is
+    /// refused instead of undoing someone else's deploy.
+    pub async fn serving_component(
+        &self,
+        project: &Name,
+        package: &Name,
+        expected: Option<i64>,
+    ) -> Result<(i64, Vec<u8>), DeployError> {
+        let current = self
+            .store
+            .current(project.to_string(), package.to_string())
+            .await
+            .map_err(PackageError::from)?
+            .ok_or_else(|| {
+                DeployError::NoVersion(format!(
+                    "{project}/{package} has no serving version to take the component from; \
+                     upload one"
+                ))
+            })?;
+        let serving = current.version.version;
+        if let Some(expected) = expected
+            && expected != serving
+        {
+            return Err(DeployError::Conflict(format!(
+                "{project}/{package} serves version {serving}, not {expected}: reload and \
+                 make the change again"
+            )));
+        }
+        let bytes = self
+            .store
+            .blob(current.version.sha256)
+            .await
+            .map_err(PackageError::from)?;
+        Ok((serving, bytes))
     }
 }
 

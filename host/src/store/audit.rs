@@ -42,6 +42,12 @@ pub struct AuditFilter {
     pub actor: Option<String>,
     /// About this project.
     pub project: Option<String>,
+    /// This action (method and route pattern).
+    pub action: Option<String>,
+    /// This outcome (`ok`, `denied`, …).
+    pub outcome: Option<String>,
+    /// Records older than this one (its id: a page's cursor).
+    pub before: Option<i64>,
     /// At most this many, newest first.
     pub limit: u32,
 }

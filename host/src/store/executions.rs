@@ -76,6 +76,8 @@ pub struct ExecutionFilter {
     pub status: Option<String>,
     /// Started after this, Unix milliseconds.
     pub after: Option<i64>,
+    /// Older than this record, in the list's order: its start time and id (a page's cursor).
+    pub before: Option<(i64, String)>,
     /// At most this many, newest first.
     pub limit: u32,
 }

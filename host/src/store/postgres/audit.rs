@@ -45,6 +45,9 @@ impl AuditStore for PgStore {
             .and(" AND at < $", filter.until)
             .and(" AND actor = $", filter.actor)
             .and(" AND project = $", filter.project)
+            .and(" AND action = $", filter.action)
+            .and(" AND outcome = $", filter.outcome)
+            .and(" AND id < $", filter.before)
             .and(" ORDER BY id DESC LIMIT $", Some(i64::from(filter.limit)));
         Ok(self
             .client()

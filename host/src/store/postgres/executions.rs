@@ -162,6 +162,7 @@ impl ExecutionStore for PgStore {
             .and(" AND package = $", filter.package)
             .and(" AND status = $", filter.status)
             .and(" AND started_at > $", filter.after)
+            .before(filter.before)
             .and(
                 " ORDER BY started_at DESC, id DESC LIMIT $",
                 Some(i64::from(filter.limit)),

@@ -110,6 +110,18 @@ impl Filters {
         self
     }
 
+    /// Rows older than a page's cursor (start time, id) in `ORDER BY started_at DESC, id DESC`.
+    fn before(&mut self, cursor: Option<(i64, String)>) -> &mut Self {
+        if let Some((at, id)) = cursor {
+            self.args.push(Box::new(at));
+            self.args.push(Box::new(id));
+            let n = self.args.len();
+            self.sql
+                .push_str(&format!(" AND (started_at, id) < (${}, ${n})", n - 1));
+        }
+        self
+    }
+
     /// The parameters, as a query takes them.
     fn params(&self) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
         self.args

@@ -57,9 +57,19 @@ impl AuditStore for SqliteStore {
                 sql.push_str(" AND actor = ?");
                 args.push(actor.into());
             }
-            if let Some(project) = filter.project {
-                sql.push_str(" AND project = ?");
-                args.push(project.into());
+            for (column, value) in [
+                ("project", filter.project),
+                ("action", filter.action),
+                ("outcome", filter.outcome),
+            ] {
+                if let Some(value) = value {
+                    sql.push_str(&format!(" AND {column} = ?"));
+                    args.push(value.into());
+                }
+            }
+            if let Some(before) = filter.before {
+                sql.push_str(" AND id < ?");
+                args.push(before.into());
             }
             sql.push_str(" ORDER BY id DESC LIMIT ?");
             args.push(i64::from(filter.limit).into());

@@ -148,6 +148,10 @@ impl ExecutionStore for SqliteStore {
                 sql.push_str(" AND started_at > ?");
                 args.push(after.into());
             }
+            if let Some((at, id)) = filter.before {
+                sql.push_str(" AND (started_at < ? OR (started_at = ? AND id < ?))");
+                args.extend([at.into(), at.into(), id.into()]);
+            }
             sql.push_str(" ORDER BY started_at DESC, id DESC LIMIT ?");
             args.push(i64::from(filter.limit).into());
             let mut st = c.prepare(&sql)?;
