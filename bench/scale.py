@@ -92,10 +92,15 @@ class Server:
         except urllib.error.HTTPError as e:
             return e.code
 
-    def rss_kib(self):
+    def rss_kib(self, field="VmRSS"):
         for line in open(f"/proc/{self.proc.pid}/status"):
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
+
+    def rss_split(self):
+        """Resident memory by kind, MiB: anonymous (heap, stacks), file-backed (the mapped
+        artifacts' code and the binary), shared memory."""
+        return {k: round(self.rss_kib(k) / 1024, 1) for k in ("RssAnon", "RssFile", "RssShmem")}
 
 
 def until_ok(server, package, deadline=30):
@@ -163,10 +168,12 @@ def main():
     server.start()
     time.sleep(1)
     results["rss_idle_mib"] = server.rss_kib() / 1024
+    results["rss_idle_split_mib"] = server.rss_split()
     names = [f"p{i}" for i in range(args.packages)] + [f"d{i}" for i in range(args.distinct)]
     for n in names:
         assert server.get(n) == 200, n
     results["rss_after_one_request_each_mib"] = server.rss_kib() / 1024
+    results["rss_after_one_request_each_split_mib"] = server.rss_split()
 
     log(f"==> wrk round robin over {len(names)} packages, {args.duration}s, c=16")
     script = os.path.join(tmp, "rr.lua")

@@ -15,7 +15,9 @@ use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 
 fn main() {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:0".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:0".into());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
