@@ -229,7 +229,10 @@ impl Packages {
         wanted.sort_unstable();
         wanted.dedup();
         let parallel = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
-        let loads: Vec<_> = wanted.into_iter().map(|sha| self.component_of(sha)).collect();
+        let loads: Vec<_> = wanted
+            .into_iter()
+            .map(|sha| self.component_of(sha))
+            .collect();
         let components: HashMap<&str, Result<_, PackageError>> = futures::stream::iter(loads)
             .buffer_unordered(parallel)
             .collect()
