@@ -123,6 +123,10 @@ for c in $CONCURRENCY; do
             before=$(cpu_ticks "$pid")
             wrk -t1 -c"$c" -d"${DURATION}s" --latency "$url" > "$OUT/wrk.txt"
             after=$(cpu_ticks "$pid")
+            # WRK_KEEP=DIR keeps each run's raw wrk output (its Max, its whole distribution).
+            if [ -n "${WRK_KEEP:-}" ]; then
+                mkdir -p "$WRK_KEEP" && cp "$OUT/wrk.txt" "$WRK_KEEP/$name-c$c-r$round.txt"
+            fi
             python3 - "$name" "$c" "$round" "$before" "$after" "$OUT/wrk.txt" >> "$RESULTS" <<'PY'
 import re, sys, os
 name, c, rnd, before, after, path = sys.argv[1:]
