@@ -317,15 +317,21 @@ async fn every_route_method_and_caller_gets_what_the_table_says() {
             // Nothing destructive lands: deletes name things that do not exist, and every
             // body is malformed, so an admitted write is refused after the policy.
             let destructive = *method == Method::DELETE;
+            // A delete of a whole project or user names one that does not exist.
+            let whole = destructive
+                && matches!(
+                    pattern.as_str(),
+                    "/v1/projects/{project}" | "/v1/users/{user}"
+                );
             let path = pattern
-                .replace("{project}", "p1")
+                .replace("{project}", if whole { "gone" } else { "p1" })
                 .replace("{package}", "pk")
                 .replace("{name}", if destructive { "NOPE" } else { "S1" })
                 .replace("{token}", "tok_0000000000000000")
                 .replace("{id}", "no-such-execution")
                 .replace(
                     "{user}",
-                    if pattern.starts_with("/v1/users/{user}") {
+                    if pattern.starts_with("/v1/users/{user}") && !whole {
                         "alice"
                     } else {
                         "nobody"
