@@ -12,7 +12,7 @@ impl CipherStore for SqliteStore {
         owner: String,
         name: String,
     ) -> Result<Option<SecretRow>, StoreError> {
-        self.call(move |c| {
+        self.read(move |c| {
             Ok(c.query_row(
                 "SELECT name, version, nonce, ciphertext, updated_at, updated_by, description, \
                  labels FROM secrets WHERE scope = ?1 AND owner = ?2 AND name = ?3",

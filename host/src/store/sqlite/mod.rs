@@ -42,6 +42,11 @@ const CHANGES_KEPT: i64 = 1000;
 /// The SQLite store.
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    /// A second, read-only connection for the guests' secret reads (cache misses): under WAL
+    /// it reads the last commit while `conn` is busy, so a miss does not wait behind a batch
+    /// of execution records or their retention (a stall of ~0.6 s measured under a flood;
+    /// BENCHMARKS.md, issue 30).
+    reader: Arc<Mutex<Connection>>,
     feed: Feed,
 }
 
@@ -54,8 +59,14 @@ impl SqliteStore {
              PRAGMA busy_timeout = 5000; PRAGMA secure_delete = ON;",
         )?;
         migrate(&mut conn)?;
+        let reader = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        reader.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;")?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
+            reader: Arc::new(Mutex::new(reader)),
             feed: Feed::default(),
         })
     }
@@ -75,7 +86,23 @@ impl SqliteStore {
         R: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
     {
-        let conn = self.conn.clone();
+        Self::on(self.conn.clone(), f).await
+    }
+
+    /// Runs the read `f` on the read-only connection in a blocking task.
+    async fn read<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        Self::on(self.reader.clone(), f).await
+    }
+
+    async fn on<R, F>(conn: Arc<Mutex<Connection>>, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+    {
         tokio::task::spawn_blocking(move || {
             let mut conn = conn
                 .lock()
@@ -183,6 +210,47 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A guest's secret read (a cache miss) is answered from the last commit while the
+    /// writing connection is busy (a batch of records, their retention), not after it.
+    #[tokio::test]
+    async fn a_secret_read_does_not_wait_behind_the_writer() {
+        use crate::store::CipherStore;
+        let tmp = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&tmp.path().join("db")).unwrap();
+        let v = store
+            .secret_write(
+                "platform",
+                String::new(),
+                "KEY".into(),
+                vec![1; 12],
+                vec![2; 32],
+                "admin".into(),
+                crate::store::WriteMode::Upsert,
+                10,
+            )
+            .await
+            .unwrap();
+        // The writer is held for 3 s, as by a long write transaction.
+        let conn = store.conn.clone();
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let holder = std::thread::spawn(move || {
+            let _busy = conn.lock().unwrap();
+            held_tx.send(()).unwrap();
+            std::thread::sleep(std::time::Duration::from_secs(3));
+        });
+        held_rx.recv().unwrap();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            store.secret_get("platform", String::new(), "KEY".into()),
+        )
+        .await
+        .expect("the read waited for the writer")
+        .unwrap()
+        .expect("the committed secret");
+        assert_eq!((read.version, read.ciphertext), (v, vec![2; 32]));
+        holder.join().unwrap();
+    }
 
     #[tokio::test]
     async fn versions_rollback_and_delete() {
