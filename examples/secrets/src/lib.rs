@@ -68,33 +68,22 @@ fn handle(req: Request) -> Response {
             Err(e) => error_response(&e),
         };
     }
-    if let Some(names) = req.query_param("values") {
-        // `?values=A,B,C`: the same through `secrets::value` (one host call per lookup), with
-        // `&print=1` printing each value.
+    // Several lookups in one request (benchmarks): how many resolved. `?names=A,B,C` with
+    // `get` + `reveal`, `?values=A,B,C` with `secrets::value` (one host call per lookup);
+    // `&print=1` prints each value.
+    let many = (req.query_param("values").map(|n| (n, true)))
+        .or_else(|| req.query_param("names").map(|n| (n, false)));
+    if let Some((names, one_call)) = many {
         let mut found = 0;
         let print = req.query_param("print").is_some();
         for name in names.split(',').filter(|n| !n.is_empty()) {
-            match secrets::value(name) {
+            let looked_up = if one_call {
+                secrets::value(name)
+            } else {
+                secrets::get(name).map(|found| found.map(|secret| secret.reveal()))
+            };
+            match looked_up {
                 Ok(Some(value)) => {
-                    if print {
-                        println!("{name}={}", value.expose());
-                    }
-                    found += usize::from(!value.expose().is_empty());
-                }
-                Ok(None) => {}
-                Err(e) => return error_response(&e),
-            }
-        }
-        return Response::json(200, format!("{{\"found\":{found}}}"));
-    }
-    if let Some(names) = req.query_param("names") {
-        // Several lookups in one request (benchmarks): how many resolved.
-        let mut found = 0;
-        let print = req.query_param("print").is_some();
-        for name in names.split(',').filter(|n| !n.is_empty()) {
-            match secrets::get(name) {
-                Ok(Some(secret)) => {
-                    let value = secret.reveal();
                     if print {
                         println!("{name}={}", value.expose());
                     }

@@ -364,3 +364,13 @@ pub struct PendingRow {
     /// Until when it can be redeemed, Unix milliseconds.
     pub expires_at: i64,
 }
+
+/// What an engine's lineage revocation counts: every token of the lineage (a revoke reports
+/// the tokens made from the one named), or only those revoked now (a user's deletion).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Counted {
+    /// Every token of the lineage, revoked before or now.
+    Lineage,
+    /// Only the tokens this revocation revoked.
+    NewlyRevoked,
+}

@@ -2,6 +2,7 @@
 
 use super::{PgStore, project_exists, record_change};
 use crate::store::KeySlot;
+use crate::store::identity::Counted;
 use crate::store::*;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
@@ -31,6 +32,49 @@ const LINEAGE: &str = "WITH RECURSIVE lineage(id) AS (SELECT $1::TEXT UNION \
 /// Every token of user `$1` and every token made from one, at any depth.
 const USER_LINEAGE: &str = "WITH RECURSIVE lineage(id) AS (SELECT id FROM tokens WHERE user_name = $1 \
      UNION SELECT t.id FROM tokens t JOIN lineage l ON t.parent_id = l.id)";
+
+/// Revokes every token of `lineage` (one of the `*LINEAGE` CTEs, rooted at `root`) and
+/// destroys their key slots, in `tx`; the count and the users whose tokens they were (as
+/// SQLite's `revoke_lineage`).
+async fn revoke_lineage(
+    tx: &deadpool_postgres::Transaction<'_>,
+    lineage: &str,
+    root: &str,
+    counted: Counted,
+) -> Result<(usize, Vec<String>), StoreError> {
+    let users: Vec<String> = tx
+        .query(
+            &format!(
+                "{lineage} SELECT DISTINCT user_name FROM tokens \
+                 WHERE id IN (SELECT id FROM lineage) ORDER BY user_name"
+            ),
+            &[&root],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let live_only = if counted == Counted::NewlyRevoked {
+        " AND revoked_at IS NULL"
+    } else {
+        ""
+    };
+    let revoked = tx
+        .execute(
+            &format!(
+                "{lineage} UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) \
+                 WHERE id IN (SELECT id FROM lineage){live_only}"
+            ),
+            &[&root, &now_ms()],
+        )
+        .await?;
+    tx.execute(
+        &format!("{lineage} DELETE FROM key_slots WHERE token_id IN (SELECT id FROM lineage)"),
+        &[&root],
+    )
+    .await?;
+    Ok((usize::try_from(revoked).unwrap_or(usize::MAX), users))
+}
 
 const GRANT_COLUMNS: &str = "id, user_name, project, package, version, sha256, manifest_sha256, \
      names, key_id, mac, created_at";
@@ -233,38 +277,13 @@ impl IdentityStore for PgStore {
                 "user {user} has no token {id}"
             )));
         }
-        let users: Vec<String> = tx
-            .query(
-                &format!(
-                    "{LINEAGE} SELECT DISTINCT user_name FROM tokens \
-                     WHERE id IN (SELECT id FROM lineage) ORDER BY user_name"
-                ),
-                &[&id],
-            )
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        let revoked = tx
-            .execute(
-                &format!(
-                    "{LINEAGE} UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) \
-                     WHERE id IN (SELECT id FROM lineage)"
-                ),
-                &[&id, &now_ms()],
-            )
-            .await?;
-        tx.execute(
-            &format!("{LINEAGE} DELETE FROM key_slots WHERE token_id IN (SELECT id FROM lineage)"),
-            &[&id],
-        )
-        .await?;
+        let (revoked, users) = revoke_lineage(&tx, LINEAGE, &id, Counted::Lineage).await?;
         for user in &users {
             record_change(&tx, &Change::Identity { user: user.clone() }).await?;
         }
         tx.commit().await?;
         Ok(Revoked {
-            tokens: usize::try_from(revoked).unwrap_or(usize::MAX),
+            tokens: revoked,
             users,
         })
     }
@@ -278,34 +297,8 @@ impl IdentityStore for PgStore {
         if exists.is_none() {
             return Err(StoreError::NotFound(format!("no user {name:?}")));
         }
-        let mut users: Vec<String> = tx
-            .query(
-                &format!(
-                    "{USER_LINEAGE} SELECT DISTINCT user_name FROM tokens \
-                     WHERE id IN (SELECT id FROM lineage) ORDER BY user_name"
-                ),
-                &[&name],
-            )
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        let revoked = tx
-            .execute(
-                &format!(
-                    "{USER_LINEAGE} UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) \
-                     WHERE id IN (SELECT id FROM lineage) AND revoked_at IS NULL"
-                ),
-                &[&name, &now_ms()],
-            )
-            .await?;
-        tx.execute(
-            &format!(
-                "{USER_LINEAGE} DELETE FROM key_slots WHERE token_id IN (SELECT id FROM lineage)"
-            ),
-            &[&name],
-        )
-        .await?;
+        let (revoked, mut users) =
+            revoke_lineage(&tx, USER_LINEAGE, &name, Counted::NewlyRevoked).await?;
         tx.execute("DELETE FROM users WHERE name = $1", &[&name])
             .await?;
         if !users.contains(&name) {
@@ -316,7 +309,7 @@ impl IdentityStore for PgStore {
         }
         tx.commit().await?;
         Ok(Revoked {
-            tokens: usize::try_from(revoked).unwrap_or(usize::MAX),
+            tokens: revoked,
             users,
         })
     }

@@ -2,6 +2,7 @@
 
 use super::{SqliteStore, project_exists};
 use crate::store::KeySlot;
+use crate::store::identity::Counted;
 use crate::store::*;
 use rusqlite::{OptionalExtension, params};
 
@@ -30,6 +31,41 @@ const LINEAGE: &str = "WITH RECURSIVE lineage(id) AS (SELECT ?1 UNION \
 /// Every token of user `?1` and every token made from one, at any depth.
 const USER_LINEAGE: &str = "WITH RECURSIVE lineage(id) AS (SELECT id FROM tokens WHERE user_name = ?1 \
      UNION SELECT t.id FROM tokens t JOIN lineage l ON t.parent_id = l.id)";
+
+/// Revokes every token of `lineage` (one of the `*LINEAGE` CTEs, rooted at `root`) and
+/// destroys their key slots, in `tx`; the count and the users whose tokens they were.
+fn revoke_lineage(
+    tx: &rusqlite::Transaction<'_>,
+    lineage: &str,
+    root: &str,
+    counted: Counted,
+) -> Result<(usize, Vec<String>), StoreError> {
+    let users: Vec<String> = {
+        let mut st = tx.prepare(&format!(
+            "{lineage} SELECT DISTINCT user_name FROM tokens \
+             WHERE id IN (SELECT id FROM lineage) ORDER BY user_name"
+        ))?;
+        let rows = st.query_map([root], |r| r.get(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let live_only = if counted == Counted::NewlyRevoked {
+        " AND revoked_at IS NULL"
+    } else {
+        ""
+    };
+    let revoked = tx.execute(
+        &format!(
+            "{lineage} UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?2) \
+             WHERE id IN (SELECT id FROM lineage){live_only}"
+        ),
+        params![root, now_ms()],
+    )?;
+    tx.execute(
+        &format!("{lineage} DELETE FROM key_slots WHERE token_id IN (SELECT id FROM lineage)"),
+        [root],
+    )?;
+    Ok((revoked, users))
+}
 
 const GRANT_COLUMNS: &str = "id, user_name, project, package, version, sha256, manifest_sha256, \
      names, key_id, mac, created_at";
@@ -231,27 +267,7 @@ impl IdentityStore for SqliteStore {
                         "user {user} has no token {id}"
                     )));
                 }
-                let users: Vec<String> = {
-                    let mut st = tx.prepare(&format!(
-                        "{LINEAGE} SELECT DISTINCT user_name FROM tokens \
-                         WHERE id IN (SELECT id FROM lineage) ORDER BY user_name"
-                    ))?;
-                    let rows = st.query_map([&id], |r| r.get(0))?;
-                    rows.collect::<Result<_, _>>()?
-                };
-                let revoked = tx.execute(
-                    &format!(
-                        "{LINEAGE} UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?2) \
-                         WHERE id IN (SELECT id FROM lineage)"
-                    ),
-                    params![id, now_ms()],
-                )?;
-                tx.execute(
-                    &format!(
-                        "{LINEAGE} DELETE FROM key_slots WHERE token_id IN (SELECT id FROM lineage)"
-                    ),
-                    [&id],
-                )?;
+                let (revoked, users) = revoke_lineage(&tx, LINEAGE, &id, Counted::Lineage)?;
                 tx.commit()?;
                 Ok((revoked, users))
             })
@@ -277,28 +293,8 @@ impl IdentityStore for SqliteStore {
                 if !exists {
                     return Err(StoreError::NotFound(format!("no user {name:?}")));
                 }
-                let mut users: Vec<String> = {
-                    let mut st = tx.prepare(&format!(
-                        "{USER_LINEAGE} SELECT DISTINCT user_name FROM tokens \
-                         WHERE id IN (SELECT id FROM lineage) ORDER BY user_name"
-                    ))?;
-                    let rows = st.query_map([&name], |r| r.get(0))?;
-                    rows.collect::<Result<_, _>>()?
-                };
-                let revoked = tx.execute(
-                    &format!(
-                        "{USER_LINEAGE} UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?2) \
-                         WHERE id IN (SELECT id FROM lineage) AND revoked_at IS NULL"
-                    ),
-                    params![name, now_ms()],
-                )?;
-                tx.execute(
-                    &format!(
-                        "{USER_LINEAGE} DELETE FROM key_slots \
-                         WHERE token_id IN (SELECT id FROM lineage)"
-                    ),
-                    [&name],
-                )?;
+                let (revoked, mut users) =
+                    revoke_lineage(&tx, USER_LINEAGE, &name, Counted::NewlyRevoked)?;
                 tx.execute("DELETE FROM users WHERE name = ?1", [&name])?;
                 tx.commit()?;
                 if !users.contains(&name) {
