@@ -46,7 +46,7 @@ pub fn componentizer(lang: &str) -> PathBuf {
 }
 
 /// `PATH` with the guest toolchains first, for builds a project file runs (`componentize-py`,
-/// `npm run build`'s `componentize-js`).
+/// and `componentize-js` for `edgeward-build.mjs`, which finds it there).
 pub fn path_with_componentizers() -> std::ffi::OsString {
     let root = repo_root();
     let mut dirs = vec![
@@ -97,8 +97,11 @@ fn polyglot_guest(name: &str) -> Option<PathBuf> {
         std::fs::create_dir_all(&build).unwrap();
         std::fs::copy(source.join("app.js"), build.join("app.js")).unwrap();
         std::fs::copy(root.join("sdk/js/edgeward.js"), build.join("edgeward.js")).unwrap();
-        Command::new(componentizer("js"))
+        componentizer("js");
+        Command::new("node")
             .current_dir(&build)
+            .arg("--single-threaded-gc")
+            .arg(root.join("sdk/js/edgeward-build.mjs"))
             .arg("app.js")
             .arg("--wit")
             .arg(&wit)

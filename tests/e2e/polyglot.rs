@@ -711,3 +711,111 @@ async fn a_newcomer_builds_and_deploys_a_rust_function_outside_the_repository_on
         )
     );
 }
+
+/// A new JavaScript project builds with `edgeward-build.mjs`, which keeps componentize-js's
+/// engine splice (bindings of the WIT world spliced into SpiderMonkey: 3 of its 5 seconds)
+/// in a cache named by everything it depends on. A second build reuses the entry and serves
+/// the new code; a changed WIT package is a new entry, never the old one; with the cache
+/// turned off nothing is read or written.
+#[tokio::test]
+async fn the_javascript_build_reuses_the_engine_splice_only_for_the_same_wit() {
+    let work = tempfile::tempdir().unwrap();
+    let (code, _, err) = edgeward_in(
+        work.path(),
+        None,
+        &["new", "splice", "--lang", "js", "--project", "acme"],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let dir = work.path().join("splice");
+    let cache = work.path().join("cache");
+    let entries = || -> Vec<(String, std::time::SystemTime)> {
+        let dir = cache.join("edgeward/componentize-js");
+        let mut found: Vec<_> = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| {
+                        let modified = e.metadata().unwrap().modified().unwrap();
+                        (e.file_name().to_string_lossy().into_owned(), modified)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        found.sort();
+        found
+    };
+    let build = |marker: &'static str, cache_on: bool| {
+        let dir = dir.clone();
+        let cache = cache.clone();
+        async move {
+            let source = dir.join("app.js");
+            let text = std::fs::read_to_string(&source).unwrap();
+            let at = text
+                .find("Hello from")
+                .expect("the http template's greeting");
+            let end = at + text[at..].find('!').unwrap();
+            std::fs::write(
+                &source,
+                format!("{}Hello from {marker}{}", &text[..at], &text[end..]),
+            )
+            .unwrap();
+            let mut cmd = cleared(Command::new(env!("CARGO_BIN_EXE_edgeward")));
+            cmd.current_dir(&dir)
+                .arg("build")
+                .env("PATH", path_with_componentizers())
+                .env("XDG_CACHE_HOME", &cache)
+                .stdin(Stdio::null());
+            if !cache_on {
+                cmd.env("EDGEWARD_SPLICE_CACHE", "off");
+            }
+            let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+                .await
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::fs::read(dir.join("app.wasm")).unwrap()
+        }
+    };
+    let server = Server::start().await;
+    let serves = async |component: Vec<u8>, marker: &str| {
+        let (status, body) = server.upload("acme/splice", component).await;
+        assert_eq!(status, 201, "{body}");
+        let (status, body) = server.get("/acme/splice/").await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains(marker), "{body}");
+    };
+
+    let first = build("the first build", true).await;
+    let after_first = entries();
+    assert_eq!(
+        after_first.len(),
+        2,
+        "one entry, .wasm and .json: {after_first:?}"
+    );
+    serves(first, "the first build").await;
+
+    // Same WIT: the entry is read, not written again; the new source is what serves.
+    let second = build("the second build", true).await;
+    assert_eq!(entries(), after_first);
+    serves(second, "the second build").await;
+
+    // A changed WIT package (a comment is enough) is a new entry.
+    let wit = dir.join("wit/secrets.wit");
+    let mut text = std::fs::read_to_string(&wit).unwrap();
+    text.push_str("\n// changed\n");
+    std::fs::write(&wit, text).unwrap();
+    let third = build("the third build", true).await;
+    let after_third = entries();
+    assert_eq!(after_third.len(), 4, "{after_third:?}");
+    assert!(after_first.iter().all(|e| after_third.contains(e)));
+    serves(third, "the third build").await;
+
+    // Off: the same build as componentize-js alone, the cache untouched.
+    let fourth = build("the fourth build", false).await;
+    assert_eq!(entries(), after_third);
+    serves(fourth, "the fourth build").await;
+}

@@ -76,7 +76,9 @@ impl Lang {
             Lang::Python => {
                 "componentize-py -d wit -w edgeward:platform/function componentize app -o app.wasm"
             }
-            Lang::Js => "npm run build",
+            Lang::Js => {
+                "node --single-threaded-gc edgeward-build.mjs app.js --wit wit --world-name function -o app.wasm"
+            }
         }
     }
 }
@@ -176,7 +178,7 @@ pub fn files(
             "\nNeeds componentize-py from PyPI: `pip install componentize-py==0.25.1` (in a virtualenv).\n",
         ),
         Lang::Js => (
-            "| `app.js` | the function |\n| `edgeward.js` | Edgeward's helper module (secrets, requests, credentials) |\n| `package.json` | the build script and its tool, componentize-js |\n| `wit/` | the WIT package the component targets (`edgeward wit --out wit` refreshes it) |\n",
+            "| `app.js` | the function |\n| `edgeward.js` | Edgeward's helper module (secrets, requests, credentials) |\n| `package.json` | the build script and its tool, componentize-js |\n| `edgeward-build.mjs` | runs componentize-js, keeping the step that does not depend on your code in a cache |\n| `wit/` | the WIT package the component targets (`edgeward wit --out wit` refreshes it) |\n",
             "\nNeeds Node.js and componentize-js from npm: `npm install` here once (or have\n`componentize-js` on your PATH).\n",
         ),
     };
@@ -243,6 +245,10 @@ pub fn files(
             out.push((
                 "package.json".into(),
                 fill(include_str!("../../templates/js/package.json")),
+            ));
+            out.push((
+                "edgeward-build.mjs".into(),
+                include_str!("../../../sdk/js/edgeward-build.mjs").into(),
             ));
         }
     }
