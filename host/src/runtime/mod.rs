@@ -522,6 +522,7 @@ impl Runtime {
         // the database.
         #[allow(unsafe_code)]
         let component = unsafe { Component::deserialize_file(&self.engine, path)? };
+        release_loaded_pages(&component);
         Ok(component)
     }
 
@@ -668,4 +669,85 @@ fn root_cause(e: &wasmtime::Error) -> String {
     }
     let msg: String = msg.chars().take(600).collect();
     msg
+}
+
+/// Gives back the pages of `component`'s image (its artifact, mapped from the data
+/// directory's file) that loading read, and tells the kernel the image is read at random: a
+/// later fault maps the page touched alone, not the 64 KiB around it. Loading reads most of an
+/// artifact (headers, metadata, unwind tables); a request then touches a few scattered pages of
+/// code and tables. With a thousand components, what loading left mapped was most of the
+/// server's resident memory (BENCHMARKS.md). Failing changes nothing but the memory.
+fn release_loaded_pages(component: &Component) {
+    let range = component.image_range();
+    let page = rustix::param::page_size();
+    let start = range.start as usize & !(page - 1);
+    let len = range.end as usize - start;
+    // SAFETY: `start..start + len` is within the image's mapping (its start rounded down to the
+    // page the mapping begins on), alive as long as `component`. The image was loaded from a
+    // file that is never written again (artifacts are content-addressed, written under a
+    // temporary name and renamed), wasmtime refuses images with relocations and made it
+    // read-only before returning it, so every page is a clean, private mapping of that file:
+    // MADV_DONTNEED unmaps them and the next access maps the same bytes again from the page
+    // cache. MADV_RANDOM changes only read-ahead and fault-around.
+    #[allow(unsafe_code)]
+    let advised = unsafe {
+        use rustix::mm::{Advice, madvise};
+        madvise(start as *mut _, len, Advice::Random)
+            .and_then(|()| madvise(start as *mut _, len, Advice::LinuxDontNeed))
+    };
+    if let Err(e) = advised {
+        tracing::debug!(error = %e, "madvise of a loaded artifact refused");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// MADV_DONTNEED on a loaded artifact is sound only because its image is a clean mapping
+    /// of the file: were it anonymous memory (a wasmtime that read the file instead of mapping
+    /// it), the call would zero the code. After the release the image reads back the file's
+    /// bytes, and /proc/self/maps names the file for it.
+    #[test]
+    fn a_loaded_artifact_is_its_file_mapped_and_reads_the_same_after_its_pages_are_released() {
+        let rt = Runtime::new(RuntimeConfig::default()).unwrap();
+        let wasm = wat::parse_str(
+            r#"(component
+                 (core module $m (func (export "f") (result i32) i32.const 42))
+                 (core instance $i (instantiate $m))
+                 (func (export "f") (result u32) (canon lift (core func $i "f"))))"#,
+        )
+        .unwrap();
+        let compiled = Component::new(rt.engine(), &wasm).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("artifact.cwasm");
+        std::fs::write(&path, rt.serialize(&compiled).unwrap()).unwrap();
+
+        let loaded = rt.deserialize_file(&path).unwrap();
+        let range = loaded.image_range();
+        // SAFETY: the image lives as long as `loaded`, which outlives the slice.
+        #[allow(unsafe_code)]
+        let image = unsafe {
+            std::slice::from_raw_parts(range.start, range.end as usize - range.start as usize)
+        };
+        let file = std::fs::read(&path).unwrap();
+        assert_eq!(image, &file[..image.len()]);
+
+        let start = range.start as usize;
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let mapping = maps
+            .lines()
+            .find(|line| {
+                let (from, to) = line.split_once(' ').unwrap().0.split_once('-').unwrap();
+                let from = usize::from_str_radix(from, 16).unwrap();
+                let to = usize::from_str_radix(to, 16).unwrap();
+                (from..to).contains(&start)
+            })
+            .unwrap();
+        let canonical = std::fs::canonicalize(&path).unwrap();
+        assert!(
+            mapping.ends_with(&canonical.display().to_string()),
+            "{mapping}"
+        );
+    }
 }
