@@ -62,8 +62,19 @@ async fn bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiErro
 }
 
 fn parse<T: Shape>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_entry(format!("expected {}: {e}", T::EXPECTED)))
+    serde_json::from_slice(body).map_err(|e| {
+        let mut text = e.to_string();
+        // Where a value is wrong (an unknown role, a string for a number) its position in a
+        // one-line body says nothing the message does not; where the JSON itself is broken,
+        // the position is the message, and stays.
+        if e.classify() == serde_json::error::Category::Data {
+            let position = format!(" at line {} column {}", e.line(), e.column());
+            if let Some(bare) = text.strip_suffix(&position) {
+                text = bare.to_string();
+            }
+        }
+        ApiError::bad_entry(format!("expected {}: {text}", T::EXPECTED))
+    })
 }
 
 impl<S: Send + Sync, T: Shape> FromRequest<S> for Body<T> {
@@ -84,5 +95,24 @@ impl<S: Send + Sync, T: Shape + Default> FromRequest<S> for MaybeBody<T> {
             return Ok(MaybeBody(T::default()));
         }
         parse(&body).map(MaybeBody)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::code::ErrorCode;
+
+    #[test]
+    fn a_wrong_value_is_named_without_a_position_and_broken_json_with_one() {
+        let e = parse::<model::SetMember>(br#"{"role": "owner"}"#).unwrap_err();
+        assert_eq!(e.code, ErrorCode::BadEntry);
+        assert_eq!(
+            e.message,
+            r#"expected {"role": "viewer" | "developer" | "admin"}: unknown variant `owner`, expected one of `viewer`, `developer`, `admin`"#
+        );
+        let e = parse::<model::SetMember>(br#"{"role": "admin""#).unwrap_err();
+        assert_eq!(e.code, ErrorCode::BadEntry);
+        assert!(e.message.ends_with("at line 1 column 16"), "{}", e.message);
     }
 }
