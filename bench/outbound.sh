@@ -56,9 +56,10 @@ UPSTREAM="http://127.0.0.1:$UP_PORT/v1/thing"
 CASES=(
     "edgeward|$EW_URL/bench/fetch/?url=$UPSTREAM|$EW_PID"
 )
-# `wasmtime serve` runs the guest only if it links: the SDK's guests import
-# edgeward:platform/credentials, which `serve` cannot stub (it has no --trap-unknown-imports),
-# so the peer is measured only when it answers.
+# `wasmtime serve` runs the guest only if it links: examples/fetch uses only the SDK's `fetch`,
+# which imports nothing of Edgeward's (tests/e2e credentials.rs checks it); a guest that
+# attaches credentials imports edgeward:platform/credentials, which `serve` cannot stub (it has
+# no --trap-unknown-imports), and would be measured on Edgeward alone.
 wt_up() {
     for _ in $(seq 1 100); do
         curl -s -o /dev/null "http://127.0.0.1:$WT_PORT/" && return 0

@@ -233,7 +233,10 @@ pub fn fetch(
     for (k, v) in headers {
         request = request.header(k, v);
     }
-    request.send()
+    // No credential to attach: a function that only fetches does not import
+    // `edgeward:platform/credentials` (the attaching code is never linked in), so it also
+    // runs on hosts without it, such as `wasmtime serve`.
+    transmit(request, |_, _| Ok(()))
 }
 
 /// An outgoing HTTP request, built step by step and sent with [`Outgoing::send`] (or
@@ -311,6 +314,20 @@ impl Outgoing {
 
 /// Sends `request` (see [`Outgoing`]) and reads the whole answer.
 pub fn send(request: Outgoing) -> Result<Fetched, String> {
+    transmit(request, |request, credentials| {
+        for name in credentials {
+            crate::bindings::edgeward::platform::credentials::attach(request, name)
+                .map_err(|e| format!("credential {name}: {}", crate::secrets::Error::from(e)))?;
+        }
+        Ok(())
+    })
+}
+
+/// Sends `request`, with `attach` asking the host for its credentials before it leaves.
+fn transmit(
+    request: Outgoing,
+    attach: impl FnOnce(&OutgoingRequest, &[String]) -> Result<(), String>,
+) -> Result<Fetched, String> {
     let Outgoing {
         method,
         url,
@@ -359,10 +376,7 @@ pub fn send(request: Outgoing) -> Result<Fetched, String> {
     request
         .set_path_with_query(Some(&path))
         .map_err(|()| format!("invalid path {path}"))?;
-    for name in &credentials {
-        crate::bindings::edgeward::platform::credentials::attach(&request, name)
-            .map_err(|e| format!("credential {name}: {}", crate::secrets::Error::from(e)))?;
-    }
+    attach(&request, &credentials)?;
     let outgoing_body = request
         .body()
         .map_err(|()| "request body unavailable".to_string())?;

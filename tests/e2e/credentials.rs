@@ -1195,3 +1195,18 @@ async fn outbound_connections_are_reused_across_executions() {
         "six requests, one after another, should share one connection"
     );
 }
+
+/// A function that only fetches (`edgeward_sdk::fetch`, no `with_credential`) imports nothing
+/// of Edgeward's: the SDK's credential code is not linked in, so the same component runs on
+/// any wasi-http host (`bench/outbound.sh` runs it on `wasmtime serve` as the peer). One that
+/// attaches credentials imports the interface.
+#[test]
+fn a_function_that_only_fetches_imports_nothing_of_edgewards() {
+    let holds = |name: &str, needle: &str| {
+        let bytes = std::fs::read(crate::harness::guest(name)).unwrap();
+        bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+    };
+    assert!(holds("credentials", "edgeward:platform/credentials"));
+    assert!(!holds("fetch", "edgeward:platform"));
+    assert!(holds("fetch", "wasi:http/outgoing-handler"));
+}
