@@ -238,6 +238,8 @@ fn data_worker(
             tracing::warn!("data plane: drain timeout passed with requests still in flight");
         }
         // Connections are done; guest tasks may still be writing their execution records.
+        // Idle upstream connections of this worker's guests close now, not at the deadline.
+        crate::runtime::client::release_thread_pools();
         let metrics = tokio::runtime::Handle::current().metrics();
         while metrics.num_alive_tasks() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;

@@ -1210,3 +1210,58 @@ fn a_function_that_only_fetches_imports_nothing_of_edgewards() {
     assert!(!holds("fetch", "edgeward:platform"));
     assert!(holds("fetch", "wasi:http/outgoing-handler"));
 }
+
+/// Each data-plane worker keeps its own pool of upstream connections, driven on its own
+/// runtime. An idle one must not hold the worker open when it drains: SIGTERM with a 25 s
+/// drain and an idle pooled connection exits 0 long before the drain's end (the worker drops
+/// its pools once its requests are done).
+#[tokio::test]
+async fn an_idle_upstream_connection_does_not_hold_a_draining_server() {
+    let upstream = TlsUpstream::start().await;
+    let port = upstream.port;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &upstream.ca_pem).unwrap();
+    let mut server = Server::start_with(crate::harness::Options {
+        extra_args: vec![
+            "--outbound-allow-private".into(),
+            "--outbound-ca".into(),
+            ca.display().to_string(),
+            "--drain-seconds".into(),
+            "25".into(),
+        ],
+        ..crate::harness::Options::default()
+    })
+    .await;
+    server
+        .deploy_with("acme/sdk", "credentials", &manifest(port, ""))
+        .await;
+    server
+        .put_secret(
+            "/v1/projects/acme/secrets/STRIPE_KEY",
+            json!(format!("sk_live_{}", unique("drain"))),
+        )
+        .await;
+    let (got, _) = call(
+        &server,
+        &format!("/acme/sdk/?url=https://localhost:{port}/echo"),
+    )
+    .await;
+    assert_eq!(got["status"], 200, "{got}");
+    assert_eq!(
+        upstream
+            .connections
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    let stopping = std::time::Instant::now();
+    let stopped = tokio::task::spawn_blocking(move || server.stop())
+        .await
+        .unwrap();
+    assert!(stopped, "SIGTERM exits 0");
+    assert!(
+        stopping.elapsed() < std::time::Duration::from_secs(15),
+        "shutdown waited {:?} with a 25 s drain",
+        stopping.elapsed()
+    );
+}

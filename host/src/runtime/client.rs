@@ -4,13 +4,16 @@
 //! could answer differently), and verifies TLS against the host name the guest asked for.
 //!
 //! Connections are kept and reused across requests and executions (keyed by scheme, host and
-//! port), so a function calling the same API on every request pays for TCP and TLS once. They
-//! are opened and driven on the server's main runtime, never on a data-plane worker's: a
-//! connection one worker opened stays responsive while that worker runs a guest, another worker
-//! can reuse it, and a worker that drains at shutdown has no outbound connection keeping it. What a
-//! connection may carry is decided per request before it is sent (the package's allowlist,
-//! its credentials); the connector decides only where a connection may go, the same for every
-//! package of the host.
+//! port), so a function calling the same API on every request pays for TCP and TLS once. Each
+//! thread that runs guests (a data-plane worker, or a thread of the server's runtime) keeps its
+//! own pools, and their connections are driven on that thread's runtime: an outbound request
+//! never crosses threads (two hand-offs and their wake-ups per request when one pool lived on
+//! the server's runtime; BENCHMARKS.md). A connection is only ever used by guests of its own
+//! thread, who wait for it without computing, so running a guest there does not starve anyone
+//! else's response. A worker that drains drops its pools ([`release_thread_pools`]), so idle
+//! upstream connections do not hold it open. What a connection may carry is decided per request
+//! before it is sent (the package's allowlist, its credentials); the connector decides only
+//! where a connection may go, the same for every package of the host.
 
 use super::outbound::{denied_ip, denied_name, metadata_ip};
 use hyper_util::client::legacy::Client;
@@ -30,11 +33,30 @@ const IDLE: Duration = Duration::from_secs(60);
 /// Idle connections kept per destination.
 const IDLE_PER_HOST: usize = 32;
 
-/// The pooled clients of one TLS configuration: one that refuses private destinations, one that
-/// allows them (the operator's `--outbound-allow-private`, which a reload may change).
+/// The outbound clients of one TLS configuration: per thread, one pool that refuses private
+/// destinations and one that allows them (the operator's `--outbound-allow-private`, which a
+/// reload may change). A new configuration (SIGHUP's `--outbound-ca`) is a new `OutboundClient`,
+/// and each thread's pools are made again on its next request.
 pub struct OutboundClient {
+    id: u64,
+    tls: Arc<rustls::ClientConfig>,
+}
+
+/// One thread's pools.
+struct Pools {
     strict: Client<PinnedConnector, wasmtime_wasi_http::WasiBody>,
     private: Client<PinnedConnector, wasmtime_wasi_http::WasiBody>,
+}
+
+thread_local! {
+    /// This thread's pools, and the [`OutboundClient`] they were made for.
+    static POOLS: std::cell::RefCell<Option<(u64, Pools)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Drops this thread's pools: their idle connections close and their tasks end (requests in
+/// flight keep theirs until they finish).
+pub fn release_thread_pools() {
+    let _ = POOLS.try_with(|pools| pools.borrow_mut().take());
 }
 
 impl std::fmt::Debug for OutboundClient {
@@ -44,24 +66,44 @@ impl std::fmt::Debug for OutboundClient {
 }
 
 impl OutboundClient {
-    /// Clients that verify TLS with `tls`, whose connections live on the runtime this is made
-    /// on (the server's), or on the caller's when there is none.
+    /// Clients that verify TLS with `tls`.
     pub fn new(tls: Arc<rustls::ClientConfig>) -> OutboundClient {
-        let home = OnHome(tokio::runtime::Handle::try_current().ok());
-        let build = |allow_private| {
-            Client::builder(home.clone())
-                .pool_idle_timeout(IDLE)
-                .pool_max_idle_per_host(IDLE_PER_HOST)
-                .build(PinnedConnector {
-                    allow_private,
-                    tls: tls.clone(),
-                    home: home.clone(),
-                })
-        };
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         OutboundClient {
-            strict: build(false),
-            private: build(true),
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            tls,
         }
+    }
+
+    /// This thread's pool for `allow_private`, made on first use (or after a new configuration).
+    fn pool(&self, allow_private: bool) -> Client<PinnedConnector, wasmtime_wasi_http::WasiBody> {
+        POOLS.with(|pools| {
+            let mut pools = pools.borrow_mut();
+            if !matches!(&*pools, Some((id, _)) if *id == self.id) {
+                let build = |allow_private| {
+                    Client::builder(OnCurrent)
+                        .pool_idle_timeout(IDLE)
+                        .pool_max_idle_per_host(IDLE_PER_HOST)
+                        .build(PinnedConnector {
+                            allow_private,
+                            tls: self.tls.clone(),
+                        })
+                };
+                *pools = Some((
+                    self.id,
+                    Pools {
+                        strict: build(false),
+                        private: build(true),
+                    },
+                ));
+            }
+            let (_, pools) = pools.as_ref().expect("made above");
+            if allow_private {
+                pools.private.clone()
+            } else {
+                pools.strict.clone()
+            }
+        })
     }
 
     /// Sends `request` (an absolute URI) on a pooled connection, or a new one to a checked
@@ -72,11 +114,7 @@ impl OutboundClient {
         allow_private: bool,
         first_byte_timeout: Duration,
     ) -> Result<http::Response<hyper::body::Incoming>, Error> {
-        let client = if allow_private {
-            &self.private
-        } else {
-            &self.strict
-        };
+        let client = self.pool(allow_private);
         match tokio::time::timeout(first_byte_timeout, client.request(request)).await {
             Err(_) => Err(Error::ConnectionReadTimeout),
             Ok(Ok(response)) => Ok(response),
@@ -131,20 +169,17 @@ impl std::fmt::Display for ConnectError {
 
 impl std::error::Error for ConnectError {}
 
-/// Runs connection work on the server's runtime (see the module's documentation).
+/// Runs connection work on the runtime of the thread that made the connection.
 #[derive(Clone)]
-pub struct OnHome(Option<tokio::runtime::Handle>);
+pub struct OnCurrent;
 
-impl<F> hyper::rt::Executor<F> for OnHome
+impl<F> hyper::rt::Executor<F> for OnCurrent
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
     fn execute(&self, fut: F) {
-        match &self.0 {
-            Some(home) => drop(home.spawn(fut)),
-            None => drop(tokio::spawn(fut)),
-        }
+        drop(tokio::spawn(fut));
     }
 }
 
@@ -153,7 +188,6 @@ where
 pub struct PinnedConnector {
     allow_private: bool,
     tls: Arc<rustls::ClientConfig>,
-    home: OnHome,
 }
 
 impl tower_service::Service<http::Uri> for PinnedConnector {
@@ -167,17 +201,10 @@ impl tower_service::Service<http::Uri> for PinnedConnector {
 
     fn call(&mut self, uri: http::Uri) -> Self::Future {
         let (allow_private, tls) = (self.allow_private, self.tls.clone());
-        let home = self.home.0.clone();
         Box::pin(async move {
-            // The socket is registered with the runtime it is made on: the server's.
-            let connected = match home {
-                Some(home) => home
-                    .spawn(async move { connect(&uri, allow_private, tls).await })
-                    .await
-                    .unwrap_or(Err(Error::ConnectionTerminated)),
-                None => connect(&uri, allow_private, tls).await,
-            };
-            connected.map_err(ConnectError::new)
+            connect(&uri, allow_private, tls)
+                .await
+                .map_err(ConnectError::new)
         })
     }
 }
