@@ -79,31 +79,35 @@ impl OutboundClient {
     fn pool(&self, allow_private: bool) -> Client<PinnedConnector, wasmtime_wasi_http::WasiBody> {
         POOLS.with(|pools| {
             let mut pools = pools.borrow_mut();
-            if !matches!(&*pools, Some((id, _)) if *id == self.id) {
-                let build = |allow_private| {
-                    Client::builder(OnCurrent)
-                        .pool_idle_timeout(IDLE)
-                        .pool_max_idle_per_host(IDLE_PER_HOST)
-                        .build(PinnedConnector {
-                            allow_private,
-                            tls: self.tls.clone(),
-                        })
-                };
-                *pools = Some((
-                    self.id,
-                    Pools {
-                        strict: build(false),
-                        private: build(true),
-                    },
-                ));
-            }
-            let (_, pools) = pools.as_ref().expect("made above");
-            if allow_private {
-                pools.private.clone()
+            let (id, current) = pools
+                .take()
+                .filter(|(id, _)| *id == self.id)
+                .unwrap_or_else(|| (self.id, self.pools()));
+            let client = if allow_private {
+                current.private.clone()
             } else {
-                pools.strict.clone()
-            }
+                current.strict.clone()
+            };
+            *pools = Some((id, current));
+            client
         })
+    }
+
+    /// New pools for this configuration, their connections driven on the caller's runtime.
+    fn pools(&self) -> Pools {
+        let build = |allow_private| {
+            Client::builder(OnCurrent)
+                .pool_idle_timeout(IDLE)
+                .pool_max_idle_per_host(IDLE_PER_HOST)
+                .build(PinnedConnector {
+                    allow_private,
+                    tls: self.tls.clone(),
+                })
+        };
+        Pools {
+            strict: build(false),
+            private: build(true),
+        }
     }
 
     /// Sends `request` (an absolute URI) on a pooled connection, or a new one to a checked
