@@ -819,3 +819,87 @@ async fn the_javascript_build_reuses_the_engine_splice_only_for_the_same_wit() {
     assert_eq!(entries(), after_third);
     serves(fourth, "the fourth build").await;
 }
+
+/// `edgeward dev` keeps the package's newest five versions, not one per save: older versions,
+/// their components and their compiled artifacts go after each deploy (a Python save is a
+/// 19 MB component and a 46 MB artifact).
+#[tokio::test]
+async fn dev_keeps_five_versions_not_one_per_save() {
+    let work = tempfile::tempdir().unwrap();
+    let sdk = repo_root().join("guest-sdk");
+    let (code, _, err) = edgeward_in(
+        work.path(),
+        None,
+        &[
+            "new",
+            "kept",
+            "--project",
+            "acme",
+            "--sdk-path",
+            sdk.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let dir = work.path().join("kept");
+    let cache = repo_root().join("target/newcomer/loop-rust");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::os::unix::fs::symlink(&cache, dir.join("target")).unwrap();
+    let logs = work.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let dev = Dev::start(&dir, &logs);
+    dev.wait_for(Duration::from_secs(300), |out, _| {
+        out.contains("serving http://")
+    })
+    .await;
+    let source = dir.join("src/lib.rs");
+    for version in 2..=7 {
+        let text = std::fs::read_to_string(&source).unwrap();
+        let at = text
+            .find("Hello from")
+            .expect("the http template's greeting");
+        let end = at + text[at..].find('!').unwrap();
+        std::fs::write(
+            &source,
+            format!("{}Hello from save {version}{}", &text[..at], &text[end..]),
+        )
+        .unwrap();
+        let line = format!("deployed version {version} ");
+        dev.wait_for(Duration::from_secs(120), |_, err| err.contains(&line))
+            .await;
+    }
+    let data = dir.join(".edgeward-dev");
+    let api = dev
+        .stderr()
+        .lines()
+        .find_map(|l| l.split("API ").nth(1).map(str::to_string))
+        .unwrap();
+    let token = std::fs::read_to_string(data.join("admin.token")).unwrap();
+    let package: Value = crate::harness::http()
+        .get(format!("{api}/v1/projects/acme/packages/kept"))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let versions: Vec<i64> = package["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(versions, [3, 4, 5, 6, 7], "{package}");
+    let artifacts = std::fs::read_dir(data.join("artifacts"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "cwasm")
+        })
+        .count();
+    assert!(artifacts <= 5, "{artifacts} artifacts kept");
+}

@@ -1073,6 +1073,55 @@ async fn suite(store: Store) {
     .expect("the published change is heard");
     let health = store.health().await;
     assert!(health.store.is_ok() && health.feed.is_ok(), "{health:?}");
+
+    // Pruning (what `edgeward dev` does after each deploy) keeps the newest `keep` versions
+    // and the current one, and deletes the components no version uses any more.
+    let others = store
+        .list_versions("acme".into(), "api".into())
+        .await
+        .unwrap()
+        .1;
+    for sha in ["p1", "p2", "p3", "p4", "p5", "p2"] {
+        deploy(&store, "acme", "pruned", sha).await;
+    }
+    store
+        .set_current("acme".into(), "pruned".into(), 1)
+        .await
+        .unwrap();
+    let mut gone = store
+        .prune_versions("acme".into(), "pruned".into(), 2)
+        .await
+        .unwrap();
+    gone.sort();
+    assert_eq!(gone, ["p3", "p4"], "p2 is version 6's too");
+    let (pkg, versions) = store
+        .list_versions("acme".into(), "pruned".into())
+        .await
+        .unwrap();
+    assert_eq!(pkg.current_version, Some(1));
+    assert_eq!(
+        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [1, 5, 6]
+    );
+    assert!(store.blob("p3".into()).await.is_err());
+    assert_eq!(store.blob("p2".into()).await.unwrap().len(), 64);
+    assert!(
+        store
+            .prune_versions("acme".into(), "pruned".into(), 2)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing more to prune"
+    );
+    // Other packages keep every version.
+    let (_, api) = store
+        .list_versions("acme".into(), "api".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        api.iter().map(|v| v.version).collect::<Vec<_>>(),
+        others.iter().map(|v| v.version).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]

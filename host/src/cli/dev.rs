@@ -34,6 +34,10 @@ const COMPILE_CACHE: &str = "compile-cache";
 /// The compile cache's bound, in memory and on disk (a Python component's functions take
 /// ~60 MB, a JavaScript one's ~40 MB).
 const COMPILE_CACHE_BYTES: u64 = 256 << 20;
+/// Versions `dev` keeps of the package (older ones, their components and artifacts go after
+/// each deploy): a Python save is a 19 MB component and a 46 MB artifact, and an afternoon of
+/// saves would otherwise fill the disk.
+const KEEP_VERSIONS: u32 = 5;
 
 /// `edgeward dev`'s flags.
 #[derive(Debug, Args)]
@@ -364,6 +368,14 @@ impl Dev {
             .map_err(|e| err(e.code(), e.to_string()))?;
         for notice in &deployment.uploaded.notices {
             eprintln!("note: {notice}");
+        }
+        if let Err(e) = self
+            .app
+            .packages
+            .prune(&self.project_name, &self.package_name, KEEP_VERSIONS)
+            .await
+        {
+            eprintln!("note: older versions not pruned: {e}");
         }
         Ok(deployment.uploaded.version)
     }

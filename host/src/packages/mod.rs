@@ -651,6 +651,36 @@ impl Packages {
     }
 }
 
+impl Packages {
+    /// Deletes the versions of `project/package` older than its newest `keep` (never the
+    /// current one), the components no version uses any more, and their compiled artifacts;
+    /// how many components went. `edgeward dev` keeps a few versions, not one per save.
+    pub async fn prune(
+        &self,
+        project: &Name,
+        package: &Name,
+        keep: u32,
+    ) -> Result<usize, PackageError> {
+        let gone = self
+            .store
+            .prune_versions(project.to_string(), package.to_string(), keep)
+            .await?;
+        let names: Vec<String> = gone.iter().map(|sha| self.artifact_name(sha)).collect();
+        let dd = self.data_dir.clone();
+        blocking(move || {
+            for name in names {
+                if let Err(e) = dd.remove(&name) {
+                    tracing::debug!(error = %e, %name, "artifact not removed");
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(PackageError::Internal)?;
+        Ok(gone.len())
+    }
+}
+
 async fn blocking<R: Send + 'static>(
     f: impl FnOnce() -> anyhow::Result<R> + Send + 'static,
 ) -> anyhow::Result<R> {

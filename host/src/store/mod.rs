@@ -273,6 +273,16 @@ pub trait ProjectStore: Send + Sync {
     /// change's generation and publishes a [`Change::Package`].
     async fn delete_package(&self, project: String, package: String) -> Result<i64, StoreError>;
 
+    /// Deletes the versions of `project/package` older than its newest `keep`, never the
+    /// current one, and the blobs no version uses any more; the sha256 of each blob deleted
+    /// (whose compiled artifacts may go too). Nothing serving changes, so no change is published.
+    async fn prune_versions(
+        &self,
+        project: String,
+        package: String,
+        keep: u32,
+    ) -> Result<Vec<String>, StoreError>;
+
     /// The current version of every package, for loading at start.
     async fn current_versions(&self) -> Result<Vec<Current>, StoreError>;
 

@@ -310,6 +310,37 @@ impl ProjectStore for PgStore {
         Ok(generation)
     }
 
+    async fn prune_versions(
+        &self,
+        project: String,
+        package: String,
+        keep: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        tx.execute(
+            "DELETE FROM versions WHERE project = $1 AND package = $2 \
+             AND version NOT IN (SELECT version FROM versions \
+               WHERE project = $1 AND package = $2 ORDER BY version DESC LIMIT $3) \
+             AND version IS DISTINCT FROM (SELECT current_version FROM packages \
+               WHERE project = $1 AND name = $2)",
+            &[&project, &package, &i64::from(keep)],
+        )
+        .await?;
+        let gone = tx
+            .query(
+                "DELETE FROM blobs b WHERE NOT EXISTS \
+                 (SELECT 1 FROM versions v WHERE v.sha256 = b.sha256) RETURNING b.sha256",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect();
+        tx.commit().await?;
+        Ok(gone)
+    }
+
     async fn current_versions(&self) -> Result<Vec<Current>, StoreError> {
         Ok(self
             .client()

@@ -331,6 +331,38 @@ impl ProjectStore for SqliteStore {
         Ok(generation)
     }
 
+    async fn prune_versions(
+        &self,
+        project: String,
+        package: String,
+        keep: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "DELETE FROM versions WHERE project = ?1 AND package = ?2 \
+                 AND version NOT IN (SELECT version FROM versions \
+                   WHERE project = ?1 AND package = ?2 ORDER BY version DESC LIMIT ?3) \
+                 AND version IS NOT (SELECT current_version FROM packages \
+                   WHERE project = ?1 AND name = ?2)",
+                params![project, package, keep],
+            )?;
+            let gone = tx
+                .prepare(
+                    "SELECT sha256 FROM blobs WHERE sha256 NOT IN (SELECT sha256 FROM versions)",
+                )?
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            tx.execute(
+                "DELETE FROM blobs WHERE sha256 NOT IN (SELECT sha256 FROM versions)",
+                [],
+            )?;
+            tx.commit()?;
+            Ok(gone)
+        })
+        .await
+    }
+
     /// The current version of every package, for loading at start.
     async fn current_versions(&self) -> Result<Vec<Current>, StoreError> {
         self.call(|c| {
