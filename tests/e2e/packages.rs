@@ -522,3 +522,45 @@ async fn one_component_under_several_names_is_compiled_once_and_serves_each() {
         started.elapsed()
     );
 }
+
+/// Deleting a package deletes the compiled artifacts of the components no other version
+/// uses (they used to stay in `artifacts/` for ever); one another package still runs stays,
+/// and that package still serves.
+#[tokio::test]
+async fn deleting_a_package_deletes_the_artifacts_no_version_uses() {
+    let server = Server::start().await;
+    let a = server.deploy("acme/a", "hello").await;
+    server.deploy("acme/b", "hello").await;
+    let c = server.deploy("acme/c", "echo").await;
+    let artifacts = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(server.data_dir.join("artifacts"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".cwasm"))
+            .collect();
+        names.sort();
+        names
+    };
+    let sha = |v: &serde_json::Value| v["sha256"].as_str().unwrap().to_string();
+    let (hello, echo) = (sha(&a), sha(&c));
+    let has = |names: &[String], sha: &str| names.iter().any(|n| n.starts_with(sha));
+    let before = artifacts();
+    assert!(has(&before, &hello) && has(&before, &echo), "{before:?}");
+
+    for package in ["c", "a"] {
+        let r = server
+            .api(
+                reqwest::Method::DELETE,
+                &format!("/v1/projects/acme/packages/{package}"),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+    }
+    let after = artifacts();
+    assert!(!has(&after, &echo), "echo's artifact stayed: {after:?}");
+    assert!(has(&after, &hello), "b still runs hello: {after:?}");
+    let (status, _) = server.get("/acme/b/").await;
+    assert_eq!(status, 200);
+}

@@ -229,11 +229,12 @@ async fn suite(store: Store) {
     );
     assert_eq!(store.blob("bb".into()).await.unwrap().len(), 64);
     // Deleting a package drops the blobs only it used.
-    let deleted = store
+    let (deleted, gone) = store
         .delete_package("acme".into(), "api".into())
         .await
         .unwrap();
     assert!(deleted > generation);
+    assert_eq!(gone, ["bb"], "aa is acme/web's too");
     assert!(matches!(
         store.delete_package("acme".into(), "api".into()).await,
         Err(StoreError::NotFound(_))

@@ -642,12 +642,29 @@ impl Packages {
 
     /// Deletes a package and all its versions; it stops serving at once.
     pub async fn delete(&self, project: &Name, package: &Name) -> Result<(), PackageError> {
-        let generation = self
+        let (generation, gone) = self
             .store
             .delete_package(project.to_string(), package.to_string())
             .await?;
         self.unserve(project.as_str(), package.as_str(), generation);
-        Ok(())
+        self.remove_artifacts(&gone).await
+    }
+
+    /// Removes this host's compiled artifacts of the components `gone` (deleted from the
+    /// store: no version uses them). A file that cannot be removed is left, and said in the log.
+    async fn remove_artifacts(&self, gone: &[String]) -> Result<(), PackageError> {
+        let names: Vec<String> = gone.iter().map(|sha| self.artifact_name(sha)).collect();
+        let dd = self.data_dir.clone();
+        blocking(move || {
+            for name in names {
+                if let Err(e) = dd.remove(&name) {
+                    tracing::warn!(error = %e, %name, "an artifact of a deleted component was not removed");
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(PackageError::Internal)
     }
 }
 
@@ -665,18 +682,7 @@ impl Packages {
             .store
             .prune_versions(project.to_string(), package.to_string(), keep)
             .await?;
-        let names: Vec<String> = gone.iter().map(|sha| self.artifact_name(sha)).collect();
-        let dd = self.data_dir.clone();
-        blocking(move || {
-            for name in names {
-                if let Err(e) = dd.remove(&name) {
-                    tracing::debug!(error = %e, %name, "artifact not removed");
-                }
-            }
-            Ok(())
-        })
-        .await
-        .map_err(PackageError::Internal)?;
+        self.remove_artifacts(&gone).await?;
         Ok(gone.len())
     }
 }

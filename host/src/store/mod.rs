@@ -270,8 +270,13 @@ pub trait ProjectStore: Send + Sync {
     ) -> Result<i64, StoreError>;
 
     /// Deletes `project/package`, its versions, and blobs no other version uses; returns the
-    /// change's generation and publishes a [`Change::Package`].
-    async fn delete_package(&self, project: String, package: String) -> Result<i64, StoreError>;
+    /// change's generation (and publishes a [`Change::Package`]) and the sha256 of each blob
+    /// deleted (whose compiled artifacts may go too).
+    async fn delete_package(
+        &self,
+        project: String,
+        package: String,
+    ) -> Result<(i64, Vec<String>), StoreError>;
 
     /// Deletes the versions of `project/package` older than its newest `keep`, never the
     /// current one, and the blobs no version uses any more; the sha256 of each blob deleted

@@ -287,7 +287,11 @@ impl ProjectStore for PgStore {
         Ok(generation)
     }
 
-    async fn delete_package(&self, project: String, package: String) -> Result<i64, StoreError> {
+    async fn delete_package(
+        &self,
+        project: String,
+        package: String,
+    ) -> Result<(i64, Vec<String>), StoreError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         let n = tx
@@ -299,15 +303,19 @@ impl ProjectStore for PgStore {
         if n == 0 {
             return Err(no_package(&project, &package));
         }
-        tx.execute(
-            "DELETE FROM blobs b WHERE NOT EXISTS \
-             (SELECT 1 FROM versions v WHERE v.sha256 = b.sha256)",
-            &[],
-        )
-        .await?;
+        let gone = tx
+            .query(
+                "DELETE FROM blobs b WHERE NOT EXISTS \
+                 (SELECT 1 FROM versions v WHERE v.sha256 = b.sha256) RETURNING b.sha256",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect();
         let generation = record_package_change(&tx, &project, &package).await?;
         tx.commit().await?;
-        Ok(generation)
+        Ok((generation, gone))
     }
 
     async fn prune_versions(

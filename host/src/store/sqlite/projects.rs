@@ -306,9 +306,13 @@ impl ProjectStore for SqliteStore {
     }
 
     /// Deletes `project/package`, its versions, and blobs no other version uses.
-    async fn delete_package(&self, project: String, package: String) -> Result<i64, StoreError> {
+    async fn delete_package(
+        &self,
+        project: String,
+        package: String,
+    ) -> Result<(i64, Vec<String>), StoreError> {
         let (p, k) = (project.clone(), package.clone());
-        let generation = self
+        let (generation, gone) = self
             .call(move |c| {
                 let tx = c.transaction()?;
                 let n = tx.execute(
@@ -318,17 +322,23 @@ impl ProjectStore for SqliteStore {
                 if n == 0 {
                     return Err(no_package(&project, &package));
                 }
+                let gone = tx
+                    .prepare(
+                        "SELECT sha256 FROM blobs WHERE sha256 NOT IN (SELECT sha256 FROM versions)",
+                    )?
+                    .query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()?;
                 tx.execute(
                     "DELETE FROM blobs WHERE sha256 NOT IN (SELECT sha256 FROM versions)",
                     [],
                 )?;
                 let generation = record_change(&tx, "package", &project, &package)?;
                 tx.commit()?;
-                Ok(generation)
+                Ok((generation, gone))
             })
             .await?;
         self.announce_package(p, k, generation);
-        Ok(generation)
+        Ok((generation, gone))
     }
 
     async fn prune_versions(
