@@ -413,15 +413,22 @@ fn denied(got: &Value) -> bool {
 
 /// A server trusting the upstream's CA, allowed to reach loopback.
 pub(crate) async fn server_for(upstream: &TlsUpstream) -> (Server, tempfile::TempDir) {
+    server_for_with(upstream, &[]).await
+}
+
+/// [`server_for`] with more flags.
+async fn server_for_with(upstream: &TlsUpstream, more: &[&str]) -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, &upstream.ca_pem).unwrap();
+    let mut extra_args = vec![
+        "--outbound-allow-private".into(),
+        "--outbound-ca".into(),
+        ca.display().to_string(),
+    ];
+    extra_args.extend(more.iter().map(|a| a.to_string()));
     let server = Server::start_with(Options {
-        extra_args: vec![
-            "--outbound-allow-private".into(),
-            "--outbound-ca".into(),
-            ca.display().to_string(),
-        ],
+        extra_args,
         ..Options::default()
     })
     .await;
@@ -1219,20 +1226,7 @@ fn a_function_that_only_fetches_imports_nothing_of_edgewards() {
 async fn an_idle_upstream_connection_does_not_hold_a_draining_server() {
     let upstream = TlsUpstream::start().await;
     let port = upstream.port;
-    let dir = tempfile::tempdir().unwrap();
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, &upstream.ca_pem).unwrap();
-    let mut server = Server::start_with(crate::harness::Options {
-        extra_args: vec![
-            "--outbound-allow-private".into(),
-            "--outbound-ca".into(),
-            ca.display().to_string(),
-            "--drain-seconds".into(),
-            "25".into(),
-        ],
-        ..crate::harness::Options::default()
-    })
-    .await;
+    let (mut server, _dir) = server_for_with(&upstream, &["--drain-seconds", "25"]).await;
     server
         .deploy_with("acme/sdk", "credentials", &manifest(port, ""))
         .await;

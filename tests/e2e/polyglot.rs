@@ -304,6 +304,20 @@ async fn get(url: &str) -> Option<(u16, String)> {
     Some((r.status().as_u16(), r.text().await.ok()?))
 }
 
+/// Edits the http template's source (any language) to answer `Hello from MARKER!`.
+fn greet_from(source: &Path, marker: &str) {
+    let text = std::fs::read_to_string(source).unwrap();
+    let at = text
+        .find("Hello from")
+        .expect("the http template's greeting");
+    let end = at + text[at..].find('!').unwrap();
+    std::fs::write(
+        source,
+        format!("{}Hello from {marker}{}", &text[..at], &text[end..]),
+    )
+    .unwrap();
+}
+
 /// The source file of a new project, by language.
 fn source_of(lang: &str) -> &'static str {
     match lang {
@@ -748,17 +762,7 @@ async fn the_javascript_build_reuses_the_engine_splice_only_for_the_same_wit() {
         let dir = dir.clone();
         let cache = cache.clone();
         async move {
-            let source = dir.join("app.js");
-            let text = std::fs::read_to_string(&source).unwrap();
-            let at = text
-                .find("Hello from")
-                .expect("the http template's greeting");
-            let end = at + text[at..].find('!').unwrap();
-            std::fs::write(
-                &source,
-                format!("{}Hello from {marker}{}", &text[..at], &text[end..]),
-            )
-            .unwrap();
+            greet_from(&dir.join("app.js"), marker);
             let mut cmd = cleared(Command::new(env!("CARGO_BIN_EXE_edgeward")));
             cmd.current_dir(&dir)
                 .arg("build")
@@ -854,16 +858,7 @@ async fn dev_keeps_five_versions_not_one_per_save() {
     .await;
     let source = dir.join("src/lib.rs");
     for version in 2..=7 {
-        let text = std::fs::read_to_string(&source).unwrap();
-        let at = text
-            .find("Hello from")
-            .expect("the http template's greeting");
-        let end = at + text[at..].find('!').unwrap();
-        std::fs::write(
-            &source,
-            format!("{}Hello from save {version}{}", &text[..at], &text[end..]),
-        )
-        .unwrap();
+        greet_from(&source, &format!("save {version}"));
         let line = format!("deployed version {version} ");
         dev.wait_for(Duration::from_secs(120), |_, err| err.contains(&line))
             .await;

@@ -303,16 +303,7 @@ impl ProjectStore for PgStore {
         if n == 0 {
             return Err(no_package(&project, &package));
         }
-        let gone = tx
-            .query(
-                "DELETE FROM blobs b WHERE NOT EXISTS \
-                 (SELECT 1 FROM versions v WHERE v.sha256 = b.sha256) RETURNING b.sha256",
-                &[],
-            )
-            .await?
-            .iter()
-            .map(|r| r.get::<_, String>(0))
-            .collect();
+        let gone = drop_unused_blobs(&tx).await?;
         let generation = record_package_change(&tx, &project, &package).await?;
         tx.commit().await?;
         Ok((generation, gone))
@@ -335,16 +326,7 @@ impl ProjectStore for PgStore {
             &[&project, &package, &i64::from(keep)],
         )
         .await?;
-        let gone = tx
-            .query(
-                "DELETE FROM blobs b WHERE NOT EXISTS \
-                 (SELECT 1 FROM versions v WHERE v.sha256 = b.sha256) RETURNING b.sha256",
-                &[],
-            )
-            .await?
-            .iter()
-            .map(|r| r.get::<_, String>(0))
-            .collect();
+        let gone = drop_unused_blobs(&tx).await?;
         tx.commit().await?;
         Ok(gone)
     }
@@ -387,4 +369,18 @@ impl ProjectStore for PgStore {
             .map(|r| r.get(0))
             .ok_or_else(|| StoreError::NotFound(format!("no blob {sha256}")))
     }
+}
+
+/// Deletes the blobs no version uses; the sha256 of each.
+async fn drop_unused_blobs(tx: &Transaction<'_>) -> Result<Vec<String>, StoreError> {
+    Ok(tx
+        .query(
+            "DELETE FROM blobs b WHERE NOT EXISTS \
+             (SELECT 1 FROM versions v WHERE v.sha256 = b.sha256) RETURNING b.sha256",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect())
 }

@@ -322,16 +322,7 @@ impl ProjectStore for SqliteStore {
                 if n == 0 {
                     return Err(no_package(&project, &package));
                 }
-                let gone = tx
-                    .prepare(
-                        "SELECT sha256 FROM blobs WHERE sha256 NOT IN (SELECT sha256 FROM versions)",
-                    )?
-                    .query_map([], |r| r.get::<_, String>(0))?
-                    .collect::<Result<Vec<_>, _>>()?;
-                tx.execute(
-                    "DELETE FROM blobs WHERE sha256 NOT IN (SELECT sha256 FROM versions)",
-                    [],
-                )?;
+                let gone = drop_unused_blobs(&tx)?;
                 let generation = record_change(&tx, "package", &project, &package)?;
                 tx.commit()?;
                 Ok((generation, gone))
@@ -357,16 +348,7 @@ impl ProjectStore for SqliteStore {
                    WHERE project = ?1 AND name = ?2)",
                 params![project, package, keep],
             )?;
-            let gone = tx
-                .prepare(
-                    "SELECT sha256 FROM blobs WHERE sha256 NOT IN (SELECT sha256 FROM versions)",
-                )?
-                .query_map([], |r| r.get::<_, String>(0))?
-                .collect::<Result<Vec<_>, _>>()?;
-            tx.execute(
-                "DELETE FROM blobs WHERE sha256 NOT IN (SELECT sha256 FROM versions)",
-                [],
-            )?;
+            let gone = drop_unused_blobs(&tx)?;
             tx.commit()?;
             Ok(gone)
         })
@@ -412,4 +394,14 @@ impl ProjectStore for SqliteStore {
         })
         .await
     }
+}
+
+/// Deletes the blobs no version uses; the sha256 of each.
+fn drop_unused_blobs(tx: &rusqlite::Transaction<'_>) -> Result<Vec<String>, StoreError> {
+    Ok(tx
+        .prepare(
+            "DELETE FROM blobs WHERE sha256 NOT IN (SELECT sha256 FROM versions) RETURNING sha256",
+        )?
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?)
 }
