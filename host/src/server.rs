@@ -252,6 +252,11 @@ impl Server {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "packages loaded"
         );
+        match packages.sweep_artifacts().await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "artifacts nothing can load were removed"),
+            Err(e) => tracing::warn!(error = %e, "artifacts not swept"),
+        }
         let admin_token_created = admin_token(cluster, &store, &data_dir).await?;
         let admin_token_path = data_dir.path().join(auth::ADMIN_TOKEN_FILE);
 

@@ -564,3 +564,58 @@ async fn deleting_a_package_deletes_the_artifacts_no_version_uses() {
     let (status, _) = server.get("/acme/b/").await;
     assert_eq!(status, 200);
 }
+
+/// At start, the artifacts nothing can load any more are removed: one of a component no
+/// version uses (deleted on another host, or before a crash) and one compiled by another
+/// engine (its name carries another compatibility key), each older than ten minutes. A fresh
+/// unknown one stays (an upload writes its artifact before its version is committed), and so
+/// does the serving component's, however old.
+#[tokio::test]
+async fn a_start_removes_the_artifacts_nothing_can_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let log = tmp.path().join("server.log");
+    let mut server = Server::spawn(&data_dir, &Options::default(), log.clone());
+    server.deploy("acme/hello", "hello").await;
+    assert!(server.stop(), "SIGTERM exits 0");
+
+    let dir = data_dir.join("artifacts");
+    let names = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let real = names().pop().expect("hello's artifact");
+    let (sha, compat) = real
+        .strip_suffix(".cwasm")
+        .unwrap()
+        .split_once('-')
+        .unwrap();
+    let age = |name: &str, secs: u64| {
+        std::fs::File::options()
+            .write(true)
+            .open(dir.join(name))
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(secs))
+            .unwrap();
+    };
+    let unknown_old = format!("{}-{compat}.cwasm", "0".repeat(64));
+    let foreign_old = format!("{sha}-0123456789abcdef.cwasm");
+    let unknown_fresh = format!("{}-{compat}.cwasm", "1".repeat(64));
+    for name in [&unknown_old, &foreign_old, &unknown_fresh] {
+        std::fs::write(dir.join(name), b"not an artifact").unwrap();
+    }
+    age(&unknown_old, 3600);
+    age(&foreign_old, 3600);
+    age(&real, 3600);
+
+    let server = Server::spawn(&data_dir, &Options::default(), log.clone());
+    let mut kept = vec![real.clone(), unknown_fresh.clone()];
+    kept.sort();
+    assert_eq!(names(), kept);
+    let (status, text) = server.get("/acme/hello/").await;
+    assert_eq!(status, 200, "{text}");
+}

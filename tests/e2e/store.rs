@@ -1106,6 +1106,14 @@ async fn suite(store: Store) {
     );
     assert!(store.blob("p3".into()).await.is_err());
     assert_eq!(store.blob("p2".into()).await.unwrap().len(), 64);
+    let names = store.blob_names().await.unwrap();
+    assert!(
+        ["p1", "p2", "p5"]
+            .iter()
+            .all(|n| names.iter().any(|m| m == n))
+            && !names.iter().any(|m| m == "p3" || m == "p4"),
+        "{names:?}"
+    );
     assert!(
         store
             .prune_versions("acme".into(), "pruned".into(), 2)

@@ -20,6 +20,8 @@ use wasmtime::component::Component;
 
 /// Where precompiled artifacts live under the data directory.
 pub const ARTIFACTS_DIR: &str = "artifacts";
+/// How old an artifact nothing can load must be before [`Packages::sweep_artifacts`] removes it.
+pub const SWEEP_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Why a package operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -648,6 +650,51 @@ impl Packages {
             .await?;
         self.unserve(project.as_str(), package.as_str(), generation);
         self.remove_artifacts(&gone).await
+    }
+
+    /// Removes the artifacts in `artifacts/` that nothing can load any more: those of
+    /// components no version uses (deleted on another host of a cluster, or before a crash),
+    /// and those compiled by another engine (an earlier Edgeward or wasmtime; their names carry
+    /// its compatibility key). Only files older than [`SWEEP_AFTER`]: an upload writes its
+    /// artifact before its version is committed. How many went.
+    pub async fn sweep_artifacts(&self) -> Result<usize, PackageError> {
+        let known: std::collections::HashSet<String> =
+            self.store.blob_names().await?.into_iter().collect();
+        let suffix = format!("-{}.cwasm", self.runtime.compat_key());
+        let dir = self.data_dir.path().join(ARTIFACTS_DIR);
+        let dd = self.data_dir.clone();
+        blocking(move || {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                return Ok(0);
+            };
+            let mut removed = 0;
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if !name.ends_with(".cwasm") {
+                    continue;
+                }
+                let loadable = name
+                    .strip_suffix(&suffix)
+                    .is_some_and(|sha| known.contains(sha));
+                let old = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age >= SWEEP_AFTER);
+                if !loadable && old {
+                    match dd.remove(&format!("{ARTIFACTS_DIR}/{name}")) {
+                        Ok(()) => removed += 1,
+                        Err(e) => {
+                            tracing::warn!(error = %e, %name, "a stale artifact was not removed")
+                        }
+                    }
+                }
+            }
+            Ok(removed)
+        })
+        .await
+        .map_err(PackageError::Internal)
     }
 
     /// Removes this host's compiled artifacts of the components `gone` (deleted from the

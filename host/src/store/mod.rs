@@ -300,6 +300,9 @@ pub trait ProjectStore: Send + Sync {
 
     /// The bytes of blob `sha256`.
     async fn blob(&self, sha256: String) -> Result<Vec<u8>, StoreError>;
+
+    /// The sha256 of every blob (every component some version uses).
+    async fn blob_names(&self) -> Result<Vec<String>, StoreError>;
 }
 
 /// The embedded secret backend's ciphertexts and wrapped values.

@@ -369,6 +369,17 @@ impl ProjectStore for PgStore {
             .map(|r| r.get(0))
             .ok_or_else(|| StoreError::NotFound(format!("no blob {sha256}")))
     }
+
+    async fn blob_names(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .client()
+            .await?
+            .query("SELECT sha256 FROM blobs", &[])
+            .await?
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect())
+    }
 }
 
 /// Deletes the blobs no version uses; the sha256 of each.

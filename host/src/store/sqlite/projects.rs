@@ -394,6 +394,15 @@ impl ProjectStore for SqliteStore {
         })
         .await
     }
+
+    async fn blob_names(&self) -> Result<Vec<String>, StoreError> {
+        self.read(|c| {
+            Ok(c.prepare("SELECT sha256 FROM blobs")?
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
 }
 
 /// Deletes the blobs no version uses; the sha256 of each.
