@@ -1164,6 +1164,20 @@ async fn sighup_rereads_the_outbound_ca_and_a_bad_file_keeps_the_old_one() {
     assert_eq!(got["status"], 200, "the bundle in use is kept: {got}");
 }
 
+/// `acme/sdk` (the credentials example, allowed to the upstream at `port`) and a project
+/// secret STRIPE_KEY for it to attach.
+async fn sdk_with_stripe_key(server: &Server, port: u16, tag: &str) {
+    server
+        .deploy_with("acme/sdk", "credentials", &manifest(port, ""))
+        .await;
+    server
+        .put_secret(
+            "/v1/projects/acme/secrets/STRIPE_KEY",
+            json!(format!("sk_live_{}", unique(tag))),
+        )
+        .await;
+}
+
 /// Outbound connections are pooled: a function calling one API on every request opens one
 /// TCP and TLS connection, not one per request (with and without a credential attached).
 #[tokio::test]
@@ -1171,15 +1185,7 @@ async fn outbound_connections_are_reused_across_executions() {
     let upstream = TlsUpstream::start().await;
     let port = upstream.port;
     let (server, _dir) = server_for(&upstream).await;
-    server
-        .deploy_with("acme/sdk", "credentials", &manifest(port, ""))
-        .await;
-    server
-        .put_secret(
-            "/v1/projects/acme/secrets/STRIPE_KEY",
-            json!(format!("sk_live_{}", unique("reuse"))),
-        )
-        .await;
+    sdk_with_stripe_key(&server, port, "reuse").await;
     let echo = format!("https://localhost:{port}/echo");
     for i in 0..6 {
         let credential = if i % 2 == 0 {
@@ -1227,15 +1233,7 @@ async fn an_idle_upstream_connection_does_not_hold_a_draining_server() {
     let upstream = TlsUpstream::start().await;
     let port = upstream.port;
     let (mut server, _dir) = server_for_with(&upstream, &["--drain-seconds", "25"]).await;
-    server
-        .deploy_with("acme/sdk", "credentials", &manifest(port, ""))
-        .await;
-    server
-        .put_secret(
-            "/v1/projects/acme/secrets/STRIPE_KEY",
-            json!(format!("sk_live_{}", unique("drain"))),
-        )
-        .await;
+    sdk_with_stripe_key(&server, port, "drain").await;
     let (got, _) = call(
         &server,
         &format!("/acme/sdk/?url=https://localhost:{port}/echo"),

@@ -304,6 +304,14 @@ async fn get(url: &str) -> Option<(u16, String)> {
     Some((r.status().as_u16(), r.text().await.ok()?))
 }
 
+/// Points a new Rust project's `target/` at one kept between runs and tests (the SDK's
+/// dependencies build once).
+fn shared_rust_target(dir: &Path) {
+    let cache = repo_root().join("target/newcomer/loop-rust");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::os::unix::fs::symlink(&cache, dir.join("target")).unwrap();
+}
+
 /// Edits the http template's source (any language) to answer `Hello from MARKER!`.
 fn greet_from(source: &Path, marker: &str) {
     let text = std::fs::read_to_string(source).unwrap();
@@ -352,10 +360,7 @@ async fn the_developer_loop(lang: &str) {
     assert_eq!(code, 0, "{err}");
     let dir = work.path().join(&name);
     if lang == "rust" {
-        // Cargo's target directory kept between runs (the SDK's dependencies build once).
-        let cache = repo_root().join("target/newcomer/loop-rust");
-        std::fs::create_dir_all(&cache).unwrap();
-        std::os::unix::fs::symlink(&cache, dir.join("target")).unwrap();
+        shared_rust_target(&dir);
     }
     let logs = work.path().join("logs");
     std::fs::create_dir(&logs).unwrap();
@@ -846,9 +851,7 @@ async fn dev_keeps_five_versions_not_one_per_save() {
     .await;
     assert_eq!(code, 0, "{err}");
     let dir = work.path().join("kept");
-    let cache = repo_root().join("target/newcomer/loop-rust");
-    std::fs::create_dir_all(&cache).unwrap();
-    std::os::unix::fs::symlink(&cache, dir.join("target")).unwrap();
+    shared_rust_target(&dir);
     let logs = work.path().join("logs");
     std::fs::create_dir(&logs).unwrap();
     let dev = Dev::start(&dir, &logs);

@@ -372,10 +372,13 @@ impl Packages {
     }
 
     fn artifact_name(&self, sha256: &str) -> String {
-        format!(
-            "{ARTIFACTS_DIR}/{sha256}-{}.cwasm",
-            self.runtime.compat_key()
-        )
+        format!("{ARTIFACTS_DIR}/{sha256}{}", self.artifact_suffix())
+    }
+
+    /// What follows the sha256 in the name of an artifact this engine compiled (its
+    /// compatibility key: another engine's artifacts are named otherwise and never loaded).
+    fn artifact_suffix(&self) -> String {
+        format!("-{}.cwasm", self.runtime.compat_key())
     }
 
     /// A pre-instantiated component already serving with this sha256, shared rather than
@@ -660,7 +663,7 @@ impl Packages {
     pub async fn sweep_artifacts(&self) -> Result<usize, PackageError> {
         let known: std::collections::HashSet<String> =
             self.store.blob_names().await?.into_iter().collect();
-        let suffix = format!("-{}.cwasm", self.runtime.compat_key());
+        let suffix = self.artifact_suffix();
         let dir = self.data_dir.path().join(ARTIFACTS_DIR);
         let dd = self.data_dir.clone();
         blocking(move || {
