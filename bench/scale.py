@@ -174,6 +174,15 @@ def main():
         assert server.get(n) == 200, n
     results["rss_after_one_request_each_mib"] = server.rss_kib() / 1024
     results["rss_after_one_request_each_split_mib"] = server.rss_split()
+    # Components idle for --code-idle-seconds (default 10) give back their code pages; the
+    # release runs every half of that, so all of it is done 10 + 5 + 1 s after the last use.
+    log("==> idle for 16 s (the code release)")
+    time.sleep(16)
+    results["rss_after_idle_release_mib"] = server.rss_kib() / 1024
+    results["rss_after_idle_release_split_mib"] = server.rss_split()
+    for n in names:
+        assert server.get(n) == 200, n
+    results["rss_after_a_second_request_each_mib"] = server.rss_kib() / 1024
 
     log(f"==> wrk round robin over {len(names)} packages, {args.duration}s, c=16")
     script = os.path.join(tmp, "rr.lua")

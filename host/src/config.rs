@@ -44,6 +44,9 @@ pub struct ServeConfig {
     /// request on it is then read, run and answered on that one thread. 0 serves the data plane
     /// on the shared multi-threaded runtime.
     pub data_workers: usize,
+    /// How long a component goes without a request before its code pages are given back; none
+    /// keeps them mapped.
+    pub code_idle: Option<Duration>,
 }
 
 /// The secret backend and its cache.
@@ -92,6 +95,7 @@ impl ServeConfig {
             audit_max_age: Duration::from_secs(365 * 24 * 3600),
             limits: ConnLimits::default(),
             data_workers: default_data_workers(),
+            code_idle: Some(Duration::from_secs(10)),
         }
     }
 }

@@ -173,6 +173,37 @@ fn spawn_housekeeping(
     });
 }
 
+/// Every half of `idle`, gives back the code pages of the components idle that long
+/// ([`crate::packages::Packages::release_idle_code`]).
+fn spawn_code_release(
+    app: Arc<App>,
+    idle: Duration,
+    shutdown: &watch::Sender<bool>,
+    tasks: &mut JoinSet<()>,
+) {
+    let mut rx = shutdown.subscribe();
+    tasks.spawn(async move {
+        let mut tick = tokio::time::interval((idle / 2).max(Duration::from_secs(1)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    let app = app.clone();
+                    let released = tokio::task::spawn_blocking(move || {
+                        app.packages.release_idle_code(idle)
+                    })
+                    .await
+                    .unwrap_or(0);
+                    if released > 0 {
+                        tracing::debug!(released, "gave back the code pages of idle components");
+                    }
+                }
+                _ = rx.changed() => break,
+            }
+        }
+    });
+}
+
 /// The data directory, opened, locked for this server and made private.
 fn open_data_dir(path: &std::path::Path) -> anyhow::Result<(Arc<DataDir>, std::fs::File)> {
     let data_dir = Arc::new(
@@ -288,6 +319,9 @@ impl Server {
         let (shutdown, _) = watch::channel(false);
         let mut tasks = JoinSet::new();
         spawn_housekeeping(&app.store, config.audit_max_age, &shutdown, &mut tasks);
+        if let Some(idle) = config.code_idle {
+            spawn_code_release(app.clone(), idle, &shutdown, &mut tasks);
+        }
         tasks.spawn(crate::app::follow_changes(
             app.clone(),
             changes,

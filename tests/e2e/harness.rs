@@ -513,6 +513,11 @@ impl Drop for OpenBao {
 }
 
 impl Server {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the server is running").id()
+    }
+
     pub async fn start() -> Server {
         Server::start_with(Options::default()).await
     }

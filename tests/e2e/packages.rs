@@ -619,3 +619,56 @@ async fn a_start_removes_the_artifacts_nothing_can_load() {
     let (status, text) = server.get("/acme/hello/").await;
     assert_eq!(status, 200, "{text}");
 }
+
+/// Kilobytes of `pid`'s memory resident from its artifacts' read-only mappings, their code and
+/// tables (`/proc/PID/smaps`); a writable mapping of one is an instance slot's copy-on-write
+/// view of its data image, the instance's memory.
+fn artifact_resident_kb(pid: u32) -> u64 {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
+    let mut in_artifact = false;
+    let mut kb = 0;
+    for line in smaps.lines() {
+        let first = line.split_ascii_whitespace().next().unwrap_or("");
+        if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            let perms = line.split_ascii_whitespace().nth(1).unwrap_or("");
+            in_artifact = line.ends_with(".cwasm") && !perms.contains('w');
+        } else if in_artifact && let Some(rest) = line.strip_prefix("Rss:") {
+            kb += rest.trim().trim_end_matches(" kB").parse::<u64>().unwrap();
+        }
+    }
+    kb
+}
+
+/// A component that takes no request for `--code-idle-seconds` gives its code pages back (its
+/// artifact's mapping holds nothing resident), and the next request maps them again and gets
+/// the same answer.
+#[tokio::test]
+async fn an_idle_component_gives_back_its_code_and_serves_the_same_after() {
+    let server = Server::start_with(Options {
+        extra_args: vec!["--code-idle-seconds".into(), "1".into()],
+        ..Options::default()
+    })
+    .await;
+    server.deploy("acme/hello", "hello").await;
+    let (status, first) = server.get("/acme/hello/x").await;
+    assert_eq!(status, 200, "{first}");
+    assert!(
+        artifact_resident_kb(server.pid()) > 0,
+        "a request maps the code it runs"
+    );
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut resident = artifact_resident_kb(server.pid());
+    while resident > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{resident} kB of the idle artifact still resident after 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        resident = artifact_resident_kb(server.pid());
+    }
+
+    let (status, again) = server.get("/acme/hello/x").await;
+    assert_eq!((status, again), (200, first));
+    assert!(artifact_resident_kb(server.pid()) > 0);
+}

@@ -163,6 +163,10 @@ pub struct ServeArgs {
     /// CPU; 0 serves the data plane on the shared runtime).
     #[arg(long, env = "EDGEWARD_DATA_WORKERS")]
     pub data_workers: Option<usize>,
+    /// Seconds without a request after which a component's code pages are given back (the
+    /// page cache keeps them; the next request maps what it touches again). 0 keeps them.
+    #[arg(long, env = "EDGEWARD_CODE_IDLE_SECONDS", default_value_t = 10)]
+    pub code_idle_seconds: u64,
 }
 
 /// `--store`: `sqlite` (or nothing) for the data directory's SQLite, or a PostgreSQL URL.
@@ -254,6 +258,8 @@ impl ServeArgs {
             body_idle_timeout: std::time::Duration::from_millis(self.body_idle_timeout_ms.max(1)),
             max_per_ip: self.max_connections_per_ip.max(1),
         };
+        config.code_idle = (self.code_idle_seconds > 0)
+            .then(|| std::time::Duration::from_secs(self.code_idle_seconds));
         if let Some(workers) = self.data_workers {
             config.data_workers = workers;
         }

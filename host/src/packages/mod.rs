@@ -83,6 +83,9 @@ pub struct Packages {
     /// Serialises reloads driven by the change feed, so two reloads of one package cannot
     /// interleave their reads and writes.
     refresh_lock: tokio::sync::Mutex<()>,
+    /// The components whose code [`Packages::release_idle_code`] gave back, with the second
+    /// of their last use then: released again only after another use.
+    released: std::sync::Mutex<HashMap<String, u32>>,
 }
 
 struct Serving {
@@ -105,7 +108,49 @@ impl Packages {
             data_dir,
             serving: RwLock::default(),
             refresh_lock: tokio::sync::Mutex::new(()),
+            released: std::sync::Mutex::default(),
         }
+    }
+
+    /// Gives back the code pages of every component no serving version has used for more than
+    /// `idle` (whole seconds): their artifacts' mapped pages, which the page cache keeps; the
+    /// next request maps what it touches again. With thousands of packages on a host most are idle at any
+    /// moment, and one request had left each one's whole code resident. Returns how many
+    /// components were released.
+    pub fn release_idle_code(&self, idle: std::time::Duration) -> usize {
+        let now = crate::runtime::process_seconds(std::time::Instant::now());
+        let idle = u32::try_from(idle.as_secs()).unwrap_or(u32::MAX);
+        // sha256 → (last use of any version serving it, its component)
+        let mut last: HashMap<String, (u32, Component)> = HashMap::new();
+        {
+            let Ok(map) = self.serving.read() else {
+                return 0;
+            };
+            for serving in map.values().flat_map(HashMap::values) {
+                let d = &serving.deployed;
+                let used = d.last_use.second();
+                match last.get_mut(&d.sha256) {
+                    Some((at, _)) => *at = (*at).max(used),
+                    None => {
+                        let component = d.pre.instance_pre().component().clone();
+                        last.insert(d.sha256.clone(), (used, component));
+                    }
+                }
+            }
+        }
+        let Ok(mut released) = self.released.lock() else {
+            return 0;
+        };
+        released.retain(|sha, _| last.contains_key(sha));
+        let mut to_release = Vec::new();
+        for (sha, (used, component)) in last {
+            if now.saturating_sub(used) > idle && released.get(&sha) != Some(&used) {
+                released.insert(sha, used);
+                to_release.push(component);
+            }
+        }
+        drop(released);
+        crate::runtime::release_idle_code(&to_release)
     }
 
     /// The version serving `project/package`, if any.
@@ -133,6 +178,10 @@ impl Packages {
                     d.pre.clone(),
                     (*d.manifest).clone(),
                 );
+                let rebuilt = Deployed {
+                    last_use: d.last_use.clone(),
+                    ..rebuilt
+                };
                 for n in rebuilt.limits().1 {
                     notices.push(format!("{}/{}: {n}", d.project, d.package));
                 }
@@ -484,7 +533,9 @@ impl Packages {
                 let blob = self.store.blob(sha256.to_string()).await?;
                 let (component, _) = self.compile(blob).await?;
                 self.write_artifact(sha256, &component).await?;
-                component
+                // Served from its artifact like every other, so its code can be given back
+                // when idle (`release_idle_code`); compiled code is anonymous memory.
+                self.load_artifact(sha256).await.unwrap_or(component)
             }
         };
         let rt = self.runtime.clone();
@@ -549,6 +600,14 @@ impl Packages {
         self.write_artifact(&sha256, &component).await?;
         // The artifact is on disk and no version refers to it yet.
         crate::faults::point("upload.after_artifact");
+        // Served from its artifact, as after a restart: the compiled code is anonymous memory
+        // held for as long as the version serves; the artifact's pages are the page cache's,
+        // given back when the package is idle.
+        drop(component);
+        let pre = match self.load_artifact(&sha256).await {
+            Some(loaded) => self.runtime.prepare(&loaded)?,
+            None => pre,
+        };
         Ok(Prepared { sha256, bytes, pre })
     }
 

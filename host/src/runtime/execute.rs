@@ -439,6 +439,7 @@ where
         store,
         call: (req, out),
         pre: deployed.pre.clone(),
+        last_use: deployed.last_use.clone(),
         timeout: deployed.timeout,
         flags: (request_over.clone(), response_over.clone(), outbound_over),
         session,
@@ -468,6 +469,8 @@ struct Guest {
         Resource<wasmtime_wasi_http::p2::types::HostResponseOutparam>,
     ),
     pre: HostStateProxyPre,
+    /// Its version's last use, stamped when the guest is done with its code.
+    last_use: Arc<super::LastUse>,
     timeout: Duration,
     /// Request body, response body and outbound requests over their limits.
     flags: (Arc<AtomicBool>, Arc<AtomicBool>, Arc<AtomicBool>),
@@ -487,6 +490,7 @@ impl Guest {
             mut store,
             call: (req, out),
             pre,
+            last_use,
             timeout,
             flags,
             session,
@@ -531,6 +535,7 @@ impl Guest {
             revealed.extend(session.values());
         }
         drop(store);
+        last_use.touch(Instant::now());
         drop(stderr);
         let output = Unmasked {
             captured: stdout.take(),

@@ -194,6 +194,43 @@ pub struct Deployed {
     pub outbound_requests: u32,
     /// Its metric handles.
     pub metrics: Arc<crate::metrics::PackageMetrics>,
+    /// When it last took a request: what [`release_idle_code`] judges idleness by.
+    pub last_use: Arc<LastUse>,
+}
+
+/// When a version last took a request, in whole seconds since the process started. Written
+/// only when the second changes, so the many threads serving a busy version do not all write
+/// one cache line per request.
+#[derive(Debug)]
+pub struct LastUse(std::sync::atomic::AtomicU32);
+
+impl LastUse {
+    /// Used now.
+    pub fn now() -> LastUse {
+        LastUse(std::sync::atomic::AtomicU32::new(process_seconds(
+            Instant::now(),
+        )))
+    }
+
+    /// Records a use at `at`.
+    pub fn touch(&self, at: Instant) {
+        let s = process_seconds(at);
+        if self.0.load(Ordering::Relaxed) < s {
+            self.0.store(s, Ordering::Relaxed);
+        }
+    }
+
+    /// The second of the last use.
+    pub fn second(&self) -> u32 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Whole seconds from the process's first call to `at` (saturating at both ends).
+pub fn process_seconds(at: Instant) -> u32 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(Instant::now);
+    u32::try_from(at.saturating_duration_since(start).as_secs()).unwrap_or(u32::MAX)
 }
 
 /// The limits a version runs with: its manifest's, the defaults where it names none, held to
@@ -657,6 +694,7 @@ impl Runtime {
             manifest_sha256: manifest.digest(),
             user_secrets: Arc::new(manifest.user_secrets.clone()),
             manifest: Arc::new(manifest),
+            last_use: Arc::new(LastUse::now()),
         }
     }
 }
@@ -669,6 +707,59 @@ fn root_cause(e: &wasmtime::Error) -> String {
     }
     let msg: String = msg.chars().take(600).collect();
     msg
+}
+
+/// Gives back the code pages of `components`, idle ones the caller picked: each image that is
+/// a mapping of its artifact file (`/proc/self/maps` is read to make sure: a component compiled
+/// in this process lives in anonymous memory, where the release would zero its code) is
+/// released as after loading. The next request maps the pages it touches again from the page
+/// cache, a few minor faults. Returns how many were released.
+pub fn release_idle_code(components: &[Component]) -> usize {
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+        return 0;
+    };
+    let files = file_mappings(&maps);
+    let mut released = 0;
+    for component in components {
+        let range = component.image_range();
+        if covered_by(&files, range.start as usize, range.end as usize) {
+            release_loaded_pages(component);
+            released += 1;
+        }
+    }
+    released
+}
+
+/// The address ranges of `/proc/self/maps` (in its order, ascending) that map a file.
+fn file_mappings(maps: &str) -> Vec<(usize, usize)> {
+    maps.lines()
+        .filter_map(|line| {
+            let mut fields = line.split_ascii_whitespace();
+            let (from, to) = fields.next()?.split_once('-')?;
+            let inode = fields.nth(3)?;
+            (inode != "0").then_some((
+                usize::from_str_radix(from, 16).ok()?,
+                usize::from_str_radix(to, 16).ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// Whether every byte of `start..end` lies in one of `files` (ascending, as the kernel lists
+/// them; adjacent ranges are the one file split by protections).
+fn covered_by(files: &[(usize, usize)], start: usize, end: usize) -> bool {
+    let mut at = start;
+    let first = files.partition_point(|&(_, to)| to <= at);
+    for &(from, to) in &files[first..] {
+        if from > at {
+            return false;
+        }
+        at = to;
+        if at >= end {
+            return true;
+        }
+    }
+    false
 }
 
 /// Gives back the pages of `component`'s image (its artifact, mapped from the data
@@ -703,6 +794,70 @@ fn release_loaded_pages(component: &Component) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An image is released only where every byte of it maps a file: a range that runs past
+    /// the file's mappings, or into an anonymous one, is not.
+    #[test]
+    fn only_ranges_wholly_inside_file_mappings_count_as_files() {
+        let maps = "1000-3000 r--p 00000000 08:01 42 /data/a.cwasm\n\
+                    3000-5000 r-xp 00002000 08:01 42 /data/a.cwasm\n\
+                    5000-6000 rw-p 00000000 00:00 0 \n\
+                    7000-8000 r--p 00000000 08:01 43 /data/b.cwasm\n";
+        let files = file_mappings(maps);
+        assert_eq!(
+            files,
+            [(0x1000, 0x3000), (0x3000, 0x5000), (0x7000, 0x8000)]
+        );
+        assert!(covered_by(&files, 0x1000, 0x5000));
+        assert!(covered_by(&files, 0x2800, 0x3800));
+        assert!(covered_by(&files, 0x7000, 0x7100));
+        assert!(
+            !covered_by(&files, 0x4000, 0x5800),
+            "runs into anonymous memory"
+        );
+        assert!(
+            !covered_by(&files, 0x6800, 0x7800),
+            "starts outside any mapping"
+        );
+        assert!(
+            !covered_by(&files, 0x7800, 0x9000),
+            "runs past the last one"
+        );
+    }
+
+    /// A component compiled in this process is anonymous memory: the idle release leaves it
+    /// alone (releasing it would zero its code), and releases one loaded from its artifact,
+    /// which still runs the same afterwards.
+    #[test]
+    fn the_idle_release_takes_only_code_mapped_from_artifacts() {
+        let rt = Runtime::new(RuntimeConfig::default()).unwrap();
+        let wasm = wat::parse_str(
+            r#"(component
+                 (core module $m (func (export "f") (result i32) i32.const 42))
+                 (core instance $i (instantiate $m))
+                 (func (export "f") (result u32) (canon lift (core func $i "f"))))"#,
+        )
+        .unwrap();
+        let compiled = Component::new(rt.engine(), &wasm).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("artifact.cwasm");
+        std::fs::write(&path, rt.serialize(&compiled).unwrap()).unwrap();
+        let loaded = rt.deserialize_file(&path).unwrap();
+
+        assert_eq!(release_idle_code(std::slice::from_ref(&compiled)), 0);
+        assert_eq!(release_idle_code(&[compiled.clone(), loaded.clone()]), 1);
+        for component in [&compiled, &loaded] {
+            let mut store = wasmtime::Store::new(rt.engine(), ());
+            store.set_epoch_deadline(u64::MAX / 2);
+            let instance = Linker::new(rt.engine())
+                .instantiate(&mut store, component)
+                .unwrap();
+            let f = instance
+                .get_typed_func::<(), (u32,)>(&mut store, "f")
+                .unwrap();
+            assert_eq!(f.call(&mut store, ()).unwrap(), (42,));
+        }
+    }
 
     /// MADV_DONTNEED on a loaded artifact is sound only because its image is a clean mapping
     /// of the file: were it anonymous memory (a wasmtime that read the file instead of mapping
