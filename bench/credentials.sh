@@ -11,8 +11,9 @@
 #
 #   ./bench/credentials.sh            # DURATION=10 ROUNDS=3 CONCURRENCY=16
 #
-# Every request opens its own TLS connection to the upstream (Edgeward keeps no outbound pool),
-# as each execution does in production. Needs wrk (installed if missing).
+# Connections to the upstream are pooled (per data-plane thread), as in production, so what
+# each case adds is the credential work itself, not a TLS handshake. Needs wrk (installed if
+# missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}

@@ -600,27 +600,54 @@ impl Redacting {
         } else {
             finder.settled(&self.cursor).max(self.held_from)
         };
-        let n = usize::try_from(upto - self.held_from).unwrap_or(self.held.len());
+        let n = usize::try_from(upto - self.held_from)
+            .unwrap_or(usize::MAX)
+            .min(self.held.len());
+        let last = self.held_from + n as u64;
         let mut out = Vec::with_capacity(n);
-        for (k, b) in self.held.drain(..n.min(self.held.len())).enumerate() {
-            let p = self.held_from + k as u64;
+        // Run by run, not byte by byte: the bytes between spans are copied whole, each span
+        // becomes one mark (one for a span that goes on into the next push, too).
+        let mut p = self.held_from;
+        while p < last {
             while let Some(&(_, e)) = self.spans.front()
                 && e <= p
             {
                 self.spans.pop_front();
             }
-            if self.spans.front().is_some_and(|&(s, _)| s <= p) {
-                if !self.masking {
-                    out.extend_from_slice(&self.mark);
-                    self.masking = true;
+            match self.spans.front() {
+                Some(&(s, e)) if s <= p => {
+                    if !self.masking {
+                        out.extend_from_slice(&self.mark);
+                        self.masking = true;
+                    }
+                    p = e.min(last);
                 }
-            } else {
-                self.masking = false;
-                out.push(b);
+                next => {
+                    self.masking = false;
+                    let stop = next.map_or(last, |&(s, _)| s.min(last));
+                    let (from, to) = (
+                        (p - self.held_from) as usize,
+                        (stop - self.held_from) as usize,
+                    );
+                    copy_range(&self.held, from, to, &mut out);
+                    p = stop;
+                }
             }
         }
+        self.held.drain(..n);
         self.held_from = upto;
         out
+    }
+}
+
+/// Appends `held[from..to]` to `out`, as at most two slice copies.
+fn copy_range(held: &VecDeque<u8>, from: usize, to: usize, out: &mut Vec<u8>) {
+    let (a, b) = held.as_slices();
+    if from < a.len() {
+        out.extend_from_slice(&a[from..to.min(a.len())]);
+    }
+    if to > a.len() {
+        out.extend_from_slice(&b[from.saturating_sub(a.len())..to - a.len()]);
     }
 }
 
