@@ -283,7 +283,7 @@ impl Server {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "packages loaded"
         );
-        match packages.sweep_artifacts().await {
+        match packages.sweep_artifacts(crate::packages::SWEEP_AFTER).await {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "artifacts nothing can load were removed"),
             Err(e) => tracing::warn!(error = %e, "artifacts not swept"),

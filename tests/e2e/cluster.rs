@@ -446,3 +446,54 @@ async fn admin_init_never_writes_through_an_existing_file() {
         0o600
     );
 }
+
+/// A package deleted through one host leaves no artifact on another: the deletion reaches it
+/// through the change feed, and with it the removal of the artifacts of the components no
+/// version uses any more (before, they stayed until that host's next start).
+#[tokio::test]
+async fn a_package_deleted_through_one_host_leaves_no_artifact_on_another() {
+    let mut pg = Postgres::start();
+    let url = pg.create_database();
+    let tmp = tempfile::tempdir().unwrap();
+    let token_file = tmp.path().join("admin.token");
+    admin_init(&url, &token_file);
+    let admin = std::fs::read_to_string(&token_file).unwrap();
+    let on_store = || Options {
+        store: Some(url.clone()),
+        admin_token: Some(admin.trim().to_string()),
+        ..Options::default()
+    };
+    let a = Server::start_with(on_store()).await;
+    let b = Server::start_with(on_store()).await;
+    a.deploy("acme/hello", "hello").await;
+    let serving = until(Duration::from_secs(10), || async {
+        status(&b, "/acme/hello/").await == 200
+    })
+    .await;
+    assert!(serving.is_some(), "B never served the package");
+    let dir = b.data_dir.join("artifacts");
+    let artifacts = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+            .collect()
+    };
+    let before = artifacts();
+    assert_eq!(before.len(), 1, "{before:?}");
+    // Older than the guard that keeps an upload's artifact written before its version commits.
+    std::fs::File::options()
+        .write(true)
+        .open(&before[0])
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+
+    let (code, body) = a
+        .json(Method::DELETE, "/v1/projects/acme/packages/hello")
+        .await;
+    assert!((200..300).contains(&code), "{code} {body}");
+    let gone = until(Duration::from_secs(10), || async { artifacts().is_empty() }).await;
+    assert!(gone.is_some(), "B kept {:?}", artifacts());
+    assert_eq!(status(&b, "/acme/hello/").await, 404);
+}

@@ -22,6 +22,10 @@ use wasmtime::component::Component;
 pub const ARTIFACTS_DIR: &str = "artifacts";
 /// How old an artifact nothing can load must be before [`Packages::sweep_artifacts`] removes it.
 pub const SWEEP_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
+/// The same when a package's deletion arrives from the change feed: the host is running, so
+/// only an upload of its own in flight (its artifact written a moment before its version
+/// commits) can own a file no stored component names.
+pub const SWEEP_ON_DELETION_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Why a package operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -393,7 +397,19 @@ impl Packages {
             Ok(Some(current)) => {
                 self.load_current(current).await;
             }
-            Ok(None) => self.unserve(project, package, generation),
+            Ok(None) => {
+                self.unserve(project, package, generation);
+                // Deleted, maybe on another host: this host's artifacts of the components no
+                // version uses any more go now, not at its next start.
+                match self.sweep_artifacts(SWEEP_ON_DELETION_AFTER).await {
+                    Ok(0) => {}
+                    Ok(removed) => tracing::info!(
+                        %project, %package, removed,
+                        "removed the artifacts of a deleted package's components"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "could not sweep the artifacts"),
+                }
+            }
             Err(e) => tracing::error!(
                 %project, %package, error = %e,
                 "could not read a package change; it is applied at the next resynchronisation"
@@ -717,9 +733,12 @@ impl Packages {
     /// Removes the artifacts in `artifacts/` that nothing can load any more: those of
     /// components no version uses (deleted on another host of a cluster, or before a crash),
     /// and those compiled by another engine (an earlier Edgeward or wasmtime; their names carry
-    /// its compatibility key). Only files older than [`SWEEP_AFTER`]: an upload writes its
-    /// artifact before its version is committed. How many went.
-    pub async fn sweep_artifacts(&self) -> Result<usize, PackageError> {
+    /// its compatibility key). Only files older than `min_age` ([`SWEEP_AFTER`] at start): an
+    /// upload writes its artifact before its version is committed. How many went.
+    pub async fn sweep_artifacts(
+        &self,
+        min_age: std::time::Duration,
+    ) -> Result<usize, PackageError> {
         let known: std::collections::HashSet<String> =
             self.store.blob_names().await?.into_iter().collect();
         let suffix = self.artifact_suffix();
@@ -743,7 +762,7 @@ impl Packages {
                     .and_then(|m| m.modified())
                     .ok()
                     .and_then(|t| t.elapsed().ok())
-                    .is_some_and(|age| age >= SWEEP_AFTER);
+                    .is_some_and(|age| age >= min_age);
                 if !loadable && old {
                     match dd.remove(&format!("{ARTIFACTS_DIR}/{name}")) {
                         Ok(()) => removed += 1,
