@@ -66,9 +66,18 @@ start_edgeward() {
         $EDGEWARD deploy bench/hello "$GUESTS/hello.wasm" >&2
         $EDGEWARD deploy bench/secrets "$GUESTS/secrets.wasm" >&2
         $EDGEWARD deploy bench/lookups "$GUESTS/lookups.wasm" >&2
+        # The same functions with the limits a platform team gives a small, busy function:
+        # 16 MiB of memory (hello needs ~1) and up to 256 instances at once. With the defaults
+        # (128 MiB, 32 at once) a project's 4 GiB share holds 32 instances, so at 64
+        # connections half the requests queue for their package's slots and their project's
+        # share; sized, nothing waits and what is measured is the runtime, not the policy.
+        printf '[limits]\nmemory-mb = 16\nmax-concurrency = 256\n' > "$OUT/sized.toml"
+        $EDGEWARD deploy bench/hello-sized "$GUESTS/hello.wasm" --manifest "$OUT/sized.toml" >&2
+        $EDGEWARD deploy bench/lookups-sized "$GUESTS/lookups.wasm" --manifest "$OUT/sized.toml" >&2
         for n in A B C; do
             $EDGEWARD secrets set "S_$n" "value-$n" --project bench --package secrets >&2
             $EDGEWARD secrets set "S_$n" "value-$n" --project bench --package lookups >&2
+            $EDGEWARD secrets set "S_$n" "value-$n" --project bench --package lookups-sized >&2
         done
     )
     printf -v "${name}_URL" '%s' "$url"
@@ -119,6 +128,8 @@ SERVERS=(
     "edgeward-hello|$EW_URL/bench/hello/|$EW_PID"
     "edgeward-secrets3|$EW_URL/bench/secrets/?names=S_A,S_B,S_C|$EW_PID"
     "edgeward-lookups3|$EW_URL/bench/lookups/?names=S_A,S_B,S_C|$EW_PID"
+    "edgeward-hello-sized|$EW_URL/bench/hello-sized/|$EW_PID"
+    "edgeward-lookups3-sized|$EW_URL/bench/lookups-sized/?names=S_A,S_B,S_C|$EW_PID"
     "hyper-floor|http://127.0.0.1:$FLOOR_PORT/|$FLOOR_PID"
     "wasm-floor|http://127.0.0.1:$WFLOOR_PORT/|$WFLOOR_PID"
     "edgeward-shared-rt|$EWSHARED_URL/bench/hello/|$EWSHARED_PID"
@@ -193,6 +204,9 @@ for c in sorted({c for _, c in med}):
         s = med.get((case, c))
         if s and h:
             print(f"  c={c}: {case} / edgeward-hello = {s[0] / h[0]:.2f} by req/s")
+    hs, ls = med.get(("edgeward-hello-sized", c)), med.get(("edgeward-lookups3-sized", c))
+    if hs and ls:
+        print(f"  c={c}: edgeward-lookups3-sized / edgeward-hello-sized = {ls[0] / hs[0]:.2f} by req/s")
     f = med.get(("hyper-floor", c))
     if f and h and pm:
         print(f"  c={c}: CPU over the hyper floor ({f[3]:.1f} us): edgeward hello +{h[3] - f[3]:.1f} us,"
