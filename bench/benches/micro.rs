@@ -76,7 +76,7 @@ fn benches(c: &mut Criterion) {
                 f.rt.block_on(async {
                     let mut total = Duration::ZERO;
                     for _ in 0..iters {
-                        let (mut store, _) = store_for(deployed);
+                        let (mut store, _, _) = store_for(deployed);
                         let t = Instant::now();
                         let proxy = deployed.pre.instantiate_async(&mut store).await.unwrap();
                         total += t.elapsed();
@@ -92,7 +92,7 @@ fn benches(c: &mut Criterion) {
             f.rt.block_on(async {
                 let t = Instant::now();
                 for _ in 0..iters {
-                    let (mut store, _) = store_for(&hello);
+                    let (mut store, _, _) = store_for(&hello);
                     let proxy = hello.pre.instantiate_async(&mut store).await.unwrap();
                     let _ = black_box(proxy);
                     drop(store);

@@ -171,7 +171,27 @@ pub struct Turns {
     computed: Duration,
 }
 
+/// Marks a guest's resumption: what it computes is counted from there, not from before a wait
+/// (for its turn on the thread, for I/O). See [`Turns::resumed`].
+#[derive(Clone)]
+pub struct Resumed(Arc<Mutex<Instant>>);
+
+impl Resumed {
+    /// The guest runs again now.
+    pub fn now(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+}
+
 impl Turns {
+    /// What marks this execution's resumptions. Its future is polled each time it runs again
+    /// after waiting: the time it waited, behind the other guests of a busy thread or for
+    /// I/O, is not computing, and counted as such it made light guests look busy at their
+    /// first tick under load, so that they queued for turns.
+    pub fn resumed(&self) -> Resumed {
+        Resumed(self.mark.clone())
+    }
+
     /// For one execution of `project`, starting now.
     pub fn new(cpu: Arc<Cpu>, project: Arc<str>) -> Turns {
         Turns {
@@ -238,6 +258,27 @@ impl Turns {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Time spent waiting before a resumption is not computing: a guest that waited 10 ms to
+    /// run and then computed a tick's worth carries on at its tick, where counting from its
+    /// creation would have made it busy (over [`FIRST_SLICE`]) and sent it to wait for a turn.
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_before_a_resumption_does_not_count_as_computing() {
+        let cpu = Cpu::new(1);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut turns = Turns::new(cpu.clone(), Arc::from("a"));
+        let resumed = turns.resumed();
+        tokio::time::advance(Duration::from_millis(10)).await;
+        resumed.now();
+        tokio::time::advance(Duration::from_micros(900)).await;
+        assert!(matches!(turns.at_tick(deadline), AtTick::Continue));
+        assert!(!cpu.busy("a"));
+
+        // Without the resumption, the same wait counts: busy, it yields for a turn.
+        let mut unmarked = Turns::new(cpu.clone(), Arc::from("b"));
+        tokio::time::advance(Duration::from_micros(10_900)).await;
+        assert!(matches!(unmarked.at_tick(deadline), AtTick::Yield(_)));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn turns_go_round_the_projects() {

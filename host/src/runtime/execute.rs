@@ -387,7 +387,7 @@ where
     let cap = runtime.config().output_cap;
     let (stdout, stderr) = CapturedOutput::pair(cap);
     let session = credentials.clone();
-    let (mut store, outbound_over) = runtime.new_store(
+    let (mut store, outbound_over, resumed) = runtime.new_store(
         &deployed,
         (secrets, credentials),
         &env,
@@ -440,6 +440,7 @@ where
         call: (req, out),
         pre: deployed.pre.clone(),
         last_use: deployed.last_use.clone(),
+        resumed,
         timeout: deployed.timeout,
         flags: (request_over.clone(), response_over.clone(), outbound_over),
         session,
@@ -471,6 +472,8 @@ struct Guest {
     pre: HostStateProxyPre,
     /// Its version's last use, stamped when the guest is done with its code.
     last_use: Arc<super::LastUse>,
+    /// Marks each resumption of the guest for its CPU turns.
+    resumed: super::cpu::Resumed,
     timeout: Duration,
     /// Request body, response body and outbound requests over their limits.
     flags: (Arc<AtomicBool>, Arc<AtomicBool>, Arc<AtomicBool>),
@@ -491,6 +494,7 @@ impl Guest {
             call: (req, out),
             pre,
             last_use,
+            resumed,
             timeout,
             flags,
             session,
@@ -510,7 +514,15 @@ impl Guest {
                 .call_handle(&mut store, req, out)
                 .await
         };
-        let outcome = tokio::time::timeout(timeout, run).await;
+        let outcome = {
+            // Every poll is a resumption: what the guest computes counts from there.
+            let mut run = std::pin::pin!(run);
+            let run = std::future::poll_fn(|cx| {
+                resumed.now();
+                run.as_mut().poll(cx)
+            });
+            tokio::time::timeout(timeout, run).await
+        };
         let data = store.data_mut();
         let (request_over, response_over, outbound_over) = flags;
         let mut status = match outcome {

@@ -566,7 +566,9 @@ impl Runtime {
     /// A fresh store for one execution of `deployed`: a sandboxed WASI context (no args, no
     /// preopens, no sockets, only `env`), output captured into `output`, the version's memory
     /// and outbound limits, and an epoch callback that stops the guest at `deadline` or when it
-    /// goes over its outbound budget (the returned flag) and otherwise yields every tick.
+    /// goes over its outbound budget (the returned flag) and otherwise yields every tick; and
+    /// what marks the guest's resumptions for its CPU turns (poll it through
+    /// [`cpu::Resumed::now`]).
     pub fn new_store(
         &self,
         deployed: &Deployed,
@@ -574,7 +576,7 @@ impl Runtime {
         env: &[(String, String)],
         output: (CapturedOutput, CapturedOutput),
         deadline: Instant,
-    ) -> (Store<HostState>, Arc<AtomicBool>) {
+    ) -> (Store<HostState>, Arc<AtomicBool>, cpu::Resumed) {
         let (stdout, stderr) = output;
         let wasi = WasiCtx::builder()
             .envs(env)
@@ -604,6 +606,7 @@ impl Runtime {
         store.set_epoch_deadline(1);
         let stop_outbound = outbound_over.clone();
         let mut turns = self.budgets.turns(&deployed.share);
+        let resumed = turns.resumed();
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline {
                 Err(wasmtime::Error::new(Stop::TimeLimit))
@@ -618,7 +621,7 @@ impl Runtime {
                 })
             }
         });
-        (store, outbound_over)
+        (store, outbound_over, resumed)
     }
 
     /// Builds the served form of a version from its component and manifest.
