@@ -118,9 +118,9 @@ impl Packages {
 
     /// Gives back the code pages of every component no serving version has used for more than
     /// `idle` (whole seconds): their artifacts' mapped pages, which the page cache keeps; the
-    /// next request maps what it touches again. With thousands of packages on a host most are idle at any
-    /// moment, and one request had left each one's whole code resident. Returns how many
-    /// components were released.
+    /// next request maps what it touches again. With thousands of packages on a host most are
+    /// idle at any moment, and one request had left each one's whole code resident. Returns
+    /// how many components were released.
     pub fn release_idle_code(&self, idle: std::time::Duration) -> usize {
         let now = crate::runtime::process_seconds(std::time::Instant::now());
         let idle = u32::try_from(idle.as_secs()).unwrap_or(u32::MAX);
