@@ -452,7 +452,7 @@ async fn admin_init_never_writes_through_an_existing_file() {
 /// version uses any more (before, they stayed until that host's next start).
 #[tokio::test]
 async fn a_package_deleted_through_one_host_leaves_no_artifact_on_another() {
-    let mut pg = Postgres::start();
+    let pg = Postgres::start();
     let url = pg.create_database();
     let tmp = tempfile::tempdir().unwrap();
     let token_file = tmp.path().join("admin.token");
