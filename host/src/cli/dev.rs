@@ -137,12 +137,12 @@ pub async fn run(args: DevArgs) -> Result<(), ClientError> {
         }
         deployed = dev.build_and_deploy() => deployed,
     };
+    // Watching before saying "serving": a save made as soon as the URL shows is seen.
+    let (watcher, mut rx) = watch(&dir)?;
     if first {
         println!("serving {url}");
     }
     round(first, &mut follower);
-
-    let (watcher, mut rx) = watch(&dir)?;
     eprintln!("watching {} for changes; Ctrl-C stops", dir.display());
 
     loop {
