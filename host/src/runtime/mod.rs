@@ -828,11 +828,9 @@ mod tests {
         );
     }
 
-    /// A component compiled in this process is anonymous memory: the idle release leaves it
-    /// alone (releasing it would zero its code), and releases one loaded from its artifact,
-    /// which still runs the same afterwards.
-    #[test]
-    fn the_idle_release_takes_only_code_mapped_from_artifacts() {
+    /// A runtime, a component compiled in process (`f` returns 42), and its artifact written
+    /// to a file in a temporary directory (kept alive by the caller).
+    fn compiled_and_written() -> (Runtime, Component, (tempfile::TempDir, std::path::PathBuf)) {
         let rt = Runtime::new(RuntimeConfig::default()).unwrap();
         let wasm = wat::parse_str(
             r#"(component
@@ -845,6 +843,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("artifact.cwasm");
         std::fs::write(&path, rt.serialize(&compiled).unwrap()).unwrap();
+        (rt, compiled, (dir, path))
+    }
+
+    /// A component compiled in this process is anonymous memory: the idle release leaves it
+    /// alone (releasing it would zero its code), and releases one loaded from its artifact,
+    /// which still runs the same afterwards.
+    #[test]
+    fn the_idle_release_takes_only_code_mapped_from_artifacts() {
+        let (rt, compiled, (_dir, path)) = compiled_and_written();
         let loaded = rt.deserialize_file(&path).unwrap();
 
         assert_eq!(release_idle_code(std::slice::from_ref(&compiled)), 0);
@@ -868,19 +875,7 @@ mod tests {
     /// bytes, and /proc/self/maps names the file for it.
     #[test]
     fn a_loaded_artifact_is_its_file_mapped_and_reads_the_same_after_its_pages_are_released() {
-        let rt = Runtime::new(RuntimeConfig::default()).unwrap();
-        let wasm = wat::parse_str(
-            r#"(component
-                 (core module $m (func (export "f") (result i32) i32.const 42))
-                 (core instance $i (instantiate $m))
-                 (func (export "f") (result u32) (canon lift (core func $i "f"))))"#,
-        )
-        .unwrap();
-        let compiled = Component::new(rt.engine(), &wasm).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("artifact.cwasm");
-        std::fs::write(&path, rt.serialize(&compiled).unwrap()).unwrap();
-
+        let (rt, _, (_dir, path)) = compiled_and_written();
         let loaded = rt.deserialize_file(&path).unwrap();
         let range = loaded.image_range();
         // SAFETY: the image lives as long as `loaded`, which outlives the slice.
