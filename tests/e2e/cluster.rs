@@ -43,6 +43,17 @@ where
     }
 }
 
+/// A database of its own on `pg`, with the cluster's first admin made (`admin init`): its URL
+/// and the admin's token.
+fn database_with_admin(pg: &Postgres) -> (String, String) {
+    let url = pg.create_database();
+    let tmp = tempfile::tempdir().unwrap();
+    let token_file = tmp.path().join("admin.token");
+    admin_init(&url, &token_file);
+    let admin = std::fs::read_to_string(&token_file).unwrap();
+    (url, admin.trim().to_string())
+}
+
 async fn status(server: &Server, path: &str) -> u16 {
     match server.call(Method::GET, path).send().await {
         Ok(r) => r.status().as_u16(),
@@ -79,14 +90,10 @@ async fn ready(server: &Server) -> (u16, Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_hosts_on_one_database_follow_every_change_within_a_second() {
     let mut pg = Postgres::start();
-    let url = pg.create_database();
+    let (url, admin) = database_with_admin(&pg);
+    let admin = admin.as_str();
     let bao = OpenBao::start();
     let prefix = unique("cluster");
-    let tmp = tempfile::tempdir().unwrap();
-    let token_file = tmp.path().join("admin.token");
-    admin_init(&url, &token_file);
-    let admin = std::fs::read_to_string(&token_file).unwrap();
-    let admin = admin.trim();
 
     // The first admin is made once per cluster.
     let again = crate::harness::cleared(std::process::Command::new(env!("CARGO_BIN_EXE_edgeward")))
@@ -327,15 +334,10 @@ async fn three_hosts_on_one_database_follow_every_change_within_a_second() {
 /// execution output. Whatever `EDGEWARD_LOG` says, none of it reaches the log.
 #[tokio::test]
 async fn statement_parameters_never_reach_the_log() {
-    let pg = Postgres::shared();
-    let url = pg.create_database();
-    let tmp = tempfile::tempdir().unwrap();
-    let token_file = tmp.path().join("admin.token");
-    admin_init(&url, &token_file);
-    let admin = std::fs::read_to_string(&token_file).unwrap();
+    let (url, admin) = database_with_admin(Postgres::shared());
     let server = Server::start_with(Options {
         store: Some(url.clone()),
-        admin_token: Some(admin.trim().to_string()),
+        admin_token: Some(admin.clone()),
         env: vec![
             (
                 "EDGEWARD_MASTER_KEY".into(),
@@ -354,7 +356,7 @@ async fn statement_parameters_never_reach_the_log() {
     );
     let log = server.log();
     assert!(log.contains("DEBUG"), "the server logs at debug");
-    let hash = edgeward_host::credential::hash_token(admin.trim());
+    let hash = edgeward_host::credential::hash_token(&admin);
     assert!(!log.contains(&hash), "the admin token's hash is in the log");
     assert!(
         !log.contains("with parameters"),
@@ -452,15 +454,10 @@ async fn admin_init_never_writes_through_an_existing_file() {
 /// version uses any more (before, they stayed until that host's next start).
 #[tokio::test]
 async fn a_package_deleted_through_one_host_leaves_no_artifact_on_another() {
-    let pg = Postgres::start();
-    let url = pg.create_database();
-    let tmp = tempfile::tempdir().unwrap();
-    let token_file = tmp.path().join("admin.token");
-    admin_init(&url, &token_file);
-    let admin = std::fs::read_to_string(&token_file).unwrap();
+    let (url, admin) = database_with_admin(Postgres::shared());
     let on_store = || Options {
         store: Some(url.clone()),
-        admin_token: Some(admin.trim().to_string()),
+        admin_token: Some(admin.clone()),
         ..Options::default()
     };
     let a = Server::start_with(on_store()).await;
@@ -471,20 +468,13 @@ async fn a_package_deleted_through_one_host_leaves_no_artifact_on_another() {
     })
     .await;
     assert!(serving.is_some(), "B never served the package");
-    let dir = b.data_dir.join("artifacts");
-    let artifacts = || -> Vec<std::path::PathBuf> {
-        std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
-            .collect()
-    };
+    let artifacts = || crate::harness::artifact_names(&b.data_dir);
     let before = artifacts();
     assert_eq!(before.len(), 1, "{before:?}");
     // Older than the guard that keeps an upload's artifact written before its version commits.
     std::fs::File::options()
         .write(true)
-        .open(&before[0])
+        .open(b.data_dir.join("artifacts").join(&before[0]))
         .unwrap()
         .set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
         .unwrap();

@@ -1536,6 +1536,22 @@ pub fn http_builder() -> reqwest::ClientBuilder {
 }
 
 /// `reqwest::get`, as [`http`].
+/// The names of the compiled artifacts (`*.cwasm`) in `data_dir`, sorted.
+pub fn artifact_names(data_dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(data_dir.join("artifacts"))
+        .expect("the artifacts directory")
+        .map(|e| {
+            e.expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|n| n.ends_with(".cwasm"))
+        .collect();
+    names.sort();
+    names
+}
+
 pub async fn http_get(url: impl reqwest::IntoUrl) -> reqwest::Result<reqwest::Response> {
     http().get(url).send().await
 }

@@ -532,15 +532,7 @@ async fn deleting_a_package_deletes_the_artifacts_no_version_uses() {
     let a = server.deploy("acme/a", "hello").await;
     server.deploy("acme/b", "hello").await;
     let c = server.deploy("acme/c", "echo").await;
-    let artifacts = || -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(server.data_dir.join("artifacts"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".cwasm"))
-            .collect();
-        names.sort();
-        names
-    };
+    let artifacts = || crate::harness::artifact_names(&server.data_dir);
     let sha = |v: &serde_json::Value| v["sha256"].as_str().unwrap().to_string();
     let (hello, echo) = (sha(&a), sha(&c));
     let has = |names: &[String], sha: &str| names.iter().any(|n| n.starts_with(sha));

@@ -548,10 +548,7 @@ impl Packages {
                 tracing::info!(%sha256, "no usable artifact; compiling the stored component");
                 let blob = self.store.blob(sha256.to_string()).await?;
                 let (component, _) = self.compile(blob).await?;
-                self.write_artifact(sha256, &component).await?;
-                // Served from its artifact like every other, so its code can be given back
-                // when idle (`release_idle_code`); compiled code is anonymous memory.
-                self.load_artifact(sha256).await.unwrap_or(component)
+                self.through_artifact(sha256, component).await?
             }
         };
         let rt = self.runtime.clone();
@@ -570,6 +567,23 @@ impl Packages {
             .await
             .map_err(|e| PackageError::Internal(e.into()))?
             .map_err(PackageError::Rejected)
+    }
+
+    /// Writes `component`'s artifact and returns the component mapped from it, so that every
+    /// version serves from its artifact as after a restart: compiled code is anonymous memory
+    /// held as long as the version serves, an artifact's pages are the page cache's, given back
+    /// when the component is idle (`release_idle_code`). `component` itself if the file cannot
+    /// be loaded back.
+    async fn through_artifact(
+        &self,
+        sha256: &str,
+        component: Component,
+    ) -> Result<Component, PackageError> {
+        self.write_artifact(sha256, &component).await?;
+        Ok(match self.load_artifact(sha256).await {
+            Some(loaded) => loaded,
+            None => component,
+        })
     }
 
     async fn write_artifact(
@@ -610,20 +624,13 @@ impl Packages {
         tracing::debug!(bytes = bytes.len(), %sha256, "compiling an upload");
         let rt = self.runtime.clone();
         let to_compile = bytes.clone();
-        let (component, pre) = tokio::task::spawn_blocking(move || rt.compile(&to_compile))
+        let (component, _) = tokio::task::spawn_blocking(move || rt.compile(&to_compile))
             .await
             .map_err(|e| PackageError::Internal(e.into()))??;
-        self.write_artifact(&sha256, &component).await?;
+        let served = self.through_artifact(&sha256, component).await?;
         // The artifact is on disk and no version refers to it yet.
         crate::faults::point("upload.after_artifact");
-        // Served from its artifact, as after a restart: the compiled code is anonymous memory
-        // held for as long as the version serves; the artifact's pages are the page cache's,
-        // given back when the package is idle.
-        drop(component);
-        let pre = match self.load_artifact(&sha256).await {
-            Some(loaded) => self.runtime.prepare(&loaded)?,
-            None => pre,
-        };
+        let pre = self.runtime.prepare(&served)?;
         Ok(Prepared { sha256, bytes, pre })
     }
 
