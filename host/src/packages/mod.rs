@@ -205,7 +205,7 @@ impl Packages {
         for (project, packages) in map.iter() {
             for (package, serving) in packages {
                 let d = &serving.deployed;
-                let free = u32::try_from(d.slots.available_permits()).unwrap_or(u32::MAX);
+                let free = d.slots.free();
                 out.push((
                     format!("{project}/{package}"),
                     d.concurrency,

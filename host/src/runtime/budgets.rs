@@ -6,10 +6,10 @@
 //! project's share, and one instance and its `memory-mb` of the platform's budget, all taken
 //! within the package's queue wait and given back when the instance is gone.
 
+use super::gate::{Gate, Permit};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The platform's budgets and each project's share of them.
 #[derive(Debug, Clone, Copy)]
@@ -43,7 +43,7 @@ impl Default for Shares {
 /// What one execution holds of the budgets, given back on drop.
 #[derive(Debug)]
 pub struct Admitted {
-    _permits: [OwnedSemaphorePermit; 4],
+    _permits: [Permit; 4],
 }
 
 /// Which budget a request could not get into.
@@ -55,16 +55,16 @@ pub struct Full(pub String);
 #[derive(Debug)]
 pub struct ProjectShare {
     project: Arc<str>,
-    instances: Arc<Semaphore>,
-    memory: Arc<Semaphore>,
+    instances: Gate,
+    memory: Gate,
 }
 
 /// The budgets, shared by every execution.
 #[derive(Debug)]
 pub struct Budgets {
     shares: Shares,
-    instances: Arc<Semaphore>,
-    memory: Arc<Semaphore>,
+    instances: Gate,
+    memory: Gate,
     projects: Mutex<HashMap<String, Arc<ProjectShare>>>,
     cpu: Arc<super::cpu::Cpu>,
 }
@@ -74,8 +74,8 @@ impl Budgets {
     pub fn new(shares: Shares) -> Budgets {
         Budgets {
             shares,
-            instances: Arc::new(Semaphore::new(shares.instances as usize)),
-            memory: Arc::new(Semaphore::new(shares.memory_mb as usize)),
+            instances: Gate::new(shares.instances),
+            memory: Gate::new(shares.memory_mb),
             projects: Mutex::default(),
             cpu: super::cpu::Cpu::new(shares.cpu_slots as usize),
         }
@@ -101,8 +101,8 @@ impl Budgets {
         let fresh = || {
             Arc::new(ProjectShare {
                 project: Arc::from(project),
-                instances: Arc::new(Semaphore::new(self.shares.project_instances as usize)),
-                memory: Arc::new(Semaphore::new(self.shares.project_memory_mb as usize)),
+                instances: Gate::new(self.shares.project_instances),
+                memory: Gate::new(self.shares.project_memory_mb),
             })
         };
         let Ok(mut projects) = self.projects.lock() else {
@@ -130,28 +130,28 @@ impl Budgets {
             .min(self.shares.project_memory_mb)
             .min(self.shares.memory_mb);
         let s = self.shares;
-        let a = take(share.instances.clone(), 1, deadline, || {
+        let a = take(&share.instances, 1, deadline, || {
             format!(
                 "project {project} has {} instances running, its share",
                 s.project_instances
             )
         })
         .await?;
-        let b = take(share.memory.clone(), memory_mb, deadline, || {
+        let b = take(&share.memory, memory_mb, deadline, || {
             format!(
                 "project {project}'s running instances hold {} MiB of memory, its share",
                 s.project_memory_mb
             )
         })
         .await?;
-        let c = take(self.instances.clone(), 1, deadline, || {
+        let c = take(&self.instances, 1, deadline, || {
             format!(
                 "the platform has {} instances running, its budget",
                 s.instances
             )
         })
         .await?;
-        let d = take(self.memory.clone(), memory_mb, deadline, || {
+        let d = take(&self.memory, memory_mb, deadline, || {
             format!(
                 "the platform's running instances hold {} MiB of memory, its budget",
                 s.memory_mb
@@ -164,23 +164,20 @@ impl Budgets {
     }
 }
 
-/// `n` permits of `sem`, at once when free (no timer), else waiting until `deadline`; the
+/// `n` permits of `gate`, at once when free (no timer), else waiting until `deadline`; the
 /// message of the refusal is made only when there is one.
 async fn take(
-    sem: Arc<Semaphore>,
+    gate: &Gate,
     n: u32,
     deadline: tokio::time::Instant,
     what: impl FnOnce() -> String,
-) -> Result<OwnedSemaphorePermit, Full> {
-    match sem.clone().try_acquire_many_owned(n) {
-        Ok(permit) => return Ok(permit),
-        Err(tokio::sync::TryAcquireError::Closed) => return Err(Full(what())),
-        Err(tokio::sync::TryAcquireError::NoPermits) => {}
+) -> Result<Permit, Full> {
+    if let Some(permit) = gate.try_acquire(n) {
+        return Ok(permit);
     }
-    match tokio::time::timeout_at(deadline, sem.acquire_many_owned(n)).await {
-        Ok(Ok(permit)) => Ok(permit),
-        _ => Err(Full(what())),
-    }
+    tokio::time::timeout_at(deadline, gate.acquire(n))
+        .await
+        .map_err(|_| Full(what()))
 }
 
 #[cfg(test)]

@@ -283,7 +283,11 @@ where
 }
 
 /// An instance slot of the package and its share of the platform's budgets.
-type Permit = (tokio::sync::OwnedSemaphorePermit, super::budgets::Admitted);
+struct Permit {
+    /// Given back first: a waiter the slot wakes then finds the budgets free.
+    _budgets: super::budgets::Admitted,
+    _slot: super::gate::Permit,
+}
 
 /// Admission: a slot of this package, waiting briefly when all are busy; then the project's
 /// share, and the platform's budget, of instances and memory, within the same wait. A
@@ -298,22 +302,24 @@ where
     B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
 {
-    let admitted = match tokio::time::timeout(
-        runtime.config().queue_wait,
-        deployed.slots.clone().acquire_owned(),
-    )
-    .await
-    {
-        Ok(Ok(slot)) => {
+    let slot = match deployed.slots.try_acquire(1) {
+        Some(slot) => Ok(slot),
+        None => tokio::time::timeout(runtime.config().queue_wait, deployed.slots.acquire(1)).await,
+    };
+    let admitted = match slot {
+        Ok(slot) => {
             let remaining = runtime.config().queue_wait.saturating_sub(start.elapsed());
             runtime
                 .budgets()
                 .admit(&deployed.share, deployed.memory_mb, remaining)
                 .await
-                .map(|admitted| (slot, admitted))
+                .map(|admitted| Permit {
+                    _budgets: admitted,
+                    _slot: slot,
+                })
                 .map_err(|full| full.0)
         }
-        _ => Err("every instance slot of this package is busy".to_string()),
+        Err(_) => Err("every instance slot of this package is busy".to_string()),
     };
     let permit = admitted.map_err(|why| {
         EarlyAnswer::new(

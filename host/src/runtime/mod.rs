@@ -15,6 +15,7 @@ pub mod credentials;
 mod decode;
 pub mod execute;
 pub mod forms;
+pub mod gate;
 mod limits;
 pub mod mask;
 pub mod outbound;
@@ -179,7 +180,7 @@ pub struct Deployed {
     /// Its response body limit, bytes.
     pub response_bytes: u64,
     /// Instance slots of this version; requests wait briefly for one.
-    pub slots: Arc<tokio::sync::Semaphore>,
+    pub slots: gate::Gate,
     /// How many slots it has.
     pub concurrency: u32,
     /// Its project's share of instances and memory (one per project, found once here).
@@ -687,9 +688,7 @@ impl Runtime {
             memory_bytes,
             request_bytes: pick(l.max_request_bytes, c.request_bytes),
             response_bytes: pick(l.max_response_bytes, c.response_bytes),
-            slots: Arc::new(tokio::sync::Semaphore::new(
-                pick32(l.max_concurrency, c.concurrency) as usize,
-            )),
+            slots: gate::Gate::new(pick32(l.max_concurrency, c.concurrency)),
             concurrency: pick32(l.max_concurrency, c.concurrency),
             outbound_hosts: Arc::from(outbound_hosts),
             credentials: credentials::Declared::new(credentials),
