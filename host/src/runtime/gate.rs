@@ -219,6 +219,13 @@ impl State {
         &mut self.held[at].1
     }
 
+    fn holding(&self, home: Home) -> u32 {
+        self.held
+            .iter()
+            .find(|(h, _)| *h == home)
+            .map_or(0, |(_, n)| *n)
+    }
+
     fn give_back(&mut self, n: u32, owner: Home) {
         self.free += n;
         let held = self.held_by(owner);
@@ -270,7 +277,7 @@ impl State {
                     .map(|(id, _)| *id);
                 let (n, its) = (first.n, first.home);
                 local.or_else(|| {
-                    (n <= self.free && its != home && *self.held_by(its) == 0).then_some(oldest)
+                    (n <= self.free && its != home && self.holding(its) == 0).then_some(oldest)
                 })
             } else {
                 (first.n <= self.free).then_some(oldest)
