@@ -12,7 +12,8 @@
 //! goes to the oldest waiter on the freeing thread; when there is none there, it stays free
 //! for the next request that thread parses (its sockets usually hold some) unless the oldest
 //! waiter's thread holds none of the gate's permits (then nothing there would pick it up, and
-//! it is handed over at once). A thread picks up what was left free at its next release or
+//! it is handed over at once) or the waiter is a task of a multi-threaded runtime (which has
+//! no thread of its own). A thread picks up what was left free at its next release or
 //! arrival, and every waiter looks for itself when it turns [`YOUNG`], so a permit is never
 //! left free past that while someone waits, and no waiter waits more than about [`YOUNG`]
 //! behind a later one.
@@ -72,6 +73,9 @@ struct State {
 struct Waiter {
     n: u32,
     home: Home,
+    /// Waits on a single-threaded runtime, whose thread frees what it took: a permit may be
+    /// left free for that thread. (A task of a multi-threaded runtime moves between threads.)
+    pinned: bool,
     since: Instant,
     granted: Arc<AtomicBool>,
     waker: Option<Waker>,
@@ -147,11 +151,15 @@ impl Gate {
                 state.next += 1;
                 let granted = Arc::new(AtomicBool::new(false));
                 let since = Instant::now();
+                let pinned = tokio::runtime::Handle::try_current().is_ok_and(|h| {
+                    h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread
+                });
                 state.waiters.insert(
                     id,
                     Waiter {
                         n,
                         home,
+                        pinned,
                         since,
                         granted: granted.clone(),
                         waker: None,
@@ -260,8 +268,9 @@ impl State {
     }
 
     /// Grants waiters while the free permits suffice, called on `home`: while the oldest
-    /// waiter is young, the oldest on `home` that fits, else the oldest of all if its thread
-    /// holds none of the permits (else it stays free for `home` or its thread to pick up);
+    /// waiter is young, the oldest on `home` that fits, else the oldest of all unless its
+    /// thread (a single-threaded runtime's) holds permits of its own (then it stays free for
+    /// `home` or that thread to pick up);
     /// once the oldest is old, strictly in order (a large request at the head is not
     /// overtaken). Returns the wakers to call once the lock is released.
     fn hand_out(&mut self, home: Home) -> Vec<Waker> {
@@ -275,9 +284,10 @@ impl State {
                     .iter()
                     .find(|(_, w)| w.home == home && w.n <= self.free)
                     .map(|(id, _)| *id);
-                let (n, its) = (first.n, first.home);
+                let (n, its, pinned) = (first.n, first.home, first.pinned);
                 local.or_else(|| {
-                    (n <= self.free && its != home && self.holding(its) == 0).then_some(oldest)
+                    let leave = pinned && its != home && self.holding(its) > 0;
+                    (n <= self.free && !leave).then_some(oldest)
                 })
             } else {
                 (first.n <= self.free).then_some(oldest)
@@ -458,6 +468,18 @@ mod tests {
         assert!(poll(&mut on_b).is_none());
         gate.release_on(held, A);
         assert!(poll(&mut on_b).is_some(), "B holds nothing: handed over");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_waiter_of_a_multi_threaded_runtime_is_handed_a_freed_permit_at_once() {
+        // Its task may run on any thread: nothing is left free for "its" thread.
+        let gate = Gate::new(2);
+        let held_a = gate.acquire_from(1, A).await;
+        let _held_b = gate.acquire_from(1, B).await;
+        let mut on_b = gate.acquire_from(1, B);
+        assert!(poll(&mut on_b).is_none());
+        gate.release_on(held_a, A);
+        assert!(poll(&mut on_b).is_some());
     }
 
     #[tokio::test(start_paused = true)]
