@@ -18,7 +18,7 @@
 //! left free past that while someone waits, and no waiter waits more than about [`YOUNG`]
 //! behind a later one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -66,6 +66,9 @@ struct State {
     next: u64,
     /// Waiters by arrival: the first is the oldest.
     waiters: BTreeMap<u64, Waiter>,
+    /// The same waiters by thread, so finding a thread's oldest (or that it has none) does not
+    /// walk the others' (a queue can hold thousands).
+    by_home: Vec<(Home, BTreeSet<u64>)>,
     /// Permits held, by the thread that took them (a handful of threads).
     held: Vec<(Home, u32)>,
 }
@@ -154,7 +157,7 @@ impl Gate {
                 let pinned = tokio::runtime::Handle::try_current().is_ok_and(|h| {
                     h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread
                 });
-                state.waiters.insert(
+                state.enqueue(
                     id,
                     Waiter {
                         n,
@@ -227,6 +230,35 @@ impl State {
         &mut self.held[at].1
     }
 
+    fn enqueue(&mut self, id: u64, waiter: Waiter) {
+        match self.by_home.iter_mut().find(|(h, _)| *h == waiter.home) {
+            Some((_, ids)) => {
+                ids.insert(id);
+            }
+            None => self.by_home.push((waiter.home, BTreeSet::from([id]))),
+        }
+        self.waiters.insert(id, waiter);
+    }
+
+    fn dequeue(&mut self, id: u64) -> Option<Waiter> {
+        let waiter = self.waiters.remove(&id)?;
+        if let Some(at) = self.by_home.iter().position(|(h, _)| *h == waiter.home) {
+            self.by_home[at].1.remove(&id);
+            if self.by_home[at].1.is_empty() {
+                self.by_home.swap_remove(at);
+            }
+        }
+        Some(waiter)
+    }
+
+    /// `home`'s waiters, oldest first; `None` when it has none.
+    fn waiting_on(&self, home: Home) -> Option<&BTreeSet<u64>> {
+        self.by_home
+            .iter()
+            .find(|(h, _)| *h == home)
+            .map(|(_, ids)| ids)
+    }
+
     fn holding(&self, home: Home) -> u32 {
         self.held
             .iter()
@@ -258,7 +290,7 @@ impl State {
             return false;
         }
         let may = self.waiters.is_empty()
-            || (self.oldest_young(Instant::now()) && self.waiters.values().all(|w| w.home != home));
+            || (self.oldest_young(Instant::now()) && self.waiting_on(home).is_none());
         if !may {
             return false;
         }
@@ -279,11 +311,11 @@ impl State {
         while let Some((&oldest, first)) = self.waiters.first_key_value() {
             let now = *now.get_or_insert_with(Instant::now);
             let pick = if now.saturating_duration_since(first.since) < YOUNG {
-                let local = self
-                    .waiters
-                    .iter()
-                    .find(|(_, w)| w.home == home && w.n <= self.free)
-                    .map(|(id, _)| *id);
+                let local = self.waiting_on(home).and_then(|ids| {
+                    ids.iter()
+                        .find(|id| self.waiters.get(id).is_some_and(|w| w.n <= self.free))
+                        .copied()
+                });
                 let (n, its, pinned) = (first.n, first.home, first.pinned);
                 local.or_else(|| {
                     let leave = pinned && its != home && self.holding(its) > 0;
@@ -293,7 +325,7 @@ impl State {
                 (first.n <= self.free).then_some(oldest)
             };
             let Some(id) = pick else { break };
-            let Some(w) = self.waiters.remove(&id) else {
+            let Some(w) = self.dequeue(id) else {
                 break;
             };
             self.free -= w.n;
@@ -378,7 +410,7 @@ impl Drop for Acquire {
             Wait::Queued { id, .. } => {
                 let wake = {
                     let mut state = self.inner.lock();
-                    if state.waiters.remove(&id).is_none() {
+                    if state.dequeue(id).is_none() {
                         // Granted while leaving: the permits go back.
                         state.give_back(self.n, self.home);
                     }
@@ -561,7 +593,8 @@ mod tests {
         drop(large);
         assert!(poll(&mut small).is_some());
         drop(held);
-        assert!(gate.inner.lock().held.is_empty());
+        let state = gate.inner.lock();
+        assert!(state.held.is_empty() && state.by_home.is_empty() && state.waiters.is_empty());
     }
 
     #[test]
@@ -620,6 +653,6 @@ mod tests {
         assert!(served.load(Ordering::SeqCst) >= 4 * patient);
         assert_eq!(gate.free(), PERMITS);
         let state = gate.inner.lock();
-        assert!(state.waiters.is_empty() && state.held.is_empty());
+        assert!(state.waiters.is_empty() && state.held.is_empty() && state.by_home.is_empty());
     }
 }
