@@ -133,7 +133,7 @@ impl Gate {
             (state.take(n, home), wake)
         };
         wake_all(wake);
-        taken.then(|| self.permit(n, home))
+        taken.then(|| permit(&self.inner, n, home))
     }
 
     /// `n` permits, waiting in the queue for them. A gate never closes; bound the wait with a
@@ -184,13 +184,14 @@ impl Gate {
             wait,
         }
     }
+}
 
-    fn permit(&self, n: u32, home: Home) -> Permit {
-        Permit {
-            inner: self.inner.clone(),
-            n,
-            home,
-        }
+/// `n` permits of `inner`, taken on `home`.
+fn permit(inner: &Arc<Inner>, n: u32, home: Home) -> Permit {
+    Permit {
+        inner: inner.clone(),
+        n,
+        home,
     }
 }
 
@@ -393,11 +394,7 @@ impl Future for Acquire {
             wake_all(wake);
         }
         this.wait = Wait::Done;
-        Poll::Ready(Permit {
-            inner: this.inner.clone(),
-            n: this.n,
-            home: this.home,
-        })
+        Poll::Ready(permit(&this.inner, this.n, this.home))
     }
 }
 
@@ -457,12 +454,20 @@ mod tests {
         }
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_freed_permit_goes_to_a_waiter_on_its_thread_while_the_oldest_is_young() {
+    /// A gate of two permits, one held on each of A and B, and a waiter on B (busy: it holds
+    /// one).
+    async fn busy_on_both() -> (Gate, Permit, Permit, Acquire) {
         let gate = Gate::new(2);
         let held_a = gate.acquire_from(1, A).await;
-        let _held_b = gate.acquire_from(1, B).await;
+        let held_b = gate.acquire_from(1, B).await;
         let mut on_b = gate.acquire_from(1, B);
+        assert!(poll(&mut on_b).is_none());
+        (gate, held_a, held_b, on_b)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_freed_permit_goes_to_a_waiter_on_its_thread_while_the_oldest_is_young() {
+        let (gate, held_a, _held_b, mut on_b) = busy_on_both().await;
         let mut on_a = gate.acquire_from(1, A);
         assert!(poll(&mut on_b).is_none() && poll(&mut on_a).is_none());
         // Freed on A with B's waiter young: A's later waiter gets it.
@@ -481,10 +486,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_permit_left_free_is_found_by_its_waiter_when_it_turns_young() {
-        let gate = Gate::new(2);
-        let held_a = gate.acquire_from(1, A).await;
-        let _held_b = gate.acquire_from(1, B).await;
-        let on_b = gate.acquire_from(1, B);
+        let (gate, held_a, _held_b, on_b) = busy_on_both().await;
         gate.release_on(held_a, A);
         assert_eq!(gate.free(), 1, "left free: B's thread is busy");
         // Nothing else happens: the waiter's own look finds it.
@@ -505,22 +507,14 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_waiter_of_a_multi_threaded_runtime_is_handed_a_freed_permit_at_once() {
         // Its task may run on any thread: nothing is left free for "its" thread.
-        let gate = Gate::new(2);
-        let held_a = gate.acquire_from(1, A).await;
-        let _held_b = gate.acquire_from(1, B).await;
-        let mut on_b = gate.acquire_from(1, B);
-        assert!(poll(&mut on_b).is_none());
+        let (gate, held_a, _held_b, mut on_b) = busy_on_both().await;
         gate.release_on(held_a, A);
         assert!(poll(&mut on_b).is_some());
     }
 
     #[tokio::test(start_paused = true)]
     async fn once_the_oldest_has_waited_young_it_is_served_first() {
-        let gate = Gate::new(2);
-        let held = gate.acquire_from(1, A).await;
-        let _held_b = gate.acquire_from(1, B).await;
-        let mut on_b = gate.acquire_from(1, B);
-        assert!(poll(&mut on_b).is_none());
+        let (gate, held, _held_b, mut on_b) = busy_on_both().await;
         tokio::time::advance(YOUNG).await;
         let mut on_a = gate.acquire_from(1, A);
         gate.release_on(held, A);
@@ -529,6 +523,26 @@ mod tests {
             poll(&mut on_b).is_some(),
             "strict FIFO once the oldest is old"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn newcomers_on_another_thread_cannot_keep_a_permit_from_an_old_waiter() {
+        // A tenant flooding thread A with requests while B's waiter waits: while it is young
+        // a newcomer may take what was left free, but not once it is old.
+        let (gate, held_a, _held_b, mut on_b) = busy_on_both().await;
+        gate.release_on(held_a, A);
+        assert_eq!(gate.free(), 1, "left free for B's busy thread");
+        let early = gate
+            .try_acquire_from(1, A)
+            .expect("a newcomer while B's waiter is young");
+        gate.release_on(early, A);
+        tokio::time::advance(YOUNG).await;
+        for _ in 0..100 {
+            assert!(gate.try_acquire_from(1, A).is_none());
+            let mut queued = gate.acquire_from(1, A);
+            assert!(poll(&mut queued).is_none());
+        }
+        assert!(poll(&mut on_b).is_some(), "the old waiter was served first");
     }
 
     #[tokio::test(start_paused = true)]
