@@ -59,9 +59,17 @@ impl fmt::Display for Name {
 /// `[A-Za-z0-9][A-Za-z0-9_.-]{0,127}`, at most 255 bytes in all, without `..` (a leading digit,
 /// as EdgeSecrets allows `1abc`; never a leading `_`, `.` or `-`, so never an empty, `.` or
 /// `..` segment). `team/db` is the secret `db` in the folder `team/`, as Vault's nested paths.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(transparent)]
-pub struct SecretName(String);
+///
+/// Shared, not copied: a cached secret hands its name to every lookup that finds it, and a
+/// clone is a reference count, not an allocation.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SecretName(std::sync::Arc<str>);
+
+impl serde::Serialize for SecretName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
 
 /// Quoted, as a string's: messages say `no user "nobody"`, never `SecretName("nobody")`.
 impl fmt::Debug for SecretName {
@@ -73,25 +81,45 @@ impl fmt::Debug for SecretName {
 /// The longest secret name, folders included.
 pub const SECRET_NAME_MAX: usize = 255;
 
-fn segment_ok(seg: &str) -> bool {
-    seg.len() <= 128
-        && seg
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-        && seg
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+/// Whether `s` follows the secret-name rule, in one pass over its bytes (a guest's every lookup
+/// checks its name; a non-ASCII byte is never allowed, so bytes are enough).
+fn secret_name_ok(s: &str) -> bool {
+    if s.is_empty() || s.len() > SECRET_NAME_MAX {
+        return false;
+    }
+    // The current segment's length, and the byte before this one ('/' at a segment's start).
+    let (mut len, mut prev) = (0usize, b'/');
+    for &b in s.as_bytes() {
+        let ok = match b {
+            b'/' => len > 0,
+            _ if len == 0 => b.is_ascii_alphanumeric(),
+            b'.' => prev != b'.',
+            b'_' | b'-' => true,
+            _ => b.is_ascii_alphanumeric(),
+        };
+        if !ok {
+            return false;
+        }
+        len = if b == b'/' { 0 } else { len + 1 };
+        if len > 128 {
+            return false;
+        }
+        prev = b;
+    }
+    len > 0
 }
 
 impl SecretName {
     /// Checks `s` against the rule.
     pub fn parse(s: &str) -> Result<SecretName, BadName> {
-        if s.is_empty()
-            || s.len() > SECRET_NAME_MAX
-            || s.contains("..")
-            || !s.split('/').all(segment_ok)
-        {
+        SecretName::check(s)?;
+        Ok(SecretName(s.into()))
+    }
+
+    /// Checks `s` against the rule without keeping it: a guest's cached lookup allocates no
+    /// name.
+    pub fn check(s: &str) -> Result<(), BadName> {
+        if !secret_name_ok(s) {
             let shown = shorten(s);
             return Err(BadName(format!(
                 "invalid secret name {shown:?}: use 1 to 128 characters of A-Z, a-z, 0-9, '_', \
@@ -99,7 +127,7 @@ impl SecretName {
                  '/'-separated segments under the same rule (team/db), 255 bytes in all"
             )));
         }
-        Ok(SecretName(s.to_string()))
+        Ok(())
     }
 
     /// Checks `s` against RFC 1123 (the server's `--secret-names rfc1123` mode, for writes):
@@ -293,6 +321,61 @@ mod tests {
             let err = SecretName::parse(bad).unwrap_err();
             assert!(err.0.contains("invalid secret name"), "{bad}: {err}");
             assert!(err.0.len() < 300, "error message stays short");
+        }
+    }
+
+    /// The one-pass check says what the rule says, written the obvious way.
+    #[test]
+    fn the_secret_name_check_is_the_rule() {
+        fn by_the_rule(s: &str) -> bool {
+            let segment_ok = |seg: &str| {
+                seg.len() <= 128
+                    && seg
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_alphanumeric())
+                    && seg
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+            };
+            !s.is_empty()
+                && s.len() <= SECRET_NAME_MAX
+                && !s.contains("..")
+                && s.split('/').all(segment_ok)
+        }
+        // Every string of up to 4 characters from an alphabet of the interesting ones, then
+        // random longer ones (a fixed seed: a failure is repeatable).
+        let alphabet = ['a', 'Z', '0', '_', '.', '-', '/', ' ', 'é'];
+        let mut all = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> = all
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+                .collect();
+            all.extend(longer);
+        }
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 300) as usize;
+            let s: String = (0..len)
+                .map(|i| {
+                    let r = seed.rotate_left(i as u32 % 64) as usize + i;
+                    if r.is_multiple_of(61) {
+                        '/'
+                    } else if r.is_multiple_of(97) {
+                        '.'
+                    } else {
+                        alphabet[r % 3]
+                    }
+                })
+                .collect();
+            all.push(s);
+        }
+        for s in &all {
+            assert_eq!(secret_name_ok(s), by_the_rule(s), "{s:?}");
         }
     }
 

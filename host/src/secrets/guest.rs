@@ -78,12 +78,14 @@ impl SecretsCtx {
     /// grows neither; a value that changed between two reads (a rotation) is kept as well.
     pub fn note_bound(&mut self, scope: Scope, secret: &StoredSecret) {
         let (scope, name) = (scope.as_str(), secret.name.as_str());
-        // Neither a scope nor a secret name can hold ':'.
-        if !self
-            .resolved
-            .iter()
-            .any(|r| r.split_once(':') == Some((scope, name)))
-        {
+        // `scope:name`, compared in place (neither a scope nor a secret name holds ':').
+        let is_this = |r: &String| {
+            r.len() == scope.len() + 1 + name.len()
+                && r.starts_with(scope)
+                && r.as_bytes()[scope.len()] == b':'
+                && r.ends_with(name)
+        };
+        if !self.resolved.iter().any(is_this) {
             let mut entry = String::with_capacity(scope.len() + 1 + name.len());
             entry.push_str(scope);
             entry.push(':');

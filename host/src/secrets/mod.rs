@@ -375,7 +375,7 @@ pub trait SecretBackend: Send + Sync + 'static {
     /// What a cache in front of the backend already knows of `name` of `owner`, answered
     /// without waiting: `Some(found)` when it holds a fresh answer (found or absent), `None`
     /// when only [`SecretBackend::get`] can tell. Lets a guest's cached lookup skip a future.
-    fn get_cached(&self, _owner: &Owner, _name: &SecretName) -> Option<Option<StoredSecret>> {
+    fn get_cached(&self, _owner: &Owner, _name: &str) -> Option<Option<StoredSecret>> {
         None
     }
 
@@ -704,14 +704,21 @@ impl Resolver {
         }
     }
 
-    fn check(&self, name: &str) -> Result<SecretName, ResolveError> {
-        let name = SecretName::parse(name).map_err(|e| ResolveError::InvalidName(e.0))?;
-        if !crate::manifest::allows(self.allow.as_deref(), name.as_str()) {
+    /// Whether `name` follows the rule and the allowlist lets this package read it.
+    fn check(&self, name: &str) -> Result<(), ResolveError> {
+        SecretName::check(name).map_err(|e| ResolveError::InvalidName(e.0))?;
+        if !crate::manifest::allows(self.allow.as_deref(), name) {
             return Err(ResolveError::Denied(format!(
                 "{name} is not in this package's secrets allowlist"
             )));
         }
-        Ok(name)
+        Ok(())
+    }
+
+    /// [`Resolver::check`], keeping the name.
+    fn checked(&self, name: &str) -> Result<SecretName, ResolveError> {
+        self.check(name)?;
+        SecretName::parse(name).map_err(|e| ResolveError::InvalidName(e.0))
     }
 
     fn owner(&self, scope: Scope) -> Result<&Owner, ResolveError> {
@@ -729,10 +736,7 @@ impl Resolver {
 
     /// Whether this execution may use `name` of its caller's user scope: the version declares
     /// it (`user-secrets`), and the user granted the version (which gave it the key).
-    pub fn check_user(
-        &self,
-        name: &SecretName,
-    ) -> Result<(&str, &Arc<userkey::UserKey>), ResolveError> {
+    pub fn check_user(&self, name: &str) -> Result<(&str, &Arc<userkey::UserKey>), ResolveError> {
         let (_, user) = self.user.as_ref().ok_or_else(|| {
             ResolveError::Denied(
                 "user scope is only readable by a request made with a user's token".into(),
@@ -745,7 +749,7 @@ impl Resolver {
                     .into(),
             ));
         }
-        if !user.declared.allows(name.as_str()) {
+        if !user.declared.allows(name) {
             return Err(ResolveError::Denied(format!(
                 "{name} is not among the user-secrets this package declares"
             )));
@@ -760,16 +764,19 @@ impl Resolver {
         Ok((&user.name, key))
     }
 
+    /// Reads `name` (already checked) of `owner`: from the cache when it holds it, without
+    /// allocating; else from the backend, one call of this execution's budget.
     async fn lookup(
         &self,
         owner: &Owner,
-        name: &SecretName,
+        name: &str,
     ) -> Result<Option<StoredSecret>, ResolveError> {
         if let Some(hit) = self.backend.get_cached(owner, name) {
             return Ok(hit);
         }
         self.spend_call()?;
-        self.backend.get(owner, name).await.map_err(unavailable)
+        let name = SecretName::parse(name).map_err(|e| ResolveError::InvalidName(e.0))?;
+        self.backend.get(owner, &name).await.map_err(unavailable)
     }
 
     /// Counts one backend call against [`MAX_BACKEND_CALLS`].
@@ -789,9 +796,9 @@ impl Resolver {
     /// Resolves `name` through package, then project, then platform scope. (No tracing span:
     /// this is the guest's hot path, and the execution record lists what was resolved.)
     pub async fn get(&self, name: &str) -> Result<Option<(Scope, StoredSecret)>, ResolveError> {
-        let name = self.check(name)?;
+        self.check(name)?;
         for owner in self.chain.iter() {
-            if let Some(found) = self.lookup(owner, &name).await? {
+            if let Some(found) = self.lookup(owner, name).await? {
                 return Ok(Some((owner.scope(), found)));
             }
         }
@@ -804,17 +811,17 @@ impl Resolver {
         scope: Scope,
         name: &str,
     ) -> Result<Option<StoredSecret>, ResolveError> {
-        let name = self.check(name)?;
+        self.check(name)?;
         if scope != Scope::User {
-            return self.lookup(self.owner(scope)?, &name).await;
+            return self.lookup(self.owner(scope)?, name).await;
         }
-        let (user, key) = self.check_user(&name)?;
-        let found = self.lookup(self.owner(scope)?, &name).await?;
+        let (user, key) = self.check_user(name)?;
+        let found = self.lookup(self.owner(scope)?, name).await?;
         // A user's values are sealed under their data key: opened here, for this execution.
         found
             .map(|mut secret| {
                 secret.value = key
-                    .open(user, name.as_str(), &secret.value)
+                    .open(user, name, &secret.value)
                     .map_err(|e| ResolveError::Denied(e.to_string()))?;
                 Ok(secret)
             })

@@ -517,3 +517,132 @@ async fn one_execution_may_make_only_so_many_backend_calls() {
             .is_none()
     );
 }
+
+/// Reads `name` of `owner` through `cache` on `threads` threads of their own (each with its own
+/// runtime, as the data-plane workers), twice each so each thread's front holds it; the value
+/// each saw last.
+fn read_on_threads(
+    cache: &Arc<super::cache::CachedBackend>,
+    owner: &Owner,
+    name: &str,
+    threads: usize,
+) -> Vec<Option<String>> {
+    std::thread::scope(|s| {
+        let readers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    let mut seen = None;
+                    for _ in 0..2 {
+                        seen = rt
+                            .block_on(cache.get(owner, &sname(name)))
+                            .unwrap()
+                            .map(|s| s.value.expose().to_string());
+                    }
+                    seen
+                })
+            })
+            .collect();
+        readers.into_iter().map(|r| r.join().unwrap()).collect()
+    })
+}
+
+/// The per-thread fronts never outlive what they copied: a write, a delete, a change
+/// announced by another host, a fresh read past the cache and the TTL each reach every
+/// thread's next lookup.
+#[tokio::test]
+async fn no_thread_keeps_a_cached_value_past_its_write_or_its_ttl() {
+    let dir = tempfile::tempdir().unwrap();
+    let inner = backend(dir.path()).await;
+    let ttl = std::time::Duration::from_millis(300);
+    let cache = Arc::new(super::cache::CachedBackend::new(
+        inner.clone(),
+        ttl,
+        std::time::Duration::from_secs(5),
+    ));
+    let dyn_cache: Arc<dyn SecretBackend> = cache.clone();
+    let owner = Owner::Package(name("acme"), name("api"));
+    let seen = |v: &str| vec![Some(v.to_string()); 4];
+
+    put(&dyn_cache, owner.clone(), "KEY", "one").await;
+    assert_eq!(read_on_threads(&cache, &owner, "KEY", 4), seen("one"));
+    // A write through the cache.
+    put(&dyn_cache, owner.clone(), "KEY", "two").await;
+    assert_eq!(read_on_threads(&cache, &owner, "KEY", 4), seen("two"));
+    // A delete.
+    assert!(dyn_cache.delete(&owner, &sname("KEY")).await.unwrap());
+    assert_eq!(read_on_threads(&cache, &owner, "KEY", 4), vec![None; 4]);
+    // A write made on another host (straight to the store here), announced to this one.
+    put(&inner, owner.clone(), "KEY", "three").await;
+    assert_eq!(
+        read_on_threads(&cache, &owner, "KEY", 4),
+        vec![None; 4],
+        "cached miss"
+    );
+    cache.forget_change("package", &owner.key(), "KEY");
+    assert_eq!(read_on_threads(&cache, &owner, "KEY", 4), seen("three"));
+    // A change made in the backend alone: an API read past the cache brings it to every thread.
+    put(&inner, owner.clone(), "KEY", "four").await;
+    assert_eq!(read_on_threads(&cache, &owner, "KEY", 4), seen("three"));
+    let fresh = dyn_cache.get_fresh(&owner, &sname("KEY")).await.unwrap();
+    assert_eq!(fresh.unwrap().value.expose(), "four");
+    assert_eq!(read_on_threads(&cache, &owner, "KEY", 4), seen("four"));
+    // And unannounced, once the TTL has passed since it was fetched.
+    put(&inner, owner.clone(), "KEY", "five").await;
+    assert_eq!(read_on_threads(&cache, &owner, "KEY", 4), seen("four"));
+    std::thread::sleep(ttl + std::time::Duration::from_millis(50));
+    assert_eq!(read_on_threads(&cache, &owner, "KEY", 4), seen("five"));
+    // Cleared (what a backend switch does).
+    put(&inner, owner.clone(), "KEY", "six").await;
+    cache.clear();
+    assert_eq!(read_on_threads(&cache, &owner, "KEY", 4), seen("six"));
+}
+
+/// Readers on other threads racing a writer: once a write has returned, no lookup that starts
+/// after it sees an older value, however the fronts were filled meanwhile.
+#[test]
+fn a_lookup_after_a_write_returns_never_sees_an_older_value() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let inner = rt.block_on(backend(dir.path()));
+    let cache = Arc::new(super::cache::CachedBackend::new(
+        inner,
+        std::time::Duration::from_secs(3600),
+        std::time::Duration::from_secs(5),
+    ));
+    let dyn_cache: Arc<dyn SecretBackend> = cache.clone();
+    let owner = Owner::Platform;
+    rt.block_on(put(&dyn_cache, owner.clone(), "ROT", "0"));
+    let written = AtomicU64::new(0);
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                let mut reads = 0u64;
+                while !done.load(Ordering::Acquire) || reads < 100 {
+                    let floor = written.load(Ordering::Acquire);
+                    let found = rt.block_on(cache.get(&owner, &sname("ROT"))).unwrap();
+                    let value: u64 = found.unwrap().value.expose().parse().unwrap();
+                    assert!(value >= floor, "read {value} after {floor} was written");
+                    reads += 1;
+                }
+            });
+        }
+        for n in 1..=500u64 {
+            rt.block_on(put(&dyn_cache, owner.clone(), "ROT", &n.to_string()));
+            written.store(n, Ordering::Release);
+        }
+        done.store(true, Ordering::Release);
+    });
+}

@@ -242,7 +242,7 @@ impl Writer {
         name: &str,
         op: Op<'_>,
     ) -> Result<Option<u64>, WriteError> {
-        let name = resolver.check(name).map_err(|e| match e {
+        let name = resolver.checked(name).map_err(|e| match e {
             super::ResolveError::InvalidName(m) => WriteError::InvalidName(m),
             other => WriteError::Denied(other.to_string()),
         })?;
@@ -324,7 +324,7 @@ impl Writer {
             // The same rule as a read: declared, granted, opened with the user's key.
             Right::Owner => {
                 return resolver
-                    .check_user(name)
+                    .check_user(name.as_str())
                     .map(|_| ())
                     .map_err(|e| WriteError::Denied(e.to_string()));
             }
