@@ -377,6 +377,10 @@ pub struct Finder {
     start: StateID,
     longest: usize,
     gap_limit: usize,
+    /// The bytes some pattern begins with (either ASCII case): from the start state, any
+    /// other byte leads back to it and is part of no occurrence, so it is passed over without
+    /// a step of the automaton or a place in [`Cursor::recent`].
+    starts: [bool; 256],
 }
 
 impl std::fmt::Debug for Finder {
@@ -429,11 +433,17 @@ impl Finder {
             .map_err(|e| tracing::error!(error = %e, "cannot build a secret-form matcher"))
             .ok()?;
         let start = nfa.start_state(Anchored::No).ok()?;
+        let mut starts = [false; 256];
+        for b in patterns.list.iter().filter_map(|p| p.first()) {
+            starts[usize::from(b.to_ascii_lowercase())] = true;
+            starts[usize::from(b.to_ascii_uppercase())] = true;
+        }
         Some(Finder {
             longest: patterns.list.iter().map(|p| p.len()).max().unwrap_or(1),
             gap_limit: MAX_GAP.max(patterns.run),
             nfa,
             start,
+            starts,
         })
     }
 
@@ -453,12 +463,13 @@ impl Finder {
         self.longest.saturating_mul(self.gap_limit + 1)
     }
 
-    /// A cursor at the start of a stream.
+    /// A cursor at the start of a stream. (`recent` grows only while a partial occurrence is
+    /// in progress: a response with none allocates nothing for it.)
     pub fn cursor(&self) -> Cursor {
         Cursor {
             state: self.start,
             gap: 0,
-            recent: VecDeque::with_capacity(self.longest.min(1 << 16)),
+            recent: VecDeque::new(),
             pos: 0,
             work: 0,
         }
@@ -480,11 +491,22 @@ impl Finder {
                 continue;
             }
             c.gap = 0;
+            if c.state == self.start && !self.starts[usize::from(b)] {
+                // Nothing in progress, and nothing begins here: no occurrence holds this byte,
+                // nor any before it.
+                c.recent.clear();
+                continue;
+            }
             if c.recent.len() == self.longest {
                 c.recent.pop_front();
             }
             c.recent.push_back(at);
             c.state = self.nfa.next_state(Anchored::No, c.state, b);
+            if c.state == self.start {
+                // Back where nothing is in progress: what was read is final.
+                c.recent.clear();
+                continue;
+            }
             if self.nfa.is_special(c.state) && self.nfa.is_match(c.state) {
                 for i in 0..self.nfa.match_len(c.state) {
                     c.work += 1;
@@ -515,14 +537,28 @@ impl Finder {
         }
     }
 
-    /// Whether `hay` holds an occurrence.
+    /// Whether `hay` holds an occurrence: [`Finder::scan`]'s walk without the offsets (a
+    /// header checked allocates nothing).
     pub fn is_match(&self, hay: &[u8]) -> bool {
-        let mut found = false;
-        self.scan(&mut self.cursor(), hay, |_, _| {
-            found = true;
-            false
-        });
-        found
+        let (mut state, mut gap) = (self.start, 0usize);
+        for &b in hay {
+            if is_space(b) {
+                gap += 1;
+                if gap > self.gap_limit {
+                    state = self.start;
+                }
+                continue;
+            }
+            gap = 0;
+            if state == self.start && !self.starts[usize::from(b)] {
+                continue;
+            }
+            state = self.nfa.next_state(Anchored::No, state, b);
+            if self.nfa.is_special(state) && self.nfa.is_match(state) {
+                return true;
+            }
+        }
+        false
     }
 
     /// `hay` with every occurrence (and each run of overlapping or touching ones) replaced by

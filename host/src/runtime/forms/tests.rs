@@ -264,6 +264,14 @@ fn every_form_is_caught_at_any_chunking_inside_any_text() {
                 });
             }
             let covered = (start..end).all(|p| spans.iter().any(|&(s, e)| s <= p && p < e));
+            // `is_match` (no offsets kept) agrees with a scan, with and without the value.
+            assert!(finder.is_match(&stream), "{form:?}");
+            let mut any = false;
+            finder.scan(&mut finder.cursor(), &left, |_, _| {
+                any = true;
+                false
+            });
+            assert_eq!(finder.is_match(&left), any, "{form:?}");
             assert!(
                 covered,
                 "case {case}, {form:?} of {v:?}: {:?} in {:?}, spans {spans:?}",
@@ -326,6 +334,19 @@ fn a_long_run_of_blanks_ends_a_partial_match_and_bounds_what_is_held() {
     out.extend(r.push(&f, b"23456789", true));
     // Split by a megabyte of blanks, it is no longer one value; nothing was lost.
     assert_eq!(out.len(), 10 + (1 << 20) + 8);
+}
+
+#[test]
+fn text_that_cannot_begin_a_value_is_let_out_at_once() {
+    let f = finder_of(&["sk_live_0123456789"]);
+    let mut r = Redacting::new(&f, b"*");
+    // Nothing held: no occurrence can hold any of these bytes.
+    assert_eq!(r.push(&f, b"((((", false), b"((((");
+    assert_eq!(r.held(), 0);
+    // A possible start is held until it cannot be one, then let out unchanged.
+    assert_eq!(r.push(&f, b"(sk_live", false), b"(");
+    assert_eq!(r.push(&f, b"_01(", false), b"sk_live_01(");
+    assert_eq!(r.push(&f, b"sk_live_0123456789)", true), b"*)");
 }
 
 /// Steps taken to scan `stream` in pieces of `step`.
