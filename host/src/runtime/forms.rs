@@ -463,13 +463,14 @@ impl Finder {
         self.longest.saturating_mul(self.gap_limit + 1)
     }
 
-    /// A cursor at the start of a stream. (`recent` grows only while a partial occurrence is
-    /// in progress: a response with none allocates nothing for it.)
+    /// A cursor at the start of a stream. (`recent` holds offsets only while a partial
+    /// occurrence is in progress; it starts with room for a value's raw form, not the longest
+    /// form's, which is several times longer and which few streams hold.)
     pub fn cursor(&self) -> Cursor {
         Cursor {
             state: self.start,
             gap: 0,
-            recent: VecDeque::new(),
+            recent: VecDeque::with_capacity(self.longest.min(64)),
             pos: 0,
             work: 0,
         }
