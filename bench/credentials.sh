@@ -4,6 +4,9 @@
 # upstream, in one run, alternating A/B/C:
 #
 #   plain        a package declaring no credential sends the request (no scanning at all);
+#   keyed        the same call made without the feature: the secret is bound into the
+#                guest's environment (`KEY = "secret:API_KEY"`) and the guest sends
+#                `authorization: Bearer <value>` itself (the upstream echoes the value);
 #   declared     a package declaring one sends it without the placeholder (the request is
 #                checked and the response redacted, nothing attached);
 #   credential   the same package sends it with `authorization: Bearer <placeholder>`: the
@@ -44,6 +47,7 @@ URL=$(sed -n 's/^listening: data-plane //p' "$OUT/ew.out")
 export EDGEWARD_API; EDGEWARD_API=$(sed -n 's/^listening: api //p' "$OUT/ew.out")
 export EDGEWARD_TOKEN; EDGEWARD_TOKEN=$(cat "$OUT/data/admin.token")
 printf '[outbound]\nhosts = ["localhost:%s"]\n' "$PORT" > "$OUT/plain.toml"
+printf '[env]\nKEY = "secret:API_KEY"\n[outbound]\nhosts = ["localhost:%s"]\n' "$PORT" > "$OUT/keyed.toml"
 cat > "$OUT/cred.toml" <<TOML
 [env]
 KEY = "credential:API_KEY"
@@ -55,11 +59,13 @@ hosts = ["localhost:$PORT"]
 TOML
 $EDGEWARD deploy bench/plain "$GUEST" --manifest "$OUT/plain.toml" >&2
 $EDGEWARD deploy bench/cred "$GUEST" --manifest "$OUT/cred.toml" >&2
+$EDGEWARD deploy bench/keyed "$GUEST" --manifest "$OUT/keyed.toml" >&2
 $EDGEWARD secrets set API_KEY "sk_live_51PqX1bLkdIwHu7ixBenchmarkValue0123456789" --project bench >&2
 
 UPSTREAM="https://localhost:$PORT/v1/charges"
 CASES=(
     "plain|$URL/bench/plain/?url=$UPSTREAM&put=none"
+    "keyed|$URL/bench/keyed/?url=$UPSTREAM&put=bearer"
     "declared|$URL/bench/cred/?url=$UPSTREAM&put=none"
     "credential|$URL/bench/cred/?url=$UPSTREAM&put=bearer"
 )
@@ -67,7 +73,7 @@ for entry in "${CASES[@]}"; do
     IFS='|' read -r name url <<< "$entry"
     answer=$(curl -s "$url")
     case "$name:$answer" in
-        credential:*REDACTED*|plain:*none*|declared:*none*) ;;
+        credential:*REDACTED*|plain:*none*|declared:*none*|keyed:*sk_live_*) ;;
         *) echo "unexpected answer for $name: $answer" >&2; exit 1 ;;
     esac
 done
@@ -93,12 +99,14 @@ rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 by = {}
 for name, _, rps, p50, cpu, errs in rows:
     by.setdefault(name, []).append((float(rps), p50, float(cpu), int(errs)))
-print(f"\n{'case':<12} {'req/s':>9} {'p50':>9} {'CPU us/req':>10} {'errors':>7} {'vs plain':>8}")
+print(f"\n{'case':<12} {'req/s':>9} {'p50':>9} {'CPU us/req':>10} {'errors':>7} {'vs plain':>8} {'vs keyed':>8}")
 base = statistics.median(r[0] for r in by["plain"])
-for name in ["plain", "declared", "credential"]:
+keyed = statistics.median(r[0] for r in by["keyed"])
+for name in ["plain", "keyed", "declared", "credential"]:
     runs = by[name]
     rps = statistics.median(r[0] for r in runs)
     p50 = sorted(r[1] for r in runs)[len(runs) // 2]
     cpu = statistics.median(r[2] for r in runs)
-    print(f"{name:<12} {rps:>9.0f} {p50:>9} {cpu:>10.1f} {sum(r[3] for r in runs):>7} {rps / base:>8.3f}")
+    print(f"{name:<12} {rps:>9.0f} {p50:>9} {cpu:>10.1f} {sum(r[3] for r in runs):>7} {rps / base:>8.3f} {rps / keyed:>8.3f}")
+print("(keyed: the same authenticated call with the secret in the guest's environment; credential: the host attaches it)")
 PY

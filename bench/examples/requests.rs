@@ -11,11 +11,20 @@
 //! package `secrets` (which `lookups` is deployed as too) has S_A, S_B and S_C in package
 //! scope and P_ONLY in platform scope, in an embedded store behind the cache (as `edgeward
 //! serve` has).
+//!
+//! `plain` and `cred` are `bench/credentials.sh`'s cases in-process: the `plain-credential`
+//! guest, deployed with `API_KEY`'s value in its environment (`plain`: `put=bearer` sends it
+//! itself) or declaring `API_KEY` as its credential for the upstream (`cred`: `put=bearer`
+//! sends the placeholder and the host attaches the value), calling the upstream its path
+//! names (`?url=https://localhost:PORT/…&put=…`);
+//! run `examples/tls_upstream DIR` first and set `EDGEWARD_BENCH_OUTBOUND_CA=DIR/ca.pem`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use edgeward_bench::*;
+use edgeward_host::manifest::Manifest;
 use edgeward_host::runtime::{Deployed, Runtime};
+use edgeward_host::secrets::{Owner, SecretValue, put};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -42,6 +51,52 @@ fn run_requests(t: &Target<'_>, n: u32) {
     });
 }
 
+/// The credential's value (`bench/credentials.sh`'s).
+const VALUE: &str = "sk_live_51PqX1bLkdIwHu7ixBenchmarkValue0123456789";
+
+/// The `plain-credential` guest deployed as `bench/plain` (may call the upstream of `path`)
+/// or `bench/cred` (declares `API_KEY`, in project scope, as its credential for it).
+fn outbound(
+    runtime: &Runtime,
+    fixture: &SecretsFixture,
+    package: &str,
+    path: &str,
+) -> Arc<Deployed> {
+    let host = path
+        .split("url=https://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("the path names an upstream: ?url=https://localhost:PORT/...");
+    // Without a credential the guest sends the same header itself: KEY holds the value (the
+    // secret bound into its environment, as a function without credentials would do).
+    let mut manifest =
+        format!("[env]\nKEY = \"secret:API_KEY\"\n[outbound]\nhosts = [\"{host}\"]\n");
+    let value = SecretValue::text(VALUE.into());
+    fixture
+        .rt
+        .block_on(put(
+            &*fixture.backend,
+            &Owner::Project(name("bench")),
+            &secret_name("API_KEY"),
+            &value,
+            "bench",
+        ))
+        .unwrap();
+    if package == "cred" {
+        manifest = format!(
+            "[env]\nKEY = \"credential:API_KEY\"\n[outbound]\nhosts = [\"{host}\"]\n\
+             [[outbound.credentials]]\nsecret = \"API_KEY\"\nhosts = [\"{host}\"]\n"
+        );
+    }
+    let manifest = Manifest::parse(manifest.as_bytes()).unwrap();
+    deploy_with(
+        runtime,
+        package,
+        &edgeward_bench::guest("plain-credential"),
+        manifest,
+    )
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let [_, guest, path, n] = &args[..] else {
@@ -61,6 +116,7 @@ fn main() {
         "secrets" => deploy(&runtime, "secrets", &secrets_wasm),
         // hello plus `secrets::value` lookups, under the package that holds S_A, S_B and S_C.
         "lookups" => deploy(&runtime, "secrets", &edgeward_bench::guest("lookups")),
+        "plain" | "cred" => outbound(&runtime, &fixture, guest, path),
         other => panic!("unknown guest {other}"),
     };
     let target = Target {

@@ -62,7 +62,7 @@ pub fn guest(example: &str) -> Vec<u8> {
         target
             .join("wasm32-wasip2")
             .join("release")
-            .join(format!("{example}.wasm")),
+            .join(format!("{}.wasm", example.replace('-', "_"))),
     )
     .unwrap()
 }
@@ -79,6 +79,16 @@ pub fn secret_name(s: &str) -> SecretName {
 
 /// Compiles `wasm` and deploys it as `bench/<package>` with a default manifest.
 pub fn deploy(runtime: &Runtime, package: &str, wasm: &[u8]) -> Arc<Deployed> {
+    deploy_with(runtime, package, wasm, Manifest::default())
+}
+
+/// Compiles `wasm` and deploys it as `bench/<package>` with `manifest`.
+pub fn deploy_with(
+    runtime: &Runtime,
+    package: &str,
+    wasm: &[u8],
+    manifest: Manifest,
+) -> Arc<Deployed> {
     let (_, pre) = runtime.compile(wasm).unwrap();
     Arc::new(runtime.deployed(
         name("bench"),
@@ -86,7 +96,7 @@ pub fn deploy(runtime: &Runtime, package: &str, wasm: &[u8]) -> Arc<Deployed> {
         1,
         package.into(),
         pre,
-        Manifest::default(),
+        manifest,
     ))
 }
 
@@ -155,7 +165,8 @@ impl Default for SecretsFixture {
 
 /// The default engine. `EDGEWARD_BENCH_MAX_INSTANCES` shrinks its pool, which reserves about
 /// 4 GiB of address space per slot: under `valgrind --tool=callgrind` (128 GiB of address space)
-/// use 8.
+/// use 8. `EDGEWARD_BENCH_OUTBOUND_CA` (a PEM file) lets guests reach loopback upstreams
+/// whose certificates that CA signed, as `serve --outbound-allow-private --outbound-ca` does.
 pub fn runtime() -> Runtime {
     let mut config = RuntimeConfig::default();
     if let Some(n) = std::env::var("EDGEWARD_BENCH_MAX_INSTANCES")
@@ -163,6 +174,12 @@ pub fn runtime() -> Runtime {
         .and_then(|n| n.parse().ok())
     {
         config.max_instances = n;
+    }
+    if let Some(ca) = std::env::var_os("EDGEWARD_BENCH_OUTBOUND_CA") {
+        config.outbound_allow_private = true;
+        config.outbound_ca = edgeward_host::runtime::outbound::read_ca_bundle(ca.as_ref())
+            .unwrap()
+            .into();
     }
     Runtime::new(config).unwrap()
 }
