@@ -502,6 +502,10 @@ impl Recorder {
             let mut maskers = Maskers::default();
             let mut tick = tokio::time::interval(PRUNE_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // Retention is due once a second whether or not the queue ever empties: under a
+            // steady load it never does, and retention waited for the load to stop (435,000
+            // records of one package after 15 s at c=16, against a quota of 1,000).
+            let mut pruned = tokio::time::Instant::now();
             loop {
                 let (empty, closed) = {
                     let st = q.lock();
@@ -517,6 +521,7 @@ impl Recorder {
                             if !pending.is_empty() {
                                 prune(&store, &mut pending, &mut trimmed, keep, max_age, project_bytes, false).await;
                             }
+                            pruned = tokio::time::Instant::now();
                         }
                     }
                     continue;
@@ -552,6 +557,19 @@ impl Recorder {
                 }
                 crate::audit::record_all(&store, uses).await;
                 q.lock().batch = (0, 0);
+                if pruned.elapsed() >= PRUNE_EVERY {
+                    prune(
+                        &store,
+                        &mut pending,
+                        &mut trimmed,
+                        keep,
+                        max_age,
+                        project_bytes,
+                        false,
+                    )
+                    .await;
+                    pruned = tokio::time::Instant::now();
+                }
             }
             prune(
                 &store,
@@ -727,6 +745,50 @@ mod tests {
         assert_eq!(st.projects["big"].records.len(), 15);
         assert_eq!(st.projects["big"].dropped, 3);
         assert_eq!(st.records, 20);
+    }
+
+    /// Under a load that never lets the queue empty, retention still runs once a second: the
+    /// oldest records go while records keep coming, not once they stop.
+    #[tokio::test]
+    async fn retention_runs_while_the_queue_never_empties() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let retention = Retention {
+            per_package: 10,
+            ..Retention::default()
+        };
+        let recorder = Recorder::start(store.clone(), retention).unwrap();
+        let first = {
+            let mut r = row("busy", 0, 0);
+            r.started_at = 1;
+            r
+        };
+        recorder.record(first, None, None);
+        // Far more than the writer keeps up with: its queue is full from start to end.
+        let started = std::time::Instant::now();
+        let mut n = 1;
+        while started.elapsed() < Duration::from_millis(2500) {
+            for _ in 0..2_000 {
+                let mut r = row("busy", n, 0);
+                r.started_at = i64::try_from(n).unwrap() + 1;
+                recorder.record(r, None, None);
+                n += 1;
+            }
+            assert!(
+                recorder.queued().0 > 0,
+                "the queue emptied: the load is not steady"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let oldest = store
+            .execution("busy".into(), "busy-0".into())
+            .await
+            .unwrap();
+        assert!(
+            oldest.is_none(),
+            "after 2.5 s of steady load the first record is still kept: retention waited"
+        );
+        recorder.close(Duration::from_secs(5)).await;
     }
 
     #[test]
