@@ -57,21 +57,51 @@ impl Default for Retention {
     }
 }
 
+/// What retention needs to know between passes.
+#[derive(Debug, Default)]
+struct Written {
+    /// Records written per package since it was last trimmed.
+    pending: HashMap<(String, String), u32>,
+    /// Packages trimmed at least once by this process.
+    trimmed: HashSet<(String, String)>,
+    /// Output bytes (as stored: masked, sealed) written per project since its byte quota was
+    /// last applied.
+    grown: HashMap<String, u64>,
+    /// Projects whose byte quota this process applied at least once.
+    held: HashSet<String>,
+}
+
 /// Applies retention to the packages due for it (all that had records, when `all`).
 async fn prune(
     store: &Store,
-    pending: &mut HashMap<(String, String), u32>,
-    trimmed: &mut HashSet<(String, String)>,
+    written: &mut Written,
     keep: u32,
     max_age_ms: i64,
     project_bytes: u64,
     all: bool,
 ) {
+    let Written {
+        pending,
+        trimmed,
+        grown,
+        held,
+    } = written;
     let threshold = (keep / 10).max(1);
-    // Every project that wrote records since the last pass is held to its byte quota.
-    let mut projects: Vec<String> = pending.keys().map(|(p, _)| p.clone()).collect();
+    // A project is held to its byte quota when it wrote output since the last time (a project
+    // whose records carry none cannot have grown; its check reads every one of its records)
+    // and once in this process.
+    let mut projects: Vec<String> = pending
+        .keys()
+        .map(|(p, _)| p)
+        .filter(|p| all || !held.contains(*p) || grown.get(*p).is_some_and(|b| *b > 0))
+        .cloned()
+        .collect();
     projects.sort();
     projects.dedup();
+    for project in &projects {
+        grown.remove(project);
+        held.insert(project.clone());
+    }
     let due: Vec<(String, String)> = pending
         .iter()
         .filter(|(key, n)| all || **n >= threshold || !trimmed.contains(*key))
@@ -497,8 +527,7 @@ impl Recorder {
         let max_age = i64::try_from(retention.max_age.as_millis()).unwrap_or(i64::MAX);
         let q = queues.clone();
         let work = async move {
-            let mut pending: HashMap<(String, String), u32> = HashMap::new();
-            let mut trimmed: HashSet<(String, String)> = HashSet::new();
+            let mut written = Written::default();
             let mut maskers = Maskers::default();
             let mut tick = tokio::time::interval(PRUNE_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -518,8 +547,8 @@ impl Recorder {
                     tokio::select! {
                         _ = q.wake.notified() => {}
                         _ = tick.tick() => {
-                            if !pending.is_empty() {
-                                prune(&store, &mut pending, &mut trimmed, keep, max_age, project_bytes, false).await;
+                            if !written.pending.is_empty() {
+                                prune(&store, &mut written, keep, max_age, project_bytes, false).await;
                             }
                             pruned = tokio::time::Instant::now();
                         }
@@ -532,7 +561,8 @@ impl Recorder {
                 }
                 let batch = q.take(BATCH, BATCH_BYTES);
                 for (row, _, _) in &batch {
-                    *pending
+                    *written
+                        .pending
                         .entry((row.project.clone(), row.package.clone()))
                         .or_default() += 1;
                 }
@@ -543,6 +573,12 @@ impl Recorder {
                     .into_iter()
                     .map(|queued| finish(queued, &mut maskers))
                     .collect();
+                for row in &rows {
+                    let bytes = row.stdout.len() + row.stderr.len();
+                    if bytes > 0 {
+                        *written.grown.entry(row.project.clone()).or_default() += bytes as u64;
+                    }
+                }
                 let uses = {
                     let mut st = q.lock();
                     for row in &rows {
@@ -558,29 +594,11 @@ impl Recorder {
                 crate::audit::record_all(&store, uses).await;
                 q.lock().batch = (0, 0);
                 if pruned.elapsed() >= PRUNE_EVERY {
-                    prune(
-                        &store,
-                        &mut pending,
-                        &mut trimmed,
-                        keep,
-                        max_age,
-                        project_bytes,
-                        false,
-                    )
-                    .await;
+                    prune(&store, &mut written, keep, max_age, project_bytes, false).await;
                     pruned = tokio::time::Instant::now();
                 }
             }
-            prune(
-                &store,
-                &mut pending,
-                &mut trimmed,
-                keep,
-                max_age,
-                project_bytes,
-                true,
-            )
-            .await;
+            prune(&store, &mut written, keep, max_age, project_bytes, true).await;
         };
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         std::thread::Builder::new()
