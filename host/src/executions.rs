@@ -593,7 +593,7 @@ impl Recorder {
                 }
                 crate::audit::record_all(&store, uses).await;
                 q.lock().batch = (0, 0);
-                if pruned.elapsed() >= PRUNE_EVERY {
+                if pruned.elapsed() >= PRUNE_EVERY && !written.pending.is_empty() {
                     prune(&store, &mut written, keep, max_age, project_bytes, false).await;
                     pruned = tokio::time::Instant::now();
                 }
