@@ -205,17 +205,28 @@ impl CachedBackend {
         at: Instant,
         generation: u64,
     ) {
-        if self.ttl.is_zero() {
-            return;
-        }
         let _fill = self.fill.lock().unwrap_or_else(|e| e.into_inner());
-        if self.generation.load(Ordering::Acquire) == generation {
-            let key = Key {
-                owner: owner.clone(),
-                name: name.clone(),
-            };
-            self.entries.insert(key, (found.clone(), at));
+        self.keep_filling(owner, name, found, at, generation);
+    }
+
+    /// [`CachedBackend::keep`] with `fill` already held; whether it kept it.
+    fn keep_filling(
+        &self,
+        owner: &Owner,
+        name: &SecretName,
+        found: &Option<StoredSecret>,
+        at: Instant,
+        generation: u64,
+    ) -> bool {
+        if self.ttl.is_zero() || self.generation.load(Ordering::Acquire) != generation {
+            return false;
         }
+        let key = Key {
+            owner: owner.clone(),
+            name: name.clone(),
+        };
+        self.entries.insert(key, (found.clone(), at));
+        true
     }
 
     /// Whether the backend answers (a list of the platform's names, uncached), for
@@ -345,13 +356,7 @@ impl SecretBackend for CachedBackend {
         // unless a write came meanwhile: then nothing stays.
         {
             let _fill = self.fill.lock().unwrap_or_else(|e| e.into_inner());
-            if !self.ttl.is_zero() && self.generation.load(Ordering::Acquire) == generation {
-                let key = Key {
-                    owner: owner.clone(),
-                    name: name.clone(),
-                };
-                self.entries.insert(key, (found.clone(), at));
-            } else {
+            if !self.keep_filling(owner, name, &found, at, generation) {
                 self.entries.invalidate(&KeyRef(owner, name.as_str()));
             }
             self.names.invalidate(owner);
