@@ -197,6 +197,7 @@ impl CachedBackend {
 
     /// Keeps what the backend answered for `name` of `owner` (fetched at `at`), unless a
     /// write began since `generation` was read: what was fetched may then be the old value.
+    /// Whether it kept it.
     fn keep(
         &self,
         owner: &Owner,
@@ -204,20 +205,8 @@ impl CachedBackend {
         found: &Option<StoredSecret>,
         at: Instant,
         generation: u64,
-    ) {
-        let _fill = self.fill.lock().unwrap_or_else(|e| e.into_inner());
-        self.keep_filling(owner, name, found, at, generation);
-    }
-
-    /// [`CachedBackend::keep`] with `fill` already held; whether it kept it.
-    fn keep_filling(
-        &self,
-        owner: &Owner,
-        name: &SecretName,
-        found: &Option<StoredSecret>,
-        at: Instant,
-        generation: u64,
     ) -> bool {
+        let _fill = self.fill.lock().unwrap_or_else(|e| e.into_inner());
         if self.ttl.is_zero() || self.generation.load(Ordering::Acquire) != generation {
             return false;
         }
@@ -340,7 +329,7 @@ impl SecretBackend for CachedBackend {
         let generation = self.generation.load(Ordering::Acquire);
         let at = Instant::now();
         let found = self.bounded("a read", self.inner.get(owner, name)).await?;
-        self.keep(owner, name, &found, at, generation);
+        let _ = self.keep(owner, name, &found, at, generation);
         Ok(found)
     }
 
@@ -354,13 +343,11 @@ impl SecretBackend for CachedBackend {
         let found = self.bounded("a read", self.inner.get(owner, name)).await?;
         // What guests see next is what was just read (and the owner's names are read again),
         // unless a write came meanwhile: then nothing stays.
-        {
-            let _fill = self.fill.lock().unwrap_or_else(|e| e.into_inner());
-            if !self.keep_filling(owner, name, &found, at, generation) {
-                self.entries.invalidate(&KeyRef(owner, name.as_str()));
-            }
-            self.names.invalidate(owner);
+        if !self.keep(owner, name, &found, at, generation) {
+            // A write came meanwhile (it dropped the entry already) or nothing is cached.
+            self.entries.invalidate(&KeyRef(owner, name.as_str()));
         }
+        self.names.invalidate(owner);
         self.empty_fronts();
         Ok(found)
     }
